@@ -1,0 +1,117 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// librdkafka is linked against Debian's headers (2.0.2) but, where scripts/setup.sh installed a newer
+// build into $STREAMREC_PREFIX/lib (needed to talk to the local Tansu broker, see docs/architecture.md),
+// that one is found first at run time through this rpath. Where the directory does not exist (Docker,
+// Kubernetes) the loader falls back to the system librdkafka, which is fine against Apache Kafka.
+let streamrecPrefix = Context.environment["STREAMREC_PREFIX"] ?? "/opt/streamrec"
+let rdkafkaRuntimePath: [LinkerSetting] = [
+    .unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", "\(streamrecPrefix)/lib"]),
+]
+
+let package = Package(
+    name: "StreamRec",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "ingest-gateway", targets: ["IngestGateway"]),
+        .executable(name: "stream-processor", targets: ["StreamProcessor"]),
+        .executable(name: "trainer", targets: ["Trainer"]),
+        .executable(name: "inference-api", targets: ["InferenceAPI"]),
+        .executable(name: "streamrec-bench", targets: ["StreamRecBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // System-library shims: a module map and one header each, nothing else.
+        .systemLibrary(
+            name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .systemLibrary(
+            name: "CHiredis", path: "Shared/CHiredis", pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibPQ", path: "Shared/CLibPQ", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+
+        // Client libraries: typed configuration, typed errors, async APIs. Nothing about recommendations.
+        .target(
+            name: "ClientRuntime",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Shared/ClientRuntime"
+        ),
+        .target(
+            name: "Kafka",
+            dependencies: [
+                "CRdKafka", "ClientRuntime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/Kafka",
+            linkerSettings: rdkafkaRuntimePath
+        ),
+        .target(
+            name: "Redis",
+            dependencies: [
+                "CHiredis", "ClientRuntime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Shared/Redis"
+        ),
+        .target(
+            name: "Postgres",
+            dependencies: [
+                "CLibPQ", "ClientRuntime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Shared/Postgres"
+        ),
+        .target(
+            name: "ServiceSupport",
+            dependencies: [
+                "Kafka", "Redis", "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/ServiceSupport"
+        ),
+
+        // Services: thin shells that wire clients together.
+        .executableTarget(name: "IngestGateway", dependencies: ["ServiceSupport"], path: "Services/IngestGateway"),
+        .executableTarget(name: "StreamProcessor", dependencies: ["ServiceSupport"], path: "Services/StreamProcessor"),
+        .executableTarget(name: "Trainer", dependencies: ["ServiceSupport"], path: "Services/Trainer"),
+        .executableTarget(name: "InferenceAPI", dependencies: ["ServiceSupport"], path: "Services/InferenceAPI"),
+
+        .executableTarget(
+            name: "StreamRecBench",
+            dependencies: ["Kafka", "Redis", "Postgres", "ServiceSupport"],
+            path: "Benchmarks/StreamRecBench"
+        ),
+
+        // Tests. Integration tests talk to the real servers started by scripts/stack.sh.
+        .target(
+            name: "StackTestSupport",
+            dependencies: ["Kafka", "Redis", "Postgres", "ServiceSupport"],
+            path: "Tests/StackTestSupport"
+        ),
+        .testTarget(name: "ClientRuntimeTests", dependencies: ["ClientRuntime"]),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "StackTestSupport"]),
+        .testTarget(name: "RedisTests", dependencies: ["Redis", "StackTestSupport"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "StackTestSupport"]),
+        .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "StackTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

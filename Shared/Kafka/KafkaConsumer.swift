@@ -1,0 +1,417 @@
+import CRdKafka
+import ClientRuntime
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// A member of a Kafka consumer group, over librdkafka's high-level consumer.
+///
+/// Records arrive as batches from ``batches`` (an `AsyncSequence`). Nothing is committed
+/// automatically: after applying a batch, call ``commit(_:)`` (store and commit now) or
+/// ``storeOffsets(_:)`` (commit later with ``commit()``). When partitions are revoked in a rebalance,
+/// offsets stored for them are committed before they are released, so the next owner resumes right
+/// after the last applied record: at-least-once, with no gap.
+///
+/// All polling runs on one dedicated thread, and only while someone awaits the next batch.
+public final class KafkaConsumer: Sendable {
+    public let configuration: KafkaConsumerConfiguration
+    private let context: ConsumerContext
+    private let handle: HandleBox
+    /// One thread: polls, commits and close are serialised on it, as librdkafka's consumer prefers.
+    private let pollExecutor: BlockingExecutor
+    private let logger: Logger
+
+    /// - Parameter onRebalance: called on the poll thread after each assignment change was applied.
+    public init(
+        configuration: KafkaConsumerConfiguration,
+        logger: Logger = Logger(label: "streamrec.kafka.consumer"),
+        onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)? = nil
+    ) throws(KafkaError) {
+        self.configuration = configuration
+        self.logger = logger
+        let context = ConsumerContext(logger: logger, onRebalance: onRebalance)
+        let conf = try makeKafkaConf(configuration.properties)
+        context.install(on: conf)
+        rd_kafka_conf_set_rebalance_cb(conf) { handle, error, partitions, opaque in
+            guard let handle, let context = KafkaHandleContext.from(opaque) as? ConsumerContext else { return }
+            context.rebalance(handle: handle, error: error, partitions: partitions)
+        }
+        let handle = HandleBox(try makeKafkaHandle(RD_KAFKA_CONSUMER, conf))
+        // Route all events (errors, rebalances) to the consumer queue served by consumer_poll.
+        rd_kafka_poll_set_consumer(handle.pointer)
+        self.context = context
+        self.handle = handle
+        pollExecutor = BlockingExecutor(threads: 1)
+        logger.info("kafka consumer created", metadata: ["group": "\(configuration.groupID)", "librdkafka": "\(KafkaLibrary.version)"])
+    }
+
+    deinit {
+        if !context.isClosed.load(ordering: .acquiring) {
+            logger.warning("KafkaConsumer deallocated without close(); destroying without commit")
+            rd_kafka_destroy(handle.pointer)
+        }
+    }
+
+    /// Joins the group for these topics. Partitions are assigned on the next polls.
+    public func subscribe(topics: [String]) throws(KafkaError) {
+        let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
+        let error = rd_kafka_subscribe(handle.pointer, list)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error) }
+    }
+
+    /// Batches of records, at most ``KafkaConsumerConfiguration/maxBatchSize`` each. The sequence ends
+    /// when the consumer is closed or the iterating task is cancelled; it throws on fatal errors.
+    public var batches: KafkaMessageBatches { KafkaMessageBatches(consumer: self) }
+
+    /// Partitions currently owned by this member.
+    public var assignment: [KafkaTopicPartition] { context.state.withLock { $0.assigned.sorted() } }
+
+    /// Remembers that these records were applied; committed by ``commit()`` or on revoke.
+    public func storeOffsets(_ messages: some Sequence<KafkaConsumerMessage>) {
+        context.store(messages)
+    }
+
+    /// Stores these records as applied and commits all stored offsets synchronously.
+    public func commit(_ messages: some Sequence<KafkaConsumerMessage>) async throws(KafkaError) {
+        context.store(messages)
+        try await commit()
+    }
+
+    /// Commits stored offsets of owned partitions synchronously (the broker acknowledged on return).
+    public func commit() async throws(KafkaError) {
+        let handle = handle
+        let context = context
+        try await runOnPollThread { () throws(KafkaError) in try context.commitStored(handle: handle.pointer, only: nil) }
+    }
+
+    /// The group's committed offset (next record to read) per partition, as the broker reports it.
+    public func committedOffsets(
+        for partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)
+    ) async throws(KafkaError) -> [KafkaTopicPartition: Int64] {
+        let handle = handle
+        return try await runOnPollThread { () throws(KafkaError) -> [KafkaTopicPartition: Int64] in
+            let list = makePartitionList(partitions)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            let error = rd_kafka_committed(handle.pointer, list, Int32(timeout.milliseconds))
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error) }
+            var result: [KafkaTopicPartition: Int64] = [:]
+            for element in partitionElements(list) where element.offset >= 0 {
+                result[KafkaTopicPartition(topic: String(cString: element.topic), partition: element.partition)] = element.offset
+            }
+            return result
+        }
+    }
+
+    /// Stops fetching from all owned partitions (records already fetched are still handed out).
+    public func pause() throws(KafkaError) {
+        try setPaused(true)
+    }
+
+    public func resume() throws(KafkaError) {
+        try setPaused(false)
+    }
+
+    /// Leaves the group: stored offsets are committed (through the revoke callback), then the handle is
+    /// destroyed. A pending ``batches`` iteration ends. Idempotent.
+    public func close() async {
+        guard context.isClosed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        let handle = handle
+        let logger = logger
+        _ = try? await pollExecutor.run {
+            let error = rd_kafka_consumer_close(handle.pointer)
+            if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+                logger.warning("kafka consumer close", metadata: ["error": "\(KafkaError(error))"])
+            }
+            rd_kafka_destroy(handle.pointer)
+        }
+        await pollExecutor.shutdown()
+        logger.info("kafka consumer closed")
+    }
+
+    // MARK: - Internals
+
+    private func setPaused(_ paused: Bool) throws(KafkaError) {
+        let list = makePartitionList(assignment)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let error = paused ? rd_kafka_pause_partitions(handle.pointer, list) : rd_kafka_resume_partitions(handle.pointer, list)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error) }
+    }
+
+    private func runOnPollThread<Result: Sendable>(
+        _ work: @escaping @Sendable () throws(KafkaError) -> Result
+    ) async throws(KafkaError) -> Result {
+        if context.isClosed.load(ordering: .acquiring) { throw .closed }
+        do {
+            return try await pollExecutor.run { () throws -> Result in try work() }
+        } catch let error as KafkaError {
+            throw error
+        } catch {
+            throw .closed
+        }
+    }
+
+    /// Blocks on the poll thread until at least one record arrived (or close/cancel), then gathers
+    /// more for up to `batchLinger`.
+    func nextBatch(cancelled: CancellationFlag) async throws(KafkaError) -> [KafkaConsumerMessage]? {
+        if context.isClosed.load(ordering: .acquiring) { return nil }
+        let handle = handle
+        let context = context
+        let configuration = configuration
+        do {
+            return try await withTaskCancellationHandler {
+                try await runOnPollThread { () throws(KafkaError) -> [KafkaConsumerMessage]? in
+                    try context.pollBatch(handle: handle.pointer, configuration: configuration, cancelled: cancelled)
+                }
+            } onCancel: {
+                cancelled.set()
+            }
+        } catch let error as KafkaError where error == .closed {
+            return nil  // closed while waiting: the sequence simply ends
+        } catch let error as KafkaError {
+            throw error
+        } catch {
+            return nil
+        }
+    }
+}
+
+extension KafkaConsumer: Service {
+    /// Waits for graceful shutdown, then closes (committing stored offsets). Iterate ``batches`` in
+    /// another service or task.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await close()
+    }
+}
+
+/// The `AsyncSequence` of record batches of one consumer.
+public struct KafkaMessageBatches: AsyncSequence, Sendable {
+    public typealias Element = [KafkaConsumerMessage]
+    let consumer: KafkaConsumer
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let consumer: KafkaConsumer
+        let cancelled = CancellationFlag()
+
+        public mutating func next() async throws -> [KafkaConsumerMessage]? {
+            try await consumer.nextBatch(cancelled: cancelled)
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(consumer: consumer) }
+}
+
+final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
+    struct State {
+        var assigned: Set<KafkaTopicPartition> = []
+        /// Next offset to read per partition, for records the application applied.
+        var stored: [KafkaTopicPartition: Int64] = [:]
+        var committed: [KafkaTopicPartition: Int64] = [:]
+        var fatalError: KafkaError?
+    }
+
+    let state = Mutex(State())
+    let isClosed = Atomic<Bool>(false)
+    let onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)?
+
+    init(logger: Logger, onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)?) {
+        self.onRebalance = onRebalance
+        super.init(logger: logger)
+    }
+
+    override func handleError(code: Int32, reason: String, handle: OpaquePointer?) {
+        if code == RD_KAFKA_RESP_ERR__FATAL.rawValue, let handle {
+            var text = [CChar](repeating: 0, count: 512)
+            let underlying = rd_kafka_fatal_error(handle, &text, text.count)
+            let error = KafkaError(underlying, message: String(cBuffer: text), isFatal: true)
+            state.withLock { $0.fatalError = error }
+            logger.critical("kafka consumer fatal error", metadata: ["error": "\(error)"])
+        } else {
+            super.handleError(code: code, reason: reason, handle: handle)
+        }
+    }
+
+    func store(_ messages: some Sequence<KafkaConsumerMessage>) {
+        state.withLock { state in
+            for message in messages {
+                let partition = message.topicPartition
+                // Records of partitions no longer owned are dropped: the new owner re-reads them.
+                guard state.assigned.contains(partition) else { continue }
+                if message.offset + 1 > state.stored[partition, default: -1] {
+                    state.stored[partition] = message.offset + 1
+                }
+            }
+        }
+    }
+
+    /// Commits stored, not yet committed offsets (of `only` these partitions, if given). Blocking.
+    func commitStored(handle: OpaquePointer, only: Set<KafkaTopicPartition>?) throws(KafkaError) {
+        let pending = state.withLock { state in
+            state.stored.filter { partition, offset in
+                (only?.contains(partition) ?? state.assigned.contains(partition)) && state.committed[partition] != offset
+            }
+        }
+        guard !pending.isEmpty else { return }
+        let list = rd_kafka_topic_partition_list_new(Int32(pending.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for (partition, offset) in pending {
+            rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition).pointee.offset = offset
+        }
+        let error = rd_kafka_commit(handle, list, 0)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error) }
+        for element in partitionElements(list) where element.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError(element.err)
+        }
+        state.withLock { state in
+            for (partition, offset) in pending { state.committed[partition] = offset }
+        }
+    }
+
+    /// The rebalance callback, on the poll thread inside `rd_kafka_consumer_poll`.
+    func rebalance(handle: OpaquePointer, error: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
+        let changed = partitions.map { partitionElements($0) }?.map {
+            KafkaTopicPartition(topic: String(cString: $0.topic), partition: $0.partition)
+        } ?? []
+        switch error {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            if cooperative {
+                if let failure = rd_kafka_incremental_assign(handle, partitions) { logAssignFailure(KafkaError(consuming: failure)) }
+            } else {
+                let status = rd_kafka_assign(handle, partitions)
+                if status != RD_KAFKA_RESP_ERR_NO_ERROR { logAssignFailure(KafkaError(status)) }
+            }
+            state.withLock { state in
+                if !cooperative { state.assigned.removeAll() }
+                state.assigned.formUnion(changed)
+                for partition in changed {
+                    state.stored[partition] = nil
+                    state.committed[partition] = nil
+                }
+            }
+            logger.info("kafka partitions assigned", metadata: ["partitions": "\(changed.sorted())"])
+            onRebalance?(.assigned(changed))
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            // Commit what was applied before letting go, so the next owner does not re-apply it
+            // needlessly (re-application is still safe: consumers apply idempotently).
+            do {
+                try commitStored(handle: handle, only: Set(changed))
+            } catch {
+                logger.warning("kafka commit on revoke failed; records will be re-delivered", metadata: ["error": "\(error)"])
+            }
+            if cooperative {
+                if let failure = rd_kafka_incremental_unassign(handle, partitions) { logAssignFailure(KafkaError(consuming: failure)) }
+            } else {
+                _ = rd_kafka_assign(handle, nil)
+            }
+            state.withLock { state in
+                state.assigned.subtract(changed)
+                for partition in changed {
+                    state.stored[partition] = nil
+                    state.committed[partition] = nil
+                }
+            }
+            logger.info("kafka partitions revoked", metadata: ["partitions": "\(changed.sorted())"])
+            onRebalance?(.revoked(changed))
+        default:
+            logger.error("kafka rebalance error", metadata: ["error": "\(KafkaError(error))"])
+            _ = rd_kafka_assign(handle, nil)
+            state.withLock { $0.assigned.removeAll() }
+        }
+    }
+
+    private func logAssignFailure(_ error: KafkaError) {
+        logger.error("kafka assignment failed", metadata: ["error": "\(error)"])
+    }
+
+    func pollBatch(
+        handle: OpaquePointer, configuration: KafkaConsumerConfiguration, cancelled: CancellationFlag
+    ) throws(KafkaError) -> [KafkaConsumerMessage]? {
+        var batch: [KafkaConsumerMessage] = []
+        let pollTimeout = Int32(max(1, configuration.pollInterval.milliseconds))
+        var lingerDeadline: ContinuousClock.Instant?
+        while batch.count < configuration.maxBatchSize {
+            if isClosed.load(ordering: .acquiring) || cancelled.isSet {
+                return batch.isEmpty ? nil : batch
+            }
+            if let fatal = state.withLock({ $0.fatalError }) { throw fatal }
+            let timeout: Int32
+            if let lingerDeadline {
+                let left = ContinuousClock.now.duration(to: lingerDeadline)
+                if left <= .zero { break }
+                timeout = Int32(max(0, left.milliseconds))
+            } else {
+                timeout = pollTimeout
+            }
+            guard let raw = rd_kafka_consumer_poll(handle, timeout) else {
+                if lingerDeadline != nil { break }
+                continue
+            }
+            defer { rd_kafka_message_destroy(raw) }
+            let message = raw.pointee
+            if message.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                if message.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
+                let error = KafkaError(message.err, message: message.payload.map {
+                    String(decoding: UnsafeRawBufferPointer(start: $0, count: message.len), as: UTF8.self)
+                })
+                if error.isFatal { throw error }
+                logger.warning("kafka consume error", metadata: ["error": "\(error)"])
+                continue
+            }
+            batch.append(Self.copy(raw))
+            if lingerDeadline == nil { lingerDeadline = .now.advanced(by: configuration.batchLinger) }
+        }
+        return batch
+    }
+
+    private static func copy(_ raw: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaConsumerMessage {
+        let message = raw.pointee
+        let value = message.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: message.len)) } ?? []
+        let key = message.key.map { Array(UnsafeRawBufferPointer(start: $0, count: message.key_len)) }
+        var headers: [KafkaHeader] = []
+        var headerList: OpaquePointer?
+        if rd_kafka_message_headers(raw, &headerList) == RD_KAFKA_RESP_ERR_NO_ERROR, let headerList {
+            var index = 0
+            var name: UnsafePointer<CChar>?
+            var bytes: UnsafeRawPointer?
+            var size = 0
+            while rd_kafka_header_get_all(headerList, index, &name, &bytes, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                let value = bytes.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+                headers.append(KafkaHeader(name: name.map { String(cString: $0) } ?? "", value: value))
+                index += 1
+            }
+        }
+        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(raw, &timestampType)
+        return KafkaConsumerMessage(
+            topic: message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "",
+            partition: message.partition,
+            offset: message.offset,
+            key: key,
+            value: value,
+            headers: headers,
+            timestampMilliseconds: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp
+        )
+    }
+}
+
+typealias PartitionList = UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+
+func makePartitionList(_ partitions: [KafkaTopicPartition]) -> PartitionList {
+    let list = rd_kafka_topic_partition_list_new(Int32(max(1, partitions.count)))!
+    for partition in partitions { rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition) }
+    return list
+}
+
+func partitionElements(_ list: PartitionList) -> UnsafeMutableBufferPointer<rd_kafka_topic_partition_t> {
+    UnsafeMutableBufferPointer(start: list.pointee.elems, count: Int(list.pointee.cnt))
+}
+
+/// Set by task cancellation, read by the poll loop on its thread.
+final class CancellationFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .acquiring) }
+    func set() { flag.store(true, ordering: .releasing) }
+}

@@ -1,0 +1,53 @@
+import CRdKafka
+import Logging
+
+/// State shared with librdkafka's C callbacks through the handle's opaque pointer (no globals).
+/// Subclassed by the producer and consumer; the owning client keeps it alive until after
+/// `rd_kafka_destroy`, so callbacks never see a dangling pointer.
+class KafkaHandleContext: @unchecked Sendable {
+    let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    var opaquePointer: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
+
+    static func from(_ pointer: UnsafeMutableRawPointer?) -> KafkaHandleContext? {
+        pointer.map { Unmanaged<KafkaHandleContext>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// Installs the log and error callbacks shared by every handle kind.
+    func install(on conf: OpaquePointer) {
+        rd_kafka_conf_set_opaque(conf, opaquePointer)
+        rd_kafka_conf_set_log_cb(conf) { handle, level, facility, text in
+            guard let handle, let context = KafkaHandleContext.from(rd_kafka_opaque(handle)) else { return }
+            let message = text.map { String(cString: $0) } ?? ""
+            let facility = facility.map { String(cString: $0) } ?? ""
+            context.logger.log(level: Logger.Level(syslog: level), "librdkafka: \(message)", metadata: ["facility": "\(facility)"])
+        }
+        rd_kafka_conf_set_error_cb(conf) { handle, code, reason, opaque in
+            guard let context = KafkaHandleContext.from(opaque) else { return }
+            let reason = reason.map { String(cString: $0) } ?? ""
+            context.handleError(code: code, reason: reason, handle: handle)
+        }
+    }
+
+    /// Client-wide errors (all brokers down, fatal idempotence errors). Most are transient and
+    /// librdkafka recovers by itself; fatal ones are remembered by subclasses.
+    func handleError(code: Int32, reason: String, handle: OpaquePointer?) {
+        logger.warning("kafka client error", metadata: ["code": "\(code)", "reason": "\(reason)"])
+    }
+}
+
+extension Logger.Level {
+    /// librdkafka logs with syslog levels (0 emergency ... 7 debug).
+    init(syslog level: Int32) {
+        switch level {
+        case ...3: self = .error
+        case 4: self = .warning
+        case 5, 6: self = .info
+        default: self = .debug
+        }
+    }
+}

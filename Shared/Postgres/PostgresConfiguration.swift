@@ -1,0 +1,73 @@
+import ClientRuntime
+import Foundation
+
+/// Where and how the PostgreSQL client connects. Every field has a default suitable for a local server.
+public struct PostgresConfiguration: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+    public var database: String
+    public var user: String
+    public var password: String?
+    /// Shown in `pg_stat_activity`, so operators can tell services apart.
+    public var applicationName: String
+    /// Bound on establishing a connection (libpq rounds up to whole seconds, minimum 2).
+    public var connectTimeout: Duration
+    /// Server-side `statement_timeout` for every statement on the client's connections; `nil` disables it.
+    public var statementTimeout: Duration?
+    /// `search_path` for the client's sessions; `nil` keeps the server's default (`"$user", public`).
+    public var searchPath: String?
+    public var pool: ConnectionPoolConfiguration
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 5432,
+        database: String = "streamrec",
+        user: String = "streamrec",
+        password: String? = nil,
+        applicationName: String = "streamrec",
+        connectTimeout: Duration = .seconds(5),
+        statementTimeout: Duration? = .seconds(30),
+        searchPath: String? = nil,
+        pool: ConnectionPoolConfiguration = .init()
+    ) {
+        self.host = host
+        self.port = port
+        self.database = database
+        self.user = user
+        self.password = password
+        self.applicationName = applicationName
+        self.connectTimeout = connectTimeout
+        self.statementTimeout = statementTimeout
+        self.searchPath = searchPath
+        self.pool = pool
+    }
+
+    /// libpq connection keywords. Values are passed as separate parameters, never pasted into a
+    /// connection string, so a password with spaces or quotes needs no escaping.
+    var connectionParameters: [(String, String)] {
+        var options = "-c TimeZone=UTC -c DateStyle=ISO"
+        if let statementTimeout {
+            let (seconds, attoseconds) = statementTimeout.components
+            let milliseconds = max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+            options += " -c statement_timeout=\(milliseconds)"
+        }
+        if let searchPath {
+            // libpq splits `options` on spaces; a backslash escapes the next character.
+            let escaped = searchPath.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: " ", with: "\\ ")
+            options += " -c search_path=\(escaped)"
+        }
+        let (connectSeconds, connectAttos) = connectTimeout.components
+        var parameters: [(String, String)] = [
+            ("host", host),
+            ("port", String(port)),
+            ("dbname", database),
+            ("user", user),
+            ("application_name", applicationName),
+            ("connect_timeout", String(max(2, connectSeconds + (connectAttos > 0 ? 1 : 0)))),
+            ("options", options),
+            ("client_encoding", "UTF8"),
+        ]
+        if let password { parameters.append(("password", password)) }
+        return parameters
+    }
+}

@@ -1,0 +1,90 @@
+/// Something that can be one argument of a Redis command. Arguments travel as length-prefixed
+/// bytes (argv), so no value is ever parsed as part of the command: NUL bytes, newlines, `*` and `$`
+/// in keys and values are stored verbatim.
+public protocol RedisArgumentConvertible: Sendable {
+    func appendRedisArgument(to buffer: inout [UInt8])
+}
+
+extension String: RedisArgumentConvertible {
+    public func appendRedisArgument(to buffer: inout [UInt8]) { buffer.append(contentsOf: utf8) }
+}
+
+extension Substring: RedisArgumentConvertible {
+    public func appendRedisArgument(to buffer: inout [UInt8]) { buffer.append(contentsOf: utf8) }
+}
+
+extension Array: RedisArgumentConvertible where Element == UInt8 {
+    public func appendRedisArgument(to buffer: inout [UInt8]) { buffer.append(contentsOf: self) }
+}
+
+extension ArraySlice: RedisArgumentConvertible where Element == UInt8 {
+    public func appendRedisArgument(to buffer: inout [UInt8]) { buffer.append(contentsOf: self) }
+}
+
+extension Int: RedisArgumentConvertible {
+    public func appendRedisArgument(to buffer: inout [UInt8]) { buffer.append(contentsOf: String(self).utf8) }
+}
+
+extension Int64: RedisArgumentConvertible {
+    public func appendRedisArgument(to buffer: inout [UInt8]) { buffer.append(contentsOf: String(self).utf8) }
+}
+
+extension Double: RedisArgumentConvertible {
+    /// Redis parses scores with strtod; Swift's shortest round-trip form is exact and never uses a
+    /// locale-dependent separator. Infinities use Redis's own spelling.
+    public func appendRedisArgument(to buffer: inout [UInt8]) {
+        let text: String
+        if self == .infinity { text = "+inf" } else if self == -.infinity { text = "-inf" } else { text = String(self) }
+        buffer.append(contentsOf: text.utf8)
+    }
+}
+
+/// One Redis command as an argument vector. Arguments are kept in one contiguous buffer so that
+/// handing them to hiredis needs no per-argument allocation.
+public struct RedisCommand: Sendable, Hashable {
+    /// All arguments, concatenated.
+    public private(set) var storage: [UInt8]
+    /// The length of each argument in `storage`, in order; the first is the command name.
+    public private(set) var lengths: [Int]
+
+    public init(_ name: String, _ arguments: any RedisArgumentConvertible...) {
+        self.init(name, arguments: arguments)
+    }
+
+    public init(_ name: String, arguments: [any RedisArgumentConvertible]) {
+        storage = Array(name.utf8)
+        storage.reserveCapacity(storage.count + arguments.count * 16)
+        lengths = [storage.count]
+        lengths.reserveCapacity(arguments.count + 1)
+        for argument in arguments { append(argument) }
+    }
+
+    /// Adds one more argument.
+    public mutating func append(_ argument: some RedisArgumentConvertible) {
+        let before = storage.count
+        argument.appendRedisArgument(to: &storage)
+        lengths.append(storage.count - before)
+    }
+
+    private mutating func append(_ argument: any RedisArgumentConvertible) {
+        let before = storage.count
+        argument.appendRedisArgument(to: &storage)
+        lengths.append(storage.count - before)
+    }
+
+    /// The command name, for logs and metrics (never the arguments: they may hold user data).
+    public var name: String {
+        String(decoding: storage.prefix(lengths[0]), as: UTF8.self)
+    }
+
+    /// The arguments as separate byte arrays (for tests and diagnostics).
+    public var arguments: [[UInt8]] {
+        var result: [[UInt8]] = []
+        var offset = 0
+        for length in lengths {
+            result.append(Array(storage[offset..<(offset + length)]))
+            offset += length
+        }
+        return result
+    }
+}

@@ -1,0 +1,41 @@
+/// Errors from the Redis client. `isRetriable` says whether the same command may succeed if sent
+/// again later (the server or network was unavailable), as opposed to a command the server rejects.
+public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Could not connect (refused, unreachable, connect timeout).
+    case connectionFailed(String)
+    /// The connection broke or timed out during a command; its outcome on the server is unknown.
+    case connectionLost(String)
+    /// The server answered with an error reply, e.g. `WRONGTYPE ...` or `NOSCRIPT ...`.
+    case server(String)
+    /// No pooled connection became free in time.
+    case poolTimeout
+    /// The client was shut down.
+    case shutDown
+    /// A reply did not have the shape the caller expected.
+    case unexpectedReply(String)
+
+    public var isRetriable: Bool {
+        switch self {
+        case .connectionFailed, .connectionLost, .poolTimeout: true
+        case .server(let message): message.hasPrefix("LOADING") || message.hasPrefix("BUSY") || message.hasPrefix("TRYAGAIN")
+        case .shutDown, .unexpectedReply: false
+        }
+    }
+
+    /// The error code of a server error reply (`WRONGTYPE`, `NOSCRIPT`, `ERR`, ...).
+    public var serverErrorCode: String? {
+        guard case .server(let message) = self else { return nil }
+        return message.split(separator: " ", maxSplits: 1).first.map(String.init)
+    }
+
+    public var description: String {
+        switch self {
+        case .connectionFailed(let reason): "Redis connection failed: \(reason)"
+        case .connectionLost(let reason): "Redis connection lost: \(reason)"
+        case .server(let message): "Redis error reply: \(message)"
+        case .poolTimeout: "no Redis connection became free in time"
+        case .shutDown: "the Redis client was shut down"
+        case .unexpectedReply(let what): "unexpected Redis reply: \(what)"
+        }
+    }
+}

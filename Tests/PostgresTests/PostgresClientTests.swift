@@ -1,0 +1,202 @@
+import Foundation
+import Postgres
+import StackTestSupport
+import Testing
+
+@Suite("PostgreSQL client against a real server")
+struct PostgresClientTests {
+    let client: PostgresClient
+    let table = TestStack.uniqueName("t")
+
+    init() throws {
+        client = PostgresClient(configuration: try TestStack.postgresConfiguration())
+    }
+
+    @Test("hostile strings are bound as parameters and stored verbatim")
+    func hostileStringsStoredVerbatim() async throws {
+        defer { Task { await client.shutdown() } }
+        try await client.query("CREATE TABLE \(identifier: table) (id bigint PRIMARY KEY, body text NOT NULL)")
+        let hostile = [
+            "'; DROP TABLE \(table); --",
+            "Robert'); DROP TABLE students;--",
+            "$1 $2 \\x00 \\\\ \" '' ",
+            "line\nbreak\ttab\r",
+            "ünïcødé 🎬 ",
+            String(repeating: "x", count: 100_000),
+        ]
+        for (index, text) in hostile.enumerated() {
+            let result = try await client.query("INSERT INTO \(identifier: table) (id, body) VALUES (\(index), \(text))")
+            #expect(result.affectedRows == 1)
+        }
+        let rows = try await client.query("SELECT id, body FROM \(identifier: table) ORDER BY id")
+        #expect(try rows.map { try $0.decode("body", as: String.self) } == hostile)
+        // The table survived every attempt.
+        #expect(try await client.query("SELECT count(*) FROM \(identifier: table)")[0].decode(0, as: Int.self) == hostile.count)
+        try await client.query("DROP TABLE \(identifier: table)")
+    }
+
+    @Test("text with a NUL byte is refused before anything is sent")
+    func nulByteRefused() async throws {
+        defer { Task { await client.shutdown() } }
+        let error = await #expect(throws: PostgresError.self) {
+            try await client.query("SELECT \("a\u{0}b")::text")
+        }
+        #expect(error == .invalidParameter(index: 0, reason: "text values cannot contain NUL bytes"))
+    }
+
+    @Test("typed values round-trip: ints, doubles, bools, bytes, dates, UUIDs, NULL")
+    func typedRoundTrip() async throws {
+        defer { Task { await client.shutdown() } }
+        let date = Date(timeIntervalSince1970: 1_763_750_178.123456)
+        let uuid = UUID()
+        let bytes = PostgresBytes([0, 1, 2, 0xfe, 0xff])
+        let none: String? = nil
+        let row = try await client.query("""
+            SELECT \(Int.max)::int8, \(-2.5)::float8, \(true)::bool, \(bytes)::bytea, \(date)::timestamptz,
+                   \(uuid)::uuid, \(none)::text
+            """)[0]
+        #expect(try row.decode(0, as: Int.self) == Int.max)
+        #expect(try row.decode(1, as: Double.self) == -2.5)
+        #expect(try row.decode(2, as: Bool.self) == true)
+        #expect(try row.decode(3, as: PostgresBytes.self) == bytes)
+        #expect(abs(try row.decode(4, as: Date.self).timeIntervalSince1970 - date.timeIntervalSince1970) < 0.000_002)
+        #expect(try row.decode(5, as: UUID.self) == uuid)
+        #expect(try row.decode(6, as: String?.self) == nil)
+        #expect(throws: PostgresError.self) { try row.decode(6, as: String.self) }
+    }
+
+    @Test("COPY loads 100k rows; tabs, newlines and backslashes survive")
+    func copy100kRows() async throws {
+        defer { Task { await client.shutdown() } }
+        try await client.query("CREATE TABLE \(identifier: table) (id bigint, name text, score float8, note text)")
+        let rows: [[(any PostgresEncodable)?]] = (0..<100_000).map { index in
+            [index, "item\t\(index)\n\\", Double(index) / 4, index % 10 == 0 ? nil : "n"]
+        }
+        let copied = try await client.copyIn(table: table, columns: ["id", "name", "score", "note"], rows: rows)
+        #expect(copied == 100_000)
+        let summary = try await client.query("""
+            SELECT count(*), sum(id), count(note), max(score) FROM \(identifier: table)
+            """)[0]
+        #expect(try summary.decode(0, as: Int.self) == 100_000)
+        #expect(try summary.decode(1, as: Int.self) == 99_999 * 100_000 / 2)
+        #expect(try summary.decode(2, as: Int.self) == 90_000)
+        #expect(try summary.decode(3, as: Double.self) == 99_999.0 / 4)
+        let sample = try await client.query("SELECT name FROM \(identifier: table) WHERE id = \(12_345)")
+        #expect(try sample[0].decode(0, as: String.self) == "item\t12345\n\\")
+        try await client.query("DROP TABLE \(identifier: table)")
+    }
+
+    @Test("a COPY with a bad row stores nothing")
+    func copyIsAllOrNothing() async throws {
+        defer { Task { await client.shutdown() } }
+        try await client.query("CREATE TABLE \(identifier: table) (id bigint NOT NULL)")
+        let rows: [[(any PostgresEncodable)?]] = [[1], [2], [nil], [4]]
+        await #expect(throws: PostgresError.self) {
+            try await client.copyIn(table: table, columns: ["id"], rows: rows)
+        }
+        #expect(try await client.query("SELECT count(*) FROM \(identifier: table)")[0].decode(0, as: Int.self) == 0)
+        try await client.query("DROP TABLE \(identifier: table)")
+    }
+
+    @Test("a transaction that throws is rolled back")
+    func transactionRollback() async throws {
+        defer { Task { await client.shutdown() } }
+        struct Abort: Error {}
+        try await client.query("CREATE TABLE \(identifier: table) (id bigint)")
+        await #expect(throws: Abort.self) {
+            try await client.withTransaction { session in
+                try await session.query("INSERT INTO \(identifier: table) VALUES (\(1))")
+                throw Abort()
+            }
+        }
+        _ = try await client.withTransaction { session in
+            try await session.query("INSERT INTO \(identifier: table) VALUES (\(2))")
+        }
+        let ids = try await client.query("SELECT id FROM \(identifier: table)").map { try $0.decode(0, as: Int.self) }
+        #expect(ids == [2])
+        try await client.query("DROP TABLE \(identifier: table)")
+    }
+
+    @Test("the statement timeout cancels a long query and the connection stays usable")
+    func statementTimeout() async throws {
+        let client = PostgresClient(configuration: try TestStack.postgresConfiguration(statementTimeout: .milliseconds(300)))
+        defer { Task { await client.shutdown() } }
+        let started = ContinuousClock.now
+        let error = await #expect(throws: PostgresError.self) { try await client.query("SELECT pg_sleep(5)") }
+        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(error?.sqlState == "57014")
+        #expect(error?.isRetriable == true)
+        #expect(try await client.query("SELECT 1")[0].decode(0, as: Int.self) == 1)
+    }
+
+    @Test("server errors carry their SQLSTATE")
+    func serverErrors() async throws {
+        defer { Task { await client.shutdown() } }
+        let error = await #expect(throws: PostgresError.self) { try await client.query("SELECT * FROM \(identifier: table)") }
+        #expect(error?.sqlState == "42P01")  // undefined_table
+        #expect(error?.isRetriable == false)
+    }
+
+    @Test("no server: connect fails with a retriable error")
+    func connectFailure() async throws {
+        var configuration = try TestStack.postgresConfiguration()
+        configuration.port = TestStack.freePort()
+        let client = PostgresClient(configuration: configuration)
+        defer { Task { await client.shutdown() } }
+        let error = await #expect(throws: PostgresError.self) { try await client.query("SELECT 1") }
+        guard case .connectionFailed = error else {
+            Issue.record("expected connectionFailed, got \(String(describing: error))")
+            return
+        }
+        #expect(error?.isRetriable == true)
+    }
+}
+
+@Suite("Schema migrations")
+struct PostgresMigratorTests {
+    @Test("migrations apply once, are skipped on the next start, and edits are refused")
+    func idempotentMigrations() async throws {
+        let schema = TestStack.uniqueName("mig")
+        let directory = NSTemporaryDirectory() + schema
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "CREATE TABLE \(schema).movies (id bigint PRIMARY KEY, title text NOT NULL);\nCREATE INDEX ON \(schema).movies (title);"
+            .write(toFile: directory + "/0001_movies.sql", atomically: true, encoding: .utf8)
+        try "ALTER TABLE \(schema).movies ADD COLUMN year int;"
+            .write(toFile: directory + "/0002_movie_year.sql", atomically: true, encoding: .utf8)
+        try "not a migration".write(toFile: directory + "/README.txt", atomically: true, encoding: .utf8)
+
+        // Each "start" is a new client, as a restarted service would be. The migrations live in their
+        // own schema so parallel tests do not see each other's schema_migrations rows.
+        var configuration = try TestStack.postgresConfiguration()
+        let setup = PostgresClient(configuration: configuration)
+        try await setup.query("CREATE SCHEMA \(identifier: schema)")
+        await setup.shutdown()
+        configuration.searchPath = schema
+
+        let first = PostgresClient(configuration: configuration)
+        #expect(try await PostgresMigrator(directory: directory).migrate(first) == [1, 2])
+        await first.shutdown()
+
+        let second = PostgresClient(configuration: configuration)
+        #expect(try await PostgresMigrator(directory: directory).migrate(second) == [])
+        try await second.query("INSERT INTO movies (id, title, year) VALUES (\(1), \("Toy Story"), \(1995))")
+        let versions = try await second.query("SELECT version FROM schema_migrations ORDER BY version").map { try $0.decode(0, as: Int.self) }
+        #expect(versions == [1, 2])
+
+        // Editing an applied migration is refused rather than silently diverging.
+        try "ALTER TABLE \(schema).movies ADD COLUMN year bigint;".write(toFile: directory + "/0002_movie_year.sql", atomically: true, encoding: .utf8)
+        let error = await #expect(throws: PostgresError.self) { try await PostgresMigrator(directory: directory).migrate(second) }
+        #expect(error?.description.contains("changed after it was applied") == true)
+
+        // A failing migration leaves no trace: its transaction is rolled back and it is not recorded.
+        try "ALTER TABLE \(schema).movies ADD COLUMN year int;".write(toFile: directory + "/0002_movie_year.sql", atomically: true, encoding: .utf8)
+        try "CREATE TABLE \(schema).ok (id int); SELECT * FROM no_such_table;".write(toFile: directory + "/0003_broken.sql", atomically: true, encoding: .utf8)
+        await #expect(throws: PostgresError.self) { try await PostgresMigrator(directory: directory).migrate(second) }
+        let okExists = try await second.query("SELECT to_regclass(\("\(schema).ok"))::text")[0].decode(0, as: String?.self)
+        #expect(okExists == nil)
+        #expect(try await second.query("SELECT count(*) FROM schema_migrations")[0].decode(0, as: Int.self) == 2)
+        try await second.query("DROP SCHEMA \(identifier: schema) CASCADE")
+        await second.shutdown()
+    }
+}

@@ -1,0 +1,164 @@
+import ClientRuntime
+import Foundation
+import Redis
+import StackTestSupport
+import Testing
+
+@Suite("Redis client against a real redis-server")
+struct RedisClientTests {
+    let client: RedisClient
+    let prefix = TestStack.uniqueName("test")
+
+    init() throws {
+        client = RedisClient(configuration: try TestStack.redisConfiguration())
+    }
+
+    @Test("10k commands in one pipeline come back in order")
+    func pipelineOf10k() async throws {
+        defer { Task { await client.shutdown() } }
+        let key = "\(prefix):counter"
+        var commands = (0..<10_000).map { _ in RedisCommand("INCR", key) }
+        commands.append(RedisCommand("GET", key))
+        let replies = try await client.pipeline(commands)
+        #expect(replies.count == 10_001)
+        #expect(replies[0] == .integer(1))
+        #expect(replies[9_999] == .integer(10_000))
+        #expect(replies[10_000].int == 10_000)
+        // Every reply is the next integer: nothing was lost or reordered.
+        #expect(replies.prefix(10_000).enumerated().allSatisfy { $0.element == .integer(Int64($0.offset + 1)) })
+        try await client.send("DEL", key)
+    }
+
+    @Test("keys and values with NUL, CR/LF, '*' and '$' are stored byte for byte")
+    func binarySafety() async throws {
+        defer { Task { await client.shutdown() } }
+        let hostileKey: [UInt8] = Array("\(prefix):k".utf8) + [0, 13, 10, 42, 36, 0x33, 13, 10, 0xff]
+        let hostileValue: [UInt8] = [0, 0, 13, 10] + Array("*3\r\n$3\r\nSET\r\n".utf8) + [0xfe, 0xff, 0]
+        try await client.send(RedisCommand("SET", hostileKey, hostileValue))
+        let value = try await client.send(RedisCommand("GET", hostileKey))
+        #expect(value == .bulkString(hostileValue))
+        // The protocol-looking value did not execute as a command: only our key exists under the prefix.
+        let keys = try await client.send(RedisCommand("KEYS", "\(prefix):*"))
+        #expect(keys == .array([.bulkString(hostileKey)]))
+        let strlen = try await client.send(RedisCommand("STRLEN", hostileKey))
+        #expect(strlen == .integer(Int64(hostileValue.count)))
+        try await client.send(RedisCommand("DEL", hostileKey))
+    }
+
+    @Test("an error reply throws with its code; inside a pipeline it is a value in place")
+    func errorReplies() async throws {
+        defer { Task { await client.shutdown() } }
+        let key = "\(prefix):list"
+        try await client.send("RPUSH", key, "a")
+        let error = await #expect(throws: RedisError.self) { try await client.send("INCR", key) }
+        #expect(error?.serverErrorCode == "WRONGTYPE")
+        #expect(error?.isRetriable == false)
+        let replies = try await client.pipeline([RedisCommand("INCR", key), RedisCommand("LLEN", key)])
+        guard case .error(let message) = replies[0] else {
+            Issue.record("expected an error value, got \(replies[0])")
+            return
+        }
+        #expect(message.hasPrefix("WRONGTYPE"))
+        #expect(replies[1] == .integer(1))
+        try await client.send("DEL", key)
+    }
+
+    @Test("scripts run by SHA and are reloaded after SCRIPT FLUSH (NOSCRIPT)")
+    func scriptReloadAfterFlush() async throws {
+        defer { Task { await client.shutdown() } }
+        let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        let key = "\(prefix):scripted"
+        #expect(try await client.evaluate(script, keys: [key], arguments: [5]) == .integer(5))
+        let sha = try #require(script.currentSHA)
+        try await client.send("SCRIPT", "FLUSH")
+        #expect(try await client.send("SCRIPT", "EXISTS", sha) == .array([.integer(0)]))
+        // EVALSHA now answers NOSCRIPT; the client reloads and runs it once.
+        #expect(try await client.evaluate(script, keys: [key], arguments: [2]) == .integer(7))
+        #expect(try await client.send("SCRIPT", "EXISTS", sha) == .array([.integer(1)]))
+        try await client.send("DEL", key)
+    }
+
+    @Test("the pool never opens more connections than configured")
+    func boundedPool() async throws {
+        var configuration = try TestStack.redisConfiguration()
+        configuration.pool = ConnectionPoolConfiguration(maximumConnections: 3)
+        let client = RedisClient(configuration: configuration)
+        defer { Task { await client.shutdown() } }
+        let key = "\(prefix):pooled"
+        let observedMaximum = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<60 {
+                group.addTask {
+                    try await client.send("INCR", key)
+                    return client.openConnections
+                }
+            }
+            return try await group.reduce(0) { max($0, $1) }
+        }
+        #expect(observedMaximum <= 3)
+        #expect(observedMaximum >= 1)
+        #expect(try await client.send("GET", key).int == 60)
+        try await client.send("DEL", key)
+    }
+
+    @Test("a command that outlives the command timeout fails as a retriable lost connection")
+    func commandTimeout() async throws {
+        var configuration = try TestStack.redisConfiguration()
+        configuration.commandTimeout = .milliseconds(200)
+        let client = RedisClient(configuration: configuration)
+        defer { Task { await client.shutdown() } }
+        let started = ContinuousClock.now
+        let error = await #expect(throws: RedisError.self) {
+            try await client.send("BLPOP", "\(prefix):never", 2)
+        }
+        #expect(ContinuousClock.now - started < .milliseconds(1500))
+        #expect(error?.isRetriable == true)
+        // The broken connection was discarded; the next command gets a fresh one.
+        #expect(try await client.send("PING") == .simpleString("PONG"))
+    }
+
+    @Test("no server: connect fails fast with a retriable error")
+    func connectFailure() async throws {
+        let client = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: TestStack.freePort()))
+        defer { Task { await client.shutdown() } }
+        let error = await #expect(throws: RedisError.self) { try await client.send("PING") }
+        guard case .connectionFailed = error else {
+            Issue.record("expected connectionFailed, got \(String(describing: error))")
+            return
+        }
+        #expect(error?.isRetriable == true)
+    }
+}
+
+@Suite("Redis client across a server restart")
+struct RedisRestartTests {
+    @Test("after redis-server restarts, the client reconnects by itself")
+    func reconnectAfterRestart() async throws {
+        let server = try PrivateRedis()
+        defer { try? server.stop() }
+        var configuration = server.configuration
+        configuration.pool = ConnectionPoolConfiguration(maximumConnections: 2, reconnectBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200)))
+        let client = RedisClient(configuration: configuration)
+        defer { Task { await client.shutdown() } }
+
+        try await client.send("SET", "before", "1")
+        try server.restart()  // data is not persisted (--save ''), so "before" is gone afterwards
+
+        // The stale pooled connection is detected on checkout; at most a few retriable failures while
+        // the server comes back, then success without creating a new client.
+        var failures: [RedisError] = []
+        var reply: RedisValue?
+        let deadline = ContinuousClock.now + .seconds(10)
+        while reply == nil, ContinuousClock.now < deadline {
+            do {
+                reply = try await client.send("SET", "after", "2")
+            } catch {
+                failures.append(error)
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        #expect(reply == .simpleString("OK"))
+        #expect(failures.allSatisfy { $0.isRetriable })
+        #expect(try await client.send("GET", "after").string == "2")
+        #expect(try await client.send("EXISTS", "before") == .integer(0))
+    }
+}

@@ -1,0 +1,175 @@
+import ClientRuntime
+import Foundation
+import Kafka
+import Postgres
+import Redis
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Connection settings of the real servers the integration tests talk to.
+///
+/// `make test` starts Redis, PostgreSQL and the Kafka-protocol broker with `scripts/stack.sh` and
+/// exports their addresses (`STREAMREC_*`). Running `swift test` by hand after `make stack-up`
+/// works too: the run directory's `env` file is read. With neither, tests fail with a message saying
+/// so; they never skip.
+public enum TestStack {
+    public struct NotRunning: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The repository root, found from this file's location.
+    public static let repositoryRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    public static let environment: [String: String] = {
+        var values = ProcessInfo.processInfo.environment
+        let runDirectory = values["STACK_RUN_DIR"] ?? repositoryRoot + "/.run/test"
+        if values["STREAMREC_REDIS_PORT"] == nil, let text = try? String(contentsOfFile: runDirectory + "/env", encoding: .utf8) {
+            for line in text.split(separator: "\n") {
+                var line = Substring(line)
+                if line.hasPrefix("export ") { line = line.dropFirst(7) }
+                guard let equals = line.firstIndex(of: "=") else { continue }
+                let value = line[line.index(after: equals)...].trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+                values[String(line[..<equals])] = value
+            }
+        }
+        return values
+    }()
+
+    static func value(_ key: String) throws -> String {
+        guard let value = environment[key], !value.isEmpty else {
+            throw NotRunning(description: "\(key) is not set: start the test stack with `make test` (or `make stack-up` and `swift test`)")
+        }
+        return value
+    }
+
+    public static func redisConfiguration() throws -> RedisConfiguration {
+        RedisConfiguration(host: try value("STREAMREC_REDIS_HOST"), port: Int(try value("STREAMREC_REDIS_PORT"))!)
+    }
+
+    public static func postgresConfiguration(statementTimeout: Duration? = .seconds(30)) throws -> PostgresConfiguration {
+        PostgresConfiguration(
+            host: try value("STREAMREC_POSTGRES_HOST"),
+            port: Int(try value("STREAMREC_POSTGRES_PORT"))!,
+            database: try value("STREAMREC_POSTGRES_DATABASE"),
+            user: try value("STREAMREC_POSTGRES_USER"),
+            password: try value("STREAMREC_POSTGRES_PASSWORD"),
+            applicationName: "streamrec-tests",
+            statementTimeout: statementTimeout
+        )
+    }
+
+    public static func kafkaBrokers() throws -> [String] {
+        try value("STREAMREC_KAFKA_BROKERS").split(separator: ",").map(String.init)
+    }
+
+    /// A name no other test or run uses (topics, groups, tables).
+    public static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    /// Runs `scripts/stack.sh` with extra environment (e.g. a private run dir and port) and returns
+    /// its output; throws if it exits non-zero.
+    @discardableResult
+    public static func stackScript(_ arguments: [String], environment extra: [String: String]) throws -> String {
+        let environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
+        let (status, output) = try spawnAndWait(["/bin/bash", repositoryRoot + "/scripts/stack.sh"] + arguments, environment: environment)
+        guard status == 0 else {
+            throw NotRunning(description: "stack.sh \(arguments.joined(separator: " ")) failed (\(status)): \(output)")
+        }
+        return output
+    }
+
+    /// Runs a program to completion with a clean signal mask.
+    ///
+    /// Foundation's `Process` spawns children with the calling thread's signal mask, and the threads
+    /// Swift concurrency runs tests on block all signals. Servers started that way ignore SIGTERM
+    /// forever, so a "graceful" stop would always end in SIGKILL. posix_spawn with an empty mask and
+    /// default dispositions avoids that. Output goes to a file, so a daemon that keeps the descriptor
+    /// cannot make the caller wait.
+    public static func spawnAndWait(_ arguments: [String], environment: [String: String]) throws -> (Int32, String) {
+        let outputPath = NSTemporaryDirectory() + "streamrec-spawn-\(UUID().uuidString)"
+        defer { unlink(outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGPIPE, SIGHUP, SIGQUIT] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
+        guard spawned == 0 else { throw NotRunning(description: "cannot run \(arguments[0]): errno \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let exitCode = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (exitCode, output)
+    }
+
+    /// A TCP port on 127.0.0.1 that nothing listens on right now.
+    public static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// A Redis server of a test's own (for restarts that must not disturb other tests), started and
+/// stopped by PID through `scripts/stack.sh` in a private run directory.
+public final class PrivateRedis: Sendable {
+    public let port: Int
+    public let runDirectory: String
+
+    public init() throws {
+        port = TestStack.freePort()
+        runDirectory = NSTemporaryDirectory() + "streamrec-redis-\(UUID().uuidString.prefix(8))"
+        try TestStack.stackScript(["start", "redis"], environment: environment)
+    }
+
+    var environment: [String: String] { ["STACK_RUN_DIR": runDirectory, "REDIS_PORT": String(port)] }
+
+    public var configuration: RedisConfiguration { RedisConfiguration(host: "127.0.0.1", port: port) }
+
+    public func restart() throws {
+        try TestStack.stackScript(["restart", "redis"], environment: environment)
+    }
+
+    public func stop() throws {
+        try TestStack.stackScript(["stop", "redis"], environment: environment)
+        try? FileManager.default.removeItem(atPath: runDirectory)
+    }
+}
