@@ -163,7 +163,13 @@ spawn() {
     done
     cd /
     # Not a process-group leader here (no job control), so setsid does not fork.
-    exec setsid "$@" </dev/null >>"$logf" 2>&1
+    # The servers must get a clean signal mask and default dispositions: a caller running on a thread
+    # that blocks signals (Swift concurrency, libdispatch) passes its mask on, and background jobs of a
+    # non-interactive shell ignore SIGINT/SIGQUIT. Either would make a graceful stop impossible.
+    # perl-base is Essential in Debian, so this adds no dependency. exec keeps the pid.
+    exec setsid perl -e 'use POSIX (); POSIX::sigprocmask(POSIX::SIG_SETMASK(), POSIX::SigSet->new());
+      $SIG{$_} = "DEFAULT" for qw(INT QUIT TERM HUP PIPE); exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n"' \
+      "$@" </dev/null >>"$logf" 2>&1
   ) &
   local pid=$!
   SPAWN_NS="$(date +%s%N)"

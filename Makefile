@@ -1,0 +1,44 @@
+# StreamRec: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Ports of the test stack differ from the local-run stack, so `make test` can run beside `make run`.
+TEST_STACK := STACK_RUN_DIR=.run/test REDIS_PORT=26379 PG_PORT=25432 KAFKA_PORT=29092
+RUN_STACK := STACK_RUN_DIR=.run/stack
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup: ## Install what is missing (apt packages, broker binary, librdkafka >= 2.2); idempotent
+	@bash scripts/setup.sh
+
+build: setup ## Release build of all services
+	swift build -c release
+
+run: setup ## Install, start the local stack, build and start the suite
+	@bash scripts/run.sh
+
+test: setup ## Run all tests against a freshly started local stack
+	@$(TEST_STACK) bash scripts/test.sh
+
+bench: setup ## Foundation benchmarks (Kafka producer vs kcat, Redis vs redis-benchmark)
+	@bash scripts/bench/foundation.sh
+
+stack-up: setup ## Start Redis, PostgreSQL and the broker for the local run (.run/stack)
+	@$(RUN_STACK) bash scripts/stack.sh start
+
+stack-down: ## Stop the local-run stack
+	@$(RUN_STACK) bash scripts/stack.sh stop
+
+test-stack-up: setup ## Start the test stack, for running `swift test` by hand
+	@$(TEST_STACK) bash scripts/stack.sh start
+
+test-stack-down: ## Stop the test stack
+	@$(TEST_STACK) bash scripts/stack.sh stop
+
+clean: ## Stop stacks and remove build output and run directories
+	-@$(RUN_STACK) bash scripts/stack.sh clean
+	-@$(TEST_STACK) bash scripts/stack.sh clean
+	rm -rf .build .run
+
+.PHONY: help setup build run test bench stack-up stack-down test-stack-up test-stack-down clean
