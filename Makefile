@@ -36,9 +36,13 @@ test-stack-up: setup ## Start the test stack, for running `swift test` by hand
 test-stack-down: ## Stop the test stack
 	@$(TEST_STACK) bash scripts/stack.sh stop
 
+configs: ## Regenerate the commented configs/*.conf from the services' declared keys
+	swift build
+	@for s in ingest-gateway stream-processor trainer inference-api; do .build/debug/$$s --config-template > configs/$$s.conf; done
+
 clean: ## Stop stacks and remove build output and run directories
 	-@$(RUN_STACK) bash scripts/stack.sh clean
 	-@$(TEST_STACK) bash scripts/stack.sh clean
 	rm -rf .build .run
 
-.PHONY: help setup build run test bench stack-up stack-down test-stack-up test-stack-down clean
+.PHONY: help setup build run test bench configs stack-up stack-down test-stack-up test-stack-down clean

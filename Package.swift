@@ -65,7 +65,6 @@ let package = Package(
             dependencies: [
                 "CHiredis", "ClientRuntime",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Shared/Redis"
         ),
@@ -97,7 +96,10 @@ let package = Package(
 
         .executableTarget(
             name: "StreamRecBench",
-            dependencies: ["Kafka", "Redis", "Postgres", "ServiceSupport"],
+            dependencies: [
+                "Kafka", "Redis", "Postgres", "ServiceSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Benchmarks/StreamRecBench"
         ),
 

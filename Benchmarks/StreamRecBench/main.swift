@@ -1,1 +1,157 @@
-print("placeholder")
+import Foundation
+import Kafka
+import Logging
+import Redis
+
+// Benchmarks of the foundation clients. Each prints one machine-readable line:
+//   result name=<what> ops=<count> seconds=<wall time> rate=<ops per second>
+// scripts/bench/foundation.sh runs them side by side with kcat and redis-benchmark.
+
+struct Arguments {
+    var values: [String: String] = [:]
+    init(_ arguments: ArraySlice<String>) {
+        var iterator = arguments.makeIterator()
+        while let argument = iterator.next() {
+            guard argument.hasPrefix("--") else { continue }
+            values[String(argument.dropFirst(2))] = iterator.next() ?? ""
+        }
+    }
+    func string(_ name: String, _ fallback: String) -> String { values[name] ?? fallback }
+    func int(_ name: String, _ fallback: Int) -> Int { values[name].flatMap { Int($0) } ?? fallback }
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) { FileHandle.standardError.write(Data(string.utf8)) }
+}
+nonisolated(unsafe) var standardError = StandardError()
+
+func report(_ name: String, operations: Int, elapsed: Duration) {
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    print("result name=\(name) ops=\(operations) seconds=\(String(format: "%.3f", seconds)) rate=\(String(format: "%.0f", Double(operations) / seconds))")
+}
+
+/// Produces `messages` records of `size` bytes with the same settings kcat gets, keeping at most
+/// `window` chunks of `chunk` records in flight (librdkafka's queue holds 100k by default).
+func kafkaProducer(_ arguments: Arguments) async throws {
+    let brokers = arguments.string("brokers", "127.0.0.1:9092").split(separator: ",").map(String.init)
+    let topic = arguments.string("topic", "bench")
+    let count = arguments.int("messages", 500_000)
+    let size = arguments.int("size", 100)
+    let chunk = arguments.int("chunk", 10_000)
+    let window = arguments.int("window", 8)
+    let compression = KafkaCompression(rawValue: arguments.string("compression", "none")) ?? .none
+    let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(
+        bootstrapServers: brokers, clientID: "streamrec-bench", enableIdempotence: arguments.string("idempotence", "true") == "true", acks: "all",
+        compression: compression, linger: .milliseconds(arguments.int("linger-ms", 5)), batchMaxMessages: 10_000,
+        queueMaxMessages: arguments.int("queue", 100_000), deliveryTimeout: .seconds(60),
+        pollInterval: .milliseconds(arguments.int("poll-ms", 100)),
+        additionalProperties: arguments.values["debug"].map { ["debug": $0] } ?? [:]
+    ))
+    let payload = [UInt8](repeating: UInt8(ascii: "x"), count: size)
+    let chunks = stride(from: 0, to: count, by: chunk).map { start in
+        (start..<min(start + chunk, count)).map { _ in KafkaProducerMessage(topic: topic, key: nil, value: payload) }
+    }
+    let warmupStarted = ContinuousClock.now
+    if arguments.int("warmup", 0) > 0 {
+        _ = try await producer.send(KafkaProducerMessage(topic: topic, key: nil, value: payload))
+        print("warmup took \(ContinuousClock.now - warmupStarted)", to: &standardError)
+    }
+    let started = ContinuousClock.now
+    let failures = try await withThrowingTaskGroup(of: Int.self) { group in
+        var failures = 0
+        var next = 0
+        while next < min(window, chunks.count) {
+            let messages = chunks[next]
+            group.addTask { await producer.send(messages).filter { if case .failure = $0 { true } else { false } }.count }
+            next += 1
+        }
+        while let failed = try await group.next() {
+            failures += failed
+            if next < chunks.count {
+                let messages = chunks[next]
+                group.addTask { await producer.send(messages).filter { if case .failure = $0 { true } else { false } }.count }
+                next += 1
+            }
+        }
+        return failures
+    }
+    let elapsed = ContinuousClock.now - started
+    await producer.shutdown()
+    guard failures == 0 else {
+        print("error: \(failures) records failed")
+        exit(1)
+    }
+    report("swift-producer", operations: count, elapsed: elapsed)
+}
+
+func createTopic(_ arguments: Arguments) async throws {
+    let brokers = arguments.string("brokers", "127.0.0.1:9092").split(separator: ",").map(String.init)
+    let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: brokers))
+    try await admin.createTopics([KafkaTopicSpecification(name: arguments.string("name", "bench"), partitions: arguments.int("partitions", 6))])
+    await admin.shutdown()
+}
+
+/// `concurrency` tasks, each sending pipelines of `pipeline` commands until `ops` commands were sent in
+/// total (as redis-benchmark -c N -P P does with N connections), over the client's `connections` lanes.
+func redis(_ arguments: Arguments) async throws {
+    let concurrency = arguments.int("concurrency", 50)
+    let connections = arguments.int("connections", 4)
+    let pipeline = arguments.int("pipeline", 16)
+    let operations = arguments.int("ops", 1_000_000)
+    let command = arguments.string("command", "incr")
+    let client = RedisClient(configuration: RedisConfiguration(
+        host: arguments.string("host", "127.0.0.1"), port: arguments.int("port", 6379),
+        connections: connections
+    ))
+    let key = "bench:\(command):\(UUID().uuidString.prefix(8))"
+    func batch(_ offset: Int) -> [RedisCommand] {
+        (0..<pipeline).map { index in
+            command == "zincrby"
+                ? RedisCommand("ZINCRBY", key, 1, "member:\((offset + index) % 10_000)")
+                : RedisCommand("INCR", key)
+        }
+    }
+    let perTask = operations / concurrency / pipeline
+    _ = try await client.send("PING")
+    let started = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for task in 0..<concurrency {
+            group.addTask {
+                for round in 0..<perTask {
+                    let replies = try await client.pipeline(batch((task * perTask + round) * pipeline))
+                    if case .error(let message) = replies[0] { throw RedisError.server(message) }
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    let elapsed = ContinuousClock.now - started
+    let sent = perTask * concurrency * pipeline
+    if command == "incr" {
+        let total = try await client.send("GET", key).int
+        guard total == Int64(sent) else {
+            print("error: counter is \(String(describing: total)), expected \(sent)")
+            exit(1)
+        }
+    }
+    try await client.send("DEL", key)
+    await client.shutdown()
+    report("swift-redis-\(command)-tasks\(concurrency)-conns\(connections)-P\(pipeline)", operations: sent, elapsed: elapsed)
+}
+
+let arguments = Arguments(CommandLine.arguments.dropFirst(2))
+if arguments.values["debug"] != nil {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = .debug
+        return handler
+    }
+}
+switch CommandLine.arguments.dropFirst().first {
+case "kafka-producer": try await kafkaProducer(arguments)
+case "create-topic": try await createTopic(arguments)
+case "redis": try await redis(arguments)
+default:
+    print("usage: streamrec-bench kafka-producer|create-topic|redis [--option value ...]")
+    exit(2)
+}

@@ -7,7 +7,7 @@ import ServiceSupport
 // The inference API serves recommendations from Redis features, model artifacts and Postgres
 // metadata. At this stage it checks its configuration and dependencies, then exits.
 let check = ServiceCheck(
-    service: "inference-api",
+    service: "inference-api", summary: "The inference API: Redis features + model artifacts + PostgreSQL metadata → recommendations.",
     keys: ClientConfigKeys.redis + ClientConfigKeys.postgres + ClientConfigKeys.kafkaConsumer
 )
 exit(await check.run { reader, logger in

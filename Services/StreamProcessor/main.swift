@@ -7,7 +7,7 @@ import ServiceSupport
 // The stream processor turns events into Redis features and the Postgres training store. At this
 // stage it checks its configuration, Redis, PostgreSQL (applying migrations) and the broker, then exits.
 let check = ServiceCheck(
-    service: "stream-processor",
+    service: "stream-processor", summary: "The stream processor: Kafka consumer group → Redis features + PostgreSQL training store.",
     keys: ClientConfigKeys.kafkaConsumer + ClientConfigKeys.redis + ClientConfigKeys.postgres
 )
 exit(await check.run { reader, logger in

@@ -5,7 +5,7 @@ import ServiceSupport
 
 // The trainer fits models from the Postgres training store and registers them. At this stage it
 // checks its configuration, PostgreSQL (applying migrations) and the broker, then exits.
-let check = ServiceCheck(service: "trainer", keys: ClientConfigKeys.postgres + ClientConfigKeys.kafkaProducer)
+let check = ServiceCheck(service: "trainer", summary: "The trainer: PostgreSQL training store → models, artifacts, registry.", keys: ClientConfigKeys.postgres + ClientConfigKeys.kafkaProducer)
 exit(await check.run { reader, logger in
     let postgres = PostgresClient(configuration: try PostgresConfiguration(reading: reader, applicationName: "trainer"), logger: logger)
     let producerConfiguration = try KafkaProducerConfiguration(reading: reader, clientID: "trainer")

@@ -34,7 +34,16 @@ public final class KafkaProducer: Sendable {
         self.context = context
         self.handle = handle
         let pollTimeout = Int32(max(1, configuration.pollInterval.milliseconds))
+        let warmUpTimeout = Int32(max(1, min(1000, configuration.deliveryTimeout.milliseconds / 4)))
         let pollThread = Thread { [context, handle] in
+            // Learn the cluster's brokers right away. librdkafka otherwise connects lazily, on the first
+            // record; the idempotent producer then often finds no broker up for its producer-id request
+            // and waits a full 500 ms timer tick before trying again. Bounded well below the delivery
+            // timeout, since delivery reports wait while this runs (it takes milliseconds with a broker up).
+            var metadata: UnsafePointer<rd_kafka_metadata>?
+            if rd_kafka_metadata(handle.pointer, 0, nil, &metadata, warmUpTimeout) == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata {
+                rd_kafka_metadata_destroy(metadata)
+            }
             while !context.stopPolling.load(ordering: .acquiring) {
                 rd_kafka_poll(handle.pointer, pollTimeout)
             }
@@ -61,13 +70,7 @@ public final class KafkaProducer: Sendable {
     /// Sends one record and waits for the broker's acknowledgement.
     @discardableResult
     public func send(_ message: KafkaProducerMessage) async throws(KafkaError) -> KafkaDeliveryReport {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<KafkaDeliveryReport, KafkaError>, Never>) in
-            let waiter = DeliveryWaiter.single(continuation)
-            if let error = enqueue(message, waiter: waiter, index: 0) {
-                continuation.resume(returning: .failure(error))
-            }
-        }
-        return try result.get()
+        try await send([message])[0].get()
     }
 
     /// Sends records and waits until each was acknowledged or failed. Results are in input order;
@@ -75,11 +78,12 @@ public final class KafkaProducer: Sendable {
     public func send(_ messages: [KafkaProducerMessage]) async -> [Result<KafkaDeliveryReport, KafkaError>] {
         guard !messages.isEmpty else { return [] }
         return await withCheckedContinuation { continuation in
-            let batch = BatchDelivery(count: messages.count, continuation: continuation)
-            let waiter = DeliveryWaiter.batch(batch)
-            for (index, message) in messages.enumerated() {
-                if let error = enqueue(message, waiter: waiter, index: index) {
-                    batch.complete(index, .failure(error))
+            let tracker = DeliveryTracker(messages: messages, continuation: continuation)
+            // Balanced in DeliveryTracker.finish(): the tracker lives until its last report arrived.
+            _ = Unmanaged.passRetained(tracker)
+            for index in messages.indices {
+                if let error = enqueue(messages[index], opaque: tracker.opaque(for: index)) {
+                    tracker.fail(index, error)
                 }
             }
         }
@@ -123,7 +127,7 @@ public final class KafkaProducer: Sendable {
 
     /// Hands one record to librdkafka. Returns the error if it was not accepted (then no delivery
     /// report will come for it).
-    private func enqueue(_ message: KafkaProducerMessage, waiter: DeliveryWaiter, index: Int) -> KafkaError? {
+    private func enqueue(_ message: KafkaProducerMessage, opaque token: UnsafeMutableRawPointer) -> KafkaError? {
         if context.isClosed.load(ordering: .acquiring) { return .closed }
         if let fatal = context.fatalError.withLock({ $0 }) { return fatal }
         var headers: OpaquePointer?
@@ -135,8 +139,7 @@ public final class KafkaProducer: Sendable {
                 }
             }
         }
-        // The token carries the waiter through librdkafka and back to the delivery callback.
-        let token = Unmanaged.passRetained(DeliveryToken(waiter: waiter, index: index)).toOpaque()
+        // The token (a slot of the send's DeliveryTracker) travels through librdkafka to the delivery callback.
         let partition = message.partition ?? RD_KAFKA_PARTITION_UA
         let status = message.value.withUnsafeBytes { value in
             if let key = message.key {
@@ -150,7 +153,6 @@ public final class KafkaProducer: Sendable {
             return streamrec_produce(handle.pointer, message.topic, partition, nil, 0, value.baseAddress, value.count, headers, token)
         }
         guard status == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            Unmanaged<DeliveryToken>.fromOpaque(token).release()
             if let headers { rd_kafka_headers_destroy(headers) }
             return KafkaError(status)
         }
@@ -193,55 +195,80 @@ final class ProducerContext: KafkaHandleContext, @unchecked Sendable {
     /// Called on the poll thread for each record, exactly once, after `enqueue` accepted it.
     static func deliver(_ message: rd_kafka_message_t) {
         guard let token = message._private else { return }
-        let delivery = Unmanaged<DeliveryToken>.fromOpaque(token).takeRetainedValue()
-        let result: Result<KafkaDeliveryReport, KafkaError>
+        let slot = token.assumingMemoryBound(to: DeliverySlot.self).pointee
+        let tracker = slot.tracker.takeUnretainedValue()
         if message.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-            let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
-            result = .success(KafkaDeliveryReport(topic: topic, partition: message.partition, offset: message.offset))
+            tracker.succeed(slot.index, partition: message.partition, offset: message.offset)
         } else {
-            result = .failure(KafkaError(message.err))
-        }
-        switch delivery.waiter {
-        case .single(let continuation): continuation.resume(returning: result)
-        case .batch(let batch): batch.complete(delivery.index, result)
+            tracker.fail(slot.index, KafkaError(message.err))
         }
     }
 }
 
-enum DeliveryWaiter: Sendable {
-    case single(CheckedContinuation<Result<KafkaDeliveryReport, KafkaError>, Never>)
-    case batch(BatchDelivery)
-}
-
-final class DeliveryToken: Sendable {
-    let waiter: DeliveryWaiter
+/// What librdkafka carries as a record's opaque: which send it belongs to and its position there.
+struct DeliverySlot {
+    let tracker: Unmanaged<DeliveryTracker>
     let index: Int
-    init(waiter: DeliveryWaiter, index: Int) {
-        self.waiter = waiter
-        self.index = index
-    }
 }
 
-/// Collects per-record results of one `send([...])` and resumes its caller when all are in.
-final class BatchDelivery: Sendable {
-    private struct State {
-        var results: [Result<KafkaDeliveryReport, KafkaError>?]
-        var remaining: Int
-    }
-    private let state: Mutex<State>
+/// Collects the delivery reports of one `send` call and resumes its caller when all are in.
+///
+/// The hot path is lock-free: each record's partition and offset are written once into its own
+/// position, and an atomic countdown publishes them; failures (rare) go through a lock.
+final class DeliveryTracker: @unchecked Sendable {
+    private let messages: [KafkaProducerMessage]
     private let continuation: CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], Never>
+    private let slots: UnsafeMutableBufferPointer<DeliverySlot>
+    private let partitions: UnsafeMutableBufferPointer<Int32>
+    private let offsets: UnsafeMutableBufferPointer<Int64>
+    private let failures = Mutex<[Int: KafkaError]>([:])
+    private let remaining: Atomic<Int>
 
-    init(count: Int, continuation: CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], Never>) {
-        state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count))
+    init(messages: [KafkaProducerMessage], continuation: CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], Never>) {
+        self.messages = messages
         self.continuation = continuation
+        remaining = Atomic(messages.count)
+        slots = .allocate(capacity: messages.count)
+        partitions = .allocate(capacity: messages.count)
+        offsets = .allocate(capacity: messages.count)
+        let unretained = Unmanaged.passUnretained(self)
+        for index in messages.indices {
+            (slots.baseAddress! + index).initialize(to: DeliverySlot(tracker: unretained, index: index))
+        }
     }
 
-    func complete(_ index: Int, _ result: Result<KafkaDeliveryReport, KafkaError>) {
-        let finished = state.withLock { state -> [Result<KafkaDeliveryReport, KafkaError>]? in
-            state.results[index] = result
-            state.remaining -= 1
-            return state.remaining == 0 ? state.results.map { $0! } : nil
+    deinit {
+        slots.deallocate()
+        partitions.deallocate()
+        offsets.deallocate()
+    }
+
+    func opaque(for index: Int) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(slots.baseAddress! + index)
+    }
+
+    func succeed(_ index: Int, partition: Int32, offset: Int64) {
+        partitions[index] = partition
+        offsets[index] = offset
+        countDown()
+    }
+
+    func fail(_ index: Int, _ error: KafkaError) {
+        failures.withLock { $0[index] = error }
+        countDown()
+    }
+
+    private func countDown() {
+        if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { finish() }
+    }
+
+    private func finish() {
+        let failures = failures.withLock { $0 }
+        let results = messages.indices.map { index -> Result<KafkaDeliveryReport, KafkaError> in
+            if let error = failures[index] { return .failure(error) }
+            return .success(KafkaDeliveryReport(topic: messages[index].topic, partition: partitions[index], offset: offsets[index]))
         }
-        if let finished { continuation.resume(returning: finished) }
+        continuation.resume(returning: results)
+        Unmanaged.passUnretained(self).release()
     }
 }

@@ -1,40 +1,39 @@
 import ClientRuntime
+import Dispatch
+import Foundation
 import Logging
 import Synchronization
 
-/// An async Redis client over hiredis: a bounded pool of blocking connections whose calls run on the
-/// client's own threads.
+/// An async Redis client over hiredis.
+///
+/// Each of ``RedisConfiguration/connections`` connections is served by its own thread (a lane), so
+/// hiredis's blocking calls never run on a NIO event loop or the Swift cooperative pool. Requests are
+/// spread over the lanes round-robin; a lane writes every request queued while it was busy in one
+/// batch and reads all their replies (automatic pipelining), which keeps thread hand-offs and syscalls
+/// per command low under load. Lanes reconnect by themselves, with backoff, after a failure.
 ///
 /// ```swift
 /// let redis = RedisClient(configuration: .init(port: 6379))
 /// try await redis.send(RedisCommand("SET", "k", [0, 10, 42] as [UInt8]))
 /// let replies = try await redis.pipeline([RedisCommand("INCR", "a"), RedisCommand("INCR", "b")])
 /// ```
+/// Blocking commands (`BLPOP`, `SUBSCRIBE`) would hold a lane; this client is not meant for them.
 public final class RedisClient: Sendable {
     public let configuration: RedisConfiguration
-    private let executor: BlockingExecutor
-    private let pool: ConnectionPool<RedisConnection>
+    private let lanes: [RedisLane]
+    private let nextLane = Atomic<Int>(0)
     private let logger: Logger
 
     public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "streamrec.redis")) {
         self.configuration = configuration
         self.logger = logger
-        let executor = BlockingExecutor(threads: configuration.pool.maximumConnections)
-        self.executor = executor
-        pool = ConnectionPool(configuration: configuration.pool) {
-            do {
-                return try await executor.run { try RedisConnection(configuration: configuration) }
-            } catch {
-                logger.warning("redis connect failed", metadata: ["error": "\(error)"])
-                throw error
-            }
-        }
+        lanes = (0..<configuration.connections).map { RedisLane(index: $0, configuration: configuration, logger: logger) }
     }
 
     /// Sends one command. An error reply is thrown as ``RedisError/server(_:)``.
     @discardableResult
     public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
-        let value = try await withConnection { (connection) throws(RedisError) -> RedisValue in try connection.execute(command) }
+        let value = try await pipeline([command])[0]
         if case .error(let message) = value { throw .server(message) }
         return value
     }
@@ -45,11 +44,13 @@ public final class RedisClient: Sendable {
         try await send(RedisCommand(name, arguments: arguments))
     }
 
-    /// Sends all commands in one round trip on one connection. Replies come back in order; error
-    /// replies are values (``RedisValue/error(_:)``), so the caller sees which command failed.
+    /// Sends all commands back to back on one connection and returns their replies in order. Error
+    /// replies are values (``RedisValue/error(_:)``), so the caller sees which command failed; no other
+    /// request's commands are interleaved with these.
     public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisValue] {
         guard !commands.isEmpty else { return [] }
-        return try await withConnection { (connection) throws(RedisError) -> [RedisValue] in try connection.pipeline(commands) }
+        let lane = lanes[nextLane.wrappingAdd(1, ordering: .relaxed).oldValue % lanes.count]
+        return try await lane.submit(commands)
     }
 
     /// Runs a Lua script by SHA (`EVALSHA`), loading it first if this client has not yet, and again
@@ -73,29 +74,165 @@ public final class RedisClient: Sendable {
         throw .unexpectedReply("NOSCRIPT after reloading the script")
     }
 
-    /// Closes all connections and stops the client's threads.
+    /// Fails queued requests, closes the connections and stops the lane threads.
     public func shutdown() async {
-        pool.shutdown()
-        await executor.shutdown()
+        for lane in lanes { await lane.shutdown() }
     }
 
     /// Connections currently open, for metrics and tests.
-    public var openConnections: Int { pool.openConnections }
+    public var openConnections: Int { lanes.reduce(0) { $0 + ($1.isConnected ? 1 : 0) } }
+}
 
-    private func withConnection<Result: Sendable>(
-        _ work: @escaping @Sendable (RedisConnection) throws(RedisError) -> Result
-    ) async throws(RedisError) -> Result {
-        do {
-            return try await pool.withConnection { connection in
-                try await executor.run { () throws -> Result in try work(connection) }
+/// One connection and the thread that owns it.
+final class RedisLane: Sendable {
+    private typealias Reply = CheckedContinuation<Result<[RedisValue], RedisError>, Never>
+
+    private struct Request {
+        var commands: [RedisCommand]
+        var reply: Reply
+    }
+
+    private struct State {
+        var queue: [Request] = []
+        var isShutDown = false
+        var stopped: CheckedContinuation<Void, Never>?
+        var threadFinished = false
+    }
+
+    /// Requests drained into one write at most; the rest wait for the next round.
+    private static let maximumBatchCommands = 4096
+    /// A connection idle for longer is checked (without a round trip) before use.
+    private static let idleCheckAfter: Duration = .milliseconds(100)
+
+    private let configuration: RedisConfiguration
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let wakeUp = DispatchSemaphore(value: 0)
+    private let connected = Atomic<Bool>(false)
+
+    init(index: Int, configuration: RedisConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        let thread = Thread { [self] in run() }
+        thread.name = "redis-lane-\(index)"
+        thread.start()
+    }
+
+    var isConnected: Bool { connected.load(ordering: .acquiring) }
+
+    func submit(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisValue] {
+        let result = await withCheckedContinuation { (reply: Reply) in
+            let refusal = state.withLock { state -> RedisError? in
+                if state.isShutDown { return .shutDown }
+                if state.queue.count >= configuration.maximumQueuedRequests { return .overloaded }
+                state.queue.append(Request(commands: commands, reply: reply))
+                return nil
             }
-        } catch let error as RedisError {
-            throw error
-        } catch ConnectionPoolError.acquireTimedOut {
-            throw .poolTimeout
-        } catch {
-            throw .shutDown
+            if let refusal {
+                reply.resume(returning: .failure(refusal))
+            } else {
+                wakeUp.signal()
+            }
         }
+        return try result.get()
+    }
+
+    func shutdown() async {
+        await withCheckedContinuation { (stopped: CheckedContinuation<Void, Never>) in
+            let finished = state.withLock { state -> Bool in
+                state.isShutDown = true
+                if state.threadFinished { return true }
+                state.stopped = stopped
+                return false
+            }
+            if finished { stopped.resume() } else { wakeUp.signal() }
+        }
+    }
+
+    // MARK: - Lane thread
+
+    private func run() {
+        var connection: RedisConnection?
+        var lastUsed = ContinuousClock.now
+        var consecutiveFailures = 0
+        var nextConnectAllowed = ContinuousClock.now
+        var lastConnectError = RedisError.connectionFailed("not connected yet")
+
+        while true {
+            wakeUp.wait()
+            let (batch, isShutDown) = state.withLock { state -> ([Request], Bool) in
+                var taken = 0
+                var commands = 0
+                while taken < state.queue.count, commands < Self.maximumBatchCommands || taken == 0 {
+                    commands += state.queue[taken].commands.count
+                    taken += 1
+                }
+                let batch = Array(state.queue.prefix(taken))
+                state.queue.removeFirst(taken)
+                // More left: make sure the next round runs even if nobody signals again.
+                if !state.queue.isEmpty { wakeUp.signal() }
+                return (batch, state.isShutDown)
+            }
+            if isShutDown {
+                let rest = state.withLock { state -> [Request] in
+                    defer { state.queue.removeAll() }
+                    return state.queue
+                }
+                for request in batch + rest { request.reply.resume(returning: .failure(.shutDown)) }
+                break
+            }
+            guard !batch.isEmpty else { continue }
+
+            // A connection idle for a while may have been closed by the server (restart, timeout).
+            if let current = connection, ContinuousClock.now - lastUsed > Self.idleCheckAfter, !current.isUsable {
+                current.close()
+                connection = nil
+                connected.store(false, ordering: .releasing)
+            }
+            if connection == nil {
+                if ContinuousClock.now < nextConnectAllowed {
+                    // Still backing off after a failed connect: fail fast instead of hammering the server.
+                    for request in batch { request.reply.resume(returning: .failure(lastConnectError)) }
+                    continue
+                }
+                do {
+                    connection = try RedisConnection(configuration: configuration)
+                    consecutiveFailures = 0
+                    connected.store(true, ordering: .releasing)
+                } catch {
+                    consecutiveFailures += 1
+                    lastConnectError = error
+                    nextConnectAllowed = .now.advanced(by: configuration.reconnectBackoff.delay(afterFailures: consecutiveFailures))
+                    logger.warning("redis connect failed", metadata: ["error": "\(error)"])
+                    for request in batch { request.reply.resume(returning: .failure(error)) }
+                    continue
+                }
+            }
+            guard let current = connection else { continue }
+            do {
+                let replies = try current.pipeline(batch.lazy.flatMap(\.commands))
+                lastUsed = .now
+                var offset = 0
+                for request in batch {
+                    let count = request.commands.count
+                    request.reply.resume(returning: .success(Array(replies[offset..<(offset + count)])))
+                    offset += count
+                }
+            } catch {
+                // The outcome of commands in flight is unknown; the connection is not reused.
+                current.close()
+                connection = nil
+                connected.store(false, ordering: .releasing)
+                for request in batch { request.reply.resume(returning: .failure(error)) }
+            }
+        }
+        connection?.close()
+        connected.store(false, ordering: .releasing)
+        let stopped = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.threadFinished = true
+            return state.stopped
+        }
+        stopped?.resume()
     }
 }
 

@@ -77,6 +77,23 @@ public struct RedisCommand: Sendable, Hashable {
         String(decoding: storage.prefix(lengths[0]), as: UTF8.self)
     }
 
+    /// Appends this command in RESP wire format (`*<argc>\r\n$<len>\r\n<bytes>\r\n...`). Every argument is
+    /// length-prefixed, so its bytes are never interpreted.
+    public func encodeRESP(into buffer: inout [UInt8]) {
+        buffer.append(UInt8(ascii: "*"))
+        appendDecimal(lengths.count, to: &buffer)
+        buffer.append(contentsOf: [13, 10])
+        var offset = 0
+        for length in lengths {
+            buffer.append(UInt8(ascii: "$"))
+            appendDecimal(length, to: &buffer)
+            buffer.append(contentsOf: [13, 10])
+            buffer.append(contentsOf: storage[offset..<(offset + length)])
+            buffer.append(contentsOf: [13, 10])
+            offset += length
+        }
+    }
+
     /// The arguments as separate byte arrays (for tests and diagnostics).
     public var arguments: [[UInt8]] {
         var result: [[UInt8]] = []
@@ -86,5 +103,25 @@ public struct RedisCommand: Sendable, Hashable {
             offset += length
         }
         return result
+    }
+}
+
+@inline(__always)
+private func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
+    if value < 10 {
+        buffer.append(UInt8(ascii: "0") + UInt8(value))
+        return
+    }
+    var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var count = 0
+    var remaining = value
+    withUnsafeMutableBytes(of: &digits) { raw in
+        while remaining > 0 {
+            raw[count] = UInt8(ascii: "0") + UInt8(remaining % 10)
+            remaining /= 10
+            count += 1
+        }
+        for index in stride(from: count - 1, through: 0, by: -1) { buffer.append(raw[index]) }
     }
 }

@@ -15,8 +15,13 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// Bound on each command (socket send/receive timeout). A command that times out loses its
     /// connection, since its reply could arrive later.
     public var commandTimeout: Duration
-    /// Pool size, acquire timeout and reconnection backoff.
-    public var pool: ConnectionPoolConfiguration
+    /// Connections to the server. Each has its own I/O thread ("lane"); requests are spread over the
+    /// lanes and, under load, those queued on one lane are written together (automatic pipelining).
+    public var connections: Int
+    /// Requests waiting on one lane before new ones fail fast with ``RedisError/overloaded``.
+    public var maximumQueuedRequests: Int
+    /// Pacing of reconnection attempts after a failed connect.
+    public var reconnectBackoff: Backoff
 
     public init(
         host: String = "127.0.0.1",
@@ -26,8 +31,11 @@ public struct RedisConfiguration: Sendable, Hashable {
         database: Int = 0,
         connectTimeout: Duration = .seconds(2),
         commandTimeout: Duration = .seconds(5),
-        pool: ConnectionPoolConfiguration = .init()
+        connections: Int = 4,
+        maximumQueuedRequests: Int = 10_000,
+        reconnectBackoff: Backoff = .init()
     ) {
+        precondition(connections > 0, "Redis needs at least one connection")
         self.host = host
         self.port = port
         self.username = username
@@ -35,6 +43,8 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.database = database
         self.connectTimeout = connectTimeout
         self.commandTimeout = commandTimeout
-        self.pool = pool
+        self.connections = connections
+        self.maximumQueuedRequests = maximumQueuedRequests
+        self.reconnectBackoff = reconnectBackoff
     }
 }

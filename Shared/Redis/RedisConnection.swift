@@ -71,25 +71,17 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {
     /// returned as ``RedisValue/error(_:)`` in their place.
     public func pipeline(_ commands: some Collection<RedisCommand>) throws(RedisError) -> [RedisValue] {
         guard let context, !broken else { throw .connectionLost("connection closed") }
-        for command in commands {
-            let status = command.storage.withUnsafeBufferPointer { bytes -> Int32 in
-                command.lengths.withUnsafeBufferPointer { lengths -> Int32 in
-                    let argc = lengths.count
-                    return withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: argc) { argv in
-                        let base = UnsafeRawPointer(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!)
-                        var offset = 0
-                        for index in 0..<argc {
-                            argv[index] = base.advanced(by: offset).assumingMemoryBound(to: CChar.self)
-                            offset += lengths[index]
-                        }
-                        return redisAppendCommandArgv(context, Int32(argc), argv.baseAddress, lengths.baseAddress)
-                    }
-                }
-            }
-            if status != REDIS_OK {
-                broken = true
-                throw .connectionLost(Self.errorString(context))
-            }
+        // Encode the whole batch once and hand it to hiredis's output buffer in one call; hiredis then
+        // writes it with as few syscalls as the socket allows.
+        var wire: [UInt8] = []
+        wire.reserveCapacity(commands.reduce(0) { $0 + $1.storage.count + 16 * $1.lengths.count })
+        for command in commands { command.encodeRESP(into: &wire) }
+        let status = wire.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
+        }
+        if status != REDIS_OK {
+            broken = true
+            throw .connectionLost(Self.errorString(context))
         }
         var replies: [RedisValue] = []
         replies.reserveCapacity(commands.count)

@@ -7,8 +7,8 @@ public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     case connectionLost(String)
     /// The server answered with an error reply, e.g. `WRONGTYPE ...` or `NOSCRIPT ...`.
     case server(String)
-    /// No pooled connection became free in time.
-    case poolTimeout
+    /// Too many requests are queued on the client: back off and retry.
+    case overloaded
     /// The client was shut down.
     case shutDown
     /// A reply did not have the shape the caller expected.
@@ -16,7 +16,7 @@ public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var isRetriable: Bool {
         switch self {
-        case .connectionFailed, .connectionLost, .poolTimeout: true
+        case .connectionFailed, .connectionLost, .overloaded: true
         case .server(let message): message.hasPrefix("LOADING") || message.hasPrefix("BUSY") || message.hasPrefix("TRYAGAIN")
         case .shutDown, .unexpectedReply: false
         }
@@ -33,7 +33,7 @@ public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         case .connectionFailed(let reason): "Redis connection failed: \(reason)"
         case .connectionLost(let reason): "Redis connection lost: \(reason)"
         case .server(let message): "Redis error reply: \(message)"
-        case .poolTimeout: "no Redis connection became free in time"
+        case .overloaded: "too many Redis requests queued on this client"
         case .shutDown: "the Redis client was shut down"
         case .unexpectedReply(let what): "unexpected Redis reply: \(what)"
         }

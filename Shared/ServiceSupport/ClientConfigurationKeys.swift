@@ -9,7 +9,7 @@ public enum ClientConfigKeys {
     public static let redisPort = ConfigKey("redis.port", default: "6379", "Redis server port")
     public static let redisPassword = ConfigKey("redis.password", default: nil, "Redis AUTH password (or redis.password_file)", secret: true)
     public static let redisDatabase = ConfigKey("redis.database", default: "0", "Redis logical database")
-    public static let redisPoolSize = ConfigKey("redis.pool_size", default: "8", "Most Redis connections open at once")
+    public static let redisConnections = ConfigKey("redis.connections", default: "4", "Redis connections, each with its own I/O thread")
     public static let redisConnectTimeout = ConfigKey("redis.connect_timeout", default: "2s", "Bound on connecting to Redis")
     public static let redisCommandTimeout = ConfigKey("redis.command_timeout", default: "5s", "Bound on each Redis command")
 
@@ -31,7 +31,7 @@ public enum ClientConfigKeys {
     public static let kafkaSessionTimeout = ConfigKey("kafka.session_timeout", default: "10s", "Consumer group session timeout")
     public static let kafkaHeartbeatInterval = ConfigKey("kafka.heartbeat_interval", default: "3s", "Consumer group heartbeat interval")
 
-    public static let redis: [ConfigKey] = [redisHost, redisPort, redisPassword, redisDatabase, redisPoolSize, redisConnectTimeout, redisCommandTimeout]
+    public static let redis: [ConfigKey] = [redisHost, redisPort, redisPassword, redisDatabase, redisConnections, redisConnectTimeout, redisCommandTimeout]
     public static let postgres: [ConfigKey] = [
         postgresHost, postgresPort, postgresDatabase, postgresUser, postgresPassword, postgresPoolSize,
         postgresStatementTimeout, postgresMigrationsDirectory,
@@ -43,7 +43,7 @@ public enum ClientConfigKeys {
 extension RedisConfiguration {
     public init(reading reader: ConfigReader) throws(ConfigurationError) {
         typealias K = ClientConfigKeys
-        let poolSize = try reader.int(K.redisPoolSize, range: 1...1024)
+        let poolSize = try reader.int(K.redisConnections, range: 1...1024)
         self.init(
             host: try reader.string(K.redisHost),
             port: try reader.int(K.redisPort, range: 1...65535),
@@ -51,7 +51,7 @@ extension RedisConfiguration {
             database: try reader.int(K.redisDatabase, range: 0...1023),
             connectTimeout: try reader.duration(K.redisConnectTimeout),
             commandTimeout: try reader.duration(K.redisCommandTimeout),
-            pool: ConnectionPoolConfiguration(maximumConnections: poolSize)
+            connections: try reader.int(K.redisConnections, range: 1...256)
         )
     }
 }

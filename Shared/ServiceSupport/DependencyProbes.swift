@@ -26,14 +26,20 @@ public enum DependencyProbes {
 /// dependency, report, and exit (status 0 if all were reachable, 69 EX_UNAVAILABLE otherwise).
 public struct ServiceCheck {
     public let service: String
+    public let summary: String
     public let keys: [ConfigKey]
 
-    public init(service: String, keys: [ConfigKey]) {
+    public init(service: String, summary: String, keys: [ConfigKey]) {
         self.service = service
+        self.summary = summary
         self.keys = [ServiceBootstrap.logLevel] + keys
     }
 
     public func run(arguments: [String] = CommandLine.arguments, checks: (ConfigReader, Logger) async throws -> [String]) async -> Int32 {
+        if arguments.contains("--config-template") {
+            print(ServiceBootstrap.configurationTemplate(service: service, summary: summary, keys: keys))
+            return 0
+        }
         if arguments.contains("--help-config") {
             print("Configuration of \(service) (configs/\(service).conf; environment variables win):\n")
             print(ServiceBootstrap.documentation(of: keys))

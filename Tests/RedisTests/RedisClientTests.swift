@@ -78,15 +78,15 @@ struct RedisClientTests {
         try await client.send("DEL", key)
     }
 
-    @Test("the pool never opens more connections than configured")
-    func boundedPool() async throws {
+    @Test("the client never opens more connections than configured; concurrent requests are all answered")
+    func boundedConnections() async throws {
         var configuration = try TestStack.redisConfiguration()
-        configuration.pool = ConnectionPoolConfiguration(maximumConnections: 3)
+        configuration.connections = 3
         let client = RedisClient(configuration: configuration)
         defer { Task { await client.shutdown() } }
         let key = "\(prefix):pooled"
         let observedMaximum = try await withThrowingTaskGroup(of: Int.self) { group in
-            for _ in 0..<60 {
+            for _ in 0..<600 {
                 group.addTask {
                     try await client.send("INCR", key)
                     return client.openConnections
@@ -96,7 +96,41 @@ struct RedisClientTests {
         }
         #expect(observedMaximum <= 3)
         #expect(observedMaximum >= 1)
-        #expect(try await client.send("GET", key).int == 60)
+        #expect(try await client.send("GET", key).int == 600)
+        try await client.send("DEL", key)
+    }
+
+    @Test("queued requests beyond the configured bound fail fast as retriable overload")
+    func overload() async throws {
+        var configuration = try TestStack.redisConfiguration()
+        configuration.connections = 1
+        configuration.maximumQueuedRequests = 5
+        let client = RedisClient(configuration: configuration)
+        defer { Task { await client.shutdown() } }
+        let key = "\(prefix):overload"
+        // Hold the only lane with a command that blocks on the server for half a second...
+        async let blocker = client.send("BLPOP", "\(prefix):never", "0.5")
+        try await Task.sleep(for: .milliseconds(150))
+        // ...so these queue up: five fit, the rest are refused at once.
+        let outcomes = await withTaskGroup(of: RedisError?.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    do throws(RedisError) {
+                        try await client.send("INCR", key)
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }
+            }
+            return await group.reduce(into: [RedisError?]()) { $0.append($1) }
+        }
+        #expect(try await blocker == .null)
+        let refused = outcomes.compactMap { $0 }
+        #expect(refused.count == 15)
+        #expect(refused.allSatisfy { $0 == .overloaded && $0.isRetriable })
+        // What was accepted was applied exactly once.
+        #expect(try await client.send("GET", key).int == 5)
         try await client.send("DEL", key)
     }
 
@@ -136,7 +170,8 @@ struct RedisRestartTests {
         let server = try PrivateRedis()
         defer { try? server.stop() }
         var configuration = server.configuration
-        configuration.pool = ConnectionPoolConfiguration(maximumConnections: 2, reconnectBackoff: Backoff(initial: .milliseconds(20), maximum: .milliseconds(200)))
+        configuration.connections = 2
+        configuration.reconnectBackoff = Backoff(initial: .milliseconds(20), maximum: .milliseconds(200))
         let client = RedisClient(configuration: configuration)
         defer { Task { await client.shutdown() } }
 
