@@ -209,7 +209,6 @@ final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
         /// Next offset to read per partition, for records the application applied.
         var stored: [KafkaTopicPartition: Int64] = [:]
         var committed: [KafkaTopicPartition: Int64] = [:]
-        var fatalError: KafkaError?
     }
 
     let state = Mutex(State())
@@ -219,18 +218,6 @@ final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
     init(logger: Logger, onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)?) {
         self.onRebalance = onRebalance
         super.init(logger: logger)
-    }
-
-    override func handleError(code: Int32, reason: String, handle: OpaquePointer?) {
-        if code == RD_KAFKA_RESP_ERR__FATAL.rawValue, let handle {
-            var text = [CChar](repeating: 0, count: 512)
-            let underlying = rd_kafka_fatal_error(handle, &text, text.count)
-            let error = KafkaError(underlying, message: String(cBuffer: text), isFatal: true)
-            state.withLock { $0.fatalError = error }
-            logger.critical("kafka consumer fatal error", metadata: ["error": "\(error)"])
-        } else {
-            super.handleError(code: code, reason: reason, handle: handle)
-        }
     }
 
     func store(_ messages: some Sequence<KafkaConsumerMessage>) {
@@ -336,7 +323,7 @@ final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
             if isClosed.load(ordering: .acquiring) || cancelled.isSet {
                 return batch.isEmpty ? nil : batch
             }
-            if let fatal = state.withLock({ $0.fatalError }) { throw fatal }
+            if let fatal = fatalError.withLock({ $0 }) { throw fatal }
             let timeout: Int32
             if let lingerDeadline {
                 let left = ContinuousClock.now.duration(to: lingerDeadline)

@@ -1,11 +1,15 @@
 import CRdKafka
 import Logging
+import Synchronization
 
 /// State shared with librdkafka's C callbacks through the handle's opaque pointer (no globals).
 /// Subclassed by the producer and consumer; the owning client keeps it alive until after
 /// `rd_kafka_destroy`, so callbacks never see a dangling pointer.
 class KafkaHandleContext: @unchecked Sendable {
     let logger: Logger
+    /// A fatal error librdkafka reported, after which the handle cannot be used (idempotence or
+    /// group-membership guarantees lost).
+    let fatalError = Mutex<KafkaError?>(nil)
 
     init(logger: Logger) {
         self.logger = logger
@@ -34,9 +38,17 @@ class KafkaHandleContext: @unchecked Sendable {
     }
 
     /// Client-wide errors (all brokers down, fatal idempotence errors). Most are transient and
-    /// librdkafka recovers by itself; fatal ones are remembered by subclasses.
+    /// librdkafka recovers by itself; a fatal one is remembered and fails later operations.
     func handleError(code: Int32, reason: String, handle: OpaquePointer?) {
-        logger.warning("kafka client error", metadata: ["code": "\(code)", "reason": "\(reason)"])
+        guard code == RD_KAFKA_RESP_ERR__FATAL.rawValue, let handle else {
+            logger.warning("kafka client error", metadata: ["code": "\(code)", "reason": "\(reason)"])
+            return
+        }
+        var text = [CChar](repeating: 0, count: 512)
+        let underlying = rd_kafka_fatal_error(handle, &text, text.count)
+        let error = KafkaError(underlying, message: String(cBuffer: text), isFatal: true)
+        fatalError.withLock { $0 = error }
+        logger.critical("kafka fatal error", metadata: ["error": "\(error)"])
     }
 }
 

@@ -117,7 +117,10 @@ public final class KafkaProducer: Sendable {
     }
 
     private func closeHandle(flushTimeout: Duration) {
-        guard context.isClosed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        guard context.isClosed.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else { return }
+        // A send that passed its closed-check before the flag flipped may still be inside
+        // rd_kafka_produceva: wait for it, so the handle is never destroyed under it.
+        while context.enqueuesInProgress.load(ordering: .sequentiallyConsistent) > 0 { sched_yield() }
         rd_kafka_purge(handle.pointer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)
         context.stopPolling.store(true, ordering: .releasing)
         while !context.pollThreadDone.withLock({ $0 }) { usleep(1000) }
@@ -128,7 +131,11 @@ public final class KafkaProducer: Sendable {
     /// Hands one record to librdkafka. Returns the error if it was not accepted (then no delivery
     /// report will come for it).
     private func enqueue(_ message: KafkaProducerMessage, opaque token: UnsafeMutableRawPointer) -> KafkaError? {
-        if context.isClosed.load(ordering: .acquiring) { return .closed }
+        // Announce the enqueue before checking the flag (sequentially consistent on both sides), so
+        // `closeHandle` either sees us in progress or we see it closed.
+        context.enqueuesInProgress.add(1, ordering: .sequentiallyConsistent)
+        defer { context.enqueuesInProgress.subtract(1, ordering: .sequentiallyConsistent) }
+        if context.isClosed.load(ordering: .sequentiallyConsistent) { return .closed }
         if let fatal = context.fatalError.withLock({ $0 }) { return fatal }
         var headers: OpaquePointer?
         if !message.headers.isEmpty {
@@ -177,20 +184,8 @@ final class HandleBox: @unchecked Sendable {
 final class ProducerContext: KafkaHandleContext, @unchecked Sendable {
     let stopPolling = Atomic<Bool>(false)
     let isClosed = Atomic<Bool>(false)
+    let enqueuesInProgress = Atomic<Int>(0)
     let pollThreadDone = Mutex(false)
-    let fatalError = Mutex<KafkaError?>(nil)
-
-    override func handleError(code: Int32, reason: String, handle: OpaquePointer?) {
-        if code == RD_KAFKA_RESP_ERR__FATAL.rawValue, let handle {
-            var text = [CChar](repeating: 0, count: 512)
-            let underlying = rd_kafka_fatal_error(handle, &text, text.count)
-            let error = KafkaError(underlying, message: String(cBuffer: text), isFatal: true)
-            fatalError.withLock { $0 = error }
-            logger.critical("kafka producer fatal error", metadata: ["error": "\(error)"])
-        } else {
-            super.handleError(code: code, reason: reason, handle: handle)
-        }
-    }
 
     /// Called on the poll thread for each record, exactly once, after `enqueue` accepted it.
     static func deliver(_ message: rd_kafka_message_t) {

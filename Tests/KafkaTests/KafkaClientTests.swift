@@ -237,4 +237,37 @@ struct KafkaClientTests {
         #expect(settled.count == 20)
         #expect(settled.allSatisfy { if case .failure(let error) = $0 { error.name.hasPrefix("_PURGE") } else { false } })
     }
+
+    @Test("sends racing with shutdown each get an answer; acknowledged ones are really in the topic")
+    func sendsRacingShutdown() async throws {
+        let topic = try await makeTopic(partitions: 3)
+        let producer = try KafkaProducer(configuration: try testProducerConfiguration())
+        let results = try await withThrowingTaskGroup(of: [Result<KafkaDeliveryReport, KafkaError>].self) { group in
+            for task in 0..<8 {
+                group.addTask {
+                    var results: [Result<KafkaDeliveryReport, KafkaError>] = []
+                    for round in 0..<20 {
+                        results += await producer.send((0..<50).map { KafkaProducerMessage(topic: topic, key: "t\(task)", value: "\(task)-\(round)-\($0)") })
+                    }
+                    return results
+                }
+            }
+            try await Task.sleep(for: .milliseconds(30))
+            await producer.shutdown(flushTimeout: .milliseconds(200))
+            return try await group.reduce([], +)
+        }
+        #expect(results.count == 8 * 20 * 50)
+        // How many land before the shutdown depends on timing; either way none may be lost or hang.
+        let acknowledged = results.compactMap { try? $0.get() }
+        #expect(!acknowledged.isEmpty)
+        let refused = results.compactMap { if case .failure(let error) = $0 { error } else { nil } }
+        #expect(refused.allSatisfy { $0 == .closed || $0.name.hasPrefix("_PURGE") }, "\(Set(refused.map(\.name)))")
+        // Every acknowledged record can be read back.
+        let consumer = try KafkaConsumer(configuration: try testConsumerConfiguration(group: TestStack.uniqueName("group")))
+        try consumer.subscribe(topics: [topic])
+        let expected = acknowledged.count
+        let received = try await consume(consumer, timeout: .seconds(30)) { $0.count >= expected }
+        await consumer.close()
+        #expect(received.count == expected)
+    }
 }
