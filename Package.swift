@@ -77,6 +77,8 @@ let package = Package(
             ],
             path: "Shared/Postgres"
         ),
+        // The public event contract v1: types, validation, canonical JSON, topics. Pure; no I/O.
+        .target(name: "Events", path: "Shared/Events"),
         .target(
             name: "ServiceSupport",
             dependencies: [
@@ -114,6 +116,7 @@ let package = Package(
         .testTarget(name: "RedisTests", dependencies: ["Redis", "StackTestSupport"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "StackTestSupport"]),
         .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "StackTestSupport"]),
+        .testTarget(name: "EventsTests", dependencies: ["Events"]),
     ],
     swiftLanguageModes: [.v6]
 )

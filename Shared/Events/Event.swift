@@ -1,0 +1,147 @@
+/// The two event domains. Each has its own Kafka topic.
+public enum EventDomain: String, Sendable, Hashable, CaseIterable {
+    case movie
+    case poll
+
+    /// The field holding the domain's subject id.
+    public var subjectField: String {
+        switch self {
+        case .movie: "item_id"
+        case .poll: "poll_id"
+        }
+    }
+}
+
+/// Every event type of contract v1.
+public enum EventType: String, Sendable, Hashable, CaseIterable {
+    case movieRating = "movie.rating"
+    case movieLike = "movie.like"
+    case movieDislike = "movie.dislike"
+    case movieView = "movie.view"
+    case movieAdded = "movie.added"
+    case pollImpression = "poll.impression"
+    case pollExpand = "poll.expand"
+    case pollVote = "poll.vote"
+    case pollShare = "poll.share"
+    case pollCreated = "poll.created"
+
+    public var domain: EventDomain {
+        rawValue.hasPrefix("movie.") ? .movie : .poll
+    }
+
+    /// Catalog events describe items (a new movie, a new poll) rather than a user's interaction.
+    public var isCatalog: Bool { self == .movieAdded || self == .pollCreated }
+}
+
+/// Milliseconds since the Unix epoch, UTC. The contract's time resolution.
+public struct EventTimestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var millisecondsSinceEpoch: Int64
+
+    public init(millisecondsSinceEpoch: Int64) {
+        self.millisecondsSinceEpoch = millisecondsSinceEpoch
+    }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.millisecondsSinceEpoch < rhs.millisecondsSinceEpoch }
+
+    /// RFC 3339 in UTC with milliseconds: `2026-11-21T20:36:18.123Z`.
+    public var description: String { RFC3339.format(self) }
+}
+
+public struct MovieDetails: Sendable, Hashable {
+    public var title: String
+    public var year: Int?
+    public var genres: [String]
+
+    public init(title: String, year: Int?, genres: [String]) {
+        self.title = title
+        self.year = year
+        self.genres = genres
+    }
+}
+
+public struct PollOption: Sendable, Hashable {
+    public var id: String
+    public var text: String
+
+    public init(id: String, text: String) {
+        self.id = id
+        self.text = text
+    }
+}
+
+public struct PollDetails: Sendable, Hashable {
+    public var question: String
+    public var options: [PollOption]
+    public var category: String
+    public var author: String?
+
+    public init(question: String, options: [PollOption], category: String, author: String?) {
+        self.question = question
+        self.options = options
+        self.category = category
+        self.author = author
+    }
+}
+
+/// What an event carries beyond the common fields, by type.
+public enum EventPayload: Sendable, Hashable {
+    /// like, dislike, impression, expand, share
+    case none
+    /// `movie.rating`: 0.5 to 5.0 in steps of 0.5
+    case rating(Double)
+    /// `movie.view`: optional watch time in seconds
+    case view(watchSeconds: Double?)
+    /// `poll.vote`: the chosen option
+    case vote(optionID: String)
+    case movieAdded(MovieDetails)
+    case pollCreated(PollDetails)
+}
+
+/// Where the interaction happened. Every field optional.
+public struct EventContext: Sendable, Hashable {
+    public var device: String?
+    /// ISO 3166-1 alpha-2, upper case.
+    public var country: String?
+    public var session: String?
+
+    public init(device: String? = nil, country: String? = nil, session: String? = nil) {
+        self.device = device
+        self.country = country
+        self.session = session
+    }
+}
+
+/// One validated event of contract v1.
+public struct Event: Sendable, Hashable {
+    /// Schema version written in the `schema-version` header and implied by the topic contract.
+    public static let schemaVersion = "1"
+
+    /// Lower-case UUID. Client-supplied for idempotent retries, or assigned by the gateway.
+    public var eventID: String
+    public var type: EventType
+    /// The acting user; also the Kafka key, so one user's events stay ordered.
+    public var userID: String
+    /// `item_id` for movie events, `poll_id` for poll events.
+    public var subjectID: String
+    public var occurredAt: EventTimestamp
+    public var payload: EventPayload
+    public var context: EventContext?
+    /// Unknown top-level fields, kept only when the validator runs in pass-through mode.
+    public var extraFields: [String: JSONValue]
+
+    public init(
+        eventID: String, type: EventType, userID: String, subjectID: String, occurredAt: EventTimestamp,
+        payload: EventPayload = .none, context: EventContext? = nil, extraFields: [String: JSONValue] = [:]
+    ) {
+        self.eventID = eventID
+        self.type = type
+        self.userID = userID
+        self.subjectID = subjectID
+        self.occurredAt = occurredAt
+        self.payload = payload
+        self.context = context
+        self.extraFields = extraFields
+    }
+
+    public var domain: EventDomain { type.domain }
+}
