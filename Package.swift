@@ -25,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // System-library shims: a module map and one header each, nothing else.
@@ -82,16 +85,35 @@ let package = Package(
         .target(
             name: "ServiceSupport",
             dependencies: [
-                "Kafka", "Redis", "Postgres",
+                "Kafka", "Redis", "Postgres", "Events",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Shared/ServiceSupport"
         ),
 
+        // The ingest gateway's behaviour and HTTP routes (the executable only wires configuration to it).
+        .target(
+            name: "Ingest",
+            dependencies: [
+                "Events", "Kafka", "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            path: "Shared/Ingest"
+        ),
+
         // Services: thin shells that wire clients together.
-        .executableTarget(name: "IngestGateway", dependencies: ["ServiceSupport"], path: "Services/IngestGateway"),
+        .executableTarget(
+            name: "IngestGateway",
+            dependencies: ["Ingest", "ServiceSupport", .product(name: "Hummingbird", package: "hummingbird")],
+            path: "Services/IngestGateway"
+        ),
         .executableTarget(name: "StreamProcessor", dependencies: ["ServiceSupport"], path: "Services/StreamProcessor"),
         .executableTarget(name: "Trainer", dependencies: ["ServiceSupport"], path: "Services/Trainer"),
         .executableTarget(name: "InferenceAPI", dependencies: ["ServiceSupport"], path: "Services/InferenceAPI"),
@@ -117,6 +139,14 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "StackTestSupport"]),
         .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "StackTestSupport"]),
         .testTarget(name: "EventsTests", dependencies: ["Events"]),
+        .testTarget(
+            name: "IngestTests",
+            dependencies: [
+                "Ingest", "StackTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

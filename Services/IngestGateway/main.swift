@@ -1,14 +1,56 @@
 import Foundation
+import Hummingbird
+import Ingest
 import Kafka
+import Logging
+import ServiceLifecycle
 import ServiceSupport
 
-// The ingest gateway validates interaction events and publishes them to Kafka. At this stage it
-// checks its configuration and its broker, then exits.
-let check = ServiceCheck(service: "ingest-gateway", summary: "The ingest gateway: HTTP → validated events → Kafka.", keys: ClientConfigKeys.kafkaProducer)
-exit(await check.run { reader, logger in
-    let producerConfiguration = try KafkaProducerConfiguration(reading: reader, clientID: "ingest-gateway")
-    let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: producerConfiguration.bootstrapServers), logger: logger)
-    let report = try await DependencyProbes.kafka(admin)
-    await admin.shutdown()
-    return [report]
-})
+// The ingest gateway: HTTP → validated events → Kafka. This file only wires configuration to the
+// Ingest module; the behaviour lives there.
+let service = "ingest-gateway"
+let keys = [ServiceBootstrap.logLevel] + IngestConfiguration.Keys.all
+if CommandLine.arguments.contains("--help-config") {
+    print("Configuration of \(service) (configs/\(service).conf; environment variables win):\n")
+    print(ServiceBootstrap.documentation(of: keys))
+    exit(0)
+}
+if CommandLine.arguments.contains("--config-template") {
+    print(ServiceBootstrap.configurationTemplate(service: service, summary: "The ingest gateway: HTTP → validated events → Kafka.", keys: keys))
+    exit(0)
+}
+
+let configuration: IngestConfiguration
+do {
+    let reader = try ConfigReader.load(service: service, keys: keys)
+    ServiceBootstrap.bootstrapLogging(level: try ServiceBootstrap.parseLevel(reader))
+    configuration = try IngestConfiguration(reading: reader)
+} catch {
+    ServiceBootstrap.exit(dueTo: error)
+}
+let logger = Logger(label: "streamrec.\(service)")
+if configuration.authMode == .open {
+    logger.warning("AUTHENTICATION IS OFF (gateway.auth_mode = open): anyone who can reach this port can write events. Local runs only.")
+}
+
+let metrics = ServiceMetrics()
+metrics.bootstrapGlobally()
+let producers = try ProducerSlot(flushTimeout: configuration.producer.deliveryTimeout, logger: logger) {
+    try KafkaProducer(configuration: configuration.producer, logger: logger)
+}
+let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: configuration.producer.bootstrapServers), logger: logger)
+let ingest = IngestService(configuration: configuration, producers: producers, metrics: metrics, logger: logger)
+let readiness = BrokerReadiness(admin: admin, producers: producers, configuration: configuration, logger: logger)
+let app = Application(
+    router: IngestApplication.router(service: ingest, readiness: readiness, metrics: metrics),
+    configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: service),
+    logger: logger
+)
+// Shutdown runs in reverse order: the HTTP server stops accepting and finishes in-flight requests
+// (which wait for their delivery reports) first, then readiness stops, then the producer flushes.
+let group = ServiceGroup(configuration: .init(
+    services: [producers, readiness, app],
+    gracefulShutdownSignals: [.sigterm, .sigint],
+    logger: logger
+))
+try await group.run()

@@ -23,4 +23,9 @@ public final class BlockingExecutor: Sendable {
     public func shutdown() async {
         try? await threadPool.shutdownGracefully()
     }
+
+    deinit {
+        // An owner that never called shutdown() must not leave running threads (NIO asserts on it).
+        threadPool.shutdownGracefully { _ in }
+    }
 }

@@ -1,6 +1,7 @@
 import CRdKafka
 import ClientRuntime
 import Logging
+import Synchronization
 
 /// A topic to create.
 public struct KafkaTopicSpecification: Sendable, Hashable {
@@ -35,6 +36,7 @@ public final class KafkaAdmin: Sendable {
     private let handle: HandleBox
     private let context: KafkaHandleContext
     private let executor = BlockingExecutor(threads: 1)
+    private let isShutDown = Atomic<Bool>(false)
 
     public init(configuration: KafkaAdminConfiguration, logger: Logger = Logger(label: "streamrec.kafka.admin")) throws(KafkaError) {
         self.configuration = configuration
@@ -79,8 +81,14 @@ public final class KafkaAdmin: Sendable {
     }
 
     public func shutdown() async {
+        guard isShutDown.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
         await executor.shutdown()
         rd_kafka_destroy(handle.pointer)
+    }
+
+    deinit {
+        // Without this, librdkafka's threads would outlive the owner and call back into freed state.
+        if !isShutDown.load(ordering: .acquiring) { rd_kafka_destroy(handle.pointer) }
     }
 
     private func run<Result: Sendable>(_ work: @escaping @Sendable () throws(KafkaError) -> Result) async throws(KafkaError) -> Result {

@@ -41,7 +41,8 @@ class KafkaHandleContext: @unchecked Sendable {
     /// librdkafka recovers by itself; a fatal one is remembered and fails later operations.
     func handleError(code: Int32, reason: String, handle: OpaquePointer?) {
         guard code == RD_KAFKA_RESP_ERR__FATAL.rawValue, let handle else {
-            logger.warning("kafka client error", metadata: ["code": "\(code)", "reason": "\(reason)"])
+            // Transient (broker down, transport): librdkafka retries by itself and its log line says the same.
+            logger.notice("kafka client error", metadata: ["code": "\(code)", "reason": "\(reason)"])
             return
         }
         var text = [CChar](repeating: 0, count: 512)
@@ -56,8 +57,10 @@ extension Logger.Level {
     /// librdkafka logs with syslog levels (0 emergency ... 7 debug).
     init(syslog level: Int32) {
         switch level {
-        case ...3: self = .error
-        case 4: self = .warning
+        case ...2: self = .error
+        // librdkafka reports every failed connection attempt at LOG_ERR; the client recovers by
+        // itself, so these are warnings to an operator, not errors.
+        case 3, 4: self = .warning
         case 5, 6: self = .info
         default: self = .debug
         }

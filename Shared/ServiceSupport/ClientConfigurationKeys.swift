@@ -27,6 +27,7 @@ public enum ClientConfigKeys {
     public static let kafkaLinger = ConfigKey("kafka.linger", default: "5ms", "Producer batching delay (linger.ms)")
     public static let kafkaDeliveryTimeout = ConfigKey("kafka.delivery_timeout", default: "30s", "A record not acknowledged within this fails (message.timeout.ms)")
     public static let kafkaQueueMaxMessages = ConfigKey("kafka.queue_max_messages", default: "100000", "Producer local queue bound; beyond it sends fail fast (backpressure)")
+    public static let kafkaDebug = ConfigKey("kafka.debug", default: "", "librdkafka debug contexts, e.g. broker,topic,eos (empty: off)")
     public static let kafkaGroupID = ConfigKey("kafka.group_id", default: "streamrec", "Consumer group id")
     public static let kafkaSessionTimeout = ConfigKey("kafka.session_timeout", default: "10s", "Consumer group session timeout")
     public static let kafkaHeartbeatInterval = ConfigKey("kafka.heartbeat_interval", default: "3s", "Consumer group heartbeat interval")
@@ -36,8 +37,8 @@ public enum ClientConfigKeys {
         postgresHost, postgresPort, postgresDatabase, postgresUser, postgresPassword, postgresPoolSize,
         postgresStatementTimeout, postgresMigrationsDirectory,
     ]
-    public static let kafkaProducer: [ConfigKey] = [kafkaBrokers, kafkaCompression, kafkaLinger, kafkaDeliveryTimeout, kafkaQueueMaxMessages]
-    public static let kafkaConsumer: [ConfigKey] = [kafkaBrokers, kafkaGroupID, kafkaSessionTimeout, kafkaHeartbeatInterval]
+    public static let kafkaProducer: [ConfigKey] = [kafkaBrokers, kafkaCompression, kafkaLinger, kafkaDeliveryTimeout, kafkaQueueMaxMessages, kafkaDebug]
+    public static let kafkaConsumer: [ConfigKey] = [kafkaBrokers, kafkaGroupID, kafkaSessionTimeout, kafkaHeartbeatInterval, kafkaDebug]
 }
 
 extension RedisConfiguration {
@@ -86,8 +87,16 @@ extension KafkaProducerConfiguration {
             compression: compression,
             linger: try reader.duration(K.kafkaLinger),
             queueMaxMessages: try reader.int(K.kafkaQueueMaxMessages, range: 1...10_000_000),
-            deliveryTimeout: try reader.duration(K.kafkaDeliveryTimeout)
+            deliveryTimeout: try reader.duration(K.kafkaDeliveryTimeout),
+            additionalProperties: try Self.debugProperties(reader)
         )
+    }
+}
+
+extension KafkaProducerConfiguration {
+    static func debugProperties(_ reader: ConfigReader) throws(ConfigurationError) -> [String: String] {
+        let contexts = try reader.string(ClientConfigKeys.kafkaDebug)
+        return contexts.isEmpty ? [:] : ["debug": contexts]
     }
 }
 
@@ -99,7 +108,8 @@ extension KafkaConsumerConfiguration {
             groupID: try reader.string(K.kafkaGroupID),
             clientID: clientID,
             sessionTimeout: try reader.duration(K.kafkaSessionTimeout),
-            heartbeatInterval: try reader.duration(K.kafkaHeartbeatInterval)
+            heartbeatInterval: try reader.duration(K.kafkaHeartbeatInterval),
+            additionalProperties: try KafkaProducerConfiguration.debugProperties(reader)
         )
     }
 }

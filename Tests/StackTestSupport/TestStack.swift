@@ -173,3 +173,33 @@ public final class PrivateRedis: Sendable {
         try? FileManager.default.removeItem(atPath: runDirectory)
     }
 }
+
+/// A Kafka-protocol broker of a test's own (to stop and start it without disturbing other tests),
+/// started and stopped by PID through `scripts/stack.sh` in a private run directory.
+public final class PrivateBroker: Sendable {
+    public let port: Int
+    public let runDirectory: String
+
+    public init() throws {
+        port = TestStack.freePort()
+        runDirectory = NSTemporaryDirectory() + "streamrec-kafka-\(UUID().uuidString.prefix(8))"
+        try TestStack.stackScript(["start", "kafka"], environment: environment)
+    }
+
+    var environment: [String: String] { ["STACK_RUN_DIR": runDirectory, "KAFKA_PORT": String(port)] }
+
+    public var bootstrapServers: [String] { ["127.0.0.1:\(port)"] }
+
+    public func start() throws {
+        try TestStack.stackScript(["start", "kafka"], environment: environment)
+    }
+
+    public func stop() throws {
+        try TestStack.stackScript(["stop", "kafka"], environment: environment)
+    }
+
+    public func remove() throws {
+        try stop()
+        try? FileManager.default.removeItem(atPath: runDirectory)
+    }
+}

@@ -1,0 +1,37 @@
+import Events
+import Kafka
+
+/// Writes validated events to their domain's topic: key = `user_id` (per-user ordering), value =
+/// canonical JSON, headers `schema-version`, `event-type`, `content-type`.
+public struct EventPublisher: Sendable {
+    public let producers: ProducerSlot
+    public let topics: EventTopics
+
+    public init(producers: ProducerSlot, topics: EventTopics) {
+        self.producers = producers
+        self.topics = topics
+    }
+
+    public static func message(for event: Event, canonicalJSON: [UInt8], topics: EventTopics) -> KafkaProducerMessage {
+        KafkaProducerMessage(
+            topic: topics.topic(for: event.domain),
+            key: Array(event.userID.utf8),
+            value: canonicalJSON,
+            headers: [
+                KafkaHeader(name: EventHeaders.schemaVersion, value: Event.schemaVersion),
+                KafkaHeader(name: EventHeaders.eventType, value: event.type.rawValue),
+                KafkaHeader(name: EventHeaders.contentType, value: EventHeaders.jsonContentType),
+            ]
+        )
+    }
+
+    /// Publishes and waits for each record's acknowledgement (or failure), in input order.
+    public func publish(_ events: [(event: Event, canonicalJSON: [UInt8])]) async -> [Result<KafkaDeliveryReport, KafkaError>] {
+        let results = await producers.producer.send(events.map { Self.message(for: $0.event, canonicalJSON: $0.canonicalJSON, topics: topics) })
+        producers.record(
+            acknowledged: results.contains { if case .success = $0 { true } else { false } },
+            retriableFailure: results.contains { if case .failure(let error) = $0 { error.isRetriable } else { false } }
+        )
+        return results
+    }
+}

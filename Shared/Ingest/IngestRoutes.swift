@@ -1,0 +1,197 @@
+import Events
+import HTTPTypes
+import Hummingbird
+import Kafka
+import ServiceSupport
+
+extension HTTPField.Name {
+    static let apiKey = HTTPField.Name("X-API-Key")!
+    static let idempotentReplay = HTTPField.Name("Idempotent-Replay")!
+}
+
+/// The gateway's HTTP API (described in `configs/openapi/ingest-gateway.yaml`).
+public enum IngestRoutes {
+    public static func add<Context: RequestContext>(to router: Router<Context>, service: IngestService) {
+        router.post("/v1/events") { request, context in
+            try await single(request, context: context, service: service)
+        }
+        router.post("/v1/events/batch") { request, context in
+            try await batch(request, context: context, service: service)
+        }
+    }
+
+    // MARK: - POST /v1/events
+
+    static func single(_ request: Request, context: some RequestContext, service: IngestService) async throws -> Response {
+        var request = request
+        let producer = try authenticate(request, service: service)
+        guard request.mediaType == "application/json" else {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the event as application/json")
+        }
+        try limitRate(1, producer: producer, service: service)
+        let body = try await request.collectBody(limit: service.configuration.maximumEventBytes)
+        let candidate: Result<Event, EventValidationError>
+        do {
+            candidate = service.validate(try JSONParser.parse(body.readableBytesView), now: service.now)
+        } catch {
+            candidate = .failure(EventValidator.error(from: error))
+        }
+        let outcome = await service.ingest([candidate])[0]
+        switch outcome {
+        case .accepted(let eventID, let entry, let replay):
+            service.metrics.requests("events", 202)
+            var headers = HTTPFields()
+            if replay { headers[.idempotentReplay] = "true" }
+            return JSONResponse.make(.accepted, acceptedBody(eventID: eventID, entry: entry), headers: headers)
+        case .rejected(let error):
+            service.metrics.requests("events", 400)
+            throw APIError(validation: error)
+        case .conflict(let eventID):
+            service.metrics.requests("events", 409)
+            throw APIError(.conflict, code: "event_id_conflict", message: "event_id \(eventID) was already accepted with different content", field: "event_id")
+        case .unavailable(_, let error):
+            service.metrics.requests("events", 503)
+            throw unavailable(error, service: service)
+        case .failed(_, let error):
+            service.metrics.requests("events", 502)
+            throw refused(error)
+        }
+    }
+
+    // MARK: - POST /v1/events/batch
+
+    static func batch(_ request: Request, context: some RequestContext, service: IngestService) async throws -> Response {
+        var request = request
+        let producer = try authenticate(request, service: service)
+        let mediaType = request.mediaType
+        guard mediaType == "application/json" || mediaType == "application/x-ndjson" else {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send a JSON array (application/json) or NDJSON (application/x-ndjson)")
+        }
+        let body = try await request.collectBody(limit: service.configuration.maximumBatchBytes)
+        let now = service.now
+        var candidates: [Result<Event, EventValidationError>] = []
+        if mediaType == "application/json" {
+            let parsed: JSONValue
+            do {
+                parsed = try JSONParser.parse(body.readableBytesView, maximumDepth: JSONParser.defaultMaximumDepth + 1)
+            } catch {
+                throw APIError(validation: EventValidator.error(from: error))
+            }
+            guard case .array(let elements) = parsed else {
+                throw APIError(.badRequest, code: "not_an_array", message: "a JSON batch is an array of events")
+            }
+            try checkCount(elements.count, service: service)
+            candidates = elements.map { service.validate($0, now: now) }
+        } else {
+            // NDJSON: one event per line; a malformed line is rejected in its place, the others proceed.
+            let lines = body.readableBytesView.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+                .map { $0.last == UInt8(ascii: "\r") ? $0.dropLast() : $0 }
+                .filter { line in line.contains { $0 != 0x20 && $0 != 0x09 } }
+            try checkCount(lines.count, service: service)
+            candidates = lines.map { line in
+                do throws(JSONParseError) {
+                    return service.validate(try JSONParser.parse(line), now: now)
+                } catch {
+                    return .failure(EventValidator.error(from: error))
+                }
+            }
+        }
+        try limitRate(candidates.count, producer: producer, service: service)
+
+        let outcomes = await service.ingest(candidates)
+        var accepted = 0
+        var rejected = 0
+        var unconfirmed = 0
+        var retryError: KafkaError?
+        let results: [JSONValue] = outcomes.enumerated().map { index, outcome in
+            var fields: [(key: String, value: JSONValue)] = [("index", .number(String(index)))]
+            switch outcome {
+            case .accepted(let eventID, let entry, let replay):
+                accepted += 1
+                fields += [("status", .string("accepted")), ("event_id", .string(eventID)), ("topic", .string(entry.topic)),
+                           ("partition", .number(String(entry.partition))), ("offset", .number(String(entry.offset)))]
+                if replay { fields.append(("replay", .bool(true))) }
+            case .rejected(let error):
+                rejected += 1
+                fields += [("status", .string("rejected")), ("error", APIError(validation: error).jsonObject)]
+            case .conflict(let eventID):
+                rejected += 1
+                fields += [("status", .string("rejected")), ("event_id", .string(eventID)),
+                           ("error", APIError(.conflict, code: "event_id_conflict", message: "event_id was already accepted with different content", field: "event_id").jsonObject)]
+            case .unavailable(let eventID, let error):
+                unconfirmed += 1
+                retryError = error
+                fields += [("status", .string("unavailable")), ("event_id", .string(eventID)), ("error", unavailable(error, service: service).jsonObject)]
+            case .failed(let eventID, let error):
+                rejected += 1
+                fields += [("status", .string("rejected")), ("event_id", .string(eventID)), ("error", refused(error).jsonObject)]
+            }
+            return .object(fields)
+        }
+        let summary: JSONValue = .object([
+            ("accepted", .number(String(accepted))), ("rejected", .number(String(rejected))),
+            ("unavailable", .number(String(unconfirmed))), ("results", .array(results)),
+        ])
+        // Nothing confirmed and something could not be written: the batch as a whole should be retried.
+        if unconfirmed > 0, accepted == 0, let retryError {
+            service.metrics.requests("batch", 503)
+            return JSONResponse.make(.serviceUnavailable, summary, headers: unavailable(retryError, service: service).headers)
+        }
+        service.metrics.requests("batch", 200)
+        var headers = HTTPFields()
+        if unconfirmed > 0 { headers[.retryAfter] = String(max(1, service.configuration.retryAfter.components.seconds)) }
+        return JSONResponse.make(.ok, summary, headers: headers)
+    }
+
+    // MARK: - Shared steps
+
+    static func authenticate(_ request: Request, service: IngestService) throws -> String {
+        var presented = request.headers[.apiKey]
+        if presented == nil, let authorization = request.headers[.authorization], authorization.lowercased().hasPrefix("bearer ") {
+            presented = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        }
+        switch service.authenticator.authenticate(presented) {
+        case .authenticated(let producer):
+            return producer
+        case .missing:
+            throw APIError(.unauthorized, code: "missing_api_key", message: "send your API key in X-API-Key or Authorization: Bearer", headers: [.wwwAuthenticate: "Bearer"])
+        case .rejected:
+            throw APIError(.forbidden, code: "invalid_api_key", message: "the API key is not valid")
+        }
+    }
+
+    static func limitRate(_ cost: Int, producer: String, service: IngestService) throws {
+        guard let wait = service.rateLimiter.take(cost, for: producer) else { return }
+        service.metrics.rejected("rate_limited")
+        var headers = HTTPFields()
+        headers[.retryAfter] = String(max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up))))
+        throw APIError(.tooManyRequests, code: "rate_limited", message: "this producer exceeds its rate of \(Int(service.rateLimiter.ratePerSecond)) events/s", headers: headers)
+    }
+
+    static func checkCount(_ count: Int, service: IngestService) throws {
+        guard count > 0 else { throw APIError(.badRequest, code: "empty_batch", message: "the batch contains no events") }
+        guard count <= service.configuration.maximumBatchEvents else {
+            throw APIError(.contentTooLarge, code: "too_many_events", message: "a batch holds at most \(service.configuration.maximumBatchEvents) events, got \(count)")
+        }
+    }
+
+    static func acceptedBody(eventID: String, entry: IdempotencyCache.Entry) -> JSONValue {
+        .object([
+            ("status", .string("accepted")), ("event_id", .string(eventID)), ("topic", .string(entry.topic)),
+            ("partition", .number(String(entry.partition))), ("offset", .number(String(entry.offset))),
+        ])
+    }
+
+    static func unavailable(_ error: KafkaError, service: IngestService) -> APIError {
+        error.isQueueFull
+            ? APIError.unavailable(code: "backpressure", message: "the gateway is at capacity; retry with the same event_id", retryAfter: service.configuration.retryAfter)
+            : APIError.unavailable(code: "broker_unavailable", message: "the event was not confirmed by Kafka (\(error.name)); retry with the same event_id", retryAfter: service.configuration.retryAfter)
+    }
+
+    static func refused(_ error: KafkaError) -> APIError {
+        if error.name == "MSG_SIZE_TOO_LARGE" || error.name == "_MSG_SIZE_TOO_LARGE" {
+            return APIError(.contentTooLarge, code: "event_too_large", message: "the event is larger than the broker accepts")
+        }
+        return APIError(.badGateway, code: "broker_refused", message: "Kafka refused the event (\(error.name))")
+    }
+}

@@ -1,0 +1,148 @@
+import Events
+import Foundation
+import Kafka
+import Logging
+import Metrics
+import ServiceSupport
+import Synchronization
+
+/// The gateway's behaviour, independent of HTTP: authenticate, rate-limit, validate, deduplicate,
+/// publish, and say per event what happened.
+public final class IngestService: Sendable {
+    /// What became of one event.
+    public enum Outcome: Sendable {
+        /// The broker acknowledged it (now, or earlier for an idempotent replay).
+        case accepted(eventID: String, IdempotencyCache.Entry, replay: Bool)
+        /// Refused by validation; nothing was written.
+        case rejected(EventValidationError)
+        /// The event id was accepted before with a different event.
+        case conflict(eventID: String)
+        /// Not confirmed by the broker (down, slow, queue full): retry later with the same event_id.
+        case unavailable(eventID: String, KafkaError)
+        /// Refused by the broker for good (e.g. too large for it).
+        case failed(eventID: String, KafkaError)
+    }
+
+    public let configuration: IngestConfiguration
+    public let publisher: EventPublisher
+    public let authenticator: ProducerAuthenticator
+    let rateLimiter: RateLimiter
+    let idempotency: IdempotencyCache
+    let validator: EventValidator
+    let metrics: IngestMetrics
+    let logger: Logger
+
+    public init(configuration: IngestConfiguration, producers: ProducerSlot, metrics: ServiceMetrics, logger: Logger) {
+        self.configuration = configuration
+        publisher = EventPublisher(producers: producers, topics: configuration.topics)
+        authenticator = ProducerAuthenticator(mode: configuration.authMode, keys: configuration.apiKeys)
+        rateLimiter = RateLimiter(ratePerSecond: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst)
+        idempotency = IdempotencyCache(capacity: configuration.idempotencyCacheSize)
+        validator = EventValidator(policy: configuration.eventPolicy)
+        self.metrics = IngestMetrics(factory: metrics.factory)
+        self.logger = logger
+    }
+
+    public var now: EventTimestamp {
+        EventTimestamp(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
+    }
+
+    public static func newEventID() -> String { UUID().uuidString.lowercased() }
+
+    public func validate(_ json: JSONValue, now: EventTimestamp) -> Result<Event, EventValidationError> {
+        validator.validate(json, now: now, newEventID: Self.newEventID)
+    }
+
+    /// Publishes the valid events of a request (validation failures are passed in as `.failure` and
+    /// come back as `.rejected` in place) and reports every outcome in input order.
+    public func ingest(_ candidates: [Result<Event, EventValidationError>]) async -> [Outcome] {
+        var outcomes = [Outcome?](repeating: nil, count: candidates.count)
+        var toPublish: [(index: Int, event: Event, canonicalJSON: [UInt8])] = []
+        for (index, candidate) in candidates.enumerated() {
+            switch candidate {
+            case .failure(let error):
+                metrics.rejected(error.code.rawValue)
+                outcomes[index] = .rejected(error)
+            case .success(let event):
+                let canonical = event.canonicalJSON()
+                if let previous = idempotency.lookup(event.eventID) {
+                    outcomes[index] = previous.payload == canonical
+                        ? .accepted(eventID: event.eventID, previous, replay: true)
+                        : .conflict(eventID: event.eventID)
+                    if previous.payload != canonical { metrics.rejected("event_id_conflict") }
+                    continue
+                }
+                toPublish.append((index, event, canonical))
+            }
+        }
+        if !toPublish.isEmpty {
+            metrics.inFlight.record(metrics.inFlightCount.wrappingAdd(toPublish.count))
+            let started = ContinuousClock.now
+            let reports = await publisher.publish(toPublish.map { ($0.event, $0.canonicalJSON) })
+            metrics.produceLatency.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+            metrics.inFlight.record(metrics.inFlightCount.wrappingAdd(-toPublish.count))
+            for (item, report) in zip(toPublish, reports) {
+                switch report {
+                case .success(let delivery):
+                    let entry = IdempotencyCache.Entry(payload: item.canonicalJSON, topic: delivery.topic, partition: delivery.partition, offset: delivery.offset)
+                    idempotency.remember(item.event.eventID, entry)
+                    metrics.accepted(item.event.type)
+                    outcomes[item.index] = .accepted(eventID: item.event.eventID, entry, replay: false)
+                case .failure(let error) where error.isRetriable:
+                    metrics.rejected(error.isQueueFull ? "backpressure" : "broker_unavailable")
+                    outcomes[item.index] = .unavailable(eventID: item.event.eventID, error)
+                case .failure(let error):
+                    metrics.rejected("broker_refused")
+                    logger.error("broker refused an event", metadata: ["event_id": "\(item.event.eventID)", "error": "\(error)"])
+                    outcomes[item.index] = .failed(eventID: item.event.eventID, error)
+                }
+            }
+        }
+        return outcomes.map { $0! }
+    }
+}
+
+/// The gateway's Prometheus metrics.
+struct IngestMetrics: Sendable {
+    let acceptedByType: [EventType: Counter]
+    let factory: any MetricsFactory
+    let produceLatency: Metrics.Timer
+    let inFlight: Gauge
+    let inFlightCount = AtomicCounter()
+    let queueDepth: Gauge
+    let requests: @Sendable (String, Int) -> Void
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+        acceptedByType = Dictionary(uniqueKeysWithValues: EventType.allCases.map {
+            ($0, Counter(label: "streamrec_gateway_events_accepted_total", dimensions: [("type", $0.rawValue)], factory: factory))
+        })
+        produceLatency = Metrics.Timer(label: "streamrec_gateway_produce_duration_seconds", factory: factory)
+        inFlight = Gauge(label: "streamrec_gateway_in_flight_events", factory: factory)
+        queueDepth = Gauge(label: "streamrec_gateway_producer_queue_depth", factory: factory)
+        requests = { route, status in
+            Counter(label: "streamrec_gateway_requests_total", dimensions: [("route", route), ("status", String(status))], factory: factory).increment()
+        }
+    }
+
+    func accepted(_ type: EventType) {
+        acceptedByType[type]?.increment()
+    }
+
+    func rejected(_ reason: String) {
+        Counter(label: "streamrec_gateway_events_rejected_total", dimensions: [("reason", reason)], factory: factory).increment()
+    }
+}
+
+/// A process-local counter for gauges that swift-metrics can only `record`.
+final class AtomicCounter: Sendable {
+    private let value = Synchronization.Atomic<Int>(0)
+    func wrappingAdd(_ delta: Int) -> Int { value.wrappingAdd(delta, ordering: .relaxed).newValue }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

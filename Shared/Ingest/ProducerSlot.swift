@@ -1,0 +1,83 @@
+import Kafka
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The gateway's producer, replaced by a fresh one when it is stuck.
+///
+/// An idempotent producer can get stuck when the broker loses its producer state: every record then
+/// fails with `UNKNOWN_PRODUCER_ID`, librdkafka bumps the epoch and retries, and each send ends in
+/// `_MSG_TIMED_OUT` although the broker answers. The local Tansu broker does this after a restart (it
+/// keeps everything in memory). When publishes keep failing while broker metadata is fresh, the slot
+/// swaps in a new producer (a new producer id); sends still waiting on the old one get a retriable
+/// error, so their clients retry. Runs as a service so the current producer is flushed at shutdown.
+public final class ProducerSlot: Service, Sendable {
+    private struct State {
+        var producer: KafkaProducer
+        var consecutiveFailedPublishes = 0
+        var replacements = 0
+    }
+
+    /// Failed publishes in a row, with the broker reachable, before the producer is replaced.
+    public static let failuresBeforeReplacement = 3
+
+    private let state: Mutex<State>
+    private let makeProducer: @Sendable () throws -> KafkaProducer
+    private let flushTimeout: Duration
+    private let logger: Logger
+
+    public init(flushTimeout: Duration, logger: Logger, makeProducer: @escaping @Sendable () throws -> KafkaProducer) throws {
+        state = Mutex(State(producer: try makeProducer()))
+        self.makeProducer = makeProducer
+        self.flushTimeout = flushTimeout
+        self.logger = logger
+    }
+
+    public var producer: KafkaProducer { state.withLock { $0.producer } }
+    public var replacements: Int { state.withLock { $0.replacements } }
+
+    /// Called after each publish with whether any record was acknowledged and whether any failed
+    /// retriably.
+    func record(acknowledged: Bool, retriableFailure: Bool) {
+        state.withLock { state in
+            if acknowledged {
+                state.consecutiveFailedPublishes = 0
+            } else if retriableFailure {
+                state.consecutiveFailedPublishes += 1
+            }
+        }
+    }
+
+    /// Replaces the producer if publishes keep failing although the broker answers metadata requests.
+    func replaceIfStuck(brokerReachable: Bool) async {
+        guard brokerReachable else { return }
+        let replacement: KafkaProducer
+        do {
+            guard state.withLock({ $0.consecutiveFailedPublishes >= Self.failuresBeforeReplacement }) else { return }
+            replacement = try makeProducer()
+        } catch {
+            logger.error("could not create a replacement producer", metadata: ["error": "\(error)"])
+            return
+        }
+        let old = state.withLock { state -> KafkaProducer in
+            defer {
+                state.producer = replacement
+                state.consecutiveFailedPublishes = 0
+                state.replacements += 1
+            }
+            return state.producer
+        }
+        logger.warning("replaced a stuck Kafka producer: publishes kept failing while the broker answered")
+        await old.shutdown(flushTimeout: .zero)
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await producer.shutdown(flushTimeout: flushTimeout)
+    }
+
+    /// Flushes and closes the current producer (for owners that do not run the slot as a service).
+    public func shutdown() async {
+        await producer.shutdown(flushTimeout: flushTimeout)
+    }
+}

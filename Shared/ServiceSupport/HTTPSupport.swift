@@ -1,0 +1,124 @@
+import Events
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// The JSON error every StreamRec HTTP endpoint answers with:
+/// `{"error":{"code":"invalid_format","message":"...","field":"user_id"}}`.
+/// `code` is stable and machine-readable; `field` names the offending field or is `null`.
+public struct APIError: HTTPResponseError, Sendable {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var message: String
+    public var field: String?
+    /// Extra response headers, e.g. `Retry-After`.
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, headers: HTTPFields = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = headers
+    }
+
+    /// A 400 from an event validation error.
+    public init(validation error: EventValidationError) {
+        self.init(.badRequest, code: error.code.rawValue, message: error.message, field: error.field)
+    }
+
+    /// 503 with `Retry-After`: the caller should retry later, unchanged.
+    public static func unavailable(code: String, message: String, retryAfter: Duration) -> APIError {
+        var headers = HTTPFields()
+        headers[.retryAfter] = String(max(1, retryAfter.components.seconds))
+        return APIError(.serviceUnavailable, code: code, message: message, headers: headers)
+    }
+
+    /// The `{"code","message","field"}` object, for embedding in other responses (batch results).
+    public var jsonObject: JSONValue {
+        .object([("code", .string(code)), ("message", .string(message)), ("field", field.map { .string($0) } ?? .null)])
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: JSONResponse.encode(.object([("error", jsonObject)])))))
+    }
+}
+
+/// Small helpers to answer with JSON written by ``JSONWriter`` (no Codable on the hot path).
+public enum JSONResponse {
+    public static func encode(_ value: JSONValue) -> [UInt8] {
+        var writer = JSONWriter(capacity: 256)
+        writer.value(value)
+        return writer.bytes
+    }
+
+    public static func make(_ status: HTTPResponse.Status, _ value: JSONValue, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: encode(value))))
+    }
+}
+
+extension HTTPField.Name {
+    public static let requestID = HTTPField.Name("X-Request-ID")!
+}
+
+/// Gives every request an id (the client's `X-Request-ID` if it sent a sane one), echoes it in the
+/// response, and turns every error into the JSON error body. Unexpected errors become a 500 whose body
+/// carries the request id, and are logged with it; their details never reach the client.
+public struct ErrorAndRequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let supplied = request.headers[.requestID].flatMap { $0.utf8.count <= 64 && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" } ? $0 : nil }
+        let requestID = supplied ?? UUID().uuidString.lowercased()
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as APIError {
+            response = try error.response(from: request, context: context)
+        } catch let error as HTTPError {
+            response = try APIError(error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
+                .response(from: request, context: context)
+        } catch let error as any HTTPResponseError where error.status.code < 500 {
+            response = try APIError(error.status, code: Self.code(for: error.status), message: error.status.reasonPhrase)
+                .response(from: request, context: context)
+        } catch {
+            context.logger.error("unexpected error", metadata: ["request_id": "\(requestID)", "error": "\(error)", "path": "\(request.uri.path)"])
+            response = try APIError(.internalServerError, code: "internal", message: "internal error; request id \(requestID)")
+                .response(from: request, context: context)
+        }
+        response.headers[.requestID] = requestID
+        return response
+    }
+
+    static func code(for status: HTTPResponse.Status) -> String {
+        switch status {
+        case .notFound: "not_found"
+        case .methodNotAllowed: "method_not_allowed"
+        case .contentTooLarge: "payload_too_large"
+        case .badRequest: "bad_request"
+        case .unsupportedMediaType: "unsupported_media_type"
+        default: "http_\(status.code)"
+        }
+    }
+}
+
+extension Request {
+    /// Collects the body, answering 413 with the JSON error when it exceeds `limit` bytes.
+    public mutating func collectBody(limit: Int) async throws -> ByteBuffer {
+        do {
+            return try await collectBody(upTo: limit)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            throw APIError(.contentTooLarge, code: "payload_too_large", message: "the body is larger than \(limit) bytes")
+        }
+    }
+
+    /// The media type of `Content-Type` without parameters, lower-cased (`application/json`).
+    public var mediaType: String? {
+        headers[.contentType].map { $0.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? "" }
+    }
+}

@@ -1,0 +1,59 @@
+import Events
+import Hummingbird
+import Metrics
+import Prometheus
+
+/// The process's Prometheus registry and the swift-metrics factory over it. Services create their
+/// metrics through `factory`, so tests can use a private registry without the global bootstrap.
+public struct ServiceMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    public let factory: PrometheusMetricsFactory
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Latency buckets from 0.5 ms to 10 s: the interesting range for ingest and serving.
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+            .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+        ]
+        self.factory = factory
+    }
+
+    /// Makes this registry the process-wide swift-metrics backend (once, in `main`).
+    public func bootstrapGlobally() {
+        MetricsSystem.bootstrap(factory)
+    }
+
+    /// Prometheus text exposition of everything registered.
+    public func exposition() -> [UInt8] {
+        registry.emitToBuffer()
+    }
+}
+
+/// `/healthz` (the process answers), `/readyz` (its dependencies are usable; 503 otherwise, with the
+/// failing checks) and `/metrics` (Prometheus).
+public enum OperationalRoutes {
+    public static func add<Context: RequestContext>(
+        to router: Router<Context>, metrics: ServiceMetrics, readiness: @escaping @Sendable () async -> [(String, String?)]
+    ) {
+        router.get("/healthz") { _, _ in
+            JSONResponse.make(.ok, .object([("status", .string("ok"))]))
+        }
+        router.get("/readyz") { _, _ in
+            let checks = await readiness()
+            let ready = checks.allSatisfy { $0.1 == nil }
+            let body: JSONValue = .object([
+                ("status", .string(ready ? "ready" : "not_ready")),
+                ("checks", .object(checks.map { ($0.0, .string($0.1 ?? "ok")) })),
+            ])
+            return JSONResponse.make(ready ? .ok : .serviceUnavailable, body)
+        }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition()))
+            )
+        }
+    }
+}

@@ -1,0 +1,291 @@
+import Events
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Ingest
+import Kafka
+import StackTestSupport
+import Testing
+
+@Suite("Ingest gateway against the local broker")
+struct IngestGatewayTests {
+    static func events(_ at: String) -> [String] {
+        [
+            #"{"type":"movie.rating","user_id":"u1","item_id":"m1","occurred_at":"\#(at)","value":4.5}"#,
+            #"{"type":"movie.like","user_id":"u1","item_id":"m2","occurred_at":"\#(at)"}"#,
+            #"{"type":"movie.dislike","user_id":"u2","item_id":"m1","occurred_at":"\#(at)"}"#,
+            #"{"type":"movie.view","user_id":"u2","item_id":"m3","occurred_at":"\#(at)","watch_seconds":30}"#,
+            #"{"type":"movie.added","user_id":"editor","item_id":"m9","occurred_at":"\#(at)","title":"Toy Story","year":1995,"genres":["Animation"]}"#,
+            #"{"type":"poll.impression","user_id":"u3","poll_id":"p1","occurred_at":"\#(at)"}"#,
+            #"{"type":"poll.expand","user_id":"u3","poll_id":"p1","occurred_at":"\#(at)"}"#,
+            #"{"type":"poll.vote","user_id":"u3","poll_id":"p1","occurred_at":"\#(at)","option_id":"a"}"#,
+            #"{"type":"poll.share","user_id":"u4","poll_id":"p1","occurred_at":"\#(at)","context":{"device":"ios","country":"FR"}}"#,
+            #"{"type":"poll.created","user_id":"u5","poll_id":"p2","occurred_at":"\#(at)","question":"Tea or coffee?","category":"food","options":[{"id":"t","text":"Tea"},{"id":"c","text":"Coffee"}]}"#,
+        ]
+    }
+
+    @Test("every event type is accepted (202 after the broker's ack) and is readable back with key, headers and value")
+    func everyTypeRoundTrips() async throws {
+        let gateway = try await Gateway()
+        let at = recent()
+        let accepted = try await gateway.test { client in
+            var accepted: [(String, JSONValue)] = []
+            for event in Self.events(at) {
+                try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(event)) { response in
+                    #expect(response.status == .accepted, "\(String(buffer: response.body))")
+                    accepted.append((event, try body(response)))
+                }
+            }
+            return accepted
+        }
+        await gateway.shutdown()
+        let records = try await gateway.readBack(expecting: 10)
+        #expect(records.count == 10)
+        for (sent, answer) in accepted {
+            let eventID = try #require(answer["event_id"]?.text)
+            let record = try #require(records.first { (try? Event.decode($0.value))?.eventID == eventID })
+            let expected = try EventValidator().validate(bytes: Array(sent.utf8), now: EventTimestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))) { eventID }.get()
+            #expect(record.value == expected.canonicalJSON(), "value is the canonical JSON")
+            #expect(record.key == Array(expected.userID.utf8), "key is user_id")
+            #expect(record.topic == gateway.configuration.topics.topic(for: expected.domain))
+            #expect(record.header("schema-version")?.stringValue == "1")
+            #expect(record.header("event-type")?.stringValue == expected.type.rawValue)
+            #expect(record.header("content-type")?.stringValue == "application/json")
+            #expect(answer["partition"]?.text == String(record.partition) && answer["offset"]?.text == String(record.offset))
+        }
+    }
+
+    @Test("invalid events get 400 with code and field, and nothing of them is written")
+    func validationErrors() async throws {
+        let gateway = try await Gateway()
+        let at = recent()
+        try await gateway.test { client in
+            let cases: [(String, String, String?)] = [
+                (#"{"type":"movie.rating","user_id":"u1","item_id":"m1","occurred_at":"\#(at)","value":9}"#, "out_of_range", "value"),
+                (#"{"type":"movie.like","user_id":"u1","occurred_at":"\#(at)"}"#, "missing_field", "item_id"),
+                (#"{"type":"movie.like","user_id":"u1","item_id":"m1","occurred_at":"\#(at)","extra":1}"#, "unknown_field", "extra"),
+                (#"{"type":"movie.like","user_id":"u1","item_id":"m1","occurred_at":"2099-01-01T00:00:00Z"}"#, "in_future", "occurred_at"),
+                (#"{"type":"movie.like","user_id":"u1","item_id":"m1","occurred_at":"2001-01-01T00:00:00Z"}"#, "too_old", "occurred_at"),
+                (#"{"type":"movie.like","user_id":"u1","item_id":"m1","occurred_at":"\#(at)""#, "invalid_json", nil),
+                (#"[1,2]"#, "not_an_object", nil),
+            ]
+            for (event, code, field) in cases {
+                try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(event)) { response in
+                    #expect(response.status == .badRequest)
+                    let error = try body(response)["error"]
+                    #expect(error?["code"]?.text == code, "\(event)")
+                    #expect(error?["field"]?.text == field)
+                    #expect(error?["message"]?.text?.isEmpty == false)
+                    #expect(response.headers[.init("X-Request-ID")!] != nil)
+                }
+            }
+            // One valid event after all the invalid ones: the topic holds exactly it.
+            try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(Self.events(at)[1])) { response in
+                #expect(response.status == .accepted)
+            }
+        }
+        await gateway.shutdown()
+        let records = try await gateway.readBack(expecting: 1, timeout: .seconds(15))
+        #expect(records.count == 1)
+    }
+
+    @Test("a retried event_id gets the same answer without a second write; different content under it is a 409")
+    func idempotentRetries() async throws {
+        let gateway = try await Gateway()
+        let at = recent()
+        let id = UUID().uuidString.lowercased()
+        let event = #"{"event_id":"\#(id)","type":"movie.like","user_id":"u1","item_id":"m1","occurred_at":"\#(at)"}"#
+        try await gateway.test { client in
+            let first = try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(event)) { try body($0) }
+            try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(event)) { response in
+                #expect(response.status == .accepted)
+                let replayed = try body(response)
+                #expect(replayed == first)
+                #expect(response.headers[.init("Idempotent-Replay")!] == "true")
+            }
+            let changed = event.replacingOccurrences(of: "\"m1\"", with: "\"m2\"")
+            try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(changed)) { response in
+                #expect(response.status == .conflict)
+                #expect(errorCode(response) == "event_id_conflict")
+            }
+        }
+        await gateway.shutdown()
+        #expect(try await gateway.readBack(expecting: 1, timeout: .seconds(15)).count == 1)
+    }
+
+    @Test("a batch with valid and invalid events writes the valid ones and reports each by index")
+    func mixedBatch() async throws {
+        let gateway = try await Gateway()
+        let at = recent()
+        let good = Self.events(at)
+        let array = "[" + [good[0], #"{"type":"movie.like"}"#, good[5], #"{"type":"poll.vote","user_id":"u","poll_id":"p","occurred_at":"\#(at)"}"#].joined(separator: ",") + "]"
+        let ndjson = [good[1], "{not json", "", good[7], #"{"type":"nope","user_id":"u","item_id":"m","occurred_at":"\#(at)"}"#].joined(separator: "\n") + "\n"
+        try await gateway.test { client in
+            try await client.execute(uri: "/v1/events/batch", method: .post, headers: jsonHeaders, body: json(array)) { response in
+                #expect(response.status == .ok)
+                let result = try body(response)
+                #expect(result["accepted"]?.text == "2" && result["rejected"]?.text == "2")
+                #expect(result["results"]?[0]?["status"]?.text == "accepted")
+                #expect(result["results"]?[1]?["error"]?["code"]?.text == "missing_field")
+                #expect(result["results"]?[1]?["error"]?["field"]?.text == "user_id")
+                #expect(result["results"]?[2]?["status"]?.text == "accepted")
+                #expect(result["results"]?[3]?["error"]?["field"]?.text == "option_id")
+            }
+            try await client.execute(uri: "/v1/events/batch", method: .post, headers: ndjsonHeaders, body: json(ndjson)) { response in
+                #expect(response.status == .ok)
+                let result = try body(response)
+                #expect(result["accepted"]?.text == "2" && result["rejected"]?.text == "2")
+                #expect(result["results"]?[1]?["error"]?["code"]?.text == "invalid_json")
+                #expect(result["results"]?[3]?["error"]?["code"]?.text == "unknown_type")
+            }
+        }
+        await gateway.shutdown()
+        #expect(try await gateway.readBack(expecting: 4, timeout: .seconds(15)).count == 4)
+    }
+
+    @Test("hostile bodies are refused cleanly: too large, truncated, not UTF-8, 10k-deep, wrong type, too many events")
+    func hostileBodies() async throws {
+        let gateway = try await Gateway { $0.maximumEventBytes = 4096; $0.maximumBatchEvents = 3 }
+        let at = recent()
+        try await gateway.test { client in
+            let huge = #"{"type":"movie.like","user_id":"u","item_id":"m","occurred_at":"\#(at)","pad":""# + String(repeating: "x", count: 10_000) + #""}"#
+            try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(huge)) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect(errorCode(response) == "payload_too_large")
+            }
+            try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(#"{"type":"movie.like","user_id":"#)) { response in
+                #expect(response.status == .badRequest)
+                #expect(errorCode(response) == "invalid_json")
+            }
+            var latin1 = ByteBuffer(string: #"{"type":"movie.like","user_id":"caf"#)
+            latin1.writeBytes([0xE9])
+            latin1.writeString(#"","item_id":"m","occurred_at":"\#(at)"}"#)
+            try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: latin1) { response in
+                #expect(response.status == .badRequest)
+                #expect(errorCode(response) == "invalid_utf8")
+            }
+            let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
+            try await client.execute(uri: "/v1/events/batch", method: .post, headers: jsonHeaders, body: json(deep)) { response in
+                #expect(response.status == .badRequest)
+                #expect(errorCode(response) == "too_deep")
+            }
+            try await client.execute(uri: "/v1/events", method: .post, headers: [.contentType: "text/plain", .init("X-API-Key")!: producerKey], body: json("{}")) { response in
+                #expect(response.status == .unsupportedMediaType)
+                #expect(errorCode(response) == "unsupported_media_type")
+            }
+            let four = "[" + Array(repeating: Self.events(at)[1], count: 4).joined(separator: ",") + "]"
+            try await client.execute(uri: "/v1/events/batch", method: .post, headers: jsonHeaders, body: json(four)) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect(errorCode(response) == "too_many_events")
+            }
+            try await client.execute(uri: "/v1/events/batch", method: .post, headers: jsonHeaders, body: json("[]")) { response in
+                #expect(response.status == .badRequest)
+            }
+        }
+        await gateway.shutdown()
+    }
+
+    @Test("producers need a valid API key (X-API-Key or Bearer); 401 without, 403 with a wrong one")
+    func authentication() async throws {
+        let gateway = try await Gateway()
+        let event = Self.events(recent())[1]
+        try await gateway.test { client in
+            try await client.execute(uri: "/v1/events", method: .post, headers: [.contentType: "application/json"], body: json(event)) { response in
+                #expect(response.status == .unauthorized)
+                #expect(errorCode(response) == "missing_api_key")
+            }
+            try await client.execute(uri: "/v1/events", method: .post, headers: [.contentType: "application/json", .init("X-API-Key")!: producerKey + "x"], body: json(event)) { response in
+                #expect(response.status == .forbidden)
+                #expect(errorCode(response) == "invalid_api_key")
+            }
+            try await client.execute(uri: "/v1/events", method: .post, headers: [.contentType: "application/json", .authorization: "Bearer \(producerKey)"], body: json(event)) { response in
+                #expect(response.status == .accepted)
+            }
+        }
+        await gateway.shutdown()
+    }
+
+    @Test("a producer over its rate gets 429 with Retry-After")
+    func rateLimit() async throws {
+        let gateway = try await Gateway { $0.rateLimitPerSecond = 1; $0.rateLimitBurst = 2 }
+        let event = Self.events(recent())[1]
+        try await gateway.test { client in
+            for _ in 0..<2 {
+                try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(event)) { #expect($0.status == .accepted) }
+            }
+            try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(event)) { response in
+                #expect(response.status == .tooManyRequests)
+                #expect(errorCode(response) == "rate_limited")
+                #expect(response.headers[.retryAfter] == "1")
+            }
+        }
+        await gateway.shutdown()
+    }
+
+    @Test("health, readiness and Prometheus metrics")
+    func operationalEndpoints() async throws {
+        let gateway = try await Gateway { $0.readinessInterval = .seconds(5) }
+        try await gateway.test { client in
+            try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(Self.events(recent())[0])) { #expect($0.status == .accepted) }
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+            await gateway.readiness.check()  // what the readiness service does every interval
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(parsed(response)?["status"]?.text == "ready")
+            }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains(#"streamrec_gateway_events_accepted_total{type="movie.rating"} 1"#))
+                #expect(text.contains("streamrec_gateway_produce_duration_seconds_bucket"))
+                #expect(text.contains("streamrec_gateway_producer_queue_depth"))
+            }
+        }
+        await gateway.shutdown()
+    }
+}
+
+@Suite("Ingest gateway when the broker goes away", .serialized)
+struct IngestGatewayOutageTests {
+    @Test("broker stopped: 503 with Retry-After within the delivery timeout, never a 2xx; broker back: accepted again")
+    func brokerOutage() async throws {
+        let broker = try PrivateBroker()
+        defer { try? broker.remove() }
+        let gateway = try await Gateway(brokers: broker.bootstrapServers) {
+            $0.producer.deliveryTimeout = .seconds(2)
+            $0.readinessInterval = .milliseconds(100)
+        }
+        try await gateway.test { client in
+            try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(IngestGatewayTests.events(recent())[1])) {
+                #expect($0.status == .accepted)
+            }
+            try broker.stop()
+            for index in 0..<3 {
+                let started = ContinuousClock.now
+                let event = IngestGatewayTests.events(recent())[index]
+                try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(event)) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(errorCode(response) == "broker_unavailable")
+                    #expect(response.headers[.retryAfter] != nil)
+                }
+                #expect(ContinuousClock.now - started < .seconds(4), "answered within the configured timeout")
+            }
+            await gateway.readiness.check()
+            try await Task.sleep(for: .milliseconds(400))
+            try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .serviceUnavailable) }
+
+            // The local broker restarts empty (memory storage): the readiness loop recreates the topics,
+            // and the producer, stuck with a producer id the broker forgot, is replaced.
+            try broker.start()
+            var status: HTTPResponse.Status = .serviceUnavailable
+            let deadline = ContinuousClock.now + .seconds(30)
+            while status != .accepted, ContinuousClock.now < deadline {
+                await gateway.readiness.check()
+                status = try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(IngestGatewayTests.events(recent())[2])) { $0.status }
+            }
+            #expect(status == .accepted)
+            #expect(gateway.producers.replacements >= 1)
+        }
+        await gateway.shutdown()
+    }
+}
