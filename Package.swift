@@ -121,7 +121,7 @@ let package = Package(
         .executableTarget(
             name: "StreamRecBench",
             dependencies: [
-                "Kafka", "Redis", "Postgres", "ServiceSupport",
+                "Kafka", "Redis", "Postgres", "ServiceSupport", "Events",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/StreamRecBench"

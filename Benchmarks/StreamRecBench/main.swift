@@ -1,4 +1,5 @@
 import Foundation
+import Events
 import Kafka
 import Logging
 import Redis
@@ -139,6 +140,28 @@ func redis(_ arguments: Arguments) async throws {
     report("swift-redis-\(command)-tasks\(concurrency)-conns\(connections)-P\(pipeline)", operations: sent, elapsed: elapsed)
 }
 
+/// Parse + validate + canonical JSON of `count` events, in process: the gateway's per-event CPU cost.
+func eventsCodec(_ arguments: Arguments) {
+    let count = arguments.int("events", 200_000)
+    let validator = EventValidator()
+    let now = EventTimestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+    let at = RFC3339.format(now)
+    let bodies = (0..<1000).map { index in
+        Array(#"{"type":"movie.rating","user_id":"u\#(index)","item_id":"m\#(index % 1682)","occurred_at":"\#(at)","value":4.5,"context":{"device":"web"}}"#.utf8)
+    }
+    var bytes = 0
+    let started = ContinuousClock.now
+    for index in 0..<count {
+        switch validator.validate(bytes: bodies[index % bodies.count], now: now, newEventID: EventID.random) {
+        case .success(let event): bytes += event.canonicalJSON().count
+        case .failure(let error): fatalError("\(error)")
+        }
+    }
+    let elapsed = ContinuousClock.now - started
+    report("events-parse-validate-canonicalize", operations: count, elapsed: elapsed)
+    if bytes == 0 { print("unreachable") }
+}
+
 let arguments = Arguments(CommandLine.arguments.dropFirst(2))
 if arguments.values["debug"] != nil {
     LoggingSystem.bootstrap { label in
@@ -151,6 +174,7 @@ switch CommandLine.arguments.dropFirst().first {
 case "kafka-producer": try await kafkaProducer(arguments)
 case "create-topic": try await createTopic(arguments)
 case "redis": try await redis(arguments)
+case "events-codec": eventsCodec(arguments)
 default:
     print("usage: streamrec-bench kafka-producer|create-topic|redis [--option value ...]")
     exit(2)

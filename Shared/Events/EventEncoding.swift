@@ -5,8 +5,81 @@ extension Event {
     /// event always encodes to the same bytes, so consumers may hash or compare payloads.
     public func canonicalJSON() -> [UInt8] {
         var writer = JSONWriter(capacity: 256)
-        writer.value(jsonValue)
+        if extraFields.isEmpty {
+            writeKnownFields(into: &writer)
+        } else {
+            // Pass-through fields can sort anywhere among ours: take the general path.
+            writer.value(jsonValue)
+        }
         return writer.bytes
+    }
+
+    /// Writes the contract's fields directly in canonical (byte-sorted) key order:
+    /// author, category, context, event_id, genres, item_id, occurred_at, option_id, options, poll_id,
+    /// question, title, type, user_id, value, watch_seconds, year. The general path through
+    /// ``jsonValue`` produces the same bytes (a test checks this); this one avoids building a tree.
+    private func writeKnownFields(into writer: inout JSONWriter) {
+        writer.append(UInt8(ascii: "{"))
+        var first = true
+        func key(_ name: StaticString) {
+            writer.key(name, first: first)
+            first = false
+        }
+        var movie: MovieDetails?
+        var poll: PollDetails?
+        switch payload {
+        case .movieAdded(let details): movie = details
+        case .pollCreated(let details): poll = details
+        default: break
+        }
+        if let author = poll?.author { key("author"); writer.string(author) }
+        if let poll { key("category"); writer.string(poll.category) }
+        if let context {
+            key("context")
+            writer.append(UInt8(ascii: "{"))
+            var firstInContext = true
+            if let country = context.country { writer.key("country", first: firstInContext); firstInContext = false; writer.string(country) }
+            if let device = context.device { writer.key("device", first: firstInContext); firstInContext = false; writer.string(device) }
+            if let session = context.session { writer.key("session", first: firstInContext); writer.string(session) }
+            writer.append(UInt8(ascii: "}"))
+        }
+        key("event_id"); writer.string(eventID)
+        if let movie {
+            key("genres")
+            writer.append(UInt8(ascii: "["))
+            for (index, genre) in movie.genres.enumerated() {
+                if index > 0 { writer.append(UInt8(ascii: ",")) }
+                writer.string(genre)
+            }
+            writer.append(UInt8(ascii: "]"))
+        }
+        if type.domain == .movie { key("item_id"); writer.string(subjectID) }
+        key("occurred_at")
+        writer.append(UInt8(ascii: "\""))
+        writer.append(contentsOf: RFC3339.formatBytes(occurredAt))
+        writer.append(UInt8(ascii: "\""))
+        if case .vote(let option) = payload { key("option_id"); writer.string(option) }
+        if let poll {
+            key("options")
+            writer.append(UInt8(ascii: "["))
+            for (index, option) in poll.options.enumerated() {
+                if index > 0 { writer.append(UInt8(ascii: ",")) }
+                writer.append(UInt8(ascii: "{"))
+                writer.key("id", first: true); writer.string(option.id)
+                writer.key("text"); writer.string(option.text)
+                writer.append(UInt8(ascii: "}"))
+            }
+            writer.append(UInt8(ascii: "]"))
+        }
+        if type.domain == .poll { key("poll_id"); writer.string(subjectID) }
+        if let poll { key("question"); writer.string(poll.question) }
+        if let movie { key("title"); writer.string(movie.title) }
+        key("type"); writer.string(type.rawValue)
+        key("user_id"); writer.string(userID)
+        if case .rating(let value) = payload { key("value"); writer.number(Self.number(value)) }
+        if case .view(let seconds?) = payload { key("watch_seconds"); writer.number(Self.number(seconds)) }
+        if let year = movie?.year { key("year"); writer.number(String(year)) }
+        writer.append(UInt8(ascii: "}"))
     }
 
     /// The event as a JSON object (fields in no particular order; the writer sorts them).

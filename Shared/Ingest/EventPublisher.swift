@@ -17,13 +17,18 @@ public struct EventPublisher: Sendable {
             topic: topics.topic(for: event.domain),
             key: Array(event.userID.utf8),
             value: canonicalJSON,
-            headers: [
-                KafkaHeader(name: EventHeaders.schemaVersion, value: Event.schemaVersion),
-                KafkaHeader(name: EventHeaders.eventType, value: event.type.rawValue),
-                KafkaHeader(name: EventHeaders.contentType, value: EventHeaders.jsonContentType),
-            ]
+            headers: headersByType[event.type]!
         )
     }
+
+    /// The three headers of each event type, built once (their storage is shared by every record).
+    static let headersByType: [EventType: [KafkaHeader]] = Dictionary(uniqueKeysWithValues: EventType.allCases.map { type in
+        (type, [
+            KafkaHeader(name: EventHeaders.schemaVersion, value: Event.schemaVersion),
+            KafkaHeader(name: EventHeaders.eventType, value: type.rawValue),
+            KafkaHeader(name: EventHeaders.contentType, value: EventHeaders.jsonContentType),
+        ])
+    })
 
     /// Publishes and waits for each record's acknowledgement (or failure), in input order.
     public func publish(_ events: [(event: Event, canonicalJSON: [UInt8])]) async -> [Result<KafkaDeliveryReport, KafkaError>] {

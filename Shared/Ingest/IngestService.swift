@@ -47,7 +47,7 @@ public final class IngestService: Sendable {
         EventTimestamp(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
     }
 
-    public static func newEventID() -> String { UUID().uuidString.lowercased() }
+    public static func newEventID() -> String { EventID.random() }
 
     public func validate(_ json: JSONValue, now: EventTimestamp) -> Result<Event, EventValidationError> {
         validator.validate(json, now: now, newEventID: Self.newEventID)
@@ -110,7 +110,7 @@ struct IngestMetrics: Sendable {
     let inFlight: Gauge
     let inFlightCount = AtomicCounter()
     let queueDepth: Gauge
-    let requests: @Sendable (String, Int) -> Void
+    private let countersByName = CounterCache()
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -120,9 +120,10 @@ struct IngestMetrics: Sendable {
         produceLatency = Metrics.Timer(label: "streamrec_gateway_produce_duration_seconds", factory: factory)
         inFlight = Gauge(label: "streamrec_gateway_in_flight_events", factory: factory)
         queueDepth = Gauge(label: "streamrec_gateway_producer_queue_depth", factory: factory)
-        requests = { route, status in
-            Counter(label: "streamrec_gateway_requests_total", dimensions: [("route", route), ("status", String(status))], factory: factory).increment()
-        }
+    }
+
+    func requests(_ route: String, _ status: Int) {
+        countersByName.counter("streamrec_gateway_requests_total", [("route", route), ("status", String(status))], factory: factory).increment()
     }
 
     func accepted(_ type: EventType) {
@@ -130,7 +131,23 @@ struct IngestMetrics: Sendable {
     }
 
     func rejected(_ reason: String) {
-        Counter(label: "streamrec_gateway_events_rejected_total", dimensions: [("reason", reason)], factory: factory).increment()
+        countersByName.counter("streamrec_gateway_events_rejected_total", [("reason", reason)], factory: factory).increment()
+    }
+}
+
+/// Counters by label and dimensions, created once: making a swift-metrics counter goes through the
+/// factory's registry lock each time, which is too much for every request.
+final class CounterCache: Sendable {
+    private let counters = Mutex<[String: Counter]>([:])
+
+    func counter(_ label: String, _ dimensions: [(String, String)], factory: any MetricsFactory) -> Counter {
+        let key = label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
+        return counters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Counter(label: label, dimensions: dimensions, factory: factory)
+            counters[key] = counter
+            return counter
+        }
     }
 }
 

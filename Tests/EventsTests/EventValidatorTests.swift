@@ -52,6 +52,10 @@ struct EventValidatorTests {
         guard case .object(let members) = reordered else { return }
         let reversed = EventValidator().validate(.object(members.reversed()), now: now) { fixedID }
         #expect(try reversed.get().canonicalJSON() == canonical)
+        // The direct writer and the general tree writer agree byte for byte.
+        var general = JSONWriter()
+        general.value(event.jsonValue)
+        #expect(general.bytes == canonical)
         // Keys appear in byte order.
         guard case .object(let written) = try JSONParser.parse(canonical) else { return }
         #expect(written.map(\.key) == written.map(\.key).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
@@ -155,5 +159,23 @@ struct EventValidatorTests {
         #expect(topics.topic(for: .movie) == "streamrec.movie-events")
         #expect(topics.topic(for: .poll) == "streamrec.poll-events")
         #expect(EventType.allCases.filter(\.isCatalog) == [.movieAdded, .pollCreated])
+    }
+}
+
+@Suite("Event ids")
+struct EventIDTests {
+    @Test("random ids are version-4 UUIDs in canonical form and do not repeat")
+    func randomIDs() {
+        let ids = (0..<10_000).map { _ in EventID.random() }
+        #expect(Set(ids).count == ids.count)
+        for id in ids.prefix(100) {
+            #expect(id.count == 36)
+            #expect(Array(id)[14] == "4")
+            #expect("89ab".contains(Array(id)[19]))
+            #expect(EventValidator().validate(.object([
+                ("event_id", .string(id)), ("type", .string("movie.like")), ("user_id", .string("u")),
+                ("item_id", .string("m")), ("occurred_at", .string("2026-11-21T20:00:00Z")),
+            ]), now: now) { "" }.map(\.eventID) == .success(id))
+        }
     }
 }
