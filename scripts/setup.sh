@@ -10,7 +10,7 @@
 #   1. apt packages (only the missing ones; `apt-get update` only if any is missing):
 #        build:   pkg-config librdkafka-dev libhiredis-dev libpq-dev
 #        servers: redis-server redis-tools postgresql postgresql-contrib
-#        tools:   kcat wrk python3 python3-pip ca-certificates curl util-linux
+#        tools:   kcat wrk python3 python3-pip python3-jsonschema ca-certificates curl util-linux
 #      Services are not started by package postinst scripts (a temporary
 #      policy-rc.d denies it); scripts/stack.sh runs private instances instead.
 #   2. $STREAMREC_PREFIX/bin/tansu — the Tansu Kafka-protocol broker (static binary),
@@ -40,7 +40,7 @@ RDKAFKA_MIN_MINOR=2
 APT_PACKAGES=(
   pkg-config librdkafka-dev libhiredis-dev libpq-dev
   redis-server redis-tools postgresql postgresql-contrib
-  kcat wrk python3 python3-pip ca-certificates curl util-linux
+  kcat wrk python3 python3-pip python3-jsonschema ca-certificates curl util-linux
 )
 
 log() { printf 'setup: %s\n' "$*"; }

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Ingest gateway benchmark (release build, real broker on loopback, wrk on the same machine):
+#   1. ceiling: GET /healthz, a trivial route of the same binary, wrk -c64
+#   2. POST /v1/events, one event per request, flat out, wrk -c64: req/s and p50/p99 (each 2xx waited
+#      for the broker's acknowledgement)
+#   3. POST /v1/events paced to about 5k req/s (50 connections, 7 ms pause per request): p50/p99
+#      (wrk is closed-loop: this paces requests, it does not correct for coordinated omission)
+#   4. POST /v1/events/batch, 100 NDJSON events per request, wrk -c16: durable events/s
+#   5. the gateway's RSS after the runs
+# Prints a markdown table; docs/benchmarks.md records its output. DURATION (default 10s) per run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION="${DURATION:-10s}"
+export STACK_RUN_DIR=.run/bench KAFKA_PORT="${BENCH_KAFKA_PORT:-49093}"
+PORT="${BENCH_GATEWAY_PORT:-18090}"
+export BENCH_API_KEY="bench-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+echo "bench: release build of ingest-gateway" >&2
+swift build -c release --product ingest-gateway >&2
+
+gateway_pid=""
+cleanup() {
+  [ -n "$gateway_pid" ] && kill "$gateway_pid" 2>/dev/null && wait "$gateway_pid" 2>/dev/null
+  bash scripts/stack.sh stop kafka >&2 || true
+}
+trap cleanup EXIT
+bash scripts/stack.sh restart kafka >&2
+
+STREAMREC_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" STREAMREC_GATEWAY_API_KEYS="bench:$BENCH_API_KEY" \
+  STREAMREC_GATEWAY_RATE_LIMIT=0 STREAMREC_HTTP_PORT="$PORT" STREAMREC_LOG_LEVEL=warning \
+  STREAMREC_KAFKA_LINGER=1ms .build/release/ingest-gateway >&2 &
+gateway_pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+# wrk output → "req/s p50 p99 non2xx"
+summarize() {
+  awk '/Requests\/sec/ { rps = $2 } / 50%/ { p50 = $2 } / 99%/ { p99 = $2 } /Non-2xx/ { bad = $4 } END { printf "%s %s %s %s\n", rps, p50, p99, bad + 0 }'
+}
+ceiling=$(wrk -t2 -c64 -d"$DURATION" --latency "http://127.0.0.1:$PORT/healthz" | summarize)
+single=$(wrk -t2 -c64 -d"$DURATION" --latency -s scripts/bench/wrk-event.lua "http://127.0.0.1:$PORT/v1/events" | summarize)
+paced=$(BENCH_DELAY_MS=7 wrk -t2 -c50 -d"$DURATION" --latency -s scripts/bench/wrk-event.lua "http://127.0.0.1:$PORT/v1/events" | summarize)
+batch=$(wrk -t1 -c16 -d"$DURATION" --latency -s scripts/bench/wrk-batch.lua "http://127.0.0.1:$PORT/v1/events/batch" | summarize)
+rss_kb=$(awk '/VmRSS/ { print $2 }' "/proc/$gateway_pid/status")
+
+read -r c_rps c_p50 c_p99 _ <<< "$ceiling"
+read -r s_rps s_p50 s_p99 s_bad <<< "$single"
+read -r p_rps p_p50 p_p99 p_bad <<< "$paced"
+read -r b_rps b_p50 b_p99 b_bad <<< "$batch"
+echo
+echo "| run | req/s | p50 | p99 | non-2xx | figure | target |"
+echo "| --- | ---: | ---: | ---: | ---: | --- | --- |"
+echo "| GET /healthz (ceiling), c64 | $c_rps | $c_p50 | $c_p99 | – | – | – |"
+echo "| POST /v1/events, c64 | $s_rps | $s_p50 | $s_p99 | $s_bad | $(awk -v a="$s_rps" -v b="$c_rps" 'BEGIN { printf "%.0f%% of ceiling", 100 * a / b }') | ≥ 50% |"
+echo "| POST /v1/events, paced (c50, 7 ms pause) | $p_rps | $p_p50 | $p_p99 | $p_bad | p99 at this rate | p99 < 10 ms at 5k req/s |"
+echo "| POST /v1/events/batch (100 events), c16 | $b_rps | $b_p50 | $b_p99 | $b_bad | $(awk -v a="$b_rps" 'BEGIN { printf "%.0f durable events/s", 100 * a }') | ≥ 200k events/s |"
+echo
+echo "gateway RSS after the runs: $(( rss_kb / 1024 )) MiB"
