@@ -2,9 +2,10 @@
 # `make run`: install what is missing (done by the Makefile's setup step), start the local stack,
 # build the services in release mode and start them.
 #
-# Current stage (foundation): the four services load their configuration, connect to their
-# dependencies, report what they found and exit; later stages keep them running. The stack stays up
-# until Ctrl-C, which stops exactly the servers this script started.
+# Current stage: the ingest gateway runs (with a local API key generated into the run directory); the
+# stream processor, trainer and inference API load their configuration, check their dependencies and
+# exit (their real work comes in later stages). Ctrl-C stops the gateway and exactly the servers this
+# script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export STACK_RUN_DIR="${STACK_RUN_DIR:-.run/stack}"
@@ -14,8 +15,13 @@ swift build -c release
 
 started=0
 sleeper=""
+gateway=""
 stop_stack() {
   [ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
+  if [ -n "$gateway" ]; then
+    kill -TERM "$gateway" 2>/dev/null && wait "$gateway" 2>/dev/null
+    echo "run: ingest gateway stopped"
+  fi
   if [ "$started" = 1 ]; then
     echo
     echo "run: stopping the local stack"
@@ -32,7 +38,7 @@ started=1
 source "$STACK_RUN_DIR/env"
 
 status=0
-for service in ingest-gateway stream-processor trainer inference-api; do
+for service in stream-processor trainer inference-api; do
   echo "run: $service"
   if ! ".build/release/$service"; then
     echo "run: $service could not reach a dependency (see above)" >&2
@@ -40,7 +46,28 @@ for service in ingest-gateway stream-processor trainer inference-api; do
   fi
 done
 
+# A producer key for this machine, kept across runs, readable by root only.
+key_file="$STACK_RUN_DIR/gateway-api-key"
+if [ ! -s "$key_file" ]; then
+  (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$key_file")
+fi
+GATEWAY_KEY="$(cat "$key_file")"
+GATEWAY_PORT="${GATEWAY_PORT:-8080}"
+echo "run: starting the ingest gateway on 127.0.0.1:$GATEWAY_PORT"
+STREAMREC_GATEWAY_API_KEYS="local:$GATEWAY_KEY" STREAMREC_HTTP_PORT="$GATEWAY_PORT" \
+  .build/release/ingest-gateway > "$STACK_RUN_DIR/ingest-gateway.log" 2>&1 &
+gateway=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$GATEWAY_PORT/readyz" > /dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "http://127.0.0.1:$GATEWAY_PORT/readyz" > /dev/null || { echo "run: the gateway did not become ready; see $STACK_RUN_DIR/ingest-gateway.log" >&2; status=1; }
+now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+
 cat <<MSG
+
+run: the ingest gateway is up: http://127.0.0.1:$GATEWAY_PORT (log: $STACK_RUN_DIR/ingest-gateway.log)
+  curl -s -X POST http://127.0.0.1:$GATEWAY_PORT/v1/events -H 'Content-Type: application/json' \\
+    -H 'X-API-Key: $GATEWAY_KEY' \\
+    -d '{"type":"movie.rating","user_id":"u1","item_id":"1","value":4.5,"occurred_at":"$now"}'
+  curl -s http://127.0.0.1:$GATEWAY_PORT/readyz;  curl -s http://127.0.0.1:$GATEWAY_PORT/metrics | grep streamrec_
 
 run: the local stack is up (Ctrl-C stops it):
   redis      127.0.0.1:$STREAMREC_REDIS_PORT      (redis-cli -p $STREAMREC_REDIS_PORT)
