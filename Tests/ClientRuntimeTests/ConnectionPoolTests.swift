@@ -81,7 +81,8 @@ struct ConnectionPoolTests {
             let started = ContinuousClock.now
             await #expect(throws: ConnectionPoolError.acquireTimedOut) { try await pool.withConnection { _ in } }
             let waited = ContinuousClock.now - started
-            #expect(waited >= .milliseconds(90) && waited < .milliseconds(500))
+            // The upper bound only rules out a hang: timing under a loaded 2-core test run is noisy.
+            #expect(waited >= .milliseconds(90) && waited < .seconds(5))
             try await group.waitForAll()
         }
     }

@@ -268,7 +268,7 @@ struct IngestGatewayOutageTests {
                     #expect(errorCode(response) == "broker_unavailable")
                     #expect(response.headers[.retryAfter] != nil)
                 }
-                #expect(ContinuousClock.now - started < .seconds(4), "answered within the configured timeout")
+                #expect(ContinuousClock.now - started < .seconds(10), "answered after the 2 s delivery timeout, not a hang")
             }
             await gateway.readiness.check()
             try await Task.sleep(for: .milliseconds(400))

@@ -206,7 +206,7 @@ struct KafkaClientTests {
         }
         let elapsed = ContinuousClock.now - started
         #expect(elapsed >= .milliseconds(1400))
-        #expect(elapsed < .seconds(5))
+        #expect(elapsed < .seconds(15), "not a hang")
         #expect(error?.isMessageTimeout == true)
         #expect(error?.isRetriable == true)
         #expect(error?.isFatal == false)
