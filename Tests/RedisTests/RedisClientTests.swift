@@ -168,7 +168,7 @@ struct RedisRestartTests {
     @Test("after redis-server restarts, the client reconnects by itself")
     func reconnectAfterRestart() async throws {
         let server = try PrivateRedis()
-        defer { try? server.stop() }
+        defer { try? server.remove() }
         var configuration = server.configuration
         configuration.connections = 2
         configuration.reconnectBackoff = Backoff(initial: .milliseconds(20), maximum: .milliseconds(200))

@@ -148,58 +148,43 @@ public enum TestStack {
     }
 }
 
-/// A Redis server of a test's own (for restarts that must not disturb other tests), started and
-/// stopped by PID through `scripts/stack.sh` in a private run directory.
-public final class PrivateRedis: Sendable {
+/// One server of a test's own (to restart or stop it without disturbing other tests), started and
+/// stopped by PID through `scripts/stack.sh` in a private run directory on a free port.
+public class PrivateServer: @unchecked Sendable {
+    public let component: String
     public let port: Int
     public let runDirectory: String
+    private let portVariable: String
 
-    public init() throws {
+    init(component: String, portVariable: String) throws {
+        self.component = component
+        self.portVariable = portVariable
         port = TestStack.freePort()
-        runDirectory = NSTemporaryDirectory() + "streamrec-redis-\(UUID().uuidString.prefix(8))"
-        try TestStack.stackScript(["start", "redis"], environment: environment)
+        runDirectory = NSTemporaryDirectory() + "streamrec-\(component)-\(UUID().uuidString.prefix(8))"
+        try start()
     }
 
-    var environment: [String: String] { ["STACK_RUN_DIR": runDirectory, "REDIS_PORT": String(port)] }
+    var environment: [String: String] { ["STACK_RUN_DIR": runDirectory, portVariable: String(port)] }
 
-    public var configuration: RedisConfiguration { RedisConfiguration(host: "127.0.0.1", port: port) }
+    public func start() throws { try TestStack.stackScript(["start", component], environment: environment) }
+    public func restart() throws { try TestStack.stackScript(["restart", component], environment: environment) }
+    public func stop() throws { try TestStack.stackScript(["stop", component], environment: environment) }
 
-    public func restart() throws {
-        try TestStack.stackScript(["restart", "redis"], environment: environment)
-    }
-
-    public func stop() throws {
-        try TestStack.stackScript(["stop", "redis"], environment: environment)
-        try? FileManager.default.removeItem(atPath: runDirectory)
-    }
-}
-
-/// A Kafka-protocol broker of a test's own (to stop and start it without disturbing other tests),
-/// started and stopped by PID through `scripts/stack.sh` in a private run directory.
-public final class PrivateBroker: Sendable {
-    public let port: Int
-    public let runDirectory: String
-
-    public init() throws {
-        port = TestStack.freePort()
-        runDirectory = NSTemporaryDirectory() + "streamrec-kafka-\(UUID().uuidString.prefix(8))"
-        try TestStack.stackScript(["start", "kafka"], environment: environment)
-    }
-
-    var environment: [String: String] { ["STACK_RUN_DIR": runDirectory, "KAFKA_PORT": String(port)] }
-
-    public var bootstrapServers: [String] { ["127.0.0.1:\(port)"] }
-
-    public func start() throws {
-        try TestStack.stackScript(["start", "kafka"], environment: environment)
-    }
-
-    public func stop() throws {
-        try TestStack.stackScript(["stop", "kafka"], environment: environment)
-    }
-
+    /// Stops the server and deletes its run directory.
     public func remove() throws {
         try stop()
         try? FileManager.default.removeItem(atPath: runDirectory)
     }
+}
+
+/// A redis-server of a test's own.
+public final class PrivateRedis: PrivateServer, @unchecked Sendable {
+    public init() throws { try super.init(component: "redis", portVariable: "REDIS_PORT") }
+    public var configuration: RedisConfiguration { RedisConfiguration(host: "127.0.0.1", port: port) }
+}
+
+/// A Kafka-protocol broker of a test's own.
+public final class PrivateBroker: PrivateServer, @unchecked Sendable {
+    public init() throws { try super.init(component: "kafka", portVariable: "KAFKA_PORT") }
+    public var bootstrapServers: [String] { ["127.0.0.1:\(port)"] }
 }
