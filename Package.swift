@@ -144,6 +144,7 @@ let package = Package(
             dependencies: [
                 "Ingest", "StackTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
