@@ -80,6 +80,8 @@ let package = Package(
             ],
             path: "Shared/Postgres"
         ),
+        // The recommender core: models, fold-in, top-k, metrics. Pure (no I/O), deterministic for a seed.
+        .target(name: "Recommender", path: "Shared/Recommender"),
         // The public event contract v1: types, validation, canonical JSON, topics. Pure; no I/O.
         .target(name: "Events", path: "Shared/Events"),
         .target(
@@ -121,7 +123,7 @@ let package = Package(
         .executableTarget(
             name: "StreamRecBench",
             dependencies: [
-                "Kafka", "Redis", "Postgres", "ServiceSupport", "Events",
+                "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/StreamRecBench"
@@ -139,6 +141,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "StackTestSupport"]),
         .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "StackTestSupport"]),
         .testTarget(name: "EventsTests", dependencies: ["Events"]),
+        .testTarget(name: "RecommenderTests", dependencies: ["Recommender"]),
         .testTarget(
             name: "IngestTests",
             dependencies: [

@@ -1,5 +1,6 @@
 import Foundation
 import Events
+import Recommender
 import Kafka
 import Logging
 import Redis
@@ -162,6 +163,47 @@ func eventsCodec(_ arguments: Arguments) {
     if bytes == 0 { print("unreachable") }
 }
 
+/// Quality of the explicit-rating model and popularity on MovieLens, both protocols.
+func recommenderEvaluation(_ arguments: Arguments) throws {
+    let path = arguments.string("data", "data/ml-100k/ml-100k.inter")
+    let dataset = try RatingsDataset.parse(String(contentsOfFile: path, encoding: .utf8))
+    var configuration = BiasedMF.Configuration()
+    configuration.factors = arguments.int("factors", configuration.factors)
+    configuration.maximumEpochs = arguments.int("epochs", configuration.maximumEpochs)
+    if let rate = arguments.values["lr"].flatMap(Float.init) { configuration.learningRate = rate }
+    if let reg = arguments.values["reg"].flatMap(Float.init) { configuration.regularization = reg }
+    for (protocolName, split) in [
+        ("random", Splits.random(dataset.interactions, testFraction: 0.2, seed: 42)),
+        ("temporal", Splits.temporal(dataset.interactions, testFraction: 0.2)),
+    ] {
+        // Validation is cut from train (never from test).
+        let inner = Splits.random(split.train, testFraction: 0.1, seed: 7)
+        let started = ContinuousClock.now
+        let (model, history) = BiasedMF.fit(
+            train: inner.train, validation: inner.test, userCount: dataset.users.count, itemCount: dataset.items.count,
+            configuration: configuration
+        )
+        let elapsed = ContinuousClock.now - started
+        let predictions = split.test.map { Double(model.predict(user: Int($0.user), item: Int($0.item))) }
+        let actual = split.test.map { Double($0.value) }
+        print("result name=biased-mf-\(protocolName) rmse=\(String(format: "%.4f", Metrics.rmse(predicted: predictions, actual: actual))) mae=\(String(format: "%.4f", Metrics.mae(predicted: predictions, actual: actual))) best_epoch=\(history.bestEpoch) fit_seconds=\(elapsed)")
+
+        // Popularity top-10 (positives: rating >= 4), excluding what the user rated in train.
+        let popularity = Popularity(split.train, itemCount: dataset.items.count) { $0.value >= 4 }
+        var seen: [Int32: Set<Int32>] = [:]
+        for interaction in split.train { seen[interaction.user, default: []].insert(interaction.item) }
+        var relevant: [Int32: Set<Int32>] = [:]
+        for interaction in split.test where interaction.value >= 4 { relevant[interaction.user, default: []].insert(interaction.item) }
+        var recommendations: [Int32: [Int32]] = [:]
+        for user in relevant.keys {
+            let excluded = seen[user] ?? []
+            recommendations[user] = popularity.top(10) { excluded.contains(Int32($0)) }
+        }
+        let ranking = Metrics.ranking(recommendations: recommendations, relevant: relevant, k: 10, catalogSize: dataset.items.count)
+        print("result name=popularity-\(protocolName) ndcg10=\(String(format: "%.4f", ranking.ndcg)) precision10=\(String(format: "%.4f", ranking.precision)) recall10=\(String(format: "%.4f", ranking.recall)) hit10=\(String(format: "%.4f", ranking.hitRate)) users=\(ranking.users)")
+    }
+}
+
 let arguments = Arguments(CommandLine.arguments.dropFirst(2))
 if arguments.values["debug"] != nil {
     LoggingSystem.bootstrap { label in
@@ -175,6 +217,7 @@ case "kafka-producer": try await kafkaProducer(arguments)
 case "create-topic": try await createTopic(arguments)
 case "redis": try await redis(arguments)
 case "events-codec": eventsCodec(arguments)
+case "recommender-eval": try recommenderEvaluation(arguments)
 default:
     print("usage: streamrec-bench kafka-producer|create-topic|redis [--option value ...]")
     exit(2)

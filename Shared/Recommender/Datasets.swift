@@ -1,0 +1,63 @@
+/// Parsing of rating files (pure: the caller reads the bytes). Ids are kept as strings and mapped to
+/// dense indices with ``IDMap``.
+public struct RatingsDataset: Sendable {
+    public var users = IDMap()
+    public var items = IDMap()
+    public var interactions: [Interaction] = []
+
+    public init() {}
+
+    /// Tab-, comma-, space- or `::`-separated `user item rating timestamp` lines (MovieLens `u.data`,
+    /// `ratings.dat`, `ratings.csv`, RecBole `.inter`, and the TSV of `trainer evaluate`). A first line
+    /// that does not parse as numbers (a header) is skipped; any other bad line is an error.
+    public static func parse(_ text: String) throws(DatasetError) -> RatingsDataset {
+        var dataset = RatingsDataset()
+        for (number, line) in text.split(whereSeparator: \.isNewline).enumerated() {
+            let fields = line.contains("::")
+                ? line.components(separatedBy: "::").map { Substring($0) }
+                : line.split(whereSeparator: { $0 == "\t" || $0 == "," || $0 == " " })
+            guard fields.count >= 3, let rating = Float(fields[2]) else {
+                if number == 0 { continue }
+                throw DatasetError(line: number + 1, message: "expected user, item, rating[, timestamp]")
+            }
+            let timestamp = fields.count >= 4 ? Int64(fields[3]) ?? Int64(Double(fields[3]) ?? 0) : 0
+            let user = dataset.users.index(for: String(fields[0]))
+            let item = dataset.items.index(for: String(fields[1]))
+            dataset.interactions.append(Interaction(user: user, item: item, value: rating, timestamp: timestamp))
+        }
+        return dataset
+    }
+}
+
+public struct DatasetError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var line: Int
+    public var message: String
+    public var description: String { "line \(line): \(message)" }
+}
+
+extension String {
+    fileprivate func components(separatedBy separator: String) -> [String] {
+        var parts: [String] = []
+        var rest = Substring(self)
+        while let range = rest.range(of: separator) {
+            parts.append(String(rest[..<range.lowerBound]))
+            rest = rest[range.upperBound...]
+        }
+        parts.append(String(rest))
+        return parts
+    }
+}
+
+extension Substring {
+    fileprivate func components(separatedBy separator: String) -> [String] { String(self).components(separatedBy: separator) }
+
+    fileprivate func range(of needle: String) -> Range<Index>? {
+        guard !needle.isEmpty else { return nil }
+        var start = startIndex
+        while start < endIndex {
+            if self[start...].hasPrefix(needle) { return start..<index(start, offsetBy: needle.count) }
+            start = index(after: start)
+        }
+        return nil
+    }
+}
