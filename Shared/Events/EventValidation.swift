@@ -6,6 +6,7 @@ public struct EventValidationError: Error, Sendable, Hashable, CustomStringConve
         case invalidUTF8 = "invalid_utf8"
         case tooDeep = "too_deep"
         case duplicateField = "duplicate_field"
+        case tooManyFields = "too_many_fields"
         case notAnObject = "not_an_object"
         case missingField = "missing_field"
         case wrongType = "wrong_type"
@@ -99,6 +100,7 @@ public struct EventValidator: Sendable {
         case .invalidUTF8: .invalidUTF8
         case .tooDeep: .tooDeep
         case .duplicateKey: .duplicateField
+        case .tooManyFields: .tooManyFields
         }
         return EventValidationError(code, field: nil, parseError.description)
     }
@@ -202,7 +204,9 @@ public struct EventValidator: Sendable {
             let title = try Self.text(fields.requiredString("title"), field: "title", maximum: EventLimits.titleMaxCharacters)
             var year: Int?
             if let number = try fields.optionalNumberText("year") {
-                guard let value = Int(number), EventLimits.yearRange.contains(value) else {
+                // JSON Schema's "integer" accepts 1995.0 as well as 1995.
+                let whole = Double(number).flatMap { $0.rounded() == $0 && abs($0) < 1e6 ? Int($0) : nil }
+                guard let value = whole, EventLimits.yearRange.contains(value) else {
                     throw EventValidationError(.outOfRange, field: "year", "year is a whole number from \(EventLimits.yearRange.lowerBound) to \(EventLimits.yearRange.upperBound)")
                 }
                 year = value
@@ -265,6 +269,10 @@ public struct EventValidator: Sendable {
         var fields = Fields(members: members, path: "context.")
         var context = EventContext()
         if let device = try fields.optionalString("device") {
+            // A device is a label, not prose: no line breaks either.
+            if device.unicodeScalars.contains(where: { $0 == "\t" || $0 == "\n" || $0 == "\r" }) {
+                throw EventValidationError(.invalidFormat, field: "context.device", "context.device must not contain control characters")
+            }
             context.device = try text(device, field: "context.device", maximum: EventLimits.deviceMaxCharacters)
         }
         if let country = try fields.optionalString("country") {
@@ -301,14 +309,18 @@ public struct EventValidator: Sendable {
         return text
     }
 
-    /// Human text: not blank, bounded in characters, no control characters except none.
+    /// Human text: not blank; at most `maximum` characters counted as Unicode code points (as JSON
+    /// Schema's maxLength counts them, so combining marks cannot inflate a "character"); no control
+    /// characters except tab, line feed and carriage return.
     static func text(_ text: String, field: String, maximum: Int) throws(EventValidationError) -> String {
+        guard text.unicodeScalars.count <= maximum else {
+            throw EventValidationError(.tooLong, field: field, "\(field) is at most \(maximum) characters")
+        }
         guard text.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) else {
             throw EventValidationError(.invalidFormat, field: field, "\(field) must not be blank")
         }
-        guard text.count <= maximum else { throw EventValidationError(.tooLong, field: field, "\(field) is at most \(maximum) characters") }
-        for scalar in text.unicodeScalars where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
-            throw EventValidationError(.invalidFormat, field: field, "\(field) must not contain control characters")
+        for scalar in text.unicodeScalars where (scalar.value < 0x20 && scalar != "\t" && scalar != "\n" && scalar != "\r") || (0x7F...0x9F).contains(scalar.value) {
+            throw EventValidationError(.invalidFormat, field: field, "\(field) must not contain control characters other than tab and line breaks")
         }
         return text
     }
@@ -349,10 +361,11 @@ struct Fields {
 
     func contains(_ key: String) -> Bool { members.contains { $0.key == key } }
 
+    /// The field's value, or nil if absent. An explicit `null` is not "absent": it reaches the type
+    /// checks below and is refused as the wrong type (as the JSON Schema does).
     mutating func take(_ key: String) -> JSONValue? {
         guard let index = members.firstIndex(where: { $0.key == key }) else { return nil }
-        let value = members.remove(at: index).value
-        return value == .null ? nil : value
+        return members.remove(at: index).value
     }
 
     mutating func optionalString(_ key: String) throws(EventValidationError) -> String? {

@@ -55,6 +55,8 @@ public struct JSONParseError: Error, Sendable, Hashable, CustomStringConvertible
         case invalidUTF8 = "invalid_utf8"
         case tooDeep = "too_deep"
         case duplicateKey = "duplicate_field"
+        /// An object with more members than the parser accepts.
+        case tooManyFields = "too_many_fields"
     }
 
     public let reason: Reason
@@ -70,6 +72,8 @@ public struct JSONParseError: Error, Sendable, Hashable, CustomStringConvertible
 /// duplicate keys lets a payload mean different things to different readers.
 public struct JSONParser {
     public static let defaultMaximumDepth = 32
+    /// No event has more than a few dozen fields; the bound keeps hostile objects cheap to refuse.
+    public static let maximumObjectMembers = 256
 
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
@@ -142,6 +146,9 @@ public struct JSONParser {
         index += 1
         var members: [(key: String, value: JSONValue)] = []
         members.reserveCapacity(8)
+        // Small objects (all real events) are checked for duplicates by a linear scan; a set takes over
+        // beyond that, so the check never goes quadratic.
+        var keys: Set<String>?
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -152,8 +159,19 @@ public struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error(.invalidJSON, "expected a field name") }
             let keyOffset = index
             let key = try parseString()
-            if members.contains(where: { $0.key == key }) {
-                throw JSONParseError(reason: .duplicateKey, offset: keyOffset, message: "field \"\(key)\" appears twice")
+            if members.count >= Self.maximumObjectMembers {
+                throw JSONParseError(reason: .tooManyFields, offset: keyOffset, message: "an object has at most \(Self.maximumObjectMembers) fields")
+            }
+            let duplicate: Bool
+            if var seen = keys {
+                duplicate = !seen.insert(key).inserted
+                keys = seen
+            } else {
+                duplicate = members.contains(where: { $0.key == key })
+                if members.count == 16 { keys = Set(members.map(\.key) + [key]) }
+            }
+            if duplicate {
+                throw JSONParseError(reason: .duplicateKey, offset: keyOffset, message: "field \"\(key.prefix(64))\" appears twice")
             }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error(.invalidJSON, "expected ':'") }

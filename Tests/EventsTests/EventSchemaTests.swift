@@ -56,6 +56,11 @@ struct EventSchemaTests {
             #"{"type":"poll.created","user_id":"u","poll_id":"p","occurred_at":"2026-11-21T20:00:00Z","question":"Q","category":"c","options":[{"id":"a","text":"A"}]}"#,
             #"{"type":"poll.share","user_id":"u","poll_id":"p","occurred_at":"2026-11-21T20:00:00Z","context":{"country":"de"}}"#,
             #"{"type":"poll.share","user_id":"u","poll_id":"p","occurred_at":"2026-11-21T20:00:00Z","context":{"os":"x"}}"#,
+            #"{"type":"movie.view","user_id":"u","item_id":"m","occurred_at":"2026-11-21T20:00:00Z","watch_seconds":null}"#,
+            #"{"event_id":null,"type":"movie.like","user_id":"u","item_id":"m","occurred_at":"2026-11-21T20:00:00Z"}"#,
+            #"{"type":"movie.added","user_id":"u","item_id":"m","occurred_at":"2026-11-21T20:00:00Z","title":"a\#(String(repeating: "\\u0301", count: 300))"}"#,
+            #"{"type":"movie.added","user_id":"u","item_id":"m","occurred_at":"2026-11-21T20:00:00Z","title":"bell\u0007"}"#,
+            #"{"type":"poll.share","user_id":"u","poll_id":"p","occurred_at":"2026-11-21T20:00:00Z","context":{"device":"a\nb"}}"#,
         ]
         for document in invalid {
             #expect(refusal(document) != nil, "the validator must refuse \(document)")

@@ -27,6 +27,7 @@ struct EventValidatorTests {
         #"{"type":"poll.vote","user_id":"u1","poll_id":"p1","occurred_at":"2026-11-21T20:00:00Z","option_id":"yes"}"#,
         #"{"type":"poll.share","user_id":"u1","poll_id":"p1","occurred_at":"2026-11-21T20:00:00Z"}"#,
         #"{"type":"poll.created","user_id":"u7","poll_id":"p2","occurred_at":"2026-11-21T20:00:00Z","question":"Tea or coffee?","category":"food","author":"Ann","options":[{"id":"t","text":"Tea"},{"id":"c","text":"Coffee"}]}"#,
+        #"{"type":"movie.added","user_id":"editor","item_id":"m10","occurred_at":"2026-11-21T20:00:00Z","title":"Two\nLines\tand a tab","year":2000.0}"#,
     ]
 
     @Test("every event type is accepted and covered", arguments: validEvents)
@@ -111,6 +112,16 @@ struct EventValidatorTests {
         let error = refusal(json)
         #expect(error?.code.rawValue == code, "\(String(describing: error))")
         #expect(error?.field == field)
+    }
+
+    @Test("explicit nulls are refused, not treated as absent; lengths count code points, so combining marks cannot inflate a character")
+    func nullsAndLengths() {
+        #expect(refusal(#"{"type":"movie.view","user_id":"u","item_id":"m","occurred_at":"2026-11-21T20:00:00Z","watch_seconds":null}"#)?.code == .wrongType)
+        #expect(refusal(#"{"event_id":null,"type":"movie.like","user_id":"u","item_id":"m","occurred_at":"2026-11-21T20:00:00Z"}"#)?.code == .wrongType)
+        #expect(refusal(#"{"type":"movie.like","user_id":"u","item_id":"m","occurred_at":"2026-11-21T20:00:00Z","context":null}"#)?.code == .wrongType)
+        let zalgo = "a" + String(repeating: "\u{0301}", count: 300)
+        let error = refusal(#"{"type":"movie.added","user_id":"u","item_id":"m","occurred_at":"2026-11-21T20:00:00Z","title":"\#(zalgo)"}"#)
+        #expect(error?.code == .tooLong && error?.field == "title")
     }
 
     @Test("ids are bounded in bytes; SQL and Redis metacharacters are plain data")

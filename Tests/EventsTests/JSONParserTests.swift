@@ -43,6 +43,16 @@ struct JSONParserTests {
         #expect((try? parse(String(repeating: "[", count: 32) + String(repeating: "]", count: 32))) != nil)
     }
 
+    @Test("objects are bounded in fields, and duplicates are found in large objects too, in linear time")
+    func objectBounds() {
+        let many = "{" + (0..<300).map { "\"k\($0)\":0" }.joined(separator: ",") + "}"
+        #expect((#expect(throws: JSONParseError.self) { try parse(many) })?.reason == .tooManyFields)
+        let duplicateLate = "{" + (0..<200).map { "\"k\($0)\":0" }.joined(separator: ",") + ",\"k150\":1}"
+        #expect((#expect(throws: JSONParseError.self) { try parse(duplicateLate) })?.reason == .duplicateKey)
+        let fine = "{" + (0..<256).map { "\"k\($0)\":0" }.joined(separator: ",") + "}"
+        #expect((try? parse(fine)) != nil)
+    }
+
     @Test("writer escapes what JSON requires and sorts keys by bytes")
     func writer() throws {
         var writer = JSONWriter()
