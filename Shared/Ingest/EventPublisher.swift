@@ -32,10 +32,12 @@ public struct EventPublisher: Sendable {
 
     /// Publishes and waits for each record's acknowledgement (or failure), in input order.
     public func publish(_ events: [(event: Event, canonicalJSON: [UInt8])]) async -> [Result<KafkaDeliveryReport, KafkaError>] {
-        let results = await producers.producer.send(events.map { Self.message(for: $0.event, canonicalJSON: $0.canonicalJSON, topics: topics) })
+        let (producer, generation) = producers.current
+        let results = await producer.send(events.map { Self.message(for: $0.event, canonicalJSON: $0.canonicalJSON, topics: topics) })
         producers.record(
             acknowledged: results.contains { if case .success = $0 { true } else { false } },
-            retriableFailure: results.contains { if case .failure(let error) = $0 { error.isRetriable } else { false } }
+            retriableFailure: results.contains { if case .failure(let error) = $0 { error.isRetriable } else { false } },
+            generation: generation
         )
         return results
     }

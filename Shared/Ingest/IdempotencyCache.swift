@@ -6,8 +6,9 @@ import Synchronization
 /// and consumers drop the duplicate by `event_id` (the processor applies events idempotently).
 public final class IdempotencyCache: Sendable {
     public struct Entry: Sendable, Hashable {
-        /// Canonical JSON of the accepted event: a retry must carry the same event.
-        public var payload: [UInt8]
+        /// Digest of the accepted event's canonical JSON: a retry must carry the same event. A digest, not
+        /// the payload, keeps the cache's memory bounded by its entry count (about 100 bytes an entry).
+        public var payload: PayloadDigest
         public var topic: String
         public var partition: Int32
         public var offset: Int64
@@ -51,4 +52,23 @@ public final class IdempotencyCache: Sendable {
     }
 
     public var count: Int { state.withLock { $0.entries.count } }
+}
+
+/// A 128-bit keyed digest of an event's canonical JSON: two SipHash-1-3 runs (Swift's `Hasher`, seeded
+/// randomly per process) with different salts. Outsiders cannot aim for collisions without the process's
+/// seed, and the cache lives only as long as the process.
+public struct PayloadDigest: Sendable, Hashable {
+    public let high: Int
+    public let low: Int
+
+    public init(_ bytes: [UInt8]) {
+        var first = Hasher()
+        first.combine(0x5354_5245_414D_5245 as UInt64)
+        bytes.withUnsafeBytes { first.combine(bytes: $0) }
+        var second = Hasher()
+        second.combine(0x4944_454D_504F_5445 as UInt64)
+        bytes.withUnsafeBytes { second.combine(bytes: $0) }
+        high = first.finalize()
+        low = second.finalize()
+    }
 }

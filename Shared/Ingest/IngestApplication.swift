@@ -51,8 +51,9 @@ public final class BrokerReadiness: Service, Sendable {
                     KafkaTopicSpecification(name: $0, partitions: configuration.topicPartitions, replicationFactor: configuration.topicReplicationFactor)
                 })
                 if !created.isEmpty { logger.info("created event topics", metadata: ["topics": "\(created)"]) }
-                state.withLock { $0.topicsCreated = true }
             }
+            // The topics exist now, whether created by this call or already there (a restarted gateway).
+            state.withLock { $0.topicsCreated = true }
             state.withLock {
                 $0.lastSuccess = .now
                 $0.lastError = nil

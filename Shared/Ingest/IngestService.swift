@@ -57,7 +57,11 @@ public final class IngestService: Sendable {
     /// come back as `.rejected` in place) and reports every outcome in input order.
     public func ingest(_ candidates: [Result<Event, EventValidationError>]) async -> [Outcome] {
         var outcomes = [Outcome?](repeating: nil, count: candidates.count)
-        var toPublish: [(index: Int, event: Event, canonicalJSON: [UInt8])] = []
+        var toPublish: [(index: Int, event: Event, canonicalJSON: [UInt8], digest: PayloadDigest)] = []
+        // The same event_id twice in one request: the first copy is published, later copies share its
+        // outcome (same content) or are refused (different content).
+        var firstInRequest: [String: (index: Int, digest: PayloadDigest)] = [:]
+        var copies: [(index: Int, of: Int)] = []
         for (index, candidate) in candidates.enumerated() {
             switch candidate {
             case .failure(let error):
@@ -65,14 +69,25 @@ public final class IngestService: Sendable {
                 outcomes[index] = .rejected(error)
             case .success(let event):
                 let canonical = event.canonicalJSON()
+                let digest = PayloadDigest(canonical)
                 if let previous = idempotency.lookup(event.eventID) {
-                    outcomes[index] = previous.payload == canonical
+                    outcomes[index] = previous.payload == digest
                         ? .accepted(eventID: event.eventID, previous, replay: true)
                         : .conflict(eventID: event.eventID)
-                    if previous.payload != canonical { metrics.rejected("event_id_conflict") }
+                    if previous.payload != digest { metrics.rejected("event_id_conflict") }
                     continue
                 }
-                toPublish.append((index, event, canonical))
+                if let first = firstInRequest[event.eventID] {
+                    if first.digest == digest {
+                        copies.append((index, first.index))
+                    } else {
+                        metrics.rejected("event_id_conflict")
+                        outcomes[index] = .conflict(eventID: event.eventID)
+                    }
+                    continue
+                }
+                firstInRequest[event.eventID] = (index, digest)
+                toPublish.append((index, event, canonical, digest))
             }
         }
         if !toPublish.isEmpty {
@@ -84,11 +99,13 @@ public final class IngestService: Sendable {
             for (item, report) in zip(toPublish, reports) {
                 switch report {
                 case .success(let delivery):
-                    let entry = IdempotencyCache.Entry(payload: item.canonicalJSON, topic: delivery.topic, partition: delivery.partition, offset: delivery.offset)
+                    let entry = IdempotencyCache.Entry(payload: item.digest, topic: delivery.topic, partition: delivery.partition, offset: delivery.offset)
                     idempotency.remember(item.event.eventID, entry)
                     metrics.accepted(item.event.type)
                     outcomes[item.index] = .accepted(eventID: item.event.eventID, entry, replay: false)
-                case .failure(let error) where error.isRetriable:
+                case .failure(let error) where error.isRetriable || error.isFatal:
+                    // A fatal producer error is the producer's, not the event's: the slot replaces the
+                    // producer, so the client should retry (503), not give up (502).
                     metrics.rejected(error.isQueueFull ? "backpressure" : "broker_unavailable")
                     outcomes[item.index] = .unavailable(eventID: item.event.eventID, error)
                 case .failure(let error):
@@ -96,6 +113,13 @@ public final class IngestService: Sendable {
                     logger.error("broker refused an event", metadata: ["event_id": "\(item.event.eventID)", "error": "\(error)"])
                     outcomes[item.index] = .failed(eventID: item.event.eventID, error)
                 }
+            }
+        }
+        for copy in copies {
+            if case .accepted(let eventID, let entry, _) = outcomes[copy.of] {
+                outcomes[copy.index] = .accepted(eventID: eventID, entry, replay: true)
+            } else {
+                outcomes[copy.index] = outcomes[copy.of]
             }
         }
         return outcomes.map { $0! }

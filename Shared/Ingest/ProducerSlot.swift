@@ -14,6 +14,8 @@ import Synchronization
 public final class ProducerSlot: Service, Sendable {
     private struct State {
         var producer: KafkaProducer
+        /// Bumped at each replacement, so outcomes of sends on an old producer do not count against the new one.
+        var generation = 0
         var consecutiveFailedPublishes = 0
         var replacements = 0
     }
@@ -34,12 +36,16 @@ public final class ProducerSlot: Service, Sendable {
     }
 
     public var producer: KafkaProducer { state.withLock { $0.producer } }
+
+    /// The current producer and its generation, read together.
+    var current: (producer: KafkaProducer, generation: Int) { state.withLock { ($0.producer, $0.generation) } }
     public var replacements: Int { state.withLock { $0.replacements } }
 
     /// Called after each publish with whether any record was acknowledged and whether any failed
     /// retriably.
-    func record(acknowledged: Bool, retriableFailure: Bool) {
+    func record(acknowledged: Bool, retriableFailure: Bool, generation: Int) {
         state.withLock { state in
+            guard generation == state.generation else { return }
             if acknowledged {
                 state.consecutiveFailedPublishes = 0
             } else if retriableFailure {
@@ -48,12 +54,13 @@ public final class ProducerSlot: Service, Sendable {
         }
     }
 
-    /// Replaces the producer if publishes keep failing although the broker answers metadata requests.
+    /// Replaces the producer if it reported a fatal error, or if publishes keep failing although the
+    /// broker answers metadata requests.
     func replaceIfStuck(brokerReachable: Bool) async {
-        guard brokerReachable else { return }
+        let (stuck, fatal) = state.withLock { ($0.consecutiveFailedPublishes >= Self.failuresBeforeReplacement, $0.producer.fatalError) }
+        guard fatal != nil || (brokerReachable && stuck) else { return }
         let replacement: KafkaProducer
         do {
-            guard state.withLock({ $0.consecutiveFailedPublishes >= Self.failuresBeforeReplacement }) else { return }
             replacement = try makeProducer()
         } catch {
             logger.error("could not create a replacement producer", metadata: ["error": "\(error)"])
@@ -62,12 +69,17 @@ public final class ProducerSlot: Service, Sendable {
         let old = state.withLock { state -> KafkaProducer in
             defer {
                 state.producer = replacement
+                state.generation += 1
                 state.consecutiveFailedPublishes = 0
                 state.replacements += 1
             }
             return state.producer
         }
-        logger.warning("replaced a stuck Kafka producer: publishes kept failing while the broker answered")
+        if let fatal {
+            logger.error("replaced a Kafka producer after a fatal error", metadata: ["error": "\(fatal)"])
+        } else {
+            logger.warning("replaced a stuck Kafka producer: publishes kept failing while the broker answered")
+        }
         await old.shutdown(flushTimeout: .zero)
     }
 

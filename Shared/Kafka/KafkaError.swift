@@ -48,10 +48,11 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue, name: "_INVALID_ARG", message: message, isFatal: false, isRetriable: false)
     }
 
-    /// The client was closed before the operation completed.
+    /// The client was closed before the operation completed. Retriable: the same operation may succeed
+    /// on another client (e.g. the replacement of a closed producer).
     public static let closed = KafkaError(
         code: RD_KAFKA_RESP_ERR__DESTROY.rawValue, name: "_DESTROY", message: "the Kafka client was closed",
-        isFatal: false, isRetriable: false
+        isFatal: false, isRetriable: true
     )
 
     /// librdkafka's local queue is full: the producer is ahead of the broker. Back off and retry (HTTP 503).

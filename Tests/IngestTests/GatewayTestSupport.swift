@@ -61,15 +61,23 @@ struct Gateway {
             sessionTimeout: .seconds(6), heartbeatInterval: .seconds(1)
         ))
         try consumer.subscribe(topics: configuration.topics.all)
-        let received = Mutex<[KafkaConsumerMessage]>([])
-        let deadline = ContinuousClock.now + timeout
-        for try await batch in consumer.batches {
-            let total = received.withLock { $0 += batch; return $0.count }
-            if total >= count || ContinuousClock.now > deadline { break }
+        let received = RecordBox()
+        // Read until `count` records arrived (or the timeout), then keep reading 1.5 s more: anything
+        // beyond `count` would be a duplicate or a leak, and must be seen to be caught.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for try await batch in consumer.batches { received.append(batch) }
+            }
+            group.addTask {
+                let deadline = ContinuousClock.now + timeout
+                while received.count < count, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+                try await Task.sleep(for: .milliseconds(1500))
+            }
+            try await group.next()
+            group.cancelAll()
         }
-        // A short extra look: anything beyond `count` would be a duplicate or a leak.
         await consumer.close()
-        return received.withLock { $0 }
+        return received.all
     }
 }
 
@@ -114,4 +122,11 @@ extension JSONValue {
         default: nil
         }
     }
+}
+
+final class RecordBox: Sendable {
+    private let records = Mutex<[KafkaConsumerMessage]>([])
+    func append(_ batch: [KafkaConsumerMessage]) { records.withLock { $0 += batch } }
+    var count: Int { records.withLock { $0.count } }
+    var all: [KafkaConsumerMessage] { records.withLock { $0 } }
 }

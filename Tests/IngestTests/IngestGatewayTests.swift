@@ -114,6 +114,37 @@ struct IngestGatewayTests {
         #expect(try await gateway.readBack(expecting: 1, timeout: .seconds(15)).count == 1)
     }
 
+    @Test("the same event_id twice in one batch is written once; different content under it is refused")
+    func duplicatesWithinBatch() async throws {
+        let gateway = try await Gateway()
+        let at = recent()
+        let id = EventID.random()
+        let same = #"{"event_id":"\#(id)","type":"movie.like","user_id":"u1","item_id":"m1","occurred_at":"\#(at)"}"#
+        let other = same.replacingOccurrences(of: "\"m1\"", with: "\"m2\"")
+        try await gateway.test { client in
+            try await client.execute(uri: "/v1/events/batch", method: .post, headers: jsonHeaders, body: json("[\(same),\(same),\(other)]")) { response in
+                #expect(response.status == .ok)
+                let result = parsed(response)
+                #expect(result?["results"]?[0]?["status"]?.text == "accepted")
+                #expect(result?["results"]?[1]?["status"]?.text == "accepted")
+                #expect(result?["results"]?[1]?["replay"] == .bool(true))
+                #expect(result?["results"]?[1]?["offset"]?.text == result?["results"]?[0]?["offset"]?.text)
+                #expect(result?["results"]?[2]?["error"]?["code"]?.text == "event_id_conflict")
+            }
+        }
+        await gateway.shutdown()
+        #expect(try await gateway.readBack(expecting: 1, timeout: .seconds(15)).count == 1)
+    }
+
+    @Test("a restarted gateway finds its topics already there and is ready")
+    func readyWithExistingTopics() async throws {
+        let first = try await Gateway()
+        await first.shutdown()
+        let second = try await Gateway { $0.topics = first.configuration.topics }
+        #expect(second.readiness.checks().allSatisfy { $0.1 == nil }, "\(second.readiness.checks())")
+        await second.shutdown()
+    }
+
     @Test("a batch with valid and invalid events writes the valid ones and reports each by index")
     func mixedBatch() async throws {
         let gateway = try await Gateway()
