@@ -13,7 +13,7 @@ export STACK_RUN_DIR="${STACK_RUN_DIR:-.run/stack}"
 echo "run: building release binaries"
 swift build -c release
 
-started=0
+started=()
 sleeper=""
 gateway=""
 stop_stack() {
@@ -22,18 +22,21 @@ stop_stack() {
     kill -TERM "$gateway" 2>/dev/null && wait "$gateway" 2>/dev/null
     echo "run: ingest gateway stopped"
   fi
-  if [ "$started" = 1 ]; then
+  if [ "${#started[@]}" -gt 0 ]; then
     echo
-    echo "run: stopping the local stack"
-    bash scripts/stack.sh stop || true
+    echo "run: stopping ${started[*]}"
+    bash scripts/stack.sh stop "${started[@]}" || true
   fi
 }
 trap stop_stack EXIT
 trap 'exit 130' INT TERM
 
 echo "run: starting Redis, PostgreSQL and the Kafka-protocol broker in $STACK_RUN_DIR"
+# Stop on exit only what this run started: servers already up (make stack-up) stay up.
+for component in redis postgres kafka; do
+  bash scripts/stack.sh status "$component" > /dev/null 2>&1 || started+=("$component")
+done
 bash scripts/stack.sh start
-started=1
 # shellcheck disable=SC1090
 source "$STACK_RUN_DIR/env"
 

@@ -3,24 +3,29 @@
 # against it, and stops exactly the servers it started, also when the tests fail or are interrupted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The test stack's own run directory and ports (also when run without make), apart from `make run`'s.
+export STACK_RUN_DIR="${STACK_RUN_DIR:-.run/test}" REDIS_PORT="${REDIS_PORT:-26379}" PG_PORT="${PG_PORT:-25432}" KAFKA_PORT="${KAFKA_PORT:-29092}"
 
 echo "test: building (debug, with tests)"
 swift build --build-tests
 
-started=0
+# Stop on exit only what this run started: servers already running (make test-stack-up) stay up.
+started=()
 cleanup() {
-  if [ "$started" = 1 ]; then
-    echo "test: stopping the test stack"
-    bash scripts/stack.sh stop || true
+  if [ "${#started[@]}" -gt 0 ]; then
+    echo "test: stopping ${started[*]}"
+    bash scripts/stack.sh stop "${started[@]}" || true
   fi
 }
 trap cleanup EXIT INT TERM
 
-echo "test: starting the test stack in ${STACK_RUN_DIR:-.run/test}"
+for component in redis postgres kafka; do
+  bash scripts/stack.sh status "$component" > /dev/null 2>&1 || started+=("$component")
+done
+echo "test: starting the test stack in $STACK_RUN_DIR"
 bash scripts/stack.sh start
-started=1
 # shellcheck disable=SC1091
-source "${STACK_RUN_DIR:-.run/test}/env"
+source "$STACK_RUN_DIR/env"
 
 echo "test: running swift test"
 swift test --skip-build "$@"

@@ -191,12 +191,16 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
         defer { timeout.cancel() }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let registered = state.withLock { state -> Bool in
-                    if state.isShutDown { return false }
+                // The timeout task or the cancellation handler may already have run (and found nothing to
+                // fail): check both here, under the lock, instead of registering a waiter nobody will end.
+                let refusal = state.withLock { state -> (any Error)? in
+                    if state.isShutDown { return ConnectionPoolError.shutDown }
+                    if Task.isCancelled { return CancellationError() }
+                    if ContinuousClock.now >= deadline { return ConnectionPoolError.acquireTimedOut }
                     state.waiters.append(Waiter(id: id, continuation: continuation))
-                    return true
+                    return nil
                 }
-                if !registered { continuation.resume(throwing: ConnectionPoolError.shutDown) }
+                if let refusal { continuation.resume(throwing: refusal) }
             }
         } onCancel: {
             self.failWaiter(id, with: CancellationError())

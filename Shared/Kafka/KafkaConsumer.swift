@@ -105,12 +105,12 @@ public final class KafkaConsumer: Sendable {
     }
 
     /// Stops fetching from all owned partitions (records already fetched are still handed out).
-    public func pause() throws(KafkaError) {
-        try setPaused(true)
+    public func pause() async throws(KafkaError) {
+        try await setPaused(true)
     }
 
-    public func resume() throws(KafkaError) {
-        try setPaused(false)
+    public func resume() async throws(KafkaError) {
+        try await setPaused(false)
     }
 
     /// Leaves the group: stored offsets are committed (through the revoke callback), then the handle is
@@ -119,12 +119,14 @@ public final class KafkaConsumer: Sendable {
         guard context.isClosed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
         let handle = handle
         let logger = logger
+        let context = context
         _ = try? await pollExecutor.run {
             let error = rd_kafka_consumer_close(handle.pointer)
             if error != RD_KAFKA_RESP_ERR_NO_ERROR {
                 logger.warning("kafka consumer close", metadata: ["error": "\(KafkaError(error))"])
             }
             rd_kafka_destroy(handle.pointer)
+            context.handleDestroyed.store(true, ordering: .releasing)
         }
         await pollExecutor.shutdown()
         logger.info("kafka consumer closed")
@@ -132,19 +134,29 @@ public final class KafkaConsumer: Sendable {
 
     // MARK: - Internals
 
-    private func setPaused(_ paused: Bool) throws(KafkaError) {
-        let list = makePartitionList(assignment)
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        let error = paused ? rd_kafka_pause_partitions(handle.pointer, list) : rd_kafka_resume_partitions(handle.pointer, list)
-        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error) }
+    private func setPaused(_ paused: Bool) async throws(KafkaError) {
+        let handle = handle
+        let partitions = assignment
+        try await runOnPollThread { () throws(KafkaError) in
+            let list = makePartitionList(partitions)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            let error = paused ? rd_kafka_pause_partitions(handle.pointer, list) : rd_kafka_resume_partitions(handle.pointer, list)
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error) }
+        }
     }
 
     private func runOnPollThread<Result: Sendable>(
         _ work: @escaping @Sendable () throws(KafkaError) -> Result
     ) async throws(KafkaError) -> Result {
         if context.isClosed.load(ordering: .acquiring) { throw .closed }
+        let context = context
         do {
-            return try await pollExecutor.run { () throws -> Result in try work() }
+            // Checked again on the poll thread: close() may have been queued in between, and the
+            // handle is destroyed by the time work queued behind it runs.
+            return try await pollExecutor.run { () throws -> Result in
+                if context.handleDestroyed.load(ordering: .acquiring) { throw KafkaError.closed }
+                return try work()
+            }
         } catch let error as KafkaError {
             throw error
         } catch {
@@ -213,6 +225,8 @@ final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
 
     let state = Mutex(State())
     let isClosed = Atomic<Bool>(false)
+    /// Set on the poll thread right after `rd_kafka_destroy`; work queued later must not touch the handle.
+    let handleDestroyed = Atomic<Bool>(false)
     let onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)?
 
     init(logger: Logger, onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)?) {

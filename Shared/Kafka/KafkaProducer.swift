@@ -89,18 +89,25 @@ public final class KafkaProducer: Sendable {
         }
     }
 
-    /// Records in librdkafka's queue not yet acknowledged (for metrics and readiness).
-    public var queueLength: Int { Int(rd_kafka_outq_len(handle.pointer)) }
+    /// Records in librdkafka's queue not yet acknowledged (for metrics and readiness); 0 once closed.
+    public var queueLength: Int {
+        // Same announce-then-check handshake as `enqueue`, so the handle cannot be destroyed under us.
+        context.enqueuesInProgress.add(1, ordering: .sequentiallyConsistent)
+        defer { context.enqueuesInProgress.subtract(1, ordering: .sequentiallyConsistent) }
+        if context.isClosed.load(ordering: .sequentiallyConsistent) { return 0 }
+        return Int(rd_kafka_outq_len(handle.pointer))
+    }
 
     /// A fatal error the producer reported, after which it cannot send (idempotence guarantees lost).
     public var fatalError: KafkaError? { context.fatalError.withLock { $0 } }
 
     /// Waits until every queued record was acknowledged or failed, up to `timeout`.
     public func flush(timeout: Duration) async throws(KafkaError) {
-        let handle = handle
         let deadline = ContinuousClock.now.advanced(by: timeout)
-        while rd_kafka_outq_len(handle.pointer) > 0 {
+        while queueLength > 0 {
             if ContinuousClock.now >= deadline { throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, message: "flush timed out with \(queueLength) records queued") }
+            // A cancelled task cannot sleep; stop waiting rather than spin.
+            if Task.isCancelled { throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, message: "flush cancelled with \(queueLength) records queued") }
             try? await Task.sleep(for: .milliseconds(5))
         }
     }
@@ -108,6 +115,7 @@ public final class KafkaProducer: Sendable {
     /// Flushes for up to `flushTimeout`, fails what is still queued (`_PURGE_QUEUE`), stops the poll
     /// thread and destroys the handle. Idempotent.
     public func shutdown(flushTimeout: Duration = .seconds(10)) async {
+        guard !context.isClosed.load(ordering: .acquiring) else { return }
         do {
             try await flush(timeout: flushTimeout)
         } catch {

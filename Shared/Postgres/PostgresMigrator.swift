@@ -52,21 +52,27 @@ public struct PostgresMigrator: Sendable {
         let migrations = migrations
         let logger = client.logger
         return try await client.lease { session throws(PostgresError) in
-            try await session.query("""
-                CREATE TABLE IF NOT EXISTS schema_migrations (
-                    version bigint PRIMARY KEY,
-                    name text NOT NULL,
-                    checksum text NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now()
-                )
-                """)
+            // Waiting for another instance's migrations, and running long ones, must not hit the
+            // client's statement timeout; the session's default comes back with RESET below.
+            try await session.query("SET statement_timeout = 0")
+            // Lock first: two services starting together must not both create the bookkeeping table.
             try await session.query("SELECT pg_advisory_lock(\(Self.advisoryLockKey))")
             do throws(PostgresError) {
+                try await session.query("""
+                    CREATE TABLE IF NOT EXISTS schema_migrations (
+                        version bigint PRIMARY KEY,
+                        name text NOT NULL,
+                        checksum text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """)
                 let applied = try await Self.applyMissing(migrations, session: session, logger: logger)
                 try await session.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))")
+                try await session.query("RESET statement_timeout")
                 return applied
             } catch {
                 _ = try? await session.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))")
+                _ = try? await session.query("RESET statement_timeout")
                 throw error
             }
         }

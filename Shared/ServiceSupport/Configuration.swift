@@ -100,15 +100,19 @@ public struct ConfigReader: Sendable {
     /// The raw value, or `nil` if unset and without default.
     public func optionalString(_ key: ConfigKey) throws(ConfigurationError) -> String? {
         precondition(keys[key.name] != nil, "\(key.name) is not declared for this service")
+        // The environment wins over the file, for values and for secret files alike.
         if let value = environment[key.environmentVariable] { return value }
+        if let path = environment[key.environmentVariable + "_FILE"] { return try Self.secret(at: path, key: key) }
         if let value = fileValues[key.name] { return value }
-        if let path = environment[key.environmentVariable + "_FILE"] ?? fileValues[key.name + "_file"] {
-            guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw ConfigurationError(key: key.name, message: "cannot read secret file \(path)")
-            }
-            return contents.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        if let path = fileValues[key.name + "_file"] { return try Self.secret(at: path, key: key) }
         return key.defaultValue
+    }
+
+    private static func secret(at path: String, key: ConfigKey) throws(ConfigurationError) -> String {
+        guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigurationError(key: key.name, message: "cannot read secret file \(path)")
+        }
+        return contents.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     public func string(_ key: ConfigKey) throws(ConfigurationError) -> String {

@@ -199,4 +199,33 @@ struct PostgresMigratorTests {
         try await second.query("DROP SCHEMA \(identifier: schema) CASCADE")
         await second.shutdown()
     }
+
+    @Test("two services starting together on a fresh database both succeed; each migration runs once")
+    func concurrentFirstStart() async throws {
+        let schema = TestStack.uniqueName("mig")
+        let directory = NSTemporaryDirectory() + schema
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // pg_sleep makes the first migration slow, so the second start has to wait for the lock.
+        try "SELECT pg_sleep(0.5); CREATE TABLE \(schema).items (id bigint PRIMARY KEY);"
+            .write(toFile: directory + "/0001_items.sql", atomically: true, encoding: .utf8)
+        var configuration = try TestStack.postgresConfiguration(statementTimeout: .milliseconds(200))
+        let setup = PostgresClient(configuration: configuration)
+        try await setup.query("CREATE SCHEMA \(identifier: schema)")
+        await setup.shutdown()
+        configuration.searchPath = schema
+        let clients = [PostgresClient(configuration: configuration), PostgresClient(configuration: configuration)]
+        let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for client in clients {
+                group.addTask { try await PostgresMigrator(directory: directory).migrate(client) }
+            }
+            return try await group.reduce([], +)
+        }
+        #expect(applied == [1], "applied exactly once in total, despite a 200 ms statement timeout and a 500 ms migration")
+        // The sessions got their statement timeout back after migrating.
+        let error = await #expect(throws: PostgresError.self) { try await clients[0].query("SELECT pg_sleep(2)") }
+        #expect(error?.sqlState == "57014")
+        try await clients[1].query("DROP SCHEMA \(identifier: schema) CASCADE")
+        for client in clients { await client.shutdown() }
+    }
 }

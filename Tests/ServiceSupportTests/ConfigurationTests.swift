@@ -50,6 +50,9 @@ struct ConfigurationTests {
         #expect(try PostgresConfiguration(reading: viaEnvironment, applicationName: "t").password == "s3cr3t")
         let viaFile = try ConfigReader(keys: keys, fileValues: ["postgres.password_file": path], environment: [:], source: "t")
         #expect(try viaFile.optionalString(ClientConfigKeys.postgresPassword) == "s3cr3t")
+        // A mounted secret (environment) wins over a value left in the file.
+        let both = try ConfigReader(keys: keys, fileValues: ["postgres.password": "dev"], environment: ["STREAMREC_POSTGRES_PASSWORD_FILE": path], source: "t")
+        #expect(try both.optionalString(ClientConfigKeys.postgresPassword) == "s3cr3t")
     }
 
     @Test("bad values and unknown keys fail with the key named; secrets are not echoed")
