@@ -200,6 +200,29 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
             recommendations[user] = popularity.top(10) { excluded.contains(Int32($0)) }
         }
         let ranking = Metrics.ranking(recommendations: recommendations, relevant: relevant, k: 10, catalogSize: dataset.items.count)
+
+        // Implicit ALS on the positives of train.
+        var alsConfiguration = ImplicitALS.Configuration()
+        alsConfiguration.factors = arguments.int("als-factors", alsConfiguration.factors)
+        alsConfiguration.iterations = arguments.int("als-iterations", alsConfiguration.iterations)
+        if let value = arguments.values["als-reg"].flatMap(Float.init) { alsConfiguration.regularization = value }
+        if let value = arguments.values["als-alpha"].flatMap(Float.init) { alsConfiguration.alpha = value }
+        if let value = arguments.values["als-w0"].flatMap(Float.init) { alsConfiguration.unobservedWeight = value }
+        let positives = split.train.filter { $0.value >= 4 }.map { Interaction(user: $0.user, item: $0.item, value: 1, timestamp: $0.timestamp) }
+        if arguments.values["als-search"] != nil {
+            alsConfiguration.iterations = 15
+            let searchStarted = ContinuousClock.now
+            let (chosen, validationNDCG) = ModelSelection.implicitALS(positives: positives, userCount: dataset.users.count, itemCount: dataset.items.count, base: alsConfiguration)
+            alsConfiguration = chosen
+            print("search name=implicit-als-\(protocolName) factors=\(chosen.factors) reg=\(chosen.regularization) alpha=\(chosen.alpha) validation_ndcg10=\(String(format: "%.4f", validationNDCG)) search_seconds=\(ContinuousClock.now - searchStarted)")
+        }
+        let alsStarted = ContinuousClock.now
+        let als = ImplicitALS.fit(InteractionMatrix(positives, userCount: dataset.users.count, itemCount: dataset.items.count), configuration: alsConfiguration)
+        let alsElapsed = ContinuousClock.now - alsStarted
+        var alsRecommendations: [Int32: [Int32]] = [:]
+        for user in relevant.keys { alsRecommendations[user] = als.recommend(user: Int(user), k: 10, excluding: seen[user] ?? []) }
+        let alsRanking = Metrics.ranking(recommendations: alsRecommendations, relevant: relevant, k: 10, catalogSize: dataset.items.count)
+        print("result name=implicit-als-\(protocolName) ndcg10=\(String(format: "%.4f", alsRanking.ndcg)) precision10=\(String(format: "%.4f", alsRanking.precision)) recall10=\(String(format: "%.4f", alsRanking.recall)) hit10=\(String(format: "%.4f", alsRanking.hitRate)) coverage10=\(String(format: "%.4f", alsRanking.coverage)) fit_seconds=\(alsElapsed)")
         print("result name=popularity-\(protocolName) ndcg10=\(String(format: "%.4f", ranking.ndcg)) precision10=\(String(format: "%.4f", ranking.precision)) recall10=\(String(format: "%.4f", ranking.recall)) hit10=\(String(format: "%.4f", ranking.hitRate)) users=\(ranking.users)")
     }
 }

@@ -1,0 +1,44 @@
+/// Hyper-parameter choice on a validation split cut from the training data, never from test.
+public enum ModelSelection {
+    /// nDCG@k of `recommend` on held-out interactions: relevant = the held-out items of each user,
+    /// excluding what the user has in `seen`.
+    public static func rankingScore(
+        heldOut: [Interaction], seen: [Int32: Set<Int32>], k: Int, catalogSize: Int,
+        recommend: (Int32, Set<Int32>) -> [Int32]
+    ) -> Metrics.Ranking {
+        var relevant: [Int32: Set<Int32>] = [:]
+        for interaction in heldOut { relevant[interaction.user, default: []].insert(interaction.item) }
+        var recommendations: [Int32: [Int32]] = [:]
+        for user in relevant.keys { recommendations[user] = recommend(user, seen[user] ?? []) }
+        return Metrics.ranking(recommendations: recommendations, relevant: relevant, k: k, catalogSize: catalogSize)
+    }
+
+    /// The implicit-ALS configuration with the best validation nDCG@10 over a small grid, and that score.
+    /// `positives` are the training positives; 10 % of them (seeded) are held out for validation.
+    public static func implicitALS(
+        positives: [Interaction], userCount: Int, itemCount: Int, base: ImplicitALS.Configuration = .init(),
+        factors: [Int] = [64, 128], regularization: [Float] = [20, 60, 120], alpha: [Float] = [5, 10, 20], seed: UInt64 = 17
+    ) -> (configuration: ImplicitALS.Configuration, validationNDCG: Double) {
+        let (fitPart, validation) = Splits.random(positives, testFraction: 0.1, seed: seed)
+        let matrix = InteractionMatrix(fitPart, userCount: userCount, itemCount: itemCount)
+        var seen: [Int32: Set<Int32>] = [:]
+        for interaction in fitPart { seen[interaction.user, default: []].insert(interaction.item) }
+        var best = (configuration: base, validationNDCG: -1.0)
+        for f in factors {
+            for reg in regularization {
+                for a in alpha {
+                    var candidate = base
+                    candidate.factors = f
+                    candidate.regularization = reg
+                    candidate.alpha = a
+                    let model = ImplicitALS.fit(matrix, configuration: candidate)
+                    let score = rankingScore(heldOut: validation, seen: seen, k: 10, catalogSize: itemCount) { user, excluded in
+                        model.recommend(user: Int(user), k: 10, excluding: excluded)
+                    }.ndcg
+                    if score > best.validationNDCG { best = (candidate, score) }
+                }
+            }
+        }
+        return best
+    }
+}

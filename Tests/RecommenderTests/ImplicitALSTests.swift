@@ -1,0 +1,117 @@
+import Recommender
+import Testing
+
+@Suite("Implicit ALS")
+struct ImplicitALSTests {
+    /// Two taste groups: users 0..<20 like items 0..<10, users 20..<40 like items 10..<20; each user has
+    /// seen a random 60 % of their group's items.
+    static func plantedGroups(seed: UInt64 = 5) -> [Interaction] {
+        var generator = SeededRandom(seed: seed)
+        var data: [Interaction] = []
+        for user in 0..<40 {
+            let group = user < 20 ? 0..<10 : 10..<20
+            for item in group where generator.nextUnit() < 0.6 {
+                data.append(Interaction(user: Int32(user), item: Int32(item), value: 1))
+            }
+        }
+        return data
+    }
+
+    @Test("the same seed gives the same factors, also when rows are solved on two threads")
+    func deterministic() {
+        let matrix = InteractionMatrix(Self.plantedGroups(), userCount: 40, itemCount: 20)
+        var configuration = ImplicitALS.Configuration()
+        configuration.factors = 8
+        configuration.iterations = 5
+        configuration.threads = 2
+        let a = ImplicitALS.fit(matrix, configuration: configuration)
+        let b = ImplicitALS.fit(matrix, configuration: configuration)
+        configuration.threads = 1
+        let single = ImplicitALS.fit(matrix, configuration: configuration)
+        #expect(a.userFactors == b.userFactors && a.itemFactors == b.itemFactors)
+        #expect(a.userFactors == single.userFactors)
+    }
+
+    @Test("recommends a user's unseen items from their own taste group")
+    func learnsGroups() {
+        let data = Self.plantedGroups()
+        let matrix = InteractionMatrix(data, userCount: 40, itemCount: 20)
+        var configuration = ImplicitALS.Configuration()
+        configuration.factors = 2
+        configuration.iterations = 15
+        configuration.regularization = 0.01
+        let model = ImplicitALS.fit(matrix, configuration: configuration)
+        var inGroup = 0
+        var total = 0
+        for user in 0..<40 {
+            let seen = Set(matrix.items(of: user))
+            let group = user < 20 ? 0..<10 : 10..<20
+            let unseenInGroup = group.filter { !seen.contains(Int32($0)) }.count
+            guard unseenInGroup > 0 else { continue }
+            for item in model.recommend(user: user, k: unseenInGroup, excluding: seen) {
+                total += 1
+                if group.contains(Int(item)) { inGroup += 1 }
+            }
+        }
+        // Chance would put half of them in the right group.
+        #expect(Double(inGroup) / Double(total) > 0.95, "\(inGroup) of \(total)")
+    }
+
+    @Test("with k conjugate-gradient steps a row solve equals the closed-form least-squares solution")
+    func conjugateGradientMatchesClosedForm() {
+        // One user with 3 observed items, k = 3, item factors fixed.
+        let k = 3
+        let y: [[Float]] = [[0.5, -0.2, 0.1], [0.3, 0.4, -0.6], [-0.1, 0.7, 0.2], [0.9, 0.1, 0.3]]
+        let observed: [(item: Int, value: Float)] = [(0, 1), (2, 3), (3, 1)]
+        var configuration = ImplicitALS.Configuration()
+        configuration.factors = k
+        configuration.regularization = 0.1
+        configuration.alpha = 2
+        configuration.unobservedWeight = 0.5
+        configuration.conjugateGradientSteps = k
+        configuration.iterations = 1
+        // Closed form: A = w0 YᵀY + Σ_obs (c − w0) y yᵀ + λI, b = Σ_obs c y.
+        var a = [[Double]](repeating: [Double](repeating: 0, count: k), count: k)
+        var b = [Double](repeating: 0, count: k)
+        for row in y { for i in 0..<k { for j in 0..<k { a[i][j] += 0.5 * Double(row[i] * row[j]) } } }
+        for (item, value) in observed {
+            let c = 1 + 2 * Double(value)
+            for i in 0..<k {
+                b[i] += c * Double(y[item][i])
+                for j in 0..<k { a[i][j] += (c - 0.5) * Double(y[item][i] * y[item][j]) }
+            }
+        }
+        for i in 0..<k { a[i][i] += 0.1 }
+        let expected = solve(a, b)
+        // The model's user solve: item factors fixed by running only the user half of one iteration.
+        var userFactors: [Float] = [0, 0, 0]
+        let itemFactors = y.flatMap { $0 }
+        ImplicitALS.solveRowsForTesting(
+            into: &userFactors, fixed: itemFactors, offsets: [0, 3], columns: observed.map { Int32($0.item) },
+            values: observed.map(\.value), configuration: configuration
+        )
+        for i in 0..<k { #expect(abs(Double(userFactors[i]) - expected[i]) < 1e-4, "component \(i)") }
+    }
+
+    /// Gaussian elimination with partial pivoting, in Double.
+    func solve(_ matrix: [[Double]], _ vector: [Double]) -> [Double] {
+        var a = matrix
+        var b = vector
+        let n = b.count
+        for column in 0..<n {
+            let pivot = (column..<n).max { abs(a[$0][column]) < abs(a[$1][column]) }!
+            a.swapAt(column, pivot)
+            b.swapAt(column, pivot)
+            for row in (column + 1)..<n {
+                let factor = a[row][column] / a[column][column]
+                for j in column..<n { a[row][j] -= factor * a[column][j] }
+                b[row] -= factor * b[column]
+            }
+        }
+        var x = [Double](repeating: 0, count: n)
+        for row in stride(from: n - 1, through: 0, by: -1) {
+            x[row] = (b[row] - ((row + 1)..<n).reduce(0) { $0 + a[row][$1] * x[$1] }) / a[row][row]
+        }
+        return x
+    }
+}
