@@ -223,6 +223,18 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
         for user in relevant.keys { alsRecommendations[user] = als.recommend(user: Int(user), k: 10, excluding: seen[user] ?? []) }
         let alsRanking = Metrics.ranking(recommendations: alsRecommendations, relevant: relevant, k: 10, catalogSize: dataset.items.count)
         print("result name=implicit-als-\(protocolName) ndcg10=\(String(format: "%.4f", alsRanking.ndcg)) precision10=\(String(format: "%.4f", alsRanking.precision)) recall10=\(String(format: "%.4f", alsRanking.recall)) hit10=\(String(format: "%.4f", alsRanking.hitRate)) coverage10=\(String(format: "%.4f", alsRanking.coverage)) fit_seconds=\(alsElapsed)")
+        // EASE, λ chosen on validation (cut from train).
+        let easeSearchStarted = ContinuousClock.now
+        let (easeConfiguration, easeValidation) = ModelSelection.ease(positives: positives, userCount: dataset.users.count, itemCount: dataset.items.count)
+        print("search name=ease-\(protocolName) lambda=\(easeConfiguration.regularization) validation_ndcg10=\(String(format: "%.4f", easeValidation)) search_seconds=\(ContinuousClock.now - easeSearchStarted)")
+        let easeMatrix = InteractionMatrix(positives, userCount: dataset.users.count, itemCount: dataset.items.count)
+        let easeStarted = ContinuousClock.now
+        let ease = EASE.fit(easeMatrix, configuration: easeConfiguration)
+        let easeElapsed = ContinuousClock.now - easeStarted
+        var easeRecommendations: [Int32: [Int32]] = [:]
+        for user in relevant.keys { easeRecommendations[user] = ease.recommend(history: easeMatrix.items(of: Int(user)), k: 10, excluding: seen[user] ?? []) }
+        let easeRanking = Metrics.ranking(recommendations: easeRecommendations, relevant: relevant, k: 10, catalogSize: dataset.items.count)
+        print("result name=ease-\(protocolName) ndcg10=\(String(format: "%.4f", easeRanking.ndcg)) precision10=\(String(format: "%.4f", easeRanking.precision)) recall10=\(String(format: "%.4f", easeRanking.recall)) hit10=\(String(format: "%.4f", easeRanking.hitRate)) coverage10=\(String(format: "%.4f", easeRanking.coverage)) fit_seconds=\(easeElapsed)")
         print("result name=popularity-\(protocolName) ndcg10=\(String(format: "%.4f", ranking.ndcg)) precision10=\(String(format: "%.4f", ranking.precision)) recall10=\(String(format: "%.4f", ranking.recall)) hit10=\(String(format: "%.4f", ranking.hitRate)) users=\(ranking.users)")
     }
 }

@@ -41,4 +41,25 @@ public enum ModelSelection {
         }
         return best
     }
+
+    /// The EASE regularisation with the best validation nDCG@10, and that score.
+    public static func ease(
+        positives: [Interaction], userCount: Int, itemCount: Int, regularization: [Float] = [50, 100, 200, 400, 800], seed: UInt64 = 17
+    ) -> (configuration: EASE.Configuration, validationNDCG: Double) {
+        let (fitPart, validation) = Splits.random(positives, testFraction: 0.1, seed: seed)
+        let matrix = InteractionMatrix(fitPart, userCount: userCount, itemCount: itemCount)
+        var seen: [Int32: Set<Int32>] = [:]
+        for interaction in fitPart { seen[interaction.user, default: []].insert(interaction.item) }
+        var best = (configuration: EASE.Configuration(), validationNDCG: -1.0)
+        for lambda in regularization {
+            var candidate = EASE.Configuration()
+            candidate.regularization = lambda
+            let model = EASE.fit(matrix, configuration: candidate)
+            let score = rankingScore(heldOut: validation, seen: seen, k: 10, catalogSize: itemCount) { user, excluded in
+                model.recommend(history: matrix.items(of: Int(user)), k: 10, excluding: excluded)
+            }.ndcg
+            if score > best.validationNDCG { best = (candidate, score) }
+        }
+        return best
+    }
 }

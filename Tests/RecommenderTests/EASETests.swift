@@ -1,0 +1,58 @@
+import Recommender
+import Testing
+
+@Suite("EASE")
+struct EASETests {
+    @Test("weights solve the closed form: B = I − P·diag(1/diag P) with P = (XᵀX + λI)⁻¹, zero diagonal")
+    func closedForm() {
+        // 3 items, users {0,1}, {1,2}, {0,1,2}; λ = 1. G = XᵀX + I.
+        let data: [Interaction] = [
+            .init(user: 0, item: 0, value: 1), .init(user: 0, item: 1, value: 1),
+            .init(user: 1, item: 1, value: 1), .init(user: 1, item: 2, value: 1),
+            .init(user: 2, item: 0, value: 1), .init(user: 2, item: 1, value: 1), .init(user: 2, item: 2, value: 1),
+        ]
+        var configuration = EASE.Configuration()
+        configuration.regularization = 1
+        let model = EASE.fit(InteractionMatrix(data, userCount: 3, itemCount: 3), configuration: configuration)
+        // G = [[3,2,1],[2,4,2],[1,2,3]]; check G·B = G − G·P·D = G − D (as G·P = I), column by column:
+        // (G·B)_ij = G_ij − δ_ij / P_jj for the diagonal-corrected B; verify via B's defining equations
+        // B_ij = −P_ij / P_jj, computing P independently by cofactors.
+        let g: [[Double]] = [[3, 2, 1], [2, 4, 2], [1, 2, 3]]
+        let det = g[0][0] * (g[1][1] * g[2][2] - g[1][2] * g[2][1]) - g[0][1] * (g[1][0] * g[2][2] - g[1][2] * g[2][0]) + g[0][2] * (g[1][0] * g[2][1] - g[1][1] * g[2][0])
+        func cofactor(_ i: Int, _ j: Int) -> Double {
+            let rows = [0, 1, 2].filter { $0 != i }
+            let columns = [0, 1, 2].filter { $0 != j }
+            let minor = g[rows[0]][columns[0]] * g[rows[1]][columns[1]] - g[rows[0]][columns[1]] * g[rows[1]][columns[0]]
+            return ((i + j) % 2 == 0 ? 1 : -1) * minor
+        }
+        let p = (0..<3).map { i in (0..<3).map { j in cofactor(j, i) / det } }
+        for i in 0..<3 {
+            for j in 0..<3 {
+                let expected = i == j ? 0 : -p[i][j] / p[j][j]
+                #expect(abs(Double(model.weights[i * 3 + j]) - expected) < 1e-5, "B[\(i)][\(j)]")
+            }
+        }
+    }
+
+    @Test("recommends unseen items of the user's own taste group")
+    func learnsGroups() {
+        let data = ImplicitALSTests.plantedGroups()
+        let matrix = InteractionMatrix(data, userCount: 40, itemCount: 20)
+        var configuration = EASE.Configuration()
+        configuration.regularization = 5
+        let model = EASE.fit(matrix, configuration: configuration)
+        var inGroup = 0
+        var total = 0
+        for user in 0..<40 {
+            let seen = Set(matrix.items(of: user))
+            let group = user < 20 ? 0..<10 : 10..<20
+            let unseen = group.filter { !seen.contains(Int32($0)) }.count
+            guard unseen > 0 else { continue }
+            for item in model.recommend(history: matrix.items(of: user), k: unseen, excluding: seen) {
+                total += 1
+                if group.contains(Int(item)) { inGroup += 1 }
+            }
+        }
+        #expect(Double(inGroup) / Double(total) > 0.95, "\(inGroup) of \(total)")
+    }
+}
