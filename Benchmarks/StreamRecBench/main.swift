@@ -235,6 +235,24 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
         for user in relevant.keys { easeRecommendations[user] = ease.recommend(history: easeMatrix.items(of: Int(user)), k: 10, excluding: seen[user] ?? []) }
         let easeRanking = Metrics.ranking(recommendations: easeRecommendations, relevant: relevant, k: 10, catalogSize: dataset.items.count)
         print("result name=ease-\(protocolName) ndcg10=\(String(format: "%.4f", easeRanking.ndcg)) precision10=\(String(format: "%.4f", easeRanking.precision)) recall10=\(String(format: "%.4f", easeRanking.recall)) hit10=\(String(format: "%.4f", easeRanking.hitRate)) coverage10=\(String(format: "%.4f", easeRanking.coverage)) fit_seconds=\(easeElapsed)")
+        // Blend of ALS and EASE, weight chosen on validation (models refitted on the validation-fit part).
+        if arguments.values["als-search"] != nil {
+            let (fitPart, validation) = Splits.random(positives, testFraction: 0.1, seed: 17)
+            let fitMatrix = InteractionMatrix(fitPart, userCount: dataset.users.count, itemCount: dataset.items.count)
+            var fitSeen: [Int32: Set<Int32>] = [:]
+            for interaction in fitPart { fitSeen[interaction.user, default: []].insert(interaction.item) }
+            let (weight, blendValidation) = ModelSelection.blendWeight(
+                als: ImplicitALS.fit(fitMatrix, configuration: alsConfiguration), ease: EASE.fit(fitMatrix, configuration: easeConfiguration),
+                fitMatrix: fitMatrix, validation: validation, seen: fitSeen
+            )
+            let blend = ScoreBlend(weight: weight)
+            var blendRecommendations: [Int32: [Int32]] = [:]
+            for user in relevant.keys {
+                blendRecommendations[user] = blend.recommend(user: Int(user), als: als, ease: ease, history: easeMatrix.items(of: Int(user)), k: 10, excluding: seen[user] ?? [])
+            }
+            let blendRanking = Metrics.ranking(recommendations: blendRecommendations, relevant: relevant, k: 10, catalogSize: dataset.items.count)
+            print("result name=blend-als-ease-\(protocolName) als_weight=\(weight) validation_ndcg10=\(String(format: "%.4f", blendValidation)) ndcg10=\(String(format: "%.4f", blendRanking.ndcg)) precision10=\(String(format: "%.4f", blendRanking.precision)) recall10=\(String(format: "%.4f", blendRanking.recall)) hit10=\(String(format: "%.4f", blendRanking.hitRate)) coverage10=\(String(format: "%.4f", blendRanking.coverage))")
+        }
         print("result name=popularity-\(protocolName) ndcg10=\(String(format: "%.4f", ranking.ndcg)) precision10=\(String(format: "%.4f", ranking.precision)) recall10=\(String(format: "%.4f", ranking.recall)) hit10=\(String(format: "%.4f", ranking.hitRate)) users=\(ranking.users)")
     }
 }

@@ -56,3 +56,30 @@ struct EASETests {
         #expect(Double(inGroup) / Double(total) > 0.95, "\(inGroup) of \(total)")
     }
 }
+
+@Suite("Score blend")
+struct ScoreBlendTests {
+    @Test("weight 1 keeps the first model's order, 0 the second's; scales do not matter")
+    func blend() {
+        let first: [Float] = [1, 5, 3, 2]
+        let second: [Float] = [400, 100, 300, 200]  // other scale, other order
+        func order(_ weight: Float) -> [Int] {
+            var out = [Float](repeating: 0, count: 4)
+            first.withUnsafeBufferPointer { a in
+                second.withUnsafeBufferPointer { b in
+                    out.withUnsafeMutableBufferPointer { ScoreBlend(weight: weight).combine(a, b, into: $0) }
+                }
+            }
+            return TopK.select(out, k: 4).map(\.index)
+        }
+        #expect(order(1) == [1, 2, 3, 0])
+        #expect(order(0) == [0, 2, 3, 1])
+        // Multiplying one model's scores by 1000 changes nothing after standardisation.
+        var scaled = [Float](repeating: 0, count: 4)
+        var plain = [Float](repeating: 0, count: 4)
+        let big = first.map { $0 * 1000 }
+        big.withUnsafeBufferPointer { a in second.withUnsafeBufferPointer { b in scaled.withUnsafeMutableBufferPointer { ScoreBlend(weight: 0.5).combine(a, b, into: $0) } } }
+        first.withUnsafeBufferPointer { a in second.withUnsafeBufferPointer { b in plain.withUnsafeMutableBufferPointer { ScoreBlend(weight: 0.5).combine(a, b, into: $0) } } }
+        for index in 0..<4 { #expect(abs(scaled[index] - plain[index]) < 1e-4) }
+    }
+}
