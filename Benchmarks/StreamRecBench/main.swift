@@ -222,6 +222,25 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
         var alsRecommendations: [Int32: [Int32]] = [:]
         for user in relevant.keys { alsRecommendations[user] = als.recommend(user: Int(user), k: 10, excluding: seen[user] ?? []) }
         let alsRanking = Metrics.ranking(recommendations: alsRecommendations, relevant: relevant, k: 10, catalogSize: dataset.items.count)
+        // Fold-in latency (a user's whole training history) and top-20 scoring over the catalog, per user.
+        let alsMatrix = InteractionMatrix(positives, userCount: dataset.users.count, itemCount: dataset.items.count)
+        var foldInMicros: [Double] = []
+        var topMicros: [Double] = []
+        for user in 0..<dataset.users.count {
+            let history = zip(alsMatrix.items(of: user), alsMatrix.values(of: user)).map { (item: $0, value: $1) }
+            let t0 = ContinuousClock.now
+            let vector = als.foldIn(history)
+            let t1 = ContinuousClock.now
+            _ = als.recommend(vector: vector, k: 20, excluding: seen[Int32(user)] ?? [])
+            let t2 = ContinuousClock.now
+            foldInMicros.append(Double((t1 - t0).components.attoseconds) / 1e12 + Double((t1 - t0).components.seconds) * 1e6)
+            topMicros.append(Double((t2 - t1).components.attoseconds) / 1e12 + Double((t2 - t1).components.seconds) * 1e6)
+        }
+        func percentile(_ values: [Double], _ p: Double) -> Double {
+            let sorted = values.sorted()
+            return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+        }
+        print("latency name=implicit-als-\(protocolName) factors=\(alsConfiguration.factors) foldin_p50_us=\(String(format: "%.1f", percentile(foldInMicros, 0.5))) foldin_p99_us=\(String(format: "%.1f", percentile(foldInMicros, 0.99))) top20_p50_us=\(String(format: "%.1f", percentile(topMicros, 0.5))) top20_p99_us=\(String(format: "%.1f", percentile(topMicros, 0.99))) catalog=\(dataset.items.count)")
         print("result name=implicit-als-\(protocolName) ndcg10=\(String(format: "%.4f", alsRanking.ndcg)) precision10=\(String(format: "%.4f", alsRanking.precision)) recall10=\(String(format: "%.4f", alsRanking.recall)) hit10=\(String(format: "%.4f", alsRanking.hitRate)) coverage10=\(String(format: "%.4f", alsRanking.coverage)) fit_seconds=\(alsElapsed)")
         // EASE, λ chosen on validation (cut from train).
         let easeSearchStarted = ContinuousClock.now

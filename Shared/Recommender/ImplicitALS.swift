@@ -31,6 +31,8 @@ public struct ImplicitALS: Sendable {
     public private(set) var userFactors: [Float]
     /// Row-major `itemCount × factors`.
     public private(set) var itemFactors: [Float]
+    /// w₀ YᵀY + λI over the item factors, computed once for fold-in.
+    let gramian: [Float]
 
     /// Fits on `matrix` (values are the implicit strengths, e.g. 1 per positive).
     public static func fit(_ matrix: InteractionMatrix, configuration: Configuration = Configuration()) -> ImplicitALS {
@@ -58,16 +60,12 @@ public struct ImplicitALS: Sendable {
         self.itemCount = itemCount
         self.userFactors = userFactors
         self.itemFactors = itemFactors
+        gramian = Self.gram(of: itemFactors, configuration: configuration)
     }
 
-    /// One half-iteration: every row of `target` solved against the fixed other side.
-    static func solveRows(
-        into target: inout [Float], fixed: [Float], rowCount: Int, offsets: [Int], columns: [Int32], values: [Float],
-        configuration: Configuration
-    ) {
+    /// w₀ YᵀY + λI for the factors `fixed` (row-major, `configuration.factors` columns).
+    static func gram(of fixed: [Float], configuration: Configuration) -> [Float] {
         let k = configuration.factors
-        let w0 = configuration.unobservedWeight
-        // G = w₀ YᵀY + λI, shared by all rows.
         var gram = [Float](repeating: 0, count: k * k)
         let fixedRows = fixed.count / k
         fixed.withUnsafeBufferPointer { y in
@@ -82,11 +80,22 @@ public struct ImplicitALS: Sendable {
         }
         for a in 0..<k {
             for b in a..<k {
-                gram[a * k + b] *= w0
+                gram[a * k + b] *= configuration.unobservedWeight
                 gram[b * k + a] = gram[a * k + b]
             }
             gram[a * k + a] += configuration.regularization
         }
+        return gram
+    }
+
+    /// One half-iteration: every row of `target` solved against the fixed other side.
+    static func solveRows(
+        into target: inout [Float], fixed: [Float], rowCount: Int, offsets: [Int], columns: [Int32], values: [Float],
+        configuration: Configuration, gram precomputed: [Float]? = nil
+    ) {
+        let k = configuration.factors
+        // G = w₀ YᵀY + λI, shared by all rows.
+        let gram = precomputed ?? gram(of: fixed, configuration: configuration)
         let threads = max(1, configuration.threads)
         let chunk = (rowCount + threads - 1) / threads
         target.withUnsafeMutableBufferPointer { x in
@@ -207,5 +216,31 @@ extension ImplicitALS {
         into target: inout [Float], fixed: [Float], offsets: [Int], columns: [Int32], values: [Float], configuration: Configuration
     ) {
         solveRows(into: &target, fixed: fixed, rowCount: offsets.count - 1, offsets: offsets, columns: columns, values: values, configuration: configuration)
+    }
+}
+
+extension ImplicitALS {
+    /// A factor vector for a user from their interactions (item index, strength), with the item factors
+    /// fixed: the same least-squares problem as a training row, solved exactly (k conjugate-gradient steps
+    /// from zero). Personalises a new user from their first events, in microseconds.
+    public func foldIn(_ history: [(item: Int32, value: Float)]) -> [Float] {
+        var configuration = configuration
+        configuration.conjugateGradientSteps = configuration.factors
+        configuration.threads = 1
+        var vector = [Float](repeating: 0, count: configuration.factors)
+        let known = history.filter { $0.item >= 0 && Int($0.item) < itemCount }
+        Self.solveRows(
+            into: &vector, fixed: itemFactors, rowCount: 1, offsets: [0, known.count],
+            columns: known.map(\.item), values: known.map(\.value), configuration: configuration,
+            gram: gramian
+        )
+        return vector
+    }
+
+    /// Top-k items for a factor vector (e.g. from ``foldIn(_:)``), excluding `seen`.
+    public func recommend(vector: [Float], k: Int, excluding seen: Set<Int32>) -> [Int32] {
+        var scores = [Float](repeating: 0, count: itemCount)
+        vector.withUnsafeBufferPointer { v in scores.withUnsafeMutableBufferPointer { scoreAll(userVector: v, into: $0) } }
+        return TopK.select(scores, k: k) { seen.contains(Int32($0)) }.map { Int32($0.index) }
     }
 }

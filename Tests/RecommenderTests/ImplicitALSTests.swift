@@ -115,3 +115,40 @@ struct ImplicitALSTests {
         return x
     }
 }
+
+@Suite("Fold-in")
+struct FoldInTests {
+    @Test("folding in a training user's history reproduces that user's trained factors closely")
+    func reproducesTrainedUser() {
+        let data = ImplicitALSTests.plantedGroups()
+        let matrix = InteractionMatrix(data, userCount: 40, itemCount: 20)
+        var configuration = ImplicitALS.Configuration()
+        configuration.factors = 4
+        configuration.iterations = 30
+        configuration.regularization = 0.1
+        let model = ImplicitALS.fit(matrix, configuration: configuration)
+        for user in [0, 7, 25, 39] {
+            let history = zip(matrix.items(of: user), matrix.values(of: user)).map { (item: $0, value: $1) }
+            let folded = model.foldIn(history)
+            let trained = Array(model.userFactors[(user * 4)..<((user + 1) * 4)])
+            let dot = zip(folded, trained).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            let norms = (folded.reduce(Float(0)) { $0 + $1 * $1 } * trained.reduce(Float(0)) { $0 + $1 * $1 }).squareRoot()
+            #expect(dot / norms > 0.99, "user \(user): cosine \(dot / norms)")
+            let relativeLength = folded.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot() / trained.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+            #expect(abs(relativeLength - 1) < 0.05, "user \(user): length ratio \(relativeLength)")
+        }
+    }
+
+    @Test("a brand-new user is personalised from a few events; unknown items are ignored")
+    func newUser() {
+        let matrix = InteractionMatrix(ImplicitALSTests.plantedGroups(), userCount: 40, itemCount: 20)
+        var configuration = ImplicitALS.Configuration()
+        configuration.factors = 2
+        configuration.iterations = 15
+        configuration.regularization = 0.01
+        let model = ImplicitALS.fit(matrix, configuration: configuration)
+        let vector = model.foldIn([(item: 12, value: 1), (item: 15, value: 1), (item: 999, value: 1)])
+        let top = model.recommend(vector: vector, k: 5, excluding: [12, 15])
+        #expect(top.allSatisfy { (10..<20).contains(Int($0)) }, "\(top)")
+    }
+}
