@@ -181,14 +181,8 @@ public struct ImplicitALS: Sendable {
 
     /// Scores of every item for a user factor vector (`x · y_i`), written into `scores`.
     public func scoreAll(userVector: UnsafeBufferPointer<Float>, into scores: UnsafeMutableBufferPointer<Float>) {
-        let k = configuration.factors
         itemFactors.withUnsafeBufferPointer { y in
-            for item in 0..<itemCount {
-                var dot: Float = 0
-                let base = item * k
-                for f in 0..<k { dot += y[base + f] * userVector[f] }
-                scores[item] = dot
-            }
+            DotProducts.rows(y, rowCount: itemCount, columns: configuration.factors, times: userVector, into: scores)
         }
     }
 
