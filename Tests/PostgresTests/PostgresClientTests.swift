@@ -209,10 +209,10 @@ struct PostgresMigratorTests {
         // pg_sleep makes the first migration slow, so the second start has to wait for the lock.
         try "SELECT pg_sleep(0.5); CREATE TABLE \(schema).items (id bigint PRIMARY KEY);"
             .write(toFile: directory + "/0001_items.sql", atomically: true, encoding: .utf8)
+        // Setup and teardown on a client without the tight timeout (DDL can be slow on a loaded machine).
+        let admin = PostgresClient(configuration: try TestStack.postgresConfiguration())
+        try await admin.query("CREATE SCHEMA \(identifier: schema)")
         var configuration = try TestStack.postgresConfiguration(statementTimeout: .milliseconds(200))
-        let setup = PostgresClient(configuration: configuration)
-        try await setup.query("CREATE SCHEMA \(identifier: schema)")
-        await setup.shutdown()
         configuration.searchPath = schema
         let clients = [PostgresClient(configuration: configuration), PostgresClient(configuration: configuration)]
         let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
@@ -225,7 +225,8 @@ struct PostgresMigratorTests {
         // The sessions got their statement timeout back after migrating.
         let error = await #expect(throws: PostgresError.self) { try await clients[0].query("SELECT pg_sleep(2)") }
         #expect(error?.sqlState == "57014")
-        try await clients[1].query("DROP SCHEMA \(identifier: schema) CASCADE")
         for client in clients { await client.shutdown() }
+        try await admin.query("DROP SCHEMA \(identifier: schema) CASCADE")
+        await admin.shutdown()
     }
 }
