@@ -41,17 +41,8 @@ struct EASETests {
         var configuration = EASE.Configuration()
         configuration.regularization = 5
         let model = EASE.fit(matrix, configuration: configuration)
-        var inGroup = 0
-        var total = 0
-        for user in 0..<40 {
-            let seen = Set(matrix.items(of: user))
-            let group = user < 20 ? 0..<10 : 10..<20
-            let unseen = group.filter { !seen.contains(Int32($0)) }.count
-            guard unseen > 0 else { continue }
-            for item in model.recommend(history: matrix.items(of: user), k: unseen, excluding: seen) {
-                total += 1
-                if group.contains(Int(item)) { inGroup += 1 }
-            }
+        let (inGroup, total) = ImplicitALSTests.inGroup(matrix) { user, seen, count in
+            model.recommend(history: matrix.items(of: user), k: count, excluding: seen)
         }
         #expect(Double(inGroup) / Double(total) > 0.95, "\(inGroup) of \(total)")
     }

@@ -17,6 +17,24 @@ struct ImplicitALSTests {
         return data
     }
 
+    /// For every user, recommends as many items as they have unseen in their own group, and counts how
+    /// many of those recommendations are in that group: (in group, total).
+    static func inGroup(_ matrix: InteractionMatrix, recommend: (Int, Set<Int32>, Int) -> [Int32]) -> (Int, Int) {
+        var inGroup = 0
+        var total = 0
+        for user in 0..<matrix.userCount {
+            let seen = Set(matrix.items(of: user))
+            let group = user < 20 ? 0..<10 : 10..<20
+            let unseen = group.filter { !seen.contains(Int32($0)) }.count
+            guard unseen > 0 else { continue }
+            for item in recommend(user, seen, unseen) {
+                total += 1
+                if group.contains(Int(item)) { inGroup += 1 }
+            }
+        }
+        return (inGroup, total)
+    }
+
     @Test("the same seed gives the same factors, also when rows are solved on two threads")
     func deterministic() {
         let matrix = InteractionMatrix(Self.plantedGroups(), userCount: 40, itemCount: 20)
@@ -41,18 +59,7 @@ struct ImplicitALSTests {
         configuration.iterations = 15
         configuration.regularization = 0.01
         let model = ImplicitALS.fit(matrix, configuration: configuration)
-        var inGroup = 0
-        var total = 0
-        for user in 0..<40 {
-            let seen = Set(matrix.items(of: user))
-            let group = user < 20 ? 0..<10 : 10..<20
-            let unseenInGroup = group.filter { !seen.contains(Int32($0)) }.count
-            guard unseenInGroup > 0 else { continue }
-            for item in model.recommend(user: user, k: unseenInGroup, excluding: seen) {
-                total += 1
-                if group.contains(Int(item)) { inGroup += 1 }
-            }
-        }
+        let (inGroup, total) = Self.inGroup(matrix) { user, seen, count in model.recommend(user: user, k: count, excluding: seen) }
         // Chance would put half of them in the right group.
         #expect(Double(inGroup) / Double(total) > 0.95, "\(inGroup) of \(total)")
     }

@@ -85,43 +85,13 @@ public enum TestStack {
         return output
     }
 
-    /// Runs a program to completion with a clean signal mask.
-    ///
-    /// Foundation's `Process` spawns children with the calling thread's signal mask, and the threads
-    /// Swift concurrency runs tests on block all signals. Servers started that way ignore SIGTERM
-    /// forever, so a "graceful" stop would always end in SIGKILL. posix_spawn with an empty mask and
-    /// default dispositions avoids that. Output goes to a file, so a daemon that keeps the descriptor
+    /// Runs a program to completion with a clean signal mask (see ``spawnInBackground(_:environment:outputPath:)``)
+    /// and returns its exit code and output. Output goes to a file, so a daemon that keeps the descriptor
     /// cannot make the caller wait.
     public static func spawnAndWait(_ arguments: [String], environment: [String: String]) throws -> (Int32, String) {
         let outputPath = NSTemporaryDirectory() + "streamrec-spawn-\(UUID().uuidString)"
         defer { unlink(outputPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGTERM, SIGINT, SIGPIPE, SIGHUP, SIGQUIT] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid = pid_t()
-        let spawned = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
-        guard spawned == 0 else { throw NotRunning(description: "cannot run \(arguments[0]): errno \(spawned)") }
+        let pid = try spawnInBackground(arguments, environment: environment, outputPath: outputPath)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
@@ -129,9 +99,12 @@ public enum TestStack {
         return (exitCode, output)
     }
 
-    /// Starts a program in the background with a clean signal mask (see ``spawnAndWait(_:environment:)``),
-    /// its output appended to `outputPath`. Returns its pid; stop it with `kill` and reap it with
-    /// ``waitForExit(_:timeout:)``.
+    /// Starts a program in the background, its output appended to `outputPath`; returns its pid (stop it
+    /// with `kill`, reap it with ``waitForExit(_:timeout:)``).
+    ///
+    /// Foundation's `Process` spawns children with the calling thread's signal mask, and the threads
+    /// Swift concurrency runs tests on block all signals: servers started that way would ignore SIGTERM
+    /// forever. posix_spawn with an empty mask and default dispositions avoids that.
     public static func spawnInBackground(_ arguments: [String], environment: [String: String], outputPath: String) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
