@@ -44,7 +44,6 @@ public enum ClientConfigKeys {
 extension RedisConfiguration {
     public init(reading reader: ConfigReader) throws(ConfigurationError) {
         typealias K = ClientConfigKeys
-        let poolSize = try reader.int(K.redisConnections, range: 1...1024)
         self.init(
             host: try reader.string(K.redisHost),
             port: try reader.int(K.redisPort, range: 1...65535),
