@@ -117,7 +117,7 @@ let package = Package(
             path: "Services/IngestGateway"
         ),
         .executableTarget(name: "StreamProcessor", dependencies: ["ServiceSupport"], path: "Services/StreamProcessor"),
-        .executableTarget(name: "Trainer", dependencies: ["ServiceSupport"], path: "Services/Trainer"),
+        .executableTarget(name: "Trainer", dependencies: ["ServiceSupport", "Recommender"], path: "Services/Trainer"),
         .executableTarget(name: "InferenceAPI", dependencies: ["ServiceSupport"], path: "Services/InferenceAPI"),
 
         .executableTarget(

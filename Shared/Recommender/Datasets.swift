@@ -12,6 +12,15 @@ public struct RatingsDataset: Sendable {
     /// that does not parse as numbers (a header) is skipped; any other bad line is an error.
     public static func parse(_ text: String) throws(DatasetError) -> RatingsDataset {
         var dataset = RatingsDataset()
+        try dataset.append(text)
+        return dataset
+    }
+
+    /// Parses more lines into this dataset, sharing its id maps (a test file whose ids must line up with
+    /// the training file's).
+    public mutating func append(_ text: String) throws(DatasetError) {
+        var dataset = self
+        defer { self = dataset }
         for (number, line) in text.split(whereSeparator: \.isNewline).enumerated() {
             let fields = line.contains("::")
                 ? line.components(separatedBy: "::").map { Substring($0) }
@@ -25,7 +34,6 @@ public struct RatingsDataset: Sendable {
             let item = dataset.items.index(for: String(fields[1]))
             dataset.interactions.append(Interaction(user: user, item: item, value: rating, timestamp: timestamp))
         }
-        return dataset
     }
 }
 

@@ -1,0 +1,104 @@
+/// The external-scoring contract of `trainer evaluate`: fit on a training file, then write a predicted
+/// rating for every test pair and a top-k list for every test user. Pure: takes and returns text.
+public struct ExternalEvaluation: Sendable {
+    public struct Output: Sendable {
+        /// `user<TAB>item<TAB>predicted_rating`, one row per test pair (unknown users or items included).
+        public var ratings: String
+        /// `user<TAB>item<TAB>score`, k rows per test user, higher is better, training items excluded.
+        public var topN: String
+        /// Human-readable metrics of the models and of popularity on the test file.
+        public var report: String
+    }
+
+    public var k: Int
+    public var seed: UInt64
+
+    public init(k: Int = 10, seed: UInt64 = 42) {
+        self.k = k
+        self.seed = seed
+    }
+
+    public func run(train trainText: String, test testText: String) throws(DatasetError) -> Output {
+        var dataset = try RatingsDataset.parse(trainText)
+        let trainCount = dataset.interactions.count
+        let knownUsers = dataset.users.count
+        let knownItems = dataset.items.count
+        try dataset.append(testText)
+        let train = Array(dataset.interactions[..<trainCount])
+        let test = Array(dataset.interactions[trainCount...])
+        guard !train.isEmpty else { throw DatasetError(line: 0, message: "the training file has no ratings") }
+
+        // Explicit ratings: biased MF with early stopping on a validation split cut from train.
+        let inner = Splits.random(train, testFraction: 0.1, seed: seed)
+        var mfConfiguration = BiasedMF.Configuration()
+        mfConfiguration.seed = seed
+        mfConfiguration.learningRate = 0.005
+        mfConfiguration.regularization = 0.08
+        let mf = BiasedMF.fit(train: inner.train, validation: inner.test, userCount: knownUsers, itemCount: knownItems, configuration: mfConfiguration).model
+
+        // Top-N: EASE on the positives (rating >= 4), λ chosen on validation; popularity for users unknown to train.
+        let positives = train.filter { $0.value >= 4 }
+        let (easeConfiguration, _) = ModelSelection.ease(positives: positives, userCount: knownUsers, itemCount: knownItems, seed: seed)
+        let matrix = InteractionMatrix(positives, userCount: knownUsers, itemCount: knownItems)
+        let ease = EASE.fit(matrix, configuration: easeConfiguration)
+        let popularity = Popularity(train, itemCount: knownItems) { $0.value >= 4 }
+        var seen: [Int32: Set<Int32>] = [:]
+        for interaction in train { seen[interaction.user, default: []].insert(interaction.item) }
+
+        var ratings = ""
+        var predictions: [Double] = []
+        for interaction in test {
+            let user = Int(interaction.user) < knownUsers ? Int(interaction.user) : -1
+            let item = Int(interaction.item) < knownItems ? Int(interaction.item) : -1
+            let predicted = mf.predict(user: user, item: item)
+            predictions.append(Double(predicted))
+            ratings += "\(dataset.users.id(at: interaction.user))\t\(dataset.items.id(at: interaction.item))\t\(String(format4(predicted)))\n"
+        }
+
+        var topN = ""
+        var modelLists: [Int32: [Int32]] = [:]
+        var popularLists: [Int32: [Int32]] = [:]
+        var scores = [Float](repeating: 0, count: knownItems)
+        let testUsers = Array(Set(test.map(\.user))).sorted()
+        for user in testUsers {
+            let excluded = seen[user] ?? []
+            let popular = popularity.top(k) { excluded.contains(Int32($0)) }
+            popularLists[user] = popular
+            var list: [(Int32, Float)]
+            if Int(user) < knownUsers, !matrix.items(of: Int(user)).isEmpty {
+                scores.withUnsafeMutableBufferPointer { ease.scores(for: matrix.items(of: Int(user)), into: $0) }
+                list = TopK.select(scores, k: k) { excluded.contains(Int32($0)) }.map { (Int32($0.index), $0.score) }
+            } else {
+                list = popular.map { ($0, popularity.scores[Int($0)]) }
+            }
+            modelLists[user] = list.map(\.0)
+            for (item, score) in list {
+                topN += "\(dataset.users.id(at: user))\t\(dataset.items.id(at: item))\t\(format4(score))\n"
+            }
+        }
+
+        var relevant: [Int32: Set<Int32>] = [:]
+        for interaction in test where interaction.value >= 4 { relevant[interaction.user, default: []].insert(interaction.item) }
+        let model = Metrics.ranking(recommendations: modelLists, relevant: relevant, k: k, catalogSize: knownItems)
+        let baseline = Metrics.ranking(recommendations: popularLists, relevant: relevant, k: k, catalogSize: knownItems)
+        let actual = test.map { Double($0.value) }
+        var report = "train: \(train.count) ratings, \(knownUsers) users, \(knownItems) items; test: \(test.count) ratings\n"
+        if !test.isEmpty {
+            report += "biased MF: RMSE \(format4(Float(Metrics.rmse(predicted: predictions, actual: actual)))), MAE \(format4(Float(Metrics.mae(predicted: predictions, actual: actual))))\n"
+        }
+        report += "top-\(k) over \(model.users) test users with a rating >= 4:\n"
+        report += "  EASE (lambda \(Int(easeConfiguration.regularization))): nDCG \(format4(Float(model.ndcg))), precision \(format4(Float(model.precision))), recall \(format4(Float(model.recall))), hit rate \(format4(Float(model.hitRate))), coverage \(format4(Float(model.coverage)))\n"
+        report += "  popularity: nDCG \(format4(Float(baseline.ndcg))), precision \(format4(Float(baseline.precision))), recall \(format4(Float(baseline.recall))), hit rate \(format4(Float(baseline.hitRate))), coverage \(format4(Float(baseline.coverage)))\n"
+        return Output(ratings: ratings, topN: topN, report: report)
+    }
+}
+
+/// Four decimals without Foundation's formatters.
+func format4(_ value: Float) -> String {
+    let scaled = (Double(value) * 10_000).rounded()
+    let negative = scaled < 0
+    let magnitude = Int64(abs(scaled))
+    let whole = magnitude / 10_000
+    let fraction = String(magnitude % 10_000)
+    return (negative ? "-" : "") + "\(whole)." + String(repeating: "0", count: 4 - fraction.count) + fraction
+}
