@@ -178,6 +178,11 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
     ] {
         // Validation is cut from train (never from test).
         let inner = Splits.random(split.train, testFraction: 0.1, seed: 7)
+        if arguments.values["mf-search"] != nil {
+            let chosen = ModelSelection.biasedMF(train: inner.train, validation: inner.test, userCount: dataset.users.count, itemCount: dataset.items.count, base: configuration)
+            configuration = chosen.configuration
+            print("search name=biased-mf-\(protocolName) lr=\(chosen.configuration.learningRate) reg=\(chosen.configuration.regularization) validation_rmse=\(String(format: "%.4f", chosen.validationRMSE))")
+        }
         let started = ContinuousClock.now
         let (model, history) = BiasedMF.fit(
             train: inner.train, validation: inner.test, userCount: dataset.users.count, itemCount: dataset.items.count,
@@ -187,6 +192,24 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
         let predictions = split.test.map { Double(model.predict(user: Int($0.user), item: Int($0.item))) }
         let actual = split.test.map { Double($0.value) }
         print("result name=biased-mf-\(protocolName) rmse=\(String(format: "%.4f", Metrics.rmse(predicted: predictions, actual: actual))) mae=\(String(format: "%.4f", Metrics.mae(predicted: predictions, actual: actual))) best_epoch=\(history.bestEpoch) fit_seconds=\(elapsed)")
+
+        // kNN baseline, and a linear blend of MF and kNN fitted on validation (models refitted on all of train).
+        let knnInner = KNNBaseline.fit(inner.train, userCount: dataset.users.count, itemCount: dataset.items.count)
+        let validationPredictions = [
+            inner.test.map { Double(model.predict(user: Int($0.user), item: Int($0.item))) },
+            inner.test.map { Double(knnInner.predict(user: Int($0.user), item: Int($0.item))) },
+        ]
+        let blend = RatingBlend.fit(predictions: validationPredictions, actual: inner.test.map { Double($0.value) })
+        let knn = KNNBaseline.fit(split.train, userCount: dataset.users.count, itemCount: dataset.items.count)
+        var fullConfiguration = configuration
+        fullConfiguration.maximumEpochs = history.bestEpoch + 1
+        let fullMF = BiasedMF.fit(train: split.train, userCount: dataset.users.count, itemCount: dataset.items.count, configuration: fullConfiguration).model
+        let knnPredictions = split.test.map { Double(knn.predict(user: Int($0.user), item: Int($0.item))) }
+        let fullMFPredictions = split.test.map { Double(fullMF.predict(user: Int($0.user), item: Int($0.item))) }
+        let blended = zip(fullMFPredictions, knnPredictions).map { min(5, max(0.5, blend.combine([$0.0, $0.1]))) }
+        print("result name=knn-baseline-\(protocolName) rmse=\(String(format: "%.4f", Metrics.rmse(predicted: knnPredictions, actual: actual)))")
+        print("result name=mf-refit-\(protocolName) rmse=\(String(format: "%.4f", Metrics.rmse(predicted: fullMFPredictions, actual: actual))) epochs=\(fullConfiguration.maximumEpochs)")
+        print("result name=blend-mf-knn-\(protocolName) rmse=\(String(format: "%.4f", Metrics.rmse(predicted: blended, actual: actual))) mae=\(String(format: "%.4f", Metrics.mae(predicted: blended, actual: actual))) weights=\(blend.weights.map { String(format: "%.3f", $0) })")
 
         // Popularity top-10 (positives: rating >= 4), excluding what the user rated in train.
         let popularity = Popularity(split.train, itemCount: dataset.items.count) { $0.value >= 4 }

@@ -63,3 +63,25 @@ public enum ModelSelection {
         return best
     }
 }
+
+extension ModelSelection {
+    /// The biased-MF configuration with the lowest validation RMSE over a small grid (early stopping on
+    /// the same validation split picks the epoch count).
+    public static func biasedMF(
+        train: [Interaction], validation: [Interaction], userCount: Int, itemCount: Int, base: BiasedMF.Configuration = .init(),
+        learningRates: [Float] = [0.005, 0.01], regularization: [Float] = [0.04, 0.08, 0.12]
+    ) -> (configuration: BiasedMF.Configuration, validationRMSE: Double, bestEpoch: Int) {
+        var best = (configuration: base, validationRMSE: Double.infinity, bestEpoch: 0)
+        for rate in learningRates {
+            for reg in regularization {
+                var candidate = base
+                candidate.learningRate = rate
+                candidate.regularization = reg
+                let (_, history) = BiasedMF.fit(train: train, validation: validation, userCount: userCount, itemCount: itemCount, configuration: candidate)
+                let rmse = history.validationRMSE[history.bestEpoch]
+                if rmse < best.validationRMSE { best = (candidate, rmse, history.bestEpoch) }
+            }
+        }
+        return best
+    }
+}
