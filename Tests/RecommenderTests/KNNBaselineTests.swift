@@ -36,3 +36,23 @@ struct KNNBaselineTests {
         #expect(abs(blend.combine([2, 3]) - (0.2 + 1.4 + 0.9)) < 1e-6)
     }
 }
+
+@Suite("SVD++")
+struct SVDPlusPlusTests {
+    @Test("deterministic for a seed, and learns a low-rank matrix far better than the mean")
+    func learns() {
+        let (train, test) = Splits.random(BiasedMFTests.lowRankData(), testFraction: 0.2, seed: 5)
+        var configuration = SVDPlusPlus.Configuration()
+        configuration.factors = 4
+        configuration.maximumEpochs = 80
+        configuration.learningRate = 0.02
+        configuration.regularization = 0.02
+        let first = SVDPlusPlus.fit(train: train, userCount: 60, itemCount: 40, configuration: configuration).model
+        let second = SVDPlusPlus.fit(train: train, userCount: 60, itemCount: 40, configuration: configuration).model
+        #expect(first.rmse(on: test) == second.rmse(on: test))
+        let mean = train.reduce(0.0) { $0 + Double($1.value) } / Double(train.count)
+        let baseline = (test.reduce(0.0) { $0 + (Double($1.value) - mean) * (Double($1.value) - mean) } / Double(test.count)).squareRoot()
+        #expect(first.rmse(on: test) < baseline * 0.5, "rmse \(first.rmse(on: test)) vs mean-only \(baseline)")
+        #expect(first.predict(user: 999, item: 999) == Float(train.reduce(0.0) { $0 + Double($1.value) } / Double(train.count)))
+    }
+}
