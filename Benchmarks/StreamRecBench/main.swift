@@ -306,6 +306,28 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
     }
 }
 
+/// Fit time of implicit ALS on all MovieLens positives (rating >= 4), median of `runs`, for the side-by-side
+/// comparison with the `implicit` library (scripts/bench/recommender.sh).
+func alsFitTime(_ arguments: Arguments) throws {
+    let dataset = try RatingsDataset.parse(String(contentsOfFile: arguments.string("data", "data/ml-100k/ml-100k.inter"), encoding: .utf8))
+    let positives = dataset.interactions.filter { $0.value >= 4 }.map { Interaction(user: $0.user, item: $0.item, value: 1) }
+    let matrix = InteractionMatrix(positives, userCount: dataset.users.count, itemCount: dataset.items.count)
+    var configuration = ImplicitALS.Configuration()
+    configuration.factors = arguments.int("factors", 64)
+    configuration.iterations = arguments.int("iterations", 15)
+    configuration.threads = arguments.int("threads", 2)
+    configuration.conjugateGradientSteps = arguments.int("cg-steps", 3)
+    var times: [Double] = []
+    for _ in 0..<arguments.int("runs", 3) {
+        let started = ContinuousClock.now
+        _ = ImplicitALS.fit(matrix, configuration: configuration)
+        let elapsed = ContinuousClock.now - started
+        times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+    let median = times.sorted()[times.count / 2]
+    print("result name=swift-als-fit factors=\(configuration.factors) iterations=\(configuration.iterations) threads=\(configuration.threads) positives=\(positives.count) seconds=\(String(format: "%.3f", median))")
+}
+
 let arguments = Arguments(CommandLine.arguments.dropFirst(2))
 if arguments.values["debug"] != nil {
     LoggingSystem.bootstrap { label in
@@ -320,6 +342,7 @@ case "create-topic": try await createTopic(arguments)
 case "redis": try await redis(arguments)
 case "events-codec": eventsCodec(arguments)
 case "recommender-eval": try recommenderEvaluation(arguments)
+case "als-fit": try alsFitTime(arguments)
 default:
     print("usage: streamrec-bench kafka-producer|create-topic|redis [--option value ...]")
     exit(2)

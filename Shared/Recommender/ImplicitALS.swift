@@ -69,22 +69,19 @@ public struct ImplicitALS: Sendable {
         var gram = [Float](repeating: 0, count: k * k)
         let fixedRows = fixed.count / k
         fixed.withUnsafeBufferPointer { y in
-            for row in 0..<fixedRows {
-                let base = row * k
-                for a in 0..<k {
-                    let ya = y[base + a]
-                    if ya == 0 { continue }
-                    for b in a..<k { gram[a * k + b] += ya * y[base + b] }
+            gram.withUnsafeMutableBufferPointer { g in
+                // Rank-one updates y yᵀ, row by row of the result, in SIMD lanes (the full square: simpler
+                // and faster than a scalar triangle).
+                for row in 0..<fixedRows {
+                    let yRow = y.baseAddress! + row * k
+                    for a in 0..<k where yRow[a] != 0 {
+                        Vectors.axpy(yRow[a], yRow, g.baseAddress! + a * k, k)
+                    }
                 }
             }
         }
-        for a in 0..<k {
-            for b in a..<k {
-                gram[a * k + b] *= configuration.unobservedWeight
-                gram[b * k + a] = gram[a * k + b]
-            }
-            gram[a * k + a] += configuration.regularization
-        }
+        for index in 0..<(k * k) { gram[index] *= configuration.unobservedWeight }
+        for a in 0..<k { gram[a * k + a] += configuration.regularization }
         return gram
     }
 
@@ -122,60 +119,54 @@ public struct ImplicitALS: Sendable {
     }
 
     /// Conjugate gradient on A x = b with A = G + Σ_obs (c − w₀) y yᵀ, b = Σ_obs c y, started from x.
+    /// Vector work goes through 8-wide SIMD helpers (``Vectors``).
     @inline(__always)
     static func solveRow(
         x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, gram: UnsafeMutablePointer<Float>, k: Int,
         columns: ArraySlice<Int32>, values: ArraySlice<Float>, configuration: Configuration,
-        r: inout [Float], p: inout [Float], ap: inout [Float]
+        r rBuffer: inout [Float], p pBuffer: inout [Float], ap apBuffer: inout [Float]
     ) {
         let w0 = configuration.unobservedWeight
         let alpha = configuration.alpha
-        // r = b − A x
-        for a in 0..<k {
-            var sum: Float = 0
-            for b in 0..<k { sum += gram[a * k + b] * x[b] }
-            r[a] = -sum
-        }
-        for (column, value) in zip(columns, values) {
-            let yi = y + Int(column) * k
-            let confidence = 1 + alpha * value
-            var dot: Float = 0
-            for f in 0..<k { dot += yi[f] * x[f] }
-            let coefficient = confidence - (confidence - w0) * dot
-            for f in 0..<k { r[f] += coefficient * yi[f] }
-        }
-        for f in 0..<k { p[f] = r[f] }
-        var rsOld: Float = 0
-        for f in 0..<k { rsOld += r[f] * r[f] }
-        if rsOld < 1e-20 { return }
-        for _ in 0..<configuration.conjugateGradientSteps {
-            for a in 0..<k {
-                var sum: Float = 0
-                for b in 0..<k { sum += gram[a * k + b] * p[b] }
-                ap[a] = sum
+        rBuffer.withUnsafeMutableBufferPointer { rb in
+            pBuffer.withUnsafeMutableBufferPointer { pb in
+                apBuffer.withUnsafeMutableBufferPointer { apb in
+                    let r = rb.baseAddress!
+                    let p = pb.baseAddress!
+                    let ap = apb.baseAddress!
+                    // r = b − A x
+                    Vectors.matrixTimes(gram, k, x, into: r)
+                    for f in 0..<k { r[f] = -r[f] }
+                    for (column, value) in zip(columns, values) {
+                        let yi = y + Int(column) * k
+                        let confidence = 1 + alpha * value
+                        let coefficient = confidence - (confidence - w0) * Vectors.dot(yi, x, k)
+                        Vectors.axpy(coefficient, yi, r, k)
+                    }
+                    p.update(from: r, count: k)
+                    var rsOld = Vectors.dot(r, r, k)
+                    if rsOld < 1e-20 { return }
+                    for _ in 0..<configuration.conjugateGradientSteps {
+                        Vectors.matrixTimes(gram, k, p, into: ap)
+                        for (column, value) in zip(columns, values) {
+                            let yi = y + Int(column) * k
+                            let confidence = 1 + alpha * value
+                            Vectors.axpy((confidence - w0) * Vectors.dot(yi, p, k), yi, ap, k)
+                        }
+                        let pAp = Vectors.dot(p, ap, k)
+                        guard pAp > 0 else { return }
+                        let step = rsOld / pAp
+                        Vectors.axpy(step, p, x, k)
+                        Vectors.axpy(-step, ap, r, k)
+                        let rsNew = Vectors.dot(r, r, k)
+                        if rsNew < 1e-20 { return }
+                        let ratio = rsNew / rsOld
+                        // p = r + ratio · p
+                        for f in 0..<k { p[f] = r[f] + ratio * p[f] }
+                        rsOld = rsNew
+                    }
+                }
             }
-            for (column, value) in zip(columns, values) {
-                let yi = y + Int(column) * k
-                let confidence = 1 + alpha * value
-                var dot: Float = 0
-                for f in 0..<k { dot += yi[f] * p[f] }
-                let coefficient = (confidence - w0) * dot
-                for f in 0..<k { ap[f] += coefficient * yi[f] }
-            }
-            var pAp: Float = 0
-            for f in 0..<k { pAp += p[f] * ap[f] }
-            guard pAp > 0 else { return }
-            let step = rsOld / pAp
-            var rsNew: Float = 0
-            for f in 0..<k {
-                x[f] += step * p[f]
-                r[f] -= step * ap[f]
-                rsNew += r[f] * r[f]
-            }
-            if rsNew < 1e-20 { return }
-            let ratio = rsNew / rsOld
-            for f in 0..<k { p[f] = r[f] + ratio * p[f] }
-            rsOld = rsNew
         }
     }
 

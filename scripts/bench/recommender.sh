@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Recommender core benchmark: quality on MovieLens 100K (both protocols, hyper-parameters chosen on
+# validation) and ALS fit time side by side with the `implicit` library (PyPI, installed into a
+# throwaway venv here) at equal factors, iterations, CG steps (3) and threads. Figures go to
+# docs/benchmarks.md. Environment: FACTORS (64), ITERATIONS (15), THREADS (2).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+FACTORS="${FACTORS:-64}" ITERATIONS="${ITERATIONS:-15}" THREADS="${THREADS:-2}"
+bash scripts/fetch-data.sh >&2
+echo "bench: release build of streamrec-bench" >&2
+swift build -c release --product streamrec-bench >&2
+BENCH=.build/release/streamrec-bench
+
+venv="$(mktemp -d)"
+trap 'rm -rf "$venv"' EXIT
+python3 -m venv --system-site-packages "$venv" >&2
+"$venv/bin/pip" install --quiet --only-binary=:all: implicit numpy scipy >&2
+
+echo "## quality (validation-chosen hyper-parameters)"
+"$BENCH" recommender-eval --data data/ml-100k/ml-100k.inter --als-search 1 --mf-search 1
+echo "## ALS fit time, same data, factors $FACTORS, iterations $ITERATIONS, threads $THREADS"
+ours=$("$BENCH" als-fit --data data/ml-100k/ml-100k.inter --factors "$FACTORS" --iterations "$ITERATIONS" --threads "$THREADS")
+theirs=$(OPENBLAS_NUM_THREADS=1 "$venv/bin/python" scripts/bench/implicit_als_fit.py data/ml-100k/ml-100k.inter "$FACTORS" "$ITERATIONS" "$THREADS")
+echo "$ours"
+echo "$theirs"
+awk -v a="$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<< "$ours")" -v b="$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<< "$theirs")" \
+  'BEGIN { printf "ours / implicit fit time: %.2f (target: <= 1.00)\n", a / b }'
