@@ -10,6 +10,13 @@ let rdkafkaRuntimePath: [LinkerSetting] = [
     .unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", "\(streamrecPrefix)/lib"]),
 ]
 
+// The recommender's SIMD kernels use 8-wide vectors; by default the compiler targets baseline x86-64 (SSE2,
+// 4 lanes). `STREAMREC_TARGET_CPU=haswell` (AVX2 + FMA, every x86 server since ~2015) builds them for the
+// wider units; the default stays portable. scripts/bench/recommender.sh reports which one it measured.
+let recommenderCPUSettings: [SwiftSetting] = Context.environment["STREAMREC_TARGET_CPU"].map {
+    [.unsafeFlags(["-target-cpu", $0])]
+} ?? []
+
 let package = Package(
     name: "StreamRec",
     platforms: [.macOS(.v14)],
@@ -81,7 +88,7 @@ let package = Package(
             path: "Shared/Postgres"
         ),
         // The recommender core: models, fold-in, top-k, metrics. Pure (no I/O), deterministic for a seed.
-        .target(name: "Recommender", path: "Shared/Recommender"),
+        .target(name: "Recommender", path: "Shared/Recommender", swiftSettings: recommenderCPUSettings),
         // The public event contract v1: types, validation, canonical JSON, topics. Pure; no I/O.
         .target(name: "Events", path: "Shared/Events"),
         .target(

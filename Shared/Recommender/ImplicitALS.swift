@@ -101,16 +101,25 @@ public struct ImplicitALS: Sendable {
                 gram.withUnsafeBufferPointer { g in
                     let yBase = UncheckedPointer(UnsafeMutablePointer(mutating: y.baseAddress!))
                     let gBase = UncheckedPointer(UnsafeMutablePointer(mutating: g.baseAddress!))
-                    DispatchQueue.concurrentPerform(iterations: threads) { part in
-                        var r = [Float](repeating: 0, count: k)
-                        var p = [Float](repeating: 0, count: k)
-                        var ap = [Float](repeating: 0, count: k)
-                        for row in (part * chunk)..<min(rowCount, (part + 1) * chunk) {
-                            solveRow(
-                                x: xBase.pointer + row * k, y: yBase.pointer, gram: gBase.pointer, k: k,
-                                columns: columns[offsets[row]..<offsets[row + 1]], values: values[offsets[row]..<offsets[row + 1]],
-                                configuration: configuration, r: &r, p: &p, ap: &ap
-                            )
+                    columns.withUnsafeBufferPointer { columnBuffer in
+                        values.withUnsafeBufferPointer { valueBuffer in
+                            let columnBase = SendablePointer(columnBuffer.baseAddress)
+                            let valueBase = SendablePointer(valueBuffer.baseAddress)
+                            DispatchQueue.concurrentPerform(iterations: threads) { part in
+                                // Scratch vectors once per thread, not per row.
+                                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 3 * k)
+                                defer { scratch.deallocate() }
+                                for row in (part * chunk)..<min(rowCount, (part + 1) * chunk) {
+                                    let start = offsets[row]
+                                    solveRow(
+                                        x: xBase.pointer + row * k, y: yBase.pointer, gram: gBase.pointer, k: k,
+                                        columns: (columnBase.pointer ?? UnsafePointer(bitPattern: 4)!) + start,
+                                        values: (valueBase.pointer ?? UnsafePointer(bitPattern: 4)!) + start,
+                                        count: offsets[row + 1] - start,
+                                        configuration: configuration, r: scratch, p: scratch + k, ap: scratch + 2 * k
+                                    )
+                                }
+                            }
                         }
                     }
                 }
@@ -123,50 +132,41 @@ public struct ImplicitALS: Sendable {
     @inline(__always)
     static func solveRow(
         x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, gram: UnsafeMutablePointer<Float>, k: Int,
-        columns: ArraySlice<Int32>, values: ArraySlice<Float>, configuration: Configuration,
-        r rBuffer: inout [Float], p pBuffer: inout [Float], ap apBuffer: inout [Float]
+        columns: UnsafePointer<Int32>, values: UnsafePointer<Float>, count: Int, configuration: Configuration,
+        r: UnsafeMutablePointer<Float>, p: UnsafeMutablePointer<Float>, ap: UnsafeMutablePointer<Float>
     ) {
         let w0 = configuration.unobservedWeight
         let alpha = configuration.alpha
-        rBuffer.withUnsafeMutableBufferPointer { rb in
-            pBuffer.withUnsafeMutableBufferPointer { pb in
-                apBuffer.withUnsafeMutableBufferPointer { apb in
-                    let r = rb.baseAddress!
-                    let p = pb.baseAddress!
-                    let ap = apb.baseAddress!
-                    // r = b − A x
-                    Vectors.matrixTimes(gram, k, x, into: r)
-                    for f in 0..<k { r[f] = -r[f] }
-                    for (column, value) in zip(columns, values) {
-                        let yi = y + Int(column) * k
-                        let confidence = 1 + alpha * value
-                        let coefficient = confidence - (confidence - w0) * Vectors.dot(yi, x, k)
-                        Vectors.axpy(coefficient, yi, r, k)
-                    }
-                    p.update(from: r, count: k)
-                    var rsOld = Vectors.dot(r, r, k)
-                    if rsOld < 1e-20 { return }
-                    for _ in 0..<configuration.conjugateGradientSteps {
-                        Vectors.matrixTimes(gram, k, p, into: ap)
-                        for (column, value) in zip(columns, values) {
-                            let yi = y + Int(column) * k
-                            let confidence = 1 + alpha * value
-                            Vectors.axpy((confidence - w0) * Vectors.dot(yi, p, k), yi, ap, k)
-                        }
-                        let pAp = Vectors.dot(p, ap, k)
-                        guard pAp > 0 else { return }
-                        let step = rsOld / pAp
-                        Vectors.axpy(step, p, x, k)
-                        Vectors.axpy(-step, ap, r, k)
-                        let rsNew = Vectors.dot(r, r, k)
-                        if rsNew < 1e-20 { return }
-                        let ratio = rsNew / rsOld
-                        // p = r + ratio · p
-                        for f in 0..<k { p[f] = r[f] + ratio * p[f] }
-                        rsOld = rsNew
-                    }
-                }
+        // r = b − A x
+        Vectors.matrixTimes(gram, k, x, into: r)
+        for f in 0..<k { r[f] = -r[f] }
+        for index in 0..<count {
+            let yi = y + Int(columns[index]) * k
+            let confidence = 1 + alpha * values[index]
+            let coefficient = confidence - (confidence - w0) * Vectors.dot(yi, x, k)
+            Vectors.axpy(coefficient, yi, r, k)
+        }
+        p.update(from: r, count: k)
+        var rsOld = Vectors.dot(r, r, k)
+        if rsOld < 1e-20 { return }
+        for _ in 0..<configuration.conjugateGradientSteps {
+            Vectors.matrixTimes(gram, k, p, into: ap)
+            for index in 0..<count {
+                let yi = y + Int(columns[index]) * k
+                let confidence = 1 + alpha * values[index]
+                Vectors.axpy((confidence - w0) * Vectors.dot(yi, p, k), yi, ap, k)
             }
+            let pAp = Vectors.dot(p, ap, k)
+            guard pAp > 0 else { return }
+            let step = rsOld / pAp
+            Vectors.axpy(step, p, x, k)
+            Vectors.axpy(-step, ap, r, k)
+            let rsNew = Vectors.dot(r, r, k)
+            if rsNew < 1e-20 { return }
+            let ratio = rsNew / rsOld
+            // p = r + ratio · p
+            for f in 0..<k { p[f] = r[f] + ratio * p[f] }
+            rsOld = rsNew
         }
     }
 
@@ -187,6 +187,12 @@ public struct ImplicitALS: Sendable {
         }
         return TopK.select(scores, k: k) { seen.contains(Int32($0)) }.map { Int32($0.index) }
     }
+}
+
+/// A read-only raw pointer that crosses into `concurrentPerform`.
+struct SendablePointer<Pointee>: @unchecked Sendable {
+    let pointer: UnsafePointer<Pointee>?
+    init(_ pointer: UnsafePointer<Pointee>?) { self.pointer = pointer }
 }
 
 /// A raw pointer that crosses into `concurrentPerform`: each task touches disjoint rows only.

@@ -23,5 +23,14 @@ ours=$("$BENCH" als-fit --data data/ml-100k/ml-100k.inter --factors "$FACTORS" -
 theirs=$(OPENBLAS_NUM_THREADS=1 "$venv/bin/python" scripts/bench/implicit_als_fit.py data/ml-100k/ml-100k.inter "$FACTORS" "$ITERATIONS" "$THREADS")
 echo "$ours"
 echo "$theirs"
-awk -v a="$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<< "$ours")" -v b="$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<< "$theirs")" \
-  'BEGIN { printf "ours / implicit fit time: %.2f (target: <= 1.00)\n", a / b }'
+seconds() { sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<< "$1"; }
+awk -v a="$(seconds "$ours")" -v b="$(seconds "$theirs")" \
+  'BEGIN { printf "ours (portable x86-64 build) / implicit fit time: %.2f (target: <= 1.00)\n", a / b }'
+# The same kernels built for AVX2 + FMA (STREAMREC_TARGET_CPU, see Package.swift), where the CPU has them.
+if grep -q avx2 /proc/cpuinfo; then
+  STREAMREC_TARGET_CPU=haswell swift build -c release --product streamrec-bench --scratch-path .build-avx2 >&2
+  wide=$(.build-avx2/release/streamrec-bench als-fit --data data/ml-100k/ml-100k.inter --factors "$FACTORS" --iterations "$ITERATIONS" --threads "$THREADS")
+  echo "$wide (built with STREAMREC_TARGET_CPU=haswell)"
+  awk -v a="$(seconds "$wide")" -v b="$(seconds "$theirs")" \
+    'BEGIN { printf "ours (AVX2 build) / implicit fit time: %.2f (target: <= 1.00)\n", a / b }'
+fi
