@@ -286,13 +286,10 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
         print("result name=ease-\(protocolName) ndcg10=\(String(format: "%.4f", easeRanking.ndcg)) precision10=\(String(format: "%.4f", easeRanking.precision)) recall10=\(String(format: "%.4f", easeRanking.recall)) hit10=\(String(format: "%.4f", easeRanking.hitRate)) coverage10=\(String(format: "%.4f", easeRanking.coverage)) fit_seconds=\(easeElapsed)")
         // Blend of ALS and EASE, weight chosen on validation (models refitted on the validation-fit part).
         if arguments.values["als-search"] != nil {
-            let (fitPart, validation) = Splits.random(positives, testFraction: 0.1, seed: 17)
-            let fitMatrix = InteractionMatrix(fitPart, userCount: dataset.users.count, itemCount: dataset.items.count)
-            var fitSeen: [Int32: Set<Int32>] = [:]
-            for interaction in fitPart { fitSeen[interaction.user, default: []].insert(interaction.item) }
+            let split = ValidationSplit(positives, userCount: dataset.users.count, itemCount: dataset.items.count, seed: 17)
             let (weight, blendValidation) = ModelSelection.blendWeight(
-                als: ImplicitALS.fit(fitMatrix, configuration: alsConfiguration), ease: EASE.fit(fitMatrix, configuration: easeConfiguration),
-                fitMatrix: fitMatrix, validation: validation, seen: fitSeen
+                als: ImplicitALS.fit(split.matrix, configuration: alsConfiguration), ease: EASE.fit(split.matrix, configuration: easeConfiguration),
+                split: split
             )
             let blend = ScoreBlend(weight: weight)
             var blendRecommendations: [Int32: [Int32]] = [:]

@@ -1,7 +1,7 @@
 /// Biased matrix factorisation for explicit ratings, trained by stochastic gradient descent:
 /// `r̂(u, i) = μ + b_u + b_i + p_u · q_i`, minimising squared error with L2 regularisation.
 /// Single-threaded so that a seed fixes the result bit for bit.
-public struct BiasedMF: Sendable {
+public struct BiasedMF: RatingPredictor, Sendable {
     public struct Configuration: Sendable, Hashable {
         public var factors: Int = 64
         public var maximumEpochs: Int = 60
@@ -135,11 +135,4 @@ public struct BiasedMF: Sendable {
         return min(max(prediction, configuration.ratingRange.lowerBound), configuration.ratingRange.upperBound)
     }
 
-    public func rmse(on interactions: [Interaction]) -> Double {
-        let squared = interactions.reduce(0.0) { total, interaction in
-            let error = Double(predict(user: Int(interaction.user), item: Int(interaction.item)) - interaction.value)
-            return total + error * error
-        }
-        return (squared / Double(max(1, interactions.count))).squareRoot()
-    }
 }

@@ -31,18 +31,17 @@ public struct ScoreBlend: Sendable {
 }
 
 extension ModelSelection {
-    /// The ALS/EASE blend weight (share of ALS) with the best validation nDCG@10, given already fitted
-    /// models on the validation-fit part.
+    /// The ALS/EASE blend weight (share of ALS) with the best validation nDCG@10, given models already
+    /// fitted on `split.fit`.
     public static func blendWeight(
-        als: ImplicitALS, ease: EASE, fitMatrix: InteractionMatrix, validation: [Interaction], seen: [Int32: Set<Int32>],
-        weights: [Float] = [0, 0.2, 0.4, 0.5, 0.6, 0.8, 1]
+        als: ImplicitALS, ease: EASE, split: ValidationSplit, weights: [Float] = [0, 0.2, 0.4, 0.5, 0.6, 0.8, 1]
     ) -> (weight: Float, validationNDCG: Double) {
         var best = (weight: Float(0), validationNDCG: -1.0)
         for weight in weights {
             let blend = ScoreBlend(weight: weight)
-            let score = rankingScore(heldOut: validation, seen: seen, k: 10, catalogSize: fitMatrix.itemCount) { user, excluded in
-                blend.recommend(user: Int(user), als: als, ease: ease, history: fitMatrix.items(of: Int(user)), k: 10, excluding: excluded)
-            }.ndcg
+            let score = split.ndcg { user, excluded in
+                blend.recommend(user: Int(user), als: als, ease: ease, history: split.matrix.items(of: Int(user)), k: 10, excluding: excluded)
+            }
             if score > best.validationNDCG { best = (weight, score) }
         }
         return best

@@ -2,7 +2,7 @@
 /// `r̂(u, i) = b_ui + Σ_j s_ij (r_uj − b_uj) / Σ_j s_ij` over the k items j the user rated that are most
 /// similar to i, with `b_ui = μ + b_u + b_i` fitted by alternating least squares and `s_ij` the
 /// shrunk Pearson correlation of baseline residuals over the users who rated both.
-public struct KNNBaseline: Sendable {
+public struct KNNBaseline: RatingPredictor, Sendable {
     public struct Configuration: Sendable, Hashable {
         public var neighbours: Int = 40
         public var shrinkage: Float = 100
@@ -134,33 +134,10 @@ public struct RatingBlend: Sendable, Hashable {
             }
         }
         for i in 1..<m { a[i][i] += ridge * Double(actual.count) }
-        return RatingBlend(weights: solve(a, b))
+        return RatingBlend(weights: DenseSolver.solve(a, b))
     }
 
     public func combine(_ predictions: [Double]) -> Double {
         zip(weights, [1.0] + predictions).reduce(0) { $0 + $1.0 * $1.1 }
-    }
-
-    static func solve(_ matrix: [[Double]], _ vector: [Double]) -> [Double] {
-        var a = matrix
-        var b = vector
-        let n = b.count
-        for column in 0..<n {
-            let pivot = (column..<n).max { abs(a[$0][column]) < abs(a[$1][column]) }!
-            a.swapAt(column, pivot)
-            b.swapAt(column, pivot)
-            guard a[column][column] != 0 else { continue }
-            for row in (column + 1)..<n {
-                let factor = a[row][column] / a[column][column]
-                for j in column..<n { a[row][j] -= factor * a[column][j] }
-                b[row] -= factor * b[column]
-            }
-        }
-        var x = [Double](repeating: 0, count: n)
-        for row in stride(from: n - 1, through: 0, by: -1) {
-            guard a[row][row] != 0 else { continue }
-            x[row] = (b[row] - ((row + 1)..<n).reduce(0) { $0 + a[row][$1] * x[$1] }) / a[row][row]
-        }
-        return x
     }
 }

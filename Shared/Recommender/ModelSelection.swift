@@ -1,3 +1,26 @@
+/// A training set with 10 % (seeded) held out for validation, with what model selection needs of it.
+public struct ValidationSplit: Sendable {
+    public let fit: [Interaction]
+    public let validation: [Interaction]
+    /// The fit part as a matrix.
+    public let matrix: InteractionMatrix
+    /// Items each user has in the fit part (excluded from their recommendations).
+    public let seen: [Int32: Set<Int32>]
+
+    public init(_ interactions: [Interaction], userCount: Int, itemCount: Int, seed: UInt64) {
+        (fit, validation) = Splits.random(interactions, testFraction: 0.1, seed: seed)
+        matrix = InteractionMatrix(fit, userCount: userCount, itemCount: itemCount)
+        var seen: [Int32: Set<Int32>] = [:]
+        for interaction in fit { seen[interaction.user, default: []].insert(interaction.item) }
+        self.seen = seen
+    }
+
+    /// nDCG@10 of `recommend` on the held-out part.
+    public func ndcg(_ recommend: (Int32, Set<Int32>) -> [Int32]) -> Double {
+        ModelSelection.rankingScore(heldOut: validation, seen: seen, k: 10, catalogSize: matrix.itemCount, recommend: recommend).ndcg
+    }
+}
+
 /// Hyper-parameter choice on a validation split cut from the training data, never from test.
 public enum ModelSelection {
     /// nDCG@k of `recommend` on held-out interactions: relevant = the held-out items of each user,
@@ -19,10 +42,7 @@ public enum ModelSelection {
         positives: [Interaction], userCount: Int, itemCount: Int, base: ImplicitALS.Configuration = .init(),
         factors: [Int] = [64, 128], regularization: [Float] = [20, 60, 120], alpha: [Float] = [5, 10, 20], seed: UInt64 = 17
     ) -> (configuration: ImplicitALS.Configuration, validationNDCG: Double) {
-        let (fitPart, validation) = Splits.random(positives, testFraction: 0.1, seed: seed)
-        let matrix = InteractionMatrix(fitPart, userCount: userCount, itemCount: itemCount)
-        var seen: [Int32: Set<Int32>] = [:]
-        for interaction in fitPart { seen[interaction.user, default: []].insert(interaction.item) }
+        let split = ValidationSplit(positives, userCount: userCount, itemCount: itemCount, seed: seed)
         var best = (configuration: base, validationNDCG: -1.0)
         for f in factors {
             for reg in regularization {
@@ -31,10 +51,8 @@ public enum ModelSelection {
                     candidate.factors = f
                     candidate.regularization = reg
                     candidate.alpha = a
-                    let model = ImplicitALS.fit(matrix, configuration: candidate)
-                    let score = rankingScore(heldOut: validation, seen: seen, k: 10, catalogSize: itemCount) { user, excluded in
-                        model.recommend(user: Int(user), k: 10, excluding: excluded)
-                    }.ndcg
+                    let model = ImplicitALS.fit(split.matrix, configuration: candidate)
+                    let score = split.ndcg { user, excluded in model.recommend(user: Int(user), k: 10, excluding: excluded) }
                     if score > best.validationNDCG { best = (candidate, score) }
                 }
             }
@@ -46,18 +64,13 @@ public enum ModelSelection {
     public static func ease(
         positives: [Interaction], userCount: Int, itemCount: Int, regularization: [Float] = [50, 100, 200, 400, 800], seed: UInt64 = 17
     ) -> (configuration: EASE.Configuration, validationNDCG: Double) {
-        let (fitPart, validation) = Splits.random(positives, testFraction: 0.1, seed: seed)
-        let matrix = InteractionMatrix(fitPart, userCount: userCount, itemCount: itemCount)
-        var seen: [Int32: Set<Int32>] = [:]
-        for interaction in fitPart { seen[interaction.user, default: []].insert(interaction.item) }
+        let split = ValidationSplit(positives, userCount: userCount, itemCount: itemCount, seed: seed)
         var best = (configuration: EASE.Configuration(), validationNDCG: -1.0)
         for lambda in regularization {
             var candidate = EASE.Configuration()
             candidate.regularization = lambda
-            let model = EASE.fit(matrix, configuration: candidate)
-            let score = rankingScore(heldOut: validation, seen: seen, k: 10, catalogSize: itemCount) { user, excluded in
-                model.recommend(history: matrix.items(of: Int(user)), k: 10, excluding: excluded)
-            }.ndcg
+            let model = EASE.fit(split.matrix, configuration: candidate)
+            let score = split.ndcg { user, excluded in model.recommend(history: split.matrix.items(of: Int(user)), k: 10, excluding: excluded) }
             if score > best.validationNDCG { best = (candidate, score) }
         }
         return best

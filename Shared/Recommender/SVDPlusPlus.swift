@@ -1,7 +1,7 @@
 /// SVD++ (Koren 2008): biased MF plus implicit feedback from which items a user rated,
 /// `r̂(u, i) = μ + b_u + b_i + q_i · (p_u + |N(u)|^(-1/2) Σ_{j ∈ N(u)} y_j)`, trained by SGD user by user
 /// (the implicit sum is computed once per user and its gradient applied after the user's ratings).
-public struct SVDPlusPlus: Sendable {
+public struct SVDPlusPlus: RatingPredictor, Sendable {
     public struct Configuration: Sendable, Hashable {
         public var factors: Int = 32
         public var maximumEpochs: Int = 40
@@ -118,11 +118,4 @@ public struct SVDPlusPlus: Sendable {
         return min(max(prediction, configuration.ratingRange.lowerBound), configuration.ratingRange.upperBound)
     }
 
-    public func rmse(on interactions: [Interaction]) -> Double {
-        let squared = interactions.reduce(0.0) { total, interaction in
-            let error = Double(predict(user: Int(interaction.user), item: Int(interaction.item)) - interaction.value)
-            return total + error * error
-        }
-        return (squared / Double(max(1, interactions.count))).squareRoot()
-    }
 }

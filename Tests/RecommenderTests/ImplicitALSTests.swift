@@ -89,7 +89,7 @@ struct ImplicitALSTests {
             }
         }
         for i in 0..<k { a[i][i] += 0.1 }
-        let expected = solve(a, b)
+        let expected = DenseSolver.solve(a, b)
         // The model's user solve: item factors fixed by running only the user half of one iteration.
         var userFactors: [Float] = [0, 0, 0]
         let itemFactors = y.flatMap { $0 }
@@ -98,28 +98,6 @@ struct ImplicitALSTests {
             values: observed.map(\.value), configuration: configuration
         )
         for i in 0..<k { #expect(abs(Double(userFactors[i]) - expected[i]) < 1e-4, "component \(i)") }
-    }
-
-    /// Gaussian elimination with partial pivoting, in Double.
-    func solve(_ matrix: [[Double]], _ vector: [Double]) -> [Double] {
-        var a = matrix
-        var b = vector
-        let n = b.count
-        for column in 0..<n {
-            let pivot = (column..<n).max { abs(a[$0][column]) < abs(a[$1][column]) }!
-            a.swapAt(column, pivot)
-            b.swapAt(column, pivot)
-            for row in (column + 1)..<n {
-                let factor = a[row][column] / a[column][column]
-                for j in column..<n { a[row][j] -= factor * a[column][j] }
-                b[row] -= factor * b[column]
-            }
-        }
-        var x = [Double](repeating: 0, count: n)
-        for row in stride(from: n - 1, through: 0, by: -1) {
-            x[row] = (b[row] - ((row + 1)..<n).reduce(0) { $0 + a[row][$1] * x[$1] }) / a[row][row]
-        }
-        return x
     }
 }
 
