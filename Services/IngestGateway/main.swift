@@ -10,15 +10,7 @@ import ServiceSupport
 // Ingest module; the behaviour lives there.
 let service = "ingest-gateway"
 let keys = [ServiceBootstrap.logLevel] + IngestConfiguration.Keys.all
-if CommandLine.arguments.contains("--help-config") {
-    print("Configuration of \(service) (configs/\(service).conf; environment variables win):\n")
-    print(ServiceBootstrap.documentation(of: keys))
-    exit(0)
-}
-if CommandLine.arguments.contains("--config-template") {
-    print(ServiceBootstrap.configurationTemplate(service: service, summary: "The ingest gateway: HTTP → validated events → Kafka.", keys: keys))
-    exit(0)
-}
+ServiceBootstrap.answerInformationalArguments(service: service, summary: "The ingest gateway: HTTP → validated events → Kafka.", keys: keys)
 
 let configuration: IngestConfiguration
 do {

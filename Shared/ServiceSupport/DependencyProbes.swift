@@ -36,15 +36,7 @@ public struct ServiceCheck {
     }
 
     public func run(arguments: [String] = CommandLine.arguments, checks: (ConfigReader, Logger) async throws -> [String]) async -> Int32 {
-        if arguments.contains("--config-template") {
-            print(ServiceBootstrap.configurationTemplate(service: service, summary: summary, keys: keys))
-            return 0
-        }
-        if arguments.contains("--help-config") {
-            print("Configuration of \(service) (configs/\(service).conf; environment variables win):\n")
-            print(ServiceBootstrap.documentation(of: keys))
-            return 0
-        }
+        ServiceBootstrap.answerInformationalArguments(service: service, summary: summary, keys: keys, arguments: arguments)
         let reader: ConfigReader
         do {
             reader = try ConfigReader.load(service: service, keys: keys)

@@ -33,6 +33,22 @@ public enum ServiceBootstrap {
         return lines.joined(separator: "\n")
     }
 
+    /// Answers `--help-config` (the key table) and `--config-template` (the commented file) and exits;
+    /// returns normally for any other command line.
+    public static func answerInformationalArguments(
+        service: String, summary: String, keys: [ConfigKey], arguments: [String] = CommandLine.arguments
+    ) {
+        if arguments.contains("--config-template") {
+            print(configurationTemplate(service: service, summary: summary, keys: keys))
+            Foundation.exit(0)
+        }
+        if arguments.contains("--help-config") {
+            print("Configuration of \(service) (configs/\(service).conf; environment variables win):\n")
+            print(documentation(of: keys))
+            Foundation.exit(0)
+        }
+    }
+
     /// The commented `configs/<service>.conf` that documents every key (`<service> --config-template`).
     public static func configurationTemplate(service: String, summary: String, keys: [ConfigKey]) -> String {
         var lines = [

@@ -3,6 +3,7 @@ import Kafka
 import Postgres
 import Redis
 import ServiceSupport
+import StackTestSupport
 import Testing
 
 @Suite("Configuration loading")
@@ -87,12 +88,13 @@ struct ConfigurationTests {
 
     @Test("every file in configs/ uses only keys its service declares")
     func shippedConfigFilesAreValid() throws {
-        let directory = TestPaths.repositoryRoot + "/configs"
+        let directory = TestStack.repositoryRoot + "/configs"
         let services = ["ingest-gateway", "stream-processor", "trainer", "inference-api"]
         for service in services {
             let path = "\(directory)/\(service).conf"
             #expect(FileManager.default.fileExists(atPath: path), "\(path) is missing")
-            let output = try TestPaths.run(TestPaths.binary(service), ["--help-config"])
+            let (status, output) = try TestStack.spawnAndWait([TestStack.executable(service), "--help-config"], environment: [:])
+            #expect(status == 0)
             let declared = Set(output.split(separator: "\n").compactMap { line -> String? in
                 guard line.hasPrefix("| `") else { return nil }
                 return line.split(separator: "`")[1].description
@@ -113,34 +115,5 @@ struct ConfigurationTests {
                 #expect(declared.contains(base), "\(path) sets \(key), which \(service) does not read")
             }
         }
-    }
-}
-
-enum TestPaths {
-    static let repositoryRoot: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.path
-    }()
-
-    /// The service executable next to the test bundle (same build configuration).
-    static func binary(_ name: String) -> String {
-        var url = Bundle.main.bundleURL
-        while !FileManager.default.fileExists(atPath: url.appendingPathComponent(name).path), url.path != "/" {
-            url.deleteLastPathComponent()
-        }
-        return url.appendingPathComponent(name).path
-    }
-
-    static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
     }
 }
