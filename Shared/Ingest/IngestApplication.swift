@@ -90,7 +90,8 @@ public enum IngestApplication {
         IngestRoutes.add(to: router, service: service)
         OperationalRoutes.add(to: router, metrics: metrics) {
             service.metrics.queueDepth.record(service.publisher.producers.producer.queueLength)
-            return readiness?.checks() ?? []
+        } readiness: {
+            readiness?.checks() ?? []
         }
         return router
     }

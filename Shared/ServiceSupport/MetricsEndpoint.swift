@@ -34,8 +34,12 @@ public struct ServiceMetrics: Sendable {
 /// `/healthz` (the process answers), `/readyz` (its dependencies are usable; 503 otherwise, with the
 /// failing checks) and `/metrics` (Prometheus).
 public enum OperationalRoutes {
+    /// - Parameter beforeScrape: refreshes gauges that are sampled rather than updated as things happen
+    ///   (queue depths), right before each `/metrics` exposition.
     public static func add<Context: RequestContext>(
-        to router: Router<Context>, metrics: ServiceMetrics, readiness: @escaping @Sendable () async -> [(String, String?)]
+        to router: Router<Context>, metrics: ServiceMetrics,
+        beforeScrape: @escaping @Sendable () -> Void = {},
+        readiness: @escaping @Sendable () async -> [(String, String?)]
     ) {
         router.get("/healthz") { _, _ in
             JSONResponse.make(.ok, .object([("status", .string("ok"))]))
@@ -50,7 +54,8 @@ public enum OperationalRoutes {
             return JSONResponse.make(ready ? .ok : .serviceUnavailable, body)
         }
         router.get("/metrics") { _, _ in
-            Response(
+            beforeScrape()
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition()))
             )

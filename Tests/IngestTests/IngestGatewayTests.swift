@@ -256,6 +256,22 @@ struct IngestGatewayTests {
         await gateway.shutdown()
     }
 
+    @Test("a scrape of /metrics alone samples the producer queue depth")
+    func queueDepthAtScrape() async throws {
+        // No broker: a published event stays in the producer's queue until shutdown purges it.
+        let gateway = try await Gateway(brokers: ["127.0.0.1:\(TestStack.freePort())"]) { $0.producer.deliveryTimeout = .seconds(60) }
+        let event = try EventValidator().validate(bytes: Array(Self.events(recent())[1].utf8), now: gateway.service.now) { EventID.random() }.get()
+        let pending = Task { await gateway.service.ingest([.success(event)]) }
+        try await Task.sleep(for: .milliseconds(200))
+        try await gateway.test { client in
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(String(buffer: response.body).contains("streamrec_gateway_producer_queue_depth 1"))
+            }
+        }
+        await gateway.shutdown()
+        _ = await pending.value
+    }
+
     @Test("health, readiness and Prometheus metrics")
     func operationalEndpoints() async throws {
         let gateway = try await Gateway { $0.readinessInterval = .seconds(5) }
