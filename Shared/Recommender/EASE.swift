@@ -3,7 +3,7 @@ import Dispatch
 /// EASE (Steck 2019): a closed-form item–item model. With G = XᵀX + λI over the binary user–item
 /// matrix X and P = G⁻¹, the weights are B_ij = −P_ij / P_jj (i ≠ j), B_jj = 0; a user's scores are the
 /// sum of the rows of B for the items they interacted with. Fits where the catalog fits in memory
-/// (itemCount² floats: 11 MB for MovieLens 100K's 1,682 items, 3.6 GB for 30k items).
+/// (itemCount² floats; by arithmetic, 11 MB for MovieLens 100K's 1,682 items, 3.6 GB for 30k items).
 public struct EASE: Sendable {
     public struct Configuration: Sendable, Hashable {
         public var regularization: Float = 300

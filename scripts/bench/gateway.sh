@@ -36,11 +36,24 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1
 summarize() {
   awk '/Requests\/sec/ { rps = $2 } / 50%/ { p50 = $2 } / 99%/ { p99 = $2 } /Non-2xx/ { bad = $4 } END { printf "%s %s %s %s\n", rps, p50, p99, bad + 0 }'
 }
+# CPU time (clock ticks) of a process, to see who uses the two cores during a run.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+broker_pid=$(cat "$STACK_RUN_DIR/pids/kafka.pid")
+ticks_per_second=$(getconf CLK_TCK)
 ceiling=$(wrk -t2 -c64 -d"$DURATION" --latency "http://127.0.0.1:$PORT/healthz" | summarize)
+g0=$(ticks "$gateway_pid"); b0=$(ticks "$broker_pid"); t0=$(date +%s%N)
 single=$(wrk -t2 -c64 -d"$DURATION" --latency -s scripts/bench/wrk-event.lua "http://127.0.0.1:$PORT/v1/events" | summarize)
+g1=$(ticks "$gateway_pid"); b1=$(ticks "$broker_pid"); t1=$(date +%s%N)
 paced=$(BENCH_DELAY_MS=7 wrk -t2 -c50 -d"$DURATION" --latency -s scripts/bench/wrk-event.lua "http://127.0.0.1:$PORT/v1/events" | summarize)
 batch=$(wrk -t1 -c16 -d"$DURATION" --latency -s scripts/bench/wrk-batch.lua "http://127.0.0.1:$PORT/v1/events/batch" | summarize)
 rss_kb=$(awk '/VmRSS/ { print $2 }' "/proc/$gateway_pid/status")
+# The producer alone, in process, with as many single-record sends in flight as wrk has connections:
+# the ceiling Kafka sets for the single-event route.
+bash scripts/stack.sh restart kafka >&2
+swift build -c release --product streamrec-bench >&2
+.build/release/streamrec-bench create-topic --brokers "127.0.0.1:$KAFKA_PORT" --name bench-single --partitions 6
+producer_alone=$(.build/release/streamrec-bench kafka-producer --brokers "127.0.0.1:$KAFKA_PORT" --topic bench-single \
+  --messages 20000 --chunk 1 --window 64 --linger-ms 1 --warmup 1 2>/dev/null | sed -n 's/.*rate=\([0-9]*\).*/\1/p')
 
 read -r c_rps c_p50 c_p99 _ <<< "$ceiling"
 read -r s_rps s_p50 s_p99 s_bad <<< "$single"
@@ -55,3 +68,8 @@ echo "| POST /v1/events, paced (c50, 7 ms pause) | $p_rps | $p_p50 | $p_p99 | $p
 echo "| POST /v1/events/batch (100 events), c16 | $b_rps | $b_p50 | $b_p99 | $b_bad | $(awk -v a="$b_rps" 'BEGIN { printf "%.0f durable events/s", 100 * a }') | ≥ 200k events/s |"
 echo
 echo "gateway RSS after the runs: $(( rss_kb / 1024 )) MiB"
+awk -v g=$((g1 - g0)) -v b=$((b1 - b0)) -v ns=$((t1 - t0)) -v hz="$ticks_per_second" -v rps="$s_rps" 'BEGIN {
+  seconds = ns / 1e9
+  printf "during POST /v1/events c64: gateway %.2f cores (%.0f µs CPU per request), broker %.2f cores\n",
+    g / hz / seconds, 1e6 * g / hz / seconds / rps, b / hz / seconds }'
+echo "producer alone, 64 single-record sends in flight, linger 1 ms: $producer_alone records/s acknowledged"
