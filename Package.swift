@@ -117,13 +117,27 @@ let package = Package(
             path: "Shared/Ingest"
         ),
 
+        // The Redis feature layout and logic, written once: the processor applies, the API reads.
+        .target(name: "Features", dependencies: ["Events", "Redis", "ServiceSupport", .product(name: "Logging", package: "swift-log")], path: "Shared/Features"),
+        // The stream processor's behaviour: decode, dead-letter, features, training store, commit.
+        .target(
+            name: "StreamProcessing",
+            dependencies: [
+                "Events", "Features", "Kafka", "Postgres", "Redis", "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/StreamProcessing"
+        ),
+
         // Services: thin shells that wire clients together.
         .executableTarget(
             name: "IngestGateway",
             dependencies: ["Ingest", "ServiceSupport", .product(name: "Hummingbird", package: "hummingbird")],
             path: "Services/IngestGateway"
         ),
-        .executableTarget(name: "StreamProcessor", dependencies: ["ServiceSupport"], path: "Services/StreamProcessor"),
+        .executableTarget(name: "StreamProcessor", dependencies: ["StreamProcessing", "ServiceSupport"], path: "Services/StreamProcessor"),
         .executableTarget(name: "Trainer", dependencies: ["ServiceSupport", "Recommender"], path: "Services/Trainer"),
         .executableTarget(name: "InferenceAPI", dependencies: ["ServiceSupport"], path: "Services/InferenceAPI"),
 

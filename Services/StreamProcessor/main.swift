@@ -1,30 +1,44 @@
 import Foundation
-import Kafka
-import Postgres
-import Redis
+import Logging
+import ServiceLifecycle
 import ServiceSupport
+import StreamProcessing
 
-// The stream processor turns events into Redis features and the Postgres training store. At this
-// stage it checks its configuration, Redis, PostgreSQL (applying migrations) and the broker, then exits.
-let check = ServiceCheck(
-    service: "stream-processor", summary: "The stream processor: Kafka consumer group → Redis features + PostgreSQL training store.",
-    keys: ClientConfigKeys.kafkaConsumer + ClientConfigKeys.redis + ClientConfigKeys.postgres
+// The stream processor: Kafka consumer group → Redis features + PostgreSQL training store. This file
+// only wires configuration to the StreamProcessing module; the behaviour lives there.
+let service = "stream-processor"
+let keys = [ServiceBootstrap.logLevel] + ProcessorConfiguration.Keys.all
+ServiceBootstrap.answerInformationalArguments(
+    service: service, summary: "The stream processor: Kafka consumer group → Redis features + PostgreSQL training store.", keys: keys
 )
-exit(await check.run { reader, logger in
-    let consumerConfiguration = try KafkaConsumerConfiguration(reading: reader, clientID: "stream-processor")
-    let redis = RedisClient(configuration: try RedisConfiguration(reading: reader), logger: logger)
-    let postgres = PostgresClient(configuration: try PostgresConfiguration(reading: reader, applicationName: "stream-processor"), logger: logger)
-    let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: consumerConfiguration.bootstrapServers), logger: logger)
-    return try await withCleanup {
-        let applied = try await PostgresMigrator(directory: try reader.string(ClientConfigKeys.postgresMigrationsDirectory)).migrate(postgres)
-        return [
-            try await DependencyProbes.redis(redis),
-            try await DependencyProbes.postgres(postgres) + ", migrations applied now: \(applied)",
-            try await DependencyProbes.kafka(admin),
-        ]
-    } cleanup: {
-        await redis.shutdown()
-        await postgres.shutdown()
-        await admin.shutdown()
-    }
-})
+
+let configuration: ProcessorConfiguration
+do {
+    let reader = try ConfigReader.load(service: service, keys: keys)
+    ServiceBootstrap.bootstrapLogging(level: try ServiceBootstrap.parseLevel(reader))
+    configuration = try ProcessorConfiguration(reading: reader)
+} catch {
+    ServiceBootstrap.exit(dueTo: error)
+}
+let logger = Logger(label: "streamrec.\(service)")
+let metrics = ServiceMetrics()
+metrics.bootstrapGlobally()
+
+let application: ProcessorApplication
+do {
+    application = try await ProcessorApplication.start(configuration: configuration, metrics: metrics, logger: logger)
+} catch {
+    logger.critical("cannot start: a dependency is unreachable", metadata: ["error": "\(error)"])
+    exit(69)  // EX_UNAVAILABLE: the supervisor restarts us
+}
+let group = ServiceGroup(configuration: .init(
+    services: application.services(), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+))
+do {
+    try await group.run()
+} catch {
+    logger.error("stopped with an error", metadata: ["error": "\(error)"])
+    await application.shutdown()
+    exit(1)
+}
+await application.shutdown()

@@ -57,10 +57,10 @@ extension IngestConfiguration {
         public static let strict = ConfigKey("events.reject_unknown_fields", default: "true", "Refuse unknown event fields (false: pass them through to Kafka)")
         public static let maxFutureSkew = ConfigKey("events.max_future_skew", default: "5m", "How far in the future occurred_at may lie")
         public static let maxAge = ConfigKey("events.max_age", default: "30d", "Events older than this are refused")
-        public static let movieTopic = ConfigKey("topics.movie", default: "streamrec.movie-events", "Topic of movie events")
-        public static let pollTopic = ConfigKey("topics.poll", default: "streamrec.poll-events", "Topic of poll events")
-        public static let partitions = ConfigKey("topics.partitions", default: "6", "Partitions of each event topic when the gateway creates it")
-        public static let replication = ConfigKey("topics.replication_factor", default: "1", "Replication factor of each event topic when the gateway creates it")
+        public static let movieTopic = ClientConfigKeys.movieTopic
+        public static let pollTopic = ClientConfigKeys.pollTopic
+        public static let partitions = ClientConfigKeys.topicPartitions
+        public static let replication = ClientConfigKeys.topicReplication
 
         public static let all: [ConfigKey] = [
             host, port, authMode, apiKeys, rateLimit, rateBurst, maxEventBytes, maxBatchEvents, maxBatchBytes, idempotencyCache,
@@ -94,7 +94,7 @@ extension IngestConfiguration {
             maximumFutureSkew: try reader.duration(Keys.maxFutureSkew),
             maximumAge: try reader.duration(Keys.maxAge)
         )
-        topics = EventTopics(movie: try reader.string(Keys.movieTopic), poll: try reader.string(Keys.pollTopic))
+        topics = try EventTopics(reading: reader)
         topicPartitions = try reader.int(Keys.partitions, range: 1...10_000)
         topicReplicationFactor = try reader.int(Keys.replication, range: 1...100)
     }

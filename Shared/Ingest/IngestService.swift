@@ -134,7 +134,7 @@ struct IngestMetrics: Sendable {
     let inFlight: Gauge
     let inFlightCount = AtomicCounter()
     let queueDepth: Gauge
-    private let countersByName = CounterCache()
+    private let countersByName = MetricCache()
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -156,22 +156,6 @@ struct IngestMetrics: Sendable {
 
     func rejected(_ reason: String) {
         countersByName.counter("streamrec_gateway_events_rejected_total", [("reason", reason)], factory: factory).increment()
-    }
-}
-
-/// Counters by label and dimensions, created once: making a swift-metrics counter goes through the
-/// factory's registry lock each time, which is too much for every request.
-final class CounterCache: Sendable {
-    private let counters = Mutex<[String: Counter]>([:])
-
-    func counter(_ label: String, _ dimensions: [(String, String)], factory: any MetricsFactory) -> Counter {
-        let key = label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
-        return counters.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = Counter(label: label, dimensions: dimensions, factory: factory)
-            counters[key] = counter
-            return counter
-        }
     }
 }
 

@@ -104,6 +104,23 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// The high watermark (offset after the last record) per partition, as carried by the latest fetch
+    /// responses: no broker round trip. Partitions not fetched yet are absent. Used for lag, because
+    /// a latest-offset query is not reliable on every broker (the local Tansu one answers wrongly).
+    public func fetchedHighWatermarks(for partitions: [KafkaTopicPartition]) async throws(KafkaError) -> [KafkaTopicPartition: Int64] {
+        let handle = handle
+        return try await runOnPollThread { () throws(KafkaError) -> [KafkaTopicPartition: Int64] in
+            var result: [KafkaTopicPartition: Int64] = [:]
+            for partition in partitions {
+                var low: Int64 = -1
+                var high: Int64 = -1
+                let error = rd_kafka_get_watermark_offsets(handle.pointer, partition.topic, partition.partition, &low, &high)
+                if error == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 { result[partition] = high }
+            }
+            return result
+        }
+    }
+
     /// Stops fetching from all owned partitions (records already fetched are still handed out).
     public func pause() async throws(KafkaError) {
         try await setPaused(true)

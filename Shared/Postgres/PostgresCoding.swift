@@ -198,3 +198,55 @@ extension Date: PostgresCodable {
         self = Date(timeIntervalSince1970: Double(epoch - offsetSeconds) + fraction)
     }
 }
+
+/// `text[]`, as the array literal `{"a","b \"c\""}`: every element quoted, `"` and `\` escaped, so no
+/// element can be read as NULL or split on a comma. Works in parameters and in COPY rows.
+extension Array: PostgresEncodable where Element == String {
+    public static var postgresType: PostgresDataType { .textArray }
+
+    public var postgresText: String {
+        var text = "{"
+        for (index, element) in enumerated() {
+            if index > 0 { text += "," }
+            text += "\""
+            for character in element.unicodeScalars {
+                if character == "\"" || character == "\\" { text += "\\" }
+                text.unicodeScalars.append(character)
+            }
+            text += "\""
+        }
+        return text + "}"
+    }
+}
+
+extension Array: PostgresDecodable where Element == String {
+    /// Parses the server's one-dimensional array text (`{a,"b c",NULL}`); NULL elements are refused.
+    public init(postgresText text: String) throws(PostgresError) {
+        let scalars = Array<Unicode.Scalar>(text.unicodeScalars)
+        guard scalars.first == "{", scalars.last == "}" else { throw .decoding("not an array literal: \(text.prefix(64))") }
+        var elements: [String] = []
+        var index = 1
+        let end = scalars.count - 1
+        while index < end {
+            var element = String.UnicodeScalarView()
+            if scalars[index] == "\"" {
+                index += 1
+                while index < end, scalars[index] != "\"" {
+                    if scalars[index] == "\\" { index += 1 }
+                    element.append(scalars[index])
+                    index += 1
+                }
+                index += 1  // closing quote
+            } else {
+                while index < end, scalars[index] != "," {
+                    element.append(scalars[index])
+                    index += 1
+                }
+                if String(element) == "NULL" { throw .decoding("NULL element in a text[]") }
+            }
+            elements.append(String(element))
+            if index < end, scalars[index] == "," { index += 1 }
+        }
+        self = elements
+    }
+}

@@ -97,4 +97,5 @@ public struct PostgresDataType: RawRepresentable, Sendable, Hashable {
     public static let float8 = PostgresDataType(rawValue: 701)
     public static let timestamptz = PostgresDataType(rawValue: 1184)
     public static let uuid = PostgresDataType(rawValue: 2950)
+    public static let textArray = PostgresDataType(rawValue: 1009)
 }

@@ -1,3 +1,4 @@
+import Events
 import ClientRuntime
 import Kafka
 import Postgres
@@ -32,6 +33,12 @@ public enum ClientConfigKeys {
     public static let kafkaSessionTimeout = ConfigKey("kafka.session_timeout", default: "10s", "Consumer group session timeout")
     public static let kafkaHeartbeatInterval = ConfigKey("kafka.heartbeat_interval", default: "3s", "Consumer group heartbeat interval")
 
+    public static let movieTopic = ConfigKey("topics.movie", default: "streamrec.movie-events", "Topic of movie events")
+    public static let pollTopic = ConfigKey("topics.poll", default: "streamrec.poll-events", "Topic of poll events")
+    public static let topicPartitions = ConfigKey("topics.partitions", default: "6", "Partitions of each event topic when a service creates it")
+    public static let topicReplication = ConfigKey("topics.replication_factor", default: "1", "Replication factor of each topic a service creates")
+    public static let eventTopics: [ConfigKey] = [movieTopic, pollTopic, topicPartitions, topicReplication]
+
     public static let redis: [ConfigKey] = [redisHost, redisPort, redisPassword, redisDatabase, redisConnections, redisConnectTimeout, redisCommandTimeout]
     public static let postgres: [ConfigKey] = [
         postgresHost, postgresPort, postgresDatabase, postgresUser, postgresPassword, postgresPoolSize,
@@ -39,6 +46,12 @@ public enum ClientConfigKeys {
     ]
     public static let kafkaProducer: [ConfigKey] = [kafkaBrokers, kafkaCompression, kafkaLinger, kafkaDeliveryTimeout, kafkaQueueMaxMessages, kafkaDebug]
     public static let kafkaConsumer: [ConfigKey] = [kafkaBrokers, kafkaGroupID, kafkaSessionTimeout, kafkaHeartbeatInterval, kafkaDebug]
+}
+
+extension EventTopics {
+    public init(reading reader: ConfigReader) throws(ConfigurationError) {
+        self.init(movie: try reader.string(ClientConfigKeys.movieTopic), poll: try reader.string(ClientConfigKeys.pollTopic))
+    }
 }
 
 extension RedisConfiguration {

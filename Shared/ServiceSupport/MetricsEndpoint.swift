@@ -2,6 +2,7 @@ import Events
 import Hummingbird
 import Metrics
 import Prometheus
+import Synchronization
 
 /// The process's Prometheus registry and the swift-metrics factory over it. Services create their
 /// metrics through `factory`, so tests can use a private registry without the global bootstrap.
@@ -59,6 +60,32 @@ public enum OperationalRoutes {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition()))
             )
+        }
+    }
+}
+
+/// Metrics by label and dimensions, made once (the factory takes a registry lock per creation, too
+/// much for every request or record).
+public final class MetricCache: Sendable {
+    private let made = Mutex<[String: any Sendable]>([:])
+
+    public init() {}
+
+    public func counter(_ label: String, _ dimensions: [(String, String)], factory: any MetricsFactory) -> Metrics.Counter {
+        cached(label, dimensions) { Metrics.Counter(label: label, dimensions: dimensions, factory: factory) }
+    }
+
+    public func gauge(_ label: String, _ dimensions: [(String, String)], factory: any MetricsFactory) -> Metrics.Gauge {
+        cached(label, dimensions) { Metrics.Gauge(label: label, dimensions: dimensions, factory: factory) }
+    }
+
+    private func cached<Metric: Sendable>(_ label: String, _ dimensions: [(String, String)], make: () -> Metric) -> Metric {
+        let key = "\(Metric.self)|" + label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
+        return made.withLock { made in
+            if let metric = made[key] as? Metric { return metric }
+            let metric = make()
+            made[key] = metric
+            return metric
         }
     }
 }

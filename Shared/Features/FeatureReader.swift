@@ -1,0 +1,151 @@
+import Events
+import Redis
+
+public struct ScoredItem: Sendable, Hashable {
+    public var item: String
+    public var score: Double
+
+    public init(item: String, score: Double) {
+        self.item = item
+        self.score = score
+    }
+}
+
+public struct HistoryEntry: Sendable, Hashable {
+    public var item: String
+    public var type: EventType
+    /// In weights (not units): 1.0 for a like with the default weights.
+    public var weight: Double
+    public var occurredAt: EventTimestamp
+    public var eventID: String
+}
+
+public struct PollTally: Sendable, Hashable {
+    /// Option id → users whose current vote it is.
+    public var options: [String: Int]
+    public var totalVoters: Int
+}
+
+/// Reads the features the processor wrote, through the same key layout and window rules.
+public struct FeatureReader: Sendable {
+    public let configuration: FeatureConfiguration
+    public let keys: FeatureKeys
+    private let redis: RedisClient
+
+    public init(configuration: FeatureConfiguration, redis: RedisClient) {
+        self.configuration = configuration
+        keys = FeatureKeys(prefix: configuration.keyPrefix)
+        self.redis = redis
+    }
+
+    /// Item → summed weight over a window at `now` (ms), for all items or one genre/category.
+    public func popularityScores(
+        _ domain: EventDomain, window windowName: String, group: String? = nil, now: Int64
+    ) async throws(RedisError) -> [String: Double] {
+        guard let window = configuration.window(named: windowName) else { throw .unexpectedReply("no window named \(windowName)") }
+        let bucketKeys = window.buckets(at: now).map { keys.popularityBucket(domain, group: group, window: window.name, bucket: $0) }
+        // One slot ({pop:<domain>}), so ZUNION is valid on a cluster too.
+        let reply = try await redis.send(RedisCommand("ZUNION", arguments: [bucketKeys.count] + bucketKeys + ["WITHSCORES"]))
+        guard let flat = reply.array, flat.count % 2 == 0 else { throw .unexpectedReply("ZUNION returned \(reply)") }
+        var scores: [String: Double] = [:]
+        scores.reserveCapacity(flat.count / 2)
+        var index = 0
+        while index < flat.count {
+            guard let item = flat[index].string, let units = flat[index + 1].double else { throw .unexpectedReply("ZUNION item") }
+            if units != 0 { scores[item] = EventWeights.weight(units) }
+            index += 2
+        }
+        return scores
+    }
+
+    /// The `limit` highest-scoring items over a window, highest first (ties by item id).
+    public func popular(
+        _ domain: EventDomain, window: String, group: String? = nil, limit: Int, now: Int64
+    ) async throws(RedisError) -> [ScoredItem] {
+        Self.top(try await popularityScores(domain, window: window, group: group, now: now), limit: limit)
+    }
+
+    /// Items rising now: rate over the short window divided by (rate over the long window + a prior
+    /// rate of `trendingPrior` weight per long window). Only items with positive short-window weight.
+    public func trending(_ domain: EventDomain, group: String? = nil, limit: Int, now: Int64) async throws(RedisError) -> [ScoredItem] {
+        guard let short = configuration.window(named: configuration.trendingShortWindow),
+            let long = configuration.window(named: configuration.trendingLongWindow)
+        else { throw .unexpectedReply("trending windows are not configured windows") }
+        let shortScores = try await popularityScores(domain, window: short.name, group: group, now: now)
+        let longScores = try await popularityScores(domain, window: long.name, group: group, now: now)
+        var trending: [String: Double] = [:]
+        for (item, weight) in shortScores where weight > 0 {
+            trending[item] = Self.trendingScore(
+                shortWeight: weight, shortMilliseconds: short.lengthMilliseconds,
+                longWeight: max(0, longScores[item] ?? 0), longMilliseconds: long.lengthMilliseconds, prior: configuration.trendingPrior
+            )
+        }
+        return Self.top(trending, limit: limit)
+    }
+
+    /// (short / shortLength) / ((long + prior) / longLength): 1 means "as usual", larger means rising.
+    public static func trendingScore(shortWeight: Double, shortMilliseconds: Int64, longWeight: Double, longMilliseconds: Int64, prior: Double) -> Double {
+        (shortWeight / Double(shortMilliseconds)) / ((longWeight + prior) / Double(longMilliseconds))
+    }
+
+    /// Most recent first.
+    public func history(user: String, domain: EventDomain, limit: Int) async throws(RedisError) -> [HistoryEntry] {
+        let reply = try await redis.send(RedisCommand("ZRANGE", keys.userHistory(user, domain), 0, limit - 1, "REV"))
+        guard let members = reply.array else { throw .unexpectedReply("ZRANGE returned \(reply)") }
+        return try members.map { value throws(RedisError) in
+            guard let text = value.string else { throw .unexpectedReply("history member") }
+            // time|type|item|units|event_id; the item may contain '|', so split from both ends.
+            let parts = text.split(separator: "|", omittingEmptySubsequences: false)
+            guard parts.count >= 5, let time = Int64(parts[0]), let type = EventType(rawValue: String(parts[1])),
+                let units = Double(parts[parts.count - 2])
+            else { throw .unexpectedReply("history member \(text)") }
+            return HistoryEntry(
+                item: parts[2..<(parts.count - 2)].joined(separator: "|"), type: type, weight: EventWeights.weight(units),
+                occurredAt: EventTimestamp(millisecondsSinceEpoch: time), eventID: String(parts[parts.count - 1])
+            )
+        }
+    }
+
+    /// Every item the user interacted with in the domain (up to the seen limit).
+    public func seen(user: String, domain: EventDomain) async throws(RedisError) -> Set<String> {
+        let reply = try await redis.send(RedisCommand("ZRANGE", keys.userSeen(user, domain), 0, -1))
+        guard let members = reply.array else { throw .unexpectedReply("ZRANGE returned \(reply)") }
+        return Set(members.compactMap(\.string))
+    }
+
+    /// Genre or category → summed weight.
+    public func affinity(user: String, domain: EventDomain) async throws(RedisError) -> [String: Double] {
+        try await numericHash(keys.userAffinity(user, domain)).mapValues(EventWeights.weight)
+    }
+
+    /// When the user last interacted (event time), if known.
+    public func lastActive(user: String) async throws(RedisError) -> EventTimestamp? {
+        let reply = try await redis.send(RedisCommand("HGET", keys.userProfile(user), "last_active"))
+        return reply.int.map { EventTimestamp(millisecondsSinceEpoch: $0) }
+    }
+
+    public func pollTally(_ poll: String) async throws(RedisError) -> PollTally {
+        let options = try await numericHash(keys.pollTally(poll))
+        let total = try await redis.send(RedisCommand("GET", keys.pollTotal(poll))).int ?? 0
+        return PollTally(options: options.mapValues { Int($0) }, totalVoters: Int(total))
+    }
+
+    private func numericHash(_ key: String) async throws(RedisError) -> [String: Double] {
+        let reply = try await redis.send(RedisCommand("HGETALL", key))
+        guard let flat = reply.array, flat.count % 2 == 0 else { throw .unexpectedReply("HGETALL returned \(reply)") }
+        var result: [String: Double] = [:]
+        var index = 0
+        while index < flat.count {
+            guard let field = flat[index].string, let value = flat[index + 1].double else { throw .unexpectedReply("HGETALL field") }
+            result[field] = value
+            index += 2
+        }
+        return result
+    }
+
+    static func top(_ scores: [String: Double], limit: Int) -> [ScoredItem] {
+        scores.map { ScoredItem(item: $0.key, score: $0.value) }
+            .sorted { $0.score != $1.score ? $0.score > $1.score : $0.item < $1.item }
+            .prefix(max(0, limit)).map { $0 }
+    }
+}

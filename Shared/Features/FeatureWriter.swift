@@ -1,0 +1,384 @@
+import Events
+import Logging
+import Redis
+import Synchronization
+
+/// Where a record was read from. Identifies a record across replays (the event id identifies the
+/// event, which a producer may have written twice).
+public struct RecordPosition: Sendable, Hashable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+
+    public init(topic: String, partition: Int32, offset: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+    }
+
+    /// `topic/partition`: the field of the applied-offsets hash.
+    public var partitionField: String { "\(topic)/\(partition)" }
+    /// `topic/partition/offset`: stored in event markers.
+    public var reference: String { "\(topic)/\(partition)/\(offset)" }
+}
+
+/// One interaction to apply, with the genres (movies) or category (polls) of its subject.
+public struct FeatureEvent: Sendable, Hashable {
+    public var event: Event
+    public var position: RecordPosition
+    public var groups: [String]
+
+    public init(event: Event, position: RecordPosition, groups: [String]) {
+        self.event = event
+        self.position = position
+        self.groups = groups
+    }
+}
+
+/// What happened to each event of a batch.
+public struct FeatureApplyOutcome: Sendable, Hashable {
+    public enum Status: Sendable, Hashable {
+        /// Applied by this call.
+        case applied(weightUnits: Int64)
+        /// Applied before from this same record (a replay); nothing applied twice.
+        case replayed
+        /// The event id was applied from another record: a producer-side duplicate.
+        case duplicate
+        /// Older than the largest window plus the allowed lateness.
+        case late
+        /// Catalog events carry no interaction features.
+        case catalog
+    }
+
+    public var statuses: [Status]
+
+    public func count(_ predicate: (Status) -> Bool) -> Int { statuses.reduce(0) { $0 + (predicate($1) ? 1 : 0) } }
+    public var applied: Int { count { if case .applied = $0 { true } else { false } } }
+    public var late: Int { count { $0 == .late } }
+    public var duplicates: Int { count { $0 == .duplicate } }
+    public var replayed: Int { count { $0 == .replayed } }
+}
+
+/// Applies batches of events to Redis, idempotently: any prefix of a batch may have been applied
+/// before (a crash between apply and commit, a rebalance), and the result is as if each record were
+/// applied once.
+///
+/// - User state changes together with a per-event marker in one script: a replayed event is skipped,
+///   and the marker says whether it came from the same record (a replay) or another (a duplicate).
+/// - Popularity changes together with the last applied offset per partition, compare-and-set: a record
+///   at or below it was applied already. Weights are integers, so pre-aggregating a batch is exact.
+/// - Poll votes are last-writer-wins by event time: idempotent by construction.
+public final class FeatureWriter: Sendable {
+    public let configuration: FeatureConfiguration
+    public let keys: FeatureKeys
+    private let redis: RedisClient
+    private let logger: Logger
+    /// Last applied offset per `domain|topic/partition`, as last read or written by this member. Only
+    /// a cache: the compare-and-set in the script is what guarantees correctness.
+    private let appliedOffsets = Mutex<[String: Int64]>([:])
+
+    public init(configuration: FeatureConfiguration, redis: RedisClient, logger: Logger = Logger(label: "streamrec.features")) {
+        self.configuration = configuration
+        keys = FeatureKeys(prefix: configuration.keyPrefix)
+        self.redis = redis
+        self.logger = logger
+    }
+
+    /// Call after a rebalance: another member may have applied records of partitions we get back.
+    public func forgetAppliedOffsets() {
+        appliedOffsets.withLock { $0.removeAll() }
+    }
+
+    /// Applies `events` (in record order) as of wall-clock time `now` (ms since the epoch).
+    public func apply(_ events: [FeatureEvent], now: Int64) async throws(RedisError) -> FeatureApplyOutcome {
+        var statuses = [FeatureApplyOutcome.Status](repeating: .late, count: events.count)
+        let oldestOnTime = now - configuration.horizonMilliseconds
+        var onTime: [Int] = []
+        for (index, item) in events.enumerated() {
+            if item.event.type.isCatalog {
+                statuses[index] = .catalog
+            } else if item.event.occurredAt.millisecondsSinceEpoch >= oldestOnTime {
+                onTime.append(index)
+            }
+        }
+        let votes = onTime.filter { events[$0].event.type == .pollVote }
+        let userStatuses: [Int: FeatureApplyOutcome.Status]
+        do {
+            async let votesApplied: Void = applyVotes(votes.map { events[$0] })
+            userStatuses = try await applyToUsers(onTime, of: events)
+            try await votesApplied
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw .connectionLost("\(error)")
+        }
+        for (index, status) in userStatuses { statuses[index] = status }
+
+        // Popularity: everything applied now or earlier from the same record, unless its offset is
+        // already covered. Partitions of late and duplicate records advance too.
+        for domain in EventDomain.allCases {
+            let inDomain = events.indices.filter { events[$0].event.domain == domain && !events[$0].event.type.isCatalog }
+            guard !inDomain.isEmpty else { continue }
+            try await applyToPopularity(domain: domain, indices: inDomain, events: events, statuses: statuses, userStatuses: userStatuses)
+        }
+        return FeatureApplyOutcome(statuses: statuses)
+    }
+
+    // MARK: - Users
+
+    private func applyToUsers(_ indices: [Int], of events: [FeatureEvent]) async throws(RedisError) -> [Int: FeatureApplyOutcome.Status] {
+        guard !indices.isEmpty else { return [:] }
+        // A user's events stay in one call and in record order: the rating mean depends on order.
+        let chunks = chunk(indices) { self.keys.userTag(events[$0].event.userID) }
+        var results: [Int: FeatureApplyOutcome.Status] = [:]
+        do {
+            try await withThrowingTaskGroup(of: [(Int, FeatureApplyOutcome.Status)].self) { group in
+                for chunk in chunks {
+                    group.addTask { try await self.applyUserChunk(chunk, of: events) }
+                }
+                for try await chunkResults in group {
+                    for (index, status) in chunkResults { results[index] = status }
+                }
+            }
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw .connectionLost("\(error)")
+        }
+        return results
+    }
+
+    private func applyUserChunk(_ indices: [Int], of events: [FeatureEvent]) async throws(RedisError) -> [(Int, FeatureApplyOutcome.Status)] {
+        var scriptKeys: [any RedisArgumentConvertible] = []
+        scriptKeys.reserveCapacity(indices.count * 5)
+        let weights = configuration.weights
+        var arguments: [any RedisArgumentConvertible] = [
+            configuration.historyLength, configuration.seenLimit, weights.ratingPriorMean, weights.ratingPriorStrength,
+            max(1, configuration.userIdleExpiry.components.seconds),
+        ]
+        arguments.reserveCapacity(5 + indices.count * 9)
+        for index in indices {
+            let item = events[index]
+            let event = item.event
+            let user = event.userID
+            scriptKeys.append(keys.eventMarker(user: user, eventID: event.eventID))
+            scriptKeys.append(keys.userProfile(user))
+            scriptKeys.append(keys.userHistory(user, event.domain))
+            scriptKeys.append(keys.userSeen(user, event.domain))
+            scriptKeys.append(keys.userAffinity(user, event.domain))
+            let time = event.occurredAt.millisecondsSinceEpoch
+            var halfStars = 0
+            if case .rating(let value) = event.payload { halfStars = Int((value * 2).rounded()) }
+            let markerExpiry = (time + configuration.horizonMilliseconds) / 1000 + 1
+            arguments.append(item.position.reference)
+            arguments.append(event.subjectID)
+            arguments.append(event.type.rawValue)
+            arguments.append(weights.units(for: event.type).map(String.init) ?? "R")
+            arguments.append(halfStars)
+            arguments.append(time)
+            arguments.append(markerExpiry)
+            arguments.append(item.groups.joined(separator: "\u{1F}"))
+            arguments.append(event.eventID)
+        }
+        let reply = try await redis.evaluate(FeatureScripts.applyToUsers, keys: scriptKeys, arguments: arguments)
+        guard let replies = reply.array, replies.count == indices.count else {
+            throw .unexpectedReply("user script returned \(reply)")
+        }
+        var results: [(Int, FeatureApplyOutcome.Status)] = []
+        results.reserveCapacity(indices.count)
+        for (index, value) in zip(indices, replies) {
+            guard let text = value.string, let bar = text.firstIndex(of: "|") else { throw .unexpectedReply("user script item \(value)") }
+            switch text[..<bar] {
+            case "1":
+                guard let units = Int64(text[text.index(after: bar)...]) else { throw .unexpectedReply("user script item \(text)") }
+                results.append((index, .applied(weightUnits: units)))
+            case "2": results.append((index, .replayed))
+            default: results.append((index, .duplicate))
+            }
+        }
+        return results
+    }
+
+    /// Weight units recorded for a replayed event: needed for its popularity effect if that part was
+    /// not applied before the crash.
+    private func replayedWeights(_ indices: [Int], of events: [FeatureEvent]) async throws(RedisError) -> [Int: Int64] {
+        guard !indices.isEmpty else { return [:] }
+        let commands = indices.map { RedisCommand("GET", keys.eventMarker(user: events[$0].event.userID, eventID: events[$0].event.eventID)) }
+        let replies = try await redis.pipeline(commands)
+        var weights: [Int: Int64] = [:]
+        for (index, reply) in zip(indices, replies) {
+            guard let text = reply.string, let bar = text.firstIndex(of: "|"), let units = Int64(text[text.index(after: bar)...]) else {
+                throw .unexpectedReply("event marker \(reply)")
+            }
+            weights[index] = units
+        }
+        return weights
+    }
+
+    // MARK: - Popularity
+
+    private func applyToPopularity(
+        domain: EventDomain, indices: [Int], events: [FeatureEvent],
+        statuses: [FeatureApplyOutcome.Status], userStatuses: [Int: FeatureApplyOutcome.Status]
+    ) async throws(RedisError) {
+        let offsetsKey = keys.appliedOffsets(domain)
+        var lastOffsets: [String: Int64] = [:]
+        for index in indices {
+            let position = events[index].position
+            lastOffsets[position.partitionField] = max(lastOffsets[position.partitionField] ?? -1, position.offset)
+        }
+        let fields = lastOffsets.keys.sorted()
+        for attempt in 0..<5 {
+            let applied = try await knownAppliedOffsets(domain: domain, fields: fields, key: offsetsKey)
+            // Records already covered by the applied offsets are skipped.
+            var fresh: [Int] = []
+            var replayedIndices: [Int] = []
+            for index in indices {
+                let position = events[index].position
+                if let done = applied[position.partitionField], position.offset <= done { continue }
+                switch userStatuses[index] {
+                case .applied?: fresh.append(index)
+                case .replayed?: fresh.append(index); replayedIndices.append(index)
+                default: continue
+                }
+            }
+            let replayWeights = try await replayedWeights(replayedIndices, of: events)
+            var call = PopularityCall()
+            for index in fresh {
+                let units: Int64
+                if case .applied(let weight) = statuses[index] { units = weight } else { units = replayWeights[index] ?? 0 }
+                guard units != 0 else { continue }
+                let item = events[index]
+                let time = item.event.occurredAt.millisecondsSinceEpoch
+                for window in configuration.windows {
+                    let bucket = window.bucket(containing: time)
+                    // The bucket is read until its end plus the window length; lateness covers slow readers.
+                    let expiry = ((bucket + 1) * window.bucketMilliseconds + window.lengthMilliseconds + configuration.allowedLateness.milliseconds) / 1000 + 1
+                    call.add(keys.popularityBucket(domain, group: nil, window: window.name, bucket: bucket), expiry: expiry, item: item.event.subjectID, units: units)
+                    for group in item.groups {
+                        call.add(keys.popularityBucket(domain, group: group, window: window.name, bucket: bucket), expiry: expiry, item: item.event.subjectID, units: units)
+                    }
+                }
+            }
+            var scriptKeys: [any RedisArgumentConvertible] = [offsetsKey]
+            scriptKeys.append(contentsOf: call.bucketKeys)
+            var arguments: [any RedisArgumentConvertible] = [fields.count]
+            for field in fields {
+                arguments.append(field)
+                arguments.append(applied[field].map(String.init) ?? "")
+                arguments.append(max(applied[field] ?? -1, lastOffsets[field]!))
+            }
+            for expiry in call.expiries { arguments.append(expiry) }
+            for (keyIndex, entries) in call.increments.enumerated() {
+                for (item, units) in entries.sorted(by: { $0.key < $1.key }) where units != 0 {
+                    arguments.append(keyIndex + 2)
+                    arguments.append(item)
+                    arguments.append(units)
+                }
+            }
+            do {
+                try await redis.evaluate(FeatureScripts.applyToPopularity, keys: scriptKeys, arguments: arguments)
+                appliedOffsets.withLock { cache in
+                    for field in fields { cache[domain.rawValue + "|" + field] = max(applied[field] ?? -1, lastOffsets[field]!) }
+                }
+                return
+            } catch where error.serverErrorCode == "STALE" {
+                logger.info("applied offsets moved under us (another member); re-reading", metadata: ["domain": "\(domain)", "attempt": "\(attempt)"])
+                forgetAppliedOffsets()
+            }
+        }
+        throw .unexpectedReply("popularity offsets kept changing under this member")
+    }
+
+    private func knownAppliedOffsets(domain: EventDomain, fields: [String], key: String) async throws(RedisError) -> [String: Int64] {
+        var known: [String: Int64] = [:]
+        var missing: [String] = []
+        appliedOffsets.withLock { cache in
+            for field in fields {
+                if let offset = cache[domain.rawValue + "|" + field] { known[field] = offset } else { missing.append(field) }
+            }
+        }
+        guard !missing.isEmpty else { return known }
+        let reply = try await redis.send(RedisCommand("HMGET", arguments: [key] + missing))
+        guard let values = reply.array, values.count == missing.count else { throw .unexpectedReply("HMGET returned \(reply)") }
+        for (field, value) in zip(missing, values) {
+            if let text = value.string {
+                guard let offset = Int64(text) else { throw .unexpectedReply("applied offset \(text)") }
+                known[field] = offset
+            }
+        }
+        return known
+    }
+
+    // MARK: - Polls
+
+    private func applyVotes(_ votes: [FeatureEvent]) async throws(RedisError) {
+        guard !votes.isEmpty else { return }
+        let chunks = chunk(Array(votes.indices)) { self.keys.pollTag(votes[$0].event.subjectID) }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for chunk in chunks {
+                    group.addTask {
+                        var scriptKeys: [any RedisArgumentConvertible] = []
+                        var arguments: [any RedisArgumentConvertible] = []
+                        for index in chunk {
+                            let event = votes[index].event
+                            guard case .vote(let option) = event.payload else { continue }
+                            scriptKeys.append(self.keys.pollVotes(event.subjectID))
+                            scriptKeys.append(self.keys.pollTally(event.subjectID))
+                            scriptKeys.append(self.keys.pollTotal(event.subjectID))
+                            arguments.append(event.userID)
+                            arguments.append(option)
+                            arguments.append(event.occurredAt.millisecondsSinceEpoch)
+                            arguments.append(event.eventID)
+                        }
+                        try await self.redis.evaluate(FeatureScripts.applyVotes, keys: scriptKeys, arguments: arguments)
+                    }
+                }
+                try await group.waitForAll()
+            }
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw .connectionLost("\(error)")
+        }
+    }
+
+    // MARK: - Chunking
+
+    /// Splits indices into script calls: everything of one hash tag (a user, a poll) in one call, in
+    /// order; on a cluster, one hash slot per call; otherwise about `eventsPerScript` per call.
+    private func chunk(_ indices: [Int], hashTag: (Int) -> String) -> [[Int]] {
+        let perCall = max(1, configuration.eventsPerScript)
+        var byBucket: [Int: [Int]] = [:]
+        let lanes = max(1, (indices.count + perCall - 1) / perCall)
+        for index in indices {
+            let slot = RedisKeySlot.slot(hashTag(index))
+            let bucket = configuration.topology == .cluster ? slot : slot % lanes
+            byBucket[bucket, default: []].append(index)
+        }
+        return byBucket.keys.sorted().map { byBucket[$0]! }
+    }
+}
+
+/// Aggregated popularity increments of one script call.
+private struct PopularityCall {
+    var bucketKeys: [String] = []
+    var expiries: [Int64] = []
+    var increments: [[String: Int64]] = []
+    var indexOfKey: [String: Int] = [:]
+
+    mutating func add(_ key: String, expiry: Int64, item: String, units: Int64) {
+        let index: Int
+        if let known = indexOfKey[key] {
+            index = known
+        } else {
+            index = bucketKeys.count
+            indexOfKey[key] = index
+            bucketKeys.append(key)
+            expiries.append(expiry)
+            increments.append([:])
+        }
+        increments[index][item, default: 0] += units
+    }
+}

@@ -1,0 +1,186 @@
+import Events
+import Features
+import Kafka
+import Logging
+import Synchronization
+
+/// Where records that cannot be decoded go. Must have durably accepted them when `publish` returns.
+public protocol DeadLetterSink: Sendable {
+    func publish(_ letters: [DeadLetter]) async throws
+}
+
+public struct DeadLetter: Error, Sendable, Hashable {
+    public var record: KafkaConsumerMessage
+    /// Machine-readable reason (the validator's code, or `unsupported_schema_version`, `wrong_topic`).
+    public var reason: String
+    public var field: String?
+    public var message: String
+
+    /// The original key, value and headers, plus the error and the record's origin in `dlq-*` headers.
+    public func producerMessage(topic: String) -> KafkaProducerMessage {
+        var headers = record.headers
+        headers.append(KafkaHeader(name: "dlq-reason", value: reason))
+        if let field { headers.append(KafkaHeader(name: "dlq-field", value: field)) }
+        headers.append(KafkaHeader(name: "dlq-error", value: message))
+        headers.append(KafkaHeader(name: "dlq-source-topic", value: record.topic))
+        headers.append(KafkaHeader(name: "dlq-source-partition", value: String(record.partition)))
+        headers.append(KafkaHeader(name: "dlq-source-offset", value: String(record.offset)))
+        return KafkaProducerMessage(topic: topic, key: record.key, value: record.value, headers: headers)
+    }
+}
+
+/// Dead letters through a Kafka producer, each acknowledged by the broker.
+public struct KafkaDeadLetterSink: DeadLetterSink {
+    public let producer: KafkaProducer
+    public let topic: String
+
+    public init(producer: KafkaProducer, topic: String) {
+        self.producer = producer
+        self.topic = topic
+    }
+
+    public func publish(_ letters: [DeadLetter]) async throws {
+        guard !letters.isEmpty else { return }
+        for result in await producer.send(letters.map { $0.producerMessage(topic: topic) }) {
+            _ = try result.get()
+        }
+    }
+}
+
+/// What one batch did.
+public struct BatchReport: Sendable {
+    public var records: Int
+    public var features: FeatureApplyOutcome
+    /// The events behind `features.statuses`, in the same order.
+    public var events: [FeatureEvent]
+    public var deadLetters: [DeadLetter]
+    /// Rows new to the training store (replays add none).
+    public var storedInteractions: Int
+    public var catalogUpdates: Int
+}
+
+/// Turns one batch of records into their effects: dead letters for records that cannot be decoded,
+/// catalog upserts, Redis features and training-store rows. Every effect is idempotent, so the whole
+/// batch can be retried after any failure, and the caller commits offsets only after this returned.
+public final class EventBatchProcessor: Sendable {
+    private let topics: EventTopics
+    private let features: FeatureWriter
+    private let store: TrainingStore
+    private let deadLetters: any DeadLetterSink
+    private let catalog = CatalogCache()
+    private let logger: Logger
+
+    public init(topics: EventTopics, features: FeatureWriter, store: TrainingStore, deadLetters: any DeadLetterSink, logger: Logger) {
+        self.topics = topics
+        self.features = features
+        self.store = store
+        self.deadLetters = deadLetters
+        self.logger = logger
+    }
+
+    /// - Parameter now: wall-clock milliseconds, for lateness.
+    public func process(_ records: [KafkaConsumerMessage], now: Int64) async throws -> BatchReport {
+        var letters: [DeadLetter] = []
+        var decoded: [(Event, RecordPosition)] = []
+        decoded.reserveCapacity(records.count)
+        for record in records {
+            switch decode(record) {
+            case .success(let event): decoded.append((event, RecordPosition(topic: record.topic, partition: record.partition, offset: record.offset)))
+            case .failure(let letter): letters.append(letter)
+            }
+        }
+
+        // Catalog first and in record order, so interactions in the same batch see their genres.
+        var catalogUpdates = 0
+        for (event, _) in decoded where event.type.isCatalog {
+            try await store.upsertCatalog(event)
+            catalog.learn(event)
+            catalogUpdates += 1
+        }
+        let interactions = decoded.filter { !$0.0.type.isCatalog }
+        var groups: [EventDomain: [String: [String]]] = [:]
+        for domain in EventDomain.allCases {
+            let ids = interactions.filter { $0.0.domain == domain }.map(\.0.subjectID)
+            groups[domain] = try await catalog.groups(domain, ids: ids, store: store)
+        }
+        let events = decoded.map { event, position in
+            FeatureEvent(event: event, position: position, groups: event.type.isCatalog ? [] : groups[event.domain]?[event.subjectID] ?? [])
+        }
+
+        // The three sinks are independent and idempotent: run them together.
+        async let applied = features.apply(events, now: now)
+        async let stored = store.append(events.filter { !$0.event.type.isCatalog })
+        async let lettersSent: Void = deadLetters.publish(letters)
+        let (outcome, rows, _) = try await (applied, stored, lettersSent)
+        return BatchReport(records: records.count, features: outcome, events: events, deadLetters: letters, storedInteractions: rows, catalogUpdates: catalogUpdates)
+    }
+
+    func decode(_ record: KafkaConsumerMessage) -> Result<Event, DeadLetter> {
+        if let version = record.header(EventHeaders.schemaVersion)?.stringValue, version != Event.schemaVersion {
+            return .failure(DeadLetter(record: record, reason: "unsupported_schema_version", field: nil, message: "schema-version \(version.prefix(32)) is not \(Event.schemaVersion)"))
+        }
+        let event: Event
+        do {
+            event = try Event.decode(record.value)
+        } catch {
+            return .failure(DeadLetter(record: record, reason: error.code.rawValue, field: error.field, message: error.message))
+        }
+        guard topics.topic(for: event.domain) == record.topic else {
+            return .failure(DeadLetter(record: record, reason: "wrong_topic", field: "type", message: "\(event.type.rawValue) does not belong on \(record.topic)"))
+        }
+        return .success(event)
+    }
+}
+
+/// Genres of movies and categories of polls, from catalog events seen and from the catalog tables.
+/// Ids the catalog does not know are asked for again at most every 30 s.
+final class CatalogCache: Sendable {
+    private struct State {
+        var known: [EventDomain: [String: [String]]] = [:]
+        var missingSince: [EventDomain: [String: ContinuousClock.Instant]] = [:]
+    }
+
+    private let state = Mutex(State())
+    private static let retryMissingAfter: Duration = .seconds(30)
+
+    func learn(_ event: Event) {
+        state.withLock { state in
+            switch event.payload {
+            case .movieAdded(let movie): state.known[.movie, default: [:]][event.subjectID] = movie.genres
+            case .pollCreated(let poll): state.known[.poll, default: [:]][event.subjectID] = [poll.category]
+            default: return
+            }
+            state.missingSince[event.domain]?[event.subjectID] = nil
+        }
+    }
+
+    func groups(_ domain: EventDomain, ids: [String], store: TrainingStore) async throws -> [String: [String]] {
+        let now = ContinuousClock.now
+        var result: [String: [String]] = [:]
+        var unknown: Set<String> = []
+        state.withLock { state in
+            for id in ids {
+                if let groups = state.known[domain]?[id] {
+                    result[id] = groups
+                } else if let since = state.missingSince[domain]?[id], now - since < Self.retryMissingAfter {
+                    continue
+                } else {
+                    unknown.insert(id)
+                }
+            }
+        }
+        guard !unknown.isEmpty else { return result }
+        let found = try await store.groups(domain, ids: unknown.sorted())
+        state.withLock { state in
+            for id in unknown {
+                if let groups = found[id] {
+                    state.known[domain, default: [:]][id] = groups
+                    result[id] = groups
+                } else {
+                    state.missingSince[domain, default: [:]][id] = now
+                }
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,116 @@
+import Events
+import Features
+import Hummingbird
+import Kafka
+import Logging
+import Postgres
+import Redis
+import ServiceLifecycle
+import ServiceSupport
+
+/// Wires the processor's clients and services from its configuration. The executable runs this; tests
+/// run it too, in-process, against the real servers.
+public struct ProcessorApplication: Sendable {
+    public let configuration: ProcessorConfiguration
+    public let redis: RedisClient
+    public let postgres: PostgresClient
+    public let features: FeatureWriter
+    public let service: StreamProcessorService
+    let producer: KafkaProducer
+    let consumer: KafkaConsumer
+    let admin: KafkaAdmin
+    let metrics: ServiceMetrics
+    let logger: Logger
+
+    /// Connects, applies schema migrations and makes sure the topics exist. Throws if a dependency is
+    /// unreachable: the process exits and its supervisor restarts it.
+    public static func start(configuration: ProcessorConfiguration, metrics: ServiceMetrics, logger: Logger) async throws -> ProcessorApplication {
+        let redis = RedisClient(configuration: configuration.redis, logger: logger)
+        let postgres = PostgresClient(configuration: configuration.postgres, logger: logger)
+        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: configuration.consumer.bootstrapServers), logger: logger)
+        do {
+            let applied = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
+            if !applied.isEmpty { logger.info("schema migrations applied", metadata: ["versions": "\(applied)"]) }
+            _ = try await DependencyProbes.redis(redis)
+            let wanted = configuration.topics.all.map {
+                KafkaTopicSpecification(name: $0, partitions: configuration.topicPartitions, replicationFactor: configuration.topicReplicationFactor)
+            } + [KafkaTopicSpecification(name: configuration.deadLetterTopic, partitions: 1, replicationFactor: configuration.topicReplicationFactor)]
+            let existing = Set(try await admin.listTopics())
+            let missing = wanted.filter { !existing.contains($0.name) }
+            if !missing.isEmpty {
+                let created = try await admin.createTopics(missing)
+                logger.info("created topics", metadata: ["topics": "\(created)"])
+            }
+        } catch {
+            await redis.shutdown()
+            await postgres.shutdown()
+            await admin.shutdown()
+            throw error
+        }
+        let features = FeatureWriter(configuration: configuration.features, redis: redis, logger: logger)
+        let producer = try KafkaProducer(configuration: configuration.producer, logger: logger)
+        let consumer = try KafkaConsumer(configuration: configuration.consumer, logger: logger) { event in
+            // Another member may have applied records of partitions we own now.
+            features.forgetAppliedOffsets()
+            logger.info("partitions rebalanced", metadata: ["event": "\(event)"])
+        }
+        let processor = EventBatchProcessor(
+            topics: configuration.topics, features: features, store: TrainingStore(postgres: postgres),
+            deadLetters: KafkaDeadLetterSink(producer: producer, topic: configuration.deadLetterTopic), logger: logger
+        )
+        let service = StreamProcessorService(
+            consumer: consumer, processor: processor, topics: configuration.topics.all, retryBackoff: configuration.retryBackoff,
+            metrics: ProcessorMetrics(factory: metrics.factory), logger: logger
+        )
+        return ProcessorApplication(
+            configuration: configuration, redis: redis, postgres: postgres, features: features, service: service,
+            producer: producer, consumer: consumer, admin: admin, metrics: metrics, logger: logger
+        )
+    }
+
+    /// The services to run, in start order (shutdown runs in reverse: the processor finishes and
+    /// commits its batch first, the dead-letter producer flushes last).
+    public func services(includingHTTP: Bool = true) -> [any Service] {
+        var services: [any Service] = [producer, LagRefresher(service: service)]
+        if includingHTTP {
+            let router = Router()
+            router.add(middleware: ErrorAndRequestIDMiddleware())
+            let redis = redis
+            let postgres = postgres
+            let service = service
+            OperationalRoutes.add(to: router, metrics: metrics) {
+                var checks: [(String, String?)] = []
+                do { _ = try await DependencyProbes.redis(redis); checks.append(("redis", nil)) } catch { checks.append(("redis", "\(error)")) }
+                do { _ = try await DependencyProbes.postgres(postgres); checks.append(("postgres", nil)) } catch { checks.append(("postgres", "\(error)")) }
+                checks.append(("processing", service.isPaused ? "paused: a batch is being retried" : nil))
+                return checks
+            }
+            services.append(Application(
+                router: router,
+                configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "stream-processor"),
+                logger: logger
+            ))
+        }
+        services.append(service)
+        return services
+    }
+
+    /// Closes the clients the services do not own. Call after the services stopped.
+    public func shutdown() async {
+        await admin.shutdown()
+        await redis.shutdown()
+        await postgres.shutdown()
+    }
+}
+
+/// Refreshes the lag gauges every few seconds, also while no batches flow.
+struct LagRefresher: Service {
+    let service: StreamProcessorService
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            await service.refreshLag()
+            try? await Task.sleep(for: .seconds(5))
+        }
+    }
+}

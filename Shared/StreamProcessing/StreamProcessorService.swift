@@ -1,0 +1,181 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ClientRuntime
+import Events
+import Features
+import Kafka
+import Logging
+import Metrics
+import ServiceLifecycle
+import ServiceSupport
+import Synchronization
+
+/// The consume → apply → commit loop. Offsets are committed only after a batch's effects were
+/// acknowledged by Redis, PostgreSQL and (for dead letters) Kafka; while a dependency is down the
+/// same batch is retried with backoff and nothing is committed. On graceful shutdown the batch in
+/// hand is finished and committed, then the consumer leaves the group.
+public final class StreamProcessorService: Service, Sendable {
+    private let consumer: KafkaConsumer
+    private let processor: EventBatchProcessor
+    private let topics: [String]
+    private let retryBackoff: Backoff
+    private let metrics: ProcessorMetrics
+    private let logger: Logger
+    private let clock: @Sendable () -> Int64
+    /// Next offset to read per partition, as committed by this member.
+    private let committed = Mutex<[KafkaTopicPartition: Int64]>([:])
+    private let paused = Atomic<Bool>(false)
+
+    public init(
+        consumer: KafkaConsumer, processor: EventBatchProcessor, topics: [String], retryBackoff: Backoff,
+        metrics: ProcessorMetrics, logger: Logger, clock: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }
+    ) {
+        self.consumer = consumer
+        self.processor = processor
+        self.topics = topics
+        self.retryBackoff = retryBackoff
+        self.metrics = metrics
+        self.logger = logger
+        self.clock = clock
+    }
+
+    /// True while a batch is being retried because a dependency failed.
+    public var isPaused: Bool { paused.load(ordering: .relaxed) }
+
+    public func run() async throws {
+        try consumer.subscribe(topics: topics)
+        logger.info("consuming", metadata: ["topics": "\(topics)", "group": "\(consumer.configuration.groupID)"])
+        do {
+            for try await records in consumer.batches.cancelOnGracefulShutdown() {
+                guard let report = try await processWithRetry(records) else { break }
+                do {
+                    try await consumer.commit(records)
+                } catch {
+                    // Stored offsets are committed with the next commit or on revoke; a replay of this
+                    // batch would change nothing anyway.
+                    logger.warning("offset commit failed; will be retried with the next batch", metadata: ["error": "\(error)"])
+                    metrics.commitFailures.increment()
+                }
+                record(report, records: records)
+            }
+        } catch let error as KafkaError where !error.isFatal {
+            logger.warning("consumer stopped", metadata: ["error": "\(error)"])
+        }
+        await consumer.close()
+        logger.info("stream processor stopped")
+    }
+
+    /// Applies the batch, retrying while dependencies fail. Returns nil if shutdown came first (the
+    /// batch is then neither applied completely nor committed, and the next owner replays it).
+    private func processWithRetry(_ records: [KafkaConsumerMessage]) async throws -> BatchReport? {
+        var failures = 0
+        while true {
+            let started = ContinuousClock.now
+            do {
+                let report = try await processor.process(records, now: clock())
+                metrics.batchDuration.recordNanoseconds((ContinuousClock.now - started).nanosecondsForMetrics)
+                if failures > 0 {
+                    logger.info("dependencies are back; batch applied", metadata: ["attempts": "\(failures + 1)"])
+                    paused.store(false, ordering: .relaxed)
+                    metrics.paused.record(0)
+                }
+                return report
+            } catch {
+                failures += 1
+                metrics.applyFailures.increment()
+                if failures == 1 {
+                    logger.error("batch failed; retrying without committing", metadata: ["error": "\(error)", "records": "\(records.count)"])
+                    paused.store(true, ordering: .relaxed)
+                    metrics.paused.record(1)
+                }
+                if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
+                try? await Task.sleep(for: retryBackoff.delay(afterFailures: failures))
+                if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
+            }
+        }
+    }
+
+    private func record(_ report: BatchReport, records: [KafkaConsumerMessage]) {
+        let now = clock()
+        for (item, status) in zip(report.events, report.features.statuses) {
+            metrics.events(item.event.type, status).increment()
+            if case .applied = status {
+                metrics.freshness.recordNanoseconds(max(0, now - item.event.occurredAt.millisecondsSinceEpoch) * 1_000_000)
+            }
+        }
+        for letter in report.deadLetters { metrics.deadLettered(letter.reason).increment() }
+        var next: [KafkaTopicPartition: Int64] = [:]
+        for record in records { next[record.topicPartition] = max(next[record.topicPartition] ?? 0, record.offset + 1) }
+        committed.withLock { committed in
+            for (partition, offset) in next { committed[partition] = offset }
+        }
+        for (partition, offset) in next { metrics.committedOffset(partition).record(offset) }
+    }
+
+    /// Refreshes lag gauges: high watermark from the latest fetch minus our committed offset.
+    public func refreshLag() async {
+        let known = committed.withLock { $0 }
+        guard !known.isEmpty, let highs = try? await consumer.fetchedHighWatermarks(for: Array(known.keys)) else { return }
+        for (partition, offset) in known {
+            if let high = highs[partition] { metrics.lag(partition).record(max(0, high - offset)) }
+        }
+    }
+}
+
+public func wallClockMilliseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+}
+
+/// The processor's Prometheus metrics.
+public struct ProcessorMetrics: Sendable {
+    let factory: any MetricsFactory
+    let batchDuration: Metrics.Timer
+    let freshness: Metrics.Timer
+    let paused: Gauge
+    let applyFailures: Counter
+    let commitFailures: Counter
+    private let cache = MetricCache()
+
+    public init(factory: any MetricsFactory) {
+        self.factory = factory
+        batchDuration = Metrics.Timer(label: "streamrec_processor_batch_duration_seconds", factory: factory)
+        freshness = Metrics.Timer(label: "streamrec_processor_freshness_seconds", factory: factory)
+        paused = Gauge(label: "streamrec_processor_paused", factory: factory)
+        applyFailures = Counter(label: "streamrec_processor_batch_failures_total", factory: factory)
+        commitFailures = Counter(label: "streamrec_processor_commit_failures_total", factory: factory)
+    }
+
+    func events(_ type: EventType, _ status: FeatureApplyOutcome.Status) -> Counter {
+        let outcome: String
+        switch status {
+        case .applied: outcome = "applied"
+        case .replayed: outcome = "replayed"
+        case .duplicate: outcome = "duplicate"
+        case .late: outcome = "late"
+        case .catalog: outcome = "catalog"
+        }
+        return cache.counter("streamrec_processor_events_total", [("type", type.rawValue), ("outcome", outcome)], factory: factory)
+    }
+
+    func deadLettered(_ reason: String) -> Counter {
+        cache.counter("streamrec_processor_dead_lettered_total", [("reason", reason)], factory: factory)
+    }
+
+    func committedOffset(_ partition: KafkaTopicPartition) -> Gauge {
+        cache.gauge("streamrec_processor_committed_offset", [("topic", partition.topic), ("partition", String(partition.partition))], factory: factory)
+    }
+
+    func lag(_ partition: KafkaTopicPartition) -> Gauge {
+        cache.gauge("streamrec_processor_lag_records", [("topic", partition.topic), ("partition", String(partition.partition))], factory: factory)
+    }
+}
+
+extension Duration {
+    var nanosecondsForMetrics: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
