@@ -163,6 +163,7 @@ let package = Package(
         .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "StackTestSupport"]),
         .testTarget(name: "EventsTests", dependencies: ["Events"]),
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender"]),
+        .testTarget(name: "FeaturesTests", dependencies: ["Features", "StackTestSupport"]),
         .testTarget(
             name: "IngestTests",
             dependencies: [

@@ -24,6 +24,11 @@ public struct PollTally: Sendable, Hashable {
     /// Option id → users whose current vote it is.
     public var options: [String: Int]
     public var totalVoters: Int
+
+    public init(options: [String: Int], totalVoters: Int) {
+        self.options = options
+        self.totalVoters = totalVoters
+    }
 }
 
 /// Reads the features the processor wrote, through the same key layout and window rules.

@@ -1,0 +1,255 @@
+import Events
+@testable import Features
+import Foundation
+import Redis
+import StackTestSupport
+import Testing
+
+/// Helpers shared by the feature tests: events at chosen times, and a writer/reader pair under a
+/// key prefix of the test's own.
+struct FeatureFixture {
+    let redis: RedisClient
+    let configuration: FeatureConfiguration
+    let writer: FeatureWriter
+    let reader: FeatureReader
+
+    init(prefix: String = TestStack.uniqueName("test"), configure: (inout FeatureConfiguration) -> Void = { _ in }) throws {
+        redis = RedisClient(configuration: try TestStack.redisConfiguration())
+        var configuration = FeatureConfiguration()
+        configuration.keyPrefix = prefix + ":v1"
+        configure(&configuration)
+        self.configuration = configuration
+        writer = FeatureWriter(configuration: configuration, redis: redis)
+        reader = FeatureReader(configuration: configuration, redis: redis)
+    }
+
+    func snapshot() async throws -> [String: String] {
+        let prefix = configuration.keyPrefix
+        // Keys without the prefix, so two fixtures' snapshots compare.
+        return Dictionary(uniqueKeysWithValues: try await RedisSnapshot.take(redis, prefix: prefix + ":").map { (String($0.key.dropFirst(prefix.count)), $0.value) })
+    }
+
+    func finish() async throws {
+        try await RedisSnapshot.delete(redis, prefix: configuration.keyPrefix + ":")
+        await redis.shutdown()
+    }
+}
+
+func makeEvent(
+    _ type: EventType, user: String, subject: String, at milliseconds: Int64, payload: EventPayload = .none, id: String = EventID.random()
+) -> Event {
+    Event(eventID: id, type: type, userID: user, subjectID: subject, occurredAt: EventTimestamp(millisecondsSinceEpoch: milliseconds), payload: payload)
+}
+
+func at(_ event: Event, offset: Int64, partition: Int32 = 0, groups: [String] = []) -> FeatureEvent {
+    FeatureEvent(event: event, position: RecordPosition(topic: "t", partition: partition, offset: offset), groups: groups)
+}
+
+func wallNow() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+@Suite("Window arithmetic")
+struct WindowArithmeticTests {
+    @Test func bucketEdgesBelongToTheLaterBucket() {
+        let window = PopularityWindow(name: "1h", length: .seconds(3600), bucket: .seconds(300))
+        #expect(window.bucketCount == 12)
+        #expect(window.bucket(containing: 0) == 0)
+        #expect(window.bucket(containing: 299_999) == 0)
+        #expect(window.bucket(containing: 300_000) == 1)
+        #expect(window.bucket(containing: -1) == -1)
+        #expect(window.bucket(containing: -300_000) == -1)
+        #expect(window.bucket(containing: -300_001) == -2)
+        // A read at 1h 0m 0.000s sums buckets 1...12: [5 min, 1 h 5 min).
+        #expect(window.buckets(at: 3_600_000) == 1...12)
+        #expect(window.buckets(at: 3_599_999) == 0...11)
+    }
+
+    @Test func windowListsAreValidated() throws {
+        let windows = try PopularityWindow.parseList("1h:5m,24h:1h,7d:6h").get()
+        #expect(windows.map(\.name) == ["1h", "24h", "7d"])
+        #expect(windows[2].bucketCount == 28)
+        for bad in ["", "1h", "1h:7m", "1h:5m,1h:10m", "5m:1h", "1x:5m", "1h:0m"] {
+            #expect(throws: FeatureConfigurationError.self, "\(bad)") { try PopularityWindow.parseList(bad).get() }
+        }
+    }
+
+    @Test func clusterSlotsFollowHashTags() {
+        // Reference values from the Redis Cluster specification's CRC16 (XMODEM): "123456789" → 0x31C3.
+        #expect(RedisKeySlot.crc16(Array("123456789".utf8)) == 0x31C3)
+        let keys = FeatureKeys(prefix: "sr:v1")
+        let user = "user-42"
+        let slots = Set([
+            keys.userProfile(user), keys.userHistory(user, .movie), keys.userSeen(user, .poll), keys.userAffinity(user, .movie),
+            keys.eventMarker(user: user, eventID: "e"),
+        ].map(RedisKeySlot.slot))
+        #expect(slots.count == 1)
+        let popularity = Set([
+            keys.appliedOffsets(.movie), keys.popularityBucket(.movie, group: nil, window: "1h", bucket: 7),
+            keys.popularityBucket(.movie, group: "Drama", window: "7d", bucket: 1),
+        ].map(RedisKeySlot.slot))
+        #expect(popularity.count == 1)
+        #expect(Set([keys.pollVotes("p1"), keys.pollTally("p1"), keys.pollTotal("p1")].map(RedisKeySlot.slot)).count == 1)
+    }
+}
+
+@Suite("Feature writer against Redis", .serialized)
+struct FeatureWriterTests {
+    @Test func windowsIncludeAndExcludeAtBucketEdges() async throws {
+        let fixture = try FeatureFixture()
+        let now = wallNow()
+        let edge = now / 300_000 * 300_000  // a 5-minute edge, at most 5 minutes ago
+        let outcome = try await fixture.writer.apply([
+            at(makeEvent(.movieLike, user: "u1", subject: "on-edge", at: edge), offset: 0, groups: ["Drama"]),
+            at(makeEvent(.movieLike, user: "u2", subject: "before-edge", at: edge - 1), offset: 1, groups: ["Drama"]),
+            // Out of order: an older event after a newer one still lands in its own bucket.
+            at(makeEvent(.movieLike, user: "u3", subject: "before-edge", at: edge - 600_000), offset: 2),
+        ], now: now)
+        #expect(outcome.applied == 3)
+
+        let reader = fixture.reader
+        let fiftyFiveLater = edge + 55 * 60_000
+        #expect(try await reader.popularityScores(.movie, window: "1h", now: fiftyFiveLater) == ["on-edge": 1])
+        #expect(try await reader.popularityScores(.movie, window: "24h", now: fiftyFiveLater) == ["on-edge": 1, "before-edge": 2])
+        #expect(try await reader.popularityScores(.movie, window: "1h", now: edge + 60 * 60_000).isEmpty)
+        #expect(try await reader.popularityScores(.movie, window: "1h", group: "Drama", now: edge) == ["on-edge": 1, "before-edge": 1])
+        let popular = try await reader.popular(.movie, window: "24h", limit: 1, now: edge)
+        #expect(popular == [ScoredItem(item: "before-edge", score: 2)])
+        try await fixture.finish()
+    }
+
+    @Test func ratingsAreCentredOnTheUsersMeanAndUserStateIsKept() async throws {
+        let fixture = try FeatureFixture()
+        let now = wallNow()
+        let outcome = try await fixture.writer.apply([
+            at(makeEvent(.movieRating, user: "u", subject: "m1", at: now - 3000, payload: .rating(5)), offset: 0, groups: ["Drama", "War"]),
+            at(makeEvent(.movieRating, user: "u", subject: "m2", at: now - 2000, payload: .rating(1)), offset: 1, groups: ["Drama"]),
+            at(makeEvent(.movieView, user: "u", subject: "m3", at: now - 1000, payload: .view(watchSeconds: 30)), offset: 2, groups: ["Comedy"]),
+        ], now: now)
+        // 5 − 3.5 = 1.5; then the mean is (5 + 3.5·2) / 3 = 4, so 1 counts −3; a view counts 0.2.
+        #expect(outcome.statuses == [.applied(weightUnits: 15_000), .applied(weightUnits: -30_000), .applied(weightUnits: 2_000)])
+        let history = try await fixture.reader.history(user: "u", domain: .movie, limit: 10)
+        #expect(history.map(\.item) == ["m3", "m2", "m1"])
+        #expect(history.map(\.weight) == [0.2, -3, 1.5])
+        #expect(try await fixture.reader.seen(user: "u", domain: .movie) == ["m1", "m2", "m3"])
+        #expect(try await fixture.reader.affinity(user: "u", domain: .movie) == ["Drama": -1.5, "War": 1.5, "Comedy": 0.2])
+        #expect(try await fixture.reader.lastActive(user: "u") == EventTimestamp(millisecondsSinceEpoch: now - 1000))
+        try await fixture.finish()
+    }
+
+    @Test func aChangedVoteMovesTheCountAndOlderVotesLose() async throws {
+        let fixture = try FeatureFixture()
+        let now = wallNow()
+        let events = [
+            at(makeEvent(.pollVote, user: "u1", subject: "p", at: now - 5000, payload: .vote(optionID: "a")), offset: 0),
+            at(makeEvent(.pollVote, user: "u2", subject: "p", at: now - 4000, payload: .vote(optionID: "a")), offset: 1),
+            at(makeEvent(.pollVote, user: "u1", subject: "p", at: now - 3000, payload: .vote(optionID: "b")), offset: 2),
+        ]
+        _ = try await fixture.writer.apply(events, now: now)
+        #expect(try await fixture.reader.pollTally("p") == PollTally(options: ["a": 1, "b": 1], totalVoters: 2))
+        // A vote that happened before u1's change, arriving late, does not undo it.
+        _ = try await fixture.writer.apply([
+            at(makeEvent(.pollVote, user: "u1", subject: "p", at: now - 4500, payload: .vote(optionID: "c")), offset: 3),
+        ], now: now)
+        #expect(try await fixture.reader.pollTally("p") == PollTally(options: ["a": 1, "b": 1], totalVoters: 2))
+        // u2 changes to b: a is gone from the tally.
+        _ = try await fixture.writer.apply([
+            at(makeEvent(.pollVote, user: "u2", subject: "p", at: now - 1000, payload: .vote(optionID: "b")), offset: 4),
+        ], now: now)
+        let before = try await fixture.snapshot()
+        #expect(try await fixture.reader.pollTally("p") == PollTally(options: ["b": 2], totalVoters: 2))
+        // Replaying everything changes nothing.
+        _ = try await fixture.writer.apply(events, now: now)
+        #expect(try await fixture.snapshot() == before)
+        try await fixture.finish()
+    }
+
+    @Test func lateEventsAndDuplicatesHaveNoEffect() async throws {
+        let fixture = try FeatureFixture()
+        let now = wallNow()
+        let horizon = fixture.configuration.horizonMilliseconds
+        let like = makeEvent(.movieLike, user: "u", subject: "m", at: now - 1000)
+        let outcome = try await fixture.writer.apply([
+            at(makeEvent(.movieLike, user: "u", subject: "old", at: now - horizon - 1), offset: 0),
+            at(like, offset: 1),
+            at(like, offset: 2),  // the producer wrote the same event twice
+        ], now: now)
+        #expect(outcome.statuses == [.late, .applied(weightUnits: 10_000), .duplicate])
+        let replay = try await fixture.writer.apply([at(like, offset: 1), at(like, offset: 2)], now: now)
+        #expect(replay.statuses == [.replayed, .duplicate])
+        #expect(try await fixture.reader.popularityScores(.movie, window: "7d", now: now) == ["m": 1])
+        #expect(try await fixture.reader.seen(user: "u", domain: .movie) == ["m"])
+        try await fixture.finish()
+    }
+
+    /// The same events applied in one clean pass, or with prefixes re-applied and other batch
+    /// boundaries (what a crash between apply and commit produces), give the same Redis data.
+    @Test func replaysAndOtherBatchBoundariesGiveIdenticalState() async throws {
+        let now = wallNow()
+        let events = Self.mixedEvents(count: 3000, now: now, seed: 7)
+        let clean = try FeatureFixture()
+        for start in stride(from: 0, to: events.count, by: 500) {
+            _ = try await clean.writer.apply(Array(events[start..<min(events.count, start + 500)]), now: now)
+        }
+        let crashed = try FeatureFixture()
+        _ = try await crashed.writer.apply(Array(events[0..<700]), now: now)
+        _ = try await crashed.writer.apply(Array(events[300..<1300]), now: now)  // replay after a "crash"
+        crashed.writer.forgetAppliedOffsets()  // as after a rebalance
+        for start in stride(from: 1000, to: events.count, by: 123) {
+            _ = try await crashed.writer.apply(Array(events[start..<min(events.count, start + 123)]), now: now)
+        }
+        let replay = try await crashed.writer.apply(events, now: now)  // the whole topic again
+        #expect(replay.applied == 0)
+        let cleanSnapshot = try await clean.snapshot()
+        let crashedSnapshot = try await crashed.snapshot()
+        #expect(cleanSnapshot.count > 500)
+        #expect(cleanSnapshot == crashedSnapshot)
+        try await clean.finish()
+        try await crashed.finish()
+    }
+
+    /// A deterministic mix of movie and poll events over 200 users and 50 items, in two partitions,
+    /// with some producer-side duplicates.
+    static func mixedEvents(count: Int, now: Int64, seed: UInt64) -> [FeatureEvent] {
+        var state = seed
+        func next(_ bound: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        let genres = ["Action", "Comedy", "Drama", "War", "Sci-Fi"]
+        var events: [FeatureEvent] = []
+        var offsets: [Int64] = [0, 0]
+        for index in 0..<count {
+            let user = "user-\(next(200))"
+            let partition = Int32(user.utf8.reduce(0) { $0 + Int($1) } % 2)
+            let time = now - Int64(next(2 * 86_400_000))
+            let item: Event
+            switch next(8) {
+            case 0: item = makeEvent(.movieRating, user: user, subject: "m\(next(50))", at: time, payload: .rating(Double(1 + next(10)) / 2))
+            case 1: item = makeEvent(.movieLike, user: user, subject: "m\(next(50))", at: time)
+            case 2: item = makeEvent(.movieDislike, user: user, subject: "m\(next(50))", at: time)
+            case 3: item = makeEvent(.movieView, user: user, subject: "m\(next(50))", at: time, payload: .view(watchSeconds: nil))
+            case 4: item = makeEvent(.pollVote, user: user, subject: "p\(next(20))", at: time, payload: .vote(optionID: "o\(next(4))"))
+            case 5: item = makeEvent(.pollImpression, user: user, subject: "p\(next(20))", at: time)
+            case 6: item = makeEvent(.pollShare, user: user, subject: "p\(next(20))", at: time)
+            default: item = makeEvent(.pollExpand, user: user, subject: "p\(next(20))", at: time)
+            }
+            var event = item
+            if index % 97 == 96, let earlier = events.last(where: { $0.event.userID == user }) {
+                event = earlier.event  // a producer retry wrote it again
+            }
+            let groups = event.domain == .movie ? [genres[next(5)], genres[next(5)]].uniqued() : ["category-\(next(3))"]
+            events.append(FeatureEvent(
+                event: event, position: RecordPosition(topic: "t", partition: partition, offset: offsets[Int(partition)]),
+                groups: events.first(where: { $0.event.subjectID == event.subjectID })?.groups ?? groups
+            ))
+            offsets[Int(partition)] += 1
+        }
+        return events
+    }
+}
+
+extension Array where Element: Hashable {
+    func uniqued() -> [Element] {
+        var seen: Set<Element> = []
+        return filter { seen.insert($0).inserted }
+    }
+}

@@ -1,0 +1,53 @@
+import Redis
+
+/// Every key under a prefix with its content in a canonical text form (hash fields and set members
+/// sorted; sorted sets with scores in order), without TTLs: two snapshots are equal exactly when the
+/// data is.
+public enum RedisSnapshot {
+    public static func take(_ redis: RedisClient, prefix: String) async throws -> [String: String] {
+        var keys: [String] = []
+        var cursor = "0"
+        repeat {
+            let reply = try await redis.send(RedisCommand("SCAN", cursor, "MATCH", prefix + "*", "COUNT", 1000))
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let found = parts[1].array else {
+                throw RedisError.unexpectedReply("SCAN \(reply)")
+            }
+            cursor = next
+            keys.append(contentsOf: found.compactMap(\.string))
+        } while cursor != "0"
+        let unique = Array(Set(keys))
+        let types = try await redis.pipeline(unique.map { RedisCommand("TYPE", $0) }).map { $0.string ?? "?" }
+        let reads = zip(unique, types).map { key, type in
+            switch type {
+            case "string": RedisCommand("GET", key)
+            case "hash": RedisCommand("HGETALL", key)
+            case "zset": RedisCommand("ZRANGE", key, 0, -1, "WITHSCORES")
+            case "set": RedisCommand("SMEMBERS", key)
+            default: RedisCommand("LRANGE", key, 0, -1)
+            }
+        }
+        let contents = try await redis.pipeline(reads)
+        var snapshot: [String: String] = [:]
+        for ((key, type), reply) in zip(zip(unique, types), contents) {
+            let flat = reply.array ?? []
+            let content: String
+            switch type {
+            case "string": content = reply.string ?? ""
+            case "hash": content = stride(from: 0, to: flat.count, by: 2).map { "\(flat[$0].string ?? "")=\(flat[$0 + 1].string ?? "")" }.sorted().joined(separator: ",")
+            case "zset": content = stride(from: 0, to: flat.count, by: 2).map { "\(flat[$0].string ?? "")@\(flat[$0 + 1].string ?? "")" }.joined(separator: ",")
+            case "set": content = flat.compactMap(\.string).sorted().joined(separator: ",")
+            default: content = flat.compactMap(\.string).joined(separator: ",")
+            }
+            snapshot[key] = "\(type):\(content)"
+        }
+        return snapshot
+    }
+
+    /// Deletes every key under the prefix (test cleanup).
+    public static func delete(_ redis: RedisClient, prefix: String) async throws {
+        let keys = Array(try await take(redis, prefix: prefix).keys)
+        for start in stride(from: 0, to: keys.count, by: 500) {
+            _ = try await redis.send(RedisCommand("DEL", arguments: Array(keys[start..<min(keys.count, start + 500)])))
+        }
+    }
+}
