@@ -153,7 +153,7 @@ let package = Package(
         // Tests. Integration tests talk to the real servers started by scripts/stack.sh.
         .target(
             name: "StackTestSupport",
-            dependencies: ["Kafka", "Redis", "Postgres", "ServiceSupport"],
+            dependencies: ["Kafka", "Redis", "Postgres", "ServiceSupport", "Events"],
             path: "Tests/StackTestSupport"
         ),
         .testTarget(name: "ClientRuntimeTests", dependencies: ["ClientRuntime"]),
@@ -164,6 +164,7 @@ let package = Package(
         .testTarget(name: "EventsTests", dependencies: ["Events"]),
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender"]),
         .testTarget(name: "FeaturesTests", dependencies: ["Features", "StackTestSupport"]),
+        .testTarget(name: "StreamProcessingTests", dependencies: ["StreamProcessing", "Features", "StackTestSupport"]),
         .testTarget(
             name: "IngestTests",
             dependencies: [

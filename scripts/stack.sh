@@ -279,9 +279,13 @@ start_redis() {
   prestart redis || return 0
   mkdir -p "$RUN/redis"
   local logf="$RUN/redis/redis.log"
+  # REDIS_PERSIST=1 keeps data across restarts (an append-only file, fsync per write): tests that stop
+  # and start Redis use it; the default stack is a cache that a restart empties.
+  local persistence=(--save '' --appendonly no)
+  [ "${REDIS_PERSIST:-0}" = 1 ] && persistence=(--save '' --appendonly yes --appendfsync always)
   spawn "$logf" "$(pid_file redis)" redis-server \
     --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN/redis" \
-    --save '' --appendonly no --daemonize no --logfile "$logf"
+    "${persistence[@]}" --daemonize no --logfile "$logf"
   wait_healthy redis "$SPAWNED_PID" redis_healthy
 }
 

@@ -21,6 +21,7 @@ public enum ClientConfigKeys {
     public static let postgresPassword = ConfigKey("postgres.password", default: nil, "PostgreSQL password (or postgres.password_file)", secret: true)
     public static let postgresPoolSize = ConfigKey("postgres.pool_size", default: "8", "Most PostgreSQL connections open at once")
     public static let postgresStatementTimeout = ConfigKey("postgres.statement_timeout", default: "30s", "Server-side bound on each statement")
+    public static let postgresSchema = ConfigKey("postgres.schema", default: "", "Schema for the service's tables (search_path); empty: the server's default (public). Must exist")
     public static let postgresMigrationsDirectory = ConfigKey("postgres.migrations_dir", default: "configs/migrations", "Schema migration SQL files, applied at start")
 
     public static let kafkaBrokers = ConfigKey("kafka.brokers", default: "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
@@ -42,7 +43,7 @@ public enum ClientConfigKeys {
     public static let redis: [ConfigKey] = [redisHost, redisPort, redisPassword, redisDatabase, redisConnections, redisConnectTimeout, redisCommandTimeout]
     public static let postgres: [ConfigKey] = [
         postgresHost, postgresPort, postgresDatabase, postgresUser, postgresPassword, postgresPoolSize,
-        postgresStatementTimeout, postgresMigrationsDirectory,
+        postgresStatementTimeout, postgresSchema, postgresMigrationsDirectory,
     ]
     public static let kafkaProducer: [ConfigKey] = [kafkaBrokers, kafkaCompression, kafkaLinger, kafkaDeliveryTimeout, kafkaQueueMaxMessages, kafkaDebug]
     public static let kafkaConsumer: [ConfigKey] = [kafkaBrokers, kafkaGroupID, kafkaSessionTimeout, kafkaHeartbeatInterval, kafkaDebug]
@@ -81,6 +82,7 @@ extension PostgresConfiguration {
             password: try reader.optionalString(K.postgresPassword),
             applicationName: applicationName,
             statementTimeout: try reader.duration(K.postgresStatementTimeout),
+            searchPath: try reader.string(K.postgresSchema).isEmpty ? nil : try reader.string(K.postgresSchema),
             pool: ConnectionPoolConfiguration(maximumConnections: poolSize)
         )
     }

@@ -40,6 +40,9 @@ public final class StreamProcessorService: Service, Sendable {
         self.clock = clock
     }
 
+    /// Next offset to read per partition, as committed by this member so far.
+    public var committedOffsets: [KafkaTopicPartition: Int64] { committed.withLock { $0 } }
+
     /// True while a batch is being retried because a dependency failed.
     public var isPaused: Bool { paused.load(ordering: .relaxed) }
 

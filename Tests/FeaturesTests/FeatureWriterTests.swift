@@ -206,50 +206,25 @@ struct FeatureWriterTests {
         try await crashed.finish()
     }
 
-    /// A deterministic mix of movie and poll events over 200 users and 50 items, in two partitions,
-    /// with some producer-side duplicates.
+    /// The synthetic stream placed in two partitions by user, with the catalog's genres.
     static func mixedEvents(count: Int, now: Int64, seed: UInt64) -> [FeatureEvent] {
-        var state = seed
-        func next(_ bound: Int) -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Int((state >> 33) % UInt64(bound))
+        let catalog = SyntheticEvents.catalog(movies: 50, polls: 20, now: now)
+        var groups: [String: [String]] = [:]
+        for event in catalog {
+            switch event.payload {
+            case .movieAdded(let movie): groups[event.subjectID] = movie.genres
+            case .pollCreated(let poll): groups[event.subjectID] = [poll.category]
+            default: break
+            }
         }
-        let genres = ["Action", "Comedy", "Drama", "War", "Sci-Fi"]
-        var events: [FeatureEvent] = []
         var offsets: [Int64] = [0, 0]
-        for index in 0..<count {
-            let user = "user-\(next(200))"
-            let partition = Int32(user.utf8.reduce(0) { $0 + Int($1) } % 2)
-            let time = now - Int64(next(2 * 86_400_000))
-            let item: Event
-            switch next(8) {
-            case 0: item = makeEvent(.movieRating, user: user, subject: "m\(next(50))", at: time, payload: .rating(Double(1 + next(10)) / 2))
-            case 1: item = makeEvent(.movieLike, user: user, subject: "m\(next(50))", at: time)
-            case 2: item = makeEvent(.movieDislike, user: user, subject: "m\(next(50))", at: time)
-            case 3: item = makeEvent(.movieView, user: user, subject: "m\(next(50))", at: time, payload: .view(watchSeconds: nil))
-            case 4: item = makeEvent(.pollVote, user: user, subject: "p\(next(20))", at: time, payload: .vote(optionID: "o\(next(4))"))
-            case 5: item = makeEvent(.pollImpression, user: user, subject: "p\(next(20))", at: time)
-            case 6: item = makeEvent(.pollShare, user: user, subject: "p\(next(20))", at: time)
-            default: item = makeEvent(.pollExpand, user: user, subject: "p\(next(20))", at: time)
-            }
-            var event = item
-            if index % 97 == 96, let earlier = events.last(where: { $0.event.userID == user }) {
-                event = earlier.event  // a producer retry wrote it again
-            }
-            let groups = event.domain == .movie ? [genres[next(5)], genres[next(5)]].uniqued() : ["category-\(next(3))"]
-            events.append(FeatureEvent(
+        return SyntheticEvents.interactions(count: count, now: now, seed: seed).map { event in
+            let partition = Int32(RedisKeySlot.slot(event.userID) % 2)
+            defer { offsets[Int(partition)] += 1 }
+            return FeatureEvent(
                 event: event, position: RecordPosition(topic: "t", partition: partition, offset: offsets[Int(partition)]),
-                groups: events.first(where: { $0.event.subjectID == event.subjectID })?.groups ?? groups
-            ))
-            offsets[Int(partition)] += 1
+                groups: groups[event.subjectID] ?? []
+            )
         }
-        return events
-    }
-}
-
-extension Array where Element: Hashable {
-    func uniqued() -> [Element] {
-        var seen: Set<Element> = []
-        return filter { seen.insert($0).inserted }
     }
 }

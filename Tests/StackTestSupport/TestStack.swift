@@ -185,15 +185,18 @@ public class PrivateServer: @unchecked Sendable {
     public let runDirectory: String
     private let portVariable: String
 
-    init(component: String, portVariable: String) throws {
+    private let extraEnvironment: [String: String]
+
+    init(component: String, portVariable: String, environment: [String: String] = [:]) throws {
         self.component = component
         self.portVariable = portVariable
+        extraEnvironment = environment
         port = TestStack.freePort()
         runDirectory = NSTemporaryDirectory() + "streamrec-\(component)-\(UUID().uuidString.prefix(8))"
         try start()
     }
 
-    var environment: [String: String] { ["STACK_RUN_DIR": runDirectory, portVariable: String(port)] }
+    var environment: [String: String] { extraEnvironment.merging(["STACK_RUN_DIR": runDirectory, portVariable: String(port)]) { $1 } }
 
     public func start() throws { try TestStack.stackScript(["start", component], environment: environment) }
     public func restart() throws { try TestStack.stackScript(["restart", component], environment: environment) }
@@ -208,7 +211,10 @@ public class PrivateServer: @unchecked Sendable {
 
 /// A redis-server of a test's own.
 public final class PrivateRedis: PrivateServer, @unchecked Sendable {
-    public init() throws { try super.init(component: "redis", portVariable: "REDIS_PORT") }
+    /// - Parameter persistent: keep data across stop/start (append-only file), as a production Redis would.
+    public init(persistent: Bool = false) throws {
+        try super.init(component: "redis", portVariable: "REDIS_PORT", environment: persistent ? ["REDIS_PERSIST": "1"] : [:])
+    }
     public var configuration: RedisConfiguration { RedisConfiguration(host: "127.0.0.1", port: port) }
 }
 

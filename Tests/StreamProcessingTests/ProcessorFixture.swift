@@ -1,0 +1,169 @@
+import Events
+import Features
+import Foundation
+import Kafka
+import Logging
+import Postgres
+import Redis
+import ServiceLifecycle
+import ServiceSupport
+import StackTestSupport
+import StreamProcessing
+
+/// Topics, a consumer group, a Redis key prefix and a Postgres schema of one test's own, and ways to
+/// fill the topics and run the processor over them.
+struct ProcessorFixture {
+    let topics: EventTopics
+    let deadLetterTopic: String
+    let schema: String
+    var configuration: ProcessorConfiguration
+
+    init(redis: RedisConfiguration? = nil, partitions: Int = 3) async throws {
+        let name = TestStack.uniqueName("proc")
+        topics = EventTopics(movie: "\(name)-movie", poll: "\(name)-poll")
+        deadLetterTopic = "\(name)-dlq"
+        schema = name
+        var postgres = try TestStack.postgresConfiguration()
+        postgres.searchPath = schema
+        let consumer = KafkaConsumerConfiguration(
+            bootstrapServers: try TestStack.kafkaBrokers(), groupID: "\(name)-group", clientID: "processor-tests",
+            sessionTimeout: .seconds(6), heartbeatInterval: .seconds(1), maxBatchSize: 2000, batchLinger: .milliseconds(20)
+        )
+        configuration = ProcessorConfiguration(
+            consumer: consumer, producer: KafkaProducerConfiguration(bootstrapServers: consumer.bootstrapServers, clientID: "processor-tests-dlq"),
+            redis: try redis ?? TestStack.redisConfiguration(), postgres: postgres
+        )
+        configuration.topics = topics
+        configuration.deadLetterTopic = deadLetterTopic
+        configuration.topicPartitions = partitions
+        configuration.features.keyPrefix = "\(name):v1"
+        configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
+        configuration.retryBackoff = .init(initial: .milliseconds(50), maximum: .milliseconds(500))
+        configuration.port = TestStack.freePort()
+
+        let admin = PostgresClient(configuration: try TestStack.postgresConfiguration())
+        try await admin.query("CREATE SCHEMA \(identifier: schema)")
+        await admin.shutdown()
+        let kafka = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: consumer.bootstrapServers))
+        _ = try await kafka.createTopics((topics.all + [deadLetterTopic]).map { KafkaTopicSpecification(name: $0, partitions: partitions) })
+        await kafka.shutdown()
+    }
+
+    /// The same topics, read by another group into another key prefix and schema: a second, clean pass.
+    func secondPass(redis: RedisConfiguration? = nil) async throws -> ProcessorFixture {
+        let name = TestStack.uniqueName("pass")
+        var configuration = configuration
+        configuration.consumer.groupID = "\(name)-group"
+        configuration.features.keyPrefix = "\(name):v1"
+        configuration.postgres.searchPath = name
+        configuration.port = TestStack.freePort()
+        if let redis { configuration.redis = redis }
+        let admin = PostgresClient(configuration: try TestStack.postgresConfiguration())
+        try await admin.query("CREATE SCHEMA \(identifier: name)")
+        await admin.shutdown()
+        return ProcessorFixture(topics: topics, deadLetterTopic: deadLetterTopic, schema: name, configuration: configuration)
+    }
+
+    private init(topics: EventTopics, deadLetterTopic: String, schema: String, configuration: ProcessorConfiguration) {
+        self.topics = topics
+        self.deadLetterTopic = deadLetterTopic
+        self.schema = schema
+        self.configuration = configuration
+    }
+
+    /// Writes events as the gateway does (key = user, canonical JSON, contract headers). Returns the
+    /// end offset per partition written to.
+    @discardableResult
+    func produce(_ events: [Event]) async throws -> [KafkaTopicPartition: Int64] {
+        try await produce(events.map { event in
+            KafkaProducerMessage(
+                topic: topics.topic(for: event.domain), key: Array(event.userID.utf8), value: event.canonicalJSON(),
+                headers: [
+                    KafkaHeader(name: EventHeaders.schemaVersion, value: Event.schemaVersion),
+                    KafkaHeader(name: EventHeaders.eventType, value: event.type.rawValue),
+                    KafkaHeader(name: EventHeaders.contentType, value: EventHeaders.jsonContentType),
+                ]
+            )
+        })
+    }
+
+    @discardableResult
+    func produce(_ messages: [KafkaProducerMessage]) async throws -> [KafkaTopicPartition: Int64] {
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: configuration.consumer.bootstrapServers, clientID: "processor-tests"))
+        var ends: [KafkaTopicPartition: Int64] = [:]
+        for start in stride(from: 0, to: messages.count, by: 20_000) {
+            for result in await producer.send(Array(messages[start..<min(messages.count, start + 20_000)])) {
+                let report = try result.get()
+                let partition = KafkaTopicPartition(topic: report.topic, partition: report.partition)
+                ends[partition] = max(ends[partition] ?? 0, report.offset + 1)
+            }
+        }
+        await producer.shutdown()
+        return ends
+    }
+
+    /// Runs the processor in this process until it has committed `ends`, then shuts it down gracefully.
+    func runUntilCommitted(_ ends: [KafkaTopicPartition: Int64], timeout: Duration = .seconds(90)) async throws -> ProcessorRun {
+        let running = try await start()
+        let reached = await running.waitUntilCommitted(ends, timeout: timeout)
+        await running.stop()
+        guard reached else { throw FixtureError("the processor did not commit \(ends) within \(timeout); it has \(running.application.service.committedOffsets)") }
+        return running
+    }
+
+    func start() async throws -> ProcessorRun {
+        var logger = Logger(label: "processor-tests")
+        logger.logLevel = .warning
+        let application = try await ProcessorApplication.start(configuration: configuration, metrics: ServiceMetrics(), logger: logger)
+        let group = ServiceGroup(configuration: .init(services: application.services(includingHTTP: false), logger: logger))
+        let task = Task { try await group.run() }
+        return ProcessorRun(application: application, group: group, task: task)
+    }
+
+    func storedInteractions() async throws -> Int {
+        let postgres = PostgresClient(configuration: try TestStack.postgresConfiguration())
+        let count = try await postgres.query("SELECT count(*) FROM \(identifier: schema).interactions")[0].decode(0, as: Int.self)
+        await postgres.shutdown()
+        return count
+    }
+
+    func redisSnapshot(_ redis: RedisClient) async throws -> [String: String] {
+        let prefix = configuration.features.keyPrefix
+        return Dictionary(uniqueKeysWithValues: try await RedisSnapshot.take(redis, prefix: prefix + ":").map { (String($0.key.dropFirst(prefix.count)), $0.value) })
+    }
+
+    /// Drops the schema and the Redis keys (topics stay: the broker is memory-only and per test run).
+    func cleanUp(_ redis: RedisClient) async throws {
+        try await RedisSnapshot.delete(redis, prefix: configuration.features.keyPrefix + ":")
+        let postgres = PostgresClient(configuration: try TestStack.postgresConfiguration())
+        try await postgres.query("DROP SCHEMA \(identifier: schema) CASCADE")
+        await postgres.shutdown()
+    }
+}
+
+struct ProcessorRun {
+    let application: ProcessorApplication
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+
+    func waitUntilCommitted(_ ends: [KafkaTopicPartition: Int64], timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let committed = application.service.committedOffsets
+            if ends.allSatisfy({ committed[$0.key, default: 0] >= $0.value }) { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+        await application.shutdown()
+    }
+}
+
+struct FixtureError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,215 @@
+import Events
+import Features
+import Foundation
+import Kafka
+import Redis
+import StackTestSupport
+import StreamProcessing
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Stream processor against the real broker, Redis and PostgreSQL", .serialized)
+struct StreamProcessorTests {
+    @Test("The same 10k events applied twice (a second group replays the whole topic): identical Redis and Postgres")
+    func replayGivesIdenticalState() async throws {
+        let fixture = try await ProcessorFixture()
+        let redis = RedisClient(configuration: fixture.configuration.redis)
+        let now = wallNow()
+        let interactions = SyntheticEvents.interactions(count: 10_000, now: now, seed: 11)
+        var ends = try await fixture.produce(SyntheticEvents.catalog(movies: 50, polls: 20, now: now))
+        // Catalog first, so genres are known when interactions arrive (as in production, where the
+        // catalog precedes interactions on its items).
+        _ = try await fixture.runUntilCommitted(ends)
+        ends.merge(try await fixture.produce(interactions)) { max($0, $1) }
+        _ = try await fixture.runUntilCommitted(ends)
+        let first = try await fixture.redisSnapshot(redis)
+        let firstRows = try await fixture.storedInteractions()
+        #expect(firstRows == Set(interactions.map(\.eventID)).count)
+        #expect(first.keys.contains { $0.hasPrefix(":{pop:movie}:group:Drama:") })
+        #expect(first.keys.contains { $0.hasPrefix(":{p:p1}:tally") })
+
+        var replay = fixture
+        replay.configuration.consumer.groupID += "-replay"
+        _ = try await replay.runUntilCommitted(ends)
+        #expect(try await fixture.redisSnapshot(redis) == first)
+        #expect(try await fixture.storedInteractions() == firstRows)
+
+        try await fixture.cleanUp(redis)
+        await redis.shutdown()
+    }
+
+    @Test("Records that cannot be decoded go to the dead-letter topic with the reason; the rest is applied")
+    func poisonRecordsAreDeadLettered() async throws {
+        let fixture = try await ProcessorFixture(partitions: 1)
+        let redis = RedisClient(configuration: fixture.configuration.redis)
+        let now = wallNow()
+        let good = SyntheticEvents.interactions(count: 200, now: now, seed: 3).filter { $0.domain == .movie }
+        let like = makeLike(at: now)
+        var messages: [KafkaProducerMessage] = []
+        messages.append(KafkaProducerMessage(topic: fixture.topics.movie, key: "u", value: "{not json"))
+        messages.append(KafkaProducerMessage(
+            topic: fixture.topics.movie, key: Array("u".utf8), value: like.canonicalJSON(), headers: [KafkaHeader(name: EventHeaders.schemaVersion, value: "99")]
+        ))
+        // A poll event on the movie topic.
+        let vote = Event(eventID: EventID.random(), type: .pollVote, userID: "u", subjectID: "p", occurredAt: like.occurredAt, payload: .vote(optionID: "a"))
+        messages.append(KafkaProducerMessage(topic: fixture.topics.movie, key: Array("u".utf8), value: vote.canonicalJSON()))
+        var ends = try await fixture.produce(messages)
+        ends.merge(try await fixture.produce(good)) { max($0, $1) }
+        _ = try await fixture.runUntilCommitted(ends)
+
+        #expect(try await fixture.storedInteractions() == Set(good.map(\.eventID)).count)
+        let letters = try await readAll(topic: fixture.deadLetterTopic, count: 3)
+        #expect(letters.map { $0.header("dlq-reason")?.stringValue } == ["invalid_json", "unsupported_schema_version", "wrong_topic"])
+        #expect(letters.map { $0.header("dlq-source-offset")?.stringValue } == ["0", "1", "2"])
+        #expect(letters[0].value == Array("{not json".utf8))
+        try await fixture.cleanUp(redis)
+        await redis.shutdown()
+    }
+
+    @Test("Redis down mid-run: processing pauses without committing, resumes when Redis is back, nothing lost")
+    func redisOutagePausesAndResumes() async throws {
+        let privateRedis = try PrivateRedis(persistent: true)
+        defer { try? privateRedis.remove() }
+        var fixture = try await ProcessorFixture(redis: privateRedis.configuration)
+        fixture.configuration.redis.commandTimeout = .seconds(1)
+        let redis = RedisClient(configuration: privateRedis.configuration)
+        let now = wallNow()
+        let catalog = SyntheticEvents.catalog(movies: 50, polls: 20, now: now)
+        let before = SyntheticEvents.interactions(count: 2000, now: now, seed: 5)
+        let during = SyntheticEvents.interactions(count: 3000, now: now, seed: 6)
+        let running = try await fixture.start()
+        var ends = try await fixture.produce(catalog + before)
+        #expect(await running.waitUntilCommitted(ends, timeout: .seconds(60)))
+
+        try privateRedis.stop()
+        ends.merge(try await fixture.produce(during)) { max($0, $1) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !running.application.service.isPaused, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(running.application.service.isPaused)
+        let committedWhileDown = running.application.service.committedOffsets
+        try await Task.sleep(for: .seconds(2))
+        #expect(running.application.service.committedOffsets == committedWhileDown, "nothing may be committed while Redis is down")
+
+        try privateRedis.start()
+        #expect(await running.waitUntilCommitted(ends, timeout: .seconds(60)))
+        #expect(!running.application.service.isPaused)
+        await running.stop()
+
+        // A clean pass over the same topics, into the same Redis under another prefix.
+        let clean = try await fixture.secondPass()
+        _ = try await clean.runUntilCommitted(ends)
+        let expected = try await clean.redisSnapshot(redis)
+        #expect(expected.count > 100)
+        #expect(try await fixture.redisSnapshot(redis) == expected)
+        #expect(try await fixture.storedInteractions() == (try await clean.storedInteractions()))
+        try await clean.cleanUp(redis)
+        try await fixture.cleanUp(redis)
+        await redis.shutdown()
+    }
+
+    @Test("SIGKILL at random points during a 100k-event run, restart: the same state as a clean run")
+    func killedAndRestartedEqualsCleanRun() async throws {
+        let fixture = try await ProcessorFixture()
+        let redis = RedisClient(configuration: fixture.configuration.redis)
+        let now = wallNow()
+        var ends = try await fixture.produce(SyntheticEvents.catalog(movies: 50, polls: 20, now: now))
+        ends.merge(try await fixture.produce(SyntheticEvents.interactions(count: 100_000, users: 2000, movies: 300, polls: 60, now: now, seed: 9))) { max($0, $1) }
+
+        var random = SplitMix(UInt64(now))
+        var kills = 0
+        let log = NSTemporaryDirectory() + "\(fixture.schema).log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        var finished = false
+        for attempt in 0..<8 where !finished {
+            let pid = try TestStack.spawnInBackground([TestStack.executable("stream-processor")], environment: environment(fixture), outputPath: log)
+            if attempt < 3 {
+                // Let it join and apply for a random while, then kill it without warning.
+                try await Task.sleep(for: .milliseconds(3500 + random.next(2500)))
+                kill(pid, SIGKILL)
+                _ = await TestStack.waitForExit(pid, timeout: .seconds(10))
+                kills += 1
+            } else {
+                finished = try await waitForCommitted(ends, group: fixture.configuration.consumer.groupID, timeout: .seconds(120))
+                kill(pid, SIGTERM)
+                let status = await TestStack.waitForExit(pid, timeout: .seconds(30))
+                #expect(status == 0, "graceful exit; log: \(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(1500))")
+            }
+        }
+        #expect(kills == 3)
+        #expect(finished)
+
+        let clean = try await fixture.secondPass()
+        _ = try await clean.runUntilCommitted(ends, timeout: .seconds(180))
+        let expected = try await clean.redisSnapshot(redis)
+        #expect(try await fixture.redisSnapshot(redis) == expected)
+        #expect(try await fixture.storedInteractions() == (try await clean.storedInteractions()))
+        try await clean.cleanUp(redis)
+        try await fixture.cleanUp(redis)
+        await redis.shutdown()
+    }
+
+    private func environment(_ fixture: ProcessorFixture) throws -> [String: String] {
+        let configuration = fixture.configuration
+        var environment = TestStack.environment
+        environment["STREAMREC_CONFIG_DIR"] = TestStack.repositoryRoot + "/configs"
+        environment["STREAMREC_HTTP_PORT"] = String(TestStack.freePort())
+        environment["STREAMREC_KAFKA_BROKERS"] = configuration.consumer.bootstrapServers.joined(separator: ",")
+        environment["STREAMREC_KAFKA_GROUP_ID"] = configuration.consumer.groupID
+        environment["STREAMREC_KAFKA_SESSION_TIMEOUT"] = "6s"
+        environment["STREAMREC_KAFKA_HEARTBEAT_INTERVAL"] = "1s"
+        environment["STREAMREC_TOPICS_MOVIE"] = fixture.topics.movie
+        environment["STREAMREC_TOPICS_POLL"] = fixture.topics.poll
+        environment["STREAMREC_TOPICS_DEAD_LETTER"] = fixture.deadLetterTopic
+        environment["STREAMREC_TOPICS_PARTITIONS"] = "3"
+        environment["STREAMREC_FEATURES_KEY_PREFIX"] = configuration.features.keyPrefix
+        environment["STREAMREC_POSTGRES_SCHEMA"] = fixture.schema
+        environment["STREAMREC_POSTGRES_MIGRATIONS_DIR"] = TestStack.repositoryRoot + "/configs/migrations"
+        environment["STREAMREC_LOG_LEVEL"] = "info"
+        return environment
+    }
+
+    /// Polls the group's committed offsets (as the broker has them) until they reach `ends`.
+    private func waitForCommitted(_ ends: [KafkaTopicPartition: Int64], group: String, timeout: Duration) async throws -> Bool {
+        let observer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: try TestStack.kafkaBrokers(), groupID: group))
+        defer { Task { await observer.close() } }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let committed = try? await observer.committedOffsets(for: Array(ends.keys)),
+                ends.allSatisfy({ committed[$0.key, default: 0] >= $0.value })
+            {
+                return true
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        return false
+    }
+
+    private func readAll(topic: String, count: Int) async throws -> [KafkaConsumerMessage] {
+        let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
+            bootstrapServers: try TestStack.kafkaBrokers(), groupID: TestStack.uniqueName("dlq-reader"), sessionTimeout: .seconds(6), heartbeatInterval: .seconds(1)
+        ))
+        try consumer.subscribe(topics: [topic])
+        // Closing the consumer ends the iteration, also if fewer records than expected ever arrive.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(30))
+            await consumer.close()
+        }
+        var records: [KafkaConsumerMessage] = []
+        var iterator = consumer.batches.makeAsyncIterator()
+        while records.count < count, let batch = try await iterator.next() {
+            records.append(contentsOf: batch)
+        }
+        watchdog.cancel()
+        await consumer.close()
+        return records.sorted { $0.offset < $1.offset }
+    }
+
+    private func makeLike(at now: Int64) -> Event {
+        Event(eventID: EventID.random(), type: .movieLike, userID: "u", subjectID: "m1", occurredAt: EventTimestamp(millisecondsSinceEpoch: now))
+    }
+}
+
+func wallNow() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
