@@ -50,7 +50,10 @@ struct ProcessorFixture {
     }
 
     /// The same topics, read by another group into another key prefix and schema: a second, clean pass.
-    func secondPass(redis: RedisConfiguration? = nil) async throws -> ProcessorFixture {
+    /// `catalog` is loaded into the new schema first, as the trainer's bootstrap does in production:
+    /// which genres an interaction counts for depends on the catalog known when it is applied, and a
+    /// pass over existing topics reads catalog and interaction partitions in no fixed order.
+    func secondPass(catalog: [Event], redis: RedisConfiguration? = nil) async throws -> ProcessorFixture {
         let name = TestStack.uniqueName("pass")
         var configuration = configuration
         configuration.consumer.groupID = "\(name)-group"
@@ -61,6 +64,10 @@ struct ProcessorFixture {
         let admin = PostgresClient(configuration: try TestStack.postgresConfiguration())
         try await admin.query("CREATE SCHEMA \(identifier: name)")
         await admin.shutdown()
+        let postgres = PostgresClient(configuration: configuration.postgres)
+        _ = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
+        for event in catalog { try await TrainingStore(postgres: postgres).upsertCatalog(event) }
+        await postgres.shutdown()
         return ProcessorFixture(topics: topics, deadLetterTopic: deadLetterTopic, schema: name, configuration: configuration)
     }
 
@@ -105,7 +112,7 @@ struct ProcessorFixture {
     /// Runs the processor in this process until it has committed `ends`, then shuts it down gracefully.
     func runUntilCommitted(_ ends: [KafkaTopicPartition: Int64], timeout: Duration = .seconds(90)) async throws -> ProcessorRun {
         let running = try await start()
-        let reached = await running.waitUntilCommitted(ends, timeout: timeout)
+        let reached = try await waitForCommitted(ends, timeout: timeout)
         await running.stop()
         guard reached else { throw FixtureError("the processor did not commit \(ends) within \(timeout); it has \(running.application.service.committedOffsets)") }
         return running
@@ -113,11 +120,28 @@ struct ProcessorFixture {
 
     func start() async throws -> ProcessorRun {
         var logger = Logger(label: "processor-tests")
-        logger.logLevel = .warning
+        logger.logLevel = ProcessInfo.processInfo.environment["PROCESSOR_TEST_LOG"] == "1" ? .info : .warning
         let application = try await ProcessorApplication.start(configuration: configuration, metrics: ServiceMetrics(), logger: logger)
         let group = ServiceGroup(configuration: .init(services: application.services(includingHTTP: false), logger: logger))
         let task = Task { try await group.run() }
         return ProcessorRun(application: application, group: group, task: task)
+    }
+
+    /// Polls the group's committed offsets, as the broker has them, until they reach `ends`.
+    func waitForCommitted(_ ends: [KafkaTopicPartition: Int64], timeout: Duration) async throws -> Bool {
+        let observer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
+            bootstrapServers: configuration.consumer.bootstrapServers, groupID: configuration.consumer.groupID
+        ))
+        let deadline = ContinuousClock.now + timeout
+        var reached = false
+        while !reached, ContinuousClock.now < deadline {
+            if let committed = try? await observer.committedOffsets(for: Array(ends.keys)) {
+                reached = ends.allSatisfy { committed[$0.key, default: 0] >= $0.value }
+            }
+            if !reached { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        await observer.close()
+        return reached
     }
 
     func storedInteractions() async throws -> Int {
@@ -145,16 +169,6 @@ struct ProcessorRun {
     let application: ProcessorApplication
     let group: ServiceGroup
     let task: Task<Void, any Error>
-
-    func waitUntilCommitted(_ ends: [KafkaTopicPartition: Int64], timeout: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            let committed = application.service.committedOffsets
-            if ends.allSatisfy({ committed[$0.key, default: 0] >= $0.value }) { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return false
-    }
 
     func stop() async {
         await group.triggerGracefulShutdown()
