@@ -127,6 +127,16 @@ struct ProcessorFixture {
         return ProcessorRun(application: application, group: group, task: task)
     }
 
+    /// Records committed by the group so far over these partitions, as the broker has them.
+    func committedRecords(_ partitions: [KafkaTopicPartition]) async throws -> Int64 {
+        let observer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
+            bootstrapServers: configuration.consumer.bootstrapServers, groupID: configuration.consumer.groupID
+        ))
+        let committed = try? await observer.committedOffsets(for: partitions)
+        await observer.close()
+        return committed?.values.reduce(0, +) ?? 0
+    }
+
     /// Polls the group's committed offsets, as the broker has them, until they reach `ends`.
     func waitForCommitted(_ ends: [KafkaTopicPartition: Int64], timeout: Duration) async throws -> Bool {
         let observer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(

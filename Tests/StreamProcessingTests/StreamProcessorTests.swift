@@ -130,6 +130,8 @@ struct StreamProcessorTests {
 
         var random = SplitMix(UInt64(now))
         var kills = 0
+        let total = ends.values.reduce(0, +)
+        var committedAtKills: [Int64] = []
         let log = NSTemporaryDirectory() + "\(fixture.schema).log"
         defer { try? FileManager.default.removeItem(atPath: log) }
         var finished = false
@@ -141,6 +143,7 @@ struct StreamProcessorTests {
                 kill(pid, SIGKILL)
                 _ = await TestStack.waitForExit(pid, timeout: .seconds(10))
                 kills += 1
+                committedAtKills.append(try await fixture.committedRecords(Array(ends.keys)))
             } else {
                 finished = try await fixture.waitForCommitted(ends, timeout: .seconds(120))
                 kill(pid, SIGTERM)
@@ -149,6 +152,8 @@ struct StreamProcessorTests {
             }
         }
         #expect(kills == 3)
+        // The kills must land mid-run, or this test proves nothing.
+        #expect(committedAtKills.contains { $0 > 0 && $0 < total }, "committed at the kills: \(committedAtKills) of \(total)")
         #expect(finished)
 
         let clean = try await fixture.secondPass(catalog: catalog)
