@@ -91,6 +91,8 @@ let package = Package(
         .target(name: "Recommender", path: "Shared/Recommender", swiftSettings: recommenderCPUSettings),
         // The public event contract v1: types, validation, canonical JSON, topics. Pure; no I/O.
         .target(name: "Events", path: "Shared/Events"),
+        // Deterministic synthetic event streams (catalog and interaction mixes) for tests and benchmarks.
+        .target(name: "SyntheticData", dependencies: ["Events"], path: "Shared/SyntheticData"),
         .target(
             name: "ServiceSupport",
             dependencies: [
@@ -144,8 +146,10 @@ let package = Package(
         .executableTarget(
             name: "StreamRecBench",
             dependencies: [
-                "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender",
+                "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender", "SyntheticData",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Benchmarks/StreamRecBench"
         ),
@@ -153,7 +157,7 @@ let package = Package(
         // Tests. Integration tests talk to the real servers started by scripts/stack.sh.
         .target(
             name: "StackTestSupport",
-            dependencies: ["Kafka", "Redis", "Postgres", "ServiceSupport", "Events"],
+            dependencies: ["Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "SyntheticData"],
             path: "Tests/StackTestSupport"
         ),
         .testTarget(name: "ClientRuntimeTests", dependencies: ["ClientRuntime"]),

@@ -340,7 +340,9 @@ case "redis": try await redis(arguments)
 case "events-codec": eventsCodec(arguments)
 case "recommender-eval": try recommenderEvaluation(arguments)
 case "als-fit": try alsFitTime(arguments)
+case "processor-fill": try await processorFill(arguments)
+case "processor-wait": try await processorWait(arguments)
 default:
-    print("usage: streamrec-bench kafka-producer|create-topic|redis [--option value ...]")
+    print("usage: streamrec-bench kafka-producer|create-topic|redis|events-codec|recommender-eval|als-fit|processor-fill|processor-wait [--option value ...]")
     exit(2)
 }

@@ -51,3 +51,5 @@ public enum RedisSnapshot {
         }
     }
 }
+
+@_exported import SyntheticData

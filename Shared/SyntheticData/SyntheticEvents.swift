@@ -1,8 +1,17 @@
 import Events
 
-/// Deterministic event streams for tests: catalog events, then a mix of every interaction type over
-/// a few hundred users and dozens of items, with some producer-side duplicates (the same event again).
+/// Deterministic event streams for tests and benchmarks: catalog events, then a mix of every
+/// interaction type, with some producer-side duplicates (the same event again).
 public enum SyntheticEvents {
+    /// How interaction types and items are drawn.
+    public enum Mix: Sendable {
+        /// Every type equally often, items uniformly: exercises every code path evenly (tests).
+        case uniform
+        /// Mostly views and impressions, fewer ratings and votes, rare shares; item popularity skewed
+        /// (a few items get most events), as in a live product (benchmarks).
+        case realistic
+    }
+
     public static let genres = ["Action", "Comedy", "Drama", "War", "Sci-Fi"]
 
     /// `movie.added` for m0..<movies and `poll.created` for p0..<polls, at `now − 3 days`.
@@ -28,9 +37,12 @@ public enum SyntheticEvents {
         return movieEvents + pollEvents
     }
 
-    /// `count` interactions within the two days before `now`. About 1 % repeat an earlier event of
-    /// the same user (same event id), as a producer retry would.
-    public static func interactions(count: Int, users: Int = 200, movies: Int = 50, polls: Int = 20, now: Int64, seed: UInt64) -> [Event] {
+    /// `count` interactions within `span` milliseconds before `now` (two days by default). About 1 %
+    /// repeat an earlier event of the same user (same event id), as a producer retry would.
+    public static func interactions(
+        count: Int, users: Int = 200, movies: Int = 50, polls: Int = 20, now: Int64, span: Int64 = 2 * 86_400_000,
+        mix: Mix = .uniform, seed: UInt64
+    ) -> [Event] {
         var random = SplitMix(seed)
         var events: [Event] = []
         var lastByUser: [String: Event] = [:]
@@ -41,14 +53,14 @@ public enum SyntheticEvents {
                 events.append(earlier)
                 continue
             }
-            let time = now - Int64(random.next(2 * 86_400_000))
-            let movie = "m\(random.next(movies))"
-            let poll = "p\(random.next(polls))"
+            let time = now - Int64(random.next(Int(span)))
+            let movie = "m\(random.next(movies, skewed: mix == .realistic))"
+            let poll = "p\(random.next(polls, skewed: mix == .realistic))"
             func make(_ type: EventType, _ subject: String, _ payload: EventPayload = .none) -> Event {
                 Event(eventID: EventID.random(), type: type, userID: user, subjectID: subject, occurredAt: EventTimestamp(millisecondsSinceEpoch: time), payload: payload)
             }
             let event: Event
-            switch random.next(8) {
+            switch mix == .uniform ? random.next(8) : realisticType(random.next(100)) {
             case 0: event = make(.movieRating, movie, .rating(Double(1 + random.next(10)) / 2))
             case 1: event = make(.movieLike, movie)
             case 2: event = make(.movieDislike, movie)
@@ -62,6 +74,21 @@ public enum SyntheticEvents {
             events.append(event)
         }
         return events
+    }
+}
+
+/// The realistic mix, as the uniform mix's type numbers: views 30 %, ratings 15 %, likes 10 %, dislikes
+/// 3 %, impressions 25 %, votes 13 %, expands 2 %, shares 2 %.
+private func realisticType(_ percentile: Int) -> Int {
+    switch percentile {
+    case 0..<15: 0
+    case 15..<25: 1
+    case 25..<28: 2
+    case 28..<58: 3
+    case 58..<71: 4
+    case 71..<96: 5
+    case 96..<98: 6
+    default: 7
     }
 }
 
@@ -80,4 +107,11 @@ public struct SplitMix {
     }
 
     public mutating func next(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+
+    /// Skewed towards 0 (the cube of a uniform draw): index 0..<bound/10 gets about 46 % of draws.
+    public mutating func next(_ bound: Int, skewed: Bool) -> Int {
+        guard skewed else { return next(bound) }
+        let uniform = Double(next() >> 11) / Double(1 << 53)
+        return min(bound - 1, Int(uniform * uniform * uniform * Double(bound)))
+    }
 }

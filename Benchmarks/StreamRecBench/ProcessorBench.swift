@@ -1,0 +1,83 @@
+import Events
+import Foundation
+import Kafka
+import SyntheticData
+
+// Stream-processor benchmark helpers (scripts/bench/processor.sh runs them around the real binary):
+//   processor-fill: the catalog, then N interactions of the realistic mix, into fresh topics; writes the
+//                   end offsets to a file (the local broker's latest-offset answer is unreliable)
+//   processor-wait: polls the group's committed offsets until they reach those ends; prints the rate
+//                   from the first committed progress to the end
+
+func processorFill(_ arguments: Arguments) async throws {
+    let brokers = arguments.string("brokers", "127.0.0.1:9092").split(separator: ",").map(String.init)
+    let topics = EventTopics(movie: arguments.string("movie-topic", "bench.movie-events"), poll: arguments.string("poll-topic", "bench.poll-events"))
+    let count = arguments.int("events", 1_000_000)
+    let partitions = arguments.int("partitions", 6)
+    let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: brokers))
+    _ = try await admin.createTopics(topics.all.map { KafkaTopicSpecification(name: $0, partitions: partitions) })
+    await admin.shutdown()
+
+    let now = Int64(Date().timeIntervalSince1970 * 1000)
+    // MovieLens-sized catalog; 50k users; events spread over the last 6 hours.
+    let catalog = SyntheticEvents.catalog(movies: 1682, polls: 707, now: now)
+    let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: brokers, clientID: "streamrec-bench-fill", linger: .milliseconds(20)))
+    var ends: [KafkaTopicPartition: Int64] = [:]
+    func send(_ events: [Event]) async throws {
+        let messages = events.map { event in
+            KafkaProducerMessage(
+                topic: topics.topic(for: event.domain), key: Array(event.userID.utf8), value: event.canonicalJSON(),
+                headers: [
+                    KafkaHeader(name: EventHeaders.schemaVersion, value: Event.schemaVersion),
+                    KafkaHeader(name: EventHeaders.eventType, value: event.type.rawValue),
+                    KafkaHeader(name: EventHeaders.contentType, value: EventHeaders.jsonContentType),
+                ]
+            )
+        }
+        for result in await producer.send(messages) {
+            let report = try result.get()
+            let partition = KafkaTopicPartition(topic: report.topic, partition: report.partition)
+            ends[partition] = max(ends[partition] ?? 0, report.offset + 1)
+        }
+    }
+    let started = ContinuousClock.now
+    try await send(catalog)
+    let chunk = 50_000
+    for start in stride(from: 0, to: count, by: chunk) {
+        try await send(SyntheticEvents.interactions(
+            count: min(chunk, count - start), users: 50_000, movies: 1682, polls: 707, now: now, span: 6 * 3_600_000,
+            mix: .realistic, seed: UInt64(start + 1)
+        ))
+    }
+    await producer.shutdown()
+    let lines = ends.sorted { $0.key < $1.key }.map { "\($0.key.topic) \($0.key.partition) \($0.value)" }
+    try (lines.joined(separator: "\n") + "\n").write(toFile: arguments.string("ends-file", "/tmp/streamrec-ends"), atomically: true, encoding: .utf8)
+    report("processor-fill", operations: catalog.count + count, elapsed: ContinuousClock.now - started)
+}
+
+func processorWait(_ arguments: Arguments) async throws {
+    let brokers = arguments.string("brokers", "127.0.0.1:9092").split(separator: ",").map(String.init)
+    let text = try String(contentsOfFile: arguments.string("ends-file", "/tmp/streamrec-ends"), encoding: .utf8)
+    var ends: [KafkaTopicPartition: Int64] = [:]
+    for line in text.split(separator: "\n") {
+        let parts = line.split(separator: " ")
+        ends[KafkaTopicPartition(topic: String(parts[0]), partition: Int32(parts[1])!)] = Int64(parts[2])!
+    }
+    let total = ends.values.reduce(0, +)
+    let observer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: arguments.string("group", "streamrec")))
+    let deadline = ContinuousClock.now + .seconds(arguments.int("timeout", 600))
+    var first: (ContinuousClock.Instant, Int64)?
+    var done: ContinuousClock.Instant?
+    while done == nil, ContinuousClock.now < deadline {
+        let committed = (try? await observer.committedOffsets(for: Array(ends.keys))) ?? [:]
+        let applied = ends.keys.reduce(Int64(0)) { $0 + min(committed[$1] ?? 0, ends[$1]!) }
+        if first == nil, applied > 0 { first = (.now, applied) }
+        if applied >= total { done = .now } else { try await Task.sleep(for: .milliseconds(20)) }
+    }
+    await observer.close()
+    guard let first, let done else {
+        print("error: the group did not commit everything in time")
+        exit(1)
+    }
+    report("processor", operations: Int(total - first.1), elapsed: done - first.0)
+}

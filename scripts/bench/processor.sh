@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Stream-processor benchmark (release build, real broker, Redis and PostgreSQL on this machine):
+#   1. fill fresh topics (6 partitions each) with the catalog and EVENTS interactions of the realistic
+#      mix (50k users, 1682 movies, 707 polls, last 6 hours)
+#   2. start the stream-processor binary on an empty Redis key prefix and a fresh Postgres schema, and
+#      time it from its first committed batch until everything is committed (applied to Redis and
+#      Postgres): events/s
+#   3. Redis commands the processor caused per event (INFO commandstats, which counts the commands run
+#      inside scripts), and the Redis commands/s that implies, beside redis-benchmark -P 16 ZINCRBY on
+#      the same server right after (the ceiling of one Redis core)
+#   4. the processor's peak RSS, and how the two cores were shared during the run
+# Prints a markdown table; docs/benchmarks.md records its output. EVENTS defaults to 1000000.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+EVENTS="${EVENTS:-1000000}"
+export STACK_RUN_DIR=.run/bench REDIS_PORT="${BENCH_REDIS_PORT:-46380}" PG_PORT="${BENCH_PG_PORT:-45433}" KAFKA_PORT="${BENCH_KAFKA_PORT:-49093}"
+BROKER="127.0.0.1:$KAFKA_PORT"
+RUN_ID="bench_$(date +%s)"
+ENDS="$(mktemp)"
+
+echo "bench: release build of stream-processor and streamrec-bench" >&2
+swift build -c release --product stream-processor >&2
+swift build -c release --product streamrec-bench >&2
+BENCH=.build/release/streamrec-bench
+
+processor_pid=""
+cleanup() {
+  [ -n "$processor_pid" ] && kill "$processor_pid" 2>/dev/null && wait "$processor_pid" 2>/dev/null
+  rm -f "$ENDS"
+  bash scripts/stack.sh stop redis postgres kafka >&2 || true
+}
+trap cleanup EXIT
+# A fresh broker (memory only) and Redis (no persistence): every run starts from the same state.
+bash scripts/stack.sh restart redis kafka >&2
+bash scripts/stack.sh start postgres >&2
+# shellcheck disable=SC1091
+source "$STACK_RUN_DIR/env"
+PGPASSWORD="$STREAMREC_POSTGRES_PASSWORD" psql -q -h 127.0.0.1 -p "$PG_PORT" -U "$STREAMREC_POSTGRES_USER" "$STREAMREC_POSTGRES_DATABASE" \
+  -c "CREATE SCHEMA $RUN_ID" >&2
+
+echo "bench: filling topics with $EVENTS events" >&2
+$BENCH processor-fill --brokers "$BROKER" --movie-topic "$RUN_ID.movie" --poll-topic "$RUN_ID.poll" \
+  --events "$EVENTS" --partitions 6 --ends-file "$ENDS" >&2
+
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+pg_ticks() { local total=0; for p in $(pgrep -f "postgres.*$PG_PORT|postgres:" || true); do total=$((total + $(ticks "$p" 2>/dev/null || echo 0))); done; echo "$total"; }
+redis_calls() { redis-cli -p "$REDIS_PORT" INFO commandstats | awk -F'[=,]' '/^cmdstat_/ && !/cmdstat_info/ { sum += $2 } END { print sum + 0 }'; }
+redis_pid=$(cat "$STACK_RUN_DIR/pids/redis.pid")
+broker_pid=$(cat "$STACK_RUN_DIR/pids/kafka.pid")
+
+calls0=$(redis_calls)
+STREAMREC_KAFKA_BROKERS="$BROKER" STREAMREC_KAFKA_GROUP_ID="$RUN_ID" STREAMREC_TOPICS_MOVIE="$RUN_ID.movie" \
+  STREAMREC_TOPICS_POLL="$RUN_ID.poll" STREAMREC_TOPICS_DEAD_LETTER="$RUN_ID.dlq" STREAMREC_FEATURES_KEY_PREFIX="$RUN_ID:v1" \
+  STREAMREC_POSTGRES_SCHEMA="$RUN_ID" STREAMREC_HTTP_PORT="${BENCH_PROCESSOR_PORT:-18091}" STREAMREC_LOG_LEVEL=warning \
+  .build/release/stream-processor >&2 &
+processor_pid=$!
+sleep 0.5
+p0=$(ticks "$processor_pid"); r0=$(ticks "$redis_pid"); b0=$(ticks "$broker_pid"); q0=$(pg_ticks); t0=$(date +%s%N)
+result=$($BENCH processor-wait --brokers "$BROKER" --group "$RUN_ID" --ends-file "$ENDS")
+p1=$(ticks "$processor_pid"); r1=$(ticks "$redis_pid"); b1=$(ticks "$broker_pid"); q1=$(pg_ticks); t1=$(date +%s%N)
+calls1=$(redis_calls)
+rss_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$processor_pid/status")
+kill -TERM "$processor_pid"; wait "$processor_pid" || true; processor_pid=""
+rows=$(PGPASSWORD="$STREAMREC_POSTGRES_PASSWORD" psql -tA -h 127.0.0.1 -p "$PG_PORT" -U "$STREAMREC_POSTGRES_USER" "$STREAMREC_POSTGRES_DATABASE" \
+  -c "SELECT count(*) FROM $RUN_ID.interactions")
+ceiling=$(redis-benchmark -p "$REDIS_PORT" -P 16 -n 2000000 -r 100000 -q ZINCRBY "$RUN_ID:ceiling" 1 __rand_int__ | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /requests/) print $(i-1) }' | tail -1)
+PGPASSWORD="$STREAMREC_POSTGRES_PASSWORD" psql -q -h 127.0.0.1 -p "$PG_PORT" -U "$STREAMREC_POSTGRES_USER" "$STREAMREC_POSTGRES_DATABASE" \
+  -c "DROP SCHEMA $RUN_ID CASCADE" >&2
+
+rate=$(sed -n 's/.*rate=\([0-9]*\).*/\1/p' <<< "$result")
+records=$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' <<< "$result")
+hz=$(getconf CLK_TCK)
+echo
+echo "| figure | value |"
+echo "| --- | ---: |"
+echo "| events applied (Redis + Postgres) and committed, per second | $rate |"
+echo "| records timed (after the first committed batch) | $records |"
+echo "| rows in the training store | $rows |"
+awk -v c=$((calls1 - calls0)) -v n="$EVENTS" -v rate="$rate" -v ceiling="$ceiling" 'BEGIN {
+  per = c / n
+  printf "| Redis commands per event (inside scripts included) | %.1f |\n", per
+  printf "| Redis commands/s while processing | %.0f |\n", per * rate
+  printf "| redis-benchmark -P 16 ZINCRBY, same server (ceiling) | %.0f |\n", ceiling
+  printf "| processor Redis load / ceiling | %.0f%% |\n", 100 * per * rate / ceiling }'
+echo "| processor peak RSS | $(( rss_kb / 1024 )) MiB |"
+awk -v p=$((p1 - p0)) -v r=$((r1 - r0)) -v b=$((b1 - b0)) -v q=$((q1 - q0)) -v ns=$((t1 - t0)) -v hz="$hz" 'BEGIN {
+  s = ns / 1e9
+  printf "\ncores used while processing: processor %.2f, redis %.2f, postgres %.2f, broker %.2f (of 2)\n", p / hz / s, r / hz / s, q / hz / s, b / hz / s }'
