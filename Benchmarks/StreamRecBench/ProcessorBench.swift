@@ -19,7 +19,8 @@ func processorFill(_ arguments: Arguments) async throws {
     await admin.shutdown()
 
     let now = Int64(Date().timeIntervalSince1970 * 1000)
-    // MovieLens-sized catalog; 50k users; events spread over the last 6 hours.
+    // MovieLens-sized catalog; 50k users; events spread over the last `span-minutes` (default 10: a
+    // live stream, where events arrive within moments of happening).
     let catalog = SyntheticEvents.catalog(movies: 1682, polls: 707, now: now)
     let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: brokers, clientID: "streamrec-bench-fill", linger: .milliseconds(20)))
     var ends: [KafkaTopicPartition: Int64] = [:]
@@ -45,7 +46,7 @@ func processorFill(_ arguments: Arguments) async throws {
     let chunk = 50_000
     for start in stride(from: 0, to: count, by: chunk) {
         try await send(SyntheticEvents.interactions(
-            count: min(chunk, count - start), users: 50_000, movies: 1682, polls: 707, now: now, span: 6 * 3_600_000,
+            count: min(chunk, count - start), users: 50_000, movies: 1682, polls: 707, now: now, span: Int64(arguments.int("span-minutes", 10)) * 60_000,
             mix: .realistic, seed: UInt64(start + 1)
         ))
     }

@@ -21,14 +21,15 @@ public struct FeatureKeys: Sendable, Hashable {
     // MARK: Users
 
     public func userTag(_ user: String) -> String { "{u:\(user)}" }
-    /// Hash: `last_active` (ms), `rating_sum` (half-stars), `rating_count`.
+    /// Hash: `rating_sum` (half-stars), `rating_count`, and `affinity:<domain>:<genre or category>` →
+    /// summed weight units.
     public func userProfile(_ user: String) -> String { "\(prefix):{u:\(user)}:profile" }
     /// Sorted set, score = occurred_at ms, member = `time|type|item|weight units|event_id`.
     public func userHistory(_ user: String, _ domain: EventDomain) -> String { "\(prefix):{u:\(user)}:history:\(domain.rawValue)" }
     /// Sorted set, score = last interaction ms, member = item id.
     public func userSeen(_ user: String, _ domain: EventDomain) -> String { "\(prefix):{u:\(user)}:seen:\(domain.rawValue)" }
-    /// Hash: genre (movies) or category (polls) → summed weight units.
-    public func userAffinity(_ user: String, _ domain: EventDomain) -> String { "\(prefix):{u:\(user)}:affinity:\(domain.rawValue)" }
+    /// The profile field of a user's affinity to a genre (movies) or category (polls).
+    public func affinityField(_ domain: EventDomain, group: String) -> String { "affinity:\(domain.rawValue):\(group)" }
     /// String `<topic>/<partition>/<offset>|<weight units>`: this event was applied, from that record.
     public func eventMarker(user: String, eventID: String) -> String { "\(prefix):{u:\(user)}:event:\(eventID)" }
 

@@ -120,13 +120,24 @@ public struct FeatureReader: Sendable {
 
     /// Genre or category → summed weight.
     public func affinity(user: String, domain: EventDomain) async throws(RedisError) -> [String: Double] {
-        try await numericHash(keys.userAffinity(user, domain)).mapValues(EventWeights.weight)
+        let prefix = keys.affinityField(domain, group: "")
+        var affinity: [String: Double] = [:]
+        for (field, units) in try await numericHash(keys.userProfile(user)) where field.hasPrefix(prefix) {
+            affinity[String(field.dropFirst(prefix.count))] = EventWeights.weight(units)
+        }
+        return affinity
     }
 
-    /// When the user last interacted (event time), if known.
+    /// When the user last interacted (event time), if known: the newest history entry of any domain.
     public func lastActive(user: String) async throws(RedisError) -> EventTimestamp? {
-        let reply = try await redis.send(RedisCommand("HGET", keys.userProfile(user), "last_active"))
-        return reply.int.map { EventTimestamp(millisecondsSinceEpoch: $0) }
+        var newest: Int64?
+        for domain in EventDomain.allCases {
+            let reply = try await redis.send(RedisCommand("ZRANGE", keys.userHistory(user, domain), -1, -1, "WITHSCORES"))
+            if let pair = reply.array, pair.count == 2, let time = pair[1].int ?? pair[1].double.map({ Int64($0) }) {
+                newest = max(newest ?? time, time)
+            }
+        }
+        return newest.map { EventTimestamp(millisecondsSinceEpoch: $0) }
     }
 
     public func pollTally(_ poll: String) async throws(RedisError) -> PollTally {

@@ -5,7 +5,7 @@ import Redis
 enum FeatureScripts {
     /// Applies events to their users' state, each together with its event marker.
     ///
-    /// KEYS, 5 per event: marker, profile, history, seen, affinity.
+    /// KEYS, 4 per event: marker, profile, history, seen.
     /// ARGV[1..5]: history length, seen limit, rating prior mean, prior strength, idle expiry (s);
     /// then 9 per event: record reference, item, type, weight units (or `R` for a rating),
     /// rating in half-stars, occurred_at ms, marker expiry (unix s), groups joined by \31, event id.
@@ -13,6 +13,9 @@ enum FeatureScripts {
     /// Returns one string per event: `1|w` applied now with weight w; `2|w` applied earlier *from this
     /// same record* (a replay: downstream effects keyed by offset decide for themselves); `0|` the event
     /// id was applied from another record (a duplicate: no effect anywhere).
+    ///
+    /// Commands per event are what bounds throughput (Redis runs them on one core), so the marker is
+    /// checked and set in one `SET NX GET`, and affinities live in the profile hash.
     static let applyToUsers = RedisScript(#"""
         local historyLength = tonumber(ARGV[1])
         local seenLimit = tonumber(ARGV[2])
@@ -20,13 +23,23 @@ enum FeatureScripts {
         local priorStrength = tonumber(ARGV[4])
         local idleExpiry = tonumber(ARGV[5])
         local out = {}
-        local events = #KEYS / 5
-        for i = 0, events - 1 do
-          local marker, profile, history, seen, affinity = KEYS[i*5+1], KEYS[i*5+2], KEYS[i*5+3], KEYS[i*5+4], KEYS[i*5+5]
+        for i = 0, #KEYS / 4 - 1 do
+          local marker, profile, history, seen = KEYS[i*4+1], KEYS[i*4+2], KEYS[i*4+3], KEYS[i*4+4]
           local a = 5 + i*9
           local ref, item, etype, weight = ARGV[a+1], ARGV[a+2], ARGV[a+3], ARGV[a+4]
-          local halfStars, t, markerExpiry, groups, eventID = ARGV[a+5], tonumber(ARGV[a+6]), ARGV[a+7], ARGV[a+8], ARGV[a+9]
-          local existing = redis.call('GET', marker)
+          local halfStars, time, markerExpiry, groups, eventID = ARGV[a+5], ARGV[a+6], ARGV[a+7], ARGV[a+8], ARGV[a+9]
+          -- The weight first (reads only): the marker records it.
+          local units
+          if weight == 'R' then
+            local stats = redis.call('HMGET', profile, 'rating_sum', 'rating_count')
+            local sum, count = tonumber(stats[1] or '0'), tonumber(stats[2] or '0')
+            local mean = (sum / 2 + priorMean * priorStrength) / (count + priorStrength)
+            units = math.floor((tonumber(halfStars) / 2 - mean) * 10000 + 0.5)
+          else
+            units = tonumber(weight)
+          end
+          local w = string.format('%d', units)
+          local existing = redis.call('SET', marker, ref .. '|' .. w, 'NX', 'GET', 'EXAT', markerExpiry)
           if existing then
             local bar = string.find(existing, '|', 1, true)
             if string.sub(existing, 1, bar - 1) == ref then
@@ -35,31 +48,24 @@ enum FeatureScripts {
               out[#out+1] = '0|'
             end
           else
-            local units
             if weight == 'R' then
-              local sum = tonumber(redis.call('HGET', profile, 'rating_sum') or '0')
-              local count = tonumber(redis.call('HGET', profile, 'rating_count') or '0')
-              local mean = (sum / 2 + priorMean * priorStrength) / (count + priorStrength)
-              units = math.floor((tonumber(halfStars) / 2 - mean) * 10000 + 0.5)
               redis.call('HINCRBY', profile, 'rating_sum', halfStars)
               redis.call('HINCRBY', profile, 'rating_count', 1)
-            else
-              units = tonumber(weight)
             end
-            local w = string.format('%d', units)
-            redis.call('ZADD', history, t, ARGV[a+6] .. '|' .. etype .. '|' .. item .. '|' .. w .. '|' .. eventID)
+            redis.call('ZADD', history, time, time .. '|' .. etype .. '|' .. item .. '|' .. w .. '|' .. eventID)
             redis.call('ZREMRANGEBYRANK', history, 0, -(historyLength + 1))
-            redis.call('ZADD', seen, 'GT', t, item)
+            redis.call('ZADD', seen, 'GT', time, item)
             redis.call('ZREMRANGEBYRANK', seen, 0, -(seenLimit + 1))
             if units ~= 0 then
+              local domain = string.match(etype, '^[^.]+')
               for group in string.gmatch(groups, '[^\31]+') do
-                if redis.call('HINCRBY', affinity, group, units) == 0 then redis.call('HDEL', affinity, group) end
+                local field = 'affinity:' .. domain .. ':' .. group
+                if redis.call('HINCRBY', profile, field, units) == 0 then redis.call('HDEL', profile, field) end
               end
             end
-            local last = tonumber(redis.call('HGET', profile, 'last_active') or '0')
-            if t > last then redis.call('HSET', profile, 'last_active', ARGV[a+6]) end
-            redis.call('SET', marker, ref .. '|' .. w, 'EXAT', markerExpiry)
-            for _, key in ipairs({profile, history, seen, affinity}) do redis.call('EXPIRE', key, idleExpiry) end
+            redis.call('EXPIRE', profile, idleExpiry)
+            redis.call('EXPIRE', history, idleExpiry)
+            redis.call('EXPIRE', seen, idleExpiry)
             out[#out+1] = '1|' .. w
           end
         end

@@ -51,6 +51,9 @@ public struct FeatureApplyOutcome: Sendable, Hashable {
     }
 
     public var statuses: [Status]
+    /// Wall time of the user-state step (with poll votes) and of the popularity step.
+    public var userStepDuration: Duration = .zero
+    public var popularityStepDuration: Duration = .zero
 
     public func count(_ predicate: (Status) -> Bool) -> Int { statuses.reduce(0) { $0 + (predicate($1) ? 1 : 0) } }
     public var applied: Int { count { if case .applied = $0 { true } else { false } } }
@@ -102,6 +105,7 @@ public final class FeatureWriter: Sendable {
             }
         }
         let votes = onTime.filter { events[$0].event.type == .pollVote }
+        let started = ContinuousClock.now
         let userStatuses: [Int: FeatureApplyOutcome.Status]
         do {
             async let votesApplied: Void = applyVotes(votes.map { events[$0] })
@@ -113,15 +117,30 @@ public final class FeatureWriter: Sendable {
             throw .connectionLost("\(error)")
         }
         for (index, status) in userStatuses { statuses[index] = status }
+        let popularityStarted = ContinuousClock.now
 
         // Popularity: everything applied now or earlier from the same record, unless its offset is
-        // already covered. Partitions of late and duplicate records advance too.
-        for domain in EventDomain.allCases {
-            let inDomain = events.indices.filter { events[$0].event.domain == domain && !events[$0].event.type.isCatalog }
-            guard !inDomain.isEmpty else { continue }
-            try await applyToPopularity(domain: domain, indices: inDomain, events: events, statuses: statuses, userStatuses: userStatuses)
+        // already covered. Partitions of late and duplicate records advance too. Domains are
+        // independent (one hash tag each): both at once.
+        let finalStatuses = statuses
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for domain in EventDomain.allCases {
+                    let inDomain = events.indices.filter { events[$0].event.domain == domain && !events[$0].event.type.isCatalog }
+                    guard !inDomain.isEmpty else { continue }
+                    group.addTask {
+                        try await self.applyToPopularity(domain: domain, indices: inDomain, events: events, statuses: finalStatuses, userStatuses: userStatuses)
+                    }
+                }
+                try await group.waitForAll()
+            }
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw .connectionLost("\(error)")
         }
-        return FeatureApplyOutcome(statuses: statuses)
+        let finished = ContinuousClock.now
+        return FeatureApplyOutcome(statuses: statuses, userStepDuration: popularityStarted - started, popularityStepDuration: finished - popularityStarted)
     }
 
     // MARK: - Users
@@ -150,7 +169,7 @@ public final class FeatureWriter: Sendable {
 
     private func applyUserChunk(_ indices: [Int], of events: [FeatureEvent]) async throws(RedisError) -> [(Int, FeatureApplyOutcome.Status)] {
         var scriptKeys: [any RedisArgumentConvertible] = []
-        scriptKeys.reserveCapacity(indices.count * 5)
+        scriptKeys.reserveCapacity(indices.count * 4)
         let weights = configuration.weights
         var arguments: [any RedisArgumentConvertible] = [
             configuration.historyLength, configuration.seenLimit, weights.ratingPriorMean, weights.ratingPriorStrength,
@@ -165,7 +184,6 @@ public final class FeatureWriter: Sendable {
             scriptKeys.append(keys.userProfile(user))
             scriptKeys.append(keys.userHistory(user, event.domain))
             scriptKeys.append(keys.userSeen(user, event.domain))
-            scriptKeys.append(keys.userAffinity(user, event.domain))
             let time = event.occurredAt.millisecondsSinceEpoch
             var halfStars = 0
             if case .rating(let value) = event.payload { halfStars = Int((value * 2).rounded()) }

@@ -79,6 +79,10 @@ public final class MetricCache: Sendable {
         cached(label, dimensions) { Metrics.Gauge(label: label, dimensions: dimensions, factory: factory) }
     }
 
+    public func timer(_ label: String, _ dimensions: [(String, String)], factory: any MetricsFactory) -> Metrics.Timer {
+        cached(label, dimensions) { Metrics.Timer(label: label, dimensions: dimensions, factory: factory) }
+    }
+
     private func cached<Metric: Sendable>(_ label: String, _ dimensions: [(String, String)], make: () -> Metric) -> Metric {
         let key = "\(Metric.self)|" + label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
         return made.withLock { made in

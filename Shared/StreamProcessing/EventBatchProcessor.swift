@@ -57,6 +57,16 @@ public struct BatchReport: Sendable {
     /// Rows new to the training store (replays add none).
     public var storedInteractions: Int
     public var catalogUpdates: Int
+    /// Wall time of each stage (decode, catalog, redis, postgres, dead_letters); redis, postgres and
+    /// dead_letters overlap.
+    public var stageDurations: [(String, Duration)] = []
+}
+
+/// Runs `body` and returns its result with its wall time.
+func timed<Result: Sendable>(_ body: () async throws -> Result) async rethrows -> (Result, Duration) {
+    let started = ContinuousClock.now
+    let result = try await body()
+    return (result, ContinuousClock.now - started)
 }
 
 /// Turns one batch of records into their effects: dead letters for records that cannot be decoded,
@@ -80,6 +90,7 @@ public final class EventBatchProcessor: Sendable {
 
     /// - Parameter now: wall-clock milliseconds, for lateness.
     public func process(_ records: [KafkaConsumerMessage], now: Int64) async throws -> BatchReport {
+        let started = ContinuousClock.now
         var letters: [DeadLetter] = []
         var decoded: [(Event, RecordPosition)] = []
         decoded.reserveCapacity(records.count)
@@ -90,7 +101,9 @@ public final class EventBatchProcessor: Sendable {
             }
         }
 
+        let decodeDuration = ContinuousClock.now - started
         // Catalog first and in record order, so interactions in the same batch see their genres.
+        let catalogStarted = ContinuousClock.now
         var catalogUpdates = 0
         for (event, _) in decoded where event.type.isCatalog {
             try await store.upsertCatalog(event)
@@ -107,12 +120,25 @@ public final class EventBatchProcessor: Sendable {
             FeatureEvent(event: event, position: position, groups: event.type.isCatalog ? [] : groups[event.domain]?[event.subjectID] ?? [])
         }
 
+        let catalogDuration = ContinuousClock.now - catalogStarted
+
         // The three sinks are independent and idempotent: run them together.
-        async let applied = features.apply(events, now: now)
-        async let stored = store.append(events.filter { !$0.event.type.isCatalog })
-        async let lettersSent: Void = deadLetters.publish(letters)
-        let (outcome, rows, _) = try await (applied, stored, lettersSent)
-        return BatchReport(records: records.count, features: outcome, events: events, deadLetters: letters, storedInteractions: rows, catalogUpdates: catalogUpdates)
+        let features = features
+        let store = store
+        let deadLetters = deadLetters
+        let finalLetters = letters
+        async let applied = timed { try await features.apply(events, now: now) }
+        async let stored = timed { try await store.append(events.filter { !$0.event.type.isCatalog }) }
+        async let lettersSent = timed { try await deadLetters.publish(finalLetters) }
+        let ((outcome, redisDuration), (rows, postgresDuration), (_, lettersDuration)) = try await (applied, stored, lettersSent)
+        return BatchReport(
+            records: records.count, features: outcome, events: events, deadLetters: finalLetters, storedInteractions: rows, catalogUpdates: catalogUpdates,
+            stageDurations: [
+                ("decode", decodeDuration), ("catalog", catalogDuration), ("redis", redisDuration), ("redis_users", outcome.userStepDuration),
+                ("redis_popularity", outcome.popularityStepDuration), ("postgres", postgresDuration),
+                ("dead_letters", lettersDuration),
+            ]
+        )
     }
 
     func decode(_ record: KafkaConsumerMessage) -> Result<Event, DeadLetter> {

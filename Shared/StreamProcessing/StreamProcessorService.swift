@@ -53,7 +53,9 @@ public final class StreamProcessorService: Service, Sendable {
             for try await records in consumer.batches.cancelOnGracefulShutdown() {
                 guard let report = try await processWithRetry(records) else { break }
                 do {
+                    let commitStarted = ContinuousClock.now
                     try await consumer.commit(records)
+                    metrics.stage("commit").recordNanoseconds((ContinuousClock.now - commitStarted).nanosecondsForMetrics)
                 } catch {
                     // Stored offsets are committed with the next commit or on revoke; a replay of this
                     // batch would change nothing anyway.
@@ -101,6 +103,7 @@ public final class StreamProcessorService: Service, Sendable {
 
     private func record(_ report: BatchReport, records: [KafkaConsumerMessage]) {
         let now = clock()
+        for (stage, duration) in report.stageDurations { metrics.stage(stage).recordNanoseconds(duration.nanosecondsForMetrics) }
         for (item, status) in zip(report.events, report.features.statuses) {
             metrics.events(item.event.type, status).increment()
             if case .applied = status {
@@ -161,6 +164,10 @@ public struct ProcessorMetrics: Sendable {
         case .catalog: outcome = "catalog"
         }
         return cache.counter("streamrec_processor_events_total", [("type", type.rawValue), ("outcome", outcome)], factory: factory)
+    }
+
+    func stage(_ name: String) -> Metrics.Timer {
+        cache.timer("streamrec_processor_stage_duration_seconds", [("stage", name)], factory: factory)
     }
 
     func deadLettered(_ reason: String) -> Counter {

@@ -78,7 +78,7 @@ struct WindowArithmeticTests {
         let keys = FeatureKeys(prefix: "sr:v1")
         let user = "user-42"
         let slots = Set([
-            keys.userProfile(user), keys.userHistory(user, .movie), keys.userSeen(user, .poll), keys.userAffinity(user, .movie),
+            keys.userProfile(user), keys.userHistory(user, .movie), keys.userSeen(user, .poll),
             keys.eventMarker(user: user, eventID: "e"),
         ].map(RedisKeySlot.slot))
         #expect(slots.count == 1)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stream-processor benchmark (release build, real broker, Redis and PostgreSQL on this machine):
 #   1. fill fresh topics (6 partitions each) with the catalog and EVENTS interactions of the realistic
-#      mix (50k users, 1682 movies, 707 polls, last 6 hours)
+#      mix (50k users, 1682 movies, 707 polls, occurred in the last SPAN_MINUTES, default 10: a live
+#      stream; a longer span, as in a replay, means more distinct popularity buckets per batch)
 #   2. start the stream-processor binary on an empty Redis key prefix and a fresh Postgres schema, and
 #      time it from its first committed batch until everything is committed (applied to Redis and
 #      Postgres): events/s
@@ -40,7 +41,7 @@ PGPASSWORD="$STREAMREC_POSTGRES_PASSWORD" psql -q -h 127.0.0.1 -p "$PG_PORT" -U 
 
 echo "bench: filling topics with $EVENTS events" >&2
 $BENCH processor-fill --brokers "$BROKER" --movie-topic "$RUN_ID.movie" --poll-topic "$RUN_ID.poll" \
-  --events "$EVENTS" --partitions 6 --ends-file "$ENDS" >&2
+  --events "$EVENTS" --span-minutes "${SPAN_MINUTES:-10}" --partitions 6 --ends-file "$ENDS" >&2
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 pg_ticks() { local total=0; for p in $(pgrep -f "postgres.*$PG_PORT|postgres:" || true); do total=$((total + $(ticks "$p" 2>/dev/null || echo 0))); done; echo "$total"; }
@@ -60,6 +61,12 @@ result=$($BENCH processor-wait --brokers "$BROKER" --group "$RUN_ID" --ends-file
 p1=$(ticks "$processor_pid"); r1=$(ticks "$redis_pid"); b1=$(ticks "$broker_pid"); q1=$(pg_ticks); t1=$(date +%s%N)
 calls1=$(redis_calls)
 rss_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$processor_pid/status")
+stages=$(curl -fs "http://127.0.0.1:${BENCH_PROCESSOR_PORT:-18091}/metrics" | awk -F'[{}" ]+' '
+  /^streamrec_processor_stage_duration_seconds_sum/ { sum[$3] = $NF }
+  /^streamrec_processor_stage_duration_seconds_count/ { count[$3] = $NF }
+  /^streamrec_processor_batch_duration_seconds_sum/ { bsum = $NF } /^streamrec_processor_batch_duration_seconds_count/ { bcount = $NF }
+  END { printf "mean per batch of %d batches: whole %.1f ms", bcount, 1000 * bsum / bcount
+        for (s in sum) printf ", %s %.1f ms", s, 1000 * sum[s] / count[s]; print "" }')
 kill -TERM "$processor_pid"; wait "$processor_pid" || true; processor_pid=""
 rows=$(PGPASSWORD="$STREAMREC_POSTGRES_PASSWORD" psql -tA -h 127.0.0.1 -p "$PG_PORT" -U "$STREAMREC_POSTGRES_USER" "$STREAMREC_POSTGRES_DATABASE" \
   -c "SELECT count(*) FROM $RUN_ID.interactions")
@@ -86,3 +93,4 @@ echo "| processor peak RSS | $(( rss_kb / 1024 )) MiB |"
 awk -v p=$((p1 - p0)) -v r=$((r1 - r0)) -v b=$((b1 - b0)) -v q=$((q1 - q0)) -v ns=$((t1 - t0)) -v hz="$hz" 'BEGIN {
   s = ns / 1e9
   printf "\ncores used while processing: processor %.2f, redis %.2f, postgres %.2f, broker %.2f (of 2)\n", p / hz / s, r / hz / s, q / hz / s, b / hz / s }'
+echo "$stages"
