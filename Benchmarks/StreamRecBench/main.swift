@@ -342,7 +342,8 @@ case "recommender-eval": try recommenderEvaluation(arguments)
 case "als-fit": try alsFitTime(arguments)
 case "processor-fill": try await processorFill(arguments)
 case "processor-wait": try await processorWait(arguments)
+case "gateway-load": try await gatewayLoad(arguments)
 default:
-    print("usage: streamrec-bench kafka-producer|create-topic|redis|events-codec|recommender-eval|als-fit|processor-fill|processor-wait [--option value ...]")
+    print("usage: streamrec-bench kafka-producer|create-topic|redis|events-codec|recommender-eval|als-fit|processor-fill|processor-wait|gateway-load [--option value ...]")
     exit(2)
 }

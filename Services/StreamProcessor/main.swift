@@ -21,7 +21,7 @@ do {
     ServiceBootstrap.exit(dueTo: error)
 }
 let logger = Logger(label: "streamrec.\(service)")
-let metrics = ServiceMetrics()
+let metrics = ServiceMetrics(durationBuckets: ProcessorMetrics.durationBuckets)
 metrics.bootstrapGlobally()
 
 let application: ProcessorApplication

@@ -106,6 +106,10 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
     public var batchLinger: Duration
     /// Blocking slice of the poll loop; also how quickly `close()` is noticed.
     public var pollInterval: Duration
+    /// `fetch.wait.max.ms`: how long the broker may hold a fetch while no new records exist. Brokers
+    /// that do not answer a held fetch as soon as records arrive (the local Tansu one) add up to this
+    /// much latency to every record, so it is 50 ms rather than librdkafka's 500 ms.
+    public var fetchWaitMax: Duration = .milliseconds(50)
     public var additionalProperties: [String: String]
 
     public init(
@@ -148,6 +152,7 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
             "heartbeat.interval.ms": String(heartbeatInterval.milliseconds),
             "max.poll.interval.ms": String(maxPollInterval.milliseconds),
             "partition.assignment.strategy": assignmentStrategy,
+            "fetch.wait.max.ms": String(fetchWaitMax.milliseconds),
         ]
         properties.merge(additionalProperties) { _, new in new }
         return properties

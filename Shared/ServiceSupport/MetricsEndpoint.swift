@@ -10,7 +10,9 @@ public struct ServiceMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     public let factory: PrometheusMetricsFactory
 
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    /// - Parameter durationBuckets: histogram buckets for particular timers (by label), where the
+    ///   default ones are too coarse.
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), durationBuckets: [String: [Duration]] = [:]) {
         self.registry = registry
         var factory = PrometheusMetricsFactory(registry: registry)
         // Latency buckets from 0.5 ms to 10 s: the interesting range for ingest and serving.
@@ -18,6 +20,7 @@ public struct ServiceMetrics: Sendable {
             .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
             .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
         ]
+        factory.durationHistogramBuckets = durationBuckets
         self.factory = factory
     }
 

@@ -137,6 +137,12 @@ public func wallClockMilliseconds() -> Int64 {
 
 /// The processor's Prometheus metrics.
 public struct ProcessorMetrics: Sendable {
+    /// Freshness is judged against "under a second", so its buckets are finer there.
+    public static let durationBuckets: [String: [Duration]] = [
+        "streamrec_processor_freshness_seconds": [10, 25, 50, 75, 100, 150, 200, 250, 300, 400, 500, 600, 700, 800, 900, 1000, 1500, 2000, 5000, 10000, 30_000, 60_000]
+            .map { Duration.milliseconds($0) },
+    ]
+
     let factory: any MetricsFactory
     let batchDuration: Metrics.Timer
     let freshness: Metrics.Timer
