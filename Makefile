@@ -24,6 +24,18 @@ test: setup ## Run all tests against a freshly started local stack
 bench: setup ## Foundation benchmarks (Kafka producer vs kcat, Redis vs redis-benchmark)
 	@bash scripts/bench/foundation.sh
 
+bench-gateway: setup ## Ingest gateway: req/s and latency beside /healthz, batch events/s
+	@bash scripts/bench/gateway.sh
+
+bench-processor: setup ## Stream processor: events/s from a pre-filled topic, Redis load beside redis-benchmark
+	@bash scripts/bench/processor.sh
+
+bench-freshness: setup ## End-to-end freshness at a steady 10k events/s through the gateway
+	@bash scripts/bench/freshness.sh
+
+bench-recommender: setup ## Recommender core on MovieLens 100K (quality and fit time)
+	@bash scripts/bench/recommender.sh
+
 stack-up: setup ## Start Redis, PostgreSQL and the broker for the local run (.run/stack)
 	@$(RUN_STACK) bash scripts/stack.sh start
 
@@ -45,4 +57,4 @@ clean: ## Stop stacks and remove build output and run directories
 	-@$(TEST_STACK) bash scripts/stack.sh clean
 	rm -rf .build .run
 
-.PHONY: help setup build run test bench configs stack-up stack-down test-stack-up test-stack-down clean
+.PHONY: help setup build run test bench bench-gateway bench-processor bench-freshness bench-recommender configs stack-up stack-down test-stack-up test-stack-down clean

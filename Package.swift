@@ -146,7 +146,7 @@ let package = Package(
         .executableTarget(
             name: "StreamRecBench",
             dependencies: [
-                "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender", "SyntheticData",
+                "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender", "SyntheticData", "Features",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -2,10 +2,10 @@
 # `make run`: install what is missing (done by the Makefile's setup step), start the local stack,
 # build the services in release mode and start them.
 #
-# Current stage: the ingest gateway runs (with a local API key generated into the run directory); the
-# stream processor, trainer and inference API load their configuration, check their dependencies and
-# exit (their real work comes in later stages). Ctrl-C stops the gateway and exactly the servers this
-# script started.
+# Current stage: the ingest gateway (with a local API key generated into the run directory) and the
+# stream processor run; the trainer and inference API load their configuration, check their
+# dependencies and exit (their real work comes in later stages). Ctrl-C stops the services and exactly
+# the servers this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export STACK_RUN_DIR="${STACK_RUN_DIR:-.run/stack}"
@@ -16,11 +16,16 @@ swift build -c release
 started=()
 sleeper=""
 gateway=""
+processor=""
 stop_stack() {
   [ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
   if [ -n "$gateway" ]; then
     kill -TERM "$gateway" 2>/dev/null && wait "$gateway" 2>/dev/null
     echo "run: ingest gateway stopped"
+  fi
+  if [ -n "$processor" ]; then
+    kill -TERM "$processor" 2>/dev/null && wait "$processor" 2>/dev/null
+    echo "run: stream processor stopped"
   fi
   if [ "${#started[@]}" -gt 0 ]; then
     echo
@@ -41,7 +46,7 @@ bash scripts/stack.sh start
 source "$STACK_RUN_DIR/env"
 
 status=0
-for service in stream-processor trainer inference-api; do
+for service in trainer inference-api; do
   echo "run: $service"
   if ! ".build/release/$service"; then
     echo "run: $service could not reach a dependency (see above)" >&2
@@ -62,6 +67,12 @@ STREAMREC_GATEWAY_API_KEYS="local:$GATEWAY_KEY" STREAMREC_HTTP_PORT="$GATEWAY_PO
 gateway=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$GATEWAY_PORT/readyz" > /dev/null 2>&1 && break; sleep 0.1; done
 curl -fs "http://127.0.0.1:$GATEWAY_PORT/readyz" > /dev/null || { echo "run: the gateway did not become ready; see $STACK_RUN_DIR/ingest-gateway.log" >&2; status=1; }
+PROCESSOR_PORT="${PROCESSOR_PORT:-8081}"
+echo "run: starting the stream processor (metrics on 127.0.0.1:$PROCESSOR_PORT)"
+STREAMREC_HTTP_PORT="$PROCESSOR_PORT" .build/release/stream-processor > "$STACK_RUN_DIR/stream-processor.log" 2>&1 &
+processor=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PROCESSOR_PORT/readyz" > /dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "http://127.0.0.1:$PROCESSOR_PORT/readyz" > /dev/null || { echo "run: the processor did not become ready; see $STACK_RUN_DIR/stream-processor.log" >&2; status=1; }
 now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 cat <<MSG
@@ -71,6 +82,10 @@ run: the ingest gateway is up: http://127.0.0.1:$GATEWAY_PORT (log: $STACK_RUN_D
     -H 'X-API-Key: $GATEWAY_KEY' \\
     -d '{"type":"movie.rating","user_id":"u1","item_id":"1","value":4.5,"occurred_at":"$now"}'
   curl -s http://127.0.0.1:$GATEWAY_PORT/readyz;  curl -s http://127.0.0.1:$GATEWAY_PORT/metrics | grep streamrec_
+
+run: the stream processor applies them to Redis and PostgreSQL (log: $STACK_RUN_DIR/stream-processor.log)
+  curl -s http://127.0.0.1:$PROCESSOR_PORT/metrics | grep streamrec_processor_events_total
+  redis-cli -p $STREAMREC_REDIS_PORT ZRANGE 'sr:v1:{u:u1}:history:movie' 0 -1
 
 run: the local stack is up (Ctrl-C stops it):
   redis      127.0.0.1:$STREAMREC_REDIS_PORT      (redis-cli -p $STREAMREC_REDIS_PORT)
