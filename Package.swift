@@ -91,6 +91,8 @@ let package = Package(
         .target(name: "Recommender", path: "Shared/Recommender", swiftSettings: recommenderCPUSettings),
         // The public event contract v1: types, validation, canonical JSON, topics. Pure; no I/O.
         .target(name: "Events", path: "Shared/Events"),
+        // Model artifacts: the file format (manifest, sha256), the store on disk, the payload codec.
+        .target(name: "ModelStore", dependencies: ["Events", "Recommender"], path: "Shared/ModelStore"),
         // Deterministic synthetic event streams (catalog and interaction mixes) for tests and benchmarks.
         .target(name: "SyntheticData", dependencies: ["Events"], path: "Shared/SyntheticData"),
         .target(
@@ -168,6 +170,7 @@ let package = Package(
         .testTarget(name: "EventsTests", dependencies: ["Events"]),
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender"]),
         .testTarget(name: "FeaturesTests", dependencies: ["Features", "StackTestSupport"]),
+        .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "Recommender", "Events"]),
         .testTarget(name: "StreamProcessingTests", dependencies: ["StreamProcessing", "Features", "StackTestSupport"]),
         .testTarget(
             name: "IngestTests",

@@ -49,6 +49,23 @@ public struct BiasedMF: RatingPredictor, Sendable {
         itemFactors = (0..<(itemCount * configuration.factors)).map { _ in Float(generator.nextGaussian() * scale) }
     }
 
+    /// A fitted model from its parameters (e.g. read back from an artifact).
+    public init(
+        configuration: Configuration, userCount: Int, itemCount: Int, globalMean: Float, userBias: [Float], itemBias: [Float],
+        userFactors: [Float], itemFactors: [Float]
+    ) {
+        precondition(userBias.count == userCount && itemBias.count == itemCount, "bias shapes")
+        precondition(userFactors.count == userCount * configuration.factors && itemFactors.count == itemCount * configuration.factors, "factor shapes")
+        self.configuration = configuration
+        self.userCount = userCount
+        self.itemCount = itemCount
+        self.globalMean = globalMean
+        self.userBias = userBias
+        self.itemBias = itemBias
+        self.userFactors = userFactors
+        self.itemFactors = itemFactors
+    }
+
     /// Trains on `train`; with `validation`, stops early and returns the epoch with the best validation RMSE.
     public static func fit(
         train: [Interaction], validation: [Interaction] = [], userCount: Int, itemCount: Int, configuration: Configuration = Configuration()

@@ -54,7 +54,9 @@ public struct ImplicitALS: Sendable {
         return ImplicitALS(configuration: configuration, userCount: matrix.userCount, itemCount: matrix.itemCount, userFactors: users, itemFactors: items)
     }
 
-    init(configuration: Configuration, userCount: Int, itemCount: Int, userFactors: [Float], itemFactors: [Float]) {
+    /// A fitted model from its parameters (e.g. read back from an artifact).
+    public init(configuration: Configuration, userCount: Int, itemCount: Int, userFactors: [Float], itemFactors: [Float]) {
+        precondition(userFactors.count == userCount * configuration.factors && itemFactors.count == itemCount * configuration.factors, "factor shapes")
         self.configuration = configuration
         self.userCount = userCount
         self.itemCount = itemCount
