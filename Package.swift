@@ -91,6 +91,8 @@ let package = Package(
         .target(name: "Recommender", path: "Shared/Recommender", swiftSettings: recommenderCPUSettings),
         // The public event contract v1: types, validation, canonical JSON, topics. Pure; no I/O.
         .target(name: "Events", path: "Shared/Events"),
+        // Public datasets' layouts (MovieLens) and the calibrated synthetic polls generator. Pure.
+        .target(name: "Datasets", dependencies: ["Recommender"], path: "Shared/Datasets"),
         // Model artifacts: the file format (manifest, sha256), the store on disk, the payload codec.
         .target(name: "ModelStore", dependencies: ["Events", "Recommender"], path: "Shared/ModelStore"),
         // Deterministic synthetic event streams (catalog and interaction mixes) for tests and benchmarks.
@@ -171,6 +173,7 @@ let package = Package(
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender"]),
         .testTarget(name: "FeaturesTests", dependencies: ["Features", "StackTestSupport"]),
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "Recommender", "Events"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "StreamProcessingTests", dependencies: ["StreamProcessing", "Features", "StackTestSupport"]),
         .testTarget(
             name: "IngestTests",
