@@ -125,11 +125,22 @@ let package = Package(
 
         // The Redis feature layout and logic, written once: the processor applies, the API reads.
         .target(name: "Features", dependencies: ["Events", "Redis", "ServiceSupport", .product(name: "Logging", package: "swift-log")], path: "Shared/Features"),
+        // The training side: the training store (written by the processor, read by the trainer), dataset
+        // bootstrap, training and offline evaluation, the model registry, reports.
+        .target(
+            name: "Training",
+            dependencies: [
+                "Events", "Features", "Postgres", "Kafka", "ServiceSupport", "ModelStore", "Recommender", "Datasets",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/Training"
+        ),
         // The stream processor's behaviour: decode, dead-letter, features, training store, commit.
         .target(
             name: "StreamProcessing",
             dependencies: [
-                "Events", "Features", "Kafka", "Postgres", "Redis", "ServiceSupport",
+                "Events", "Features", "Kafka", "Postgres", "Redis", "ServiceSupport", "Training",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -144,7 +155,14 @@ let package = Package(
             path: "Services/IngestGateway"
         ),
         .executableTarget(name: "StreamProcessor", dependencies: ["StreamProcessing", "ServiceSupport"], path: "Services/StreamProcessor"),
-        .executableTarget(name: "Trainer", dependencies: ["ServiceSupport", "Recommender"], path: "Services/Trainer"),
+        .executableTarget(
+            name: "Trainer",
+            dependencies: [
+                "ServiceSupport", "Recommender", "Training", "Datasets", "ModelStore", "Kafka", "Events",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/Trainer"
+        ),
         .executableTarget(name: "InferenceAPI", dependencies: ["ServiceSupport"], path: "Services/InferenceAPI"),
 
         .executableTarget(
@@ -174,7 +192,8 @@ let package = Package(
         .testTarget(name: "FeaturesTests", dependencies: ["Features", "StackTestSupport"]),
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "Recommender", "Events"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
-        .testTarget(name: "StreamProcessingTests", dependencies: ["StreamProcessing", "Features", "StackTestSupport"]),
+        .testTarget(name: "StreamProcessingTests", dependencies: ["StreamProcessing", "Features", "Training", "StackTestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelStore", "Datasets", "Kafka", "StackTestSupport"]),
         .testTarget(
             name: "IngestTests",
             dependencies: [

@@ -27,5 +27,8 @@ bash scripts/stack.sh start
 # shellcheck disable=SC1091
 source "$STACK_RUN_DIR/env"
 
+# MovieLens 100K for the bootstrap test (once; data/ is gitignored and kept between runs).
+bash scripts/fetch-data.sh
+
 echo "test: running swift test"
 swift test --skip-build "$@"

@@ -1,8 +1,14 @@
+import Datasets
+import Events
 import Foundation
 import Kafka
+import Logging
+import ModelStore
 import Postgres
 import Recommender
+import ServiceLifecycle
 import ServiceSupport
+import Training
 
 // `trainer evaluate --train FILE --test FILE [--ratings-out FILE] [--topn-out FILE] [--k 10]`: the
 // external-scoring contract. Input TSV `user<TAB>item<TAB>rating<TAB>timestamp` (a header line allowed).
@@ -39,21 +45,184 @@ if CommandLine.arguments.dropFirst().first == "evaluate" {
     }
 }
 
-// The trainer fits models from the Postgres training store and registers them. At this stage it
-// checks its configuration, PostgreSQL (applying migrations) and the broker, then exits.
-let check = ServiceCheck(service: "trainer", summary: "The trainer: PostgreSQL training store → models, artifacts, registry.", keys: ClientConfigKeys.postgres + ClientConfigKeys.kafkaProducer)
-exit(await check.run { reader, logger in
-    let postgres = PostgresClient(configuration: try PostgresConfiguration(reading: reader, applicationName: "trainer"), logger: logger)
-    let producerConfiguration = try KafkaProducerConfiguration(reading: reader, clientID: "trainer")
-    let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: producerConfiguration.bootstrapServers), logger: logger)
-    return try await withCleanup {
-        let applied = try await PostgresMigrator(directory: try reader.string(ClientConfigKeys.postgresMigrationsDirectory)).migrate(postgres)
-        return [
-            try await DependencyProbes.postgres(postgres) + ", migrations applied now: \(applied)",
-            try await DependencyProbes.kafka(admin),
-        ]
-    } cleanup: {
-        await postgres.shutdown()
-        await admin.shutdown()
+// Everything else: `trainer [check|bootstrap|train|promote|rollback|list|schedule] [--option value ...]`.
+let service = "trainer"
+let usage = """
+    usage: trainer [command] [options]
+      check                                   apply migrations, check PostgreSQL and the broker (the default)
+      bootstrap --dataset ml-100k [--dir D]   load a MovieLens directory (100K, RecBole 100K, 1M or 20M/25M layout)
+      bootstrap --polls [--seed N]            load the calibrated synthetic polls dataset
+      train --domain movies|polls [--force]   train, evaluate, register, promote if not worse than production
+      promote --version V [--force]           promote a registered candidate
+      rollback --domain movies|polls          restore the production model's predecessor
+      list [--domain movies|polls]            the registry
+      schedule --every 24h [--domain movies,polls]   train periodically; a failing run is logged and retried next time
+      evaluate --train F --test F ...         score external splits (see README)
+    """
+let keys = [ServiceBootstrap.logLevel] + TrainerConfiguration.Keys.all
+ServiceBootstrap.answerInformationalArguments(service: service, summary: "The trainer: PostgreSQL training store → models, artifacts, registry.", keys: keys)
+let arguments = Array(CommandLine.arguments.dropFirst())
+let command = arguments.first.flatMap { $0.hasPrefix("-") ? nil : $0 } ?? "check"
+var options: [String: String] = [:]
+var flags: Set<String> = []
+do {
+    var iterator = arguments.drop(while: { !$0.hasPrefix("-") }).makeIterator()
+    while let argument = iterator.next() {
+        guard argument.hasPrefix("--") else { FileHandle.standardError.write(Data("trainer: unexpected \(argument)\n\(usage)\n".utf8)); exit(64) }
+        let name = String(argument.dropFirst(2))
+        if ["force", "polls"].contains(name) { flags.insert(name) } else if let value = iterator.next() { options[name] = value } else {
+            FileHandle.standardError.write(Data("trainer: --\(name) needs a value\n".utf8))
+            exit(64)
+        }
     }
-})
+}
+guard ["check", "bootstrap", "train", "promote", "rollback", "list", "schedule"].contains(command) else {
+    FileHandle.standardError.write(Data("trainer: unknown command \(command)\n\(usage)\n".utf8))
+    exit(64)
+}
+
+let configuration: TrainerConfiguration
+do {
+    let reader = try ConfigReader.load(service: service, keys: keys)
+    ServiceBootstrap.bootstrapLogging(level: try ServiceBootstrap.parseLevel(reader))
+    configuration = try TrainerConfiguration(reading: reader)
+} catch {
+    ServiceBootstrap.exit(dueTo: error)
+}
+let logger = Logger(label: "streamrec.trainer")
+let postgres = PostgresClient(configuration: configuration.postgres, logger: logger)
+
+/// The source revision for manifests: STREAMREC_CODE_REVISION, else the checkout's HEAD, else "unknown".
+func codeRevision() -> String {
+    if let revision = ProcessInfo.processInfo.environment["STREAMREC_CODE_REVISION"], !revision.isEmpty { return revision }
+    guard let head = try? String(contentsOfFile: ".git/HEAD", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) else { return "unknown" }
+    guard head.hasPrefix("ref: ") else { return head }
+    return (try? String(contentsOfFile: ".git/" + head.dropFirst(5), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? "unknown"
+}
+
+/// Announces a promotion on the model-updated topic (JSON, key = domain), waiting for the broker's ack.
+func announcer() -> @Sendable (ModelManifest, String) async throws -> Void {
+    let configuration = configuration
+    let logger = logger
+    return { manifest, path in
+        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: configuration.producer.bootstrapServers), logger: logger)
+        if !(try await admin.listTopics()).contains(configuration.modelUpdatedTopic) {
+            _ = try await admin.createTopics([KafkaTopicSpecification(name: configuration.modelUpdatedTopic, partitions: 1)])
+        }
+        await admin.shutdown()
+        let producer = try KafkaProducer(configuration: configuration.producer, logger: logger)
+        let body = JSONValue.object([
+            ("domain", .string(manifest.domain)), ("version", .string(manifest.version)), ("path", .string(path)),
+            ("created_at", .string(manifest.createdAt.description)),
+        ])
+        do {
+            _ = try await producer.send(KafkaProducerMessage(topic: configuration.modelUpdatedTopic, key: Array(manifest.domain.utf8), value: JSONResponse.encode(body)))
+        } catch {
+            await producer.shutdown()
+            throw error
+        }
+        await producer.shutdown()
+        logger.info("announced model-updated", metadata: ["topic": "\(configuration.modelUpdatedTopic)", "version": "\(manifest.version)"])
+    }
+}
+
+func describe(_ summary: TrainingSummary) -> String {
+    let metrics = summary.manifest.metrics.filter { !["users", "items", "test_users"].contains($0.key) }.sorted { $0.key < $1.key }
+        .map { "\($0.key)=\(String(format: "%.4f", $0.value))" }.joined(separator: " ")
+    switch summary.decision {
+    case .promoted(let replacing):
+        return "promoted \(summary.manifest.version)\(replacing.map { " (replacing \($0))" } ?? ""): \(metrics); report \(summary.reportPath)"
+    case .rejected(let reason):
+        return "kept production; \(summary.manifest.version) registered as candidate: \(reason); report \(summary.reportPath)"
+    }
+}
+
+var status: Int32 = 0
+do {
+    let applied = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
+    if !applied.isEmpty { logger.info("schema migrations applied", metadata: ["versions": "\(applied)"]) }
+    let run = TrainingRun(configuration: configuration, postgres: postgres, logger: logger, announce: announcer())
+    switch command {
+    case "check":
+        let database = try await DependencyProbes.postgres(postgres)
+        logger.info("\(database), migrations applied now: \(applied)")
+        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: configuration.producer.bootstrapServers), logger: logger)
+        let broker = try await DependencyProbes.kafka(admin)
+        logger.info("\(broker)")
+        await admin.shutdown()
+        logger.info("all dependencies reachable")
+    case "bootstrap":
+        let bootstrap = Bootstrap(store: TrainingStore(postgres: postgres))
+        let progress: (Int, Int) -> Void = { done, total in logger.info("bootstrap: \(done)/\(total) interactions") }
+        if flags.contains("polls") {
+            var polls = SyntheticPolls.Configuration()
+            if let seed = options["seed"].flatMap(UInt64.init) { polls.seed = seed }
+            let data = SyntheticPolls(configuration: polls)
+            let stored = try await bootstrap.load(polls: data, progress: progress)
+            print("bootstrap: \(data.polls.count) polls, \(data.interactions.count) interactions (\(stored) new)")
+        } else {
+            let dataset = options["dataset"] ?? "ml-100k"
+            let directory = options["dir"] ?? "data/\(dataset)"
+            guard let layout = options["layout"].flatMap(MovieLens.Layout.init(rawValue:)) ?? Bootstrap.detectLayout(directory: directory) else {
+                FileHandle.standardError.write(Data("trainer bootstrap: no MovieLens files in \(directory) (scripts/fetch-data.sh fetches ml-100k)\n".utf8))
+                exit(65)
+            }
+            let (movies, ratings) = try Bootstrap.readMovieLens(directory: directory, layout: layout)
+            let stored = try await bootstrap.load(dataset: dataset, movies: movies, ratings: ratings, progress: progress)
+            print("bootstrap: \(dataset) (\(layout.rawValue) layout): \(movies.count) movies, \(ratings.count) ratings (\(stored) new)")
+        }
+    case "train":
+        guard let domain = options["domain"] else { FileHandle.standardError.write(Data("trainer train: --domain movies|polls\n".utf8)); exit(64) }
+        print(describe(try await run.train(domain: domain, force: flags.contains("force"), codeRevision: codeRevision())))
+    case "promote":
+        guard let version = options["version"] else { FileHandle.standardError.write(Data("trainer promote: --version V\n".utf8)); exit(64) }
+        let decision = try await run.registry.promote(
+            version, metric: configuration.promotionMetric, tolerance: configuration.promotionTolerance, force: flags.contains("force")
+        )
+        if case .promoted = decision, let entry = try await run.registry.entry(version) {
+            let artifact = try run.artifacts.read(path: entry.path)
+            try await announcer()(artifact.manifest, entry.path)
+        }
+        print("\(version): \(decision)")
+    case "rollback":
+        guard let domain = options["domain"] else { FileHandle.standardError.write(Data("trainer rollback: --domain movies|polls\n".utf8)); exit(64) }
+        let restored = try await run.registry.rollback(domain: domain)
+        try await announcer()(try run.artifacts.read(path: restored.path).manifest, restored.path)
+        print("rolled back \(domain) to \(restored.version)")
+    case "list":
+        for entry in try await run.registry.list(domain: options["domain"]) {
+            let metric = entry.metrics[configuration.promotionMetric].map { String(format: "%.4f", $0) } ?? "–"
+            print("\(entry.domain)\t\(entry.version)\t\(entry.status.rawValue)\t\(configuration.promotionMetric)=\(metric)\t\(entry.path)")
+        }
+    case "schedule":
+        guard let every = options["every"].flatMap(ConfigReader.parseDuration) else {
+            FileHandle.standardError.write(Data("trainer schedule: --every DURATION (e.g. 24h)\n".utf8))
+            exit(64)
+        }
+        let domains = (options["domain"] ?? "movies,polls").split(separator: ",").map(String.init)
+        let schedule = TrainingSchedule(run: run, domains: domains, interval: every, codeRevision: codeRevision(), logger: logger)
+        try await ServiceGroup(configuration: .init(services: [schedule], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+    default:
+        break
+    }
+} catch let error as TrainingError {
+    logger.error("\(error)")
+    status = 65
+} catch let error as RegistryError {
+    logger.error("\(error)")
+    status = 65
+} catch let error as DatasetFileError {
+    logger.error("\(error)")
+    status = 65
+} catch let error as PostgresError {
+    logger.error("PostgreSQL: \(error)")
+    status = 69
+} catch let error as KafkaError {
+    logger.error("Kafka: \(error)")
+    status = 69
+} catch {
+    logger.error("\(error)")
+    status = 1
+}
+await postgres.shutdown()
+exit(status)

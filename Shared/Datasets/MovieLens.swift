@@ -28,7 +28,7 @@ public struct MovieRecord: Sendable, Hashable {
     }
 }
 
-public struct DatasetError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct DatasetFileError: Error, Sendable, Hashable, CustomStringConvertible {
     public var file: String
     public var line: Int
     public var message: String
@@ -82,7 +82,7 @@ public enum MovieLens {
         return String(text)
     }
 
-    public static func parseRatings(_ text: String, layout: Layout) throws(DatasetError) -> [RatingRecord] {
+    public static func parseRatings(_ text: String, layout: Layout) throws(DatasetFileError) -> [RatingRecord] {
         let file = layout.files.ratings
         var records: [RatingRecord] = []
         for (index, line) in text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline).enumerated() {
@@ -96,13 +96,13 @@ public enum MovieLens {
             }
             guard fields.count >= 4, !fields[0].isEmpty, !fields[1].isEmpty, let rating = Double(fields[2]), rating.isFinite,
                 let time = Double(fields[3]), time.isFinite
-            else { throw DatasetError(file: file, line: number, "expected user, item, rating, timestamp") }
+            else { throw DatasetFileError(file: file, line: number, "expected user, item, rating, timestamp") }
             records.append(RatingRecord(user: String(fields[0]), item: String(fields[1]), rating: rating, timestamp: Int64(time)))
         }
         return records
     }
 
-    public static func parseMovies(_ text: String, layout: Layout) throws(DatasetError) -> [MovieRecord] {
+    public static func parseMovies(_ text: String, layout: Layout) throws(DatasetFileError) -> [MovieRecord] {
         let file = layout.files.movies
         var movies: [MovieRecord] = []
         for (index, line) in text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline).enumerated() {
@@ -110,7 +110,7 @@ public enum MovieLens {
             switch layout {
             case .grouplens100K:
                 let fields = line.split(separator: "|", omittingEmptySubsequences: false)
-                guard fields.count >= 5 + grouplens100KGenres.count else { throw DatasetError(file: file, line: number, "expected 24 fields") }
+                guard fields.count >= 5 + grouplens100KGenres.count else { throw DatasetFileError(file: file, line: number, "expected 24 fields") }
                 let flags = fields[(fields.count - grouplens100KGenres.count)...]
                 let genres = zip(grouplens100KGenres, flags).filter { $0.1 == "1" && $0.0 != "unknown" }.map(\.0)
                 let (title, year) = splitYear(String(fields[1]))
@@ -118,20 +118,20 @@ public enum MovieLens {
             case .recbole100K:
                 if index == 0 { continue }
                 let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
-                guard fields.count >= 4 else { throw DatasetError(file: file, line: number, "expected id, title, year, genres") }
+                guard fields.count >= 4 else { throw DatasetFileError(file: file, line: number, "expected id, title, year, genres") }
                 movies.append(MovieRecord(
                     id: String(fields[0]), title: String(fields[1]), year: Int(fields[2]),
                     genres: fields[3].split(separator: " ").map(String.init)
                 ))
             case .oneMillion:
                 let fields = line.split(separator: "::", omittingEmptySubsequences: false)
-                guard fields.count >= 3 else { throw DatasetError(file: file, line: number, "expected id::title::genres") }
+                guard fields.count >= 3 else { throw DatasetFileError(file: file, line: number, "expected id::title::genres") }
                 let (title, year) = splitYear(String(fields[1]))
                 movies.append(MovieRecord(id: String(fields[0]), title: title, year: year, genres: genreList(fields[2])))
             case .csv:
                 if index == 0 { continue }
                 let fields = csvFields(line)
-                guard fields.count >= 3 else { throw DatasetError(file: file, line: number, "expected movieId,title,genres") }
+                guard fields.count >= 3 else { throw DatasetFileError(file: file, line: number, "expected movieId,title,genres") }
                 let (title, year) = splitYear(fields[1])
                 movies.append(MovieRecord(id: fields[0], title: title, year: year, genres: genreList(Substring(fields[2]))))
             }

@@ -25,7 +25,7 @@ public struct SyntheticPolls: Sendable {
         public var shareRate = 0.002
         public var latentDimensions = 8
         /// How strongly taste (vs popularity) decides which polls a user answers.
-        public var affinity = 2.5
+        public var affinity = 5.0
         public var categories = ["politics", "sports", "technology", "entertainment", "food", "travel", "science", "lifestyle"]
         public var seed: UInt64 = 2024
         /// Interactions fall in the `spanDays` before `end` (seconds since the epoch).

@@ -51,7 +51,7 @@ struct MovieLensTests {
     }
 
     @Test func malformedLinesNameFileAndLine() {
-        #expect(throws: DatasetError(file: "u.data", line: 2, "expected user, item, rating, timestamp")) {
+        #expect(throws: DatasetFileError(file: "u.data", line: 2, "expected user, item, rating, timestamp")) {
             try MovieLens.parseRatings("1\t2\t3\t4\n1\t2\tnot-a-number\t4\n", layout: .grouplens100K)
         }
     }

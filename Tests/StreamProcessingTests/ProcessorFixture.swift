@@ -7,6 +7,7 @@ import Postgres
 import Redis
 import ServiceLifecycle
 import ServiceSupport
+import Training
 import StackTestSupport
 import StreamProcessing
 

@@ -1,0 +1,107 @@
+import Datasets
+import Events
+import Features
+import Foundation
+import ModelStore
+
+/// Loads a dataset into PostgreSQL as if its events had come through the stream: the catalog into
+/// `movies`/`polls`, the interactions into `interactions` (with event ids derived from their content, so
+/// loading twice stores nothing twice).
+public struct Bootstrap: Sendable {
+    private let store: TrainingStore
+
+    public init(store: TrainingStore) {
+        self.store = store
+    }
+
+    /// The layout found in `directory` (by its file names), if any.
+    public static func detectLayout(directory: String) -> MovieLens.Layout? {
+        MovieLens.Layout.allCases.first { layout in
+            FileManager.default.fileExists(atPath: "\(directory)/\(layout.files.ratings)")
+                && FileManager.default.fileExists(atPath: "\(directory)/\(layout.files.movies)")
+        }
+    }
+
+    /// Reads and parses a MovieLens directory.
+    public static func readMovieLens(directory: String, layout: MovieLens.Layout) throws -> (movies: [MovieRecord], ratings: [RatingRecord]) {
+        func read(_ name: String) throws -> String {
+            guard let data = FileManager.default.contents(atPath: "\(directory)/\(name)") else {
+                throw DatasetFileError(file: name, line: 0, "cannot read \(directory)/\(name)")
+            }
+            return MovieLens.text(Array(data))
+        }
+        return (
+            try MovieLens.parseMovies(read(layout.files.movies), layout: layout),
+            try MovieLens.parseRatings(read(layout.files.ratings), layout: layout)
+        )
+    }
+
+    public func load(dataset: String, movies: [MovieRecord], ratings: [RatingRecord], progress: (Int, Int) -> Void = { _, _ in }) async throws -> Int {
+        let added = EventTimestamp(millisecondsSinceEpoch: ((ratings.map(\.timestamp).min() ?? 0) - 86_400) * 1000)
+        for movie in movies {
+            try await store.upsertCatalog(Event(
+                eventID: Self.eventID(dataset, "movie.added", movie.id), type: .movieAdded, userID: "bootstrap", subjectID: movie.id,
+                occurredAt: added,
+                payload: .movieAdded(MovieDetails(title: movie.title, year: movie.year, genres: movie.genres))
+            ))
+        }
+        let events = ratings.enumerated().map { index, rating in
+            FeatureEvent(
+                event: Event(
+                    eventID: Self.eventID(dataset, rating.user, rating.item, String(rating.timestamp)), type: .movieRating,
+                    userID: rating.user, subjectID: rating.item, occurredAt: EventTimestamp(millisecondsSinceEpoch: rating.timestamp * 1000),
+                    payload: .rating(rating.rating)
+                ),
+                position: RecordPosition(topic: "bootstrap:\(dataset)", partition: 0, offset: Int64(index)), groups: []
+            )
+        }
+        return try await append(events, progress: progress)
+    }
+
+    public func load(polls data: SyntheticPolls, progress: (Int, Int) -> Void = { _, _ in }) async throws -> Int {
+        let dataset = "synthetic-polls-\(data.configuration.seed)"
+        let created = EventTimestamp(millisecondsSinceEpoch: (data.configuration.end - Int64(data.configuration.spanDays + 1) * 86_400) * 1000)
+        for poll in data.polls {
+            try await store.upsertCatalog(Event(
+                eventID: Self.eventID(dataset, "poll.created", poll.id), type: .pollCreated, userID: poll.author, subjectID: poll.id,
+                occurredAt: created,
+                payload: .pollCreated(PollDetails(
+                    question: poll.question, options: poll.options.map { PollOption(id: $0, text: "Option \($0.dropFirst())") },
+                    category: poll.category, author: poll.author
+                ))
+            ))
+        }
+        let events = data.interactions.enumerated().map { index, interaction in
+            FeatureEvent(
+                event: Event(
+                    eventID: Self.eventID(dataset, interaction.user, interaction.poll, interaction.kind.rawValue, String(interaction.timestamp)),
+                    type: EventType(rawValue: interaction.kind.rawValue)!, userID: interaction.user, subjectID: interaction.poll,
+                    occurredAt: EventTimestamp(millisecondsSinceEpoch: interaction.timestamp * 1000),
+                    payload: interaction.option.map { .vote(optionID: $0) } ?? .none
+                ),
+                position: RecordPosition(topic: "bootstrap:\(dataset)", partition: 0, offset: Int64(index)), groups: []
+            )
+        }
+        return try await append(events, progress: progress)
+    }
+
+    private func append(_ events: [FeatureEvent], progress: (Int, Int) -> Void) async throws -> Int {
+        var stored = 0
+        for start in stride(from: 0, to: events.count, by: 20_000) {
+            stored += try await store.append(Array(events[start..<min(events.count, start + 20_000)]))
+            progress(min(events.count, start + 20_000), events.count)
+        }
+        return stored
+    }
+
+    /// A UUID (version 8, "custom") from the SHA-256 of the parts: the same row always gets the same id.
+    static func eventID(_ parts: String...) -> String {
+        var digest = SHA256.hash(Array(parts.joined(separator: "\u{1F}").utf8))
+        digest[6] = (digest[6] & 0x0F) | 0x80
+        digest[8] = (digest[8] & 0x3F) | 0x80
+        let hex = SHA256.hex(Array(digest[0..<16]))
+        let characters = Array(hex)
+        return String(characters[0..<8]) + "-" + String(characters[8..<12]) + "-" + String(characters[12..<16]) + "-"
+            + String(characters[16..<20]) + "-" + String(characters[20..<32])
+    }
+}

@@ -1,0 +1,175 @@
+import Datasets
+import Events
+import Foundation
+import Kafka
+import Logging
+import ModelStore
+import Postgres
+import StackTestSupport
+import Testing
+import Training
+
+/// A schema and an artifact directory of the test's own, with migrations applied.
+struct TrainingFixture {
+    let schema = TestStack.uniqueName("train")
+    let postgres: PostgresClient
+    var configuration: TrainerConfiguration
+
+    init() async throws {
+        let admin = PostgresClient(configuration: try TestStack.postgresConfiguration())
+        try await admin.query("CREATE SCHEMA \(identifier: schema)")
+        await admin.shutdown()
+        var postgresConfiguration = try TestStack.postgresConfiguration()
+        postgresConfiguration.searchPath = schema
+        postgres = PostgresClient(configuration: postgresConfiguration)
+        configuration = TrainerConfiguration(
+            postgres: postgresConfiguration, producer: KafkaProducerConfiguration(bootstrapServers: try TestStack.kafkaBrokers(), clientID: "training-tests")
+        )
+        configuration.artifactsDirectory = NSTemporaryDirectory() + schema
+        configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
+        // Small models: the tests check the pipeline, the benchmarks check quality.
+        configuration.parameters.alsFactors = 8
+        configuration.parameters.alsIterations = 4
+        configuration.parameters.alsRegularization = 1
+        configuration.parameters.alsAlpha = 10
+        configuration.parameters.ratingFactors = 4
+        _ = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
+    }
+
+    func run(announce: @escaping @Sendable (ModelManifest, String) async throws -> Void = { _, _ in }) -> TrainingRun {
+        var logger = Logger(label: "training-tests")
+        logger.logLevel = .warning
+        return TrainingRun(configuration: configuration, postgres: postgres, logger: logger, announce: announce)
+    }
+
+    func finish() async throws {
+        try await postgres.query("DROP SCHEMA \(identifier: schema) CASCADE")
+        await postgres.shutdown()
+        try? FileManager.default.removeItem(atPath: configuration.artifactsDirectory)
+    }
+
+    static func smallPolls() -> SyntheticPolls {
+        var polls = SyntheticPolls.Configuration()
+        polls.users = 400
+        polls.polls = 120
+        polls.medianUsersPerPoll = 24
+        polls.meanUsersPerPoll = 31
+        return SyntheticPolls(configuration: polls)
+    }
+}
+
+@Suite("Trainer against the real PostgreSQL and broker", .serialized)
+struct TrainingTests {
+    @Test("MovieLens 100K (fetched by scripts/fetch-data.sh) loads into PostgreSQL, and loading again adds nothing")
+    func bootstrapMovieLens() async throws {
+        let fixture = try await TrainingFixture()
+        let directory = TestStack.repositoryRoot + "/data/ml-100k"
+        let layout = try #require(Bootstrap.detectLayout(directory: directory), "run scripts/fetch-data.sh (make test does)")
+        let (movies, ratings) = try Bootstrap.readMovieLens(directory: directory, layout: layout)
+        #expect(movies.count == 1682)
+        #expect(ratings.count == 100_000)
+        let bootstrap = Bootstrap(store: TrainingStore(postgres: fixture.postgres))
+        #expect(try await bootstrap.load(dataset: "ml-100k", movies: movies, ratings: ratings) == 100_000)
+        #expect(try await bootstrap.load(dataset: "ml-100k", movies: movies, ratings: ratings) == 0)
+        let rows = try await fixture.postgres.query("SELECT count(*), count(DISTINCT user_id), min(occurred_at) FROM interactions WHERE domain = 'movie'")
+        #expect(try rows[0].decode(0, as: Int.self) == 100_000)
+        #expect(try rows[0].decode(1, as: Int.self) == 943)
+        let toyStory = try await fixture.postgres.query("SELECT title, year, genres FROM movies WHERE item_id = '1'")
+        #expect(try toyStory[0].decode(0, as: String.self) == "Toy Story")
+        #expect(try toyStory[0].decode(1, as: Int.self) == 1995)
+        #expect(try toyStory[0].decode(2, as: [String].self) == ["Animation", "Children's", "Comedy"])
+        try await fixture.finish()
+    }
+
+    @Test("Train from the store: artifact written and verified, registered, promoted, model-updated seen by a consumer; beats popularity")
+    func trainPromoteAnnounce() async throws {
+        var fixture = try await TrainingFixture()
+        fixture.configuration.modelUpdatedTopic = TestStack.uniqueName("model-updated")
+        let data = TrainingFixture.smallPolls()
+        _ = try await Bootstrap(store: TrainingStore(postgres: fixture.postgres)).load(polls: data)
+        let configuration = fixture.configuration
+        let run = fixture.run { manifest, path in
+            let producer = try KafkaProducer(configuration: configuration.producer)
+            _ = try await producer.send(KafkaProducerMessage(topic: configuration.modelUpdatedTopic, key: manifest.domain, value: "\(manifest.version) \(path)"))
+            await producer.shutdown()
+        }
+        let summary = try await run.train(domain: "polls", force: false, codeRevision: "test")
+        #expect(summary.decision == .promoted(replacing: nil))
+        let artifact = try run.artifacts.read(path: summary.path)
+        #expect(artifact.manifest == summary.manifest)
+        let bundle = try ModelBundle.decode(artifact.payload)
+        #expect(bundle.itemIDs.count == 120)
+        #expect(bundle.ratings == nil)
+        let metrics = summary.manifest.metrics
+        #expect((metrics["ndcg@10"] ?? 0) > (metrics["popularity.ndcg@10"] ?? 1), "latent factors vs popularity on the synthetic polls: \(metrics)")
+        #expect(FileManager.default.fileExists(atPath: summary.reportPath))
+        let production = try await run.registry.production(domain: "polls")
+        #expect(production?.version == summary.manifest.version)
+        #expect(production?.sha256 == artifact.payloadSHA256)
+
+        // The announcement, as an API instance would see it.
+        let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
+            bootstrapServers: try TestStack.kafkaBrokers(), groupID: TestStack.uniqueName("api"), sessionTimeout: .seconds(6), heartbeatInterval: .seconds(1)
+        ))
+        try consumer.subscribe(topics: [configuration.modelUpdatedTopic])
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(30))
+            await consumer.close()
+        }
+        var iterator = consumer.batches.makeAsyncIterator()
+        let batch = try await iterator.next() ?? []
+        watchdog.cancel()
+        await consumer.close()
+        #expect(batch.first.map { String(decoding: $0.value, as: UTF8.self) } == "\(summary.manifest.version) \(summary.path)")
+        try await fixture.finish()
+    }
+
+    @Test("Promotion gate both ways, --force, and rollback")
+    func promotionGateAndRollback() async throws {
+        let fixture = try await TrainingFixture()
+        let registry = ModelRegistry(postgres: fixture.postgres)
+        func register(_ version: String, ndcg: Double) async throws {
+            let manifest = ModelManifest(
+                kind: "poll-bundle", domain: "polls", version: version, createdAt: EventTimestamp(millisecondsSinceEpoch: 1_795_000_000_000),
+                dataRows: 1, dataMaxEventTime: nil, dataContentHash: "x", hyperParameters: [:], metrics: ["ndcg@10": ndcg], codeRevision: "test"
+            )
+            try await registry.register(manifest, path: "/artifacts/\(version)", sha256: "00")
+        }
+        try await register("polls-1", ndcg: 0.20)
+        #expect(try await registry.promote("polls-1", metric: "ndcg@10", tolerance: 0.02, force: false) == .promoted(replacing: nil))
+        try await register("polls-2", ndcg: 0.15)
+        guard case .rejected = try await registry.promote("polls-2", metric: "ndcg@10", tolerance: 0.02, force: false) else {
+            Issue.record("a clearly worse model must not be promoted")
+            return
+        }
+        #expect(try await registry.production(domain: "polls")?.version == "polls-1")
+        try await register("polls-3", ndcg: 0.197)  // within 2 %
+        #expect(try await registry.promote("polls-3", metric: "ndcg@10", tolerance: 0.02, force: false) == .promoted(replacing: "polls-1"))
+        #expect(try await registry.promote("polls-2", metric: "ndcg@10", tolerance: 0.02, force: true) == .promoted(replacing: "polls-3"))
+        #expect(try await registry.entry("polls-1")?.status == .archived)
+        await #expect(throws: RegistryError.self) { try await registry.promote("polls-1", metric: "ndcg@10", tolerance: 0.02, force: false) }
+
+        let restored = try await registry.rollback(domain: "polls")
+        #expect(restored.version == "polls-3")
+        #expect(try await registry.production(domain: "polls")?.version == "polls-3")
+        #expect(try await registry.entry("polls-2")?.status == .archived)
+        #expect(try await registry.list(domain: "polls").filter { $0.status == .production }.count == 1)
+        try await fixture.finish()
+    }
+
+    @Test("The schedule survives a failing run and keeps training the other domain")
+    func scheduleSurvivesFailures() async throws {
+        let fixture = try await TrainingFixture()
+        _ = try await Bootstrap(store: TrainingStore(postgres: fixture.postgres)).load(polls: TrainingFixture.smallPolls())
+        var logger = Logger(label: "training-tests")
+        logger.logLevel = .critical
+        // "movies" has no data in this schema: that run fails every time.
+        let schedule = TrainingSchedule(run: fixture.run(), domains: ["movies", "polls"], interval: .seconds(3600), codeRevision: "test", logger: logger)
+        #expect(await schedule.round() == 1)
+        #expect(await schedule.round() == 1)
+        let versions = try await ModelRegistry(postgres: fixture.postgres).list(domain: "polls")
+        #expect(versions.count == 2)
+        #expect(versions.filter { $0.status == .production }.count == 1)
+        try await fixture.finish()
+    }
+}
