@@ -2,9 +2,10 @@
 # `make run`: install what is missing (done by the Makefile's setup step), start the local stack,
 # build the services in release mode and start them.
 #
-# Current stage: the ingest gateway (with a local API key generated into the run directory) and the
-# stream processor run; the trainer and inference API load their configuration, check their
-# dependencies and exit (their real work comes in later stages). Ctrl-C stops the services and exactly
+# Current stage: MovieLens 100K and the synthetic polls are loaded and a first model per domain is
+# trained; the ingest gateway (with a local API key generated into the run directory) and the stream
+# processor run; the inference API loads its configuration, checks its dependencies and exits (its real
+# work comes in a later stage). Ctrl-C stops the services and exactly
 # the servers this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,7 +47,21 @@ bash scripts/stack.sh start
 source "$STACK_RUN_DIR/env"
 
 status=0
-for service in trainer inference-api; do
+# Data and first models: MovieLens 100K and the synthetic polls into PostgreSQL (idempotent: a second run
+# adds nothing), then a model per domain unless one is already in production.
+bash scripts/fetch-data.sh
+.build/release/trainer bootstrap --dataset ml-100k
+.build/release/trainer bootstrap --polls
+for domain in movies polls; do
+  if .build/release/trainer list --domain "$domain" | grep -q $'\tproduction\t'; then
+    echo "run: $domain model already in production (trainer list --domain $domain)"
+  else
+    echo "run: training the first $domain model"
+    .build/release/trainer train --domain "$domain"
+  fi
+done
+
+for service in inference-api; do
   echo "run: $service"
   if ! ".build/release/$service"; then
     echo "run: $service could not reach a dependency (see above)" >&2
