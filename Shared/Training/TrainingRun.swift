@@ -134,7 +134,9 @@ public struct TrainingRun: Sendable {
         let rows = try await readRows(domain: domain)
         guard !rows.isEmpty else { throw TrainingError.noData(domain: domain) }
         logger.info("training", metadata: ["domain": "\(domain)", "rows": "\(rows.count)"])
-        let trained = ModelTraining.train(rows: rows, parameters: configuration.parameters)
+        // Seconds of CPU: on a thread of its own, not on the cooperative pool other tasks need.
+        let parameters = configuration.parameters
+        let trained = await onDedicatedThread { ModelTraining.train(rows: rows, parameters: parameters) }
         let now = EventTimestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
         let manifest = ModelManifest(
             kind: domain == "movies" ? "movie-bundle" : "poll-bundle", domain: domain, version: Self.newVersion(domain: domain, at: now),
@@ -243,5 +245,15 @@ enum TrainingReport {
             \(labels.joined(separator: "\n"))
             </svg>
             """
+    }
+}
+
+/// Runs CPU-heavy, synchronous work on a new thread and resumes the caller when it is done, so the
+/// Swift cooperative pool (two threads on this machine) stays free for other tasks meanwhile.
+public func onDedicatedThread<Result: Sendable>(_ work: @escaping @Sendable () -> Result) async -> Result {
+    await withCheckedContinuation { continuation in
+        let thread = Thread { continuation.resume(returning: work()) }
+        thread.stackSize = 8 << 20
+        thread.start()
     }
 }

@@ -75,14 +75,24 @@ struct ConnectionPoolTests {
     func acquireTimeout() async throws {
         let server = FakeServer()
         let pool = ConnectionPool(configuration: .init(maximumConnections: 1, acquireTimeout: .milliseconds(100))) { try await server.connect() }
+        // The holder signals once it has the only connection and keeps it until told: no timing guesses.
+        let (acquired, acquiredSignal) = AsyncStream<Void>.makeStream()
+        let (release, releaseSignal) = AsyncStream<Void>.makeStream()
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await pool.withConnection { _ in try await Task.sleep(for: .milliseconds(600)) } }
-            try await Task.sleep(for: .milliseconds(50))
+            group.addTask {
+                try await pool.withConnection { _ in
+                    acquiredSignal.yield()
+                    for await _ in release { break }
+                }
+            }
+            for await _ in acquired { break }
             let started = ContinuousClock.now
             await #expect(throws: ConnectionPoolError.acquireTimedOut) { try await pool.withConnection { _ in } }
             let waited = ContinuousClock.now - started
             // The upper bound only rules out a hang: timing under a loaded 2-core test run is noisy.
             #expect(waited >= .milliseconds(90) && waited < .seconds(5))
+            releaseSignal.yield()
+            releaseSignal.finish()
             try await group.waitForAll()
         }
     }

@@ -68,7 +68,10 @@ struct GatewayShutdownTests {
                     try? await client.shutdown()
                 }
             }
-            try await Task.sleep(for: .milliseconds(800))
+            // SIGTERM once the load is established (at least 150 events accepted), not after a fixed time:
+            // a loaded machine may take seconds to get there.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while outcomes.all.count < 150, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
             stopped.set()
             kill(pid, SIGTERM)
             try await group.waitForAll()
