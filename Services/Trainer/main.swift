@@ -100,30 +100,10 @@ func codeRevision() -> String {
     return (try? String(contentsOfFile: ".git/" + head.dropFirst(5), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? "unknown"
 }
 
-/// Announces a promotion on the model-updated topic (JSON, key = domain), waiting for the broker's ack.
+/// Announces a promotion on the model-updated topic, waiting for the broker's ack.
 func announcer() -> @Sendable (ModelManifest, String) async throws -> Void {
-    let configuration = configuration
-    let logger = logger
-    return { manifest, path in
-        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: configuration.producer.bootstrapServers), logger: logger)
-        if !(try await admin.listTopics()).contains(configuration.modelUpdatedTopic) {
-            _ = try await admin.createTopics([KafkaTopicSpecification(name: configuration.modelUpdatedTopic, partitions: 1)])
-        }
-        await admin.shutdown()
-        let producer = try KafkaProducer(configuration: configuration.producer, logger: logger)
-        let body = JSONValue.object([
-            ("domain", .string(manifest.domain)), ("version", .string(manifest.version)), ("path", .string(path)),
-            ("created_at", .string(manifest.createdAt.description)),
-        ])
-        do {
-            _ = try await producer.send(KafkaProducerMessage(topic: configuration.modelUpdatedTopic, key: Array(manifest.domain.utf8), value: JSONResponse.encode(body)))
-        } catch {
-            await producer.shutdown()
-            throw error
-        }
-        await producer.shutdown()
-        logger.info("announced model-updated", metadata: ["topic": "\(configuration.modelUpdatedTopic)", "version": "\(manifest.version)"])
-    }
+    let announcer = ModelUpdateAnnouncer(producer: configuration.producer, topic: configuration.modelUpdatedTopic, logger: logger)
+    return { manifest, path in try await announcer.announce(manifest, path: path) }
 }
 
 func describe(_ summary: TrainingSummary) -> String {

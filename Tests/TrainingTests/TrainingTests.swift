@@ -88,11 +88,8 @@ struct TrainingTests {
         let data = TrainingFixture.smallPolls()
         _ = try await Bootstrap(store: TrainingStore(postgres: fixture.postgres)).load(polls: data)
         let configuration = fixture.configuration
-        let run = fixture.run { manifest, path in
-            let producer = try KafkaProducer(configuration: configuration.producer)
-            _ = try await producer.send(KafkaProducerMessage(topic: configuration.modelUpdatedTopic, key: manifest.domain, value: "\(manifest.version) \(path)"))
-            await producer.shutdown()
-        }
+        let announcer = ModelUpdateAnnouncer(producer: configuration.producer, topic: configuration.modelUpdatedTopic, logger: Logger(label: "training-tests"))
+        let run = fixture.run { manifest, path in try await announcer.announce(manifest, path: path) }
         let summary = try await run.train(domain: "polls", force: false, codeRevision: "test")
         #expect(summary.decision == .promoted(replacing: nil))
         let artifact = try run.artifacts.read(path: summary.path)
@@ -120,7 +117,17 @@ struct TrainingTests {
         let batch = try await iterator.next() ?? []
         watchdog.cancel()
         await consumer.close()
-        #expect(batch.first.map { String(decoding: $0.value, as: UTF8.self) } == "\(summary.manifest.version) \(summary.path)")
+        let record = try #require(batch.first)
+        #expect(record.key == Array("polls".utf8))
+        let announced = try JSONParser.parse(record.value)
+        let expected = ModelUpdateAnnouncer.message(for: summary.manifest, path: summary.path)
+        // Member order is the writer's business: compare as dictionaries.
+        func members(_ value: JSONValue) -> [String: JSONValue] {
+            guard case .object(let pairs) = value else { return [:] }
+            return Dictionary(uniqueKeysWithValues: pairs.map { ($0.key, $0.value) })
+        }
+        #expect(members(announced) == members(expected), "\(String(decoding: record.value, as: UTF8.self))")
+        #expect(members(announced)["version"] == .string(summary.manifest.version))
         try await fixture.finish()
     }
 
