@@ -93,6 +93,12 @@ let package = Package(
         .target(name: "Events", path: "Shared/Events"),
         // Public datasets' layouts (MovieLens) and the calibrated synthetic polls generator. Pure.
         .target(name: "Datasets", dependencies: ["Recommender"], path: "Shared/Datasets"),
+        // Sending events to the ingest gateway over HTTP: dataset replay and load generation.
+        .target(
+            name: "LoadGeneration",
+            dependencies: ["Events", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")],
+            path: "Shared/LoadGeneration"
+        ),
         // Model artifacts: the file format (manifest, sha256), the store on disk, the payload codec.
         .target(name: "ModelStore", dependencies: ["Events", "Recommender"], path: "Shared/ModelStore"),
         // Deterministic synthetic event streams (catalog and interaction mixes) for tests and benchmarks.
@@ -158,7 +164,7 @@ let package = Package(
         .executableTarget(
             name: "Trainer",
             dependencies: [
-                "ServiceSupport", "Recommender", "Training", "Datasets", "ModelStore", "Kafka", "Events",
+                "ServiceSupport", "Recommender", "Training", "Datasets", "ModelStore", "Kafka", "Events", "LoadGeneration",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Services/Trainer"
@@ -168,7 +174,7 @@ let package = Package(
         .executableTarget(
             name: "StreamRecBench",
             dependencies: [
-                "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender", "SyntheticData", "Features",
+                "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender", "SyntheticData", "Features", "LoadGeneration",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -193,7 +199,7 @@ let package = Package(
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "Recommender", "Events"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "StreamProcessingTests", dependencies: ["StreamProcessing", "Features", "Training", "StackTestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelStore", "Datasets", "Kafka", "StackTestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport"]),
         .testTarget(
             name: "IngestTests",
             dependencies: [

@@ -1,7 +1,6 @@
 import Events
 import Foundation
-import NIOCore
-import NIOHTTP1
+import LoadGeneration
 import NIOPosix
 
 // gateway-load: a paced HTTP load on POST /v1/events/batch, for end-to-end freshness: `rate` events per
@@ -18,20 +17,13 @@ func gatewayLoad(_ arguments: Arguments) async throws {
     let connections = arguments.int("connections", 8)
     let duration = Duration.seconds(arguments.int("seconds", 30))
     let apiKey = arguments.string("api-key", "")
-    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let interval = Duration.seconds(Double(connections * batch) / rate)
     let started = ContinuousClock.now
     let results = try await withThrowingTaskGroup(of: (Int, Int).self) { tasks in
         for connection in 0..<connections {
             tasks.addTask {
-                let channel = try await ClientBootstrap(group: group).connect(host: host, port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
-                    }
-                }
-                return try await channel.executeThenClose { inbound, outbound in
-                    var responses = inbound.makeAsyncIterator()
+                let poster = try await GatewayPoster.connect(host: host, port: port, apiKey: apiKey, group: MultiThreadedEventLoopGroup.singleton)
+                return try await poster.session { post in
                     var accepted = 0
                     var failed = 0
                     var counter = connection * 1_000_000
@@ -45,20 +37,8 @@ func gatewayLoad(_ arguments: Arguments) async throws {
                             counter += 1
                             body += #"{"type":"movie.like","user_id":"u\#(counter % 50_000)","item_id":"m\#(counter % 1682)","occurred_at":"\#(now)"}"# + "\n"
                         }
-                        var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/events/batch")
-                        head.headers.add(name: "Host", value: host)
-                        head.headers.add(name: "Content-Type", value: "application/x-ndjson")
-                        head.headers.add(name: "Content-Length", value: String(body.utf8.count))
-                        if !apiKey.isEmpty { head.headers.add(name: "X-API-Key", value: apiKey) }
-                        try await outbound.write(.head(head))
-                        try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body))))
-                        try await outbound.write(.end(nil))
-                        var status: HTTPResponseStatus = .internalServerError
-                        while let part = try await responses.next() {
-                            if case .head(let response) = part { status = response.status }
-                            if case .end = part { break }
-                        }
-                        if status.code / 100 == 2 { accepted += batch } else { failed += 1 }
+                        let (status, _) = try await post(body)
+                        if status / 100 == 2 { accepted += batch } else { failed += 1 }
                         due = due + interval
                     }
                     return (accepted, failed)
@@ -70,7 +50,6 @@ func gatewayLoad(_ arguments: Arguments) async throws {
         return total
     }
     let elapsed = ContinuousClock.now - started
-    try await group.shutdownGracefully()
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     print("result name=gateway-load ops=\(results.0) seconds=\(String(format: "%.3f", seconds)) rate=\(String(format: "%.0f", Double(results.0) / seconds)) non2xx=\(results.1)")
 }

@@ -2,6 +2,7 @@ import Datasets
 import Events
 import Foundation
 import Kafka
+import LoadGeneration
 import Logging
 import ModelStore
 import Postgres
@@ -52,6 +53,9 @@ let usage = """
       check                                   apply migrations, check PostgreSQL and the broker (the default)
       bootstrap --dataset ml-100k [--dir D]   load a MovieLens directory (100K, RecBole 100K, 1M or 20M/25M layout)
       bootstrap --polls [--seed N]            load the calibrated synthetic polls dataset
+        [--limit N]                           only the latest N interactions
+        [--replay http://HOST:PORT --api-key K|--api-key-file F [--rate N]]
+                                              send them through the ingest gateway instead (times moved into the last 29 days)
       train --domain movies|polls [--force]   train, evaluate, register, promote if not worse than production
       promote --version V [--force]           promote a registered candidate
       rollback --domain movies|polls          restore the production model's predecessor
@@ -132,14 +136,11 @@ do {
         await admin.shutdown()
         logger.info("all dependencies reachable")
     case "bootstrap":
-        let bootstrap = Bootstrap(store: TrainingStore(postgres: postgres))
-        let progress: (Int, Int) -> Void = { done, total in logger.info("bootstrap: \(done)/\(total) interactions") }
+        let events: Bootstrap.Events
         if flags.contains("polls") {
             var polls = SyntheticPolls.Configuration()
             if let seed = options["seed"].flatMap(UInt64.init) { polls.seed = seed }
-            let data = SyntheticPolls(configuration: polls)
-            let stored = try await bootstrap.load(polls: data, progress: progress)
-            print("bootstrap: \(data.polls.count) polls, \(data.interactions.count) interactions (\(stored) new)")
+            events = Bootstrap.events(polls: SyntheticPolls(configuration: polls))
         } else {
             let dataset = options["dataset"] ?? "ml-100k"
             let directory = options["dir"] ?? "data/\(dataset)"
@@ -148,8 +149,39 @@ do {
                 exit(65)
             }
             let (movies, ratings) = try Bootstrap.readMovieLens(directory: directory, layout: layout)
-            let stored = try await bootstrap.load(dataset: dataset, movies: movies, ratings: ratings, progress: progress)
-            print("bootstrap: \(dataset) (\(layout.rawValue) layout): \(movies.count) movies, \(ratings.count) ratings (\(stored) new)")
+            events = Bootstrap.events(dataset: dataset, movies: movies, ratings: ratings)
+        }
+        var interactions = events.interactions
+        if let limit = options["limit"].flatMap(Int.init) { interactions = Array(interactions.sorted { $0.occurredAt < $1.occurredAt }.suffix(limit)) }
+        if let target = options["replay"] {
+            // Through the gateway, as live producers: times moved into the last 29 days (the gateway
+            // refuses events older than its events.max_age, 30 days by default), catalog first.
+            guard let url = URL(string: target), let host = url.host, let port = url.port else {
+                FileHandle.standardError.write(Data("trainer bootstrap: --replay http://HOST:PORT\n".utf8))
+                exit(64)
+            }
+            let apiKey = try options["api-key-file"].map { try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) }
+                ?? options["api-key"] ?? ""
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let catalog = events.catalog.map { event -> Event in
+                var recent = event
+                recent.occurredAt = EventTimestamp(millisecondsSinceEpoch: now - 29 * 86_400_000 - 60_000)
+                return recent
+            }
+            let retimed = EventReplay.retimed(interactions.sorted { $0.occurredAt < $1.occurredAt }, now: now, horizon: 29 * 86_400_000)
+            let progress = ProgressReporter("replay", logger: logger)
+            let outcome = try await EventReplay.replay(
+                catalog + retimed, host: host, port: port, apiKey: apiKey, rate: options["rate"].flatMap(Double.init),
+                progress: { progress.update($0, of: $1) }
+            )
+            print("replay: \(outcome.accepted) accepted, \(outcome.rejected) rejected, \(outcome.failedRequests) failed requests (\(target))")
+            if outcome.failedRequests > 0 || outcome.rejected > 0 { status = 65 }
+        } else {
+            let progress = ProgressReporter("bootstrap \(events.dataset)", logger: logger)
+            var direct = events
+            direct.interactions = interactions
+            let stored = try await Bootstrap(store: TrainingStore(postgres: postgres)).load(direct) { progress.update($0, of: $1) }
+            print("bootstrap: \(events.dataset): \(events.catalog.count) catalog entries, \(interactions.count) interactions (\(stored) new)")
         }
     case "train":
         guard let domain = options["domain"] else { FileHandle.standardError.write(Data("trainer train: --domain movies|polls\n".utf8)); exit(64) }

@@ -36,53 +36,71 @@ public struct Bootstrap: Sendable {
         )
     }
 
-    public func load(dataset: String, movies: [MovieRecord], ratings: [RatingRecord], progress: (Int, Int) -> Void = { _, _ in }) async throws -> Int {
-        let added = EventTimestamp(millisecondsSinceEpoch: ((ratings.map(\.timestamp).min() ?? 0) - 86_400) * 1000)
-        for movie in movies {
-            try await store.upsertCatalog(Event(
-                eventID: Self.eventID(dataset, "movie.added", movie.id), type: .movieAdded, userID: "bootstrap", subjectID: movie.id,
-                occurredAt: added,
-                payload: .movieAdded(MovieDetails(title: movie.title, year: movie.year, genres: movie.genres))
-            ))
-        }
-        let events = ratings.enumerated().map { index, rating in
-            FeatureEvent(
-                event: Event(
-                    eventID: Self.eventID(dataset, rating.user, rating.item, String(rating.timestamp)), type: .movieRating,
-                    userID: rating.user, subjectID: rating.item, occurredAt: EventTimestamp(millisecondsSinceEpoch: rating.timestamp * 1000),
-                    payload: .rating(rating.rating)
-                ),
-                position: RecordPosition(topic: "bootstrap:\(dataset)", partition: 0, offset: Int64(index)), groups: []
-            )
-        }
-        return try await append(events, progress: progress)
+    /// A dataset as events: the catalog (`movie.added` / `poll.created`) and the interactions, with ids
+    /// derived from their content.
+    public struct Events: Sendable {
+        public var dataset: String
+        public var catalog: [Event]
+        public var interactions: [Event]
     }
 
-    public func load(polls data: SyntheticPolls, progress: (Int, Int) -> Void = { _, _ in }) async throws -> Int {
+    public static func events(dataset: String, movies: [MovieRecord], ratings: [RatingRecord]) -> Events {
+        let added = EventTimestamp(millisecondsSinceEpoch: ((ratings.map(\.timestamp).min() ?? 0) - 86_400) * 1000)
+        let catalog = movies.map { movie in
+            Event(
+                eventID: eventID(dataset, "movie.added", movie.id), type: .movieAdded, userID: "bootstrap", subjectID: movie.id, occurredAt: added,
+                payload: .movieAdded(MovieDetails(title: movie.title, year: movie.year, genres: movie.genres))
+            )
+        }
+        let interactions = ratings.map { rating in
+            Event(
+                eventID: eventID(dataset, rating.user, rating.item, String(rating.timestamp)), type: .movieRating,
+                userID: rating.user, subjectID: rating.item, occurredAt: EventTimestamp(millisecondsSinceEpoch: rating.timestamp * 1000),
+                payload: .rating(rating.rating)
+            )
+        }
+        return Events(dataset: dataset, catalog: catalog, interactions: interactions)
+    }
+
+    public static func events(polls data: SyntheticPolls) -> Events {
         let dataset = "synthetic-polls-\(data.configuration.seed)"
         let created = EventTimestamp(millisecondsSinceEpoch: (data.configuration.end - Int64(data.configuration.spanDays + 1) * 86_400) * 1000)
-        for poll in data.polls {
-            try await store.upsertCatalog(Event(
-                eventID: Self.eventID(dataset, "poll.created", poll.id), type: .pollCreated, userID: poll.author, subjectID: poll.id,
-                occurredAt: created,
+        let catalog = data.polls.map { poll in
+            Event(
+                eventID: eventID(dataset, "poll.created", poll.id), type: .pollCreated, userID: poll.author, subjectID: poll.id, occurredAt: created,
                 payload: .pollCreated(PollDetails(
                     question: poll.question, options: poll.options.map { PollOption(id: $0, text: "Option \($0.dropFirst())") },
                     category: poll.category, author: poll.author
                 ))
-            ))
-        }
-        let events = data.interactions.enumerated().map { index, interaction in
-            FeatureEvent(
-                event: Event(
-                    eventID: Self.eventID(dataset, interaction.user, interaction.poll, interaction.kind.rawValue, String(interaction.timestamp)),
-                    type: EventType(rawValue: interaction.kind.rawValue)!, userID: interaction.user, subjectID: interaction.poll,
-                    occurredAt: EventTimestamp(millisecondsSinceEpoch: interaction.timestamp * 1000),
-                    payload: interaction.option.map { .vote(optionID: $0) } ?? .none
-                ),
-                position: RecordPosition(topic: "bootstrap:\(dataset)", partition: 0, offset: Int64(index)), groups: []
             )
         }
-        return try await append(events, progress: progress)
+        let interactions = data.interactions.map { interaction in
+            Event(
+                eventID: eventID(dataset, interaction.user, interaction.poll, interaction.kind.rawValue, String(interaction.timestamp)),
+                type: EventType(rawValue: interaction.kind.rawValue)!, userID: interaction.user, subjectID: interaction.poll,
+                occurredAt: EventTimestamp(millisecondsSinceEpoch: interaction.timestamp * 1000),
+                payload: interaction.option.map { .vote(optionID: $0) } ?? .none
+            )
+        }
+        return Events(dataset: dataset, catalog: catalog, interactions: interactions)
+    }
+
+    /// Writes the events straight into the catalog tables and the training store. Returns how many
+    /// interactions were new.
+    public func load(_ events: Events, progress: (Int, Int) -> Void = { _, _ in }) async throws -> Int {
+        for event in events.catalog { try await store.upsertCatalog(event) }
+        let stored = events.interactions.enumerated().map { index, event in
+            FeatureEvent(event: event, position: RecordPosition(topic: "bootstrap:\(events.dataset)", partition: 0, offset: Int64(index)), groups: [])
+        }
+        return try await append(stored, progress: progress)
+    }
+
+    public func load(dataset: String, movies: [MovieRecord], ratings: [RatingRecord], progress: (Int, Int) -> Void = { _, _ in }) async throws -> Int {
+        try await load(Self.events(dataset: dataset, movies: movies, ratings: ratings), progress: progress)
+    }
+
+    public func load(polls data: SyntheticPolls, progress: (Int, Int) -> Void = { _, _ in }) async throws -> Int {
+        try await load(Self.events(polls: data), progress: progress)
     }
 
     private func append(_ events: [FeatureEvent], progress: (Int, Int) -> Void) async throws -> Int {

@@ -1,7 +1,11 @@
 import Datasets
 import Events
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Kafka
+import LoadGeneration
 import Logging
 import ModelStore
 import Postgres
@@ -178,5 +182,43 @@ struct TrainingTests {
         #expect(versions.count == 2)
         #expect(versions.filter { $0.status == .production }.count == 1)
         try await fixture.finish()
+    }
+
+    @Test("A dataset replayed through the real gateway binary: moved into the accepted age window, every event accepted")
+    func replayThroughTheGateway() async throws {
+        let port = TestStack.freePort()
+        let name = TestStack.uniqueName("replay")
+        let key = "replay-key-\(UUID().uuidString)"
+        var environment = TestStack.environment
+        environment["STREAMREC_CONFIG_DIR"] = TestStack.repositoryRoot + "/configs"
+        environment["STREAMREC_HTTP_PORT"] = String(port)
+        environment["STREAMREC_GATEWAY_API_KEYS"] = "tests:\(key)"
+        environment["STREAMREC_GATEWAY_RATE_LIMIT"] = "0"
+        environment["STREAMREC_TOPICS_MOVIE"] = "\(name)-movie"
+        environment["STREAMREC_TOPICS_POLL"] = "\(name)-poll"
+        let log = NSTemporaryDirectory() + "\(name).log"
+        let pid = try TestStack.spawnInBackground([TestStack.executable("ingest-gateway")], environment: environment, outputPath: log)
+        defer {
+            kill(pid, SIGKILL)
+            try? FileManager.default.removeItem(atPath: log)
+        }
+        let events = Bootstrap.events(polls: TrainingFixture.smallPolls())
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let interactions = Array(EventReplay.retimed(events.interactions, now: now, horizon: 29 * 86_400_000).prefix(3000))
+        #expect(interactions.allSatisfy { now - $0.occurredAt.millisecondsSinceEpoch <= 29 * 86_400_000 })
+        var outcome = EventReplay.Outcome()
+        for _ in 0..<100 {  // until the gateway listens
+            if let result = try? await EventReplay.replay(interactions.prefix(1).map { $0 }, host: "127.0.0.1", port: port, apiKey: key) {
+                outcome = result
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(outcome.accepted == 1)
+        let rest = try await EventReplay.replay(Array(interactions.dropFirst()), host: "127.0.0.1", port: port, apiKey: key, batchSize: 250)
+        #expect(rest == EventReplay.Outcome(accepted: interactions.count - 1, rejected: 0, failedRequests: 0))
+        // The original 90-day-old times would be refused by the gateway's age check.
+        let old = try await EventReplay.replay([events.interactions.min { $0.occurredAt < $1.occurredAt }!], host: "127.0.0.1", port: port, apiKey: key)
+        #expect(old.rejected == 1)
     }
 }
