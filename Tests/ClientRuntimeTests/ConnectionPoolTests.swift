@@ -49,7 +49,8 @@ struct ConnectionPoolTests {
     @Test("never exceeds the maximum; waiters get connections as they are released")
     func bounded() async throws {
         let server = FakeServer()
-        let pool = ConnectionPool(configuration: .init(maximumConnections: 3)) { try await server.connect() }
+        // A generous acquire timeout: this test is about the bound, and a loaded test run can stall waiters for seconds.
+        let pool = ConnectionPool(configuration: .init(maximumConnections: 3, acquireTimeout: .seconds(120))) { try await server.connect() }
         let inUse = Counter()
         let peak = Counter()
         try await withThrowingTaskGroup(of: Void.self) { group in
