@@ -174,7 +174,7 @@ let package = Package(
         .executableTarget(
             name: "StreamRecBench",
             dependencies: [
-                "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender", "SyntheticData", "Features", "LoadGeneration",
+                "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender", "SyntheticData", "Features", "LoadGeneration", "Ingest",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -198,7 +198,7 @@ let package = Package(
         .testTarget(name: "FeaturesTests", dependencies: ["Features", "StackTestSupport"]),
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "Recommender", "Events"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
-        .testTarget(name: "StreamProcessingTests", dependencies: ["StreamProcessing", "Features", "Training", "StackTestSupport"]),
+        .testTarget(name: "StreamProcessingTests", dependencies: ["StreamProcessing", "Features", "Training", "Ingest", "StackTestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport"]),
         .testTarget(
             name: "IngestTests",

@@ -1,5 +1,6 @@
 import Events
 import Foundation
+import Ingest
 import Kafka
 import SyntheticData
 
@@ -25,16 +26,8 @@ func processorFill(_ arguments: Arguments) async throws {
     let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: brokers, clientID: "streamrec-bench-fill", linger: .milliseconds(20)))
     var ends: [KafkaTopicPartition: Int64] = [:]
     func send(_ events: [Event]) async throws {
-        let messages = events.map { event in
-            KafkaProducerMessage(
-                topic: topics.topic(for: event.domain), key: Array(event.userID.utf8), value: event.canonicalJSON(),
-                headers: [
-                    KafkaHeader(name: EventHeaders.schemaVersion, value: Event.schemaVersion),
-                    KafkaHeader(name: EventHeaders.eventType, value: event.type.rawValue),
-                    KafkaHeader(name: EventHeaders.contentType, value: EventHeaders.jsonContentType),
-                ]
-            )
-        }
+        // Exactly as the gateway writes them.
+        let messages = events.map { EventPublisher.message(for: $0, canonicalJSON: $0.canonicalJSON(), topics: topics) }
         for result in await producer.send(messages) {
             let report = try result.get()
             let partition = KafkaTopicPartition(topic: report.topic, partition: report.partition)

@@ -1,6 +1,7 @@
 import Events
 import Features
 import Foundation
+import Ingest
 import Kafka
 import Logging
 import Postgres
@@ -83,16 +84,7 @@ struct ProcessorFixture {
     /// end offset per partition written to.
     @discardableResult
     func produce(_ events: [Event]) async throws -> [KafkaTopicPartition: Int64] {
-        try await produce(events.map { event in
-            KafkaProducerMessage(
-                topic: topics.topic(for: event.domain), key: Array(event.userID.utf8), value: event.canonicalJSON(),
-                headers: [
-                    KafkaHeader(name: EventHeaders.schemaVersion, value: Event.schemaVersion),
-                    KafkaHeader(name: EventHeaders.eventType, value: event.type.rawValue),
-                    KafkaHeader(name: EventHeaders.contentType, value: EventHeaders.jsonContentType),
-                ]
-            )
-        })
+        try await produce(events.map { EventPublisher.message(for: $0, canonicalJSON: $0.canonicalJSON(), topics: topics) })
     }
 
     @discardableResult
