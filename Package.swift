@@ -142,6 +142,12 @@ let package = Package(
             ],
             path: "Shared/Training"
         ),
+        // Serving: the production models per domain (verified, hot-swapped) and the recommendation strategies.
+        .target(
+            name: "Serving",
+            dependencies: ["Events", "Features", "Recommender", "Redis", "Training", "ModelStore", .product(name: "Logging", package: "swift-log")],
+            path: "Shared/Serving"
+        ),
         // The stream processor's behaviour: decode, dead-letter, features, training store, commit.
         .target(
             name: "StreamProcessing",
@@ -199,6 +205,7 @@ let package = Package(
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "Recommender", "Events"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "StreamProcessingTests", dependencies: ["StreamProcessing", "Features", "Training", "Ingest", "StackTestSupport"]),
+        .testTarget(name: "ServingTests", dependencies: ["Serving", "Training", "Features", "ModelStore", "Datasets", "StackTestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport"]),
         .testTarget(
             name: "IngestTests",

@@ -1,0 +1,75 @@
+import Logging
+import ModelStore
+import Recommender
+import Synchronization
+import Training
+
+/// A production model loaded for serving: the bundle, its manifest, and the index of every id.
+public final class ServingModel: Sendable {
+    public let manifest: ModelManifest
+    public let bundle: ModelBundle
+    public let userIndex: [String: Int32]
+    public let itemIndex: [String: Int32]
+
+    public init(manifest: ModelManifest, bundle: ModelBundle) {
+        self.manifest = manifest
+        self.bundle = bundle
+        userIndex = Dictionary(uniqueKeysWithValues: bundle.userIDs.enumerated().map { ($1, Int32($0)) })
+        itemIndex = Dictionary(uniqueKeysWithValues: bundle.itemIDs.enumerated().map { ($1, Int32($0)) })
+    }
+
+    /// The stored factor vector of a user the model was trained on.
+    public func userVector(_ user: String) -> [Float]? {
+        guard let index = userIndex[user] else { return nil }
+        let k = bundle.implicitALS.configuration.factors
+        return Array(bundle.implicitALS.userFactors[(Int(index) * k)..<(Int(index) * k + k)])
+    }
+}
+
+/// The models being served, one per domain, swapped atomically: a reload loads and verifies the new
+/// artifact completely before the swap, requests in flight keep the model they started with, and a
+/// corrupted or unreadable artifact is refused while the old model keeps serving.
+public final class ModelRepository: Sendable {
+    private let models = Mutex<[String: ServingModel]>([:])
+    private let registry: ModelRegistry
+    private let artifacts: ArtifactStore
+    private let logger: Logger
+
+    public init(registry: ModelRegistry, artifacts: ArtifactStore, logger: Logger) {
+        self.registry = registry
+        self.artifacts = artifacts
+        self.logger = logger
+    }
+
+    public func model(for domain: String) -> ServingModel? {
+        models.withLock { $0[domain] }
+    }
+
+    /// Loads the registry's production version of `domain` if it is not the one served. Returns the
+    /// version now served (nil: no production model yet). Throws, keeping the old model, if the artifact
+    /// is missing, corrupted or does not match the registry's checksum.
+    @discardableResult
+    public func reload(domain: String) async throws -> String? {
+        guard let entry = try await registry.production(domain: domain) else { return model(for: domain)?.manifest.version }
+        if model(for: domain)?.manifest.version == entry.version { return entry.version }
+        let path = entry.path
+        let artifacts = artifacts
+        // Reading, hashing and decoding a large artifact takes a while: off the cooperative pool.
+        let loaded: Result<ServingModel, any Error> = await onDedicatedThread {
+            Result {
+                let artifact = try artifacts.read(path: path)
+                guard artifact.payloadSHA256 == entry.sha256 else {
+                    throw ModelArtifactError.checksumMismatch(part: "payload (registry sha256 \(entry.sha256.prefix(12))…)")
+                }
+                return ServingModel(manifest: artifact.manifest, bundle: try ModelBundle.decode(artifact.payload))
+            }
+        }
+        let model = try loaded.get()
+        let previous = models.withLock { models in
+            defer { models[domain] = model }
+            return models[domain]?.manifest.version
+        }
+        logger.info("serving model", metadata: ["domain": "\(domain)", "version": "\(entry.version)", "previous": "\(previous ?? "none")"])
+        return entry.version
+    }
+}

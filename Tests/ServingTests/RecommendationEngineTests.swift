@@ -1,0 +1,136 @@
+import Datasets
+import Events
+import Features
+import Foundation
+import Logging
+import ModelStore
+import Postgres
+import Redis
+import Serving
+import StackTestSupport
+import Testing
+import Training
+
+@Suite("Serving: production models and recommendation strategies against Redis and PostgreSQL", .serialized)
+struct RecommendationEngineTests {
+    /// A trained polls model in a schema of the test's own, and features under a key prefix of its own.
+    struct Fixture {
+        let schema = TestStack.uniqueName("serve")
+        let postgres: PostgresClient
+        let redis: RedisClient
+        let run: TrainingRun
+        let repository: ModelRepository
+        let writer: FeatureWriter
+        let engine: RecommendationEngine
+        let data: SyntheticPolls
+
+        init() async throws {
+            let admin = PostgresClient(configuration: try TestStack.postgresConfiguration())
+            try await admin.query("CREATE SCHEMA \(identifier: schema)")
+            await admin.shutdown()
+            var postgresConfiguration = try TestStack.postgresConfiguration()
+            postgresConfiguration.searchPath = schema
+            postgres = PostgresClient(configuration: postgresConfiguration)
+            var configuration = TrainerConfiguration(postgres: postgresConfiguration, producer: .init(bootstrapServers: try TestStack.kafkaBrokers()))
+            configuration.artifactsDirectory = NSTemporaryDirectory() + schema
+            configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
+            configuration.parameters.alsFactors = 8
+            configuration.parameters.alsIterations = 4
+            configuration.parameters.alsRegularization = 1
+            _ = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
+            var polls = SyntheticPolls.Configuration()
+            polls.users = 300
+            polls.polls = 80
+            polls.medianUsersPerPoll = 20
+            polls.meanUsersPerPoll = 26
+            data = SyntheticPolls(configuration: polls)
+            _ = try await Bootstrap(store: TrainingStore(postgres: postgres)).load(polls: data)
+            var logger = Logger(label: "serving-tests")
+            logger.logLevel = .warning
+            run = TrainingRun(configuration: configuration, postgres: postgres, logger: logger) { _, _ in }
+            _ = try await run.train(domain: "polls", force: false, codeRevision: "test")
+            repository = ModelRepository(registry: run.registry, artifacts: run.artifacts, logger: logger)
+            redis = RedisClient(configuration: try TestStack.redisConfiguration())
+            var features = FeatureConfiguration()
+            features.keyPrefix = schema + ":v1"
+            writer = FeatureWriter(configuration: features, redis: redis)
+            let categories = Dictionary(uniqueKeysWithValues: data.polls.map { ($0.id, [$0.category]) })
+            engine = RecommendationEngine(models: repository, features: FeatureReader(configuration: features, redis: redis)) { _, id in categories[id] }
+        }
+
+        func vote(_ user: String, _ poll: String, at time: Int64, offset: Int64) async throws {
+            let event = Event(
+                eventID: EventID.random(), type: .pollVote, userID: user, subjectID: poll,
+                occurredAt: EventTimestamp(millisecondsSinceEpoch: time), payload: .vote(optionID: "o0")
+            )
+            _ = try await writer.apply([FeatureEvent(event: event, position: RecordPosition(topic: "t", partition: 0, offset: offset), groups: [])], now: time)
+        }
+
+        func finish() async throws {
+            try await RedisSnapshot.delete(redis, prefix: schema + ":v1:")
+            await redis.shutdown()
+            try await postgres.query("DROP SCHEMA \(identifier: schema) CASCADE")
+            await postgres.shutdown()
+            try? FileManager.default.removeItem(atPath: run.configuration.artifactsDirectory)
+        }
+    }
+
+    @Test("personalised for a trained user, changed by a fresh vote; fold-in for a new user with events; popular for nobody")
+    func strategies() async throws {
+        let fixture = try await Fixture()
+        let version = try await fixture.repository.reload(domain: "polls")
+        #expect(version != nil)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let engine = fixture.engine
+
+        // Nobody, before any live event: the model's training popularity (the Redis window is empty).
+        let anonymous = try await engine.recommend(RecommendationRequest(user: "anonymous", domain: .poll, k: 5), now: now)
+        #expect(anonymous.strategy == .popular && anonymous.modelVersion == version && anonymous.items.count == 5)
+
+        let before = try await engine.recommend(RecommendationRequest(user: "u0", domain: .poll, k: 10), now: now)
+        #expect(before.strategy == .personalised)
+        #expect(before.items.count == 10)
+        #expect(before.modelVersion == version)
+        // A vote posted now (after the training data) is seen (filtered) and moves the answer.
+        let voted = before.items[0].item
+        try await fixture.vote("u0", voted, at: now, offset: 0)
+        let after = try await engine.recommend(RecommendationRequest(user: "u0", domain: .poll, k: 10), now: now)
+        #expect(after.strategy == .personalised)
+        #expect(!after.items.map(\.item).contains(voted))
+        #expect(after.items.map(\.score) != before.items.dropFirst().map(\.score))
+
+        let newcomer = "someone-new"
+        try await fixture.vote(newcomer, "p3", at: now, offset: 1)
+        let folded = try await engine.recommend(RecommendationRequest(user: newcomer, domain: .poll, k: 5), now: now)
+        #expect(folded.strategy == .foldIn)
+        #expect(folded.items.count == 5 && !folded.items.map(\.item).contains("p3"))
+
+        // Nobody, now that the live window has the two votes above: popular from Redis.
+        let live = try await engine.recommend(RecommendationRequest(user: "anonymous", domain: .poll, k: 5), now: now)
+        #expect(live.strategy == .popular && live.modelVersion == nil)
+        #expect(Set(live.items.map(\.item)) == [voted, "p3"])
+
+        // The group filter keeps only that category.
+        let category = fixture.data.polls[0].category
+        let filtered = try await engine.recommend(RecommendationRequest(user: "u1", domain: .poll, k: 5, group: category), now: now)
+        let categories = Dictionary(uniqueKeysWithValues: fixture.data.polls.map { ($0.id, $0.category) })
+        #expect(!filtered.items.isEmpty && filtered.items.allSatisfy { categories[$0.item] == category })
+        try await fixture.finish()
+    }
+
+    @Test("a corrupted new artifact is refused and the old model keeps serving")
+    func corruptedArtifactKeepsTheOldModel() async throws {
+        let fixture = try await Fixture()
+        let served = try await fixture.repository.reload(domain: "polls")
+        // A second run, promoted, whose file is then damaged on disk.
+        let second = try await fixture.run.train(domain: "polls", force: true, codeRevision: "test")
+        var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: second.path)))
+        bytes[bytes.count / 2] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: second.path))
+        await #expect(throws: ModelArtifactError.self) { try await fixture.repository.reload(domain: "polls") }
+        #expect(fixture.repository.model(for: "polls")?.manifest.version == served)
+        let result = try await fixture.engine.recommend(RecommendationRequest(user: "u0", domain: .poll, k: 3), now: Int64(Date().timeIntervalSince1970 * 1000))
+        #expect(result.modelVersion == served && result.items.count == 3)
+        try await fixture.finish()
+    }
+}
