@@ -145,8 +145,18 @@ let package = Package(
         // Serving: the production models per domain (verified, hot-swapped) and the recommendation strategies.
         .target(
             name: "Serving",
-            dependencies: ["Events", "Features", "Recommender", "Redis", "Training", "ModelStore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Events", "Features", "Recommender", "Redis", "Postgres", "Training", "ModelStore", .product(name: "Logging", package: "swift-log")],
             path: "Shared/Serving"
+        ),
+        // The inference API's HTTP layer (the executable only wires configuration to it).
+        .target(
+            name: "Inference",
+            dependencies: [
+                "Events", "Features", "Serving", "ServiceSupport", "Training", "ModelStore", "Redis",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Shared/Inference"
         ),
         // The stream processor's behaviour: decode, dead-letter, features, training store, commit.
         .target(
@@ -205,7 +215,13 @@ let package = Package(
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "Recommender", "Events"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "StreamProcessingTests", dependencies: ["StreamProcessing", "Features", "Training", "Ingest", "StackTestSupport"]),
-        .testTarget(name: "ServingTests", dependencies: ["Serving", "Training", "Features", "ModelStore", "Datasets", "StackTestSupport"]),
+        .testTarget(
+            name: "ServingTests",
+            dependencies: [
+                "Serving", "Inference", "Training", "Features", "ModelStore", "Datasets", "StackTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport"]),
         .testTarget(
             name: "IngestTests",

@@ -1,0 +1,206 @@
+import Events
+import Features
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ModelStore
+import Redis
+import Serving
+import ServiceSupport
+import Training
+
+/// What the inference API's routes need.
+public struct InferenceService: Sendable {
+    public let engine: RecommendationEngine
+    public let features: FeatureReader
+    public let catalog: CatalogMetadata
+    public let models: ModelRepository
+    /// Bearer token of `POST /v1/admin/reload`; empty disables the route.
+    public let adminToken: String
+    public let clock: @Sendable () -> Int64
+
+    public init(
+        engine: RecommendationEngine, features: FeatureReader, catalog: CatalogMetadata, models: ModelRepository, adminToken: String,
+        clock: @escaping @Sendable () -> Int64
+    ) {
+        self.engine = engine
+        self.features = features
+        self.catalog = catalog
+        self.models = models
+        self.adminToken = adminToken
+        self.clock = clock
+    }
+}
+
+/// The inference API's routes (first part: recommendations, popular, poll results, models, admin reload).
+public enum InferenceRoutes {
+    public static func add<Context: RequestContext>(to router: Router<Context>, service: InferenceService) {
+        router.get("/v1/users/:user_id/recommendations") { request, context in
+            let user = try identifier(context.parameters.get("user_id"), field: "user_id")
+            let domain = try domainParameter(request)
+            let k = try kParameter(request)
+            let excludeSeen = try boolParameter(request, "exclude_seen", default: true)
+            let group = request.uri.queryParameters.get(domain == .movie ? "genre" : "category")
+            let exclude = Set((request.uri.queryParameters.get("exclude") ?? "").split(separator: ",").map(String.init))
+            let result: RecommendationResult
+            do {
+                result = try await service.engine.recommend(
+                    RecommendationRequest(user: user, domain: domain, k: k, excludeSeen: excludeSeen, group: group, exclude: exclude), now: service.clock()
+                )
+            } catch {
+                throw featuresUnavailable(error)
+            }
+            return JSONResponse.make(.ok, .object([
+                ("user_id", .string(user)), ("domain", .string(RecommendationEngine.modelDomain(domain))),
+                ("strategy", .string(result.strategy.rawValue)), ("model_version", result.modelVersion.map { .string($0) } ?? .null),
+                ("items", .array(result.items.map { item(domain, $0, catalog: service.catalog) })),
+            ]))
+        }
+        router.get("/v1/popular") { request, _ in
+            let domain = try domainParameter(request)
+            let k = try kParameter(request)
+            let window = request.uri.queryParameters.get("window") ?? "24h"
+            guard service.features.configuration.window(named: window) != nil else {
+                throw APIError(.badRequest, code: "invalid_parameter", message: "window is one of \(service.features.configuration.windows.map(\.name))", field: "window")
+            }
+            let group = request.uri.queryParameters.get(domain == .movie ? "genre" : "category")
+            let items: [ScoredItem]
+            do {
+                items = try await service.features.popular(domain, window: window, group: group, limit: k, now: service.clock())
+            } catch {
+                throw featuresUnavailable(error)
+            }
+            return JSONResponse.make(.ok, .object([
+                ("domain", .string(RecommendationEngine.modelDomain(domain))), ("window", .string(window)),
+                ("items", .array(items.map { item(domain, $0, catalog: service.catalog) })),
+            ]))
+        }
+        router.get("/v1/polls/:poll_id/results") { _, context in
+            let poll = try identifier(context.parameters.get("poll_id"), field: "poll_id")
+            let tally: PollTally
+            do {
+                tally = try await service.features.pollTally(poll)
+            } catch {
+                throw featuresUnavailable(error)
+            }
+            let metadata = service.catalog.poll(poll)
+            guard metadata != nil || tally.totalVoters > 0 else {
+                throw APIError(.notFound, code: "unknown_poll", message: "no poll \(poll)", field: "poll_id")
+            }
+            let options: [JSONValue] = (metadata?.options ?? tally.options.keys.sorted().map { PollOption(id: $0, text: $0) }).map { option in
+                .object([("id", .string(option.id)), ("text", .string(option.text)), ("votes", .number(String(tally.options[option.id] ?? 0)))])
+            }
+            return JSONResponse.make(.ok, .object([
+                ("poll_id", .string(poll)), ("question", metadata.map { .string($0.question) } ?? .null),
+                ("category", metadata.map { .string($0.category) } ?? .null),
+                ("total_voters", .number(String(tally.totalVoters))), ("options", .array(options)),
+            ]))
+        }
+        router.get("/v1/models") { _, _ in
+            JSONResponse.make(.ok, .object([("models", .array(["movies", "polls"].compactMap { service.models.model(for: $0).map(describe) }))]))
+        }
+        router.post("/v1/admin/reload") { request, _ in
+            try authorizeAdmin(request, token: service.adminToken)
+            var versions: [(key: String, value: JSONValue)] = []
+            for domain in ["movies", "polls"] {
+                do {
+                    let version = try await service.models.reload(domain: domain)
+                    versions.append((domain, version.map { .string($0) } ?? .null))
+                } catch {
+                    throw APIError(.unprocessableContent, code: "model_refused", message: "\(domain): \(error); the previous model keeps serving", field: nil)
+                }
+            }
+            return JSONResponse.make(.ok, .object([("models", .object(versions))]))
+        }
+    }
+
+    // MARK: - Parameters
+
+    static func domainParameter(_ request: Request) throws -> EventDomain {
+        switch request.uri.queryParameters.get("domain") ?? "movies" {
+        case "movies": .movie
+        case "polls": .poll
+        default: throw APIError(.badRequest, code: "invalid_parameter", message: "domain is movies or polls", field: "domain")
+        }
+    }
+
+    static func kParameter(_ request: Request) throws -> Int {
+        guard let text = request.uri.queryParameters.get("k") else { return 20 }
+        guard let k = Int(text), (1...100).contains(k) else {
+            throw APIError(.badRequest, code: "invalid_parameter", message: "k is an integer from 1 to 100", field: "k")
+        }
+        return k
+    }
+
+    static func boolParameter(_ request: Request, _ name: String, default value: Bool) throws -> Bool {
+        switch request.uri.queryParameters.get(name) {
+        case nil: return value
+        case "true"?: return true
+        case "false"?: return false
+        default: throw APIError(.badRequest, code: "invalid_parameter", message: "\(name) is true or false", field: name)
+        }
+    }
+
+    /// A path parameter, percent-decoded, under the event contract's id rule: 1–128 bytes, no control
+    /// characters or braces.
+    static func identifier(_ raw: String?, field: String) throws -> String {
+        let text = raw.flatMap { $0.removingPercentEncoding }
+        guard let text, !text.isEmpty, text.utf8.count <= EventLimits.idMaxBytes,
+            !text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0 == "{" || $0 == "}" })
+        else { throw APIError(.badRequest, code: "invalid_parameter", message: "\(field) must be 1–\(EventLimits.idMaxBytes) bytes without control characters or braces", field: field) }
+        return text
+    }
+
+    static func authorizeAdmin(_ request: Request, token: String) throws {
+        guard let header = request.headers[.authorization] else {
+            throw APIError(.unauthorized, code: "missing_admin_token", message: "send Authorization: Bearer <admin token>")
+        }
+        let presented = Array(header.utf8.dropFirst("Bearer ".count))
+        // Constant time: the comparison does not stop at the first differing byte.
+        let expected = Array(token.utf8)
+        var difference = UInt8(presented.count == expected.count ? 0 : 1)
+        for index in 0..<min(presented.count, expected.count) { difference |= presented[index] ^ expected[index] }
+        guard !token.isEmpty, header.hasPrefix("Bearer "), difference == 0 else {
+            throw APIError(.forbidden, code: "invalid_admin_token", message: "the admin token is not valid")
+        }
+    }
+
+    static func featuresUnavailable(_ error: any Error) -> APIError {
+        APIError.unavailable(code: "features_unavailable", message: "Redis is not reachable: \(error)", retryAfter: .seconds(2))
+    }
+
+    // MARK: - Bodies
+
+    static func item(_ domain: EventDomain, _ scored: ScoredItem, catalog: CatalogMetadata) -> JSONValue {
+        var members: [(key: String, value: JSONValue)] = [("item_id", .string(scored.item)), ("score", .number(String(scored.score)))]
+        switch domain {
+        case .movie:
+            if let movie = catalog.movie(scored.item) {
+                members.append(("title", .string(movie.title)))
+                members.append(("year", movie.year.map { .number(String($0)) } ?? .null))
+                members.append(("genres", .array(movie.genres.map { .string($0) })))
+            }
+        case .poll:
+            if let poll = catalog.poll(scored.item) {
+                members.append(("question", .string(poll.question)))
+                members.append(("category", .string(poll.category)))
+                members.append(("options", .array(poll.options.map { .object([("id", .string($0.id)), ("text", .string($0.text))]) })))
+            }
+        }
+        return .object(members)
+    }
+
+    static func describe(_ model: ServingModel) -> JSONValue {
+        let manifest = model.manifest
+        return .object([
+            ("domain", .string(manifest.domain)), ("version", .string(manifest.version)), ("kind", .string(manifest.kind)),
+            ("trained_at", .string(manifest.createdAt.description)),
+            ("data", .object([
+                ("rows", .number(String(manifest.dataRows))),
+                ("max_event_time", manifest.dataMaxEventTime.map { .string($0.description) } ?? .null),
+                ("content_hash", .string(manifest.dataContentHash)),
+            ])),
+            ("metrics", .object(manifest.metrics.sorted { $0.key < $1.key }.map { ($0.key, .number(String($0.value))) })),
+        ])
+    }
+}

@@ -1,0 +1,72 @@
+import Events
+import Postgres
+import Synchronization
+
+/// Titles, years and genres of movies; questions, options and categories of polls: read from the
+/// catalog tables, kept in memory, refreshed periodically (a refresh that fails keeps the last copy).
+public final class CatalogMetadata: Sendable {
+    public struct Movie: Sendable, Hashable {
+        public var title: String
+        public var year: Int?
+        public var genres: [String]
+    }
+
+    public struct Poll: Sendable, Hashable {
+        public var question: String
+        public var category: String
+        /// (id, text) in the poll's order.
+        public var options: [PollOption]
+    }
+
+    private struct State {
+        var movies: [String: Movie] = [:]
+        var polls: [String: Poll] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public func refresh(from postgres: PostgresClient) async throws {
+        var movies: [String: Movie] = [:]
+        for row in try await postgres.query("SELECT item_id, title, year, genres FROM movies") {
+            movies[try row.decode(0, as: String.self)] = Movie(
+                title: try row.decode(1, as: String.self), year: try row.decode(2, as: Int?.self), genres: try row.decode(3, as: [String].self)
+            )
+        }
+        var polls: [String: Poll] = [:]
+        for row in try await postgres.query("SELECT poll_id, question, category, options::text FROM polls") {
+            polls[try row.decode(0, as: String.self)] = Poll(
+                question: try row.decode(1, as: String.self), category: try row.decode(2, as: String.self),
+                options: Self.options(try row.decode(3, as: String.self))
+            )
+        }
+        state.withLock { state in
+            state.movies = movies
+            state.polls = polls
+        }
+    }
+
+    public func movie(_ id: String) -> Movie? { state.withLock { $0.movies[id] } }
+    public func poll(_ id: String) -> Poll? { state.withLock { $0.polls[id] } }
+    public var counts: (movies: Int, polls: Int) { state.withLock { ($0.movies.count, $0.polls.count) } }
+
+    /// Genres of a movie, or the category of a poll.
+    public func groups(_ domain: EventDomain, _ id: String) -> [String]? {
+        switch domain {
+        case .movie: movie(id)?.genres
+        case .poll: poll(id).map { [$0.category] }
+        }
+    }
+
+    static func options(_ json: String) -> [PollOption] {
+        guard case .array(let items)? = try? JSONParser.parse(Array(json.utf8)) else { return [] }
+        return items.compactMap { item in
+            guard case .object(let members) = item,
+                case .string(let id)? = members.first(where: { $0.key == "id" })?.value,
+                case .string(let text)? = members.first(where: { $0.key == "text" })?.value
+            else { return nil }
+            return PollOption(id: id, text: text)
+        }
+    }
+}

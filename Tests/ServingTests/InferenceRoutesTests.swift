@@ -1,0 +1,111 @@
+import Events
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Inference
+import Serving
+import ServiceSupport
+import StackTestSupport
+import Testing
+
+@Suite("Inference API routes against Redis and PostgreSQL", .serialized)
+struct InferenceRoutesTests {
+    static let adminToken = "admin-token-0123456789abcdef"
+
+    func withApplication(_ body: @Sendable (RecommendationEngineTests.Fixture, any TestClientProtocol) async throws -> Void) async throws {
+        let fixture = try await RecommendationEngineTests.Fixture()
+        _ = try await fixture.repository.reload(domain: "polls")
+        let catalog = CatalogMetadata()
+        try await catalog.refresh(from: fixture.postgres)
+        let service = InferenceService(
+            engine: fixture.engine, features: fixture.engine.features, catalog: catalog, models: fixture.repository, adminToken: Self.adminToken,
+            clock: { Int64(Date().timeIntervalSince1970 * 1000) }
+        )
+        let router = Router()
+        router.middlewares.add(ErrorAndRequestIDMiddleware())
+        InferenceRoutes.add(to: router, service: service)
+        try await Application(router: router).test(.router) { client in try await body(fixture, client) }
+        try await fixture.finish()
+    }
+
+    /// The response body as a JSON object; empty if it is not one (the expectations then fail).
+    static func json(_ response: TestResponse) -> [String: JSONValue] {
+        guard case .object(let members)? = try? JSONParser.parse(Array(response.body.readableBytesView)) else { return [:] }
+        return Dictionary(uniqueKeysWithValues: members.map { ($0.key, $0.value) })
+    }
+
+    static func errorField(_ response: TestResponse) -> String? {
+        guard case .object(let error)? = json(response)["error"], case .string(let field)? = error.first(where: { $0.key == "field" })?.value else { return nil }
+        return field
+    }
+
+    @Test("recommendations: strategy, metadata, validation with the field at fault")
+    func recommendations() async throws {
+        try await withApplication { fixture, client in
+            try await client.execute(uri: "/v1/users/u0/recommendations?domain=polls&k=5", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = Self.json(response)
+                #expect(body["strategy"] == .string("personalised"))
+                guard case .array(let items)? = body["items"] else { Issue.record("no items"); return }
+                #expect(items.count == 5)
+                if case .object(let first)? = items.first {
+                    #expect(first.contains { $0.key == "question" } && first.contains { $0.key == "options" })
+                }
+            }
+            try await client.execute(uri: "/v1/users/nobody-at-all/recommendations?domain=polls&k=3", method: .get) { response in
+                #expect(Self.json(response)["strategy"] == .string("popular"))
+            }
+            for (uri, field) in [
+                ("/v1/users/u0/recommendations?domain=polls&k=0", "k"), ("/v1/users/u0/recommendations?k=101", "k"),
+                ("/v1/users/u0/recommendations?k=9999999999999999999999", "k"), ("/v1/users/u0/recommendations?domain=books", "domain"),
+                ("/v1/users/u0/recommendations?exclude_seen=maybe", "exclude_seen"), ("/v1/users/%7Bx%7D/recommendations", "user_id"),
+            ] {
+                try await client.execute(uri: uri, method: .get) { response in
+                    #expect(response.status == .badRequest, "\(uri)")
+                    #expect(Self.errorField(response) == field, "\(uri)")
+                }
+            }
+        }
+    }
+
+    @Test("popular, poll results (404 for an unknown poll), models, admin reload needs the token")
+    func otherRoutes() async throws {
+        try await withApplication { fixture, client in
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            try await fixture.vote("voter-1", "p2", at: now, offset: 0)
+            try await fixture.vote("voter-2", "p2", at: now, offset: 1)
+            try await client.execute(uri: "/v1/popular?domain=polls&window=1h&k=3", method: .get) { response in
+                #expect(response.status == .ok)
+                guard case .array(let items)? = Self.json(response)["items"], case .object(let first)? = items.first else {
+                    Issue.record("no items")
+                    return
+                }
+                #expect(first.first { $0.key == "item_id" }?.value == .string("p2"))
+            }
+            try await client.execute(uri: "/v1/popular?domain=polls&window=2h", method: .get) { response in
+                #expect(response.status == .badRequest)
+                #expect(Self.errorField(response) == "window")
+            }
+            try await client.execute(uri: "/v1/polls/p2/results", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(Self.json(response)["total_voters"] == .number("2"))
+            }
+            try await client.execute(uri: "/v1/polls/no-such-poll/results", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: "/v1/models", method: .get) { response in
+                guard case .array(let models)? = Self.json(response)["models"], case .object(let polls)? = models.first else {
+                    Issue.record("no models")
+                    return
+                }
+                #expect(polls.first { $0.key == "version" }?.value == .string(fixture.repository.model(for: "polls")!.manifest.version))
+            }
+            try await client.execute(uri: "/v1/admin/reload", method: .post) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/v1/admin/reload", method: .post, headers: [.authorization: "Bearer wrong-token"]) { #expect($0.status == .forbidden) }
+            try await client.execute(uri: "/v1/admin/reload", method: .post, headers: [.authorization: "Bearer \(Self.adminToken)"]) { response in
+                #expect(response.status == .ok)
+            }
+        }
+    }
+}
