@@ -152,8 +152,9 @@ let package = Package(
         .target(
             name: "Inference",
             dependencies: [
-                "Events", "Features", "Serving", "ServiceSupport", "Training", "ModelStore", "Redis",
+                "Events", "Features", "Serving", "ServiceSupport", "Training", "ModelStore", "Redis", "Postgres", "Kafka",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Shared/Inference"
@@ -185,7 +186,11 @@ let package = Package(
             ],
             path: "Services/Trainer"
         ),
-        .executableTarget(name: "InferenceAPI", dependencies: ["ServiceSupport"], path: "Services/InferenceAPI"),
+        .executableTarget(
+            name: "InferenceAPI",
+            dependencies: ["Inference", "ServiceSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            path: "Services/InferenceAPI"
+        ),
 
         .executableTarget(
             name: "StreamRecBench",

@@ -4,8 +4,7 @@
 #
 # Current stage: MovieLens 100K and the synthetic polls are loaded and a first model per domain is
 # trained; the ingest gateway (with a local API key generated into the run directory) and the stream
-# processor run; the inference API loads its configuration, checks its dependencies and exits (its real
-# work comes in a later stage). Ctrl-C stops the services and exactly
+# processor and the inference API run. Ctrl-C stops the services and exactly
 # the servers this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +17,12 @@ started=()
 sleeper=""
 gateway=""
 processor=""
+api=""
 stop_stack() {
+  if [ -n "$api" ]; then
+    kill -TERM "$api" 2>/dev/null && wait "$api" 2>/dev/null
+    echo "run: inference API stopped"
+  fi
   [ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
   if [ -n "$gateway" ]; then
     kill -TERM "$gateway" 2>/dev/null && wait "$gateway" 2>/dev/null
@@ -61,13 +65,6 @@ for domain in movies polls; do
   fi
 done
 
-for service in inference-api; do
-  echo "run: $service"
-  if ! ".build/release/$service"; then
-    echo "run: $service could not reach a dependency (see above)" >&2
-    status=1
-  fi
-done
 
 # A producer key for this machine, kept across runs, readable by root only.
 key_file="$STACK_RUN_DIR/gateway-api-key"
@@ -88,6 +85,17 @@ STREAMREC_HTTP_PORT="$PROCESSOR_PORT" .build/release/stream-processor > "$STACK_
 processor=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PROCESSOR_PORT/readyz" > /dev/null 2>&1 && break; sleep 0.1; done
 curl -fs "http://127.0.0.1:$PROCESSOR_PORT/readyz" > /dev/null || { echo "run: the processor did not become ready; see $STACK_RUN_DIR/stream-processor.log" >&2; status=1; }
+admin_file="$STACK_RUN_DIR/admin-token"
+if [ ! -s "$admin_file" ]; then
+  (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$admin_file")
+fi
+API_PORT="${API_PORT:-8082}"
+echo "run: starting the inference API on 127.0.0.1:$API_PORT"
+STREAMREC_HTTP_PORT="$API_PORT" STREAMREC_INFERENCE_ADMIN_TOKEN_FILE="$admin_file" \
+  .build/release/inference-api > "$STACK_RUN_DIR/inference-api.log" 2>&1 &
+api=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$API_PORT/healthz" > /dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "http://127.0.0.1:$API_PORT/healthz" > /dev/null || { echo "run: the inference API did not start; see $STACK_RUN_DIR/inference-api.log" >&2; status=1; }
 now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 cat <<MSG
@@ -98,7 +106,13 @@ run: the ingest gateway is up: http://127.0.0.1:$GATEWAY_PORT (log: $STACK_RUN_D
     -d '{"type":"movie.rating","user_id":"u1","item_id":"1","value":4.5,"occurred_at":"$now"}'
   curl -s http://127.0.0.1:$GATEWAY_PORT/readyz;  curl -s http://127.0.0.1:$GATEWAY_PORT/metrics | grep streamrec_
 
-run: the stream processor applies them to Redis and PostgreSQL (log: $STACK_RUN_DIR/stream-processor.log)
+run: recommendations from the inference API (log: $STACK_RUN_DIR/inference-api.log)
+  curl -s 'http://127.0.0.1:$API_PORT/v1/users/1/recommendations?domain=movies&k=5'
+  curl -s 'http://127.0.0.1:$API_PORT/v1/users/u1/recommendations?domain=polls&k=5'
+  curl -s 'http://127.0.0.1:$API_PORT/v1/popular?domain=movies&window=1h'
+  curl -s http://127.0.0.1:$API_PORT/v1/models
+
+run: the stream processor applies events to Redis and PostgreSQL (log: $STACK_RUN_DIR/stream-processor.log)
   curl -s http://127.0.0.1:$PROCESSOR_PORT/metrics | grep streamrec_processor_events_total
   redis-cli -p $STREAMREC_REDIS_PORT ZRANGE 'sr:v1:{u:u1}:history:movie' 0 -1
 

@@ -1,22 +1,43 @@
 import Foundation
-import Kafka
-import Postgres
-import Redis
+import Inference
+import Logging
+import ServiceLifecycle
 import ServiceSupport
 
-// The inference API serves recommendations from Redis features, model artifacts and Postgres
-// metadata. At this stage it checks its configuration and dependencies, then exits.
-let check = ServiceCheck(
-    service: "inference-api", summary: "The inference API: Redis features + model artifacts + PostgreSQL metadata → recommendations.",
-    keys: ClientConfigKeys.redis + ClientConfigKeys.postgres + ClientConfigKeys.kafkaConsumer
+// The inference API: Redis features + model artifacts + PostgreSQL metadata → recommendations. This
+// file only wires configuration to the Inference module; the behaviour lives there and in Serving.
+let service = "inference-api"
+let keys = [ServiceBootstrap.logLevel] + InferenceConfiguration.Keys.all
+ServiceBootstrap.answerInformationalArguments(
+    service: service, summary: "The inference API: Redis features + model artifacts + PostgreSQL metadata → recommendations.", keys: keys
 )
-exit(await check.run { reader, logger in
-    let redis = RedisClient(configuration: try RedisConfiguration(reading: reader), logger: logger)
-    let postgres = PostgresClient(configuration: try PostgresConfiguration(reading: reader, applicationName: "inference-api"), logger: logger)
-    return try await withCleanup {
-        return [try await DependencyProbes.redis(redis), try await DependencyProbes.postgres(postgres)]
-    } cleanup: {
-        await redis.shutdown()
-        await postgres.shutdown()
-    }
-})
+let configuration: InferenceConfiguration
+do {
+    let reader = try ConfigReader.load(service: service, keys: keys)
+    ServiceBootstrap.bootstrapLogging(level: try ServiceBootstrap.parseLevel(reader))
+    configuration = try InferenceConfiguration(reading: reader)
+} catch {
+    ServiceBootstrap.exit(dueTo: error)
+}
+let logger = Logger(label: "streamrec.\(service)")
+if configuration.adminToken.isEmpty {
+    logger.notice("inference.admin_token is not set: POST /v1/admin/reload answers 403; models still reload on model-updated announcements")
+}
+let metrics = ServiceMetrics()
+metrics.bootstrapGlobally()
+let application: InferenceApplication
+do {
+    application = try await InferenceApplication.start(configuration: configuration, metrics: metrics, logger: logger)
+} catch {
+    logger.critical("cannot start: a dependency is unreachable", metadata: ["error": "\(error)"])
+    exit(69)
+}
+do {
+    let group = ServiceGroup(configuration: .init(services: try application.services(), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    try await group.run()
+} catch {
+    logger.error("stopped with an error", metadata: ["error": "\(error)"])
+    await application.shutdown()
+    exit(1)
+}
+await application.shutdown()

@@ -145,7 +145,9 @@ public struct TrainingRun: Sendable {
             codeRevision: codeRevision
         )
         let artifact = ModelArtifact(manifest: manifest, payload: trained.bundle.encoded())
-        let path = try artifacts.write(artifact)
+        // Absolute in the registry: the API and other tools may run from another directory.
+        let written = try artifacts.write(artifact)
+        let path = written.hasPrefix("/") ? written : FileManager.default.currentDirectoryPath + "/" + written
         try await registry.register(manifest, path: path, sha256: artifact.payloadSHA256)
         let previous = try await registry.production(domain: domain)
         let decision = try await registry.promote(

@@ -1,0 +1,198 @@
+import Events
+import Features
+import Foundation
+import Hummingbird
+import Kafka
+import Logging
+import ModelStore
+import Postgres
+import Redis
+import ServiceLifecycle
+import ServiceSupport
+import Serving
+import Training
+
+/// Everything the inference API is configured with (`inference-api --help-config`).
+public struct InferenceConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8082
+    public var adminToken = ""
+    public var metadataRefresh: Duration = .seconds(10)
+    public var modelUpdatedTopic = "streamrec.model-updated"
+    public var features = FeatureConfiguration()
+    public var redis: RedisConfiguration
+    public var postgres: PostgresConfiguration
+    public var consumer: KafkaConsumerConfiguration
+    public var migrationsDirectory = "configs/migrations"
+
+    public init(redis: RedisConfiguration, postgres: PostgresConfiguration, consumer: KafkaConsumerConfiguration) {
+        self.redis = redis
+        self.postgres = postgres
+        self.consumer = consumer
+    }
+
+    public enum Keys {
+        public static let host = ConfigKey("http.host", default: "127.0.0.1", "Address the HTTP server binds to")
+        public static let port = ConfigKey("http.port", default: "8082", "HTTP port")
+        public static let adminToken = ConfigKey("inference.admin_token", default: nil, "Bearer token of POST /v1/admin/reload (or inference.admin_token_file); unset disables the route", secret: true)
+        public static let metadataRefresh = ConfigKey("inference.metadata_refresh", default: "10s", "How often titles, genres and poll questions are re-read from PostgreSQL")
+        public static let topic = ConfigKey("topics.model_updated", default: "streamrec.model-updated", "Topic on which the trainer announces promotions (each API instance reloads)")
+
+        public static let all: [ConfigKey] = [host, port, adminToken, metadataRefresh, topic] + FeatureConfiguration.Keys.all
+            + ClientConfigKeys.redis + ClientConfigKeys.postgres + [ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug]
+    }
+
+    public init(reading reader: ConfigReader) throws(ConfigurationError) {
+        // Every instance must see every announcement: a consumer group of its own (from the earliest
+        // record: replaying old announcements is harmless, a reload of the served version does nothing).
+        var consumer = KafkaConsumerConfiguration(
+            bootstrapServers: try reader.list(ClientConfigKeys.kafkaBrokers), groupID: "inference-api-\(UUID().uuidString.prefix(8).lowercased())",
+            clientID: "inference-api", autoOffsetReset: .earliest
+        )
+        consumer.maxBatchSize = 100
+        self.init(
+            redis: try RedisConfiguration(reading: reader), postgres: try PostgresConfiguration(reading: reader, applicationName: "inference-api"),
+            consumer: consumer
+        )
+        host = try reader.string(Keys.host)
+        port = try reader.int(Keys.port, range: 0...65535)
+        adminToken = try reader.optionalString(Keys.adminToken) ?? ""
+        if !adminToken.isEmpty, adminToken.utf8.count < 16 {
+            throw ConfigurationError(key: Keys.adminToken.name, message: "use at least 16 characters")
+        }
+        metadataRefresh = try reader.duration(Keys.metadataRefresh)
+        modelUpdatedTopic = try reader.string(Keys.topic)
+        features = try FeatureConfiguration(reading: reader)
+        migrationsDirectory = try reader.string(ClientConfigKeys.postgresMigrationsDirectory)
+    }
+}
+
+/// Wires the API: clients, the served models, the catalog cache, routes and background services.
+public struct InferenceApplication: Sendable {
+    public let configuration: InferenceConfiguration
+    public let service: InferenceService
+    let redis: RedisClient
+    let postgres: PostgresClient
+    let metrics: ServiceMetrics
+    let logger: Logger
+
+    /// Connects, applies migrations and loads what exists (no model yet: popular only; a model that
+    /// fails to load is logged and retried on the next announcement or admin reload).
+    public static func start(configuration: InferenceConfiguration, metrics: ServiceMetrics, logger: Logger) async throws -> InferenceApplication {
+        let redis = RedisClient(configuration: configuration.redis, logger: logger)
+        let postgres = PostgresClient(configuration: configuration.postgres, logger: logger)
+        do {
+            _ = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
+        } catch {
+            await redis.shutdown()
+            await postgres.shutdown()
+            throw error
+        }
+        let registry = ModelRegistry(postgres: postgres)
+        let models = ModelRepository(registry: registry, artifacts: ArtifactStore(root: "."), logger: logger)
+        for domain in ["movies", "polls"] {
+            do {
+                if try await models.reload(domain: domain) == nil { logger.warning("no production model yet; serving popular only", metadata: ["domain": "\(domain)"]) }
+            } catch {
+                logger.error("production model could not be loaded", metadata: ["domain": "\(domain)", "error": "\(error)"])
+            }
+        }
+        let catalog = CatalogMetadata()
+        try await catalog.refresh(from: postgres)
+        let features = FeatureReader(configuration: configuration.features, redis: redis)
+        let engine = RecommendationEngine(models: models, features: features) { domain, id in catalog.groups(domain, id) }
+        let service = InferenceService(
+            engine: engine, features: features, catalog: catalog, models: models, adminToken: configuration.adminToken,
+            clock: { Int64(Date().timeIntervalSince1970 * 1000) }
+        )
+        return InferenceApplication(configuration: configuration, service: service, redis: redis, postgres: postgres, metrics: metrics, logger: logger)
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.middlewares.add(ErrorAndRequestIDMiddleware())
+        InferenceRoutes.add(to: router, service: service)
+        let redis = redis
+        let postgres = postgres
+        let models = service.models
+        OperationalRoutes.add(to: router, metrics: metrics) {
+            var checks: [(String, String?)] = []
+            do { _ = try await DependencyProbes.redis(redis); checks.append(("redis", nil)) } catch { checks.append(("redis", "\(error)")) }
+            do { _ = try await DependencyProbes.postgres(postgres); checks.append(("postgres", nil)) } catch { checks.append(("postgres", "\(error)")) }
+            let loaded = ["movies", "polls"].filter { models.model(for: $0) != nil }
+            checks.append(("models", loaded.isEmpty ? "no production model loaded: popular only" : nil))
+            return checks
+        }
+        return router
+    }
+
+    /// Start order; shutdown runs in reverse (the HTTP server finishes its requests first).
+    public func services() throws -> [any Service] {
+        let consumer = try KafkaConsumer(configuration: configuration.consumer, logger: logger)
+        return [
+            consumer,
+            ModelUpdateListener(consumer: consumer, topic: configuration.modelUpdatedTopic, models: service.models, logger: logger),
+            MetadataRefresher(catalog: service.catalog, postgres: postgres, interval: configuration.metadataRefresh, logger: logger),
+            Application(
+                router: router(), configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
+                logger: logger
+            ),
+        ]
+    }
+
+    public func shutdown() async {
+        await redis.shutdown()
+        await postgres.shutdown()
+    }
+}
+
+/// Hot reload: every `model-updated` record makes this instance load the domain's production model
+/// (verified, then swapped; a bad artifact is refused and the old model keeps serving).
+struct ModelUpdateListener: Service {
+    let consumer: KafkaConsumer
+    let topic: String
+    let models: ModelRepository
+    let logger: Logger
+
+    func run() async throws {
+        try consumer.subscribe(topics: [topic])
+        for try await records in consumer.batches.cancelOnGracefulShutdown() {
+            var domains: Set<String> = []
+            for record in records {
+                if case .object(let members)? = try? JSONParser.parse(record.value),
+                    case .string(let domain)? = members.first(where: { $0.key == "domain" })?.value
+                {
+                    domains.insert(domain)
+                }
+            }
+            for domain in domains.sorted() {
+                do {
+                    try await models.reload(domain: domain)
+                } catch {
+                    logger.error("announced model refused; the previous one keeps serving", metadata: ["domain": "\(domain)", "error": "\(error)"])
+                }
+            }
+            try? await consumer.commit(records)
+        }
+    }
+}
+
+/// Re-reads the catalog periodically, so new movies and polls appear within seconds; a failed refresh
+/// keeps the last copy.
+struct MetadataRefresher: Service {
+    let catalog: CatalogMetadata
+    let postgres: PostgresClient
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            do {
+                try await catalog.refresh(from: postgres)
+            } catch {
+                logger.warning("catalog refresh failed; serving the last copy", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
