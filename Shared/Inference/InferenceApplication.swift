@@ -97,6 +97,17 @@ public struct InferenceApplication: Sendable {
                 logger.error("production model could not be loaded", metadata: ["domain": "\(domain)", "error": "\(error)"])
             }
         }
+        // The announcement topic, so the listener can subscribe before the first promotion (creating it
+        // is idempotent; a broker that is down now only delays hot reloads).
+        do {
+            let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: configuration.consumer.bootstrapServers), logger: logger)
+            defer { Task { await admin.shutdown() } }
+            if !(try await admin.listTopics()).contains(configuration.modelUpdatedTopic) {
+                _ = try await admin.createTopics([KafkaTopicSpecification(name: configuration.modelUpdatedTopic, partitions: 1)])
+            }
+        } catch {
+            logger.warning("could not make sure the model-updated topic exists", metadata: ["error": "\(error)"])
+        }
         let catalog = CatalogMetadata()
         try await catalog.refresh(from: postgres)
         let features = FeatureReader(configuration: configuration.features, redis: redis)
