@@ -33,6 +33,9 @@ bench-processor: setup ## Stream processor: events/s from a pre-filled topic, Re
 bench-freshness: setup ## End-to-end freshness at a steady 10k events/s through the gateway
 	@bash scripts/bench/freshness.sh
 
+bench-inference: setup ## Inference API: req/s and latency of recommendations beside /healthz
+	@bash scripts/bench/inference.sh
+
 bench-recommender: setup ## Recommender core on MovieLens 100K (quality and fit time)
 	@bash scripts/bench/recommender.sh
 
@@ -57,4 +60,4 @@ clean: ## Stop stacks and remove build output and run directories
 	-@$(TEST_STACK) bash scripts/stack.sh clean
 	rm -rf .build .run
 
-.PHONY: help setup build run test bench bench-gateway bench-processor bench-freshness bench-recommender configs stack-up stack-down test-stack-up test-stack-down clean
+.PHONY: help setup build run test bench bench-gateway bench-processor bench-freshness bench-inference bench-recommender configs stack-up stack-down test-stack-up test-stack-down clean
