@@ -53,6 +53,7 @@ public enum InferenceRoutes {
             return JSONResponse.make(.ok, .object([
                 ("user_id", .string(user)), ("domain", .string(RecommendationEngine.modelDomain(domain))),
                 ("strategy", .string(result.strategy.rawValue)), ("model_version", result.modelVersion.map { .string($0) } ?? .null),
+                ("degraded", .bool(result.degraded)),
                 ("items", .array(result.items.map { item(domain, $0, catalog: service.catalog) })),
             ]))
         }
@@ -94,6 +95,21 @@ public enum InferenceRoutes {
                 ("poll_id", .string(poll)), ("question", metadata.map { .string($0.question) } ?? .null),
                 ("category", metadata.map { .string($0.category) } ?? .null),
                 ("total_voters", .number(String(tally.totalVoters))), ("options", .array(options)),
+            ]))
+        }
+        router.get("/v1/items/:item_id/similar") { request, context in
+            let itemID = try identifier(context.parameters.get("item_id"), field: "item_id")
+            let domain = try domainParameter(request)
+            let k = try kParameter(request)
+            guard let model = service.models.model(for: RecommendationEngine.modelDomain(domain)) else {
+                throw APIError.unavailable(code: "no_model", message: "no \(RecommendationEngine.modelDomain(domain)) model is served yet", retryAfter: .seconds(30))
+            }
+            guard let similar = model.similar(to: itemID, k: k) else {
+                throw APIError(.notFound, code: "unknown_item", message: "the model does not know \(itemID)", field: "item_id")
+            }
+            return JSONResponse.make(.ok, .object([
+                ("item_id", .string(itemID)), ("domain", .string(RecommendationEngine.modelDomain(domain))), ("model_version", .string(model.manifest.version)),
+                ("items", .array(similar.map { item(domain, ScoredItem(item: $0.item, score: Double($0.score)), catalog: service.catalog) })),
             ]))
         }
         router.get("/v1/models") { _, _ in

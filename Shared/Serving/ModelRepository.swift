@@ -10,12 +10,34 @@ public final class ServingModel: Sendable {
     public let bundle: ModelBundle
     public let userIndex: [String: Int32]
     public let itemIndex: [String: Int32]
+    /// Euclidean norm of each item's ALS factor vector, for cosine similarity.
+    let itemNorms: [Float]
 
     public init(manifest: ModelManifest, bundle: ModelBundle) {
         self.manifest = manifest
         self.bundle = bundle
         userIndex = Dictionary(uniqueKeysWithValues: bundle.userIDs.enumerated().map { ($1, Int32($0)) })
         itemIndex = Dictionary(uniqueKeysWithValues: bundle.itemIDs.enumerated().map { ($1, Int32($0)) })
+        let k = bundle.implicitALS.configuration.factors
+        let factors = bundle.implicitALS.itemFactors
+        itemNorms = (0..<bundle.itemIDs.count).map { item in
+            var sum: Float = 0
+            for f in 0..<k { sum += factors[item * k + f] * factors[item * k + f] }
+            return sum.squareRoot()
+        }
+    }
+
+    /// The `k` items most similar to `item` (cosine of ALS item factors), best first; nil if the model
+    /// does not know the item. Items without signal (zero vectors) are never returned.
+    public func similar(to item: String, k: Int) -> [(item: String, score: Float)]? {
+        guard let index = itemIndex[item].map(Int.init) else { return nil }
+        let factors = bundle.implicitALS.configuration.factors
+        let query = Array(bundle.implicitALS.itemFactors[(index * factors)..<(index * factors + factors)])
+        var scores = [Float](repeating: 0, count: bundle.itemIDs.count)
+        query.withUnsafeBufferPointer { q in scores.withUnsafeMutableBufferPointer { bundle.implicitALS.scoreAll(userVector: q, into: $0) } }
+        let norm = itemNorms[index]
+        for other in scores.indices { scores[other] = norm > 0 && itemNorms[other] > 0 ? scores[other] / (norm * itemNorms[other]) : 0 }
+        return TopK.select(scores, k: k) { $0 == index || itemNorms[$0] == 0 }.map { (bundle.itemIDs[$0.index], $0.score) }
     }
 
     /// The stored factor vector of a user the model was trained on.

@@ -38,6 +38,9 @@ public struct RecommendationResult: Sendable, Hashable {
     public var items: [ScoredItem]
     /// The model version that scored them (nil for popular from Redis).
     public var modelVersion: String?
+    /// Redis could not be read: the answer comes from the model alone (no fresh events, no seen filter,
+    /// the model's popularity).
+    public var degraded = false
 }
 
 /// Chooses the strategy per request and scores: the production model's factors, Redis history
@@ -71,14 +74,15 @@ public struct RecommendationEngine: Sendable {
         let features = features
         async let seenRead = request.excludeSeen ? features.seen(user: request.user, domain: request.domain) : []
         async let historyRead = model == nil ? [] : features.history(user: request.user, domain: request.domain, limit: 200)
-        let seen: Set<String>
-        let history: [HistoryEntry]
+        var seen: Set<String> = []
+        var history: [HistoryEntry] = []
+        var degraded = false
         do {
             (seen, history) = try await (seenRead, historyRead)
-        } catch let error as RedisError {
-            throw error
         } catch {
-            throw .connectionLost("\(error)")
+            // Redis down: still answer, from the model alone, if there is one.
+            guard model != nil else { throw error as? RedisError ?? .connectionLost("\(error)") }
+            degraded = true
         }
         let excluded = seen.union(request.exclude)
         if let model {
@@ -106,11 +110,12 @@ public struct RecommendationEngine: Sendable {
             }
             if let vector {
                 return RecommendationResult(
-                    strategy: strategy, items: top(model: model, vector: vector, request: request, excluded: excluded), modelVersion: model.manifest.version
+                    strategy: strategy, items: top(model: model, vector: vector, request: request, excluded: excluded), modelVersion: model.manifest.version,
+                    degraded: degraded
                 )
             }
         }
-        return try await popular(request, excluded: excluded, model: model, now: now)
+        return try await popular(request, excluded: excluded, model: model, now: now, redisAvailable: !degraded)
     }
 
     private func top(model: ServingModel, vector: [Float], request: RecommendationRequest, excluded: Set<String>) -> [ScoredItem] {
@@ -128,11 +133,21 @@ public struct RecommendationEngine: Sendable {
 
     /// Popular now (Redis window, per group if asked); the model's training popularity when the
     /// window is empty.
-    private func popular(_ request: RecommendationRequest, excluded: Set<String>, model: ServingModel?, now: Int64) async throws(RedisError) -> RecommendationResult {
-        let live = try await features.popular(request.domain, window: popularWindow, group: request.group, limit: request.k + excluded.count, now: now)
-            .filter { !excluded.contains($0.item) && $0.score > 0 }
-        if !live.isEmpty || model == nil {
-            return RecommendationResult(strategy: .popular, items: Array(live.prefix(request.k)), modelVersion: nil)
+    private func popular(
+        _ request: RecommendationRequest, excluded: Set<String>, model: ServingModel?, now: Int64, redisAvailable: Bool
+    ) async throws(RedisError) -> RecommendationResult {
+        var degraded = !redisAvailable
+        if redisAvailable {
+            do {
+                let live = try await features.popular(request.domain, window: popularWindow, group: request.group, limit: request.k + excluded.count, now: now)
+                    .filter { !excluded.contains($0.item) && $0.score > 0 }
+                if !live.isEmpty || model == nil {
+                    return RecommendationResult(strategy: .popular, items: Array(live.prefix(request.k)), modelVersion: nil)
+                }
+            } catch {
+                guard model != nil else { throw error }
+                degraded = true
+            }
         }
         let bundle = model!.bundle
         let selected = TopK.select(bundle.popularity, k: request.k) { index in
@@ -141,7 +156,7 @@ public struct RecommendationEngine: Sendable {
         }
         return RecommendationResult(
             strategy: .popular, items: selected.map { ScoredItem(item: bundle.itemIDs[$0.index], score: Double($0.score)) },
-            modelVersion: model!.manifest.version
+            modelVersion: model!.manifest.version, degraded: degraded
         )
     }
 }

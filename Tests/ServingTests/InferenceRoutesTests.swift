@@ -69,7 +69,7 @@ struct InferenceRoutesTests {
         }
     }
 
-    @Test("popular, poll results (404 for an unknown poll), models, admin reload needs the token")
+    @Test("popular, poll results (404 for an unknown poll), similar items (404 for an unknown item), models, admin reload needs the token")
     func otherRoutes() async throws {
         try await withApplication { fixture, client in
             let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -100,6 +100,20 @@ struct InferenceRoutesTests {
                     return
                 }
                 #expect(polls.first { $0.key == "version" }?.value == .string(fixture.repository.model(for: "polls")!.manifest.version))
+            }
+            try await client.execute(uri: "/v1/items/p5/similar?domain=polls&k=4", method: .get) { response in
+                #expect(response.status == .ok)
+                guard case .array(let items)? = Self.json(response)["items"] else { Issue.record("no items"); return }
+                #expect(items.count == 4)
+                let ids = items.compactMap { item -> String? in
+                    guard case .object(let members) = item, case .string(let id)? = members.first(where: { $0.key == "item_id" })?.value else { return nil }
+                    return id
+                }
+                #expect(!ids.contains("p5"))
+            }
+            try await client.execute(uri: "/v1/items/no-such-item/similar?domain=polls", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(Self.errorField(response) == "item_id")
             }
             try await client.execute(uri: "/v1/admin/reload", method: .post) { #expect($0.status == .unauthorized) }
             try await client.execute(uri: "/v1/admin/reload", method: .post, headers: [.authorization: "Bearer wrong-token"]) { #expect($0.status == .forbidden) }

@@ -133,4 +133,23 @@ struct RecommendationEngineTests {
         #expect(result.modelVersion == served && result.items.count == 3)
         try await fixture.finish()
     }
+
+    @Test("Redis down: personalised and popular answers from the model alone, marked degraded; no model and no Redis: an error")
+    func redisDownDegradesToTheModel() async throws {
+        let fixture = try await Fixture()
+        _ = try await fixture.repository.reload(domain: "polls")
+        // A Redis client for a port where nothing listens.
+        let unreachable = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: TestStack.freePort(), connectTimeout: .milliseconds(200)))
+        var features = FeatureConfiguration()
+        features.keyPrefix = fixture.schema + ":v1"
+        let engine = RecommendationEngine(models: fixture.repository, features: FeatureReader(configuration: features, redis: unreachable)) { _, _ in nil }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let known = try await engine.recommend(RecommendationRequest(user: "u0", domain: .poll, k: 5), now: now)
+        #expect(known.strategy == .personalised && known.degraded && known.items.count == 5)
+        let nobody = try await engine.recommend(RecommendationRequest(user: "nobody", domain: .poll, k: 5), now: now)
+        #expect(nobody.strategy == .popular && nobody.degraded && nobody.items.count == 5)
+        await #expect(throws: RedisError.self) { try await engine.recommend(RecommendationRequest(user: "u0", domain: .movie, k: 5), now: now) }
+        await unreachable.shutdown()
+        try await fixture.finish()
+    }
 }
