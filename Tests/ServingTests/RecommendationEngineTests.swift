@@ -152,4 +152,32 @@ struct RecommendationEngineTests {
         await unreachable.shutdown()
         try await fixture.finish()
     }
+
+    @Test("hot reload while requests run: every request answered, each by the old or the new model")
+    func hotReloadUnderConcurrentRequests() async throws {
+        let fixture = try await Fixture()
+        let old = try #require(try await fixture.repository.reload(domain: "polls"))
+        let second = try await fixture.run.train(domain: "polls", force: true, codeRevision: "test")
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let engine = fixture.engine
+        let repository = fixture.repository
+        let versions = try await withThrowingTaskGroup(of: String?.self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    try await engine.recommend(RecommendationRequest(user: "u\(index % 50)", domain: .poll, k: 5), now: now).modelVersion
+                }
+            }
+            group.addTask {
+                try await repository.reload(domain: "polls")
+                return nil
+            }
+            var seen: [String] = []
+            for try await version in group { if let version { seen.append(version) } }
+            return seen
+        }
+        #expect(versions.count == 200)
+        #expect(Set(versions).isSubset(of: [old, second.manifest.version]))
+        #expect(repository.model(for: "polls")?.manifest.version == second.manifest.version)
+        try await fixture.finish()
+    }
 }
