@@ -108,9 +108,10 @@ struct RedisClientTests {
         let client = RedisClient(configuration: configuration)
         defer { Task { await client.shutdown() } }
         let key = "\(prefix):overload"
-        // Hold the only lane with a command that blocks on the server for half a second...
-        async let blocker = client.send("BLPOP", "\(prefix):never", "0.5")
-        try await Task.sleep(for: .milliseconds(150))
+        // Hold the only lane with a command that blocks on the server for 3 s (long enough that the 20
+        // requests below are queued behind it even on a loaded machine)...
+        async let blocker = client.send("BLPOP", "\(prefix):never", "3")
+        try await Task.sleep(for: .milliseconds(300))
         // ...so these queue up: five fit, the rest are refused at once.
         let outcomes = await withTaskGroup(of: RedisError?.self) { group in
             for _ in 0..<20 {
