@@ -1,3 +1,5 @@
+import Recommender
+
 /// One rating of a public dataset.
 public struct RatingRecord: Sendable, Hashable {
     public var user: String
@@ -82,24 +84,21 @@ public enum MovieLens {
         return String(text)
     }
 
+    /// Ratings of any layout, through the recommender core's one rating-line parser (``RatingsDataset``),
+    /// which already reads every separator and skips a header; errors name this layout's file.
     public static func parseRatings(_ text: String, layout: Layout) throws(DatasetFileError) -> [RatingRecord] {
-        let file = layout.files.ratings
-        var records: [RatingRecord] = []
-        for (index, line) in text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline).enumerated() {
-            let number = index + 1
-            if (layout == .recbole100K || layout == .csv) && index == 0 { continue }  // header
-            let fields: [Substring]
-            switch layout {
-            case .grouplens100K, .recbole100K: fields = line.split(separator: "\t", omittingEmptySubsequences: false)
-            case .oneMillion: fields = line.split(separator: "::", omittingEmptySubsequences: false)
-            case .csv: fields = line.split(separator: ",", omittingEmptySubsequences: false)
-            }
-            guard fields.count >= 4, !fields[0].isEmpty, !fields[1].isEmpty, let rating = Double(fields[2]), rating.isFinite,
-                let time = Double(fields[3]), time.isFinite
-            else { throw DatasetFileError(file: file, line: number, "expected user, item, rating, timestamp") }
-            records.append(RatingRecord(user: String(fields[0]), item: String(fields[1]), rating: rating, timestamp: Int64(time)))
+        let dataset: RatingsDataset
+        do {
+            dataset = try RatingsDataset.parse(text)
+        } catch {
+            throw DatasetFileError(file: layout.files.ratings, line: error.line, "expected user, item, rating, timestamp")
         }
-        return records
+        return dataset.interactions.map { interaction in
+            RatingRecord(
+                user: dataset.users.id(at: interaction.user), item: dataset.items.id(at: interaction.item),
+                rating: Double(interaction.value), timestamp: interaction.timestamp
+            )
+        }
     }
 
     public static func parseMovies(_ text: String, layout: Layout) throws(DatasetFileError) -> [MovieRecord] {
