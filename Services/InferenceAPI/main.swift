@@ -11,13 +11,8 @@ let keys = [ServiceBootstrap.logLevel] + InferenceConfiguration.Keys.all
 ServiceBootstrap.answerInformationalArguments(
     service: service, summary: "The inference API: Redis features + model artifacts + PostgreSQL metadata → recommendations.", keys: keys
 )
-let configuration: InferenceConfiguration
-do {
-    let reader = try ConfigReader.load(service: service, keys: keys)
-    ServiceBootstrap.bootstrapLogging(level: try ServiceBootstrap.parseLevel(reader))
-    configuration = try InferenceConfiguration(reading: reader)
-} catch {
-    ServiceBootstrap.exit(dueTo: error)
+let configuration = ServiceBootstrap.loadConfiguration(service: service, keys: keys) { reader throws(ConfigurationError) in
+    try InferenceConfiguration(reading: reader)
 }
 let logger = Logger(label: "streamrec.\(service)")
 if configuration.adminToken.isEmpty {

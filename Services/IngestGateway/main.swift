@@ -12,13 +12,8 @@ let service = "ingest-gateway"
 let keys = [ServiceBootstrap.logLevel] + IngestConfiguration.Keys.all
 ServiceBootstrap.answerInformationalArguments(service: service, summary: "The ingest gateway: HTTP → validated events → Kafka.", keys: keys)
 
-let configuration: IngestConfiguration
-do {
-    let reader = try ConfigReader.load(service: service, keys: keys)
-    ServiceBootstrap.bootstrapLogging(level: try ServiceBootstrap.parseLevel(reader))
-    configuration = try IngestConfiguration(reading: reader)
-} catch {
-    ServiceBootstrap.exit(dueTo: error)
+let configuration = ServiceBootstrap.loadConfiguration(service: service, keys: keys) { reader throws(ConfigurationError) in
+    try IngestConfiguration(reading: reader)
 }
 let logger = Logger(label: "streamrec.\(service)")
 if configuration.authMode == .open {

@@ -12,13 +12,8 @@ ServiceBootstrap.answerInformationalArguments(
     service: service, summary: "The stream processor: Kafka consumer group → Redis features + PostgreSQL training store.", keys: keys
 )
 
-let configuration: ProcessorConfiguration
-do {
-    let reader = try ConfigReader.load(service: service, keys: keys)
-    ServiceBootstrap.bootstrapLogging(level: try ServiceBootstrap.parseLevel(reader))
-    configuration = try ProcessorConfiguration(reading: reader)
-} catch {
-    ServiceBootstrap.exit(dueTo: error)
+let configuration = ServiceBootstrap.loadConfiguration(service: service, keys: keys) { reader throws(ConfigurationError) in
+    try ProcessorConfiguration(reading: reader)
 }
 let logger = Logger(label: "streamrec.\(service)")
 let metrics = ServiceMetrics(durationBuckets: ProcessorMetrics.durationBuckets)

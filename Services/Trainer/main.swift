@@ -85,13 +85,8 @@ guard ["check", "bootstrap", "train", "promote", "rollback", "list", "schedule"]
     exit(64)
 }
 
-let configuration: TrainerConfiguration
-do {
-    let reader = try ConfigReader.load(service: service, keys: keys)
-    ServiceBootstrap.bootstrapLogging(level: try ServiceBootstrap.parseLevel(reader))
-    configuration = try TrainerConfiguration(reading: reader)
-} catch {
-    ServiceBootstrap.exit(dueTo: error)
+let configuration = ServiceBootstrap.loadConfiguration(service: service, keys: keys) { reader throws(ConfigurationError) in
+    try TrainerConfiguration(reading: reader)
 }
 let logger = Logger(label: "streamrec.trainer")
 let postgres = PostgresClient(configuration: configuration.postgres, logger: logger)
@@ -217,15 +212,9 @@ do {
     default:
         break
     }
-} catch let error as TrainingError {
+} catch where error is TrainingError || error is RegistryError || error is DatasetFileError {
     logger.error("\(error)")
-    status = 65
-} catch let error as RegistryError {
-    logger.error("\(error)")
-    status = 65
-} catch let error as DatasetFileError {
-    logger.error("\(error)")
-    status = 65
+    status = 65  // EX_DATAERR: the data or the registry state, not the machine
 } catch let error as PostgresError {
     logger.error("PostgreSQL: \(error)")
     status = 69

@@ -127,9 +127,7 @@ public struct InferenceApplication: Sendable {
         let postgres = postgres
         let models = service.models
         OperationalRoutes.add(to: router, metrics: metrics) {
-            var checks: [(String, String?)] = []
-            do { _ = try await DependencyProbes.redis(redis); checks.append(("redis", nil)) } catch { checks.append(("redis", "\(error)")) }
-            do { _ = try await DependencyProbes.postgres(postgres); checks.append(("postgres", nil)) } catch { checks.append(("postgres", "\(error)")) }
+            var checks = await DependencyProbes.readiness(redis: redis, postgres: postgres)
             let loaded = ["movies", "polls"].filter { models.model(for: $0) != nil }
             checks.append(("models", loaded.isEmpty ? "no production model loaded: popular only" : nil))
             return checks

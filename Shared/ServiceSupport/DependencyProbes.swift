@@ -20,4 +20,12 @@ public enum DependencyProbes {
         let topics = try await admin.listTopics()
         return "kafka \(admin.configuration.bootstrapServers.joined(separator: ",")) reachable, \(topics.count) topics (librdkafka \(KafkaLibrary.version))"
     }
+
+    /// `/readyz` checks of Redis and PostgreSQL: nil means reachable, otherwise the error.
+    public static func readiness(redis: RedisClient, postgres: PostgresClient) async -> [(String, String?)] {
+        var checks: [(String, String?)] = []
+        do { _ = try await Self.redis(redis); checks.append(("redis", nil)) } catch { checks.append(("redis", "\(error)")) }
+        do { _ = try await Self.postgres(postgres); checks.append(("postgres", nil)) } catch { checks.append(("postgres", "\(error)")) }
+        return checks
+    }
 }

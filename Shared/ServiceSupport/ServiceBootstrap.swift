@@ -67,6 +67,21 @@ public enum ServiceBootstrap {
         return lines.joined(separator: "\n")
     }
 
+    /// Reads the service's configuration (environment > `configs/<service>.conf` > defaults), starts
+    /// logging at `log.level` and builds the typed configuration; a bad or unknown key exits with 78,
+    /// naming it. What every service's `main` does first.
+    public static func loadConfiguration<Configuration>(
+        service: String, keys: [ConfigKey], _ make: (ConfigReader) throws(ConfigurationError) -> Configuration
+    ) -> Configuration {
+        do {
+            let reader = try ConfigReader.load(service: service, keys: keys)
+            bootstrapLogging(level: try parseLevel(reader))
+            return try make(reader)
+        } catch {
+            exit(dueTo: error)
+        }
+    }
+
     /// Prints a configuration error the way an operator needs it and exits with status 78 (EX_CONFIG).
     public static func exit(dueTo error: ConfigurationError) -> Never {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))

@@ -80,9 +80,7 @@ public struct ProcessorApplication: Sendable {
             let postgres = postgres
             let service = service
             OperationalRoutes.add(to: router, metrics: metrics) {
-                var checks: [(String, String?)] = []
-                do { _ = try await DependencyProbes.redis(redis); checks.append(("redis", nil)) } catch { checks.append(("redis", "\(error)")) }
-                do { _ = try await DependencyProbes.postgres(postgres); checks.append(("postgres", nil)) } catch { checks.append(("postgres", "\(error)")) }
+                var checks = await DependencyProbes.readiness(redis: redis, postgres: postgres)
                 checks.append(("processing", service.isPaused ? "paused: a batch is being retried" : nil))
                 return checks
             }
