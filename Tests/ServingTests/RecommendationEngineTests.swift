@@ -25,11 +25,7 @@ struct RecommendationEngineTests {
         let data: SyntheticPolls
 
         init() async throws {
-            let admin = PostgresClient(configuration: try TestStack.postgresConfiguration())
-            try await admin.query("CREATE SCHEMA \(identifier: schema)")
-            await admin.shutdown()
-            var postgresConfiguration = try TestStack.postgresConfiguration()
-            postgresConfiguration.searchPath = schema
+            let postgresConfiguration = try await TestStack.createSchema(schema)
             postgres = PostgresClient(configuration: postgresConfiguration)
             var configuration = TrainerConfiguration(postgres: postgresConfiguration, producer: .init(bootstrapServers: try TestStack.kafkaBrokers()))
             configuration.artifactsDirectory = NSTemporaryDirectory() + schema
@@ -69,8 +65,8 @@ struct RecommendationEngineTests {
         func finish() async throws {
             try await RedisSnapshot.delete(redis, prefix: schema + ":v1:")
             await redis.shutdown()
-            try await postgres.query("DROP SCHEMA \(identifier: schema) CASCADE")
             await postgres.shutdown()
+            try await TestStack.dropSchema(schema)
             try? FileManager.default.removeItem(atPath: run.configuration.artifactsDirectory)
         }
     }

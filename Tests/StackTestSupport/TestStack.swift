@@ -223,3 +223,30 @@ public final class PrivateBroker: PrivateServer, @unchecked Sendable {
     public init() throws { try super.init(component: "kafka", portVariable: "KAFKA_PORT") }
     public var bootstrapServers: [String] { ["127.0.0.1:\(port)"] }
 }
+
+extension TestStack {
+    /// Creates a PostgreSQL schema of the test's own and returns a configuration whose sessions use it
+    /// (search_path), so tables of the same name in other tests never meet.
+    public static func createSchema(_ name: String) async throws -> PostgresConfiguration {
+        try await asAdministrator("CREATE SCHEMA \(identifier: name)")
+        var configuration = try postgresConfiguration()
+        configuration.searchPath = name
+        return configuration
+    }
+
+    /// Drops a schema made by ``createSchema(_:)`` with everything in it.
+    public static func dropSchema(_ name: String) async throws {
+        try await asAdministrator("DROP SCHEMA \(identifier: name) CASCADE")
+    }
+
+    private static func asAdministrator(_ statement: PostgresQuery) async throws {
+        let admin = PostgresClient(configuration: try postgresConfiguration())
+        do {
+            try await admin.query(statement)
+        } catch {
+            await admin.shutdown()
+            throw error
+        }
+        await admin.shutdown()
+    }
+}

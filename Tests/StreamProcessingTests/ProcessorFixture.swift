@@ -25,8 +25,7 @@ struct ProcessorFixture {
         topics = EventTopics(movie: "\(name)-movie", poll: "\(name)-poll")
         deadLetterTopic = "\(name)-dlq"
         schema = name
-        var postgres = try TestStack.postgresConfiguration()
-        postgres.searchPath = schema
+        let postgres = try await TestStack.createSchema(schema)
         let consumer = KafkaConsumerConfiguration(
             bootstrapServers: try TestStack.kafkaBrokers(), groupID: "\(name)-group", clientID: "processor-tests",
             sessionTimeout: .seconds(6), heartbeatInterval: .seconds(1), maxBatchSize: 2000, batchLinger: .milliseconds(20)
@@ -43,9 +42,6 @@ struct ProcessorFixture {
         configuration.retryBackoff = .init(initial: .milliseconds(50), maximum: .milliseconds(500))
         configuration.port = TestStack.freePort()
 
-        let admin = PostgresClient(configuration: try TestStack.postgresConfiguration())
-        try await admin.query("CREATE SCHEMA \(identifier: schema)")
-        await admin.shutdown()
         let kafka = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: consumer.bootstrapServers))
         _ = try await kafka.createTopics((topics.all + [deadLetterTopic]).map { KafkaTopicSpecification(name: $0, partitions: partitions) })
         await kafka.shutdown()
@@ -60,12 +56,9 @@ struct ProcessorFixture {
         var configuration = configuration
         configuration.consumer.groupID = "\(name)-group"
         configuration.features.keyPrefix = "\(name):v1"
-        configuration.postgres.searchPath = name
+        configuration.postgres = try await TestStack.createSchema(name)
         configuration.port = TestStack.freePort()
         if let redis { configuration.redis = redis }
-        let admin = PostgresClient(configuration: try TestStack.postgresConfiguration())
-        try await admin.query("CREATE SCHEMA \(identifier: name)")
-        await admin.shutdown()
         let postgres = PostgresClient(configuration: configuration.postgres)
         _ = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
         for event in catalog { try await TrainingStore(postgres: postgres).upsertCatalog(event) }
@@ -162,9 +155,7 @@ struct ProcessorFixture {
     /// Drops the schema and the Redis keys (topics stay: the broker is memory-only and per test run).
     func cleanUp(_ redis: RedisClient) async throws {
         try await RedisSnapshot.delete(redis, prefix: configuration.features.keyPrefix + ":")
-        let postgres = PostgresClient(configuration: try TestStack.postgresConfiguration())
-        try await postgres.query("DROP SCHEMA \(identifier: schema) CASCADE")
-        await postgres.shutdown()
+        try await TestStack.dropSchema(schema)
     }
 }
 

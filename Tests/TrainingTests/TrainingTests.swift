@@ -20,11 +20,7 @@ struct TrainingFixture {
     var configuration: TrainerConfiguration
 
     init() async throws {
-        let admin = PostgresClient(configuration: try TestStack.postgresConfiguration())
-        try await admin.query("CREATE SCHEMA \(identifier: schema)")
-        await admin.shutdown()
-        var postgresConfiguration = try TestStack.postgresConfiguration()
-        postgresConfiguration.searchPath = schema
+        let postgresConfiguration = try await TestStack.createSchema(schema)
         postgres = PostgresClient(configuration: postgresConfiguration)
         configuration = TrainerConfiguration(
             postgres: postgresConfiguration, producer: KafkaProducerConfiguration(bootstrapServers: try TestStack.kafkaBrokers(), clientID: "training-tests")
@@ -47,8 +43,8 @@ struct TrainingFixture {
     }
 
     func finish() async throws {
-        try await postgres.query("DROP SCHEMA \(identifier: schema) CASCADE")
         await postgres.shutdown()
+        try await TestStack.dropSchema(schema)
         try? FileManager.default.removeItem(atPath: configuration.artifactsDirectory)
     }
 
