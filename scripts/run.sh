@@ -15,23 +15,13 @@ swift build -c release
 
 started=()
 sleeper=""
-gateway=""
-processor=""
-api=""
+services=()  # "pid:name", in start order; stopped in reverse
 stop_stack() {
-  if [ -n "$api" ]; then
-    kill -TERM "$api" 2>/dev/null && wait "$api" 2>/dev/null
-    echo "run: inference API stopped"
-  fi
   [ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
-  if [ -n "$gateway" ]; then
-    kill -TERM "$gateway" 2>/dev/null && wait "$gateway" 2>/dev/null
-    echo "run: ingest gateway stopped"
-  fi
-  if [ -n "$processor" ]; then
-    kill -TERM "$processor" 2>/dev/null && wait "$processor" 2>/dev/null
-    echo "run: stream processor stopped"
-  fi
+  for ((i = ${#services[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${services[i]%%:*}" 2>/dev/null && wait "${services[i]%%:*}" 2>/dev/null
+    echo "run: ${services[i]#*:} stopped"
+  done
   if [ "${#started[@]}" -gt 0 ]; then
     echo
     echo "run: stopping ${started[*]}"
@@ -66,36 +56,35 @@ for domain in movies polls; do
 done
 
 
-# A producer key for this machine, kept across runs, readable by root only.
-key_file="$STACK_RUN_DIR/gateway-api-key"
-if [ ! -s "$key_file" ]; then
-  (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$key_file")
-fi
-GATEWAY_KEY="$(cat "$key_file")"
-GATEWAY_PORT="${GATEWAY_PORT:-8080}"
-echo "run: starting the ingest gateway on 127.0.0.1:$GATEWAY_PORT"
-STREAMREC_GATEWAY_API_KEYS="local:$GATEWAY_KEY" STREAMREC_HTTP_PORT="$GATEWAY_PORT" \
-  .build/release/ingest-gateway > "$STACK_RUN_DIR/ingest-gateway.log" 2>&1 &
-gateway=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$GATEWAY_PORT/readyz" > /dev/null 2>&1 && break; sleep 0.1; done
-curl -fs "http://127.0.0.1:$GATEWAY_PORT/readyz" > /dev/null || { echo "run: the gateway did not become ready; see $STACK_RUN_DIR/ingest-gateway.log" >&2; status=1; }
-PROCESSOR_PORT="${PROCESSOR_PORT:-8081}"
+# A secret of this machine's (24 random bytes, hex), kept across runs, readable by root only.
+secret_file() {
+  local file="$STACK_RUN_DIR/$1"
+  [ -s "$file" ] || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$file")
+  echo "$file"
+}
+# start_service NAME URL [VAR=value ...]: starts .build/release/NAME with the variables, logs to the run
+# directory, and waits until URL answers.
+start_service() {
+  local name="$1" url="$2"
+  shift 2
+  env "$@" ".build/release/$name" > "$STACK_RUN_DIR/$name.log" 2>&1 &
+  services+=("$!:$name")
+  for _ in $(seq 100); do curl -fs "$url" > /dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "run: $name did not become ready at $url; see $STACK_RUN_DIR/$name.log" >&2
+  status=1
+}
+
+GATEWAY_KEY="$(cat "$(secret_file gateway-api-key)")"
+GATEWAY_PORT="${GATEWAY_PORT:-8080}" PROCESSOR_PORT="${PROCESSOR_PORT:-8081}" API_PORT="${API_PORT:-8082}"
+# Started processor first and gateway before the API, so Ctrl-C stops the API, then the gateway (no new
+# events), then the processor (which commits what it applied).
 echo "run: starting the stream processor (metrics on 127.0.0.1:$PROCESSOR_PORT)"
-STREAMREC_HTTP_PORT="$PROCESSOR_PORT" .build/release/stream-processor > "$STACK_RUN_DIR/stream-processor.log" 2>&1 &
-processor=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PROCESSOR_PORT/readyz" > /dev/null 2>&1 && break; sleep 0.1; done
-curl -fs "http://127.0.0.1:$PROCESSOR_PORT/readyz" > /dev/null || { echo "run: the processor did not become ready; see $STACK_RUN_DIR/stream-processor.log" >&2; status=1; }
-admin_file="$STACK_RUN_DIR/admin-token"
-if [ ! -s "$admin_file" ]; then
-  (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$admin_file")
-fi
-API_PORT="${API_PORT:-8082}"
+start_service stream-processor "http://127.0.0.1:$PROCESSOR_PORT/readyz" STREAMREC_HTTP_PORT="$PROCESSOR_PORT"
+echo "run: starting the ingest gateway on 127.0.0.1:$GATEWAY_PORT"
+start_service ingest-gateway "http://127.0.0.1:$GATEWAY_PORT/readyz" STREAMREC_HTTP_PORT="$GATEWAY_PORT" STREAMREC_GATEWAY_API_KEYS="local:$GATEWAY_KEY"
 echo "run: starting the inference API on 127.0.0.1:$API_PORT"
-STREAMREC_HTTP_PORT="$API_PORT" STREAMREC_INFERENCE_ADMIN_TOKEN_FILE="$admin_file" \
-  .build/release/inference-api > "$STACK_RUN_DIR/inference-api.log" 2>&1 &
-api=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$API_PORT/healthz" > /dev/null 2>&1 && break; sleep 0.1; done
-curl -fs "http://127.0.0.1:$API_PORT/healthz" > /dev/null || { echo "run: the inference API did not start; see $STACK_RUN_DIR/inference-api.log" >&2; status=1; }
+start_service inference-api "http://127.0.0.1:$API_PORT/healthz" STREAMREC_HTTP_PORT="$API_PORT" \
+  STREAMREC_INFERENCE_ADMIN_TOKEN_FILE="$(secret_file admin-token)"
 now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 cat <<MSG

@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 RATE="${RATE:-10000}"
 SECONDS_RUN="${RUN_SECONDS:-30}"
-export STACK_RUN_DIR=.run/bench REDIS_PORT="${BENCH_REDIS_PORT:-46380}" PG_PORT="${BENCH_PG_PORT:-45433}" KAFKA_PORT="${BENCH_KAFKA_PORT:-49093}"
+# shellcheck source=scripts/bench/common.sh
+source scripts/bench/common.sh
 GATEWAY_PORT="${BENCH_GATEWAY_PORT:-18090}" PROCESSOR_PORT="${BENCH_PROCESSOR_PORT:-18091}"
 RUN_ID="fresh_$(date +%s)"
 API_KEY="bench-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -20,14 +21,11 @@ for product in ingest-gateway stream-processor streamrec-bench; do swift build -
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
-  bash scripts/stack.sh stop redis postgres kafka >&2 || true
+  bench_stack_down
 }
 trap cleanup EXIT
-bash scripts/stack.sh restart redis kafka >&2
-bash scripts/stack.sh start postgres >&2
-# shellcheck disable=SC1091
-source "$STACK_RUN_DIR/env"
-PGPASSWORD="$STREAMREC_POSTGRES_PASSWORD" psql -q -h 127.0.0.1 -p "$PG_PORT" -U "$STREAMREC_POSTGRES_USER" "$STREAMREC_POSTGRES_DATABASE" -c "CREATE SCHEMA $RUN_ID" >&2
+bench_stack_up
+bench_psql -c "CREATE SCHEMA $RUN_ID" >&2
 
 common=(STREAMREC_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" STREAMREC_TOPICS_MOVIE="$RUN_ID.movie" STREAMREC_TOPICS_POLL="$RUN_ID.poll" STREAMREC_LOG_LEVEL=warning)
 env "${common[@]}" STREAMREC_GATEWAY_API_KEYS="bench:$API_KEY" STREAMREC_GATEWAY_RATE_LIMIT=0 STREAMREC_HTTP_PORT="$GATEWAY_PORT" \
@@ -61,7 +59,6 @@ join <(sort <<< "$before") <(sort <<< "$after") | awk '{ le = ($1 == "+Inf") ? 1
     for (i = 1; i in parts; i++) if (parts[i] == "rate") rate = parts[i + 1]; else if (parts[i] == "non2xx") bad = parts[i + 1]
     printf "| events/s accepted by the gateway (2xx) | %s |\n| non-2xx responses | %s |\n| events applied in the window | %d |\n", rate, bad, total
     printf "| freshness p50 (≤ bucket) | %s s |\n| freshness p99 (≤ bucket) | %s s |\n| freshness p99.9 (≤ bucket) | %s s |\n", p50, p99, p999 }'
-rss() { awk '/VmHWM/ { printf "%d MiB", $2 / 1024 }' "/proc/$1/status"; }
 echo
-echo "peak RSS: gateway $(rss "${pids[0]}"), processor $(rss "${pids[1]}")"
-PGPASSWORD="$STREAMREC_POSTGRES_PASSWORD" psql -q -h 127.0.0.1 -p "$PG_PORT" -U "$STREAMREC_POSTGRES_USER" "$STREAMREC_POSTGRES_DATABASE" -c "DROP SCHEMA $RUN_ID CASCADE" >&2
+echo "peak RSS: gateway $(peak_rss_mib "${pids[0]}") MiB, processor $(peak_rss_mib "${pids[1]}") MiB"
+bench_psql -c "DROP SCHEMA $RUN_ID CASCADE" >&2

@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION="${DURATION:-10s}"
-export STACK_RUN_DIR=.run/bench KAFKA_PORT="${BENCH_KAFKA_PORT:-49093}"
+# shellcheck source=scripts/bench/common.sh
+source scripts/bench/common.sh
 PORT="${BENCH_GATEWAY_PORT:-18090}"
 export BENCH_API_KEY="bench-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
@@ -32,20 +33,16 @@ STREAMREC_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" STREAMREC_GATEWAY_API_KEYS="benc
 gateway_pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
-# wrk output → "req/s p50 p99 non2xx"
-summarize() {
-  awk '/Requests\/sec/ { rps = $2 } / 50%/ { p50 = $2 } / 99%/ { p99 = $2 } /Non-2xx/ { bad = $4 } END { printf "%s %s %s %s\n", rps, p50, p99, bad + 0 }'
-}
 # CPU time (clock ticks) of a process, to see who uses the two cores during a run.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 broker_pid=$(cat "$STACK_RUN_DIR/pids/kafka.pid")
 ticks_per_second=$(getconf CLK_TCK)
-ceiling=$(wrk -t2 -c64 -d"$DURATION" --latency "http://127.0.0.1:$PORT/healthz" | summarize)
+ceiling=$(wrk -t2 -c64 -d"$DURATION" --latency "http://127.0.0.1:$PORT/healthz" | wrk_summary)
 g0=$(ticks "$gateway_pid"); b0=$(ticks "$broker_pid"); t0=$(date +%s%N)
-single=$(wrk -t2 -c64 -d"$DURATION" --latency -s scripts/bench/wrk-event.lua "http://127.0.0.1:$PORT/v1/events" | summarize)
+single=$(wrk -t2 -c64 -d"$DURATION" --latency -s scripts/bench/wrk-event.lua "http://127.0.0.1:$PORT/v1/events" | wrk_summary)
 g1=$(ticks "$gateway_pid"); b1=$(ticks "$broker_pid"); t1=$(date +%s%N)
-paced=$(BENCH_DELAY_MS=7 wrk -t2 -c50 -d"$DURATION" --latency -s scripts/bench/wrk-event.lua "http://127.0.0.1:$PORT/v1/events" | summarize)
-batch=$(wrk -t1 -c16 -d"$DURATION" --latency -s scripts/bench/wrk-batch.lua "http://127.0.0.1:$PORT/v1/events/batch" | summarize)
+paced=$(BENCH_DELAY_MS=7 wrk -t2 -c50 -d"$DURATION" --latency -s scripts/bench/wrk-event.lua "http://127.0.0.1:$PORT/v1/events" | wrk_summary)
+batch=$(wrk -t1 -c16 -d"$DURATION" --latency -s scripts/bench/wrk-batch.lua "http://127.0.0.1:$PORT/v1/events/batch" | wrk_summary)
 rss_kb=$(awk '/VmRSS/ { print $2 }' "/proc/$gateway_pid/status")
 # The producer alone, in process, with as many single-record sends in flight as wrk has connections:
 # the ceiling Kafka sets for the single-event route.

@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION="${DURATION:-10s}"
-export STACK_RUN_DIR=.run/bench REDIS_PORT="${BENCH_REDIS_PORT:-46380}" PG_PORT="${BENCH_PG_PORT:-45433}" KAFKA_PORT="${BENCH_KAFKA_PORT:-49093}"
+# shellcheck source=scripts/bench/common.sh
+source scripts/bench/common.sh
 PORT="${BENCH_API_PORT:-18092}"
 RUN_ID="api_$(date +%s)"
 
@@ -19,15 +20,11 @@ api_pid=""
 cleanup() {
   [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
   rm -rf "var/bench-$RUN_ID"
-  bash scripts/stack.sh stop redis postgres kafka >&2 || true
+  bench_stack_down
 }
 trap cleanup EXIT
-bash scripts/stack.sh restart redis kafka >&2
-bash scripts/stack.sh start postgres >&2
-# shellcheck disable=SC1091
-source "$STACK_RUN_DIR/env"
-export PGPASSWORD="$STREAMREC_POSTGRES_PASSWORD"
-psql -q -h 127.0.0.1 -p "$PG_PORT" -U "$STREAMREC_POSTGRES_USER" "$STREAMREC_POSTGRES_DATABASE" -c "CREATE SCHEMA $RUN_ID" >&2
+bench_stack_up
+bench_psql -c "CREATE SCHEMA $RUN_ID" >&2
 export STREAMREC_POSTGRES_SCHEMA="$RUN_ID" STREAMREC_TRAINER_ARTIFACTS_DIR="var/bench-$RUN_ID" STREAMREC_LOG_LEVEL=warning
 bash scripts/fetch-data.sh >&2
 .build/release/trainer bootstrap --dataset ml-100k >&2
@@ -36,14 +33,11 @@ STREAMREC_HTTP_PORT="$PORT" .build/release/inference-api >&2 &
 api_pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
-summarize() {
-  awk '/Requests\/sec/ { rps = $2 } / 50%/ { p50 = $2 } / 99%/ { p99 = $2 } /Non-2xx/ { bad = $4 } END { printf "%s %s %s %s\n", rps, p50, p99, bad + 0 }'
-}
-ceiling=$(wrk -t2 -c32 -d"$DURATION" --latency "http://127.0.0.1:$PORT/healthz" | summarize)
-flat=$(wrk -t2 -c32 -d"$DURATION" --latency -s scripts/bench/wrk-recommend.lua "http://127.0.0.1:$PORT" | summarize)
-paced=$(BENCH_DELAY_MS=16 wrk -t2 -c32 -d"$DURATION" --latency -s scripts/bench/wrk-recommend.lua "http://127.0.0.1:$PORT" | summarize)
-rss_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$api_pid/status")
-psql -q -h 127.0.0.1 -p "$PG_PORT" -U "$STREAMREC_POSTGRES_USER" "$STREAMREC_POSTGRES_DATABASE" -c "DROP SCHEMA $RUN_ID CASCADE" >&2
+ceiling=$(wrk -t2 -c32 -d"$DURATION" --latency "http://127.0.0.1:$PORT/healthz" | wrk_summary)
+flat=$(wrk -t2 -c32 -d"$DURATION" --latency -s scripts/bench/wrk-recommend.lua "http://127.0.0.1:$PORT" | wrk_summary)
+paced=$(BENCH_DELAY_MS=16 wrk -t2 -c32 -d"$DURATION" --latency -s scripts/bench/wrk-recommend.lua "http://127.0.0.1:$PORT" | wrk_summary)
+rss_mib=$(peak_rss_mib "$api_pid")
+bench_psql -c "DROP SCHEMA $RUN_ID CASCADE" >&2
 
 read -r c_rps c_p50 c_p99 _ <<< "$ceiling"
 read -r f_rps f_p50 f_p99 f_bad <<< "$flat"
@@ -55,4 +49,4 @@ echo "| GET /healthz (ceiling), c32 | $c_rps | $c_p50 | $c_p99 | – | – | –
 echo "| recommendations k=20, c32 | $f_rps | $f_p50 | $f_p99 | $f_bad | $(awk -v a="$f_rps" -v b="$c_rps" 'BEGIN { printf "%.0f%% of ceiling", 100 * a / b }') | ≥ 10k req/s |"
 echo "| recommendations k=20, paced (c32, 16 ms pause) | $p_rps | $p_p50 | $p_p99 | $p_bad | p99 at this rate | p99 < 5 ms at 2k req/s |"
 echo
-echo "inference API peak RSS: $(( rss_kb / 1024 )) MiB"
+echo "inference API peak RSS: $rss_mib MiB"

@@ -14,7 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 EVENTS="${EVENTS:-1000000}"
-export STACK_RUN_DIR=.run/bench REDIS_PORT="${BENCH_REDIS_PORT:-46380}" PG_PORT="${BENCH_PG_PORT:-45433}" KAFKA_PORT="${BENCH_KAFKA_PORT:-49093}"
+# shellcheck source=scripts/bench/common.sh
+source scripts/bench/common.sh
 BROKER="127.0.0.1:$KAFKA_PORT"
 RUN_ID="bench_$(date +%s)"
 ENDS="$(mktemp)"
@@ -28,16 +29,11 @@ processor_pid=""
 cleanup() {
   [ -n "$processor_pid" ] && kill "$processor_pid" 2>/dev/null && wait "$processor_pid" 2>/dev/null
   rm -f "$ENDS"
-  bash scripts/stack.sh stop redis postgres kafka >&2 || true
+  bench_stack_down
 }
 trap cleanup EXIT
-# A fresh broker (memory only) and Redis (no persistence): every run starts from the same state.
-bash scripts/stack.sh restart redis kafka >&2
-bash scripts/stack.sh start postgres >&2
-# shellcheck disable=SC1091
-source "$STACK_RUN_DIR/env"
-PGPASSWORD="$STREAMREC_POSTGRES_PASSWORD" psql -q -h 127.0.0.1 -p "$PG_PORT" -U "$STREAMREC_POSTGRES_USER" "$STREAMREC_POSTGRES_DATABASE" \
-  -c "CREATE SCHEMA $RUN_ID" >&2
+bench_stack_up
+bench_psql -c "CREATE SCHEMA $RUN_ID" >&2
 
 echo "bench: filling topics with $EVENTS events" >&2
 $BENCH processor-fill --brokers "$BROKER" --movie-topic "$RUN_ID.movie" --poll-topic "$RUN_ID.poll" \
@@ -60,7 +56,7 @@ p0=$(ticks "$processor_pid"); r0=$(ticks "$redis_pid"); b0=$(ticks "$broker_pid"
 result=$($BENCH processor-wait --brokers "$BROKER" --group "$RUN_ID" --ends-file "$ENDS")
 p1=$(ticks "$processor_pid"); r1=$(ticks "$redis_pid"); b1=$(ticks "$broker_pid"); q1=$(pg_ticks); t1=$(date +%s%N)
 calls1=$(redis_calls)
-rss_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$processor_pid/status")
+rss_mib=$(peak_rss_mib "$processor_pid")
 stages=$(curl -fs "http://127.0.0.1:${BENCH_PROCESSOR_PORT:-18091}/metrics" | awk -F'[{}" ]+' '
   /^streamrec_processor_stage_duration_seconds_sum/ { sum[$3] = $NF }
   /^streamrec_processor_stage_duration_seconds_count/ { count[$3] = $NF }
@@ -68,11 +64,9 @@ stages=$(curl -fs "http://127.0.0.1:${BENCH_PROCESSOR_PORT:-18091}/metrics" | aw
   END { printf "mean per batch of %d batches: whole %.1f ms", bcount, 1000 * bsum / bcount
         for (s in sum) printf ", %s %.1f ms", s, 1000 * sum[s] / count[s]; print "" }')
 kill -TERM "$processor_pid"; wait "$processor_pid" || true; processor_pid=""
-rows=$(PGPASSWORD="$STREAMREC_POSTGRES_PASSWORD" psql -tA -h 127.0.0.1 -p "$PG_PORT" -U "$STREAMREC_POSTGRES_USER" "$STREAMREC_POSTGRES_DATABASE" \
-  -c "SELECT count(*) FROM $RUN_ID.interactions")
+rows=$(bench_psql -c "SELECT count(*) FROM $RUN_ID.interactions")
 ceiling=$(redis-benchmark -p "$REDIS_PORT" -P 16 -n 2000000 -r 100000 -q ZINCRBY "$RUN_ID:ceiling" 1 __rand_int__ | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /requests/) print $(i-1) }' | tail -1)
-PGPASSWORD="$STREAMREC_POSTGRES_PASSWORD" psql -q -h 127.0.0.1 -p "$PG_PORT" -U "$STREAMREC_POSTGRES_USER" "$STREAMREC_POSTGRES_DATABASE" \
-  -c "DROP SCHEMA $RUN_ID CASCADE" >&2
+bench_psql -c "DROP SCHEMA $RUN_ID CASCADE" >&2
 
 rate=$(sed -n 's/.*rate=\([0-9]*\).*/\1/p' <<< "$result")
 records=$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' <<< "$result")
@@ -89,7 +83,7 @@ awk -v c=$((calls1 - calls0)) -v n="$EVENTS" -v rate="$rate" -v ceiling="$ceilin
   printf "| Redis commands/s while processing | %.0f |\n", per * rate
   printf "| redis-benchmark -P 16 ZINCRBY, same server (ceiling) | %.0f |\n", ceiling
   printf "| processor Redis load / ceiling | %.0f%% |\n", 100 * per * rate / ceiling }'
-echo "| processor peak RSS | $(( rss_kb / 1024 )) MiB |"
+echo "| processor peak RSS | $rss_mib MiB |"
 awk -v p=$((p1 - p0)) -v r=$((r1 - r0)) -v b=$((b1 - b0)) -v q=$((q1 - q0)) -v ns=$((t1 - t0)) -v hz="$hz" 'BEGIN {
   s = ns / 1e9
   printf "\ncores used while processing: processor %.2f, redis %.2f, postgres %.2f, broker %.2f (of 2)\n", p / hz / s, r / hz / s, q / hz / s, b / hz / s }'
