@@ -10,6 +10,7 @@ import Redis
 import ServiceLifecycle
 import ServiceSupport
 import Serving
+import Synchronization
 import Training
 
 /// Everything the inference API is configured with (`inference-api --help-config`).
@@ -73,6 +74,7 @@ public struct InferenceApplication: Sendable {
     public let service: InferenceService
     let redis: RedisClient
     let postgres: PostgresClient
+    let refresher: MetadataRefresher
     let metrics: ServiceMetrics
     let logger: Logger
 
@@ -81,22 +83,16 @@ public struct InferenceApplication: Sendable {
     public static func start(configuration: InferenceConfiguration, metrics: ServiceMetrics, logger: Logger) async throws -> InferenceApplication {
         let redis = RedisClient(configuration: configuration.redis, logger: logger)
         let postgres = PostgresClient(configuration: configuration.postgres, logger: logger)
-        do {
-            _ = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
-        } catch {
-            await redis.shutdown()
-            await postgres.shutdown()
-            throw error
-        }
         let registry = ModelRegistry(postgres: postgres)
         let models = ModelRepository(registry: registry, artifacts: ArtifactStore(root: "."), logger: logger)
-        for domain in ["movies", "polls"] {
-            do {
-                if try await models.reload(domain: domain) == nil { logger.warning("no production model yet; serving popular only", metadata: ["domain": "\(domain)"]) }
-            } catch {
-                logger.error("production model could not be loaded", metadata: ["domain": "\(domain)", "error": "\(error)"])
-            }
-        }
+        let catalog = CatalogMetadata()
+        // PostgreSQL down at start is not fatal: the API serves popular lists from Redis meanwhile and
+        // the refresher loads the schema, models and catalog when it is back.
+        let refresher = MetadataRefresher(
+            catalog: catalog, models: models, postgres: postgres, migrationsDirectory: configuration.migrationsDirectory,
+            interval: configuration.metadataRefresh, logger: logger
+        )
+        await refresher.refreshOnce(initial: true)
         // The announcement topic, so the listener can subscribe before the first promotion (creating it
         // is idempotent; a broker that is down now only delays hot reloads).
         do {
@@ -108,15 +104,15 @@ public struct InferenceApplication: Sendable {
         } catch {
             logger.warning("could not make sure the model-updated topic exists", metadata: ["error": "\(error)"])
         }
-        let catalog = CatalogMetadata()
-        try await catalog.refresh(from: postgres)
         let features = FeatureReader(configuration: configuration.features, redis: redis)
         let engine = RecommendationEngine(models: models, features: features) { domain, id in catalog.groups(domain, id) }
         let service = InferenceService(
             engine: engine, features: features, catalog: catalog, models: models, adminToken: configuration.adminToken,
             clock: { Int64(Date().timeIntervalSince1970 * 1000) }
         )
-        return InferenceApplication(configuration: configuration, service: service, redis: redis, postgres: postgres, metrics: metrics, logger: logger)
+        return InferenceApplication(
+            configuration: configuration, service: service, redis: redis, postgres: postgres, refresher: refresher, metrics: metrics, logger: logger
+        )
     }
 
     public func router() -> Router<BasicRequestContext> {
@@ -126,7 +122,9 @@ public struct InferenceApplication: Sendable {
         let redis = redis
         let postgres = postgres
         let models = service.models
-        OperationalRoutes.add(to: router, metrics: metrics) {
+        // Every dependency only degrades the answers (model-only, cached popular, cached metadata, popular
+        // only): the instance stays in rotation.
+        OperationalRoutes.add(to: router, metrics: metrics, degradable: ["redis", "postgres", "models"]) {
             var checks = await DependencyProbes.readiness(redis: redis, postgres: postgres)
             let loaded = ["movies", "polls"].filter { models.model(for: $0) != nil }
             checks.append(("models", loaded.isEmpty ? "no production model loaded: popular only" : nil))
@@ -141,7 +139,7 @@ public struct InferenceApplication: Sendable {
         return [
             consumer,
             ModelUpdateListener(consumer: consumer, topic: configuration.modelUpdatedTopic, models: service.models, logger: logger),
-            MetadataRefresher(catalog: service.catalog, postgres: postgres, interval: configuration.metadataRefresh, logger: logger),
+            refresher,
             Application(
                 router: router(), configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
                 logger: logger
@@ -186,21 +184,57 @@ struct ModelUpdateListener: Service {
     }
 }
 
-/// Re-reads the catalog periodically, so new movies and polls appear within seconds; a failed refresh
-/// keeps the last copy.
-struct MetadataRefresher: Service {
+/// Re-reads the catalog periodically, so new movies and polls appear within seconds, and checks the
+/// registry's production versions (a missed announcement, or PostgreSQL down at start, heals by
+/// itself); a failed refresh keeps the last copy.
+final class MetadataRefresher: Service, Sendable {
     let catalog: CatalogMetadata
+    let models: ModelRepository
     let postgres: PostgresClient
+    let migrationsDirectory: String
     let interval: Duration
     let logger: Logger
+    private let migrated = Mutex(false)
+
+    init(catalog: CatalogMetadata, models: ModelRepository, postgres: PostgresClient, migrationsDirectory: String, interval: Duration, logger: Logger) {
+        self.catalog = catalog
+        self.models = models
+        self.postgres = postgres
+        self.migrationsDirectory = migrationsDirectory
+        self.interval = interval
+        self.logger = logger
+    }
 
     func run() async throws {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             try? await Task.sleep(for: interval)
+            await refreshOnce(initial: false)
+        }
+    }
+
+    /// Schema (until it has been applied once), catalog, then each domain's production model.
+    func refreshOnce(initial: Bool) async {
+        if !migrated.withLock({ $0 }) {
             do {
-                try await catalog.refresh(from: postgres)
+                _ = try await PostgresMigrator(directory: migrationsDirectory).migrate(postgres)
+                migrated.withLock { $0 = true }
             } catch {
-                logger.warning("catalog refresh failed; serving the last copy", metadata: ["error": "\(error)"])
+                logger.warning("PostgreSQL schema not checked; retrying every refresh", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+        do {
+            try await catalog.refresh(from: postgres)
+        } catch {
+            logger.warning("catalog refresh failed; serving the last copy", metadata: ["error": "\(error)"])
+        }
+        for domain in ["movies", "polls"] {
+            do {
+                if try await models.reload(domain: domain) == nil, initial {
+                    logger.warning("no production model yet; serving popular only", metadata: ["domain": "\(domain)"])
+                }
+            } catch {
+                logger.error("production model could not be loaded; the one served (if any) stays", metadata: ["domain": "\(domain)", "error": "\(error)"])
             }
         }
     }

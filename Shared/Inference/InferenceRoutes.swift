@@ -32,9 +32,11 @@ public struct InferenceService: Sendable {
     }
 }
 
-/// The inference API's routes (first part: recommendations, popular, poll results, models, admin reload).
+/// The inference API's routes: recommendations, popular, similar items, predicted ratings, poll results,
+/// models, admin reload.
 public enum InferenceRoutes {
     public static func add<Context: RequestContext>(to router: Router<Context>, service: InferenceService) {
+        PredictRoutes.add(to: router, service: service)
         router.get("/v1/users/:user_id/recommendations") { request, context in
             let user = try identifier(context.parameters.get("user_id"), field: "user_id")
             let domain = try domainParameter(request)
@@ -42,10 +44,15 @@ public enum InferenceRoutes {
             let excludeSeen = try boolParameter(request, "exclude_seen", default: true)
             let group = request.uri.queryParameters.get(domain == .movie ? "genre" : "category")
             let exclude = Set((request.uri.queryParameters.get("exclude") ?? "").split(separator: ",").map(String.init))
+            guard exclude.count <= 500 else {
+                throw APIError(.badRequest, code: "invalid_parameter", message: "at most 500 excluded items", field: "exclude")
+            }
+            let reasons = try boolParameter(request, "reasons", default: false)
             let result: RecommendationResult
             do {
                 result = try await service.engine.recommend(
-                    RecommendationRequest(user: user, domain: domain, k: k, excludeSeen: excludeSeen, group: group, exclude: exclude), now: service.clock()
+                    RecommendationRequest(user: user, domain: domain, k: k, excludeSeen: excludeSeen, group: group, exclude: exclude, reasons: reasons),
+                    now: service.clock()
                 )
             } catch {
                 throw featuresUnavailable(error)
@@ -54,7 +61,10 @@ public enum InferenceRoutes {
                 ("user_id", .string(user)), ("domain", .string(RecommendationEngine.modelDomain(domain))),
                 ("strategy", .string(result.strategy.rawValue)), ("model_version", result.modelVersion.map { .string($0) } ?? .null),
                 ("degraded", .bool(result.degraded)),
-                ("items", .array(result.items.map { item(domain, $0, catalog: service.catalog) })),
+                ("items", .array(result.items.map { scored in
+                    guard let because = result.because[scored.item] else { return item(domain, scored, catalog: service.catalog) }
+                    return item(domain, scored, catalog: service.catalog, because: because)
+                })),
             ]))
         }
         router.get("/v1/popular") { request, _ in
@@ -65,15 +75,15 @@ public enum InferenceRoutes {
                 throw APIError(.badRequest, code: "invalid_parameter", message: "window is one of \(service.features.configuration.windows.map(\.name))", field: "window")
             }
             let group = request.uri.queryParameters.get(domain == .movie ? "genre" : "category")
-            let items: [ScoredItem]
+            let popular: (items: [ScoredItem], degraded: Bool)
             do {
-                items = try await service.features.popular(domain, window: window, group: group, limit: k, now: service.clock())
+                popular = try await service.engine.popular(domain, window: window, group: group, now: service.clock())
             } catch {
                 throw featuresUnavailable(error)
             }
             return JSONResponse.make(.ok, .object([
-                ("domain", .string(RecommendationEngine.modelDomain(domain))), ("window", .string(window)),
-                ("items", .array(items.map { item(domain, $0, catalog: service.catalog) })),
+                ("domain", .string(RecommendationEngine.modelDomain(domain))), ("window", .string(window)), ("degraded", .bool(popular.degraded)),
+                ("items", .array(popular.items.prefix(k).map { item(domain, $0, catalog: service.catalog) })),
             ]))
         }
         router.get("/v1/polls/:poll_id/results") { _, context in
@@ -187,8 +197,14 @@ public enum InferenceRoutes {
 
     // MARK: - Bodies
 
-    static func item(_ domain: EventDomain, _ scored: ScoredItem, catalog: CatalogMetadata) -> JSONValue {
+    /// An item with its metadata; `because`: the history item it is most like, as a short reason.
+    static func item(_ domain: EventDomain, _ scored: ScoredItem, catalog: CatalogMetadata, because: String? = nil) -> JSONValue {
         var members: [(key: String, value: JSONValue)] = [("item_id", .string(scored.item)), ("score", .number(String(scored.score)))]
+        if let because {
+            let name = domain == .movie ? catalog.movie(because).map { PredictRoutes.display($0.title, $0.year) } : catalog.poll(because)?.question
+            let verb = domain == .movie ? "liked" : "engaged with"
+            members.append(("reason", .object([("item_id", .string(because)), ("text", .string("because you \(verb) \(name ?? because)"))])))
+        }
         switch domain {
         case .movie:
             if let movie = catalog.movie(scored.item) {

@@ -153,3 +153,74 @@ public struct BiasedMF: RatingPredictor, Sendable {
     }
 
 }
+
+extension BiasedMF {
+    /// A user the model was not trained on, from their ratings: a bias and a factor vector.
+    public struct FoldedUser: Sendable, Hashable {
+        public var bias: Float
+        public var factors: [Float]
+    }
+
+    /// Fits a new user's bias and factors to `ratings` with the item side fixed: the ridge regression of
+    /// `r − μ − b_i` on `[q_i, 1]`, solved exactly (Cholesky). The penalty is the training one per rating
+    /// plus `prior` per parameter, which keeps a user with three ratings near the biases instead of
+    /// fitting them exactly with 64 free factors.
+    public func foldIn(_ ratings: [(item: Int, rating: Float)], prior: Float = 2) -> FoldedUser {
+        let known = ratings.filter { $0.item >= 0 && $0.item < itemCount }
+        let k = configuration.factors
+        let n = k + 1
+        guard !known.isEmpty else { return FoldedUser(bias: 0, factors: [Float](repeating: 0, count: k)) }
+        // Normal equations A x = b over x = [p_u (k), b_u]; in Double: the system is small and ill-posed
+        // without the penalty.
+        var a = [Double](repeating: 0, count: n * n)
+        var b = [Double](repeating: 0, count: n)
+        var features = [Double](repeating: 1, count: n)
+        for (item, rating) in known {
+            for f in 0..<k { features[f] = Double(itemFactors[item * k + f]) }
+            let target = Double(rating - globalMean - itemBias[item])
+            for row in 0..<n {
+                b[row] += features[row] * target
+                for column in 0...row { a[row * n + column] += features[row] * features[column] }
+            }
+        }
+        let count = Double(known.count)
+        for f in 0..<k { a[f * n + f] += Double(configuration.regularization) * count + Double(prior) }
+        a[k * n + k] += Double(configuration.biasRegularization) * count + Double(prior) / 10
+        // Cholesky A = L Lᵀ (lower triangle, in place), then two triangular solves.
+        for column in 0..<n {
+            var diagonal = a[column * n + column]
+            for m in 0..<column { diagonal -= a[column * n + m] * a[column * n + m] }
+            let pivot = diagonal.squareRoot()
+            a[column * n + column] = pivot
+            for row in (column + 1)..<n {
+                var value = a[row * n + column]
+                for m in 0..<column { value -= a[row * n + m] * a[column * n + m] }
+                a[row * n + column] = value / pivot
+            }
+        }
+        var y = [Double](repeating: 0, count: n)
+        for row in 0..<n {
+            var value = b[row]
+            for m in 0..<row { value -= a[row * n + m] * y[m] }
+            y[row] = value / a[row * n + row]
+        }
+        var x = [Double](repeating: 0, count: n)
+        for row in stride(from: n - 1, through: 0, by: -1) {
+            var value = y[row]
+            for m in (row + 1)..<n { value -= a[m * n + row] * x[m] }
+            x[row] = value / a[row * n + row]
+        }
+        return FoldedUser(bias: Float(x[k]), factors: x[0..<k].map(Float.init))
+    }
+
+    /// The predicted rating of a folded-in user, clamped to the rating range.
+    public func predict(_ user: FoldedUser, item: Int) -> Float {
+        var prediction = globalMean + user.bias
+        if item >= 0, item < itemCount {
+            let k = configuration.factors
+            prediction += itemBias[item]
+            for f in 0..<k { prediction += user.factors[f] * itemFactors[item * k + f] }
+        }
+        return min(max(prediction, configuration.ratingRange.lowerBound), configuration.ratingRange.upperBound)
+    }
+}

@@ -14,13 +14,19 @@ public struct APIError: HTTPResponseError, Sendable {
     public var field: String?
     /// Extra response headers, e.g. `Retry-After`.
     public var headers: HTTPFields
+    /// Extra members of the error object, after code, message and field (e.g. `suggestions`).
+    public var details: [(key: String, value: JSONValue)]
 
-    public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, headers: HTTPFields = [:]) {
+    public init(
+        _ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, headers: HTTPFields = [:],
+        details: [(key: String, value: JSONValue)] = []
+    ) {
         self.status = status
         self.code = code
         self.message = message
         self.field = field
         self.headers = headers
+        self.details = details
     }
 
     /// A 400 from an event validation error.
@@ -37,7 +43,7 @@ public struct APIError: HTTPResponseError, Sendable {
 
     /// The `{"code","message","field"}` object, for embedding in other responses (batch results).
     public var jsonObject: JSONValue {
-        .object([("code", .string(code)), ("message", .string(message)), ("field", field.map { .string($0) } ?? .null)])
+        .object([("code", .string(code)), ("message", .string(message)), ("field", field.map { .string($0) } ?? .null)] + details)
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {

@@ -40,9 +40,12 @@ public struct ServiceMetrics: Sendable {
 public enum OperationalRoutes {
     /// - Parameter beforeScrape: refreshes gauges that are sampled rather than updated as things happen
     ///   (queue depths), right before each `/metrics` exposition.
+    /// - Parameter degradable: checks whose failure leaves the service answering, with less: `/readyz`
+    ///   then says `degraded` with 200 (keep sending traffic); any other failing check is 503.
     public static func add<Context: RequestContext>(
         to router: Router<Context>, metrics: ServiceMetrics,
         beforeScrape: @escaping @Sendable () -> Void = {},
+        degradable: Set<String> = [],
         readiness: @escaping @Sendable () async -> [(String, String?)]
     ) {
         router.get("/healthz") { _, _ in
@@ -50,9 +53,10 @@ public enum OperationalRoutes {
         }
         router.get("/readyz") { _, _ in
             let checks = await readiness()
-            let ready = checks.allSatisfy { $0.1 == nil }
+            let failing = checks.filter { $0.1 != nil }.map(\.0)
+            let ready = failing.allSatisfy { degradable.contains($0) }
             let body: JSONValue = .object([
-                ("status", .string(ready ? "ready" : "not_ready")),
+                ("status", .string(!ready ? "not_ready" : failing.isEmpty ? "ready" : "degraded")),
                 ("checks", .object(checks.map { ($0.0, .string($0.1 ?? "ok")) })),
             ])
             return JSONResponse.make(ready ? .ok : .serviceUnavailable, body)

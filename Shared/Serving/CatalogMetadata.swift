@@ -21,6 +21,7 @@ public final class CatalogMetadata: Sendable {
     private struct State {
         var movies: [String: Movie] = [:]
         var polls: [String: Poll] = [:]
+        var titles = TitleIndex([])
     }
 
     private let state = Mutex(State())
@@ -41,14 +42,19 @@ public final class CatalogMetadata: Sendable {
                 options: Self.options(try row.decode(3, as: String.self))
             )
         }
+        // Built outside the lock: requests keep reading the previous index meanwhile.
+        let titles = TitleIndex(movies.map { TitleIndex.Entry(id: $0.key, title: $0.value.title, year: $0.value.year) }.sorted { $0.id < $1.id })
         state.withLock { state in
             state.movies = movies
             state.polls = polls
+            state.titles = titles
         }
     }
 
     public func movie(_ id: String) -> Movie? { state.withLock { $0.movies[id] } }
     public func poll(_ id: String) -> Poll? { state.withLock { $0.polls[id] } }
+    /// Movie titles for fuzzy resolution (`/v1/predict`, `/v1/similar?title=`).
+    public var titles: TitleIndex { state.withLock { $0.titles } }
     public var counts: (movies: Int, polls: Int) { state.withLock { ($0.movies.count, $0.polls.count) } }
 
     /// Genres of a movie, or the category of a poll.

@@ -40,6 +40,37 @@ public final class ServingModel: Sendable {
         return TopK.select(scores, k: k) { $0 == index || itemNorms[$0] == 0 }.map { (bundle.itemIDs[$0.index], $0.score) }
     }
 
+    /// Predicted ratings for someone who rated `ratings` (item index, rating): their bias and factors fitted
+    /// by the rating model, then the `k` best-predicted items they did not rate, best first. Only items
+    /// with at least `minimumSupport` training popularity are candidates (a film rated once, five stars,
+    /// has a large uncertain bias). Nil when the model has no rating part.
+    public func predictedRatings(_ ratings: [(item: Int, rating: Float)], k: Int, minimumSupport: Float) -> [(item: String, rating: Float)]? {
+        guard let mf = bundle.ratings else { return nil }
+        let user = mf.foldIn(ratings)
+        let rated = Set(ratings.map(\.item))
+        var predictions = [Float](repeating: 0, count: bundle.itemIDs.count)
+        for item in predictions.indices { predictions[item] = mf.predict(user, item: item) }
+        let popularity = bundle.popularity
+        return TopK.select(predictions, k: k) { rated.contains($0) || popularity[$0] < minimumSupport }.map { (bundle.itemIDs[$0.index], $0.score) }
+    }
+
+    /// The item (among `candidates`, item indices) whose ALS factors are nearest by cosine to `item`'s:
+    /// the "because you liked …" of a recommendation. Nil without a candidate of positive similarity.
+    public func nearest(to item: Int32, among candidates: [Int32]) -> Int32? {
+        let k = bundle.implicitALS.configuration.factors
+        let factors = bundle.implicitALS.itemFactors
+        let target = Int(item)
+        guard itemNorms[target] > 0 else { return nil }
+        var best: (index: Int32, cosine: Float)?
+        for candidate in candidates where candidate != item && itemNorms[Int(candidate)] > 0 {
+            var dot: Float = 0
+            for f in 0..<k { dot += factors[target * k + f] * factors[Int(candidate) * k + f] }
+            let cosine = dot / (itemNorms[target] * itemNorms[Int(candidate)])
+            if cosine > (best?.cosine ?? 0) { best = (candidate, cosine) }
+        }
+        return best?.index
+    }
+
     /// The stored factor vector of a user the model was trained on.
     public func userVector(_ user: String) -> [Float]? {
         guard let index = userIndex[user] else { return nil }

@@ -2,6 +2,7 @@ import Events
 import Features
 import Recommender
 import Redis
+import Synchronization
 import Training
 
 public struct RecommendationRequest: Sendable, Hashable {
@@ -13,14 +14,19 @@ public struct RecommendationRequest: Sendable, Hashable {
     public var group: String?
     /// Items never to return.
     public var exclude: Set<String>
+    /// Name, per recommended item, the item of the user's history it is most like ("because you liked").
+    public var reasons: Bool
 
-    public init(user: String, domain: EventDomain, k: Int = 20, excludeSeen: Bool = true, group: String? = nil, exclude: Set<String> = []) {
+    public init(
+        user: String, domain: EventDomain, k: Int = 20, excludeSeen: Bool = true, group: String? = nil, exclude: Set<String> = [], reasons: Bool = false
+    ) {
         self.user = user
         self.domain = domain
         self.k = k
         self.excludeSeen = excludeSeen
         self.group = group
         self.exclude = exclude
+        self.reasons = reasons
     }
 }
 
@@ -36,11 +42,31 @@ public struct RecommendationResult: Sendable, Hashable {
 
     public var strategy: Strategy
     public var items: [ScoredItem]
+    /// Recommended item → the history item it is most like (when reasons were asked for and one exists).
+    public var because: [String: String] = [:]
     /// The model version that scored them (nil for popular from Redis).
     public var modelVersion: String?
-    /// Redis could not be read: the answer comes from the model alone (no fresh events, no seen filter,
-    /// the model's popularity).
+    /// Redis could not be read: the answer comes from the model alone (no fresh events, no seen filter)
+    /// or from the last popular list read.
     public var degraded = false
+}
+
+/// The last popular list read per (domain, window, group): what the API answers while Redis is down.
+/// Bounded, since the group comes from the query string.
+final class PopularCache: Sendable {
+    static let capacity = 512
+    private let lists = Mutex<[String: [ScoredItem]]>([:])
+
+    static func key(_ domain: EventDomain, _ window: String, _ group: String?) -> String { "\(domain.rawValue)|\(window)|\(group ?? "")" }
+
+    func store(_ items: [ScoredItem], for key: String) {
+        lists.withLock { lists in
+            if lists[key] == nil, lists.count >= Self.capacity { lists.removeValue(forKey: lists.keys.first!) }
+            lists[key] = items
+        }
+    }
+
+    func list(for key: String) -> [ScoredItem]? { lists.withLock { $0[key] } }
 }
 
 /// Chooses the strategy per request and scores: the production model's factors, Redis history
@@ -52,6 +78,9 @@ public struct RecommendationEngine: Sendable {
     public let groups: @Sendable (EventDomain, String) -> [String]?
     /// The window the popular strategy reads.
     public var popularWindow = "24h"
+    private let popularCache = PopularCache()
+    /// How many items a popular list keeps (in the cache too): enough for k = 100 after filters.
+    static let popularListLength = 300
 
     public init(models: ModelRepository, features: FeatureReader, groups: @escaping @Sendable (EventDomain, String) -> [String]?) {
         self.models = models
@@ -109,10 +138,12 @@ public struct RecommendationEngine: Sendable {
                 }
             }
             if let vector {
-                return RecommendationResult(
+                var result = RecommendationResult(
                     strategy: strategy, items: top(model: model, vector: vector, request: request, excluded: excluded), modelVersion: model.manifest.version,
                     degraded: degraded
                 )
+                if request.reasons { result.because = reasons(for: result.items, history: positives(history), model: model) }
+                return result
             }
         }
         return try await popular(request, excluded: excluded, model: model, now: now, redisAvailable: !degraded)
@@ -131,22 +162,58 @@ public struct RecommendationEngine: Sendable {
         return selected.map { ScoredItem(item: ids[$0.index], score: Double($0.score)) }
     }
 
-    /// Popular now (Redis window, per group if asked); the model's training popularity when the
-    /// window is empty.
+    /// For each recommended item, the most similar item of the user's positive history (by the
+    /// model's item factors), among their 50 most recent.
+    private func reasons(for items: [ScoredItem], history: [(item: Int32, value: Float)], model: ServingModel) -> [String: String] {
+        let candidates = Array(history.prefix(50).map(\.item))
+        guard !candidates.isEmpty else { return [:] }
+        var because: [String: String] = [:]
+        for scored in items {
+            if let index = model.itemIndex[scored.item], let nearest = model.nearest(to: index, among: candidates) {
+                because[scored.item] = model.bundle.itemIDs[Int(nearest)]
+            }
+        }
+        return because
+    }
+
+    /// What is popular in `window` (per group if asked), read from Redis; while Redis is down, the last
+    /// list read (`degraded`), or the error when there is none.
+    public func popular(
+        _ domain: EventDomain, window: String, group: String?, now: Int64
+    ) async throws(RedisError) -> (items: [ScoredItem], degraded: Bool) {
+        let key = PopularCache.key(domain, window, group)
+        do {
+            let items = try await features.popular(domain, window: window, group: group, limit: Self.popularListLength, now: now).filter { $0.score > 0 }
+            popularCache.store(items, for: key)
+            return (items, false)
+        } catch {
+            guard let cached = popularCache.list(for: key) else { throw error }
+            return (cached, true)
+        }
+    }
+
+    /// Popular now (Redis window, per group if asked; the last list read while Redis is down); the
+    /// model's training popularity when there is no list.
     private func popular(
         _ request: RecommendationRequest, excluded: Set<String>, model: ServingModel?, now: Int64, redisAvailable: Bool
     ) async throws(RedisError) -> RecommendationResult {
         var degraded = !redisAvailable
+        let key = PopularCache.key(request.domain, popularWindow, request.group)
+        var list: [ScoredItem]?
         if redisAvailable {
             do {
-                let live = try await features.popular(request.domain, window: popularWindow, group: request.group, limit: request.k + excluded.count, now: now)
-                    .filter { !excluded.contains($0.item) && $0.score > 0 }
-                if !live.isEmpty || model == nil {
-                    return RecommendationResult(strategy: .popular, items: Array(live.prefix(request.k)), modelVersion: nil)
-                }
+                list = try await popular(request.domain, window: popularWindow, group: request.group, now: now).items
             } catch {
                 guard model != nil else { throw error }
                 degraded = true
+            }
+        } else {
+            list = popularCache.list(for: key)
+        }
+        if let list {
+            let items = list.filter { !excluded.contains($0.item) }.prefix(request.k)
+            if !items.isEmpty || model == nil {
+                return RecommendationResult(strategy: .popular, items: Array(items), modelVersion: nil, degraded: degraded)
             }
         }
         let bundle = model!.bundle

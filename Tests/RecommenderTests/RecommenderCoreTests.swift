@@ -178,6 +178,37 @@ struct BiasedMFTests {
         #expect(history.validationRMSE[history.bestEpoch] == history.validationRMSE.min())
     }
 
+    @Test("fold-in: a user left out of training, fitted from half their ratings, predicts the other half far better than the biases")
+    func foldInPredictsHeldOutRatings() {
+        let data = Self.lowRankData(users: 80)
+        let train = data.filter { $0.user < 60 }
+        var configuration = BiasedMF.Configuration()
+        configuration.factors = 4
+        configuration.learningRate = 0.02
+        configuration.regularization = 0.02
+        configuration.maximumEpochs = 300
+        let model = BiasedMF.fit(train: train, userCount: 60, itemCount: 40, configuration: configuration).model
+        var foldInError = 0.0, biasError = 0.0, count = 0.0
+        for user in Int32(60)..<80 {
+            let ratings = data.filter { $0.user == user }
+            let (given, hidden) = (ratings.enumerated().filter { $0.offset % 2 == 0 }.map(\.element), ratings.enumerated().filter { $0.offset % 2 == 1 }.map(\.element))
+            let folded = model.foldIn(given.map { (Int($0.item), $0.value) }, prior: 0.5)
+            #expect(folded.factors.count == 4 && folded.factors.allSatisfy(\.isFinite))
+            for rating in hidden {
+                let predicted = model.predict(folded, item: Int(rating.item))
+                foldInError += Double((predicted - rating.value) * (predicted - rating.value))
+                let biasOnly = model.predict(user: -1, item: Int(rating.item))
+                biasError += Double((biasOnly - rating.value) * (biasOnly - rating.value))
+                count += 1
+            }
+        }
+        let (foldInRMSE, biasRMSE) = ((foldInError / count).squareRoot(), (biasError / count).squareRoot())
+        #expect(foldInRMSE < biasRMSE * 0.6, "fold-in \(foldInRMSE) vs biases \(biasRMSE)")
+        // No ratings: the biases alone.
+        let empty = model.foldIn([])
+        #expect(model.predict(empty, item: 3) == model.predict(user: -1, item: 3))
+    }
+
     @Test("unknown users and items fall back to biases and the mean; predictions stay in range")
     func fallbacks() {
         let data = [Interaction(user: 0, item: 0, value: 5), Interaction(user: 1, item: 1, value: 1)]
