@@ -1,6 +1,7 @@
 import Events
 import Features
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Serving
 import ServiceSupport
@@ -90,7 +91,7 @@ enum PredictRoutes {
             guard let model = service.models.model(for: "movies") else {
                 throw APIError.unavailable(code: "no_model", message: "no movies model is served yet", retryAfter: .seconds(30))
             }
-            let (id, typos) = try resolve(.title(title), field: "title", service: service, model: model)
+            let (id, typos) = try resolve(.title(title), field: "title", service: service, model: model, unknownStatus: .notFound)
             guard let similar = model.similar(to: id, k: k) else {
                 throw APIError(.notFound, code: "unknown_item", message: "the model does not know \(displayTitle(id, catalog: service.catalog)) yet", field: "title")
             }
@@ -205,11 +206,13 @@ enum PredictRoutes {
     /// The catalog id a reference names, and how many typos its title had. An unknown id or title is an
     /// error naming it, with the nearest titles; a title shared by several movies (remakes) without a
     /// year resolves to the one most interacted with in training.
-    static func resolve(_ reference: MovieReference, field: String, service: InferenceService, model: ServingModel) throws -> (String, Int) {
+    static func resolve(
+        _ reference: MovieReference, field: String, service: InferenceService, model: ServingModel, unknownStatus: HTTPResponse.Status = .unprocessableContent
+    ) throws -> (String, Int) {
         switch reference {
         case .id(let id):
             guard service.catalog.movie(id) != nil || model.itemIndex[id] != nil else {
-                throw APIError(.unprocessableContent, code: "unknown_item", message: "no movie with id \(id)", field: field)
+                throw APIError(unknownStatus, code: "unknown_item", message: "no movie with id \(id)", field: field)
             }
             return (id, 0)
         case .title(let title):
@@ -220,7 +223,7 @@ enum PredictRoutes {
                 return (best.id, typos)
             case .unknown(let suggestions):
                 throw APIError(
-                    .unprocessableContent, code: "unknown_title",
+                    unknownStatus, code: "unknown_title",
                     message: "no movie titled \"\(title)\"" + (suggestions.isEmpty ? "" : "; did you mean \(suggestions.map { "\"\(display($0.title, $0.year))\"" }.joined(separator: ", "))?"),
                     field: field,
                     details: [("suggestions", .array(suggestions.map { .object([("item_id", .string($0.id)), ("title", .string(display($0.title, $0.year)))]) }))]

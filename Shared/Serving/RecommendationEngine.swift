@@ -106,12 +106,13 @@ public struct RecommendationEngine: Sendable {
         var seen: Set<String> = []
         var history: [HistoryEntry] = []
         var degraded = false
+        var redisError: RedisError?
         do {
             (seen, history) = try await (seenRead, historyRead)
         } catch {
-            // Redis down: still answer, from the model alone, if there is one.
-            guard model != nil else { throw error as? RedisError ?? .connectionLost("\(error)") }
+            // Redis down: still answer, from the model alone or the last popular list read.
             degraded = true
+            redisError = error as? RedisError ?? .connectionLost("\(error)")
         }
         let excluded = seen.union(request.exclude)
         if let model {
@@ -146,7 +147,7 @@ public struct RecommendationEngine: Sendable {
                 return result
             }
         }
-        return try await popular(request, excluded: excluded, model: model, now: now, redisAvailable: !degraded)
+        return try await popular(request, excluded: excluded, model: model, now: now, redisError: redisError)
     }
 
     private func top(model: ServingModel, vector: [Float], request: RecommendationRequest, excluded: Set<String>) -> [ScoredItem] {
@@ -195,12 +196,12 @@ public struct RecommendationEngine: Sendable {
     /// Popular now (Redis window, per group if asked; the last list read while Redis is down); the
     /// model's training popularity when there is no list.
     private func popular(
-        _ request: RecommendationRequest, excluded: Set<String>, model: ServingModel?, now: Int64, redisAvailable: Bool
+        _ request: RecommendationRequest, excluded: Set<String>, model: ServingModel?, now: Int64, redisError: RedisError?
     ) async throws(RedisError) -> RecommendationResult {
-        var degraded = !redisAvailable
+        var degraded = redisError != nil
         let key = PopularCache.key(request.domain, popularWindow, request.group)
         var list: [ScoredItem]?
-        if redisAvailable {
+        if redisError == nil {
             do {
                 list = try await popular(request.domain, window: popularWindow, group: request.group, now: now).items
             } catch {
@@ -209,6 +210,7 @@ public struct RecommendationEngine: Sendable {
             }
         } else {
             list = popularCache.list(for: key)
+            if list == nil, model == nil, let redisError { throw redisError }
         }
         if let list {
             let items = list.filter { !excluded.contains($0.item) }.prefix(request.k)

@@ -4,6 +4,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Inference
+import Kafka
+import Logging
 import Serving
 import ServiceSupport
 import StackTestSupport
@@ -56,6 +58,20 @@ struct InferenceRoutesTests {
             try await client.execute(uri: "/v1/users/nobody-at-all/recommendations?domain=polls&k=3", method: .get) { response in
                 #expect(Self.json(response)["strategy"] == .string("popular"))
             }
+            // Reasons: a newcomer who voted on p3 gets items "because you engaged with" p3.
+            try await fixture.vote("newcomer", "p3", at: Int64(Date().timeIntervalSince1970 * 1000), offset: 0)
+            try await client.execute(uri: "/v1/users/newcomer/recommendations?domain=polls&k=5&reasons=true", method: .get) { response in
+                let body = Self.json(response)
+                #expect(body["strategy"] == .string("fold-in"))
+                guard case .array(let items)? = body["items"] else { Issue.record("no items"); return }
+                let reasons = items.compactMap { item -> [(key: String, value: JSONValue)]? in
+                    guard case .object(let members) = item, case .object(let reason)? = members.first(where: { $0.key == "reason" })?.value else { return nil }
+                    return reason
+                }
+                #expect(!reasons.isEmpty)
+                #expect(reasons.allSatisfy { $0.first { $0.key == "item_id" }?.value == .string("p3") })
+                #expect(reasons.allSatisfy { if case .string(let text)? = $0.first(where: { $0.key == "text" })?.value { text.hasPrefix("because you") } else { false } })
+            }
             for (uri, field) in [
                 ("/v1/users/u0/recommendations?domain=polls&k=0", "k"), ("/v1/users/u0/recommendations?k=101", "k"),
                 ("/v1/users/u0/recommendations?k=9999999999999999999999", "k"), ("/v1/users/u0/recommendations?domain=books", "domain"),
@@ -67,6 +83,41 @@ struct InferenceRoutesTests {
                 }
             }
         }
+    }
+
+    @Test("PostgreSQL down at start: the API starts, answers from Redis (popular), and /readyz says degraded, not 503")
+    func startsWithPostgresDown() async throws {
+        var logger = Logger(label: "inference-tests")
+        logger.logLevel = .critical
+        var postgres = try TestStack.postgresConfiguration()
+        postgres.port = TestStack.freePort()
+        postgres.connectTimeout = .milliseconds(500)
+        var configuration = InferenceConfiguration(
+            redis: try TestStack.redisConfiguration(), postgres: postgres,
+            consumer: KafkaConsumerConfiguration(bootstrapServers: try TestStack.kafkaBrokers(), groupID: TestStack.uniqueName("api"))
+        )
+        configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
+        configuration.features.keyPrefix = TestStack.uniqueName("api") + ":v1"
+        let application = try await InferenceApplication.start(configuration: configuration, metrics: ServiceMetrics(), logger: logger)
+        try await Application(router: application.router()).test(.router) { client in
+            try await client.execute(uri: "/v1/users/someone/recommendations?domain=movies", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(Self.json(response)["strategy"] == .string("popular"))
+            }
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = Self.json(response)
+                #expect(body["status"] == .string("degraded"))
+                guard case .object(let checks)? = body["checks"] else { Issue.record("no checks"); return }
+                #expect(checks.first { $0.key == "postgres" }?.value != .string("ok"))
+                #expect(checks.first { $0.key == "redis" }?.value == .string("ok"))
+            }
+            try await client.execute(uri: "/v1/predict", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"[["Toy Story"], [5]]"#)) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.retryAfter] != nil)
+            }
+        }
+        await application.shutdown()
     }
 
     @Test("popular, poll results (404 for an unknown poll), similar items (404 for an unknown item), models, admin reload needs the token")

@@ -149,6 +149,42 @@ struct RecommendationEngineTests {
         try await fixture.finish()
     }
 
+    @Test("Redis down: the last popular list read is served, marked degraded; a list never read is an error")
+    func lastPopularListWhileRedisIsDown() async throws {
+        let fixture = try await Fixture()  // no model loaded: popular comes from Redis or its cache only
+        let server = try PrivateRedis()
+        var redisConfiguration = server.configuration
+        redisConfiguration.connectTimeout = .milliseconds(200)
+        let redis = RedisClient(configuration: redisConfiguration)
+        var features = FeatureConfiguration()
+        features.keyPrefix = fixture.schema + ":v1"
+        let writer = FeatureWriter(configuration: features, redis: redis)
+        let engine = RecommendationEngine(models: fixture.repository, features: FeatureReader(configuration: features, redis: redis)) { _, _ in nil }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for (offset, (user, poll)) in [("a", "p2"), ("b", "p2"), ("c", "p5")].enumerated() {
+            let event = Event(
+                eventID: EventID.random(), type: .pollVote, userID: user, subjectID: poll, occurredAt: EventTimestamp(millisecondsSinceEpoch: now),
+                payload: .vote(optionID: "o0")
+            )
+            _ = try await writer.apply([FeatureEvent(event: event, position: RecordPosition(topic: "t", partition: 0, offset: Int64(offset)), groups: [])], now: now)
+        }
+        let live = try await engine.popular(.poll, window: "24h", group: nil, now: now)
+        #expect(live.items.map(\.item) == ["p2", "p5"] && !live.degraded)
+        let liveAnswer = try await engine.recommend(RecommendationRequest(user: "nobody", domain: .poll, k: 5), now: now)
+        #expect(liveAnswer.strategy == .popular && !liveAnswer.degraded && liveAnswer.items.map(\.item) == ["p2", "p5"])
+
+        try server.stop()
+        let cached = try await engine.popular(.poll, window: "24h", group: nil, now: now)
+        #expect(cached.items == live.items && cached.degraded)
+        let cachedAnswer = try await engine.recommend(RecommendationRequest(user: "nobody", domain: .poll, k: 5, exclude: ["p5"]), now: now)
+        #expect(cachedAnswer.strategy == .popular && cachedAnswer.degraded && cachedAnswer.items.map(\.item) == ["p2"])
+        await #expect(throws: RedisError.self) { try await engine.popular(.poll, window: "7d", group: nil, now: now) }
+
+        await redis.shutdown()
+        try server.remove()
+        try await fixture.finish()
+    }
+
     @Test("hot reload while requests run: every request answered, each by the old or the new model")
     func hotReloadUnderConcurrentRequests() async throws {
         let fixture = try await Fixture()

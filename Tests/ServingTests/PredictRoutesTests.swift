@@ -1,0 +1,183 @@
+import Events
+import Features
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Inference
+import Logging
+import Postgres
+import Redis
+import Serving
+import ServiceSupport
+import StackTestSupport
+import Testing
+import Training
+
+/// A small movies model trained on MovieLens 100K (fetched by scripts/fetch-data.sh) in a schema of the
+/// test's own, served by the API's routes.
+struct MovieFixture {
+    let schema = TestStack.uniqueName("predict")
+    let postgres: PostgresClient
+    let redis: RedisClient
+    let run: TrainingRun
+    let repository: ModelRepository
+    let service: InferenceService
+
+    init() async throws {
+        let postgresConfiguration = try await TestStack.createSchema(schema)
+        postgres = PostgresClient(configuration: postgresConfiguration)
+        var configuration = TrainerConfiguration(postgres: postgresConfiguration, producer: .init(bootstrapServers: try TestStack.kafkaBrokers()))
+        configuration.artifactsDirectory = NSTemporaryDirectory() + schema
+        configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
+        // Small: the routes are under test here, the benchmarks measure quality.
+        configuration.parameters.alsFactors = 8
+        configuration.parameters.alsIterations = 4
+        configuration.parameters.alsRegularization = 1
+        configuration.parameters.ratingFactors = 8
+        _ = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
+        let directory = TestStack.repositoryRoot + "/data/ml-100k"
+        let layout = try #require(Bootstrap.detectLayout(directory: directory), "run scripts/fetch-data.sh (make test does)")
+        let (movies, ratings) = try Bootstrap.readMovieLens(directory: directory, layout: layout)
+        _ = try await Bootstrap(store: TrainingStore(postgres: postgres)).load(dataset: "ml-100k", movies: movies, ratings: ratings)
+        var logger = Logger(label: "predict-tests")
+        logger.logLevel = .warning
+        run = TrainingRun(configuration: configuration, postgres: postgres, logger: logger) { _, _ in }
+        _ = try await run.train(domain: "movies", force: false, codeRevision: "test")
+        repository = ModelRepository(registry: run.registry, artifacts: run.artifacts, logger: logger)
+        _ = try await repository.reload(domain: "movies")
+        redis = RedisClient(configuration: try TestStack.redisConfiguration())
+        var features = FeatureConfiguration()
+        features.keyPrefix = schema + ":v1"
+        let catalog = CatalogMetadata()
+        try await catalog.refresh(from: postgres)
+        let reader = FeatureReader(configuration: features, redis: redis)
+        service = InferenceService(
+            engine: RecommendationEngine(models: repository, features: reader) { _, id in catalog.movie(id)?.genres }, features: reader,
+            catalog: catalog, models: repository, adminToken: "", clock: { Int64(Date().timeIntervalSince1970 * 1000) }
+        )
+    }
+
+    func finish() async throws {
+        await redis.shutdown()
+        await postgres.shutdown()
+        try await TestStack.dropSchema(schema)
+        try? FileManager.default.removeItem(atPath: run.configuration.artifactsDirectory)
+    }
+}
+
+@Suite("POST /v1/predict and GET /v1/similar?title= on a MovieLens model", .serialized)
+struct PredictRoutesTests {
+    static func post(_ client: some TestClientProtocol, _ uri: String, _ body: String, check: @escaping (TestResponse) throws -> Void) async throws {
+        try await client.execute(
+            uri: uri, method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)
+        ) { try check($0) }
+    }
+
+    static func strings(_ value: JSONValue?, _ key: String) -> [String] {
+        guard case .array(let items)? = value else { return [] }
+        return items.compactMap { item in
+            guard case .object(let members) = item, case .string(let text)? = members.first(where: { $0.key == key })?.value else { return nil }
+            return text
+        }
+    }
+
+    static func numbers(_ value: JSONValue?, _ key: String) -> [Double] {
+        guard case .array(let items)? = value else { return [] }
+        return items.compactMap { item in
+            guard case .object(let members) = item, case .number(let text)? = members.first(where: { $0.key == key })?.value else { return nil }
+            return Double(text)
+        }
+    }
+
+    @Test("predict: titles in varied spellings and ids → the top 20 predicted ratings, sorted, none of the rated; the legacy body answers in its own shape; bad input names the field; similar by title")
+    func predict() async throws {
+        let fixture = try await MovieFixture()
+        let router = Router()
+        router.middlewares.add(ErrorAndRequestIDMiddleware())
+        InferenceRoutes.add(to: router, service: fixture.service)
+        try await Application(router: router).test(.router) { client in
+            let body = """
+                {"ratings": [{"title": "toy story", "rating": 5}, {"title": "STAR WARS (1977)", "rating": 4.5}, {"title": "Godfather, The", "rating": 5},
+                {"title": "the usual suspect", "rating": 4}, {"item_id": "100", "rating": 1}]}
+                """
+            try await Self.post(client, "/v1/predict", body) { response in
+                #expect(response.status == .ok)
+                let json = InferenceRoutesTests.json(response)
+                #expect(Self.strings(json["resolved"], "item_id") == ["1", "50", "127", "12", "100"])
+                #expect(Self.numbers(json["resolved"], "typos") == [0, 0, 0, 1, 0])
+                let ids = Self.strings(json["items"], "item_id")
+                let predicted = Self.numbers(json["items"], "predicted_rating")
+                #expect(ids.count == 20 && predicted.count == 20)
+                #expect(Set(ids).isDisjoint(with: ["1", "50", "127", "12", "100"]))
+                #expect(predicted == predicted.sorted(by: >))
+                #expect(predicted.allSatisfy { (0.5...5).contains($0) })
+                #expect(Self.strings(json["items"], "title").count == 20)
+            }
+            // The user's taste moves the answer: the same films rated the other way round.
+            try await Self.post(client, "/v1/predict?k=5", #"{"ratings": [{"item_id": "1", "rating": 1}, {"item_id": "100", "rating": 5}], "k": 7}"#) { response in
+                #expect(Self.strings(InferenceRoutesTests.json(response)["items"], "item_id").count == 7)
+            }
+            try await Self.post(client, "/v1/predict?k=5", #"[["Toy Story (1995)", "godfather"], [5, 4]]"#) { response in
+                #expect(response.status == .ok)
+                guard case .array(let parts)? = try? JSONParser.parse(Array(response.body.readableBytesView)), parts.count == 2,
+                    case .array(let titles) = parts[0], case .array(let ratings) = parts[1]
+                else {
+                    Issue.record("not [[titles], [ratings]]")
+                    return
+                }
+                #expect(titles.count == 5 && ratings.count == 5)
+                let values = ratings.compactMap { value -> Double? in if case .number(let text) = value { Double(text) } else { nil } }
+                #expect(values == values.sorted(by: >) && values.count == 5)
+                #expect(titles.allSatisfy { if case .string(let title) = $0 { title.hasSuffix(")") } else { false } })
+            }
+            // An unknown title is named, with suggestions; never dropped.
+            try await Self.post(client, "/v1/predict", #"{"ratings": [{"title": "Toy Story", "rating": 5}, {"title": "Star Warz Episode Nine", "rating": 4}]}"#) { response in
+                #expect(response.status == .unprocessableContent)
+                #expect(InferenceRoutesTests.errorField(response) == "ratings[1].title")
+                let text = String(buffer: response.body)
+                #expect(text.contains("unknown_title") && text.contains("Star Warz Episode Nine") && text.contains("suggestions"))
+            }
+            for (body, field) in [
+                (#"{"ratings": [{"title": "Toy Story", "rating": 7}]}"#, "ratings[0].rating"),
+                (#"{"ratings": [{"title": "Toy Story", "rating": "NaN"}]}"#, "ratings[0].rating"),
+                (#"{"ratings": [{"title": "Toy Story", "rating": 4}, {"item_id": "1", "rating": 3}]}"#, "ratings[1].item_id"),
+                (#"{"ratings": [{"title": "Toy Story", "rating": 4, "colour": "red"}]}"#, "ratings[0].colour"),
+                (#"{"ratings": []}"#, "ratings"),
+                (#"{"ratings": [{"title": "Toy Story", "rating": 4}], "k": 0}"#, "k"),
+                (#"[["Toy Story"], [4, 5]]"#, "1"),
+                (#"[["Toy Story"], [-1]]"#, "1[0]"),
+            ] {
+                try await Self.post(client, "/v1/predict", body) { response in
+                    #expect(response.status == .badRequest, "\(body)")
+                    #expect(InferenceRoutesTests.errorField(response) == field, "\(body)")
+                }
+            }
+            try await client.execute(uri: "/v1/predict", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { response in
+                #expect(response.status == .unsupportedMediaType)
+            }
+            try await Self.similarByTitle(client)
+        }
+        try await fixture.finish()
+    }
+
+    /// Similar by title: resolved fuzzily, the movie itself excluded; an unknown title is a 404 with
+    /// suggestions. (Part of the test above: it shares the trained model.)
+    static func similarByTitle(_ client: some TestClientProtocol) async throws {
+        try await client.execute(uri: "/v1/similar?title=toy%20stroy%20(1995)&k=8", method: .get) { response in
+            #expect(response.status == .ok)
+            let json = InferenceRoutesTests.json(response)
+            guard case .object(let matched)? = json["matched"] else { Issue.record("no match"); return }
+            #expect(matched.first { $0.key == "item_id" }?.value == .string("1"))
+            let ids = Self.strings(json["items"], "item_id")
+            #expect(ids.count == 8 && !ids.contains("1"))
+        }
+        try await client.execute(uri: "/v1/similar?title=Qwxz%20Blorp", method: .get) { response in
+            #expect(response.status == .notFound)
+            #expect(InferenceRoutesTests.errorField(response) == "title")
+        }
+        try await client.execute(uri: "/v1/similar", method: .get) { response in
+            #expect(response.status == .badRequest)
+            #expect(InferenceRoutesTests.errorField(response) == "title")
+        }
+    }
+}
