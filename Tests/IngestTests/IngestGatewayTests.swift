@@ -25,6 +25,17 @@ struct IngestGatewayTests {
         ]
     }
 
+    @Test("configs/openapi/ingest-gateway.yaml describes exactly the routes the gateway serves")
+    func openAPIMatchesTheRouter() async throws {
+        let gateway = try await Gateway()
+        let served = Set(IngestApplication.router(service: gateway.service, readiness: gateway.readiness, metrics: gateway.metrics).routes.map { "\($0.method) \($0.path)" })
+        let documented = try OpenAPIPaths.operations(file: "configs/openapi/ingest-gateway.yaml")
+        #expect(served.subtracting(documented).isEmpty, "served but not documented")
+        #expect(documented.subtracting(served).isEmpty, "documented but not served")
+        #expect(served.count >= 5)
+        await gateway.shutdown()
+    }
+
     @Test("every event type is accepted (202 after the broker's ack) and is readable back with key, headers and value")
     func everyTypeRoundTrips() async throws {
         let gateway = try await Gateway()

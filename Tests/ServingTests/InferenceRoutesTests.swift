@@ -85,6 +85,27 @@ struct InferenceRoutesTests {
         }
     }
 
+    @Test("configs/openapi/inference-api.yaml describes exactly the routes the API serves")
+    func openAPIMatchesTheRouter() async throws {
+        var logger = Logger(label: "inference-tests")
+        logger.logLevel = .critical
+        var postgres = try TestStack.postgresConfiguration()
+        postgres.port = TestStack.freePort()  // the routes are listed, not called
+        postgres.connectTimeout = .milliseconds(200)
+        var configuration = InferenceConfiguration(
+            redis: try TestStack.redisConfiguration(), postgres: postgres,
+            consumer: KafkaConsumerConfiguration(bootstrapServers: try TestStack.kafkaBrokers(), groupID: TestStack.uniqueName("api"))
+        )
+        configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
+        let application = try await InferenceApplication.start(configuration: configuration, metrics: ServiceMetrics(), logger: logger)
+        let served = Set(application.router().routes.map { "\($0.method) \($0.path)" })
+        let documented = try OpenAPIPaths.operations(file: "configs/openapi/inference-api.yaml")
+        #expect(served.subtracting(documented).isEmpty, "served but not documented")
+        #expect(documented.subtracting(served).isEmpty, "documented but not served")
+        #expect(served.count == 11)
+        await application.shutdown()
+    }
+
     @Test("PostgreSQL down at start: the API starts, answers from Redis (popular), and /readyz says degraded, not 503")
     func startsWithPostgresDown() async throws {
         var logger = Logger(label: "inference-tests")
