@@ -26,6 +26,7 @@ let package = Package(
         .executable(name: "trainer", targets: ["Trainer"]),
         .executable(name: "inference-api", targets: ["InferenceAPI"]),
         .executable(name: "streamrec-bench", targets: ["StreamRecBench"]),
+        .executable(name: "loadgen", targets: ["LoadGen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -202,6 +203,8 @@ let package = Package(
             ],
             path: "Benchmarks/StreamRecBench"
         ),
+        // Steady event load through the gateway with end-to-end freshness probes through the API.
+        .executableTarget(name: "LoadGen", dependencies: ["LoadGeneration", "Training", "Datasets", "Events"], path: "Benchmarks/LoadGen"),
 
         // Tests. Integration tests talk to the real servers started by scripts/stack.sh.
         .target(
@@ -223,7 +226,7 @@ let package = Package(
         .testTarget(
             name: "ServingTests",
             dependencies: [
-                "Serving", "Inference", "Training", "Features", "ModelStore", "Datasets", "StackTestSupport",
+                "Serving", "Inference", "Training", "Features", "ModelStore", "Datasets", "LoadGeneration", "StackTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -4,10 +4,11 @@ import LoadGeneration
 import Serving
 import StackTestSupport
 import Testing
+import Training
 
-@Suite("A vote through the real gateway and processor binaries changes the next recommendations", .serialized)
+@Suite("End to end through the real gateway, processor and API binaries", .serialized)
 struct EndToEndTests {
-    @Test("vote posted to ingest-gateway → Kafka → stream-processor → Redis → a different answer, the voted poll filtered")
+    @Test("a vote posted to ingest-gateway → Kafka → stream-processor → Redis → a different answer, the voted poll filtered; loadgen's freshness probes become visible through inference-api")
     func voteChangesRecommendations() async throws {
         let fixture = try await RecommendationEngineTests.Fixture()
         _ = try await fixture.repository.reload(domain: "polls")
@@ -67,6 +68,42 @@ struct EndToEndTests {
         #expect(after.strategy == .personalised)
         #expect(!after.items.map(\.item).contains(voted), "the voted poll is still recommended after 60 s")
         #expect(after.items.map(\.item) != Array(before.items.dropFirst().map(\.item)) || after.items.map(\.score) != Array(before.items.dropFirst().map(\.score)))
+
+        // The load generator against the same binaries plus the inference-api binary: a steady load,
+        // freshness probes that become visible through the API.
+        let apiPort = TestStack.freePort()
+        var api = common
+        api["STREAMREC_HTTP_PORT"] = String(apiPort)
+        api["STREAMREC_KAFKA_BROKERS"] = try TestStack.kafkaBrokers().joined(separator: ",")
+        api["STREAMREC_FEATURES_KEY_PREFIX"] = fixture.schema + ":v1"
+        api["STREAMREC_POSTGRES_SCHEMA"] = fixture.schema
+        api["STREAMREC_POSTGRES_MIGRATIONS_DIR"] = TestStack.repositoryRoot + "/configs/migrations"
+        let apiLog = NSTemporaryDirectory() + "\(name)-api.log"
+        let apiPID = try TestStack.spawnInBackground([TestStack.executable("inference-api")], environment: api, outputPath: apiLog)
+        defer {
+            kill(apiPID, SIGKILL)
+            try? FileManager.default.removeItem(atPath: apiLog)
+        }
+        var ready = false
+        for _ in 0..<200 where !ready {
+            ready = (try? await HTTPConnection.connect(host: "127.0.0.1", port: apiPort).session { try await $0(.GET, "/v1/models", [], nil) })?.body.contains(#""polls""#) ?? false
+            if !ready { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(ready, "the API did not serve the polls model")
+        var load = LoadGenerator.Configuration()
+        load.gatewayPort = gatewayPort
+        load.apiPort = apiPort
+        load.apiKey = key
+        load.rate = 300
+        load.connections = 3
+        load.duration = .seconds(3)
+        load.probesPerSecond = 4
+        let report = try await LoadGenerator(configuration: load, templates: Bootstrap.events(polls: fixture.data).interactions, domain: .poll).run()
+        print("loadgen in the end-to-end test: \(report.summary)")
+        #expect(report.failedRequests.isEmpty, "\(report.summary)")
+        #expect(report.eventsAccepted >= 600, "\(report.summary)")
+        #expect(report.freshness.count >= 8 && report.probesTimedOut == 0 && report.probesFailed == 0, "\(report.summary)")
+        #expect(report.freshness.allSatisfy { $0 > .zero && $0 < load.probeTimeout })
         try await fixture.finish()
     }
 }

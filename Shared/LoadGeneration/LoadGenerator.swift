@@ -1,0 +1,210 @@
+import Events
+import Foundation
+import NIOHTTP1
+import Synchronization
+
+/// A steady event load through the ingest gateway, with end-to-end freshness probes through the
+/// inference API: what `loadgen` runs and the benchmarks measure with.
+///
+/// Load: the template events cycled at `rate` events/s in NDJSON batches over `connections` keep-alive
+/// connections, each sent with a new event id and stamped with its send time; requests follow a fixed
+/// schedule (a slow answer delays that connection's next request, with no catch-up burst).
+///
+/// Freshness probe: a user nobody has seen posts one positive event (a like, a share) on a popular item;
+/// the API is asked for that user's recommendations until the strategy is no longer `popular` (the
+/// event was applied to Redis and folded in). Freshness = post sent → first answer showing it.
+public struct LoadGenerator: Sendable {
+    public struct Configuration: Sendable {
+        public var gatewayHost = "127.0.0.1"
+        public var gatewayPort = 8080
+        public var apiHost = "127.0.0.1"
+        public var apiPort = 8082
+        public var apiKey = ""
+        /// Background events per second (0: probes only).
+        public var rate: Double = 1000
+        public var duration: Duration = .seconds(30)
+        public var connections = 8
+        public var batch = 10
+        /// Freshness probes started per second (0: none).
+        public var probesPerSecond: Double = 5
+        /// A probe not visible after this long counts as timed out.
+        public var probeTimeout: Duration = .seconds(5)
+        /// How often a probe asks the API.
+        public var probePollInterval: Duration = .milliseconds(10)
+
+        public init() {}
+    }
+
+    public struct Report: Sendable {
+        public var eventsAccepted = 0
+        /// Requests answered with a non-2xx status, by status (0: the connection failed).
+        public var failedRequests: [Int: Int] = [:]
+        public var elapsed: Duration = .zero
+        /// Post → visible, one per probe that became visible in time.
+        public var freshness: [Duration] = []
+        public var probesTimedOut = 0
+        /// Probes whose own post was refused (status ≠ 2xx).
+        public var probesFailed = 0
+
+        public var acceptedPerSecond: Double { Double(eventsAccepted) / Self.seconds(elapsed) }
+
+        static func seconds(_ duration: Duration) -> Double {
+            Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        }
+
+        /// The `q`-quantile (0…1) of the freshness samples (nearest rank), nil without samples.
+        public func freshnessQuantile(_ q: Double) -> Duration? {
+            guard !freshness.isEmpty else { return nil }
+            let sorted = freshness.sorted()
+            return sorted[min(sorted.count - 1, max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1))]
+        }
+
+        /// One line per figure, for people and scripts (`key=value`).
+        public var summary: String {
+            func ms(_ duration: Duration?) -> String { duration.map { String(format: "%.1f", Self.seconds($0) * 1000) } ?? "n/a" }
+            let failures = failedRequests.sorted { $0.key < $1.key }.map { "\($0.key == 0 ? "connection" : String($0.key)):\($0.value)" }.joined(separator: ",")
+            return [
+                "events_accepted=\(eventsAccepted)", String(format: "accepted_per_second=%.0f", acceptedPerSecond),
+                "failed_requests=\(failures.isEmpty ? "none" : failures)", "probes=\(freshness.count + probesTimedOut + probesFailed)",
+                "probes_visible=\(freshness.count)", "probes_timed_out=\(probesTimedOut)", "probes_failed=\(probesFailed)",
+                "freshness_p50_ms=\(ms(freshnessQuantile(0.5)))", "freshness_p99_ms=\(ms(freshnessQuantile(0.99)))",
+                "freshness_max_ms=\(ms(freshness.max()))",
+            ].joined(separator: " ")
+        }
+    }
+
+    public let configuration: Configuration
+    /// Cycled for the background load (ids and times are replaced when sent).
+    public let templates: [Event]
+    /// Items the probes act on (popular ones: known to the model).
+    public let probeItems: [String]
+    public let domain: EventDomain
+
+    public init(configuration: Configuration, templates: [Event], domain: EventDomain) {
+        precondition(!templates.isEmpty, "no template events")
+        self.configuration = configuration
+        self.templates = templates
+        self.domain = domain
+        var counts: [String: Int] = [:]
+        for event in templates where event.domain == domain { counts[event.subjectID, default: 0] += 1 }
+        probeItems = counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(50).map(\.key)
+    }
+
+    public func run() async throws -> Report {
+        let started = ContinuousClock.now
+        let configuration = configuration
+        let report = ReportBox()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            if configuration.rate > 0 {
+                for connection in 0..<configuration.connections {
+                    tasks.addTask { try await self.load(connection: connection, started: started, report: report) }
+                }
+            }
+            if configuration.probesPerSecond > 0 {
+                tasks.addTask { try await self.probes(started: started, report: report) }
+            }
+            try await tasks.waitForAll()
+        }
+        return report.state.withLock { report in
+            report.elapsed = ContinuousClock.now - started
+            return report
+        }
+    }
+
+    private func load(connection: Int, started: ContinuousClock.Instant, report: ReportBox) async throws {
+        let configuration = configuration
+        let interval = Duration.seconds(Double(configuration.connections * configuration.batch) / configuration.rate)
+        let poster = try await GatewayPoster.connect(
+            host: configuration.gatewayHost, port: configuration.gatewayPort, apiKey: configuration.apiKey, group: .singletonMultiThreadedEventLoopGroup
+        )
+        try await poster.session { post in
+            var next = connection * 7919 % templates.count
+            // Connections start spread over one interval, so requests arrive evenly.
+            var due = started + interval * (Double(connection) / Double(configuration.connections))
+            while due < started + configuration.duration {
+                try await Task.sleep(until: due, clock: .continuous)
+                let now = EventTimestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+                var lines: [String] = []
+                for _ in 0..<configuration.batch {
+                    var event = templates[next]
+                    next = (next + configuration.connections) % templates.count
+                    event.eventID = EventID.random()
+                    event.occurredAt = now
+                    lines.append(GatewayPoster.line(event))
+                }
+                let status = (try? await post(lines.joined(separator: "\n")).status) ?? 0
+                report.state.withLock { report in
+                    if status / 100 == 2 { report.eventsAccepted += configuration.batch } else { report.failedRequests[status, default: 0] += 1 }
+                }
+                if status == 0 { return }  // the connection is gone
+                due = due + interval
+            }
+        }
+    }
+
+    private func probes(started: ContinuousClock.Instant, report: ReportBox) async throws {
+        let configuration = configuration
+        let interval = Duration.seconds(1 / configuration.probesPerSecond)
+        try await withThrowingTaskGroup(of: Void.self) { probes in
+            var due = started + interval / 2
+            var index = 0
+            while due < started + configuration.duration {
+                try await Task.sleep(until: due, clock: .continuous)
+                let item = probeItems[index % probeItems.count]
+                index += 1
+                probes.addTask {
+                    let outcome = try await self.probe(item: item)
+                    report.state.withLock { report in
+                        switch outcome {
+                        case .visible(let after): report.freshness.append(after)
+                        case .timedOut: report.probesTimedOut += 1
+                        case .refused: report.probesFailed += 1
+                        }
+                    }
+                }
+                due = due + interval
+            }
+            try await probes.waitForAll()
+        }
+    }
+
+    final class ReportBox: Sendable {
+        let state = Mutex(Report())
+    }
+
+    enum ProbeOutcome { case visible(Duration), timedOut, refused }
+
+    static func strategy(_ body: String) -> String? {
+        guard case .object(let members)? = try? JSONParser.parse(Array(body.utf8)),
+            case .string(let strategy)? = members.first(where: { $0.key == "strategy" })?.value
+        else { return nil }
+        return strategy
+    }
+
+    /// One probe on its own connections (the post must not queue behind the load).
+    func probe(item: String) async throws -> ProbeOutcome {
+        let configuration = configuration
+        let user = "probe-" + EventID.random().prefix(13)
+        let event = Event(
+            eventID: EventID.random(), type: domain == .movie ? .movieLike : .pollShare, userID: user, subjectID: item,
+            occurredAt: EventTimestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+        )
+        let gateway = try await HTTPConnection.connect(host: configuration.gatewayHost, port: configuration.gatewayPort)
+        var headers = [("Content-Type", "application/json")]
+        if !configuration.apiKey.isEmpty { headers.append(("X-API-Key", configuration.apiKey)) }
+        let sentHeaders = headers
+        let posted = ContinuousClock.now
+        let status = try await gateway.session { send in try await send(.POST, "/v1/events", sentHeaders, GatewayPoster.line(event)).status }
+        guard status / 100 == 2 else { return .refused }
+        let api = try await HTTPConnection.connect(host: configuration.apiHost, port: configuration.apiPort)
+        let path = "/v1/users/\(user)/recommendations?domain=\(domain == .movie ? "movies" : "polls")&k=5"
+        return try await api.session { send in
+            while ContinuousClock.now - posted < configuration.probeTimeout {
+                let (status, body) = try await send(.GET, path, [], nil)
+                if status == 200, let strategy = Self.strategy(body), strategy != "popular" { return .visible(ContinuousClock.now - posted) }
+                try await Task.sleep(for: configuration.probePollInterval)
+            }
+            return .timedOut
+        }
+    }
+}
