@@ -11,7 +11,7 @@ import Training
 let usage = """
     usage: loadgen [--source movielens|polls] [--data DIR] [--rate EVENTS_PER_S] [--seconds N]
                    [--gateway HOST:PORT] [--api HOST:PORT] [--api-key KEY | --api-key-file FILE]
-                   [--connections N] [--batch N] [--probes-per-second N] [--probe-timeout-ms N]
+                   [--connections N] [--batch N] [--probes-per-second N] [--probe-timeout-ms N] [--user-prefix P]
 
       --source             movielens (ratings of data/ml-100k, default) or polls (synthetic polls interactions)
       --data               the MovieLens directory (default data/ml-100k; make run fetches it)
@@ -20,6 +20,7 @@ let usage = """
       --gateway / --api    default 127.0.0.1:8080 / 127.0.0.1:8082
       --api-key(-file)     a producer key of the gateway (make run writes .run/stack/gateway-api-key)
       --probes-per-second  freshness probes started per second (default 5; 0: none)
+      --user-prefix        prepended to every user id (e.g. new-: users the model does not know)
     """
 
 func parseOptions() -> [String: String] {
@@ -68,6 +69,7 @@ configuration.connections = max(1, Int(number("connections", 8)))
 configuration.batch = max(1, Int(number("batch", 10)))
 configuration.probesPerSecond = number("probes-per-second", 5)
 configuration.probeTimeout = .milliseconds(Int64(number("probe-timeout-ms", 5000)))
+configuration.userPrefix = options["user-prefix"] ?? ""
 
 let templates: [Event]
 let domain: EventDomain

@@ -19,6 +19,7 @@ public struct InferenceConfiguration: Sendable {
     public var port = 8082
     public var adminToken = ""
     public var metadataRefresh: Duration = .seconds(10)
+    public var popularMaxAge: Duration = .seconds(1)
     public var modelUpdatedTopic = "streamrec.model-updated"
     public var features = FeatureConfiguration()
     public var redis: RedisConfiguration
@@ -37,9 +38,12 @@ public struct InferenceConfiguration: Sendable {
         public static let port = ConfigKey("http.port", default: "8082", "HTTP port")
         public static let adminToken = ConfigKey("inference.admin_token", default: nil, "Bearer token of POST /v1/admin/reload (or inference.admin_token_file); unset disables the route", secret: true)
         public static let metadataRefresh = ConfigKey("inference.metadata_refresh", default: "10s", "How often titles, genres and poll questions are re-read from PostgreSQL")
+        public static let popularMaxAge = ConfigKey(
+            "inference.popular_max_age", default: "1s", "How long a popular list read from Redis is reused (0s: read on every request); bounds how stale /v1/popular and the popular strategy can be"
+        )
         public static let topic = ConfigKey("topics.model_updated", default: "streamrec.model-updated", "Topic on which the trainer announces promotions (each API instance reloads)")
 
-        public static let all: [ConfigKey] = [host, port, adminToken, metadataRefresh, topic] + FeatureConfiguration.Keys.all
+        public static let all: [ConfigKey] = [host, port, adminToken, metadataRefresh, popularMaxAge, topic] + FeatureConfiguration.Keys.all
             + ClientConfigKeys.redis + ClientConfigKeys.postgres + [ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug]
     }
 
@@ -62,6 +66,7 @@ public struct InferenceConfiguration: Sendable {
             throw ConfigurationError(key: Keys.adminToken.name, message: "use at least 16 characters")
         }
         metadataRefresh = try reader.duration(Keys.metadataRefresh)
+        popularMaxAge = try reader.duration(Keys.popularMaxAge)
         modelUpdatedTopic = try reader.string(Keys.topic)
         features = try FeatureConfiguration(reading: reader)
         migrationsDirectory = try reader.string(ClientConfigKeys.postgresMigrationsDirectory)
@@ -105,7 +110,8 @@ public struct InferenceApplication: Sendable {
             logger.warning("could not make sure the model-updated topic exists", metadata: ["error": "\(error)"])
         }
         let features = FeatureReader(configuration: configuration.features, redis: redis)
-        let engine = RecommendationEngine(models: models, features: features) { domain, id in catalog.groups(domain, id) }
+        var engine = RecommendationEngine(models: models, features: features) { domain, id in catalog.groups(domain, id) }
+        engine.popularMaxAge = configuration.popularMaxAge
         let service = InferenceService(
             engine: engine, features: features, catalog: catalog, models: models, adminToken: configuration.adminToken,
             clock: { Int64(Date().timeIntervalSince1970 * 1000) }

@@ -31,6 +31,9 @@ public struct LoadGenerator: Sendable {
         public var probeTimeout: Duration = .seconds(5)
         /// How often a probe asks the API.
         public var probePollInterval: Duration = .milliseconds(10)
+        /// Prepended to the templates' user ids: "new-" makes MovieLens users unknown to a model trained
+        /// on MovieLens (fold-in users).
+        public var userPrefix = ""
 
         public init() {}
     }
@@ -130,6 +133,7 @@ public struct LoadGenerator: Sendable {
                     next = (next + configuration.connections) % templates.count
                     event.eventID = EventID.random()
                     event.occurredAt = now
+                    event.userID = configuration.userPrefix + event.userID
                     lines.append(GatewayPoster.line(event))
                 }
                 let status = (try? await post(lines.joined(separator: "\n")).status) ?? 0

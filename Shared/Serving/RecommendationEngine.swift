@@ -51,22 +51,31 @@ public struct RecommendationResult: Sendable, Hashable {
     public var degraded = false
 }
 
-/// The last popular list read per (domain, window, group): what the API answers while Redis is down.
-/// Bounded, since the group comes from the query string.
+/// The last popular list read per (domain, window, group): reused while younger than the engine's
+/// `popularMaxAge` (a window sum over every bucket is the most expensive read of the API, and a list a
+/// second old is as good), and what the API answers while Redis is down. Bounded, since the group comes
+/// from the query string.
 final class PopularCache: Sendable {
     static let capacity = 512
-    private let lists = Mutex<[String: [ScoredItem]]>([:])
+    private let lists = Mutex<[String: (items: [ScoredItem], readAt: ContinuousClock.Instant)]>([:])
 
     static func key(_ domain: EventDomain, _ window: String, _ group: String?) -> String { "\(domain.rawValue)|\(window)|\(group ?? "")" }
 
     func store(_ items: [ScoredItem], for key: String) {
+        let now = ContinuousClock.now
         lists.withLock { lists in
             if lists[key] == nil, lists.count >= Self.capacity { lists.removeValue(forKey: lists.keys.first!) }
-            lists[key] = items
+            lists[key] = (items, now)
         }
     }
 
-    func list(for key: String) -> [ScoredItem]? { lists.withLock { $0[key] } }
+    func list(for key: String) -> [ScoredItem]? { lists.withLock { $0[key]?.items } }
+
+    /// The list if it was read less than `maxAge` ago.
+    func fresh(for key: String, maxAge: Duration) -> [ScoredItem]? {
+        let now = ContinuousClock.now
+        return lists.withLock { lists in lists[key].flatMap { now - $0.readAt < maxAge ? $0.items : nil } }
+    }
 }
 
 /// Chooses the strategy per request and scores: the production model's factors, Redis history
@@ -78,6 +87,9 @@ public struct RecommendationEngine: Sendable {
     public let groups: @Sendable (EventDomain, String) -> [String]?
     /// The window the popular strategy reads.
     public var popularWindow = "24h"
+    /// A popular list read from Redis is reused for this long (`inference.popular_max_age`; zero: every
+    /// request reads Redis).
+    public var popularMaxAge: Duration = .seconds(1)
     private let popularCache = PopularCache()
     /// How many items a popular list keeps (in the cache too): enough for k = 100 after filters.
     static let popularListLength = 300
@@ -183,6 +195,7 @@ public struct RecommendationEngine: Sendable {
         _ domain: EventDomain, window: String, group: String?, now: Int64
     ) async throws(RedisError) -> (items: [ScoredItem], degraded: Bool) {
         let key = PopularCache.key(domain, window, group)
+        if popularMaxAge > .zero, let recent = popularCache.fresh(for: key, maxAge: popularMaxAge) { return (recent, false) }
         do {
             let items = try await features.popular(domain, window: window, group: group, limit: Self.popularListLength, now: now).filter { $0.score > 0 }
             popularCache.store(items, for: key)

@@ -51,7 +51,9 @@ struct RecommendationEngineTests {
             features.keyPrefix = schema + ":v1"
             writer = FeatureWriter(configuration: features, redis: redis)
             let categories = Dictionary(uniqueKeysWithValues: data.polls.map { ($0.id, [$0.category]) })
-            engine = RecommendationEngine(models: repository, features: FeatureReader(configuration: features, redis: redis)) { _, id in categories[id] }
+            var engine = RecommendationEngine(models: repository, features: FeatureReader(configuration: features, redis: redis)) { _, id in categories[id] }
+            engine.popularMaxAge = .zero  // the tests check each write's effect at once
+            self.engine = engine
         }
 
         func vote(_ user: String, _ poll: String, at time: Int64, offset: Int64) async throws {
@@ -149,7 +151,7 @@ struct RecommendationEngineTests {
         try await fixture.finish()
     }
 
-    @Test("Redis down: the last popular list read is served, marked degraded; a list never read is an error")
+    @Test("popular lists: reused while younger than popularMaxAge; while Redis is down the last one read is served, marked degraded; a list never read is an error")
     func lastPopularListWhileRedisIsDown() async throws {
         let fixture = try await Fixture()  // no model loaded: popular comes from Redis or its cache only
         let server = try PrivateRedis()
@@ -159,7 +161,8 @@ struct RecommendationEngineTests {
         var features = FeatureConfiguration()
         features.keyPrefix = fixture.schema + ":v1"
         let writer = FeatureWriter(configuration: features, redis: redis)
-        let engine = RecommendationEngine(models: fixture.repository, features: FeatureReader(configuration: features, redis: redis)) { _, _ in nil }
+        var engine = RecommendationEngine(models: fixture.repository, features: FeatureReader(configuration: features, redis: redis)) { _, _ in nil }
+        engine.popularMaxAge = .zero
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         for (offset, (user, poll)) in [("a", "p2"), ("b", "p2"), ("c", "p5")].enumerated() {
             let event = Event(
@@ -172,12 +175,22 @@ struct RecommendationEngineTests {
         #expect(live.items.map(\.item) == ["p2", "p5"] && !live.degraded)
         let liveAnswer = try await engine.recommend(RecommendationRequest(user: "nobody", domain: .poll, k: 5), now: now)
         #expect(liveAnswer.strategy == .popular && !liveAnswer.degraded && liveAnswer.items.map(\.item) == ["p2", "p5"])
+        // Within popularMaxAge the list read is reused: a new vote shows once it has expired.
+        var reusing = engine
+        reusing.popularMaxAge = .seconds(60)
+        _ = try await reusing.popular(.poll, window: "24h", group: nil, now: now)
+        let event = Event(
+            eventID: EventID.random(), type: .pollVote, userID: "d", subjectID: "p7", occurredAt: EventTimestamp(millisecondsSinceEpoch: now), payload: .vote(optionID: "o0")
+        )
+        _ = try await writer.apply([FeatureEvent(event: event, position: RecordPosition(topic: "t", partition: 0, offset: 3), groups: [])], now: now)
+        #expect(try await reusing.popular(.poll, window: "24h", group: nil, now: now).items.map(\.item) == ["p2", "p5"])
+        #expect(try await engine.popular(.poll, window: "24h", group: nil, now: now).items.map(\.item) == ["p2", "p5", "p7"])
 
         try server.stop()
         let cached = try await engine.popular(.poll, window: "24h", group: nil, now: now)
-        #expect(cached.items == live.items && cached.degraded)
+        #expect(cached.items.map(\.item) == ["p2", "p5", "p7"] && cached.degraded)
         let cachedAnswer = try await engine.recommend(RecommendationRequest(user: "nobody", domain: .poll, k: 5, exclude: ["p5"]), now: now)
-        #expect(cachedAnswer.strategy == .popular && cachedAnswer.degraded && cachedAnswer.items.map(\.item) == ["p2"])
+        #expect(cachedAnswer.strategy == .popular && cachedAnswer.degraded && cachedAnswer.items.map(\.item) == ["p2", "p7"])
         await #expect(throws: RedisError.self) { try await engine.popular(.poll, window: "7d", group: nil, now: now) }
 
         await redis.shutdown()

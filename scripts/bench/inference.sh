@@ -1,52 +1,98 @@
 #!/usr/bin/env bash
-# Inference API benchmark (release build, own stack in .run/bench, wrk on the same 2 cores):
+# Inference API benchmark: the whole pipeline in release builds on its own stack (.run/bench), wrk and
+# loadgen on the same 2 cores.
+#   0. MovieLens 100K bootstrapped and a movies model trained (implicit ALS 64 factors, trainer defaults);
+#      gateway, processor and API started; Redis warmed through the gateway by loadgen: MovieLens users
+#      (known to the model) and the same users prefixed new- (unknown to it: fold-in)
 #   1. ceiling: GET /healthz of the same binary, wrk -c32
-#   2. GET /v1/users/{id}/recommendations?domain=movies&k=20, 70 % users known to the model (personalised:
-#      Redis history + fold-in + top-k over 1682 movies), 30 % unknown (popular), wrk -c32 flat out
+#   2. GET /v1/users/{id}/recommendations?domain=movies&k=20 for a mix: 50 % known users with fresh events
+#      (personalised), 20 % new users with events (fold-in), 30 % anonymous (popular); wrk -c32 flat out
 #   3. the same paced to about 2k req/s (32 connections, 16 ms pause each): p50/p99
-#   4. the API's RSS after the runs
-# The model: MovieLens 100K, implicit ALS 64 factors (trainer defaults). DURATION (default 10s) per run.
+#   4. freshness: loadgen at a steady RATE events/s (default 1000) with 10 probes/s for FRESH_SECONDS
+#      (default 30): a new user's like posted → their recommendations no longer popular, p50/p99
+#   5. the API's peak RSS
+# DURATION (default 10s) per wrk run; FRESH_SECONDS=0 skips step 4.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION="${DURATION:-10s}"
+RATE="${RATE:-1000}"
+FRESH_SECONDS="${FRESH_SECONDS:-30}"
 # shellcheck source=scripts/bench/common.sh
 source scripts/bench/common.sh
-PORT="${BENCH_API_PORT:-18092}"
+API_PORT="${BENCH_API_PORT:-18092}" GATEWAY_PORT="${BENCH_GATEWAY_PORT:-18090}" PROCESSOR_PORT="${BENCH_PROCESSOR_PORT:-18091}"
 RUN_ID="api_$(date +%s)"
+API_KEY="bench-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
 echo "bench: release builds" >&2
-for product in trainer inference-api; do swift build -c release --product "$product" >&2; done
-api_pid=""
+for product in trainer inference-api ingest-gateway stream-processor loadgen; do swift build -c release --product "$product" >&2; done
+pids=()
 cleanup() {
-  [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
   rm -rf "var/bench-$RUN_ID"
   bench_stack_down
 }
 trap cleanup EXIT
 bench_stack_up
 bench_psql -c "CREATE SCHEMA $RUN_ID" >&2
-export STREAMREC_POSTGRES_SCHEMA="$RUN_ID" STREAMREC_TRAINER_ARTIFACTS_DIR="var/bench-$RUN_ID" STREAMREC_LOG_LEVEL=warning
+export STREAMREC_POSTGRES_SCHEMA="$RUN_ID" STREAMREC_TRAINER_ARTIFACTS_DIR="var/bench-$RUN_ID" STREAMREC_LOG_LEVEL=warning \
+  STREAMREC_TOPICS_MOVIE="$RUN_ID.movie" STREAMREC_TOPICS_POLL="$RUN_ID.poll" STREAMREC_TOPICS_DEAD_LETTER="$RUN_ID.dlq" \
+  STREAMREC_FEATURES_KEY_PREFIX="$RUN_ID:v1"
 bash scripts/fetch-data.sh >&2
 .build/release/trainer bootstrap --dataset ml-100k >&2
 .build/release/trainer train --domain movies >&2
-STREAMREC_HTTP_PORT="$PORT" .build/release/inference-api >&2 &
+STREAMREC_GATEWAY_API_KEYS="bench:$API_KEY" STREAMREC_GATEWAY_RATE_LIMIT=0 STREAMREC_HTTP_PORT="$GATEWAY_PORT" .build/release/ingest-gateway >&2 &
+pids+=($!)
+STREAMREC_KAFKA_GROUP_ID="$RUN_ID" STREAMREC_HTTP_PORT="$PROCESSOR_PORT" .build/release/stream-processor >&2 &
+pids+=($!)
+STREAMREC_HTTP_PORT="$API_PORT" .build/release/inference-api >&2 &
 api_pid=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+pids+=("$api_pid")
+for port in "$GATEWAY_PORT" "$PROCESSOR_PORT" "$API_PORT"; do
+  for _ in $(seq 150); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+done
+loadgen() { .build/release/loadgen --gateway "127.0.0.1:$GATEWAY_PORT" --api "127.0.0.1:$API_PORT" --api-key "$API_KEY" "$@"; }
+echo "bench: warming Redis through the gateway (known users, then new- users)" >&2
+loadgen --rate 5000 --seconds 6 --probes-per-second 2 >&2
+loadgen --rate 5000 --seconds 4 --probes-per-second 2 --user-prefix new- >&2
+sleep 2
+echo "bench: warm: $(redis-cli -p "$REDIS_PORT" dbsize) Redis keys" >&2
 
-ceiling=$(wrk -t2 -c32 -d"$DURATION" --latency "http://127.0.0.1:$PORT/healthz" | wrk_summary)
-flat=$(wrk -t2 -c32 -d"$DURATION" --latency -s scripts/bench/wrk-recommend.lua "http://127.0.0.1:$PORT" | wrk_summary)
-paced=$(BENCH_DELAY_MS=16 wrk -t2 -c32 -d"$DURATION" --latency -s scripts/bench/wrk-recommend.lua "http://127.0.0.1:$PORT" | wrk_summary)
+ceiling=$(wrk -t2 -c32 -d"$DURATION" --latency "http://127.0.0.1:$API_PORT/healthz" | wrk_summary)
+# BENCH_PERF=1: a CPU profile of the API during the flat run (perf report -i .run/bench/inference.perf).
+perf_pid=""
+if [ "${BENCH_PERF:-0}" = 1 ]; then
+  perf record -F 999 -g -o .run/bench/inference.perf -p "$api_pid" -- sleep 6 >/dev/null 2>&1 &
+  perf_pid=$!
+fi
+flat=$(wrk -t2 -c32 -d"$DURATION" --latency -s scripts/bench/wrk-recommend.lua "http://127.0.0.1:$API_PORT" | wrk_summary)
+[ -n "$perf_pid" ] && wait "$perf_pid"
+paced=$(BENCH_DELAY_MS=16 wrk -t2 -c32 -d"$DURATION" --latency -s scripts/bench/wrk-recommend.lua "http://127.0.0.1:$API_PORT" | wrk_summary)
+strategies=$(for user in 1 2 new-1 new-2 visitor-1; do curl -fs "http://127.0.0.1:$API_PORT/v1/users/$user/recommendations?domain=movies&k=20" | sed -n 's/.*"strategy":"\([^"]*\)".*/\1/p'; done | tr '\n' ' ')
+echo "bench: freshness at $RATE events/s for $FRESH_SECONDS s" >&2
+fresh=""
+[ "$FRESH_SECONDS" != 0 ] && fresh=$(loadgen --rate "$RATE" --seconds "$FRESH_SECONDS" --probes-per-second 10)
 rss_mib=$(peak_rss_mib "$api_pid")
-bench_psql -c "DROP SCHEMA $RUN_ID CASCADE" >&2
 
 read -r c_rps c_p50 c_p99 _ <<< "$ceiling"
 read -r f_rps f_p50 f_p99 f_bad <<< "$flat"
 read -r p_rps p_p50 p_p99 p_bad <<< "$paced"
+field() { tr ' ' '\n' <<< "$fresh" | sed -n "s/^$1=//p"; }
+echo
+echo "strategies of users 1, 2, new-1, new-2, visitor-1: $strategies"
 echo
 echo "| run | req/s | p50 | p99 | non-2xx | figure | target |"
 echo "| --- | ---: | ---: | ---: | ---: | --- | --- |"
 echo "| GET /healthz (ceiling), c32 | $c_rps | $c_p50 | $c_p99 | – | – | – |"
-echo "| recommendations k=20, c32 | $f_rps | $f_p50 | $f_p99 | $f_bad | $(awk -v a="$f_rps" -v b="$c_rps" 'BEGIN { printf "%.0f%% of ceiling", 100 * a / b }') | ≥ 10k req/s |"
-echo "| recommendations k=20, paced (c32, 16 ms pause) | $p_rps | $p_p50 | $p_p99 | $p_bad | p99 at this rate | p99 < 5 ms at 2k req/s |"
+echo "| recommendations k=20, mix, c32 | $f_rps | $f_p50 | $f_p99 | $f_bad | $(awk -v a="$f_rps" -v b="$c_rps" 'BEGIN { printf "%.0f%% of ceiling", 100 * a / b }') | ≥ 10k req/s |"
+echo "| recommendations k=20, mix, paced (c32, 16 ms pause) | $p_rps | $p_p50 | $p_p99 | $p_bad | p99 at this rate | p99 < 5 ms at 2k req/s |"
+echo
+echo "| freshness (loadgen, $RATE events/s background, 10 probes/s, ${FRESH_SECONDS} s) | value | target |"
+echo "| --- | ---: | --- |"
+echo "| events/s accepted | $(field accepted_per_second) | – |"
+echo "| failed requests | $(field failed_requests) | none |"
+echo "| probes visible / timed out / refused | $(field probes_visible) / $(field probes_timed_out) / $(field probes_failed) | – |"
+echo "| freshness p50 | $(field freshness_p50_ms) ms | – |"
+echo "| freshness p99 | $(field freshness_p99_ms) ms | < 1000 ms |"
+echo "| freshness max | $(field freshness_max_ms) ms | – |"
 echo
 echo "inference API peak RSS: $rss_mib MiB"
