@@ -93,22 +93,35 @@ public struct FeatureReader: Sendable {
         (shortWeight / Double(shortMilliseconds)) / ((longWeight + prior) / Double(longMilliseconds))
     }
 
-    /// Most recent first.
-    public func history(user: String, domain: EventDomain, limit: Int) async throws(RedisError) -> [HistoryEntry] {
-        let reply = try await redis.send(RedisCommand("ZRANGE", keys.userHistory(user, domain), 0, limit - 1, "REV"))
+    /// Most recent first; with `since`, only entries after that event time (ms).
+    public func history(user: String, domain: EventDomain, limit: Int, since: Int64? = nil) async throws(RedisError) -> [HistoryEntry] {
+        let key = keys.userHistory(user, domain)
+        let command = since.map { RedisCommand("ZRANGE", key, "+inf", "(\($0)", "BYSCORE", "REV", "LIMIT", 0, limit) }
+            ?? RedisCommand("ZRANGE", key, 0, limit - 1, "REV")
+        let reply = try await redis.send(command)
         guard let members = reply.array else { throw .unexpectedReply("ZRANGE returned \(reply)") }
         return try members.map { value throws(RedisError) in
-            guard let text = value.string else { throw .unexpectedReply("history member") }
-            // time|type|item|units|event_id; the item may contain '|', so split from both ends.
-            let parts = text.split(separator: "|", omittingEmptySubsequences: false)
-            guard parts.count >= 5, let time = Int64(parts[0]), let type = EventType(rawValue: String(parts[1])),
-                let units = Double(parts[parts.count - 2])
-            else { throw .unexpectedReply("history member \(text)") }
-            return HistoryEntry(
-                item: parts[2..<(parts.count - 2)].joined(separator: "|"), type: type, weight: EventWeights.weight(units),
-                occurredAt: EventTimestamp(millisecondsSinceEpoch: time), eventID: String(parts[parts.count - 1])
-            )
+            guard let text = value.string, let entry = Self.historyEntry(text) else { throw .unexpectedReply("history member \(value)") }
+            return entry
         }
+    }
+
+    /// `time|type|item|units|event_id`; the item may contain '|', so the fields are found from both ends
+    /// (on the hot path of every recommendation: no intermediate arrays).
+    static func historyEntry(_ text: String) -> HistoryEntry? {
+        let bytes = text.utf8
+        guard let first = bytes.firstIndex(of: UInt8(ascii: "|")),
+            let second = bytes[bytes.index(after: first)...].firstIndex(of: UInt8(ascii: "|")),
+            let last = bytes.lastIndex(of: UInt8(ascii: "|")), last > second,
+            let beforeLast = bytes[..<last].lastIndex(of: UInt8(ascii: "|")), beforeLast > second,
+            let time = Int64(Substring(text.utf8[..<first])),
+            let type = EventType(rawValue: String(Substring(text.utf8[bytes.index(after: first)..<second]))),
+            let units = Double(Substring(text.utf8[bytes.index(after: beforeLast)..<last]))
+        else { return nil }
+        return HistoryEntry(
+            item: String(Substring(text.utf8[bytes.index(after: second)..<beforeLast])), type: type, weight: EventWeights.weight(units),
+            occurredAt: EventTimestamp(millisecondsSinceEpoch: time), eventID: String(Substring(text.utf8[bytes.index(after: last)...]))
+        )
     }
 
     /// Every item the user interacted with in the domain (up to the seen limit).

@@ -34,12 +34,15 @@ public enum TopK {
         }
         for index in 0..<scores.count {
             let score = scores[index]
-            guard !score.isNaN, !excluded(index) else { continue }
+            guard !score.isNaN else { continue }
             let candidate = (index: index, score: score)
+            // The exclusion test (a set lookup, a genre check) only for candidates that would enter.
             if heap.count < k {
+                guard !excluded(index) else { continue }
                 heap.append(candidate)
                 siftUp(heap.count - 1)
             } else if worse(heap[0], candidate) {
+                guard !excluded(index) else { continue }
                 heap[0] = candidate
                 siftDown()
             }

@@ -114,7 +114,12 @@ public struct RecommendationEngine: Sendable {
         // Both reads at once: one round trip of latency instead of two.
         let features = features
         async let seenRead = request.excludeSeen ? features.seen(user: request.user, domain: request.domain) : []
-        async let historyRead = model == nil ? [] : features.history(user: request.user, domain: request.domain, limit: 200)
+        // A user the model was trained on needs only what happened since training (unless reasons are
+        // asked for: they come from the whole recent history).
+        let since = model.flatMap { model in
+            request.reasons || model.userIndex[request.user] == nil ? nil : model.manifest.dataMaxEventTime?.millisecondsSinceEpoch
+        }
+        async let historyRead = model == nil ? [] : features.history(user: request.user, domain: request.domain, limit: 200, since: since)
         var seen: Set<String> = []
         var history: [HistoryEntry] = []
         var degraded = false
