@@ -95,15 +95,40 @@ public struct FeatureReader: Sendable {
 
     /// Most recent first; with `since`, only entries after that event time (ms).
     public func history(user: String, domain: EventDomain, limit: Int, since: Int64? = nil) async throws(RedisError) -> [HistoryEntry] {
+        try Self.historyEntries(try await redis.send(historyCommand(user: user, domain: domain, limit: limit, since: since)))
+    }
+
+    /// The seen-set (if asked) and the history in one round trip: what every recommendation reads.
+    public func seenAndHistory(
+        user: String, domain: EventDomain, seen includeSeen: Bool, historyLimit: Int, since: Int64? = nil
+    ) async throws(RedisError) -> (seen: Set<String>, history: [HistoryEntry]) {
+        var commands: [RedisCommand] = []
+        if includeSeen { commands.append(RedisCommand("ZRANGE", keys.userSeen(user, domain), 0, -1)) }
+        if historyLimit > 0 { commands.append(historyCommand(user: user, domain: domain, limit: historyLimit, since: since)) }
+        guard !commands.isEmpty else { return ([], []) }
+        let replies = try await redis.pipeline(commands)
+        let seen = includeSeen ? try Self.members(replies[0]) : []
+        let history = historyLimit > 0 ? try Self.historyEntries(replies[replies.count - 1]) : []
+        return (seen, history)
+    }
+
+    private func historyCommand(user: String, domain: EventDomain, limit: Int, since: Int64?) -> RedisCommand {
         let key = keys.userHistory(user, domain)
-        let command = since.map { RedisCommand("ZRANGE", key, "+inf", "(\($0)", "BYSCORE", "REV", "LIMIT", 0, limit) }
+        return since.map { RedisCommand("ZRANGE", key, "+inf", "(\($0)", "BYSCORE", "REV", "LIMIT", 0, limit) }
             ?? RedisCommand("ZRANGE", key, 0, limit - 1, "REV")
-        let reply = try await redis.send(command)
+    }
+
+    private static func historyEntries(_ reply: RedisValue) throws(RedisError) -> [HistoryEntry] {
         guard let members = reply.array else { throw .unexpectedReply("ZRANGE returned \(reply)") }
         return try members.map { value throws(RedisError) in
             guard let text = value.string, let entry = Self.historyEntry(text) else { throw .unexpectedReply("history member \(value)") }
             return entry
         }
+    }
+
+    private static func members(_ reply: RedisValue) throws(RedisError) -> Set<String> {
+        guard let members = reply.array else { throw .unexpectedReply("ZRANGE returned \(reply)") }
+        return Set(members.compactMap(\.string))
     }
 
     /// `time|type|item|units|event_id`; the item may contain '|', so the fields are found from both ends
@@ -126,9 +151,7 @@ public struct FeatureReader: Sendable {
 
     /// Every item the user interacted with in the domain (up to the seen limit).
     public func seen(user: String, domain: EventDomain) async throws(RedisError) -> Set<String> {
-        let reply = try await redis.send(RedisCommand("ZRANGE", keys.userSeen(user, domain), 0, -1))
-        guard let members = reply.array else { throw .unexpectedReply("ZRANGE returned \(reply)") }
-        return Set(members.compactMap(\.string))
+        try Self.members(try await redis.send(RedisCommand("ZRANGE", keys.userSeen(user, domain), 0, -1)))
     }
 
     /// Genre or category → summed weight.

@@ -200,24 +200,11 @@ public enum InferenceRoutes {
     /// An item with its metadata; `because`: the history item it is most like, as a short reason.
     static func item(_ domain: EventDomain, _ scored: ScoredItem, catalog: CatalogMetadata, because: String? = nil) -> JSONValue {
         var members: [(key: String, value: JSONValue)] = [("item_id", .string(scored.item)), ("score", .number(String(scored.score)))]
+        members.append(contentsOf: catalog.jsonMembers(domain, scored.item))
         if let because {
             let name = domain == .movie ? catalog.movie(because).map { PredictRoutes.display($0.title, $0.year) } : catalog.poll(because)?.question
             let verb = domain == .movie ? "liked" : "engaged with"
             members.append(("reason", .object([("item_id", .string(because)), ("text", .string("because you \(verb) \(name ?? because)"))])))
-        }
-        switch domain {
-        case .movie:
-            if let movie = catalog.movie(scored.item) {
-                members.append(("title", .string(movie.title)))
-                members.append(("year", movie.year.map { .number(String($0)) } ?? .null))
-                members.append(("genres", .array(movie.genres.map { .string($0) })))
-            }
-        case .poll:
-            if let poll = catalog.poll(scored.item) {
-                members.append(("question", .string(poll.question)))
-                members.append(("category", .string(poll.category)))
-                members.append(("options", .array(poll.options.map { .object([("id", .string($0.id)), ("text", .string($0.text))]) })))
-            }
         }
         return .object(members)
     }

@@ -56,7 +56,7 @@ public struct APIError: HTTPResponseError, Sendable {
 /// Small helpers to answer with JSON written by ``JSONWriter`` (no Codable on the hot path).
 public enum JSONResponse {
     public static func encode(_ value: JSONValue) -> [UInt8] {
-        var writer = JSONWriter(capacity: 256)
+        var writer = JSONWriter(capacity: 4096)
         writer.value(value)
         return writer.bytes
     }
@@ -80,7 +80,8 @@ public struct ErrorAndRequestIDMiddleware<Context: RequestContext>: RouterMiddle
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let supplied = request.headers[.requestID].flatMap { $0.utf8.count <= 64 && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" } ? $0 : nil }
-        let requestID = supplied ?? UUID().uuidString.lowercased()
+        // EventID: a random UUID without Foundation's per-call read of a device file.
+        let requestID = supplied ?? EventID.random()
         var response: Response
         do {
             response = try await next(request, context)

@@ -22,6 +22,9 @@ public final class CatalogMetadata: Sendable {
         var movies: [String: Movie] = [:]
         var polls: [String: Poll] = [:]
         var titles = TitleIndex([])
+        /// The metadata members of each item's JSON, made once per refresh rather than per response.
+        var movieMembers: [String: [(key: String, value: JSONValue)]] = [:]
+        var pollMembers: [String: [(key: String, value: JSONValue)]] = [:]
     }
 
     private let state = Mutex(State())
@@ -44,15 +47,32 @@ public final class CatalogMetadata: Sendable {
         }
         // Built outside the lock: requests keep reading the previous index meanwhile.
         let titles = TitleIndex(movies.map { TitleIndex.Entry(id: $0.key, title: $0.value.title, year: $0.value.year) }.sorted { $0.id < $1.id })
+        let movieMembers = movies.mapValues { movie -> [(key: String, value: JSONValue)] in
+            [("title", .string(movie.title)), ("year", movie.year.map { .number(String($0)) } ?? .null), ("genres", .array(movie.genres.map { .string($0) }))]
+        }
+        let pollMembers = polls.mapValues { poll -> [(key: String, value: JSONValue)] in
+            [
+                ("question", .string(poll.question)), ("category", .string(poll.category)),
+                ("options", .array(poll.options.map { .object([("id", .string($0.id)), ("text", .string($0.text))]) })),
+            ]
+        }
         state.withLock { state in
             state.movies = movies
             state.polls = polls
             state.titles = titles
+            state.movieMembers = movieMembers
+            state.pollMembers = pollMembers
         }
     }
 
     public func movie(_ id: String) -> Movie? { state.withLock { $0.movies[id] } }
     public func poll(_ id: String) -> Poll? { state.withLock { $0.polls[id] } }
+    /// The JSON members describing an item in responses: title, year, genres of a movie; question,
+    /// category, options of a poll. Empty when the catalog does not know it.
+    public func jsonMembers(_ domain: EventDomain, _ id: String) -> [(key: String, value: JSONValue)] {
+        state.withLock { state in (domain == .movie ? state.movieMembers[id] : state.pollMembers[id]) ?? [] }
+    }
+
     /// Movie titles for fuzzy resolution (`/v1/predict`, `/v1/similar?title=`).
     public var titles: TitleIndex { state.withLock { $0.titles } }
     public var counts: (movies: Int, polls: Int) { state.withLock { ($0.movies.count, $0.polls.count) } }

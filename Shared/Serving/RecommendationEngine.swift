@@ -111,25 +111,24 @@ public struct RecommendationEngine: Sendable {
 
     public func recommend(_ request: RecommendationRequest, now: Int64) async throws(RedisError) -> RecommendationResult {
         let model = models.model(for: Self.modelDomain(request.domain))
-        // Both reads at once: one round trip of latency instead of two.
-        let features = features
-        async let seenRead = request.excludeSeen ? features.seen(user: request.user, domain: request.domain) : []
         // A user the model was trained on needs only what happened since training (unless reasons are
         // asked for: they come from the whole recent history).
         let since = model.flatMap { model in
             request.reasons || model.userIndex[request.user] == nil ? nil : model.manifest.dataMaxEventTime?.millisecondsSinceEpoch
         }
-        async let historyRead = model == nil ? [] : features.history(user: request.user, domain: request.domain, limit: 200, since: since)
         var seen: Set<String> = []
         var history: [HistoryEntry] = []
         var degraded = false
         var redisError: RedisError?
         do {
-            (seen, history) = try await (seenRead, historyRead)
+            // Both reads in one round trip.
+            (seen, history) = try await features.seenAndHistory(
+                user: request.user, domain: request.domain, seen: request.excludeSeen, historyLimit: model == nil ? 0 : 200, since: since
+            )
         } catch {
             // Redis down: still answer, from the model alone or the last popular list read.
             degraded = true
-            redisError = error as? RedisError ?? .connectionLost("\(error)")
+            redisError = error
         }
         let excluded = seen.union(request.exclude)
         if let model {
