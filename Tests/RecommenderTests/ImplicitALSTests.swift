@@ -1,3 +1,4 @@
+import Foundation
 import Recommender
 import Testing
 
@@ -121,6 +122,42 @@ struct FoldInTests {
             #expect(dot / norms > 0.99, "user \(user): cosine \(dot / norms)")
             let relativeLength = folded.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot() / trained.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
             #expect(abs(relativeLength - 1) < 0.05, "user \(user): length ratio \(relativeLength)")
+        }
+    }
+
+    @Test("fold-in's early stop (residual down 10⁴) ranks like the exact solve: same top 20, cosine > 0.9999")
+    func earlyStopKeepsTheRanking() {
+        var generator = SeededRandom(seed: 21)
+        var data: [Interaction] = []
+        for user in 0..<300 {
+            for _ in 0..<(5 + Int(generator.next() % 60)) {
+                // Skewed popularity, as in real catalogs.
+                let item = Int32(Double(400) * pow(generator.nextUnit(), 2))
+                data.append(Interaction(user: Int32(user), item: item, value: Float(1 + generator.next() % 3)))
+            }
+        }
+        let matrix = InteractionMatrix(data, userCount: 300, itemCount: 400)
+        var configuration = ImplicitALS.Configuration()
+        configuration.factors = 64
+        configuration.iterations = 3
+        configuration.regularization = 1
+        configuration.threads = 1
+        let model = ImplicitALS.fit(matrix, configuration: configuration)
+        var exactConfiguration = configuration
+        exactConfiguration.conjugateGradientSteps = configuration.factors
+        for user in [0, 50, 123, 299] {
+            let history = zip(matrix.items(of: user), matrix.values(of: user)).map { (item: $0, value: $1) }
+            let folded = model.foldIn(history)
+            var exact = [Float](repeating: 0, count: 64)
+            ImplicitALS.solveRowsForTesting(
+                into: &exact, fixed: model.itemFactors, offsets: [0, history.count], columns: history.map(\.item), values: history.map(\.value),
+                configuration: exactConfiguration
+            )
+            let dot = zip(folded, exact).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            let norms = (folded.reduce(Float(0)) { $0 + $1 * $1 } * exact.reduce(Float(0)) { $0 + $1 * $1 }).squareRoot()
+            #expect(dot / norms > 0.9999, "user \(user): cosine \(dot / norms)")
+            let seen = Set(history.map(\.item))
+            #expect(model.recommend(vector: folded, k: 20, excluding: seen) == model.recommend(vector: exact, k: 20, excluding: seen), "user \(user)")
         }
     }
 
