@@ -75,19 +75,33 @@ start_service() {
 }
 
 GATEWAY_KEY="$(cat "$(secret_file gateway-api-key)")"
+# A second producer key, handed to the web page's visitors (a local demo: the page posts from the browser).
+WEB_KEY_FILE="$(secret_file web-api-key)"
 GATEWAY_PORT="${GATEWAY_PORT:-8080}" PROCESSOR_PORT="${PROCESSOR_PORT:-8081}" API_PORT="${API_PORT:-8082}"
 # Started processor first and gateway before the API, so Ctrl-C stops the API, then the gateway (no new
 # events), then the processor (which commits what it applied).
 echo "run: starting the stream processor (metrics on 127.0.0.1:$PROCESSOR_PORT)"
 start_service stream-processor "http://127.0.0.1:$PROCESSOR_PORT/readyz" STREAMREC_HTTP_PORT="$PROCESSOR_PORT"
 echo "run: starting the ingest gateway on 127.0.0.1:$GATEWAY_PORT"
-start_service ingest-gateway "http://127.0.0.1:$GATEWAY_PORT/readyz" STREAMREC_HTTP_PORT="$GATEWAY_PORT" STREAMREC_GATEWAY_API_KEYS="local:$GATEWAY_KEY"
+start_service ingest-gateway "http://127.0.0.1:$GATEWAY_PORT/readyz" STREAMREC_HTTP_PORT="$GATEWAY_PORT" \
+  STREAMREC_GATEWAY_API_KEYS="local:$GATEWAY_KEY,web:$(cat "$WEB_KEY_FILE")" \
+  STREAMREC_GATEWAY_CORS_ORIGINS="http://127.0.0.1:$API_PORT,http://localhost:$API_PORT"
 echo "run: starting the inference API on 127.0.0.1:$API_PORT"
 start_service inference-api "http://127.0.0.1:$API_PORT/healthz" STREAMREC_HTTP_PORT="$API_PORT" \
-  STREAMREC_INFERENCE_ADMIN_TOKEN_FILE="$(secret_file admin-token)"
+  STREAMREC_INFERENCE_ADMIN_TOKEN_FILE="$(secret_file admin-token)" \
+  STREAMREC_INFERENCE_UI_GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" STREAMREC_INFERENCE_UI_GATEWAY_API_KEY_FILE="$WEB_KEY_FILE"
+# Warm Redis once (a fresh or restarted Redis is empty): the latest interactions of both domains replayed
+# through the gateway as live events, so popular lists, histories and seen-sets are there from the start.
+if [ "$status" = 0 ] && [ "$(redis-cli -p "$STREAMREC_REDIS_PORT" DBSIZE)" -lt 1000 ]; then
+  echo "run: warming Redis: replaying the latest interactions through the gateway"
+  .build/release/trainer bootstrap --dataset ml-100k --limit 20000 --replay "http://127.0.0.1:$GATEWAY_PORT" --api-key "$GATEWAY_KEY"
+  .build/release/trainer bootstrap --polls --limit 20000 --replay "http://127.0.0.1:$GATEWAY_PORT" --api-key "$GATEWAY_KEY"
+fi
 now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 cat <<MSG
+
+run: the web page: http://127.0.0.1:$API_PORT/  (pick a user, like a movie or vote on a poll, watch the lists change)
 
 run: the ingest gateway is up: http://127.0.0.1:$GATEWAY_PORT (log: $STACK_RUN_DIR/ingest-gateway.log)
   curl -s -X POST http://127.0.0.1:$GATEWAY_PORT/v1/events -H 'Content-Type: application/json' \\
@@ -99,7 +113,10 @@ run: recommendations from the inference API (log: $STACK_RUN_DIR/inference-api.l
   curl -s 'http://127.0.0.1:$API_PORT/v1/users/1/recommendations?domain=movies&k=5'
   curl -s 'http://127.0.0.1:$API_PORT/v1/users/u1/recommendations?domain=polls&k=5'
   curl -s 'http://127.0.0.1:$API_PORT/v1/popular?domain=movies&window=1h'
+  curl -s 'http://127.0.0.1:$API_PORT/v1/similar?title=toy%20story&k=5'
+  curl -s -X POST http://127.0.0.1:$API_PORT/v1/predict -H 'Content-Type: application/json' -d '[["Toy Story","Star Wars"],[5,4]]'
   curl -s http://127.0.0.1:$API_PORT/v1/models
+  .build/release/loadgen --gateway 127.0.0.1:$GATEWAY_PORT --api 127.0.0.1:$API_PORT --api-key-file $STACK_RUN_DIR/gateway-api-key --rate 500 --seconds 20
 
 run: the stream processor applies events to Redis and PostgreSQL (log: $STACK_RUN_DIR/stream-processor.log)
   curl -s http://127.0.0.1:$PROCESSOR_PORT/metrics | grep streamrec_processor_events_total

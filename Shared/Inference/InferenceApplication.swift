@@ -20,6 +20,10 @@ public struct InferenceConfiguration: Sendable {
     public var adminToken = ""
     public var metadataRefresh: Duration = .seconds(10)
     public var popularMaxAge: Duration = .seconds(1)
+    /// The web page's static files (empty: no page).
+    public var webRoot = "Services/InferenceAPI/web"
+    /// Where the page posts events, and the producer key it may use (local demos only).
+    public var ui = InferenceService.UIConfiguration()
     public var modelUpdatedTopic = "streamrec.model-updated"
     public var features = FeatureConfiguration()
     public var redis: RedisConfiguration
@@ -41,9 +45,15 @@ public struct InferenceConfiguration: Sendable {
         public static let popularMaxAge = ConfigKey(
             "inference.popular_max_age", default: "1s", "How long a popular list read from Redis is reused (0s: read on every request); bounds how stale /v1/popular and the popular strategy can be"
         )
+        public static let webRoot = ConfigKey("inference.web_root", default: "Services/InferenceAPI/web", "Directory of the web page served at / (empty: no page)")
+        public static let uiGatewayURL = ConfigKey("inference.ui_gateway_url", default: "http://127.0.0.1:8080", "The ingest gateway the web page posts events to (the gateway must list this API's origin in gateway.cors_origins)")
+        public static let uiGatewayAPIKey = ConfigKey(
+            "inference.ui_gateway_api_key", default: nil,
+            "A producer key handed to every visitor of the web page (or inference.ui_gateway_api_key_file): for local demos only; unset, visitors type a key", secret: true
+        )
         public static let topic = ConfigKey("topics.model_updated", default: "streamrec.model-updated", "Topic on which the trainer announces promotions (each API instance reloads)")
 
-        public static let all: [ConfigKey] = [host, port, adminToken, metadataRefresh, popularMaxAge, topic] + FeatureConfiguration.Keys.all
+        public static let all: [ConfigKey] = [host, port, adminToken, metadataRefresh, popularMaxAge, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
             + ClientConfigKeys.redis + ClientConfigKeys.postgres + [ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug]
     }
 
@@ -67,6 +77,8 @@ public struct InferenceConfiguration: Sendable {
         }
         metadataRefresh = try reader.duration(Keys.metadataRefresh)
         popularMaxAge = try reader.duration(Keys.popularMaxAge)
+        webRoot = try reader.string(Keys.webRoot)
+        ui = InferenceService.UIConfiguration(gatewayURL: try reader.string(Keys.uiGatewayURL), gatewayAPIKey: try reader.optionalString(Keys.uiGatewayAPIKey))
         modelUpdatedTopic = try reader.string(Keys.topic)
         features = try FeatureConfiguration(reading: reader)
         migrationsDirectory = try reader.string(ClientConfigKeys.postgresMigrationsDirectory)
@@ -114,7 +126,7 @@ public struct InferenceApplication: Sendable {
         engine.popularMaxAge = configuration.popularMaxAge
         let service = InferenceService(
             engine: engine, features: features, catalog: catalog, models: models, adminToken: configuration.adminToken,
-            clock: { Int64(Date().timeIntervalSince1970 * 1000) }
+            clock: { Int64(Date().timeIntervalSince1970 * 1000) }, ui: configuration.ui
         )
         return InferenceApplication(
             configuration: configuration, service: service, redis: redis, postgres: postgres, refresher: refresher, metrics: metrics, logger: logger
@@ -124,6 +136,10 @@ public struct InferenceApplication: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(ErrorAndRequestIDMiddleware())
+        if !configuration.webRoot.isEmpty {
+            // The page: index.html at /, its script and style beside it.
+            router.middlewares.add(FileMiddleware(configuration.webRoot, searchForIndexHtml: true, logger: logger))
+        }
         InferenceRoutes.add(to: router, service: service)
         let redis = redis
         let postgres = postgres

@@ -18,10 +18,23 @@ public struct InferenceService: Sendable {
     /// Bearer token of `POST /v1/admin/reload`; empty disables the route.
     public let adminToken: String
     public let clock: @Sendable () -> Int64
+    public let ui: UIConfiguration
+
+    /// What the web page needs to post events (`GET /v1/ui/config`).
+    public struct UIConfiguration: Sendable {
+        public var gatewayURL: String
+        /// Handed to every visitor: set only for local demos.
+        public var gatewayAPIKey: String?
+
+        public init(gatewayURL: String = "http://127.0.0.1:8080", gatewayAPIKey: String? = nil) {
+            self.gatewayURL = gatewayURL
+            self.gatewayAPIKey = gatewayAPIKey
+        }
+    }
 
     public init(
         engine: RecommendationEngine, features: FeatureReader, catalog: CatalogMetadata, models: ModelRepository, adminToken: String,
-        clock: @escaping @Sendable () -> Int64
+        clock: @escaping @Sendable () -> Int64, ui: UIConfiguration = UIConfiguration()
     ) {
         self.engine = engine
         self.features = features
@@ -29,6 +42,7 @@ public struct InferenceService: Sendable {
         self.models = models
         self.adminToken = adminToken
         self.clock = clock
+        self.ui = ui
     }
 }
 
@@ -120,6 +134,11 @@ public enum InferenceRoutes {
             return JSONResponse.make(.ok, .object([
                 ("item_id", .string(itemID)), ("domain", .string(RecommendationEngine.modelDomain(domain))), ("model_version", .string(model.manifest.version)),
                 ("items", .array(similar.map { item(domain, ScoredItem(item: $0.item, score: Double($0.score)), catalog: service.catalog) })),
+            ]))
+        }
+        router.get("/v1/ui/config") { _, _ in
+            JSONResponse.make(.ok, .object([
+                ("gateway_url", .string(service.ui.gatewayURL)), ("gateway_api_key", service.ui.gatewayAPIKey.map { .string($0) } ?? .null),
             ]))
         }
         router.get("/v1/models") { _, _ in

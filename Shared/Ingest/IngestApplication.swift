@@ -86,6 +86,7 @@ public final class BrokerReadiness: Service, Sendable {
 public enum IngestApplication {
     public static func router(service: IngestService, readiness: BrokerReadiness?, metrics: ServiceMetrics) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.middlewares.add(AllowedOriginsCORSMiddleware(origins: service.configuration.corsOrigins))
         router.middlewares.add(ErrorAndRequestIDMiddleware())
         IngestRoutes.add(to: router, service: service)
         OperationalRoutes.add(to: router, metrics: metrics) {

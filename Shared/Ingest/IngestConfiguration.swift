@@ -33,6 +33,8 @@ public struct IngestConfiguration: Sendable {
     public var topics = EventTopics()
     public var topicPartitions: Int = 6
     public var topicReplicationFactor: Int = 1
+    /// Web origins allowed to post from a browser (CORS), e.g. the inference API's page.
+    public var corsOrigins: [String] = []
     public var producer: KafkaProducerConfiguration
 
     public init(producer: KafkaProducerConfiguration) {
@@ -57,6 +59,9 @@ extension IngestConfiguration {
         public static let strict = ConfigKey("events.reject_unknown_fields", default: "true", "Refuse unknown event fields (false: pass them through to Kafka)")
         public static let maxFutureSkew = ConfigKey("events.max_future_skew", default: "5m", "How far in the future occurred_at may lie")
         public static let maxAge = ConfigKey("events.max_age", default: "30d", "Events older than this are refused")
+        public static let corsOrigins = ConfigKey(
+            "gateway.cors_origins", default: "", "Web origins allowed to post events from a browser, comma-separated (e.g. http://127.0.0.1:8082 for the inference API's page); empty: none"
+        )
         public static let movieTopic = ClientConfigKeys.movieTopic
         public static let pollTopic = ClientConfigKeys.pollTopic
         public static let partitions = ClientConfigKeys.topicPartitions
@@ -64,7 +69,7 @@ extension IngestConfiguration {
 
         public static let all: [ConfigKey] = [
             host, port, authMode, apiKeys, rateLimit, rateBurst, maxEventBytes, maxBatchEvents, maxBatchBytes, idempotencyCache,
-            readinessInterval, retryAfter, strict, maxFutureSkew, maxAge, movieTopic, pollTopic, partitions, replication,
+            readinessInterval, retryAfter, corsOrigins, strict, maxFutureSkew, maxAge, movieTopic, pollTopic, partitions, replication,
         ] + ClientConfigKeys.kafkaProducer
     }
 
@@ -89,6 +94,7 @@ extension IngestConfiguration {
         idempotencyCacheSize = try reader.int(Keys.idempotencyCache, range: 0...10_000_000)
         readinessInterval = try reader.duration(Keys.readinessInterval)
         retryAfter = try reader.duration(Keys.retryAfter)
+        corsOrigins = try reader.list(Keys.corsOrigins)
         eventPolicy = EventPolicy(
             rejectUnknownFields: try reader.bool(Keys.strict),
             maximumFutureSkew: try reader.duration(Keys.maxFutureSkew),

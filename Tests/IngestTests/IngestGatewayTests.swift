@@ -36,6 +36,32 @@ struct IngestGatewayTests {
         await gateway.shutdown()
     }
 
+    @Test("CORS: only listed origins get a preflight answer and Access-Control-Allow-Origin; others get none")
+    func corsForListedOrigins() async throws {
+        let gateway = try await Gateway { $0.corsOrigins = ["http://127.0.0.1:8082"] }
+        try await gateway.test { client in
+            try await client.execute(
+                uri: "/v1/events", method: .options,
+                headers: [.origin: "http://127.0.0.1:8082", .accessControlRequestMethod: "POST", .accessControlRequestHeaders: "content-type,x-api-key"]
+            ) { response in
+                #expect(response.status == .noContent)
+                #expect(response.headers[.accessControlAllowOrigin] == "http://127.0.0.1:8082")
+                #expect(response.headers[.accessControlAllowHeaders]?.contains("X-API-Key") == true)
+            }
+            try await client.execute(
+                uri: "/v1/events", method: .options, headers: [.origin: "http://evil.example", .accessControlRequestMethod: "POST"]
+            ) { response in
+                #expect(response.headers[.accessControlAllowOrigin] == nil)
+            }
+            // A real request from the listed origin: still authenticated, answered with the header.
+            try await client.execute(uri: "/v1/events", method: .post, headers: [.origin: "http://127.0.0.1:8082", .contentType: "application/json"], body: ByteBuffer(string: "{}")) { response in
+                #expect(response.status == .unauthorized)
+                #expect(response.headers[.accessControlAllowOrigin] == "http://127.0.0.1:8082")
+            }
+        }
+        await gateway.shutdown()
+    }
+
     @Test("every event type is accepted (202 after the broker's ack) and is readable back with key, headers and value")
     func everyTypeRoundTrips() async throws {
         let gateway = try await Gateway()

@@ -8,13 +8,14 @@ import Training
 
 @Suite("End to end through the real gateway, processor and API binaries", .serialized)
 struct EndToEndTests {
-    @Test("a vote posted to ingest-gateway → Kafka → stream-processor → Redis → a different answer, the voted poll filtered; loadgen's freshness probes become visible through inference-api")
+    @Test("a vote posted to ingest-gateway → Kafka → stream-processor → Redis → a different answer, the voted poll filtered; loadgen's freshness probes become visible through inference-api; the web page in headless Chromium changes after a click")
     func voteChangesRecommendations() async throws {
         let fixture = try await RecommendationEngineTests.Fixture()
         _ = try await fixture.repository.reload(domain: "polls")
         let name = TestStack.uniqueName("e2e")
         let key = "e2e-key-\(UUID().uuidString)"
         let gatewayPort = TestStack.freePort()
+        let apiPort = TestStack.freePort()
         var common = TestStack.environment
         common["STREAMREC_CONFIG_DIR"] = TestStack.repositoryRoot + "/configs"
         common["STREAMREC_TOPICS_MOVIE"] = "\(name)-movie"
@@ -23,6 +24,7 @@ struct EndToEndTests {
         var gateway = common
         gateway["STREAMREC_HTTP_PORT"] = String(gatewayPort)
         gateway["STREAMREC_GATEWAY_API_KEYS"] = "tests:\(key)"
+        gateway["STREAMREC_GATEWAY_CORS_ORIGINS"] = "http://127.0.0.1:\(apiPort)"  // the page posts from the API's origin
         var processor = common
         processor["STREAMREC_HTTP_PORT"] = String(TestStack.freePort())
         processor["STREAMREC_KAFKA_GROUP_ID"] = name
@@ -71,13 +73,15 @@ struct EndToEndTests {
 
         // The load generator against the same binaries plus the inference-api binary: a steady load,
         // freshness probes that become visible through the API.
-        let apiPort = TestStack.freePort()
         var api = common
         api["STREAMREC_HTTP_PORT"] = String(apiPort)
         api["STREAMREC_KAFKA_BROKERS"] = try TestStack.kafkaBrokers().joined(separator: ",")
         api["STREAMREC_FEATURES_KEY_PREFIX"] = fixture.schema + ":v1"
         api["STREAMREC_POSTGRES_SCHEMA"] = fixture.schema
         api["STREAMREC_POSTGRES_MIGRATIONS_DIR"] = TestStack.repositoryRoot + "/configs/migrations"
+        api["STREAMREC_INFERENCE_WEB_ROOT"] = TestStack.repositoryRoot + "/Services/InferenceAPI/web"
+        api["STREAMREC_INFERENCE_UI_GATEWAY_URL"] = "http://127.0.0.1:\(gatewayPort)"
+        api["STREAMREC_INFERENCE_UI_GATEWAY_API_KEY"] = key
         let apiLog = NSTemporaryDirectory() + "\(name)-api.log"
         let apiPID = try TestStack.spawnInBackground([TestStack.executable("inference-api")], environment: api, outputPath: apiLog)
         defer {
@@ -104,6 +108,25 @@ struct EndToEndTests {
         #expect(report.eventsAccepted >= 600, "\(report.summary)")
         #expect(report.freshness.count >= 8 && report.probesTimedOut == 0 && report.probesFailed == 0, "\(report.summary)")
         #expect(report.freshness.allSatisfy { $0 > .zero && $0 < load.probeTimeout })
+
+        // The web page in headless Chromium (scripts/browser-test.py over WebDriver): a new user's page
+        // loads, a vote is clicked, the list changes (browser → gateway with CORS → … → API).
+        let screenshot = NSTemporaryDirectory() + "\(name)-page.png"
+        let browserLog = NSTemporaryDirectory() + "\(name)-browser.log"
+        defer {
+            try? FileManager.default.removeItem(atPath: screenshot)
+            try? FileManager.default.removeItem(atPath: browserLog)
+        }
+        let browser = try TestStack.spawnInBackground(
+            ["/usr/bin/python3", TestStack.repositoryRoot + "/scripts/browser-test.py", "--url", "http://127.0.0.1:\(apiPort)/?user=web-e2e&domain=polls",
+             "--screenshot", screenshot, "--timeout", "20"],
+            environment: TestStack.environment, outputPath: browserLog
+        )
+        let browserStatus = await TestStack.waitForExit(browser, timeout: .seconds(120))
+        let browserOutput = (try? String(contentsOfFile: browserLog, encoding: .utf8)) ?? ""
+        print("browser test: \(browserOutput)")
+        #expect(browserStatus == 0, "\(browserOutput)")
+        #expect(FileManager.default.fileExists(atPath: screenshot))
         try await fixture.finish()
     }
 }
