@@ -157,6 +157,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "Shared/Inference"
         ),
@@ -226,7 +227,7 @@ let package = Package(
         .testTarget(
             name: "ServingTests",
             dependencies: [
-                "Serving", "Inference", "Training", "Features", "ModelStore", "Datasets", "LoadGeneration", "StackTestSupport",
+                "Serving", "Inference", "Ingest", "StreamProcessing", "Training", "Features", "ModelStore", "Datasets", "LoadGeneration", "StackTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

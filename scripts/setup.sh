@@ -12,6 +12,7 @@
 #        servers: redis-server redis-tools postgresql postgresql-contrib
 #        tools:   kcat wrk python3 python3-pip python3-jsonschema ca-certificates curl util-linux
 #        browser test (the web page in headless Chromium): chromium chromium-driver
+#        deployment check (docker-compose.yml validated offline, no engine needed): docker-compose
 #      Services are not started by package postinst scripts (a temporary
 #      policy-rc.d denies it); scripts/stack.sh runs private instances instead.
 #   2. $STREAMREC_PREFIX/bin/tansu — the Tansu Kafka-protocol broker (static binary),
@@ -42,7 +43,7 @@ APT_PACKAGES=(
   pkg-config librdkafka-dev libhiredis-dev libpq-dev
   redis-server redis-tools postgresql postgresql-contrib
   kcat wrk python3 python3-pip python3-jsonschema ca-certificates curl util-linux
-  chromium chromium-driver
+  chromium chromium-driver docker-compose
 )
 
 log() { printf 'setup: %s\n' "$*"; }

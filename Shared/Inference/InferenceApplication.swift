@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Kafka
 import Logging
+import Metrics
 import ModelStore
 import Postgres
 import Redis
@@ -101,7 +102,13 @@ public struct InferenceApplication: Sendable {
         let redis = RedisClient(configuration: configuration.redis, logger: logger)
         let postgres = PostgresClient(configuration: configuration.postgres, logger: logger)
         let registry = ModelRegistry(postgres: postgres)
-        let models = ModelRepository(registry: registry, artifacts: ArtifactStore(root: "."), logger: logger)
+        let factory = metrics.factory
+        let models = ModelRepository(registry: registry, artifacts: ArtifactStore(root: "."), logger: logger) { domain, version, previous in
+            // streamrec_api_model_info{domain, version} = 1 for the served version (0 for the one replaced):
+            // the dashboard's "model version" and an alert on a domain without a model.
+            if let previous { Gauge(label: "streamrec_api_model_info", dimensions: [("domain", domain), ("version", previous)], factory: factory).record(0) }
+            Gauge(label: "streamrec_api_model_info", dimensions: [("domain", domain), ("version", version)], factory: factory).record(1)
+        }
         let catalog = CatalogMetadata()
         // PostgreSQL down at start is not fatal: the API serves popular lists from Redis meanwhile and
         // the refresher loads the schema, models and catalog when it is back.
@@ -135,6 +142,9 @@ public struct InferenceApplication: Sendable {
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
+        // Requests, errors and durations per route and status (hb_requests_total,
+        // http_server_request_duration_seconds), through the global metrics factory.
+        router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(ErrorAndRequestIDMiddleware())
         if !configuration.webRoot.isEmpty {
             // The page: index.html at /, its script and style beside it.

@@ -87,11 +87,14 @@ public final class ModelRepository: Sendable {
     private let registry: ModelRegistry
     private let artifacts: ArtifactStore
     private let logger: Logger
+    /// Called after each swap with (domain, new version, previous version): metrics, logs.
+    private let onSwap: @Sendable (String, String, String?) -> Void
 
-    public init(registry: ModelRegistry, artifacts: ArtifactStore, logger: Logger) {
+    public init(registry: ModelRegistry, artifacts: ArtifactStore, logger: Logger, onSwap: @escaping @Sendable (String, String, String?) -> Void = { _, _, _ in }) {
         self.registry = registry
         self.artifacts = artifacts
         self.logger = logger
+        self.onSwap = onSwap
     }
 
     public func model(for domain: String) -> ServingModel? {
@@ -123,6 +126,7 @@ public final class ModelRepository: Sendable {
             return models[domain]?.manifest.version
         }
         logger.info("serving model", metadata: ["domain": "\(domain)", "version": "\(entry.version)", "previous": "\(previous ?? "none")"])
+        onSwap(domain, entry.version, previous)
         return entry.version
     }
 }

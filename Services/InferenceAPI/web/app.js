@@ -77,8 +77,8 @@ function actions(item) {
     const rating = element("select", { "aria-label": "rate", onchange: (e) => e.target.value && rate(item.item_id, e.target.value) },
       element("option", { value: "" }, "rate…"), ...[5, 4, 3, 2, 1].map((v) => element("option", { value: String(v) }, `${v} ★`)));
     return element("div", { class: "actions" },
-      element("button", { class: "like", "data-action": "like", onclick: () => like(item.item_id) }, "👍 Like"),
-      element("button", { class: "dislike", "data-action": "dislike", onclick: () => dislike(item.item_id) }, "👎"),
+      element("button", { class: "like", "data-action": "like", onclick: () => like(item.item_id) }, "Like"),
+      element("button", { class: "dislike", "data-action": "dislike", onclick: () => dislike(item.item_id) }, "Dislike"),
       rating);
   }
   return element("div", { class: "actions" },
