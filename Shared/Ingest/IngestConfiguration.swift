@@ -35,6 +35,8 @@ public struct IngestConfiguration: Sendable {
     public var topicReplicationFactor: Int = 1
     /// Web origins allowed to post from a browser (CORS), e.g. the inference API's page.
     public var corsOrigins: [String] = []
+    /// Connections idle this long are closed (`http.idle_timeout`).
+    public var idleTimeout: Duration = .seconds(30)
     public var producer: KafkaProducerConfiguration
 
     public init(producer: KafkaProducerConfiguration) {
@@ -68,7 +70,7 @@ extension IngestConfiguration {
         public static let replication = ClientConfigKeys.topicReplication
 
         public static let all: [ConfigKey] = [
-            host, port, authMode, apiKeys, rateLimit, rateBurst, maxEventBytes, maxBatchEvents, maxBatchBytes, idempotencyCache,
+            host, port, HTTPServerSettings.idleTimeoutKey, authMode, apiKeys, rateLimit, rateBurst, maxEventBytes, maxBatchEvents, maxBatchBytes, idempotencyCache,
             readinessInterval, retryAfter, corsOrigins, strict, maxFutureSkew, maxAge, movieTopic, pollTopic, partitions, replication,
         ] + ClientConfigKeys.kafkaProducer
     }
@@ -77,6 +79,7 @@ extension IngestConfiguration {
         self.init(producer: try KafkaProducerConfiguration(reading: reader, clientID: "ingest-gateway"))
         host = try reader.string(Keys.host)
         port = try reader.int(Keys.port, range: 0...65535)
+        idleTimeout = try reader.duration(HTTPServerSettings.idleTimeoutKey)
         let mode = try reader.string(Keys.authMode)
         guard let authMode = AuthMode(rawValue: mode) else {
             throw ConfigurationError(key: Keys.authMode.name, message: "expected api_key or open, got \"\(mode)\"")

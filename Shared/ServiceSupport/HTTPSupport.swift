@@ -2,6 +2,8 @@ import Events
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import NIOCore
 import Logging
 
 /// The JSON error every StreamRec HTTP endpoint answers with:
@@ -127,5 +129,18 @@ extension Request {
     /// The media type of `Content-Type` without parameters, lower-cased (`application/json`).
     public var mediaType: String? {
         headers[.contentType].map { $0.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? "" }
+    }
+}
+
+/// The HTTP/1.1 server of every service: connections that send or receive nothing for `idleTimeout` are
+/// closed, which bounds what a stalled client (a slow-loris partial body) can hold.
+public enum HTTPServerSettings {
+    public static let idleTimeoutKey = ConfigKey(
+        "http.idle_timeout", default: "30s", "A connection with no bytes in or out for this long is closed (bounds stalled and slow-loris clients)"
+    )
+
+    public static func server(idleTimeout: Duration) -> HTTPServerBuilder {
+        let nanoseconds = idleTimeout.components.seconds * 1_000_000_000 + idleTimeout.components.attoseconds / 1_000_000_000
+        return .http1(configuration: .init(idleTimeout: .nanoseconds(nanoseconds)))
     }
 }

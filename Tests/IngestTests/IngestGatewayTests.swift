@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Ingest
 import Kafka
+import ServiceSupport
 import StackTestSupport
 import Testing
 
@@ -60,6 +61,53 @@ struct IngestGatewayTests {
             }
         }
         await gateway.shutdown()
+    }
+
+    @Test("slow-loris: a client that stalls mid-body is disconnected after http.idle_timeout")
+    func stalledClientIsDisconnected() async throws {
+        let gateway = try await Gateway()
+        let app = Application(
+            router: IngestApplication.router(service: gateway.service, readiness: gateway.readiness, metrics: gateway.metrics),
+            server: HTTPServerSettings.server(idleTimeout: .seconds(1)), configuration: .init(address: .hostname("127.0.0.1", port: 0))
+        )
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            // Headers promise 1000 bytes of body; 10 arrive, then nothing (on a thread of its own: blocking I/O).
+            let closedAfter: Duration? = await withCheckedContinuation { continuation in
+                Thread.detachNewThread {
+                    continuation.resume(returning: Self.stallAndWaitForClose(port: port, timeout: .seconds(10)))
+                }
+            }
+            let elapsed = try #require(closedAfter, "the server kept the stalled connection open for 10 s")
+            #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(5), "closed after \(elapsed)")
+        }
+        await gateway.shutdown()
+    }
+
+    /// Sends a request whose body never completes; returns how long until the server closed the
+    /// connection (nil: still open at `timeout`).
+    static func stallAndWaitForClose(port: Int, timeout: Duration) -> Duration? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard connected == 0 else { return nil }
+        let partial = "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-API-Key: \(producerKey)\r\nContent-Length: 1000\r\n\r\n{\"type\":\"m"
+        _ = partial.withCString { send(fd, $0, strlen($0), 0) }
+        var wait = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        let started = ContinuousClock.now
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while ContinuousClock.now - started < timeout {
+            let received = recv(fd, &buffer, buffer.count, 0)
+            if received == 0 || (received < 0 && errno != EAGAIN && errno != EINTR) { return ContinuousClock.now - started }
+            if received < 0, errno == EAGAIN { return nil }
+        }
+        return nil
     }
 
     @Test("every event type is accepted (202 after the broker's ack) and is readable back with key, headers and value")
