@@ -13,6 +13,7 @@
 #        tools:   kcat wrk python3 python3-pip python3-jsonschema ca-certificates curl util-linux
 #        browser test (the web page in headless Chromium): chromium chromium-driver
 #        deployment check (docker-compose.yml validated offline, no engine needed): docker-compose
+#        API fuzzing (schemathesis in a venv): python3-venv
 #      Services are not started by package postinst scripts (a temporary
 #      policy-rc.d denies it); scripts/stack.sh runs private instances instead.
 #   2. $STREAMREC_PREFIX/bin/tansu — the Tansu Kafka-protocol broker (static binary),
@@ -43,7 +44,7 @@ APT_PACKAGES=(
   pkg-config librdkafka-dev libhiredis-dev libpq-dev
   redis-server redis-tools postgresql postgresql-contrib
   kcat wrk python3 python3-pip python3-jsonschema ca-certificates curl util-linux
-  chromium chromium-driver docker-compose
+  chromium chromium-driver docker-compose python3-venv
 )
 
 log() { printf 'setup: %s\n' "$*"; }

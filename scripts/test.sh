@@ -32,3 +32,10 @@ bash scripts/fetch-data.sh
 
 echo "test: running swift test"
 swift test --skip-build "$@"
+
+# Every HTTP route fuzzed from the OpenAPI files against the real binaries (scripts/fuzz.sh), unless only
+# some tests were asked for (arguments such as --filter).
+if [ "$#" -eq 0 ]; then
+  echo "test: fuzzing the HTTP APIs from their OpenAPI files"
+  bash scripts/fuzz.sh
+fi

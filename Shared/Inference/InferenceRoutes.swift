@@ -186,13 +186,14 @@ public enum InferenceRoutes {
         }
     }
 
-    /// A path parameter, percent-decoded, under the event contract's id rule: 1–128 bytes, no control
-    /// characters or braces.
+    /// A path parameter, percent-decoded: 1–128 characters (code points, as the OpenAPI file's maxLength
+    /// counts them), no control characters or braces. The event contract's ids are at most 128 bytes, so a
+    /// longer one here is valid to ask for and simply unknown.
     static func identifier(_ raw: String?, field: String) throws -> String {
         let text = raw.flatMap { $0.removingPercentEncoding }
-        guard let text, !text.isEmpty, text.utf8.count <= EventLimits.idMaxBytes,
+        guard let text, !text.isEmpty, text.unicodeScalars.count <= EventLimits.idMaxBytes,
             !text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0 == "{" || $0 == "}" })
-        else { throw APIError(.badRequest, code: "invalid_parameter", message: "\(field) must be 1–\(EventLimits.idMaxBytes) bytes without control characters or braces", field: field) }
+        else { throw APIError(.badRequest, code: "invalid_parameter", message: "\(field) must be 1–\(EventLimits.idMaxBytes) characters without control characters or braces", field: field) }
         return text
     }
 

@@ -39,8 +39,10 @@ enum PredictRoutes {
             guard request.mediaType == nil || request.mediaType == "application/json" else {
                 throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send application/json")
             }
+            // The query's k is validated even when the body's k overrides it.
+            let queryK = try InferenceRoutes.kParameter(request)
             let body = try parse(try await request.collectBody(limit: maximumBodyBytes))
-            let k = try body.k ?? InferenceRoutes.kParameter(request)
+            let k = body.k ?? queryK
             let minimumSupport = try minimumSupportParameter(request)
             guard let model = service.models.model(for: "movies"), model.bundle.ratings != nil else {
                 throw APIError.unavailable(code: "no_model", message: "no movies rating model is served yet", retryAfter: .seconds(30))
@@ -84,7 +86,7 @@ enum PredictRoutes {
             ]))
         }
         router.get("/v1/similar") { request, _ in
-            guard let title = request.uri.queryParameters.get("title").flatMap({ $0.removingPercentEncoding ?? String($0) }), !title.isEmpty, title.utf8.count <= 300 else {
+            guard let title = request.uri.queryParameters.get("title").flatMap({ $0.removingPercentEncoding ?? String($0) }), !title.isEmpty, title.unicodeScalars.count <= 300 else {
                 throw APIError(.badRequest, code: "invalid_parameter", message: "title is required (1–300 bytes)", field: "title")
             }
             let k = try InferenceRoutes.kParameter(request)
@@ -168,9 +170,11 @@ enum PredictRoutes {
         var value: Float?
         for (key, member) in members {
             switch (key, member) {
+            case ("item_id", _) where reference != nil, ("title", _) where reference != nil:
+                throw APIError(.badRequest, code: "ambiguous_movie", message: "name a movie by item_id or by title, not both", field: "\(field).\(key)")
             case ("item_id", .string(let id)):
                 reference = .id(try InferenceRoutes.identifier(id, field: "\(field).item_id"))
-            case ("title", .string(let title)) where !title.isEmpty && title.utf8.count <= 300:
+            case ("title", .string(let title)) where !title.isEmpty && title.unicodeScalars.count <= 300:
                 reference = .title(title)
             case ("rating", _):
                 value = try rating(member, field: "\(field).rating")

@@ -143,6 +143,7 @@ struct PredictRoutesTests {
                 (#"{"ratings": [{"title": "Toy Story", "rating": 4}, {"item_id": "1", "rating": 3}]}"#, "ratings[1].item_id"),
                 (#"{"ratings": [{"title": "Toy Story", "rating": 4, "colour": "red"}]}"#, "ratings[0].colour"),
                 (#"{"ratings": []}"#, "ratings"),
+                (#"{"ratings": [{"item_id": "1", "title": "Toy Story", "rating": 4}]}"#, "ratings[0].title"),
                 (#"{"ratings": [{"title": "Toy Story", "rating": 4}], "k": 0}"#, "k"),
                 (#"[["Toy Story"], [4, 5]]"#, "1"),
                 (#"[["Toy Story"], [-1]]"#, "1[0]"),
