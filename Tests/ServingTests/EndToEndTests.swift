@@ -1,4 +1,5 @@
 import Events
+import Features
 import Foundation
 import LoadGeneration
 import Serving
@@ -8,7 +9,7 @@ import Training
 
 @Suite("End to end through the real gateway, processor and API binaries", .serialized)
 struct EndToEndTests {
-    @Test("a vote posted to ingest-gateway → Kafka → stream-processor → Redis → a different answer, the voted poll filtered; loadgen's freshness probes become visible through inference-api; the web page in headless Chromium changes after a click")
+    @Test("a vote posted to ingest-gateway → Kafka → stream-processor → Redis → a different answer, the voted poll filtered; loadgen's freshness probes become visible through inference-api; the web page in headless Chromium changes after a click; ids full of metacharacters stored and returned verbatim")
     func voteChangesRecommendations() async throws {
         let fixture = try await RecommendationEngineTests.Fixture()
         _ = try await fixture.repository.reload(domain: "polls")
@@ -71,6 +72,32 @@ struct EndToEndTests {
         #expect(!after.items.map(\.item).contains(voted), "the voted poll is still recommended after 60 s")
         #expect(after.items.map(\.item) != Array(before.items.dropFirst().map(\.item)) || after.items.map(\.score) != Array(before.items.dropFirst().map(\.score)))
 
+        // Ids full of SQL, Redis and shell metacharacters (and non-ASCII) are data: stored and returned
+        // verbatim, never interpreted.
+        let hostileUser = #"o'Brien"; DROP TABLE interactions; -- * $1 \ é"#
+        let hostilePoll = #"p' OR '1'='1; FLUSHALL; EVAL "return 1" 0 [*] ?x=%00 ✓"#
+        let hostileVote = Event(
+            eventID: EventID.random(), type: .pollVote, userID: hostileUser, subjectID: hostilePoll,
+            occurredAt: EventTimestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)), payload: .vote(optionID: "o'1; DEL *")
+        )
+        #expect(try await EventReplay.replay([hostileVote], host: "127.0.0.1", port: gatewayPort, apiKey: key).accepted == 1)
+        var tally = PollTally(options: [:], totalVoters: 0)
+        let hostilePosted = ContinuousClock.now
+        while ContinuousClock.now - hostilePosted < .seconds(30), tally.totalVoters == 0 {
+            tally = try await fixture.engine.features.pollTally(hostilePoll)
+            if tally.totalVoters == 0 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(tally.totalVoters == 1 && tally.options == ["o'1; DEL *": 1])
+        let history = try await fixture.engine.features.history(user: hostileUser, domain: .poll, limit: 10)
+        #expect(history.map(\.item) == [hostilePoll])
+        var stored = 0
+        for _ in 0..<100 where stored == 0 {  // the processor writes PostgreSQL beside Redis
+            stored = try await fixture.postgres.query("SELECT count(*) FROM interactions WHERE user_id = \(hostileUser) AND item_id = \(hostilePoll)")[0].decode(0, as: Int.self)
+            if stored == 0 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(stored == 1)
+        #expect(try await fixture.postgres.query("SELECT count(*) FROM interactions")[0].decode(0, as: Int.self) > 1)  // the table is still there
+
         // The load generator against the same binaries plus the inference-api binary: a steady load,
         // freshness probes that become visible through the API.
         var api = common
@@ -94,6 +121,16 @@ struct EndToEndTests {
             if !ready { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(ready, "the API did not serve the polls model")
+        // The hostile ids come back verbatim through HTTP too.
+        let encodedPoll = try #require(hostilePoll.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
+        let results = try await HTTPConnection.connect(host: "127.0.0.1", port: apiPort).session { try await $0(.GET, "/v1/polls/\(encodedPoll)/results", [], nil) }
+        #expect(results.status == 200, "\(results.body)")
+        if case .object(let members)? = try? JSONParser.parse(Array(results.body.utf8)) {
+            #expect(members.first { $0.key == "poll_id" }?.value == .string(hostilePoll))
+            #expect(members.first { $0.key == "total_voters" }?.value == .number("1"))
+        } else {
+            Issue.record("poll results are not a JSON object: \(results.body)")
+        }
         var load = LoadGenerator.Configuration()
         load.gatewayPort = gatewayPort
         load.apiPort = apiPort
