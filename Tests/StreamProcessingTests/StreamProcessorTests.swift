@@ -136,7 +136,7 @@ struct StreamProcessorTests {
         defer { try? FileManager.default.removeItem(atPath: log) }
         var finished = false
         for attempt in 0..<8 where !finished {
-            let pid = try TestStack.spawnInBackground([TestStack.executable("stream-processor")], environment: environment(fixture), outputPath: log)
+            let pid = try TestStack.spawnInBackground([TestStack.executable("stream-processor")], environment: Self.environment(fixture), outputPath: log)
             if attempt < 3 {
                 // Let it join and apply for a random while, then kill it without warning.
                 try await Task.sleep(for: .milliseconds(3500 + random.next(2500)))
@@ -166,7 +166,7 @@ struct StreamProcessorTests {
         await redis.shutdown()
     }
 
-    private func environment(_ fixture: ProcessorFixture) throws -> [String: String] {
+    static func environment(_ fixture: ProcessorFixture) throws -> [String: String] {
         let configuration = fixture.configuration
         var environment = TestStack.environment
         environment["STREAMREC_CONFIG_DIR"] = TestStack.repositoryRoot + "/configs"
