@@ -22,9 +22,7 @@ struct EndToEndTests {
         common["STREAMREC_TOPICS_MOVIE"] = "\(name)-movie"
         common["STREAMREC_TOPICS_POLL"] = "\(name)-poll"
         common["STREAMREC_LOG_LEVEL"] = "warning"
-        var gateway = common
-        gateway["STREAMREC_HTTP_PORT"] = String(gatewayPort)
-        gateway["STREAMREC_GATEWAY_API_KEYS"] = "tests:\(key)"
+        var gateway = TestStack.gatewayEnvironment(port: gatewayPort, apiKey: key, movieTopic: "\(name)-movie", pollTopic: "\(name)-poll")
         gateway["STREAMREC_GATEWAY_CORS_ORIGINS"] = "http://127.0.0.1:\(apiPort)"  // the page posts from the API's origin
         var processor = common
         processor["STREAMREC_HTTP_PORT"] = String(TestStack.freePort())

@@ -26,14 +26,7 @@ struct MovieFixture {
     init() async throws {
         let postgresConfiguration = try await TestStack.createSchema(schema)
         postgres = PostgresClient(configuration: postgresConfiguration)
-        var configuration = TrainerConfiguration(postgres: postgresConfiguration, producer: .init(bootstrapServers: try TestStack.kafkaBrokers()))
-        configuration.artifactsDirectory = NSTemporaryDirectory() + schema
-        configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
-        // Small: the routes are under test here, the benchmarks measure quality.
-        configuration.parameters.alsFactors = 8
-        configuration.parameters.alsIterations = 4
-        configuration.parameters.alsRegularization = 1
-        configuration.parameters.ratingFactors = 8
+        let configuration = try TrainerConfiguration.small(schema: schema, postgres: postgresConfiguration)
         _ = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
         let directory = TestStack.repositoryRoot + "/data/ml-100k"
         let layout = try #require(Bootstrap.detectLayout(directory: directory), "run scripts/fetch-data.sh (make test does)")

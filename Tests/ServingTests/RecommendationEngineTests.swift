@@ -27,12 +27,7 @@ struct RecommendationEngineTests {
         init() async throws {
             let postgresConfiguration = try await TestStack.createSchema(schema)
             postgres = PostgresClient(configuration: postgresConfiguration)
-            var configuration = TrainerConfiguration(postgres: postgresConfiguration, producer: .init(bootstrapServers: try TestStack.kafkaBrokers()))
-            configuration.artifactsDirectory = NSTemporaryDirectory() + schema
-            configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
-            configuration.parameters.alsFactors = 8
-            configuration.parameters.alsIterations = 4
-            configuration.parameters.alsRegularization = 1
+            let configuration = try TrainerConfiguration.small(schema: schema, postgres: postgresConfiguration)
             _ = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
             var polls = SyntheticPolls.Configuration()
             polls.users = 300
@@ -224,5 +219,20 @@ struct RecommendationEngineTests {
         #expect(Set(versions).isSubset(of: [old, second.manifest.version]))
         #expect(repository.model(for: "polls")?.manifest.version == second.manifest.version)
         try await fixture.finish()
+    }
+}
+
+extension TrainerConfiguration {
+    /// Small models in a schema and artifacts directory of the test's own: the serving tests check the
+    /// paths, the benchmarks measure quality.
+    static func small(schema: String, postgres: PostgresConfiguration) throws -> TrainerConfiguration {
+        var configuration = TrainerConfiguration(postgres: postgres, producer: .init(bootstrapServers: try TestStack.kafkaBrokers()))
+        configuration.artifactsDirectory = NSTemporaryDirectory() + schema
+        configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
+        configuration.parameters.alsFactors = 8
+        configuration.parameters.alsIterations = 4
+        configuration.parameters.alsRegularization = 1
+        configuration.parameters.ratingFactors = 8
+        return configuration
     }
 }

@@ -177,6 +177,22 @@ public enum TestStack {
     }
 }
 
+extension TestStack {
+    /// The environment of an ingest-gateway binary on the test stack: a producer key, no rate limit,
+    /// the given topics and port, warnings only.
+    public static func gatewayEnvironment(port: Int, apiKey: String, movieTopic: String, pollTopic: String) -> [String: String] {
+        var environment = Self.environment
+        environment["STREAMREC_CONFIG_DIR"] = repositoryRoot + "/configs"
+        environment["STREAMREC_HTTP_PORT"] = String(port)
+        environment["STREAMREC_GATEWAY_API_KEYS"] = "tests:\(apiKey)"
+        environment["STREAMREC_GATEWAY_RATE_LIMIT"] = "0"
+        environment["STREAMREC_TOPICS_MOVIE"] = movieTopic
+        environment["STREAMREC_TOPICS_POLL"] = pollTopic
+        environment["STREAMREC_LOG_LEVEL"] = "warning"
+        return environment
+    }
+}
+
 /// One server of a test's own (to restart or stop it without disturbing other tests), started and
 /// stopped by PID through `scripts/stack.sh` in a private run directory on a free port.
 public class PrivateServer: @unchecked Sendable {

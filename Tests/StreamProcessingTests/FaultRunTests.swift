@@ -48,14 +48,7 @@ struct FaultRunTests {
         // The gateway binary on the fixture's topics.
         let gatewayPort = TestStack.freePort()
         let key = "fault-key-\(UUID().uuidString)"
-        var gatewayEnvironment = TestStack.environment
-        gatewayEnvironment["STREAMREC_CONFIG_DIR"] = TestStack.repositoryRoot + "/configs"
-        gatewayEnvironment["STREAMREC_HTTP_PORT"] = String(gatewayPort)
-        gatewayEnvironment["STREAMREC_GATEWAY_API_KEYS"] = "fault:\(key)"
-        gatewayEnvironment["STREAMREC_GATEWAY_RATE_LIMIT"] = "0"
-        gatewayEnvironment["STREAMREC_TOPICS_MOVIE"] = fixture.topics.movie
-        gatewayEnvironment["STREAMREC_TOPICS_POLL"] = fixture.topics.poll
-        gatewayEnvironment["STREAMREC_LOG_LEVEL"] = "warning"
+        let gatewayEnvironment = TestStack.gatewayEnvironment(port: gatewayPort, apiKey: key, movieTopic: fixture.topics.movie, pollTopic: fixture.topics.poll)
         let logDirectory = NSTemporaryDirectory() + fixture.schema
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: logDirectory) }

@@ -185,13 +185,7 @@ struct TrainingTests {
         let port = TestStack.freePort()
         let name = TestStack.uniqueName("replay")
         let key = "replay-key-\(UUID().uuidString)"
-        var environment = TestStack.environment
-        environment["STREAMREC_CONFIG_DIR"] = TestStack.repositoryRoot + "/configs"
-        environment["STREAMREC_HTTP_PORT"] = String(port)
-        environment["STREAMREC_GATEWAY_API_KEYS"] = "tests:\(key)"
-        environment["STREAMREC_GATEWAY_RATE_LIMIT"] = "0"
-        environment["STREAMREC_TOPICS_MOVIE"] = "\(name)-movie"
-        environment["STREAMREC_TOPICS_POLL"] = "\(name)-poll"
+        let environment = TestStack.gatewayEnvironment(port: port, apiKey: key, movieTopic: "\(name)-movie", pollTopic: "\(name)-poll")
         let log = NSTemporaryDirectory() + "\(name).log"
         let pid = try TestStack.spawnInBackground([TestStack.executable("ingest-gateway")], environment: environment, outputPath: log)
         defer {
