@@ -39,6 +39,12 @@ bench-inference: setup ## Inference API: req/s and latency of recommendations be
 bench-recommender: setup ## Recommender core on MovieLens 100K (quality and fit time)
 	@bash scripts/bench/recommender.sh
 
+soak: setup ## 10-minute soak of the whole pipeline: RSS, lag, latency, freshness (not in CI)
+	@bash scripts/soak.sh
+
+fault-run: setup ## The long fault run: 1M events through the gateway with kills, a rebalance, a Redis restart
+	@bash scripts/fault-run.sh
+
 stack-up: setup ## Start Redis, PostgreSQL and the broker for the local run (.run/stack)
 	@$(RUN_STACK) bash scripts/stack.sh start
 
@@ -60,4 +66,4 @@ clean: ## Stop stacks and remove build output and run directories
 	-@$(TEST_STACK) bash scripts/stack.sh clean
 	rm -rf .build .run
 
-.PHONY: help setup build run test bench bench-gateway bench-processor bench-freshness bench-inference bench-recommender configs stack-up stack-down test-stack-up test-stack-down clean
+.PHONY: help setup build run test bench bench-gateway bench-processor bench-freshness bench-inference bench-recommender soak fault-run configs stack-up stack-down test-stack-up test-stack-down clean
