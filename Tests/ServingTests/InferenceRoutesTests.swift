@@ -4,6 +4,9 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Inference
+import Postgres
+import Training
+import Datasets
 import Kafka
 import Logging
 import Serving
@@ -83,6 +86,63 @@ struct InferenceRoutesTests {
                 }
             }
         }
+    }
+
+    @Test("PostgreSQL stopped while serving: answers keep their metadata and models, /readyz says degraded; back: ready again")
+    func postgresOutageWhileServing() async throws {
+        let server = try PrivatePostgres()
+        defer { try? server.remove() }
+        var logger = Logger(label: "inference-tests")
+        logger.logLevel = .critical
+        let artifacts = NSTemporaryDirectory() + TestStack.uniqueName("artifacts")
+        defer { try? FileManager.default.removeItem(atPath: artifacts) }
+        // A polls model in the private server's registry.
+        let postgres = PostgresClient(configuration: server.configuration)
+        var trainer = try TrainerConfiguration.small(schema: "public", postgres: server.configuration)
+        trainer.artifactsDirectory = artifacts
+        _ = try await PostgresMigrator(directory: trainer.migrationsDirectory).migrate(postgres)
+        _ = try await Bootstrap(store: TrainingStore(postgres: postgres)).load(polls: TrainingFixtureData.smallPolls())
+        _ = try await TrainingRun(configuration: trainer, postgres: postgres, logger: logger) { _, _ in }.train(domain: "polls", force: false, codeRevision: "test")
+        await postgres.shutdown()
+
+        var configuration = InferenceConfiguration(
+            redis: try TestStack.redisConfiguration(), postgres: server.configuration,
+            consumer: KafkaConsumerConfiguration(bootstrapServers: try TestStack.kafkaBrokers(), groupID: TestStack.uniqueName("api"))
+        )
+        configuration.migrationsDirectory = trainer.migrationsDirectory
+        configuration.features.keyPrefix = TestStack.uniqueName("api") + ":v1"
+        let application = try await InferenceApplication.start(configuration: configuration, metrics: ServiceMetrics(), logger: logger)
+        try await Application(router: application.router()).test(.router) { client in
+            func check(_ state: String) async throws {
+                try await client.execute(uri: "/v1/users/u1/recommendations?domain=polls&k=3", method: .get) { response in
+                    #expect(response.status == .ok, "\(state)")
+                    let body = Self.json(response)
+                    #expect(body["strategy"] == .string("personalised"), "\(state)")
+                    guard case .array(let items)? = body["items"], case .object(let first)? = items.first else { Issue.record("no items \(state)"); return }
+                    #expect(first.contains { $0.key == "question" }, "metadata from the cache, \(state)")
+                }
+                try await client.execute(uri: "/v1/models", method: .get) { response in
+                    guard case .array(let models)? = Self.json(response)["models"] else { Issue.record("no models \(state)"); return }
+                    #expect(models.count == 1, "\(state)")
+                }
+            }
+            try await check("PostgreSQL up")
+            try server.stop()
+            try await check("PostgreSQL down")
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(Self.json(response)["status"] == .string("degraded"))
+            }
+            try server.start()
+            try await check("PostgreSQL back")
+            var ready = false
+            for _ in 0..<50 where !ready {
+                try await client.execute(uri: "/readyz", method: .get) { response in ready = Self.json(response)["status"] == .string("ready") }
+                if !ready { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            #expect(ready, "/readyz ready again once PostgreSQL is back")
+        }
+        await application.shutdown()
     }
 
     @Test("configs/openapi/inference-api.yaml describes exactly the routes the API serves")
@@ -193,5 +253,17 @@ struct InferenceRoutesTests {
                 #expect(response.status == .ok)
             }
         }
+    }
+}
+
+/// The small synthetic polls catalog of the trainer tests, for fixtures of this target.
+enum TrainingFixtureData {
+    static func smallPolls() -> SyntheticPolls {
+        var polls = SyntheticPolls.Configuration()
+        polls.users = 300
+        polls.polls = 80
+        polls.medianUsersPerPoll = 20
+        polls.meanUsersPerPoll = 26
+        return SyntheticPolls(configuration: polls)
     }
 }

@@ -29,12 +29,7 @@ struct RecommendationEngineTests {
             postgres = PostgresClient(configuration: postgresConfiguration)
             let configuration = try TrainerConfiguration.small(schema: schema, postgres: postgresConfiguration)
             _ = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
-            var polls = SyntheticPolls.Configuration()
-            polls.users = 300
-            polls.polls = 80
-            polls.medianUsersPerPoll = 20
-            polls.meanUsersPerPoll = 26
-            data = SyntheticPolls(configuration: polls)
+            data = TrainingFixtureData.smallPolls()
             _ = try await Bootstrap(store: TrainingStore(postgres: postgres)).load(polls: data)
             var logger = Logger(label: "serving-tests")
             logger.logLevel = .warning

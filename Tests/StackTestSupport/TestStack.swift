@@ -234,6 +234,18 @@ public final class PrivateRedis: PrivateServer, @unchecked Sendable {
     public var configuration: RedisConfiguration { RedisConfiguration(host: "127.0.0.1", port: port) }
 }
 
+/// A PostgreSQL server of a test's own (its own data directory; initdb on first start), to stop and start
+/// without disturbing other tests.
+public final class PrivatePostgres: PrivateServer, @unchecked Sendable {
+    public init() throws { try super.init(component: "postgres", portVariable: "PG_PORT") }
+    public var configuration: PostgresConfiguration {
+        PostgresConfiguration(
+            host: "127.0.0.1", port: port, database: "streamrec", user: "streamrec", password: "streamrec", applicationName: "streamrec-tests",
+            connectTimeout: .seconds(2)
+        )
+    }
+}
+
 /// A Kafka-protocol broker of a test's own.
 public final class PrivateBroker: PrivateServer, @unchecked Sendable {
     public init() throws { try super.init(component: "kafka", portVariable: "KAFKA_PORT") }
