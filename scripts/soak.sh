@@ -2,7 +2,7 @@
 # Soak (docs/reliability.md; not in CI): the whole pipeline in release builds on its own stack
 # (.run/bench) under a steady event load (loadgen, RATE events/s, default 1000, with 2 freshness probes/s)
 # and a steady request load (wrk, ~REQUESTS req/s of recommendations, default 500) for SOAK_SECONDS
-# (default 600). Every 30 s: RSS of the gateway, the processor and the API, and the processor's lag. At the
+# (default 600), after a 10 s warm-up. Every 30 s: RSS of the gateway, the processor and the API, and the processor's lag. At the
 # end: RSS after warm-up (first sample after 60 s) vs last and max, request latency, freshness, errors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,33 +18,16 @@ API_KEY="soak-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 echo "soak: release builds" >&2
 swift build -c release >&2
 pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
-  rm -rf "var/bench-$RUN_ID"
-  bench_stack_down
-}
-trap cleanup EXIT
-bench_stack_up
-bench_psql -c "CREATE SCHEMA $RUN_ID" >&2
-export STREAMREC_POSTGRES_SCHEMA="$RUN_ID" STREAMREC_TRAINER_ARTIFACTS_DIR="var/bench-$RUN_ID" STREAMREC_LOG_LEVEL=warning \
-  STREAMREC_TOPICS_MOVIE="$RUN_ID.movie" STREAMREC_TOPICS_POLL="$RUN_ID.poll" STREAMREC_TOPICS_DEAD_LETTER="$RUN_ID.dlq" \
-  STREAMREC_FEATURES_KEY_PREFIX="$RUN_ID:v1"
-bash scripts/fetch-data.sh >&2
-.build/release/trainer bootstrap --dataset ml-100k >&2
-.build/release/trainer train --domain movies >&2
-STREAMREC_GATEWAY_API_KEYS="soak:$API_KEY" STREAMREC_GATEWAY_RATE_LIMIT=0 STREAMREC_HTTP_PORT="$GATEWAY_PORT" .build/release/ingest-gateway >&2 &
-gateway_pid=$!; pids+=("$gateway_pid")
-STREAMREC_KAFKA_GROUP_ID="$RUN_ID" STREAMREC_HTTP_PORT="$PROCESSOR_PORT" .build/release/stream-processor >&2 &
-processor_pid=$!; pids+=("$processor_pid")
-STREAMREC_HTTP_PORT="$API_PORT" .build/release/inference-api >&2 &
-api_pid=$!; pids+=("$api_pid")
-for port in "$GATEWAY_PORT" "$PROCESSOR_PORT" "$API_PORT"; do
-  for _ in $(seq 150); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-done
+trap bench_pipeline_down EXIT
+bench_pipeline_up
 
 rss() { awk '/VmRSS/ { printf "%d", $2 / 1024 }' "/proc/$1/status"; }
 lag() { curl -fs "http://127.0.0.1:$PROCESSOR_PORT/metrics" | awk '/^streamrec_processor_lag_records/ { sum += $2 } END { printf "%d", sum }'; }
 samples="$(mktemp)"
+# Warm-up: the processor joins its consumer group (a few seconds) before anything is measured.
+echo "soak: warm-up (10 s of events)" >&2
+.build/release/loadgen --gateway "127.0.0.1:$GATEWAY_PORT" --api "127.0.0.1:$API_PORT" --api-key "$API_KEY" \
+  --rate "$RATE" --seconds 10 --probes-per-second 1 >&2
 echo "soak: $SOAK_SECONDS s at $RATE events/s and ~$REQUESTS req/s" >&2
 .build/release/loadgen --gateway "127.0.0.1:$GATEWAY_PORT" --api "127.0.0.1:$API_PORT" --api-key "$API_KEY" \
   --rate "$RATE" --seconds "$SOAK_SECONDS" --probes-per-second 2 > "$samples.loadgen" &

@@ -24,3 +24,38 @@ wrk_summary() {
 
 # Peak resident memory of a process, in MiB.
 peak_rss_mib() { awk '/VmHWM/ { printf "%d", $2 / 1024 }' "/proc/$1/status"; }
+
+# The whole pipeline on the bench stack, release builds, for the benchmarks that need all of it: a schema,
+# topics and a key prefix named RUN_ID, MovieLens 100K bootstrapped and a movies model trained, then the
+# gateway (producer key API_KEY), the processor and the API started on GATEWAY_PORT, PROCESSOR_PORT and
+# API_PORT and waited for. Sets gateway_pid, processor_pid, api_pid and appends them to pids; the caller's
+# EXIT trap stops them (bench_pipeline_down) and the stack.
+bench_pipeline_up() {
+  bench_stack_up
+  bench_psql -c "CREATE SCHEMA $RUN_ID" >&2
+  export STREAMREC_POSTGRES_SCHEMA="$RUN_ID" STREAMREC_TRAINER_ARTIFACTS_DIR="var/bench-$RUN_ID" STREAMREC_LOG_LEVEL=warning \
+    STREAMREC_TOPICS_MOVIE="$RUN_ID.movie" STREAMREC_TOPICS_POLL="$RUN_ID.poll" STREAMREC_TOPICS_DEAD_LETTER="$RUN_ID.dlq" \
+    STREAMREC_FEATURES_KEY_PREFIX="$RUN_ID:v1"
+  bash scripts/fetch-data.sh >&2
+  .build/release/trainer bootstrap --dataset ml-100k >&2
+  .build/release/trainer train --domain movies >&2
+  STREAMREC_GATEWAY_API_KEYS="bench:$API_KEY" STREAMREC_GATEWAY_RATE_LIMIT=0 STREAMREC_HTTP_PORT="$GATEWAY_PORT" .build/release/ingest-gateway >&2 &
+  gateway_pid=$!
+  STREAMREC_KAFKA_GROUP_ID="$RUN_ID" STREAMREC_HTTP_PORT="$PROCESSOR_PORT" .build/release/stream-processor >&2 &
+  processor_pid=$!
+  STREAMREC_HTTP_PORT="$API_PORT" .build/release/inference-api >&2 &
+  api_pid=$!
+  pids+=("$gateway_pid" "$processor_pid" "$api_pid")
+  local port
+  for port in "$GATEWAY_PORT" "$PROCESSOR_PORT" "$API_PORT"; do
+    for _ in $(seq 150); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+  done
+}
+
+# Stops what bench_pipeline_up started (and anything else in pids), removes the artifacts, stops the stack.
+bench_pipeline_down() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
+  rm -rf "var/bench-$RUN_ID"
+  bench_stack_down
+}

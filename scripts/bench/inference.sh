@@ -26,30 +26,8 @@ API_KEY="bench-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 echo "bench: release builds" >&2
 for product in trainer inference-api ingest-gateway stream-processor loadgen; do swift build -c release --product "$product" >&2; done
 pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
-  rm -rf "var/bench-$RUN_ID"
-  bench_stack_down
-}
-trap cleanup EXIT
-bench_stack_up
-bench_psql -c "CREATE SCHEMA $RUN_ID" >&2
-export STREAMREC_POSTGRES_SCHEMA="$RUN_ID" STREAMREC_TRAINER_ARTIFACTS_DIR="var/bench-$RUN_ID" STREAMREC_LOG_LEVEL=warning \
-  STREAMREC_TOPICS_MOVIE="$RUN_ID.movie" STREAMREC_TOPICS_POLL="$RUN_ID.poll" STREAMREC_TOPICS_DEAD_LETTER="$RUN_ID.dlq" \
-  STREAMREC_FEATURES_KEY_PREFIX="$RUN_ID:v1"
-bash scripts/fetch-data.sh >&2
-.build/release/trainer bootstrap --dataset ml-100k >&2
-.build/release/trainer train --domain movies >&2
-STREAMREC_GATEWAY_API_KEYS="bench:$API_KEY" STREAMREC_GATEWAY_RATE_LIMIT=0 STREAMREC_HTTP_PORT="$GATEWAY_PORT" .build/release/ingest-gateway >&2 &
-pids+=($!)
-STREAMREC_KAFKA_GROUP_ID="$RUN_ID" STREAMREC_HTTP_PORT="$PROCESSOR_PORT" .build/release/stream-processor >&2 &
-pids+=($!)
-STREAMREC_HTTP_PORT="$API_PORT" .build/release/inference-api >&2 &
-api_pid=$!
-pids+=("$api_pid")
-for port in "$GATEWAY_PORT" "$PROCESSOR_PORT" "$API_PORT"; do
-  for _ in $(seq 150); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-done
+trap bench_pipeline_down EXIT
+bench_pipeline_up
 loadgen() { .build/release/loadgen --gateway "127.0.0.1:$GATEWAY_PORT" --api "127.0.0.1:$API_PORT" --api-key "$API_KEY" "$@"; }
 echo "bench: warming Redis through the gateway (known users, then new- users)" >&2
 loadgen --rate 5000 --seconds 6 --probes-per-second 2 >&2
