@@ -11,7 +11,6 @@ RATE="${RATE:-1000}"
 REQUESTS="${REQUESTS:-500}"
 # shellcheck source=scripts/bench/common.sh
 source scripts/bench/common.sh
-API_PORT="${BENCH_API_PORT:-18092}" GATEWAY_PORT="${BENCH_GATEWAY_PORT:-18090}" PROCESSOR_PORT="${BENCH_PROCESSOR_PORT:-18091}"
 RUN_ID="soak_$(date +%s)"
 API_KEY="soak-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 

@@ -1,6 +1,8 @@
 # Shared by the benchmark scripts (sourced, not run). They all use their own stack in .run/bench on
 # private ports, so they can run beside `make run` and `make test`.
 export STACK_RUN_DIR=.run/bench REDIS_PORT="${BENCH_REDIS_PORT:-46380}" PG_PORT="${BENCH_PG_PORT:-45433}" KAFKA_PORT="${BENCH_KAFKA_PORT:-49093}"
+# Ports of the services a benchmark starts (beside `make run`'s 8080–8082).
+GATEWAY_PORT="${BENCH_GATEWAY_PORT:-18090}" PROCESSOR_PORT="${BENCH_PROCESSOR_PORT:-18091}" API_PORT="${BENCH_API_PORT:-18092}"
 
 # A fresh broker (memory only) and Redis (no persistence), PostgreSQL as it is; exports the stack's
 # connection variables (STREAMREC_*).

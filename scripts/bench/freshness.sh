@@ -11,7 +11,6 @@ RATE="${RATE:-10000}"
 SECONDS_RUN="${RUN_SECONDS:-30}"
 # shellcheck source=scripts/bench/common.sh
 source scripts/bench/common.sh
-GATEWAY_PORT="${BENCH_GATEWAY_PORT:-18090}" PROCESSOR_PORT="${BENCH_PROCESSOR_PORT:-18091}"
 RUN_ID="fresh_$(date +%s)"
 API_KEY="bench-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 

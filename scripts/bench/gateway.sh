@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 DURATION="${DURATION:-10s}"
 # shellcheck source=scripts/bench/common.sh
 source scripts/bench/common.sh
-PORT="${BENCH_GATEWAY_PORT:-18090}"
+PORT="$GATEWAY_PORT"
 export BENCH_API_KEY="bench-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
 echo "bench: release build of ingest-gateway" >&2

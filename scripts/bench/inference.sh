@@ -19,7 +19,6 @@ RATE="${RATE:-1000}"
 FRESH_SECONDS="${FRESH_SECONDS:-30}"
 # shellcheck source=scripts/bench/common.sh
 source scripts/bench/common.sh
-API_PORT="${BENCH_API_PORT:-18092}" GATEWAY_PORT="${BENCH_GATEWAY_PORT:-18090}" PROCESSOR_PORT="${BENCH_PROCESSOR_PORT:-18091}"
 RUN_ID="api_$(date +%s)"
 API_KEY="bench-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 

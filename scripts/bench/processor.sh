@@ -48,7 +48,7 @@ broker_pid=$(cat "$STACK_RUN_DIR/pids/kafka.pid")
 calls0=$(redis_calls)
 STREAMREC_KAFKA_BROKERS="$BROKER" STREAMREC_KAFKA_GROUP_ID="$RUN_ID" STREAMREC_TOPICS_MOVIE="$RUN_ID.movie" \
   STREAMREC_TOPICS_POLL="$RUN_ID.poll" STREAMREC_TOPICS_DEAD_LETTER="$RUN_ID.dlq" STREAMREC_FEATURES_KEY_PREFIX="$RUN_ID:v1" \
-  STREAMREC_POSTGRES_SCHEMA="$RUN_ID" STREAMREC_HTTP_PORT="${BENCH_PROCESSOR_PORT:-18091}" STREAMREC_LOG_LEVEL=warning \
+  STREAMREC_POSTGRES_SCHEMA="$RUN_ID" STREAMREC_HTTP_PORT="$PROCESSOR_PORT" STREAMREC_LOG_LEVEL=warning \
   .build/release/stream-processor >&2 &
 processor_pid=$!
 sleep 0.5
@@ -57,7 +57,7 @@ result=$($BENCH processor-wait --brokers "$BROKER" --group "$RUN_ID" --ends-file
 p1=$(ticks "$processor_pid"); r1=$(ticks "$redis_pid"); b1=$(ticks "$broker_pid"); q1=$(pg_ticks); t1=$(date +%s%N)
 calls1=$(redis_calls)
 rss_mib=$(peak_rss_mib "$processor_pid")
-stages=$(curl -fs "http://127.0.0.1:${BENCH_PROCESSOR_PORT:-18091}/metrics" | awk -F'[{}" ]+' '
+stages=$(curl -fs "http://127.0.0.1:$PROCESSOR_PORT/metrics" | awk -F'[{}" ]+' '
   /^streamrec_processor_stage_duration_seconds_sum/ { sum[$3] = $NF }
   /^streamrec_processor_stage_duration_seconds_count/ { count[$3] = $NF }
   /^streamrec_processor_batch_duration_seconds_sum/ { bsum = $NF } /^streamrec_processor_batch_duration_seconds_count/ { bcount = $NF }
