@@ -1,7 +1,6 @@
 import Foundation
 import Inference
 import Logging
-import ServiceLifecycle
 import ServiceSupport
 
 // The inference API: Redis features + model artifacts + PostgreSQL metadata → recommendations. This
@@ -20,19 +19,7 @@ if configuration.adminToken.isEmpty {
 }
 let metrics = ServiceMetrics()
 metrics.bootstrapGlobally()
-let application: InferenceApplication
-do {
-    application = try await InferenceApplication.start(configuration: configuration, metrics: metrics, logger: logger)
-} catch {
-    logger.critical("cannot start: a dependency is unreachable", metadata: ["error": "\(error)"])
-    exit(69)
-}
-do {
-    let group = ServiceGroup(configuration: .init(services: try application.services(), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-    try await group.run()
-} catch {
-    logger.error("stopped with an error", metadata: ["error": "\(error)"])
-    await application.shutdown()
-    exit(1)
-}
-await application.shutdown()
+await ServiceBootstrap.run(
+    logger: logger, start: { try await InferenceApplication.start(configuration: configuration, metrics: metrics, logger: logger) },
+    services: { try $0.services() }, shutdown: { await $0.shutdown() }
+)

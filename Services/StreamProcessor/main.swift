@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import ServiceLifecycle
 import ServiceSupport
 import StreamProcessing
 
@@ -19,21 +18,7 @@ let logger = Logger(label: "streamrec.\(service)")
 let metrics = ServiceMetrics(durationBuckets: ProcessorMetrics.durationBuckets)
 metrics.bootstrapGlobally()
 
-let application: ProcessorApplication
-do {
-    application = try await ProcessorApplication.start(configuration: configuration, metrics: metrics, logger: logger)
-} catch {
-    logger.critical("cannot start: a dependency is unreachable", metadata: ["error": "\(error)"])
-    exit(69)  // EX_UNAVAILABLE: the supervisor restarts us
-}
-let group = ServiceGroup(configuration: .init(
-    services: application.services(), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
-))
-do {
-    try await group.run()
-} catch {
-    logger.error("stopped with an error", metadata: ["error": "\(error)"])
-    await application.shutdown()
-    exit(1)
-}
-await application.shutdown()
+await ServiceBootstrap.run(
+    logger: logger, start: { try await ProcessorApplication.start(configuration: configuration, metrics: metrics, logger: logger) },
+    services: { $0.services() }, shutdown: { await $0.shutdown() }
+)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// Start-up steps every StreamRec executable shares: configuration, logging, and a clear exit on a
 /// configuration error.
@@ -86,5 +87,30 @@ public enum ServiceBootstrap {
     public static func exit(dueTo error: ConfigurationError) -> Never {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         Foundation.exit(78)
+    }
+
+    /// What every service main does after its configuration: start the application (a dependency
+    /// unreachable at start exits 69, EX_UNAVAILABLE, so the supervisor restarts it), run its services
+    /// until SIGTERM or SIGINT (an error exits 1), then close the clients the services do not own.
+    public static func run<Application>(
+        logger: Logger, start: () async throws -> Application, services: (Application) throws -> [any Service],
+        shutdown: (Application) async -> Void
+    ) async {
+        let application: Application
+        do {
+            application = try await start()
+        } catch {
+            logger.critical("cannot start: a dependency is unreachable", metadata: ["error": "\(error)"])
+            Foundation.exit(69)
+        }
+        do {
+            let group = ServiceGroup(configuration: .init(services: try services(application), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+        } catch {
+            logger.error("stopped with an error", metadata: ["error": "\(error)"])
+            await shutdown(application)
+            Foundation.exit(1)
+        }
+        await shutdown(application)
     }
 }
