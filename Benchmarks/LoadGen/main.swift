@@ -92,5 +92,11 @@ case let other:
 }
 
 FileHandle.standardError.write(Data("loadgen: \(templates.count) template events, \(configuration.rate) events/s, \(configuration.probesPerSecond) probes/s for \(configuration.duration)\n".utf8))
-let report = try await LoadGenerator(configuration: configuration, templates: templates, domain: domain).run()
-print(report.summary)
+do {
+    let report = try await LoadGenerator(configuration: configuration, templates: templates, domain: domain).run()
+    print(report.summary)
+} catch {
+    // Usually the gateway or the API is not reachable: a one-line reason, not a crash report.
+    FileHandle.standardError.write(Data("loadgen: \(error)\n".utf8))
+    exit(1)
+}
