@@ -196,10 +196,15 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
         // kNN baseline, and a linear blend of MF and kNN fitted on validation (models refitted on all of train).
         let knnInner = KNNBaseline.fit(inner.train, userCount: dataset.users.count, itemCount: dataset.items.count)
         let (svdppInner, svdppEpoch) = SVDPlusPlus.fit(train: inner.train, validation: inner.test, userCount: dataset.users.count, itemCount: dataset.items.count)
+        var bayesianConfiguration = BayesianMF.Configuration()
+        bayesianConfiguration.factors = arguments.int("bmf-factors", bayesianConfiguration.factors)
+        bayesianConfiguration.iterations = arguments.int("bmf-iterations", bayesianConfiguration.iterations)
+        let bayesianInner = BayesianMF.fit(train: inner.train, userCount: dataset.users.count, itemCount: dataset.items.count, configuration: bayesianConfiguration)
         let validationPredictions = [
             inner.test.map { Double(model.predict(user: Int($0.user), item: Int($0.item))) },
             inner.test.map { Double(knnInner.predict(user: Int($0.user), item: Int($0.item))) },
             inner.test.map { Double(svdppInner.predict(user: Int($0.user), item: Int($0.item))) },
+            inner.test.map { Double(bayesianInner.predict(user: Int($0.user), item: Int($0.item))) },
         ]
         let blend = RatingBlend.fit(predictions: validationPredictions, actual: inner.test.map { Double($0.value) })
         let knn = KNNBaseline.fit(split.train, userCount: dataset.users.count, itemCount: dataset.items.count)
@@ -213,10 +218,17 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
         let svdpp = SVDPlusPlus.fit(train: split.train, userCount: dataset.users.count, itemCount: dataset.items.count, configuration: svdppConfiguration).model
         let svdppPredictions = split.test.map { Double(svdpp.predict(user: Int($0.user), item: Int($0.item))) }
         print("result name=svdpp-\(protocolName) rmse=\(String(format: "%.4f", Metrics.rmse(predicted: svdppPredictions, actual: actual))) epochs=\(svdppEpoch + 1)")
-        let blended = (0..<split.test.count).map { min(5, max(0.5, blend.combine([fullMFPredictions[$0], knnPredictions[$0], svdppPredictions[$0]]))) }
+        let bayesianStarted = ContinuousClock.now
+        let bayesian = BayesianMF.fit(train: split.train, userCount: dataset.users.count, itemCount: dataset.items.count, configuration: bayesianConfiguration)
+        let bayesianElapsed = ContinuousClock.now - bayesianStarted
+        let bayesianPredictions = split.test.map { Double(bayesian.predict(user: Int($0.user), item: Int($0.item))) }
+        print("result name=bayesian-mf-\(protocolName) rmse=\(String(format: "%.4f", Metrics.rmse(predicted: bayesianPredictions, actual: actual))) factors=\(bayesianConfiguration.factors) sweeps=\(bayesianConfiguration.iterations) fit_seconds=\(bayesianElapsed)")
+        let blended = (0..<split.test.count).map {
+            min(5, max(0.5, blend.combine([fullMFPredictions[$0], knnPredictions[$0], svdppPredictions[$0], bayesianPredictions[$0]])))
+        }
         print("result name=knn-baseline-\(protocolName) rmse=\(String(format: "%.4f", Metrics.rmse(predicted: knnPredictions, actual: actual)))")
         print("result name=mf-refit-\(protocolName) rmse=\(String(format: "%.4f", Metrics.rmse(predicted: fullMFPredictions, actual: actual))) epochs=\(fullConfiguration.maximumEpochs)")
-        print("result name=blend-mf-knn-svdpp-\(protocolName) rmse=\(String(format: "%.4f", Metrics.rmse(predicted: blended, actual: actual))) mae=\(String(format: "%.4f", Metrics.mae(predicted: blended, actual: actual))) weights=\(blend.weights.map { String(format: "%.3f", $0) })")
+        print("result name=blend-mf-knn-svdpp-bayesian-\(protocolName) rmse=\(String(format: "%.4f", Metrics.rmse(predicted: blended, actual: actual))) mae=\(String(format: "%.4f", Metrics.mae(predicted: blended, actual: actual))) weights=\(blend.weights.map { String(format: "%.3f", $0) })")
 
         // Popularity top-10 (positives: rating >= 4), excluding what the user rated in train.
         let popularity = Popularity(split.train, itemCount: dataset.items.count) { $0.value >= 4 }

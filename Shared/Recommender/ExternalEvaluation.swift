@@ -28,13 +28,11 @@ public struct ExternalEvaluation: Sendable {
         let test = Array(dataset.interactions[trainCount...])
         guard !train.isEmpty else { throw DatasetError(line: 0, message: "the training file has no ratings") }
 
-        // Explicit ratings: biased MF with early stopping on a validation split cut from train.
-        let inner = Splits.random(train, testFraction: 0.1, seed: seed)
-        var mfConfiguration = BiasedMF.Configuration()
-        mfConfiguration.seed = seed
-        mfConfiguration.learningRate = 0.005
-        mfConfiguration.regularization = 0.08
-        let mf = BiasedMF.fit(train: inner.train, validation: inner.test, userCount: knownUsers, itemCount: knownItems, configuration: mfConfiguration).model
+        // Explicit ratings: Bayesian MF (Gibbs sampling; nothing to tune on a validation split), the best
+        // single rating model of the benchmark (docs/benchmarks.md).
+        var ratingConfiguration = BayesianMF.Configuration()
+        ratingConfiguration.seed = seed
+        let ratingModel = BayesianMF.fit(train: train, userCount: knownUsers, itemCount: knownItems, configuration: ratingConfiguration)
 
         // Top-N: EASE on the positives (rating >= 4), λ chosen on validation; popularity for users unknown to train.
         let positives = train.filter { $0.value >= 4 }
@@ -50,7 +48,7 @@ public struct ExternalEvaluation: Sendable {
         for interaction in test {
             let user = Int(interaction.user) < knownUsers ? Int(interaction.user) : -1
             let item = Int(interaction.item) < knownItems ? Int(interaction.item) : -1
-            let predicted = mf.predict(user: user, item: item)
+            let predicted = ratingModel.predict(user: user, item: item)
             predictions.append(Double(predicted))
             ratings += "\(dataset.users.id(at: interaction.user))\t\(dataset.items.id(at: interaction.item))\t\(String(format4(predicted)))\n"
         }
@@ -84,7 +82,7 @@ public struct ExternalEvaluation: Sendable {
         let actual = test.map { Double($0.value) }
         var report = "train: \(train.count) ratings, \(knownUsers) users, \(knownItems) items; test: \(test.count) ratings\n"
         if !test.isEmpty {
-            report += "biased MF: RMSE \(format4(Float(Metrics.rmse(predicted: predictions, actual: actual)))), MAE \(format4(Float(Metrics.mae(predicted: predictions, actual: actual))))\n"
+            report += "Bayesian MF (\(ratingConfiguration.factors) factors, \(ratingConfiguration.iterations) sweeps): RMSE \(format4(Float(Metrics.rmse(predicted: predictions, actual: actual)))), MAE \(format4(Float(Metrics.mae(predicted: predictions, actual: actual))))\n"
         }
         report += "top-\(k) over \(model.users) test users with a rating >= 4:\n"
         report += "  EASE (lambda \(Int(easeConfiguration.regularization))): nDCG \(format4(Float(model.ndcg))), precision \(format4(Float(model.precision))), recall \(format4(Float(model.recall))), hit rate \(format4(Float(model.hitRate))), coverage \(format4(Float(model.coverage)))\n"

@@ -1,0 +1,265 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Bayesian biased matrix factorisation: a factorization machine over (user, item) one-hot features,
+/// `r̂(u, i) = w₀ + b_u + b_i + p_u · q_i`, whose parameters are not fitted but *sampled* by Gibbs sampling
+/// (Freudenthaler, Schmidt-Thieme & Rendle 2011, "Bayesian Factorization Machines"; libFM's MCMC). Every
+/// parameter group has a Gaussian prior whose mean and precision are themselves sampled (Normal–Gamma
+/// hyper-priors), and the noise precision is sampled too, so there is no learning rate, no regularisation
+/// and no epoch count to tune: only the number of factors and of samples. Predictions average the
+/// predictions of every sample after burn-in, which is what makes it strong on small data (an ensemble
+/// for free) and different enough from the SGD models to be worth blending with them.
+public struct BayesianMF: RatingPredictor, Sendable {
+    public struct Configuration: Sendable, Hashable {
+        public var factors: Int = 16
+        /// Gibbs sweeps; predictions average the sweeps after `burnIn`.
+        public var iterations: Int = 200
+        public var burnIn: Int = 30
+        /// Standard deviation of the initial factors.
+        public var initialScale: Float = 0.1
+        public var seed: UInt64 = 42
+        public var ratingRange: ClosedRange<Float> = 0.5...5.0
+        public init() {}
+    }
+
+    /// The parameters of one Gibbs sample.
+    struct Sample: Sendable {
+        var globalBias: Float
+        var userBias: [Float]
+        var itemBias: [Float]
+        var userFactors: [Float]
+        var itemFactors: [Float]
+    }
+
+    public let configuration: Configuration
+    public let userCount: Int
+    public let itemCount: Int
+    let samples: [Sample]
+    /// Users and items with at least one training rating: the others' sampled parameters are draws from
+    /// the prior, noise, so predictions leave them out (as the SGD models leave them at zero).
+    let knownUsers: [Bool]
+    let knownItems: [Bool]
+
+    public static func fit(train: [Interaction], userCount: Int, itemCount: Int, configuration: Configuration = .init()) -> BayesianMF {
+        var sampler = GibbsSampler(train: train, userCount: userCount, itemCount: itemCount, configuration: configuration)
+        var samples: [Sample] = []
+        samples.reserveCapacity(max(0, configuration.iterations - configuration.burnIn))
+        for iteration in 0..<configuration.iterations {
+            sampler.sweep()
+            if iteration >= configuration.burnIn { samples.append(sampler.current) }
+        }
+        if samples.isEmpty { samples.append(sampler.current) }
+        return BayesianMF(
+            configuration: configuration, userCount: userCount, itemCount: itemCount, samples: samples,
+            knownUsers: sampler.userRows.map { $0 > 0 }, knownItems: sampler.itemRows.map { $0 > 0 }
+        )
+    }
+
+    public func predict(user: Int, item: Int) -> Float {
+        let k = configuration.factors
+        let userKnown = user >= 0 && user < userCount && knownUsers[user]
+        let itemKnown = item >= 0 && item < itemCount && knownItems[item]
+        let range = configuration.ratingRange
+        var total: Double = 0
+        for sample in samples {
+            var value = sample.globalBias
+            if userKnown { value += sample.userBias[user] }
+            if itemKnown { value += sample.itemBias[item] }
+            if userKnown && itemKnown {
+                for f in 0..<k { value += sample.userFactors[user * k + f] * sample.itemFactors[item * k + f] }
+            }
+            // Each sample's prediction is clipped to the rating scale before averaging (as libFM does).
+            total += Double(min(range.upperBound, max(range.lowerBound, value)))
+        }
+        return Float(total / Double(samples.count))
+    }
+}
+
+/// One Gibbs chain: parameters, their hyper-parameters, and the residual of every training rating, updated
+/// in place as each parameter is redrawn (so a draw costs the ratings it touches, not all of them).
+struct GibbsSampler {
+    let configuration: BayesianMF.Configuration
+    let users: [Int32]
+    let items: [Int32]
+    let ratings: [Float]
+    /// Rating indices grouped by user and by item (CSR).
+    let userStart: [Int]
+    let userIndex: [Int32]
+    let itemStart: [Int]
+    let itemIndex: [Int32]
+    var userRows: [Int] { (0..<(userStart.count - 1)).map { userStart[$0 + 1] - userStart[$0] } }
+    var itemRows: [Int] { (0..<(itemStart.count - 1)).map { itemStart[$0 + 1] - itemStart[$0] } }
+    var current: BayesianMF.Sample
+    var residuals: [Float]
+    var noisePrecision: Double = 1
+    var generator: SeededRandom
+
+    init(train: [Interaction], userCount: Int, itemCount: Int, configuration: BayesianMF.Configuration) {
+        self.configuration = configuration
+        users = train.map(\.user)
+        items = train.map(\.item)
+        ratings = train.map(\.value)
+        (userStart, userIndex) = Self.group(users, count: userCount)
+        (itemStart, itemIndex) = Self.group(items, count: itemCount)
+        generator = SeededRandom(seed: configuration.seed)
+        let k = configuration.factors
+        let scale = Double(configuration.initialScale)
+        var generator = generator
+        func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float(generator.nextGaussian() * scale) } }
+        let mean = train.isEmpty ? 0 : Float(train.reduce(0.0) { $0 + Double($1.value) } / Double(train.count))
+        current = .init(
+            globalBias: mean, userBias: .init(repeating: 0, count: userCount), itemBias: .init(repeating: 0, count: itemCount),
+            userFactors: random(userCount * k), itemFactors: random(itemCount * k)
+        )
+        self.generator = generator
+        residuals = .init(repeating: 0, count: train.count)
+        for row in 0..<train.count { residuals[row] = ratings[row] - predict(row: row) }
+    }
+
+    static func group(_ keys: [Int32], count: Int) -> (start: [Int], index: [Int32]) {
+        var start = [Int](repeating: 0, count: count + 1)
+        for key in keys { start[Int(key) + 1] += 1 }
+        for position in 0..<count { start[position + 1] += start[position] }
+        var next = start
+        var index = [Int32](repeating: 0, count: keys.count)
+        for (row, key) in keys.enumerated() {
+            index[next[Int(key)]] = Int32(row)
+            next[Int(key)] += 1
+        }
+        return (start, index)
+    }
+
+    func predict(row: Int) -> Float {
+        let k = configuration.factors
+        let user = Int(users[row])
+        let item = Int(items[row])
+        var value = current.globalBias + current.userBias[user] + current.itemBias[item]
+        for f in 0..<k { value += current.userFactors[user * k + f] * current.itemFactors[item * k + f] }
+        return value
+    }
+
+    /// One sweep: noise precision, global bias, then each group's hyper-parameters and parameters.
+    mutating func sweep() {
+        let k = configuration.factors
+        // Noise precision α ~ Gamma((α₀ + n)/2, (β₀ + Σe²)/2), with α₀ = β₀ = 1.
+        var squared: Double = 0
+        for residual in residuals { squared += Double(residual) * Double(residual) }
+        noisePrecision = generator.nextGamma(shape: (1 + Double(residuals.count)) / 2, rate: (1 + squared) / 2)
+
+        // Global bias: every rating, h = 1; a vague N(0, 1) prior.
+        do {
+            var sum: Double = 0
+            for residual in residuals { sum += Double(residual) }
+            let old = current.globalBias
+            let drawn = drawParameter(current: Double(old), sumResidualTimesH: sum, sumHSquared: Double(residuals.count), mean: 0, precision: 1)
+            let delta = Float(drawn) - old
+            current.globalBias = Float(drawn)
+            for row in residuals.indices { residuals[row] -= delta }
+        }
+
+        // Biases: h = 1 on the rows of their user (item).
+        current.userBias = drawBiases(current.userBias, start: userStart, index: userIndex)
+        current.itemBias = drawBiases(current.itemBias, start: itemStart, index: itemIndex)
+
+        // Factors, one factor column at a time: for p_uf the rows of u have h = q_{i,f} (and vice versa).
+        for f in 0..<k {
+            current.userFactors = drawFactors(
+                current.userFactors, other: current.itemFactors, otherOf: items, factor: f, start: userStart, index: userIndex
+            )
+            current.itemFactors = drawFactors(
+                current.itemFactors, other: current.userFactors, otherOf: users, factor: f, start: itemStart, index: itemIndex
+            )
+        }
+    }
+
+    /// θ' ~ N((α Σ (e + θh) h + μλ) / (α Σh² + λ), 1 / (α Σh² + λ)) given Σ e·h and Σ h² over θ's rows.
+    mutating func drawParameter(current theta: Double, sumResidualTimesH: Double, sumHSquared: Double, mean: Double, precision: Double) -> Double {
+        let posteriorPrecision = noisePrecision * sumHSquared + precision
+        let posteriorMean = (noisePrecision * (sumResidualTimesH + theta * sumHSquared) + mean * precision) / posteriorPrecision
+        return posteriorMean + generator.nextGaussian() / posteriorPrecision.squareRoot()
+    }
+
+    /// The group's prior (μ, λ) drawn from its Normal–Gamma posterior (α_λ = β_λ = γ₀ = 1, μ₀ = 0).
+    mutating func drawPrior(_ values: some Collection<Float>) -> (mean: Double, precision: Double) {
+        let count = Double(values.count)
+        var sum: Double = 0
+        for value in values { sum += Double(value) }
+        let previousMean = sum / max(1, count)
+        var squares: Double = 0
+        for value in values { squares += (Double(value) - previousMean) * (Double(value) - previousMean) }
+        let precision = generator.nextGamma(shape: (1 + count + 1) / 2, rate: (1 + squares + previousMean * previousMean) / 2)
+        let mean = sum / (count + 1) + generator.nextGaussian() / ((count + 1) * precision).squareRoot()
+        return (mean, precision)
+    }
+
+    mutating func drawBiases(_ biases: [Float], start: [Int], index: [Int32]) -> [Float] {
+        var biases = biases
+        let prior = drawPrior(biases)
+        for owner in biases.indices {
+            let rows = start[owner]..<start[owner + 1]
+            var sum: Double = 0
+            for position in rows { sum += Double(residuals[Int(index[position])]) }
+            let old = biases[owner]
+            let drawn = Float(drawParameter(current: Double(old), sumResidualTimesH: sum, sumHSquared: Double(rows.count), mean: prior.mean, precision: prior.precision))
+            let delta = drawn - old
+            biases[owner] = drawn
+            for position in rows { residuals[Int(index[position])] -= delta }
+        }
+        return biases
+    }
+
+    mutating func drawFactors(_ factors: [Float], other: [Float], otherOf: [Int32], factor f: Int, start: [Int], index: [Int32]) -> [Float] {
+        let k = configuration.factors
+        var factors = factors
+        let prior = drawPrior(stride(from: f, to: factors.count, by: k).lazy.map { factors[$0] })
+        for owner in 0..<(start.count - 1) {
+            let rows = start[owner]..<start[owner + 1]
+            var sumResidualTimesH: Double = 0
+            var sumHSquared: Double = 0
+            for position in rows {
+                let row = Int(index[position])
+                let h = Double(other[Int(otherOf[row]) * k + f])
+                sumResidualTimesH += Double(residuals[row]) * h
+                sumHSquared += h * h
+            }
+            let old = factors[owner * k + f]
+            let drawn = Float(drawParameter(current: Double(old), sumResidualTimesH: sumResidualTimesH, sumHSquared: sumHSquared, mean: prior.mean, precision: prior.precision))
+            let delta = drawn - old
+            factors[owner * k + f] = drawn
+            guard delta != 0 else { continue }
+            for position in rows {
+                let row = Int(index[position])
+                residuals[row] -= delta * other[Int(otherOf[row]) * k + f]
+            }
+        }
+        return factors
+    }
+}
+
+extension SeededRandom {
+    /// Gamma(shape, rate) by Marsaglia & Tsang (2000); shapes below 1 through the boost x·U^(1/shape).
+    public mutating func nextGamma(shape: Double, rate: Double) -> Double {
+        if shape < 1 {
+            let boost = pow(max(nextUnit(), .leastNonzeroMagnitude), 1 / shape)
+            return nextGamma(shape: shape + 1, rate: rate) * boost
+        }
+        let d = shape - 1.0 / 3
+        let c = 1 / (9 * d).squareRoot()
+        while true {
+            var x: Double
+            var v: Double
+            repeat {
+                x = nextGaussian()
+                v = 1 + c * x
+            } while v <= 0
+            v = v * v * v
+            let u = nextUnit()
+            if u < 1 - 0.0331 * x * x * x * x || log(max(u, .leastNonzeroMagnitude)) < 0.5 * x * x + d * (1 - v + log(v)) {
+                return d * v / rate
+            }
+        }
+    }
+}
