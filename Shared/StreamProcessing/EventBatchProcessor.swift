@@ -79,10 +79,15 @@ public final class EventBatchProcessor: Sendable {
     private let store: TrainingStore
     private let deadLetters: any DeadLetterSink
     private let catalog = CatalogCache()
+    private let maximumRecordBytes: Int
     private let logger: Logger
 
-    public init(topics: EventTopics, features: FeatureWriter, store: TrainingStore, deadLetters: any DeadLetterSink, logger: Logger) {
+    public init(
+        topics: EventTopics, features: FeatureWriter, store: TrainingStore, deadLetters: any DeadLetterSink,
+        maximumRecordBytes: Int = ProcessorConfiguration.defaultMaximumRecordBytes, logger: Logger
+    ) {
         self.topics = topics
+        self.maximumRecordBytes = maximumRecordBytes
         self.features = features
         self.store = store
         self.deadLetters = deadLetters
@@ -143,6 +148,14 @@ public final class EventBatchProcessor: Sendable {
     }
 
     func decode(_ record: KafkaConsumerMessage) -> Result<Event, DeadLetter> {
+        // Third parties can write to our topics directly: a record larger than any event the gateway
+        // accepts is refused before it is parsed.
+        if record.value.count > maximumRecordBytes {
+            return .failure(DeadLetter(
+                record: record, reason: "record_too_large", field: nil,
+                message: "\(record.value.count) bytes; events are at most \(maximumRecordBytes) (processor.max_record_bytes)"
+            ))
+        }
         if let version = record.header(EventHeaders.schemaVersion)?.stringValue, version != Event.schemaVersion {
             return .failure(DeadLetter(record: record, reason: "unsupported_schema_version", field: nil, message: "schema-version \(version.prefix(32)) is not \(Event.schemaVersion)"))
         }

@@ -57,7 +57,8 @@ public struct ProcessorApplication: Sendable {
         }
         let processor = EventBatchProcessor(
             topics: configuration.topics, features: features, store: TrainingStore(postgres: postgres),
-            deadLetters: KafkaDeadLetterSink(producer: producer, topic: configuration.deadLetterTopic), logger: logger
+            deadLetters: KafkaDeadLetterSink(producer: producer, topic: configuration.deadLetterTopic),
+            maximumRecordBytes: configuration.maximumRecordBytes, logger: logger
         )
         let service = StreamProcessorService(
             consumer: consumer, processor: processor, topics: configuration.topics.all, retryBackoff: configuration.retryBackoff,

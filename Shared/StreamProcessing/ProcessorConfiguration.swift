@@ -23,6 +23,10 @@ public struct ProcessorConfiguration: Sendable {
     public var redis: RedisConfiguration
     public var postgres: PostgresConfiguration
     public var migrationsDirectory: String = "configs/migrations"
+    /// Records above this size go to the dead-letter topic unparsed.
+    public var maximumRecordBytes: Int = Self.defaultMaximumRecordBytes
+    /// Four times the gateway's largest event (64 KiB): canonical JSON of a valid event never comes near it.
+    public static let defaultMaximumRecordBytes = 256 * 1024
 
     public init(consumer: KafkaConsumerConfiguration, producer: KafkaProducerConfiguration, redis: RedisConfiguration, postgres: PostgresConfiguration) {
         self.consumer = consumer
@@ -40,9 +44,12 @@ extension ProcessorConfiguration {
         public static let batchSize = ConfigKey("processor.batch_size", default: "2000", "Most records applied in one batch")
         public static let batchLinger = ConfigKey("processor.batch_linger", default: "20ms", "After a batch's first record, how long to wait for more")
         public static let retryInitial = ConfigKey("processor.retry_initial", default: "100ms", "First wait before retrying a batch while a dependency is down")
+        public static let maxRecordBytes = ConfigKey(
+            "processor.max_record_bytes", default: "262144", "Records larger than this go to the dead-letter topic unparsed (reason record_too_large)"
+        )
         public static let retryMaximum = ConfigKey("processor.retry_maximum", default: "2s", "Longest wait between retries of a batch")
 
-        public static let all: [ConfigKey] = [host, port, deadLetterTopic, batchSize, batchLinger, retryInitial, retryMaximum]
+        public static let all: [ConfigKey] = [host, port, deadLetterTopic, batchSize, batchLinger, retryInitial, retryMaximum, maxRecordBytes]
             + ClientConfigKeys.eventTopics + FeatureConfiguration.Keys.all
             + ClientConfigKeys.kafkaConsumer + [ClientConfigKeys.kafkaDeliveryTimeout] + ClientConfigKeys.redis + ClientConfigKeys.postgres
     }
@@ -69,5 +76,6 @@ extension ProcessorConfiguration {
         retryBackoff = Backoff(initial: try reader.duration(Keys.retryInitial), maximum: try reader.duration(Keys.retryMaximum))
         features = try FeatureConfiguration(reading: reader)
         migrationsDirectory = try reader.string(ClientConfigKeys.postgresMigrationsDirectory)
+        maximumRecordBytes = try reader.int(Keys.maxRecordBytes, range: 1024...(64 << 20))
     }
 }

@@ -41,7 +41,7 @@ struct StreamProcessorTests {
         await redis.shutdown()
     }
 
-    @Test("Records that cannot be decoded go to the dead-letter topic with the reason; the rest is applied")
+    @Test("Records that cannot be decoded (garbage, wrong schema version, wrong topic, oversized) go to the dead-letter topic with the reason; the rest is applied")
     func poisonRecordsAreDeadLettered() async throws {
         let fixture = try await ProcessorFixture(partitions: 1)
         let redis = RedisClient(configuration: fixture.configuration.redis)
@@ -56,15 +56,20 @@ struct StreamProcessorTests {
         // A poll event on the movie topic.
         let vote = Event(eventID: EventID.random(), type: .pollVote, userID: "u", subjectID: "p", occurredAt: like.occurredAt, payload: .vote(optionID: "a"))
         messages.append(KafkaProducerMessage(topic: fixture.topics.movie, key: Array("u".utf8), value: vote.canonicalJSON()))
+        // 300 KiB written straight to the topic (the gateway caps events at 64 KiB): a valid event padded
+        // with whitespace, so only its size is wrong.
+        let oversized = like.canonicalJSON() + [UInt8](repeating: UInt8(ascii: " "), count: 300 * 1024)
+        messages.append(KafkaProducerMessage(topic: fixture.topics.movie, key: Array("u".utf8), value: oversized))
         var ends = try await fixture.produce(messages)
         ends.merge(try await fixture.produce(good)) { max($0, $1) }
         _ = try await fixture.runUntilCommitted(ends)
 
         #expect(try await fixture.storedInteractions() == Set(good.map(\.eventID)).count)
-        let letters = try await readAll(topic: fixture.deadLetterTopic, count: 3)
-        #expect(letters.map { $0.header("dlq-reason")?.stringValue } == ["invalid_json", "unsupported_schema_version", "wrong_topic"])
-        #expect(letters.map { $0.header("dlq-source-offset")?.stringValue } == ["0", "1", "2"])
+        let letters = try await readAll(topic: fixture.deadLetterTopic, count: 4)
+        #expect(letters.map { $0.header("dlq-reason")?.stringValue } == ["invalid_json", "unsupported_schema_version", "wrong_topic", "record_too_large"])
+        #expect(letters.map { $0.header("dlq-source-offset")?.stringValue } == ["0", "1", "2", "3"])
         #expect(letters[0].value == Array("{not json".utf8))
+        #expect(letters[3].value == oversized, "the oversized record is kept whole for inspection")
         try await fixture.cleanUp(redis)
         await redis.shutdown()
     }
