@@ -225,7 +225,7 @@ let package = Package(
         .testTarget(name: "FeaturesTests", dependencies: ["Features", "StackTestSupport"]),
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "Recommender", "Events"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
-        .testTarget(name: "StreamProcessingTests", dependencies: ["StreamProcessing", "Features", "Training", "Ingest", "LoadGeneration", "SyntheticData", "StackTestSupport"]),
+        .testTarget(name: "StreamProcessingTests", dependencies: ["StreamProcessing", "Features", "Training", "Ingest", "LoadGeneration", "SyntheticData", "StackTestSupport", "Postgres"]),
         .testTarget(
             name: "ServingTests",
             dependencies: [
