@@ -139,7 +139,7 @@ let package = Package(
         .target(
             name: "Training",
             dependencies: [
-                "Events", "Features", "Postgres", "Kafka", "ServiceSupport", "ModelStore", "Recommender", "Datasets",
+                "Events", "Features", "ClientRuntime", "Postgres", "Kafka", "ServiceSupport", "ModelStore", "Recommender", "Datasets",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -185,7 +185,7 @@ let package = Package(
         .executableTarget(
             name: "Trainer",
             dependencies: [
-                "ServiceSupport", "Recommender", "Training", "Datasets", "ModelStore", "Kafka", "Events", "LoadGeneration",
+                "ServiceSupport", "ClientRuntime", "Recommender", "Training", "Datasets", "ModelStore", "Kafka", "Events", "LoadGeneration",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Services/Trainer"
@@ -233,7 +233,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport", "ClientRuntime"]),
         .testTarget(
             name: "IngestTests",
             dependencies: [

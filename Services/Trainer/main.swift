@@ -1,3 +1,4 @@
+import ClientRuntime
 import Datasets
 import Events
 import Foundation
@@ -60,7 +61,9 @@ let usage = """
       promote --version V [--force]           promote a registered candidate
       rollback --domain movies|polls          restore the production model's predecessor
       list [--domain movies|polls]            the registry
-      schedule --every 24h [--domain movies,polls]   train periodically; a failing run is logged and retried next time
+      schedule --every 24h [--domain movies,polls] [--retry 30s]
+                                                   train periodically; a failing run is logged and retried
+                                                   after --retry, doubling per failure up to 10 min
       evaluate --train F --test F ...         score external splits (see README)
     """
 let keys = [ServiceBootstrap.logLevel] + TrainerConfiguration.Keys.all
@@ -207,7 +210,14 @@ do {
             exit(64)
         }
         let domains = (options["domain"] ?? "movies,polls").split(separator: ",").map(String.init)
-        let schedule = TrainingSchedule(run: run, domains: domains, interval: every, codeRevision: codeRevision(), logger: logger)
+        guard let retry = ConfigReader.parseDuration(options["retry"] ?? "30s") else {
+            FileHandle.standardError.write(Data("trainer schedule: --retry DURATION (e.g. 30s)\n".utf8))
+            exit(64)
+        }
+        let schedule = TrainingSchedule(
+            run: run, domains: domains, interval: every, retry: Backoff(initial: retry, maximum: max(retry, .seconds(600))),
+            codeRevision: codeRevision(), logger: logger
+        )
         try await ServiceGroup(configuration: .init(services: [schedule], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
     default:
         break

@@ -4,14 +4,24 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import ClientRuntime
 import Kafka
 import LoadGeneration
 import Logging
 import ModelStore
 import Postgres
 import StackTestSupport
+import Synchronization
 import Testing
 import Training
+
+/// Attempts reported by a schedule (success or not), read by the test while the schedule runs.
+final class Attempts: Sendable {
+    private let counts = Mutex((successes: 0, failures: 0))
+    func record(_ succeeded: Bool) { counts.withLock { succeeded ? ($0.successes += 1) : ($0.failures += 1) } }
+    var successes: Int { counts.withLock { $0.successes } }
+    var failures: Int { counts.withLock { $0.failures } }
+}
 
 /// A schema and an artifact directory of the test's own, with migrations applied.
 struct TrainingFixture {
@@ -178,6 +188,52 @@ struct TrainingTests {
         #expect(versions.count == 2)
         #expect(versions.filter { $0.status == .production }.count == 1)
         try await fixture.finish()
+    }
+
+    @Test("PostgreSQL down: the scheduled run fails cleanly (no artifact, no registry entry) and is retried after the backoff, not the interval; it succeeds once PostgreSQL is back")
+    func scheduleRetriesAfterPostgresOutage() async throws {
+        let server = try PrivatePostgres()
+        defer { try? server.remove() }
+        var configuration = TrainerConfiguration(
+            postgres: server.configuration, producer: KafkaProducerConfiguration(bootstrapServers: try TestStack.kafkaBrokers(), clientID: "training-tests")
+        )
+        configuration.artifactsDirectory = NSTemporaryDirectory() + TestStack.uniqueName("artifacts")
+        defer { try? FileManager.default.removeItem(atPath: configuration.artifactsDirectory) }
+        configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
+        configuration.parameters.alsFactors = 8
+        configuration.parameters.alsIterations = 4
+        configuration.parameters.ratingFactors = 4
+        let postgres = PostgresClient(configuration: server.configuration)
+        _ = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
+        _ = try await Bootstrap(store: TrainingStore(postgres: postgres)).load(polls: TrainingFixture.smallPolls())
+
+        var logger = Logger(label: "training-tests")
+        logger.logLevel = .critical
+        let attempts = Attempts()
+        let run = TrainingRun(configuration: configuration, postgres: postgres, logger: logger) { _, _ in }
+        try server.stop()
+        // A one-hour interval: only the retry backoff (0.5 s, doubling, at most 1 s) can bring a second attempt.
+        let schedule = TrainingSchedule(
+            run: run, domains: ["polls"], interval: .seconds(3600), retry: Backoff(initial: .milliseconds(500), maximum: .seconds(1)),
+            codeRevision: "test", logger: logger, onAttempt: { _, succeeded in attempts.record(succeeded) }
+        )
+        let task = Task { try await schedule.run() }
+        let failuresDeadline = ContinuousClock.now + .seconds(30)
+        while attempts.failures < 3, ContinuousClock.now < failuresDeadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(attempts.failures >= 3, "retried while PostgreSQL is down")
+        #expect(attempts.successes == 0)
+        let files = (FileManager.default.subpaths(atPath: configuration.artifactsDirectory) ?? []).filter { $0.hasPrefix("polls/") }
+        #expect(files.isEmpty, "no artifact from a failed run: \(files)")
+
+        try server.start()
+        let successDeadline = ContinuousClock.now + .seconds(60)
+        while attempts.successes == 0, ContinuousClock.now < successDeadline { try await Task.sleep(for: .milliseconds(100)) }
+        task.cancel()
+        _ = try? await task.value
+        #expect(attempts.successes == 1)
+        let versions = try await ModelRegistry(postgres: postgres).list(domain: "polls")
+        #expect(versions.count == 1 && versions[0].status == .production)
+        await postgres.shutdown()
     }
 
     @Test("A dataset replayed through the real gateway binary: moved into the accepted age window, every event accepted")
