@@ -93,7 +93,12 @@ public final class FeatureWriter: Sendable {
     }
 
     /// Applies `events` (in record order) as of wall-clock time `now` (ms since the epoch).
-    public func apply(_ events: [FeatureEvent], now: Int64) async throws(RedisError) -> FeatureApplyOutcome {
+    /// - Parameter logEnds: the log end offset (high watermark) of the partitions in the batch, by
+    ///   ``RecordPosition/partitionField``, as the consumer last fetched them. A partition whose applied
+    ///   offset is at or past its log end cannot be a replay — offsets of a log never go back — so the
+    ///   topic was recreated (a broker restarted empty, a topic deleted and created again): its records
+    ///   are counted from their new offsets instead of being skipped as already applied.
+    public func apply(_ events: [FeatureEvent], now: Int64, logEnds: [String: Int64] = [:]) async throws(RedisError) -> FeatureApplyOutcome {
         var statuses = [FeatureApplyOutcome.Status](repeating: .late, count: events.count)
         let oldestOnTime = now - configuration.horizonMilliseconds
         var onTime: [Int] = []
@@ -129,7 +134,9 @@ public final class FeatureWriter: Sendable {
                     let inDomain = events.indices.filter { events[$0].event.domain == domain && !events[$0].event.type.isCatalog }
                     guard !inDomain.isEmpty else { continue }
                     group.addTask {
-                        try await self.applyToPopularity(domain: domain, indices: inDomain, events: events, statuses: finalStatuses, userStatuses: userStatuses)
+                        try await self.applyToPopularity(
+                            domain: domain, indices: inDomain, events: events, statuses: finalStatuses, userStatuses: userStatuses, logEnds: logEnds
+                        )
                     }
                 }
                 try await group.waitForAll()
@@ -237,7 +244,7 @@ public final class FeatureWriter: Sendable {
 
     private func applyToPopularity(
         domain: EventDomain, indices: [Int], events: [FeatureEvent],
-        statuses: [FeatureApplyOutcome.Status], userStatuses: [Int: FeatureApplyOutcome.Status]
+        statuses: [FeatureApplyOutcome.Status], userStatuses: [Int: FeatureApplyOutcome.Status], logEnds: [String: Int64]
     ) async throws(RedisError) {
         let offsetsKey = keys.appliedOffsets(domain)
         var lastOffsets: [String: Int64] = [:]
@@ -247,7 +254,18 @@ public final class FeatureWriter: Sendable {
         }
         let fields = lastOffsets.keys.sorted()
         for attempt in 0..<5 {
-            let applied = try await knownAppliedOffsets(domain: domain, fields: fields, key: offsetsKey)
+            let stored = try await knownAppliedOffsets(domain: domain, fields: fields, key: offsetsKey)
+            // An applied offset at or past the partition's log end belongs to an earlier incarnation of it.
+            var applied = stored
+            for field in fields {
+                if let done = stored[field], let end = logEnds[field], done >= end {
+                    applied[field] = nil
+                    logger.warning(
+                        "partition offsets restarted below the applied offset (topic recreated?): counting from the new offsets",
+                        metadata: ["domain": "\(domain)", "partition": "\(field)", "applied": "\(done)", "log_end": "\(end)"]
+                    )
+                }
+            }
             // Records already covered by the applied offsets are skipped.
             var fresh: [Int] = []
             var replayedIndices: [Int] = []
@@ -283,7 +301,8 @@ public final class FeatureWriter: Sendable {
             var arguments: [any RedisArgumentConvertible] = [fields.count]
             for field in fields {
                 arguments.append(field)
-                arguments.append(applied[field].map(String.init) ?? "")
+                // Compare-and-set against what is stored; the new value from this incarnation's offsets.
+                arguments.append(stored[field].map(String.init) ?? "")
                 arguments.append(max(applied[field] ?? -1, lastOffsets[field]!))
             }
             for expiry in call.expiries { arguments.append(expiry) }

@@ -94,8 +94,10 @@ public final class EventBatchProcessor: Sendable {
         self.logger = logger
     }
 
-    /// - Parameter now: wall-clock milliseconds, for lateness.
-    public func process(_ records: [KafkaConsumerMessage], now: Int64) async throws -> BatchReport {
+    /// - Parameters:
+    ///   - now: wall-clock milliseconds, for lateness.
+    ///   - logEnds: the partitions' log end offsets (see ``FeatureWriter/apply(_:now:logEnds:)``).
+    public func process(_ records: [KafkaConsumerMessage], now: Int64, logEnds: [String: Int64] = [:]) async throws -> BatchReport {
         let started = ContinuousClock.now
         var letters: [DeadLetter] = []
         var decoded: [(Event, RecordPosition)] = []
@@ -133,7 +135,7 @@ public final class EventBatchProcessor: Sendable {
         let store = store
         let deadLetters = deadLetters
         let finalLetters = letters
-        async let applied = timed { try await features.apply(events, now: now) }
+        async let applied = timed { try await features.apply(events, now: now, logEnds: logEnds) }
         async let stored = timed { try await store.append(events.filter { !$0.event.type.isCatalog }) }
         async let lettersSent = timed { try await deadLetters.publish(finalLetters) }
         let ((outcome, redisDuration), (rows, postgresDuration), (_, lettersDuration)) = try await (applied, stored, lettersSent)

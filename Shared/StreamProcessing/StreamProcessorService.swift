@@ -75,10 +75,14 @@ public final class StreamProcessorService: Service, Sendable {
     /// batch is then neither applied completely nor committed, and the next owner replays it).
     private func processWithRetry(_ records: [KafkaConsumerMessage]) async throws -> BatchReport? {
         var failures = 0
+        // Log ends as fetched with these records: lets the feature writer tell a recreated topic from a replay.
+        let partitions = Array(Set(records.map(\.topicPartition)))
+        let highs = (try? await consumer.fetchedHighWatermarks(for: partitions)) ?? [:]
+        let logEnds = Dictionary(highs.map { (RecordPosition(topic: $0.key.topic, partition: $0.key.partition, offset: 0).partitionField, $0.value) }) { max($0, $1) }
         while true {
             let started = ContinuousClock.now
             do {
-                let report = try await processor.process(records, now: clock())
+                let report = try await processor.process(records, now: clock(), logEnds: logEnds)
                 metrics.batchDuration.recordNanoseconds((ContinuousClock.now - started).nanosecondsForMetrics)
                 if failures > 0 {
                     logger.info("dependencies are back; batch applied", metadata: ["attempts": "\(failures + 1)"])

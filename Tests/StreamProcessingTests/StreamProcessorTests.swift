@@ -127,6 +127,52 @@ struct StreamProcessorTests {
         await redis.shutdown()
     }
 
+    @Test("Broker restarted empty (the local broker keeps topics in memory): the processor rejoins, reads the recreated topics from offset 0 and counts them")
+    func brokerRestartedEmpty() async throws {
+        let broker = try PrivateBroker()
+        defer { try? broker.remove() }
+        var fixture = try await ProcessorFixture(partitions: 1)
+        fixture.configuration.consumer.bootstrapServers = broker.bootstrapServers
+        fixture.configuration.producer.bootstrapServers = broker.bootstrapServers
+        func createTopics() async throws {
+            let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: broker.bootstrapServers))
+            _ = try await admin.createTopics((fixture.topics.all + [fixture.deadLetterTopic]).map { KafkaTopicSpecification(name: $0, partitions: 1) })
+            await admin.shutdown()
+        }
+        try await createTopics()
+        let redis = RedisClient(configuration: fixture.configuration.redis)
+        let now = wallNow()
+        func likes(_ item: String, _ count: Int) -> [Event] {
+            (0..<count).map { Event(eventID: EventID.random(), type: .movieLike, userID: "\(item)-fan\($0)", subjectID: item, occurredAt: EventTimestamp(millisecondsSinceEpoch: now - 1000)) }
+        }
+        let before = likes("before", 300)
+        let running = try await fixture.start()
+        let committed1 = try await fixture.waitForCommitted(try await fixture.produce(before), timeout: .seconds(60))
+        #expect(committed1)
+
+        try broker.stop()
+        try await Task.sleep(for: .seconds(1))
+        try broker.start()
+        try await createTopics()  // what the gateway's readiness loop does after an empty restart
+        // Fewer records than before: offsets 0…99 are all at or below the old applied offset (299).
+        let after = likes("after", 100)
+        let ends = try await fixture.produce(after)
+        let reader = FeatureReader(configuration: fixture.configuration.features, redis: redis)
+        var scores: [String: Double] = [:]
+        let deadline = ContinuousClock.now + .seconds(90)
+        while scores["after"] != 100, ContinuousClock.now < deadline {
+            scores = try await reader.popularityScores(.movie, window: "7d", now: wallNow())
+            if scores["after"] != 100 { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(scores == ["before": 300, "after": 100])
+        let committed2 = try await fixture.waitForCommitted(ends, timeout: .seconds(30))
+        #expect(committed2, "the new group state has the new offsets committed")
+        await running.stop()
+        #expect(try await fixture.storedInteractions() == 400)
+        try await fixture.cleanUp(redis)
+        await redis.shutdown()
+    }
+
     @Test("Redis down mid-run: processing pauses without committing, resumes when Redis is back, nothing lost")
     func redisOutagePausesAndResumes() async throws {
         let privateRedis = try PrivateRedis(persistent: true)
