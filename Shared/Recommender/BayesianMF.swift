@@ -95,6 +95,11 @@ struct GibbsSampler {
     var current: BayesianMF.Sample
     var residuals: [Float]
     var noisePrecision: Double = 1
+    /// The current prior means: biases of users and items, and each factor column of users and items.
+    var userBiasMean: Double = 0
+    var itemBiasMean: Double = 0
+    var userFactorMeans: [Double]
+    var itemFactorMeans: [Double]
     var generator: SeededRandom
 
     init(train: [Interaction], userCount: Int, itemCount: Int, configuration: BayesianMF.Configuration) {
@@ -106,6 +111,8 @@ struct GibbsSampler {
         (itemStart, itemIndex) = Self.group(items, count: itemCount)
         generator = SeededRandom(seed: configuration.seed)
         let k = configuration.factors
+        userFactorMeans = .init(repeating: 0, count: k)
+        itemFactorMeans = .init(repeating: 0, count: k)
         let scale = Double(configuration.initialScale)
         var generator = generator
         func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float(generator.nextGaussian() * scale) } }
@@ -161,17 +168,26 @@ struct GibbsSampler {
         }
 
         // Biases: h = 1 on the rows of their user (item).
-        current.userBias = drawBiases(current.userBias, start: userStart, index: userIndex)
-        current.itemBias = drawBiases(current.itemBias, start: itemStart, index: itemIndex)
+        // Prior means are copied out and back: a mutating call cannot also take a property of self inout.
+        var mean = userBiasMean
+        current.userBias = drawBiases(current.userBias, start: userStart, index: userIndex, mean: &mean)
+        userBiasMean = mean
+        mean = itemBiasMean
+        current.itemBias = drawBiases(current.itemBias, start: itemStart, index: itemIndex, mean: &mean)
+        itemBiasMean = mean
 
         // Factors, one factor column at a time: for p_uf the rows of u have h = q_{i,f} (and vice versa).
         for f in 0..<k {
+            mean = userFactorMeans[f]
             current.userFactors = drawFactors(
-                current.userFactors, other: current.itemFactors, otherOf: items, factor: f, start: userStart, index: userIndex
+                current.userFactors, other: current.itemFactors, otherOf: items, factor: f, start: userStart, index: userIndex, mean: &mean
             )
+            userFactorMeans[f] = mean
+            mean = itemFactorMeans[f]
             current.itemFactors = drawFactors(
-                current.itemFactors, other: current.userFactors, otherOf: users, factor: f, start: itemStart, index: itemIndex
+                current.itemFactors, other: current.userFactors, otherOf: users, factor: f, start: itemStart, index: itemIndex, mean: &mean
             )
+            itemFactorMeans[f] = mean
         }
     }
 
@@ -182,22 +198,25 @@ struct GibbsSampler {
         return posteriorMean + generator.nextGaussian() / posteriorPrecision.squareRoot()
     }
 
-    /// The group's prior (μ, λ) drawn from its Normal–Gamma posterior (α_λ = β_λ = γ₀ = 1, μ₀ = 0).
-    mutating func drawPrior(_ values: some Collection<Float>) -> (mean: Double, precision: Double) {
-        let count = Double(values.count)
+    /// The group's prior (μ, λ) drawn from its Normal–Gamma posterior given the group's values (α_λ = β_λ =
+    /// γ₀ = 1, μ₀ = 0): λ | μ, θ first with the group's current μ, then μ | λ, θ, which becomes current.
+    mutating func drawPrior(_ values: some Sequence<Float>, mean currentMean: inout Double) -> (mean: Double, precision: Double) {
+        var count: Double = 0
         var sum: Double = 0
-        for value in values { sum += Double(value) }
-        let previousMean = sum / max(1, count)
         var squares: Double = 0
-        for value in values { squares += (Double(value) - previousMean) * (Double(value) - previousMean) }
-        let precision = generator.nextGamma(shape: (1 + count + 1) / 2, rate: (1 + squares + previousMean * previousMean) / 2)
-        let mean = sum / (count + 1) + generator.nextGaussian() / ((count + 1) * precision).squareRoot()
-        return (mean, precision)
+        for value in values {
+            count += 1
+            sum += Double(value)
+            squares += (Double(value) - currentMean) * (Double(value) - currentMean)
+        }
+        let precision = generator.nextGamma(shape: (1 + count + 1) / 2, rate: (1 + squares + currentMean * currentMean) / 2)
+        currentMean = sum / (count + 1) + generator.nextGaussian() / ((count + 1) * precision).squareRoot()
+        return (currentMean, precision)
     }
 
-    mutating func drawBiases(_ biases: [Float], start: [Int], index: [Int32]) -> [Float] {
+    mutating func drawBiases(_ biases: [Float], start: [Int], index: [Int32], mean: inout Double) -> [Float] {
         var biases = biases
-        let prior = drawPrior(biases)
+        let prior = drawPrior(biases, mean: &mean)
         for owner in biases.indices {
             let rows = start[owner]..<start[owner + 1]
             var sum: Double = 0
@@ -211,10 +230,12 @@ struct GibbsSampler {
         return biases
     }
 
-    mutating func drawFactors(_ factors: [Float], other: [Float], otherOf: [Int32], factor f: Int, start: [Int], index: [Int32]) -> [Float] {
+    mutating func drawFactors(
+        _ factors: [Float], other: [Float], otherOf: [Int32], factor f: Int, start: [Int], index: [Int32], mean: inout Double
+    ) -> [Float] {
         let k = configuration.factors
         var factors = factors
-        let prior = drawPrior(stride(from: f, to: factors.count, by: k).lazy.map { factors[$0] })
+        let prior = drawPrior(stride(from: f, to: factors.count, by: k).lazy.map { factors[$0] }, mean: &mean)
         for owner in 0..<(start.count - 1) {
             let rows = start[owner]..<start[owner + 1]
             var sumResidualTimesH: Double = 0
