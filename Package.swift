@@ -233,7 +233,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport", "ClientRuntime"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport", "ClientRuntime", "Features", "Events", "Postgres"]),
         .testTarget(
             name: "IngestTests",
             dependencies: [

@@ -386,6 +386,11 @@ SET password_encryption = 'scram-sha-256';
 SELECT format('CREATE ROLE %I LOGIN', :'u') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'u') \gexec
 SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', :'u', :'p') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'d', :'u') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'d') \gexec
+-- One login role per service for least privilege (grants: configs/postgres/least-privilege.sql, run by the
+-- schema's owner); locally with the same password. The services still use the owner role by default.
+SELECT format('CREATE ROLE %I LOGIN', r) FROM unnest(ARRAY['streamrec_processor', 'streamrec_trainer', 'streamrec_api']) AS r
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
+SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', r, :'p') FROM unnest(ARRAY['streamrec_processor', 'streamrec_trainer', 'streamrec_api']) AS r \gexec
 EOF
 }
 

@@ -58,14 +58,17 @@ public struct PostgresMigrator: Sendable {
             // Lock first: two services starting together must not both create the bookkeeping table.
             try await session.query("SELECT pg_advisory_lock(\(Self.advisoryLockKey))")
             do throws(PostgresError) {
-                try await session.query("""
+                // Looked up first: a service role without CREATE on the schema (least privilege, see
+                // configs/postgres/least-privilege.sql) cannot even run CREATE TABLE IF NOT EXISTS.
+                let bookkeeping = try await session.query("SELECT to_regclass('schema_migrations') IS NOT NULL")[0].decode(0, as: Bool.self)
+                if !bookkeeping { try await session.query("""
                     CREATE TABLE IF NOT EXISTS schema_migrations (
                         version bigint PRIMARY KEY,
                         name text NOT NULL,
                         checksum text NOT NULL,
                         applied_at timestamptz NOT NULL DEFAULT now()
                     )
-                    """)
+                    """) }
                 let applied = try await Self.applyMissing(migrations, session: session, logger: logger)
                 try await session.query("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))")
                 try await session.query("RESET statement_timeout")
