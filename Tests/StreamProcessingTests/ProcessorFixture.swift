@@ -10,6 +10,7 @@ import ServiceLifecycle
 import ServiceSupport
 import Training
 import StackTestSupport
+import Testing
 import StreamProcessing
 
 /// Topics, a consumer group, a Redis key prefix and a Postgres schema of one test's own, and ways to
@@ -138,6 +139,60 @@ struct ProcessorFixture {
         }
         await observer.close()
         return reached
+    }
+
+    /// What ``runThroughOutage(seed:stop:start:)`` wrote: the catalog, the interactions, the end offsets.
+    struct OutageRun {
+        let catalog: [Event]
+        let interactions: [Event]
+        let ends: [KafkaTopicPartition: Int64]
+    }
+
+    /// A dependency outage mid-run: the processor applies and commits a catalog and 2 000 interactions;
+    /// `stop` takes a dependency down, 3 000 more are written, the processor must pause and commit nothing
+    /// for 2 s; `start` brings it back and everything must be committed. The processor is stopped after.
+    func runThroughOutage(seed: UInt64, stop: () throws -> Void, start: () throws -> Void) async throws -> OutageRun {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let catalog = SyntheticEvents.catalog(movies: 50, polls: 20, now: now)
+        let before = SyntheticEvents.interactions(count: 2000, now: now, seed: seed)
+        let during = SyntheticEvents.interactions(count: 3000, now: now, seed: seed + 1)
+        let running = try await self.start()
+        // The catalog first: genre attribution depends on the catalog known when an interaction is applied.
+        var ends = try await produce(catalog)
+        let catalogCommitted = try await waitForCommitted(ends, timeout: .seconds(60))
+        #expect(catalogCommitted)
+        ends.merge(try await produce(before)) { max($0, $1) }
+        let beforeCommitted = try await waitForCommitted(ends, timeout: .seconds(60))
+        #expect(beforeCommitted)
+
+        try stop()
+        ends.merge(try await produce(during)) { max($0, $1) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !running.application.service.isPaused, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(running.application.service.isPaused)
+        let committedWhileDown = running.application.service.committedOffsets
+        try await Task.sleep(for: .seconds(2))
+        #expect(running.application.service.committedOffsets == committedWhileDown, "nothing may be committed while the dependency is down")
+
+        try start()
+        let allCommitted = try await waitForCommitted(ends, timeout: .seconds(90))
+        #expect(allCommitted)
+        #expect(!running.application.service.isPaused)
+        await running.stop()
+        return OutageRun(catalog: catalog, interactions: before + during, ends: ends)
+    }
+
+    /// This fixture's Redis data equals a clean single pass over the same topics (another group, another
+    /// key prefix, catalog loaded first).
+    func expectRedisEqualsCleanPass(after run: OutageRun, redis: RedisClient) async throws {
+        let clean = try await secondPass(catalog: run.catalog)
+        _ = try await clean.runUntilCommitted(run.ends)
+        let expected = try await clean.redisSnapshot(redis)
+        #expect(expected.count > 100)
+        let actual = try await redisSnapshot(redis)
+        let differing = Set(expected.keys).union(actual.keys).filter { expected[$0] != actual[$0] }.sorted()
+        #expect(differing.isEmpty, "\(differing.count) keys differ, e.g. \(differing.prefix(3).map { "\($0): clean \(expected[$0] ?? "absent") vs \(actual[$0] ?? "absent")" })")
+        try await clean.cleanUp(redis)
     }
 
     func storedInteractions() async throws -> Int {

@@ -82,47 +82,15 @@ struct StreamProcessorTests {
         var fixture = try await ProcessorFixture()
         fixture.configuration.postgres = server.configuration
         let redis = RedisClient(configuration: fixture.configuration.redis)
-        let now = wallNow()
-        let catalog = SyntheticEvents.catalog(movies: 50, polls: 20, now: now)
-        let before = SyntheticEvents.interactions(count: 2000, now: now, seed: 15)
-        let during = SyntheticEvents.interactions(count: 3000, now: now, seed: 16)
-        let running = try await fixture.start()
-        var ends = try await fixture.produce(catalog)
-        let committed1 = try await fixture.waitForCommitted(ends, timeout: .seconds(60))
-        #expect(committed1)
-        ends.merge(try await fixture.produce(before)) { max($0, $1) }
-        let committed2 = try await fixture.waitForCommitted(ends, timeout: .seconds(60))
-        #expect(committed2)
-
-        try server.stop()
-        ends.merge(try await fixture.produce(during)) { max($0, $1) }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !running.application.service.isPaused, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(running.application.service.isPaused)
-        let committedWhileDown = running.application.service.committedOffsets
-        try await Task.sleep(for: .seconds(2))
-        #expect(running.application.service.committedOffsets == committedWhileDown, "nothing may be committed while PostgreSQL is down")
-
-        try server.start()
-        let committed3 = try await fixture.waitForCommitted(ends, timeout: .seconds(90))
-        #expect(committed3)
-        #expect(!running.application.service.isPaused)
-        await running.stop()
+        let outage = try await fixture.runThroughOutage(seed: 15, stop: { try server.stop() }, start: { try server.start() })
 
         // Every interaction once in the training store (the retried batches wrote some rows twice: kept once).
         let postgres = PostgresClient(configuration: server.configuration)
         let stored = try await postgres.query("SELECT count(*) FROM interactions")[0].decode(0, as: Int.self)
         await postgres.shutdown()
-        #expect(stored == Set((before + during).map(\.eventID)).count)
+        #expect(stored == Set(outage.interactions.map(\.eventID)).count)
         // Redis: the retried batches were applied to Redis before PostgreSQL failed them; nothing counted twice.
-        let clean = try await fixture.secondPass(catalog: catalog)
-        _ = try await clean.runUntilCommitted(ends)
-        let expected = try await clean.redisSnapshot(redis)
-        #expect(expected.count > 100)
-        let actual = try await fixture.redisSnapshot(redis)
-        let differing = Set(expected.keys).union(actual.keys).filter { expected[$0] != actual[$0] }.sorted()
-        #expect(differing.isEmpty, "\(differing.count) keys differ, e.g. \(differing.prefix(3).map { "\($0): clean \(expected[$0] ?? "absent") vs \(actual[$0] ?? "absent")" })")
-        try await clean.cleanUp(redis)
+        try await fixture.expectRedisEqualsCleanPass(after: outage, redis: redis)
         try await fixture.cleanUp(redis)
         await redis.shutdown()
     }
@@ -180,44 +148,9 @@ struct StreamProcessorTests {
         var fixture = try await ProcessorFixture(redis: privateRedis.configuration)
         fixture.configuration.redis.commandTimeout = .seconds(1)
         let redis = RedisClient(configuration: privateRedis.configuration)
-        let now = wallNow()
-        let catalog = SyntheticEvents.catalog(movies: 50, polls: 20, now: now)
-        let before = SyntheticEvents.interactions(count: 2000, now: now, seed: 5)
-        let during = SyntheticEvents.interactions(count: 3000, now: now, seed: 6)
-        let running = try await fixture.start()
-        // The catalog first: genre attribution depends on the catalog known when an interaction is applied.
-        var ends = try await fixture.produce(catalog)
-        let committed1 = try await fixture.waitForCommitted(ends, timeout: .seconds(60))
-        #expect(committed1)
-        ends.merge(try await fixture.produce(before)) { max($0, $1) }
-        let committed2 = try await fixture.waitForCommitted(ends, timeout: .seconds(60))
-        #expect(committed2)
-
-        try privateRedis.stop()
-        ends.merge(try await fixture.produce(during)) { max($0, $1) }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !running.application.service.isPaused, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(running.application.service.isPaused)
-        let committedWhileDown = running.application.service.committedOffsets
-        try await Task.sleep(for: .seconds(2))
-        #expect(running.application.service.committedOffsets == committedWhileDown, "nothing may be committed while Redis is down")
-
-        try privateRedis.start()
-        let committed3 = try await fixture.waitForCommitted(ends, timeout: .seconds(60))
-        #expect(committed3)
-        #expect(!running.application.service.isPaused)
-        await running.stop()
-
-        // A clean pass over the same topics, into the same Redis under another prefix (catalog first).
-        let clean = try await fixture.secondPass(catalog: catalog)
-        _ = try await clean.runUntilCommitted(ends)
-        let expected = try await clean.redisSnapshot(redis)
-        #expect(expected.count > 100)
-        let actual = try await fixture.redisSnapshot(redis)
-        let differing = Set(expected.keys).union(actual.keys).filter { expected[$0] != actual[$0] }.sorted()
-        #expect(differing.isEmpty, "\(differing.count) keys differ, e.g. \(differing.prefix(3).map { "\($0): clean \(expected[$0] ?? "absent") vs \(actual[$0] ?? "absent")" })")
-        #expect(try await fixture.storedInteractions() == (try await clean.storedInteractions()))
-        try await clean.cleanUp(redis)
+        let outage = try await fixture.runThroughOutage(seed: 5, stop: { try privateRedis.stop() }, start: { try privateRedis.start() })
+        try await fixture.expectRedisEqualsCleanPass(after: outage, redis: redis)
+        #expect(try await fixture.storedInteractions() == Set(outage.interactions.map(\.eventID)).count)
         try await fixture.cleanUp(redis)
         await redis.shutdown()
     }
