@@ -283,8 +283,20 @@ start_redis() {
   # and start Redis use it; the default stack is a cache that a restart empties.
   local persistence=(--save '' --appendonly no)
   [ "${REDIS_PERSIST:-0}" = 1 ] && persistence=(--save '' --appendonly yes --appendfsync always)
+  # Least privilege: one ACL user per Redis client service, limited to the feature keys (`features.key_prefix`
+  # starts with "sr:") — the processor reads, writes and runs the feature scripts; the API only reads; neither
+  # may run dangerous commands (FLUSHALL, CONFIG, KEYS, …). Locally with the stack's password (PG_PASSWORD),
+  # in a file only we can read (not on the command line). The default user stays open on this loopback-only
+  # server, so `make run` and the tests need no password; FeatureACLTests connects as these users.
+  local acl="$RUN/redis/users.acl"
+  (umask 077; cat > "$acl" <<ACL
+user default on nopass ~* &* +@all
+user streamrec_processor on >$PG_PASSWORD ~sr:* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous -script|flush +select
+user streamrec_api on >$PG_PASSWORD ~sr:* resetchannels -@all +@read +@connection -@dangerous +select
+ACL
+  )
   spawn "$logf" "$(pid_file redis)" redis-server \
-    --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN/redis" \
+    --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN/redis" --aclfile "$acl" \
     "${persistence[@]}" --daemonize no --logfile "$logf"
   wait_healthy redis "$SPAWNED_PID" redis_healthy
 }

@@ -1,0 +1,62 @@
+import Events
+@testable import Features
+import Redis
+import StackTestSupport
+import Testing
+
+/// The Redis ACL users the local stack defines (scripts/stack.sh): the processor's writes and the API's
+/// reads work under their users; what each must not do is refused with NOPERM.
+@Suite("Redis least privilege per service")
+struct FeatureACLTests {
+    /// The local stack gives its per-service users its one password.
+    static func configuration(user: String) throws -> RedisConfiguration {
+        var configuration = try TestStack.redisConfiguration()
+        configuration.username = user
+        configuration.password = try #require(TestStack.environment["STREAMREC_POSTGRES_PASSWORD"])
+        return configuration
+    }
+
+    static func refused(_ redis: RedisClient, _ command: RedisCommand) async -> Bool {
+        do {
+            _ = try await redis.send(command)
+            return false
+        } catch {
+            return error.serverErrorCode == "NOPERM"
+        }
+    }
+
+    @Test("the processor's user applies events (scripts included) and may not flush, configure or touch other keys; the API's user reads and may not write")
+    func serviceUsers() async throws {
+        // Feature keys must start with "sr:" (the default `features.key_prefix` is sr:v1) to be in reach.
+        let prefix = "sr:" + TestStack.uniqueName("acl")
+        var features = FeatureConfiguration()
+        features.keyPrefix = prefix + ":v1"
+        let processor = RedisClient(configuration: try Self.configuration(user: "streamrec_processor"))
+        let api = RedisClient(configuration: try Self.configuration(user: "streamrec_api"))
+        let now = wallNow()
+        let outcome = try await FeatureWriter(configuration: features, redis: processor).apply([
+            at(makeEvent(.movieLike, user: "u1", subject: "m1", at: now - 1000), offset: 0),
+            at(makeEvent(.movieRating, user: "u1", subject: "m2", at: now - 900, payload: .rating(4.5)), offset: 1),
+        ], now: now)
+        #expect(outcome.applied == 2)
+        #expect(await Self.refused(processor, RedisCommand("FLUSHALL")))
+        #expect(await Self.refused(processor, RedisCommand("CONFIG", "GET", "requirepass")))
+        #expect(await Self.refused(processor, RedisCommand("KEYS", "*")))
+        #expect(await Self.refused(processor, RedisCommand("SET", "not-a-feature-key", "1")))
+        #expect(await Self.refused(processor, RedisCommand("SCRIPT", "FLUSH")))
+
+        let reader = FeatureReader(configuration: features, redis: api)
+        #expect(try await reader.popularityScores(.movie, window: "7d", now: now)["m1"] == 1)
+        #expect(try await reader.seen(user: "u1", domain: .movie) == ["m1", "m2"])
+        #expect(await Self.refused(api, RedisCommand("SET", prefix + ":v1:x", "1")))
+        #expect(await Self.refused(api, RedisCommand("DEL", prefix + ":v1:x")))
+        #expect(await Self.refused(api, RedisCommand("EVAL", "return 1", 0)))
+        #expect(await Self.refused(api, RedisCommand("FLUSHALL")))
+        await processor.shutdown()
+        await api.shutdown()
+
+        let owner = RedisClient(configuration: try TestStack.redisConfiguration())
+        try await RedisSnapshot.delete(owner, prefix: prefix + ":")
+        await owner.shutdown()
+    }
+}
