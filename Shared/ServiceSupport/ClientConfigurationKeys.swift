@@ -8,6 +8,7 @@ import Redis
 public enum ClientConfigKeys {
     public static let redisHost = ConfigKey("redis.host", default: "127.0.0.1", "Redis server host")
     public static let redisPort = ConfigKey("redis.port", default: "6379", "Redis server port")
+    public static let redisUsername = ConfigKey("redis.username", default: nil, "Redis ACL user (AUTH username password); unset: the default user")
     public static let redisPassword = ConfigKey("redis.password", default: nil, "Redis AUTH password (or redis.password_file)", secret: true)
     public static let redisDatabase = ConfigKey("redis.database", default: "0", "Redis logical database")
     public static let redisConnections = ConfigKey("redis.connections", default: "4", "Redis connections, each with its own I/O thread")
@@ -40,7 +41,7 @@ public enum ClientConfigKeys {
     public static let topicReplication = ConfigKey("topics.replication_factor", default: "1", "Replication factor of each topic a service creates")
     public static let eventTopics: [ConfigKey] = [movieTopic, pollTopic, topicPartitions, topicReplication]
 
-    public static let redis: [ConfigKey] = [redisHost, redisPort, redisPassword, redisDatabase, redisConnections, redisConnectTimeout, redisCommandTimeout]
+    public static let redis: [ConfigKey] = [redisHost, redisPort, redisUsername, redisPassword, redisDatabase, redisConnections, redisConnectTimeout, redisCommandTimeout]
     public static let postgres: [ConfigKey] = [
         postgresHost, postgresPort, postgresDatabase, postgresUser, postgresPassword, postgresPoolSize,
         postgresStatementTimeout, postgresSchema, postgresMigrationsDirectory,
@@ -61,6 +62,7 @@ extension RedisConfiguration {
         self.init(
             host: try reader.string(K.redisHost),
             port: try reader.int(K.redisPort, range: 1...65535),
+            username: try reader.optionalString(K.redisUsername),
             password: try reader.optionalString(K.redisPassword),
             database: try reader.int(K.redisDatabase, range: 0...1023),
             connectTimeout: try reader.duration(K.redisConnectTimeout),
