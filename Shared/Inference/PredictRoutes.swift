@@ -191,18 +191,20 @@ enum PredictRoutes {
     }
 
     static func rating(_ value: JSONValue, field: String) throws -> Float {
-        guard case .number(let text) = value, let number = Float(text), number.isFinite, (0.5...5).contains(number) else {
+        // Checked as a Double, the width the contract's numbers have: a Float would round 0.4999999999 up to 0.5.
+        guard case .number(let text) = value, let number = Double(text), number.isFinite, (0.5...5).contains(number) else {
             throw APIError(.badRequest, code: "invalid_rating", message: "a rating is a number from 0.5 to 5", field: field)
         }
-        return number
+        return Float(number)
     }
 
     static func minimumSupportParameter(_ request: Request) throws -> Float {
         guard let text = request.uri.queryParameters.get("min_support") else { return defaultMinimumSupport }
-        guard let value = Float(text), value.isFinite, value >= 0 else {
+        // As a Double: a Float turns -5e-324 into -0.0, which would pass "≥ 0".
+        guard let value = Double(text), value.isFinite, value >= 0 else {
             throw APIError(.badRequest, code: "invalid_parameter", message: "min_support is a number ≥ 0", field: "min_support")
         }
-        return value
+        return Float(value)
     }
 
     // MARK: - Resolution

@@ -146,6 +146,17 @@ struct PredictRoutesTests {
                     #expect(InferenceRoutesTests.errorField(response) == field, "\(body)")
                 }
             }
+            // Numbers that round to an allowed Float but are outside the schema (found by the fuzzer: -5e-324
+            // became -0.0 and passed "≥ 0").
+            for (uri, body, field) in [
+                ("/v1/predict?min_support=-5e-324", #"{"ratings": [{"title": "Toy Story", "rating": 4}]}"#, "min_support"),
+                ("/v1/predict", #"{"ratings": [{"title": "Toy Story", "rating": 0.49999999999}]}"#, "ratings[0].rating"),
+            ] {
+                try await Self.post(client, uri, body) { response in
+                    #expect(response.status == .badRequest, "\(uri) \(body)")
+                    #expect(InferenceRoutesTests.errorField(response) == field, "\(uri) \(body)")
+                }
+            }
             try await client.execute(uri: "/v1/predict", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { response in
                 #expect(response.status == .unsupportedMediaType)
             }
