@@ -12,10 +12,10 @@ REQUESTS="${REQUESTS:-500}"
 # shellcheck source=scripts/bench/common.sh
 source scripts/bench/common.sh
 RUN_ID="soak_$(date +%s)"
-API_KEY="soak-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+API_KEY="$(bench_secret soak-key)"
 
 echo "soak: release builds" >&2
-swift build -c release >&2
+bench_pipeline_build
 pids=()
 trap bench_pipeline_down EXIT
 bench_pipeline_up

@@ -4,6 +4,15 @@ export STACK_RUN_DIR=.run/bench REDIS_PORT="${BENCH_REDIS_PORT:-46380}" PG_PORT=
 # Ports of the services a benchmark starts (beside `make run`'s 8080–8082).
 GATEWAY_PORT="${BENCH_GATEWAY_PORT:-18090}" PROCESSOR_PORT="${BENCH_PROCESSOR_PORT:-18091}" API_PORT="${BENCH_API_PORT:-18092}"
 
+# A random secret with a readable prefix (producer keys, admin tokens): bench_secret PREFIX
+bench_secret() { printf '%s-%s' "$1" "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
+
+# Release builds of what bench_pipeline_up starts, plus loadgen.
+bench_pipeline_build() {
+  local product
+  for product in trainer inference-api ingest-gateway stream-processor loadgen; do swift build -c release --product "$product" >&2; done
+}
+
 # A fresh broker (memory only) and Redis (no persistence), PostgreSQL as it is; exports the stack's
 # connection variables (STREAMREC_*).
 bench_stack_up() {

@@ -12,7 +12,7 @@ SECONDS_RUN="${RUN_SECONDS:-30}"
 # shellcheck source=scripts/bench/common.sh
 source scripts/bench/common.sh
 RUN_ID="fresh_$(date +%s)"
-API_KEY="bench-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+API_KEY="$(bench_secret bench-key)"
 
 echo "bench: release builds" >&2
 for product in ingest-gateway stream-processor streamrec-bench; do swift build -c release --product "$product" >&2; done

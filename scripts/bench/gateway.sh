@@ -14,7 +14,7 @@ DURATION="${DURATION:-10s}"
 # shellcheck source=scripts/bench/common.sh
 source scripts/bench/common.sh
 PORT="$GATEWAY_PORT"
-export BENCH_API_KEY="bench-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export BENCH_API_KEY="$(bench_secret bench-key)"
 
 echo "bench: release build of ingest-gateway" >&2
 swift build -c release --product ingest-gateway >&2

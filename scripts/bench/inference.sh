@@ -20,10 +20,10 @@ FRESH_SECONDS="${FRESH_SECONDS:-30}"
 # shellcheck source=scripts/bench/common.sh
 source scripts/bench/common.sh
 RUN_ID="api_$(date +%s)"
-API_KEY="bench-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+API_KEY="$(bench_secret bench-key)"
 
 echo "bench: release builds" >&2
-for product in trainer inference-api ingest-gateway stream-processor loadgen; do swift build -c release --product "$product" >&2; done
+bench_pipeline_build
 pids=()
 trap bench_pipeline_down EXIT
 bench_pipeline_up

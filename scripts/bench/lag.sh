@@ -9,18 +9,23 @@ cd "$(dirname "$0")/../.."
 RATE="${1:-1000}" SECONDS_OF_LOAD="${2:-60}"
 # shellcheck source=scripts/bench/common.sh
 source scripts/bench/common.sh
-swift build -c release --product ingest-gateway >&2 && swift build -c release --product stream-processor >&2
-swift build -c release --product inference-api >&2 && swift build -c release --product trainer >&2
-swift build -c release --product loadgen >&2
-RUN_ID="lag_$(date +%s)" API_KEY="lag-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" pids=()
+bench_pipeline_build
+RUN_ID="lag_$(date +%s)" API_KEY="$(bench_secret lag-key)" pids=()
 trap bench_pipeline_down EXIT
 bench_pipeline_up
-# Over 1 s / all, of the processor's freshness histogram (occurred_at → applied in Redis), so far.
+# Per series of histogram NAME in the metrics text: "labels over-1s total" (the 1 s bucket vs +Inf).
+over_one_second() {  # METRICS-TEXT NAME
+  awk -v name="$2" '
+    index($0, name "_bucket{") == 1 {
+      key = $0; sub(/le="[^"]*",?/, "", key); sub(/ .*/, "", key)
+      if ($0 ~ /le="1(\.0)?"/) under[key] = $2
+      if ($0 ~ /le="\+Inf"/) total[key] = $2
+    }
+    END { for (k in total) printf "%s %d %d\n", k, total[k] - under[k], total[k] }' <<< "$1"
+}
+# The processor's freshness histogram (occurred_at → applied in Redis): "over-1s total" so far.
 freshness_over_one_second() {
-  curl -s "http://127.0.0.1:$PROCESSOR_PORT/metrics" | awk '
-    /^streamrec_processor_freshness_seconds_bucket\{le="1(\.0)?"\}/ { under = $2 }
-    /^streamrec_processor_freshness_seconds_bucket\{le="\+Inf"\}/ { total = $2 }
-    END { printf "%d %d", total - under, total }'
+  over_one_second "$(curl -s "http://127.0.0.1:$PROCESSOR_PORT/metrics")" streamrec_processor_freshness_seconds | awk '{ print $2, $3 }'
 }
 # Warm-up, as in the soak: the processor joins its consumer group (seconds on Tansu) before anything counts.
 .build/release/loadgen --gateway "127.0.0.1:$GATEWAY_PORT" --api "127.0.0.1:$API_PORT" --api-key "$API_KEY" \
@@ -39,20 +44,13 @@ accepted="$(curl -s "http://127.0.0.1:$GATEWAY_PORT/metrics" | awk '/^streamrec_
 committed="$(grep '^streamrec_processor_committed_offset{' <<< "$metrics" | awk '{ s += $2 } END { printf "%d", s }')"
 lag="$(grep '^streamrec_processor_lag_records{' <<< "$metrics" | awk '{ s += $2 } END { printf "%d", s }')"
 echo "events accepted by the gateway: $accepted; sum of committed offsets: $committed; sum of lag gauges: $lag"
-# Where the freshness tail comes from: how many observations of each stage took over 1 s (histogram counts).
-over_one_second() {  # metrics-text metric-name → "label-set count-over-1s of total" per series
-  awk -v name="$2" '
-    index($0, name "_bucket{") == 1 {
-      key = $0; sub(/le="[^"]*",?/, "", key); sub(/ .*/, "", key)
-      if ($0 ~ /le="1\.0?"/ || $0 ~ /le="1"/) under[key] = $2
-      if ($0 ~ /le="\+Inf"/) total[key] = $2
-    }
-    END { for (k in total) printf "  %s: %d of %d over 1 s\n", k, total[k] - under[k], total[k] }' <<< "$1"
-}
 read -r over total <<< "$(freshness_over_one_second)"
 echo "after the warm-up: $((over - warm_over)) of $((total - warm_total)) events applied over 1 s after occurred_at"
+# Where the freshness tail comes from: how many observations of each stage took over 1 s.
 echo "whole run, over 1 s (freshness = occurred_at → applied in Redis; stages inside the processor; produce = gateway → broker ack):"
-over_one_second "$metrics" streamrec_processor_freshness_seconds
-over_one_second "$metrics" streamrec_processor_stage_duration_seconds
-over_one_second "$metrics" streamrec_processor_batch_duration_seconds
-over_one_second "$(curl -s "http://127.0.0.1:$GATEWAY_PORT/metrics")" streamrec_gateway_produce_duration_seconds
+{
+  for name in streamrec_processor_freshness_seconds streamrec_processor_stage_duration_seconds streamrec_processor_batch_duration_seconds; do
+    over_one_second "$metrics" "$name"
+  done
+  over_one_second "$(curl -s "http://127.0.0.1:$GATEWAY_PORT/metrics")" streamrec_gateway_produce_duration_seconds
+} | awk '{ printf "  %s: %d of %d over 1 s\n", $1, $2, $3 }'
