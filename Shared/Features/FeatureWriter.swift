@@ -17,7 +17,8 @@ public struct RecordPosition: Sendable, Hashable {
     }
 
     /// `topic/partition`: the field of the applied-offsets hash.
-    public var partitionField: String { "\(topic)/\(partition)" }
+    public var partitionField: String { Self.partitionField(topic: topic, partition: partition) }
+    public static func partitionField(topic: String, partition: Int32) -> String { "\(topic)/\(partition)" }
     /// `topic/partition/offset`: stored in event markers.
     public var reference: String { "\(topic)/\(partition)/\(offset)" }
 }

@@ -78,7 +78,7 @@ public final class StreamProcessorService: Service, Sendable {
         // Log ends as fetched with these records: lets the feature writer tell a recreated topic from a replay.
         let partitions = Array(Set(records.map(\.topicPartition)))
         let highs = (try? await consumer.fetchedHighWatermarks(for: partitions)) ?? [:]
-        let logEnds = Dictionary(highs.map { (RecordPosition(topic: $0.key.topic, partition: $0.key.partition, offset: 0).partitionField, $0.value) }) { max($0, $1) }
+        let logEnds = Dictionary(uniqueKeysWithValues: highs.map { (RecordPosition.partitionField(topic: $0.key.topic, partition: $0.key.partition), $0.value) })
         while true {
             let started = ContinuousClock.now
             do {
