@@ -32,18 +32,23 @@ struct TrainingFixture {
     init() async throws {
         let postgresConfiguration = try await TestStack.createSchema(schema)
         postgres = PostgresClient(configuration: postgresConfiguration)
-        configuration = TrainerConfiguration(
-            postgres: postgresConfiguration, producer: KafkaProducerConfiguration(bootstrapServers: try TestStack.kafkaBrokers(), clientID: "training-tests")
+        configuration = try Self.configuration(postgres: postgresConfiguration, artifacts: NSTemporaryDirectory() + schema)
+        _ = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
+    }
+
+    /// Small models on `postgres`: the tests check the pipeline, the benchmarks check quality.
+    static func configuration(postgres: PostgresConfiguration, artifacts: String) throws -> TrainerConfiguration {
+        var configuration = TrainerConfiguration(
+            postgres: postgres, producer: KafkaProducerConfiguration(bootstrapServers: try TestStack.kafkaBrokers(), clientID: "training-tests")
         )
-        configuration.artifactsDirectory = NSTemporaryDirectory() + schema
+        configuration.artifactsDirectory = artifacts
         configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
-        // Small models: the tests check the pipeline, the benchmarks check quality.
         configuration.parameters.alsFactors = 8
         configuration.parameters.alsIterations = 4
         configuration.parameters.alsRegularization = 1
         configuration.parameters.alsAlpha = 10
         configuration.parameters.ratingFactors = 4
-        _ = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
+        return configuration
     }
 
     func run(announce: @escaping @Sendable (ModelManifest, String) async throws -> Void = { _, _ in }) -> TrainingRun {
@@ -194,15 +199,10 @@ struct TrainingTests {
     func scheduleRetriesAfterPostgresOutage() async throws {
         let server = try PrivatePostgres()
         defer { try? server.remove() }
-        var configuration = TrainerConfiguration(
-            postgres: server.configuration, producer: KafkaProducerConfiguration(bootstrapServers: try TestStack.kafkaBrokers(), clientID: "training-tests")
+        let configuration = try TrainingFixture.configuration(
+            postgres: server.configuration, artifacts: NSTemporaryDirectory() + TestStack.uniqueName("artifacts")
         )
-        configuration.artifactsDirectory = NSTemporaryDirectory() + TestStack.uniqueName("artifacts")
         defer { try? FileManager.default.removeItem(atPath: configuration.artifactsDirectory) }
-        configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
-        configuration.parameters.alsFactors = 8
-        configuration.parameters.alsIterations = 4
-        configuration.parameters.ratingFactors = 4
         let postgres = PostgresClient(configuration: server.configuration)
         _ = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
         _ = try await Bootstrap(store: TrainingStore(postgres: postgres)).load(polls: TrainingFixture.smallPolls())
