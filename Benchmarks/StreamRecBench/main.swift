@@ -296,6 +296,36 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
         for user in relevant.keys { easeRecommendations[user] = ease.recommend(history: easeMatrix.items(of: Int(user)), k: 10, excluding: seen[user] ?? []) }
         let easeRanking = Metrics.ranking(recommendations: easeRecommendations, relevant: relevant, k: 10, catalogSize: dataset.items.count)
         print("result name=ease-\(protocolName) ndcg10=\(String(format: "%.4f", easeRanking.ndcg)) precision10=\(String(format: "%.4f", easeRanking.precision)) recall10=\(String(format: "%.4f", easeRanking.recall)) hit10=\(String(format: "%.4f", easeRanking.hitRate)) coverage10=\(String(format: "%.4f", easeRanking.coverage)) fit_seconds=\(easeElapsed)")
+        // EASE over every training rating (positives weigh 1, the others less) blended with next-item
+        // transitions; the weight of the others, λ, the transitions' window and recency, and the blend
+        // weight chosen together on validation held out the way the protocol holds out test.
+        let holdout: ValidationSplit.Holdout = protocolName == "temporal" ? .latest : .random(seed: 17)
+        let sequenceSearchStarted = ContinuousClock.now
+        let (sequenceConfiguration, sequenceValidation) = ModelSelection.sequenceAwareEASE(
+            interactions: split.train, userCount: dataset.users.count, itemCount: dataset.items.count, holdout: holdout
+        ) { $0.value >= 4 }
+        print("search name=sequence-aware-ease-\(protocolName) other_weight=\(sequenceConfiguration.otherWeight) lambda=\(sequenceConfiguration.ease.regularization) window=\(sequenceConfiguration.transitions.window) recent=\(sequenceConfiguration.transitions.recentItems) ease_weight=\(sequenceConfiguration.easeWeight) validation_ndcg10=\(String(format: "%.4f", sequenceValidation)) search_seconds=\(ContinuousClock.now - sequenceSearchStarted)")
+        let sequenceStarted = ContinuousClock.now
+        let sequenceModel = SequenceAwareEASE.fit(split.train, userCount: dataset.users.count, itemCount: dataset.items.count, configuration: sequenceConfiguration) { $0.value >= 4 }
+        let sequenceElapsed = ContinuousClock.now - sequenceStarted
+        let weightedMatrix = InteractionMatrix(
+            SequenceAwareEASE.weightedInput(split.train, otherWeight: sequenceConfiguration.otherWeight) { $0.value >= 4 },
+            userCount: dataset.users.count, itemCount: dataset.items.count
+        )
+        let orderedHistories = NextItemTransitions.orderedHistories(split.train)
+        // The same model without its transitions part, to show what each part adds.
+        var easeOnlyConfiguration = sequenceConfiguration
+        easeOnlyConfiguration.easeWeight = 1
+        let easeOnly = SequenceAwareEASE(configuration: easeOnlyConfiguration, ease: sequenceModel.ease, transitions: sequenceModel.transitions)
+        for (name, model) in [("sequence-aware-ease", sequenceModel), ("weighted-ease", easeOnly)] {
+            var lists: [Int32: [Int32]] = [:]
+            for user in relevant.keys {
+                let history = zip(weightedMatrix.items(of: Int(user)), weightedMatrix.values(of: Int(user))).map { (item: $0, weight: $1) }
+                lists[user] = model.recommend(history: history, ordered: orderedHistories[user] ?? [], k: 10, excluding: seen[user] ?? [])
+            }
+            let r = Metrics.ranking(recommendations: lists, relevant: relevant, k: 10, catalogSize: dataset.items.count)
+            print("result name=\(name)-\(protocolName) ndcg10=\(String(format: "%.4f", r.ndcg)) precision10=\(String(format: "%.4f", r.precision)) recall10=\(String(format: "%.4f", r.recall)) hit10=\(String(format: "%.4f", r.hitRate)) coverage10=\(String(format: "%.4f", r.coverage)) fit_seconds=\(sequenceElapsed)")
+        }
         // Blend of ALS and EASE, weight chosen on validation (models refitted on the validation-fit part).
         if arguments.values["als-search"] != nil {
             let split = ValidationSplit(positives, userCount: dataset.users.count, itemCount: dataset.items.count, seed: 17)

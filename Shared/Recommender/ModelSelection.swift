@@ -1,5 +1,12 @@
-/// A training set with 10 % (seeded) held out for validation, with what model selection needs of it.
+/// A training set with 10 % held out for validation, with what model selection needs of it.
 public struct ValidationSplit: Sendable {
+    /// Which interactions are held out: a seeded random share (mirrors a random test split), or each
+    /// user's latest (mirrors a temporal one: validation then asks what comes next, as test does).
+    public enum Holdout: Sendable, Hashable {
+        case random(seed: UInt64)
+        case latest
+    }
+
     public let fit: [Interaction]
     public let validation: [Interaction]
     /// The fit part as a matrix.
@@ -8,7 +15,21 @@ public struct ValidationSplit: Sendable {
     public let seen: [Int32: Set<Int32>]
 
     public init(_ interactions: [Interaction], userCount: Int, itemCount: Int, seed: UInt64) {
-        (fit, validation) = Splits.random(interactions, testFraction: 0.1, seed: seed)
+        self.init(interactions, userCount: userCount, itemCount: itemCount, holdout: .random(seed: seed))
+    }
+
+    /// `relevant` picks which held-out interactions count as hits (all of them by default; the
+    /// positives when `interactions` holds every rating).
+    public init(
+        _ interactions: [Interaction], userCount: Int, itemCount: Int, holdout: Holdout, fraction: Double = 0.1,
+        relevant: (Interaction) -> Bool = { _ in true }
+    ) {
+        let heldOut: [Interaction]
+        switch holdout {
+        case .random(let seed): (fit, heldOut) = Splits.random(interactions, testFraction: fraction, seed: seed)
+        case .latest: (fit, heldOut) = Splits.temporal(interactions, testFraction: fraction)
+        }
+        validation = heldOut.filter(relevant)
         matrix = InteractionMatrix(fit, userCount: userCount, itemCount: itemCount)
         var seen: [Int32: Set<Int32>] = [:]
         for interaction in fit { seen[interaction.user, default: []].insert(interaction.item) }
@@ -96,5 +117,89 @@ extension ModelSelection {
             }
         }
         return best
+    }
+}
+
+extension ModelSelection {
+    /// The ``SequenceAwareEASE`` configuration with the best validation nDCG@10 over a small grid, and that
+    /// score. `interactions` is every training interaction with its value; 10 % are held out as `holdout`
+    /// says and the held-out positives are the hits.
+    public static func sequenceAwareEASE(
+        interactions: [Interaction], userCount: Int, itemCount: Int, holdout: ValidationSplit.Holdout,
+        otherWeights: [Float] = [0, 0.1, 0.3, 0.5], regularization: [Float] = [100, 200, 400],
+        windows: [Int] = [5, 20], recentItems: [Int] = [3, 10], easeWeights: [Float] = [1, 0.8, 0.67, 0.57, 0.5],
+        isPositive: (Interaction) -> Bool
+    ) -> (configuration: SequenceAwareEASE.Configuration, validationNDCG: Double) {
+        let split = ValidationSplit(interactions, userCount: userCount, itemCount: itemCount, holdout: holdout, relevant: isPositive)
+        let users = Array(Set(split.validation.map(\.user))).sorted()
+        let rows = Dictionary(uniqueKeysWithValues: users.enumerated().map { ($1, $0) })
+        let ordered = NextItemTransitions.orderedHistories(split.fit)
+        let n = itemCount
+        // Each candidate's standardised scores, per validation user, are computed once and blended per weight
+        // (an array, not a dictionary: the search order, and so the choice among ties, must not vary by run).
+        var transitionScores: [(NextItemTransitions.Configuration, [Float])] = []
+        for window in windows {
+            var configuration = NextItemTransitions.Configuration()
+            configuration.window = window
+            let fitted = NextItemTransitions.fit(split.fit, itemCount: n, configuration: configuration)
+            for recent in recentItems {
+                var candidate = configuration
+                candidate.recentItems = recent
+                let scorer = NextItemTransitions(configuration: candidate, itemCount: n, weights: fitted.weights)
+                transitionScores.append((candidate, standardisedScores(users: users, itemCount: n) { user, out in
+                    scorer.scores(after: ordered[user] ?? [], into: out)
+                }))
+            }
+        }
+        var best = (configuration: SequenceAwareEASE.Configuration(), validationNDCG: -1.0)
+        for otherWeight in otherWeights {
+            let weighted = SequenceAwareEASE.weightedInput(split.fit, otherWeight: otherWeight, isPositive: isPositive)
+            let matrix = InteractionMatrix(weighted, userCount: userCount, itemCount: itemCount)
+            for lambda in regularization {
+                var easeConfiguration = EASE.Configuration()
+                easeConfiguration.regularization = lambda
+                let ease = EASE.fit(matrix, configuration: easeConfiguration)
+                let easeScores = standardisedScores(users: users, itemCount: n) { user, out in
+                    ease.scores(for: zip(matrix.items(of: Int(user)), matrix.values(of: Int(user))).map { (item: $0, weight: $1) }, into: out)
+                }
+                // Weight 1 (EASE alone) once, then each transition candidate with each lower weight.
+                let candidates = [(NextItemTransitions.Configuration(), [Float](), Float(1))]
+                    + transitionScores.flatMap { transitions, scores in easeWeights.filter { $0 < 1 }.map { (transitions, scores, $0) } }
+                for (transitions, nextScores, easeWeight) in candidates {
+                    var blended = [Float](repeating: 0, count: n)
+                    let score = split.ndcg { user, excluded in
+                        let row = rows[user]! * n
+                        for j in 0..<n {
+                            blended[j] = easeWeight == 1 ? easeScores[row + j] : easeWeight * easeScores[row + j] + (1 - easeWeight) * nextScores[row + j]
+                        }
+                        return TopK.select(blended, k: 10) { excluded.contains(Int32($0)) }.map { Int32($0.index) }
+                    }
+                    // Ties keep the earlier (simpler) candidate: EASE alone comes first.
+                    if score > best.validationNDCG {
+                        var candidate = SequenceAwareEASE.Configuration()
+                        candidate.ease = easeConfiguration
+                        candidate.transitions = transitions
+                        candidate.otherWeight = otherWeight
+                        candidate.easeWeight = easeWeight
+                        best = (candidate, score)
+                    }
+                }
+            }
+        }
+        return best
+    }
+
+    /// Row `index` of the result is `score`'s output for `users[index]`, as z-scores over the catalog.
+    static func standardisedScores(users: [Int32], itemCount n: Int, score: (Int32, UnsafeMutableBufferPointer<Float>) -> Void) -> [Float] {
+        var all = [Float](repeating: 0, count: users.count * n)
+        all.withUnsafeMutableBufferPointer { buffer in
+            for (index, user) in users.enumerated() {
+                let row = UnsafeMutableBufferPointer(rebasing: buffer[(index * n)..<((index + 1) * n)])
+                score(user, row)
+                let (mean, scale) = ScoreBlend.standardisation(UnsafeBufferPointer(row))
+                for j in 0..<n { row[j] = (row[j] - mean) * scale }
+            }
+        }
+        return all
     }
 }
