@@ -321,7 +321,7 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
             var lists: [Int32: [Int32]] = [:]
             for user in relevant.keys {
                 let history = zip(weightedMatrix.items(of: Int(user)), weightedMatrix.values(of: Int(user))).map { (item: $0, weight: $1) }
-                lists[user] = model.recommend(history: history, ordered: orderedHistories[user] ?? [], k: 10, excluding: seen[user] ?? [])
+                lists[user] = model.recommend(history: history, ordered: orderedHistories[user] ?? [], k: 10, excluding: seen[user] ?? []).map(\.item)
             }
             let r = Metrics.ranking(recommendations: lists, relevant: relevant, k: 10, catalogSize: dataset.items.count)
             print("result name=\(name)-\(protocolName) ndcg10=\(String(format: "%.4f", r.ndcg)) precision10=\(String(format: "%.4f", r.precision)) recall10=\(String(format: "%.4f", r.recall)) hit10=\(String(format: "%.4f", r.hitRate)) coverage10=\(String(format: "%.4f", r.coverage)) fit_seconds=\(sequenceElapsed)")

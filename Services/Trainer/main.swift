@@ -12,8 +12,8 @@ import ServiceLifecycle
 import ServiceSupport
 import Training
 
-// `trainer evaluate --train FILE --test FILE [--ratings-out FILE] [--topn-out FILE] [--k 10]`: the
-// external-scoring contract. Input TSV `user<TAB>item<TAB>rating<TAB>timestamp` (a header line allowed).
+// `trainer evaluate --train FILE --test FILE [--ratings-out FILE] [--topn-out FILE] [--k 10]
+// [--validation random|latest]`: the external-scoring contract. Input TSV `user<TAB>item<TAB>rating<TAB>timestamp` (a header line allowed).
 if CommandLine.arguments.dropFirst().first == "evaluate" {
     var options: [String: String] = [:]
     var arguments = CommandLine.arguments.dropFirst(2).makeIterator()
@@ -25,18 +25,27 @@ if CommandLine.arguments.dropFirst().first == "evaluate" {
         options[String(argument.dropFirst(2))] = value
     }
     guard let trainPath = options["train"], let testPath = options["test"] else {
-        FileHandle.standardError.write(Data("usage: trainer evaluate --train FILE --test FILE [--ratings-out FILE] [--topn-out FILE] [--k 10]\n".utf8))
+        FileHandle.standardError.write(Data("usage: trainer evaluate --train FILE --test FILE [--ratings-out FILE] [--topn-out FILE] [--k 10] [--validation random|latest]\n".utf8))
         exit(64)
     }
-    let unknown = Set(options.keys).subtracting(["train", "test", "ratings-out", "topn-out", "k"])
+    let unknown = Set(options.keys).subtracting(["train", "test", "ratings-out", "topn-out", "k", "validation"])
     guard unknown.isEmpty, let k = Int(options["k"] ?? "10"), (1...1000).contains(k) else {
         FileHandle.standardError.write(Data("trainer evaluate: unknown option or bad --k: \(unknown.sorted())\n".utf8))
+        exit(64)
+    }
+    // `latest` when the test file holds each user's latest ratings (a temporal split), `random` otherwise.
+    let validation: ValidationSplit.Holdout
+    switch options["validation"] ?? "random" {
+    case "random": validation = .random(seed: 42)
+    case "latest": validation = .latest
+    case let other:
+        FileHandle.standardError.write(Data("trainer evaluate: --validation must be random or latest, got \(other)\n".utf8))
         exit(64)
     }
     do {
         let train = try String(contentsOfFile: trainPath, encoding: .utf8)
         let test = try String(contentsOfFile: testPath, encoding: .utf8)
-        let output = try ExternalEvaluation(k: k).run(train: train, test: test)
+        let output = try ExternalEvaluation(k: k, validation: validation).run(train: train, test: test)
         if let path = options["ratings-out"] { try output.ratings.write(toFile: path, atomically: true, encoding: .utf8) }
         if let path = options["topn-out"] { try output.topN.write(toFile: path, atomically: true, encoding: .utf8) }
         print(output.report, terminator: "")

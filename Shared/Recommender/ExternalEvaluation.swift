@@ -12,10 +12,15 @@ public struct ExternalEvaluation: Sendable {
 
     public var k: Int
     public var seed: UInt64
+    /// How the top-N model's validation split is held out of the training file: `.random` when the test
+    /// file is a random share of the data, `.latest` when it is each user's latest ratings (a temporal
+    /// split), so that the hyper-parameters are chosen for the question the test asks.
+    public var validation: ValidationSplit.Holdout
 
-    public init(k: Int = 10, seed: UInt64 = 42) {
+    public init(k: Int = 10, seed: UInt64 = 42, validation: ValidationSplit.Holdout? = nil) {
         self.k = k
         self.seed = seed
+        self.validation = validation ?? .random(seed: seed)
     }
 
     public func run(train trainText: String, test testText: String) throws(DatasetError) -> Output {
@@ -34,11 +39,18 @@ public struct ExternalEvaluation: Sendable {
         ratingConfiguration.seed = seed
         let ratingModel = BayesianMF.fit(train: train, userCount: knownUsers, itemCount: knownItems, configuration: ratingConfiguration)
 
-        // Top-N: EASE on the positives (rating >= 4), λ chosen on validation; popularity for users unknown to train.
-        let positives = train.filter { $0.value >= 4 }
-        let (easeConfiguration, _) = ModelSelection.ease(positives: positives, userCount: knownUsers, itemCount: knownItems, seed: seed)
-        let matrix = InteractionMatrix(positives, userCount: knownUsers, itemCount: knownItems)
-        let ease = EASE.fit(matrix, configuration: easeConfiguration)
+        // Top-N: EASE over every training rating (positives, rating >= 4, weigh 1) blended with next-item
+        // transitions, chosen on validation (docs/benchmarks.md); popularity for users unknown to train.
+        let isPositive: (Interaction) -> Bool = { $0.value >= 4 }
+        let (topConfiguration, _) = ModelSelection.sequenceAwareEASE(
+            interactions: train, userCount: knownUsers, itemCount: knownItems, holdout: validation, isPositive: isPositive
+        )
+        let topModel = SequenceAwareEASE.fit(train, userCount: knownUsers, itemCount: knownItems, configuration: topConfiguration, isPositive: isPositive)
+        let matrix = InteractionMatrix(
+            SequenceAwareEASE.weightedInput(train, otherWeight: topConfiguration.otherWeight, isPositive: isPositive),
+            userCount: knownUsers, itemCount: knownItems
+        )
+        let ordered = NextItemTransitions.orderedHistories(train)
         let popularity = Popularity(train, itemCount: knownItems) { $0.value >= 4 }
         var seen: [Int32: Set<Int32>] = [:]
         for interaction in train { seen[interaction.user, default: []].insert(interaction.item) }
@@ -56,7 +68,6 @@ public struct ExternalEvaluation: Sendable {
         var topN = ""
         var modelLists: [Int32: [Int32]] = [:]
         var popularLists: [Int32: [Int32]] = [:]
-        var scores = [Float](repeating: 0, count: knownItems)
         let testUsers = Array(Set(test.map(\.user))).sorted()
         for user in testUsers {
             let excluded = seen[user] ?? []
@@ -64,8 +75,8 @@ public struct ExternalEvaluation: Sendable {
             popularLists[user] = popular
             var list: [(Int32, Float)]
             if Int(user) < knownUsers, !matrix.items(of: Int(user)).isEmpty {
-                scores.withUnsafeMutableBufferPointer { ease.scores(for: matrix.items(of: Int(user)), into: $0) }
-                list = TopK.select(scores, k: k) { excluded.contains(Int32($0)) }.map { (Int32($0.index), $0.score) }
+                let history = zip(matrix.items(of: Int(user)), matrix.values(of: Int(user))).map { (item: $0, weight: $1) }
+                list = topModel.recommend(history: history, ordered: ordered[user] ?? [], k: k, excluding: excluded).map { ($0.item, $0.score) }
             } else {
                 list = popular.map { ($0, popularity.scores[Int($0)]) }
             }
@@ -85,7 +96,7 @@ public struct ExternalEvaluation: Sendable {
             report += "Bayesian MF (\(ratingConfiguration.factors) factors, \(ratingConfiguration.iterations) sweeps): RMSE \(format4(Float(Metrics.rmse(predicted: predictions, actual: actual)))), MAE \(format4(Float(Metrics.mae(predicted: predictions, actual: actual))))\n"
         }
         report += "top-\(k) over \(model.users) test users with a rating >= 4:\n"
-        report += "  EASE (lambda \(Int(easeConfiguration.regularization))): nDCG \(format4(Float(model.ndcg))), precision \(format4(Float(model.precision))), recall \(format4(Float(model.recall))), hit rate \(format4(Float(model.hitRate))), coverage \(format4(Float(model.coverage)))\n"
+        report += "  EASE (lambda \(Int(topConfiguration.ease.regularization)), other ratings weigh \(topConfiguration.otherWeight)) + next-item transitions (window \(topConfiguration.transitions.window), latest \(topConfiguration.transitions.recentItems), EASE share \(topConfiguration.easeWeight)): nDCG \(format4(Float(model.ndcg))), precision \(format4(Float(model.precision))), recall \(format4(Float(model.recall))), hit rate \(format4(Float(model.hitRate))), coverage \(format4(Float(model.coverage)))\n"
         report += "  popularity: nDCG \(format4(Float(baseline.ndcg))), precision \(format4(Float(baseline.precision))), recall \(format4(Float(baseline.recall))), hit rate \(format4(Float(baseline.hitRate))), coverage \(format4(Float(baseline.coverage)))\n"
         return Output(ratings: ratings, topN: topN, report: report)
     }

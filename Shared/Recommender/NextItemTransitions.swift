@@ -115,24 +115,26 @@ public struct SequenceAwareEASE: Sendable {
         }
     }
 
-    /// Top-k for a user whose weighted history is `history` and whose items in time order are `ordered`.
-    public func recommend(
-        history: [(item: Int32, weight: Float)], ordered: [Int32], k: Int, excluding seen: Set<Int32>
-    ) -> [Int32] {
+    /// Scores of every item for a user whose weighted history is `history` and whose items in time order
+    /// are `ordered` (higher is better; standardised when the transitions take part).
+    public func scores(history: [(item: Int32, weight: Float)], ordered: [Int32], into output: UnsafeMutableBufferPointer<Float>) {
+        ease.scores(for: history, into: output)
+        guard configuration.easeWeight < 1 else { return }
         let n = ease.itemCount
-        var easeScores = [Float](repeating: 0, count: n)
-        easeScores.withUnsafeMutableBufferPointer { ease.scores(for: history, into: $0) }
-        guard configuration.easeWeight < 1 else {
-            return TopK.select(easeScores, k: k) { seen.contains(Int32($0)) }.map { Int32($0.index) }
-        }
+        let easeScores = [Float](UnsafeBufferPointer(output))
         var nextScores = [Float](repeating: 0, count: n)
-        var blended = [Float](repeating: 0, count: n)
         nextScores.withUnsafeMutableBufferPointer { transitions.scores(after: ordered, into: $0) }
         easeScores.withUnsafeBufferPointer { e in
-            nextScores.withUnsafeBufferPointer { t in
-                blended.withUnsafeMutableBufferPointer { ScoreBlend(weight: configuration.easeWeight).combine(e, t, into: $0) }
-            }
+            nextScores.withUnsafeBufferPointer { t in ScoreBlend(weight: configuration.easeWeight).combine(e, t, into: output) }
         }
-        return TopK.select(blended, k: k) { seen.contains(Int32($0)) }.map { Int32($0.index) }
+    }
+
+    /// Top-k items and their scores, excluding `seen`.
+    public func recommend(
+        history: [(item: Int32, weight: Float)], ordered: [Int32], k: Int, excluding seen: Set<Int32>
+    ) -> [(item: Int32, score: Float)] {
+        var scores = [Float](repeating: 0, count: ease.itemCount)
+        scores.withUnsafeMutableBufferPointer { self.scores(history: history, ordered: ordered, into: $0) }
+        return TopK.select(scores, k: k) { seen.contains(Int32($0)) }.map { (Int32($0.index), $0.score) }
     }
 }

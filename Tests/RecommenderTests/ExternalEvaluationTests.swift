@@ -35,6 +35,17 @@ struct ExternalEvaluationTests {
         #expect(output.report.contains("popularity"))
     }
 
+    @Test("with a latest-held-out validation, ordered histories get their next item first")
+    func latestValidation() throws {
+        let walks = SequenceAwareEASETests.ringWalks(users: 80)
+        let (train, test) = Splits.temporal(walks, testFraction: 1.0 / 6)
+        let output = try ExternalEvaluation(k: 1, validation: .latest).run(train: Self.tsv(train, header: true), test: Self.tsv(test, header: false))
+        let firsts = Set(output.topN.split(separator: "\n").map { $0.split(separator: "\t").prefix(2).joined(separator: "|") })
+        let next = test.filter { firsts.contains("u\($0.user)|i\($0.item)") }.count
+        #expect(next >= 76, "\(next) of 80 users got their next item first")
+        #expect(output.report.contains("next-item transitions"))
+    }
+
     @Test("an empty training file is an error, not a crash")
     func emptyTrain() {
         #expect(throws: DatasetError.self) { try ExternalEvaluation().run(train: "user\titem\trating\n", test: "u\ti\t3\n") }
