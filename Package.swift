@@ -89,7 +89,10 @@ let package = Package(
             path: "Shared/Postgres"
         ),
         // The recommender core: models, fold-in, top-k, metrics. Pure (no I/O), deterministic for a seed.
-        .target(name: "Recommender", path: "Shared/Recommender", swiftSettings: recommenderCPUSettings),
+        // The recommender's dense inner loops (ALS solves, Gram matrices, catalog scoring) in C, compiled for
+        // baseline x86-64 and for AVX2 + FMA with the variant chosen at load time (see the header).
+        .target(name: "CRecommenderKernels", path: "Shared/CRecommenderKernels"),
+        .target(name: "Recommender", dependencies: ["CRecommenderKernels"], path: "Shared/Recommender", swiftSettings: recommenderCPUSettings),
         // The public event contract v1: types, validation, canonical JSON, topics. Pure; no I/O.
         .target(name: "Events", path: "Shared/Events"),
         // Public datasets' layouts (MovieLens) and the calibrated synthetic polls generator. Pure.

@@ -1,3 +1,4 @@
+import CRecommenderKernels
 import Dispatch
 
 /// Implicit-feedback matrix factorisation by alternating least squares (Hu, Koren & Volinsky 2008),
@@ -65,20 +66,23 @@ public struct ImplicitALS: Sendable {
         gramian = Self.gram(of: itemFactors, configuration: configuration)
     }
 
-    /// w₀ YᵀY + λI for the factors `fixed` (row-major, `configuration.factors` columns).
+    /// w₀ YᵀY + λI for the factors `fixed` (row-major, `configuration.factors` columns). Rows of the result
+    /// are split across threads; each thread streams all of `fixed` once.
     static func gram(of fixed: [Float], configuration: Configuration) -> [Float] {
         let k = configuration.factors
         var gram = [Float](repeating: 0, count: k * k)
         let fixedRows = fixed.count / k
+        let threads = max(1, min(configuration.threads, k / 8))
+        let chunk = (k + threads - 1) / threads
         fixed.withUnsafeBufferPointer { y in
             gram.withUnsafeMutableBufferPointer { g in
-                // Rank-one updates y yᵀ, row by row of the result, in SIMD lanes (the full square: simpler
-                // and faster than a scalar triangle).
-                for row in 0..<fixedRows {
-                    let yRow = y.baseAddress! + row * k
-                    for a in 0..<k where yRow[a] != 0 {
-                        Vectors.axpy(yRow[a], yRow, g.baseAddress! + a * k, k)
-                    }
+                let yBase = SendablePointer(y.baseAddress)
+                let gBase = UncheckedPointer(g.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: threads) { part in
+                    let begin = part * chunk
+                    let end = min(k, begin + chunk)
+                    guard begin < end, let y = yBase.pointer else { return }
+                    sr_gram_rows(y, fixedRows, Int32(k), Int32(begin), Int32(end), gBase.pointer)
                 }
             }
         }
@@ -87,7 +91,10 @@ public struct ImplicitALS: Sendable {
         return gram
     }
 
-    /// One half-iteration: every row of `target` solved against the fixed other side.
+    /// One half-iteration: every row of `target` solved against the fixed other side by conjugate gradient
+    /// (`sr_als_solve_rows`: A x = b with A = G + Σ_obs (c − w₀) y yᵀ, b = Σ_obs c y, c = 1 + α·value, from the
+    /// current x), rows split across threads. A row stops early once its squared residual is below
+    /// `relativeTolerance` times its starting value (0: every configured step).
     static func solveRows(
         into target: inout [Float], fixed: [Float], rowCount: Int, offsets: [Int], columns: [Int32], values: [Float],
         configuration: Configuration, gram precomputed: [Float]? = nil, relativeTolerance: Float = 0
@@ -95,31 +102,34 @@ public struct ImplicitALS: Sendable {
         let k = configuration.factors
         // G = w₀ YᵀY + λI, shared by all rows.
         let gram = precomputed ?? gram(of: fixed, configuration: configuration)
-        let threads = max(1, configuration.threads)
-        let chunk = (rowCount + threads - 1) / threads
+        // Rows differ in their number of observations, so with more than one thread the rows go out in 8
+        // chunks per thread, taken as threads come free (GCD runs at most one worker per core).
+        let threads = max(1, min(configuration.threads, rowCount))
+        let parts = threads == 1 ? 1 : min(rowCount, threads * 8)
+        let chunk = (rowCount + parts - 1) / parts
         target.withUnsafeMutableBufferPointer { x in
             let xBase = UncheckedPointer(x.baseAddress!)
             fixed.withUnsafeBufferPointer { y in
                 gram.withUnsafeBufferPointer { g in
-                    let yBase = UncheckedPointer(UnsafeMutablePointer(mutating: y.baseAddress!))
-                    let gBase = UncheckedPointer(UnsafeMutablePointer(mutating: g.baseAddress!))
-                    columns.withUnsafeBufferPointer { columnBuffer in
-                        values.withUnsafeBufferPointer { valueBuffer in
-                            let columnBase = SendablePointer(columnBuffer.baseAddress)
-                            let valueBase = SendablePointer(valueBuffer.baseAddress)
-                            DispatchQueue.concurrentPerform(iterations: threads) { part in
-                                // Scratch vectors once per thread, not per row.
-                                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 3 * k)
-                                defer { scratch.deallocate() }
-                                for row in (part * chunk)..<min(rowCount, (part + 1) * chunk) {
-                                    let start = offsets[row]
-                                    solveRow(
-                                        x: xBase.pointer + row * k, y: yBase.pointer, gram: gBase.pointer, k: k,
-                                        columns: (columnBase.pointer ?? UnsafePointer(bitPattern: 4)!) + start,
-                                        values: (valueBase.pointer ?? UnsafePointer(bitPattern: 4)!) + start,
-                                        count: offsets[row + 1] - start,
-                                        configuration: configuration, r: scratch, p: scratch + k, ap: scratch + 2 * k,
-                                        relativeTolerance: relativeTolerance
+                    let yBase = SendablePointer(y.baseAddress)
+                    let gBase = SendablePointer(g.baseAddress)
+                    offsets.withUnsafeBufferPointer { offsetBuffer in
+                        columns.withUnsafeBufferPointer { columnBuffer in
+                            values.withUnsafeBufferPointer { valueBuffer in
+                                let offsetBase = SendablePointer(offsetBuffer.baseAddress)
+                                let columnBase = SendablePointer(columnBuffer.baseAddress)
+                                let valueBase = SendablePointer(valueBuffer.baseAddress)
+                                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                                    let begin = part * chunk
+                                    let end = min(rowCount, begin + chunk)
+                                    guard begin < end else { return }
+                                    // Scratch vectors once per thread, not per row.
+                                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 3 * k)
+                                    defer { scratch.deallocate() }
+                                    sr_als_solve_rows(
+                                        xBase.pointer, yBase.pointer, gBase.pointer, Int32(k), offsetBase.pointer,
+                                        columnBase.pointer, valueBase.pointer, begin, end, configuration.alpha,
+                                        configuration.unobservedWeight, Int32(configuration.conjugateGradientSteps), relativeTolerance, scratch
                                     )
                                 }
                             }
@@ -130,55 +140,11 @@ public struct ImplicitALS: Sendable {
         }
     }
 
-    /// Conjugate gradient on A x = b with A = G + Σ_obs (c − w₀) y yᵀ, b = Σ_obs c y, started from x.
-    /// Vector work goes through 8-wide SIMD helpers (``Vectors``). Stops early once the squared residual
-    /// is below `relativeTolerance` times its starting value (0: run every configured step).
-    @inline(__always)
-    static func solveRow(
-        x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, gram: UnsafeMutablePointer<Float>, k: Int,
-        columns: UnsafePointer<Int32>, values: UnsafePointer<Float>, count: Int, configuration: Configuration,
-        r: UnsafeMutablePointer<Float>, p: UnsafeMutablePointer<Float>, ap: UnsafeMutablePointer<Float>, relativeTolerance: Float = 0
-    ) {
-        let w0 = configuration.unobservedWeight
-        let alpha = configuration.alpha
-        // r = b − A x
-        Vectors.matrixTimes(gram, k, x, into: r)
-        for f in 0..<k { r[f] = -r[f] }
-        for index in 0..<count {
-            let yi = y + Int(columns[index]) * k
-            let confidence = 1 + alpha * values[index]
-            let coefficient = confidence - (confidence - w0) * Vectors.dot(yi, x, k)
-            Vectors.axpy(coefficient, yi, r, k)
-        }
-        p.update(from: r, count: k)
-        var rsOld = Vectors.dot(r, r, k)
-        if rsOld < 1e-20 { return }
-        let threshold = max(1e-20, relativeTolerance * rsOld)
-        for _ in 0..<configuration.conjugateGradientSteps {
-            Vectors.matrixTimes(gram, k, p, into: ap)
-            for index in 0..<count {
-                let yi = y + Int(columns[index]) * k
-                let confidence = 1 + alpha * values[index]
-                Vectors.axpy((confidence - w0) * Vectors.dot(yi, p, k), yi, ap, k)
-            }
-            let pAp = Vectors.dot(p, ap, k)
-            guard pAp > 0 else { return }
-            let step = rsOld / pAp
-            Vectors.axpy(step, p, x, k)
-            Vectors.axpy(-step, ap, r, k)
-            let rsNew = Vectors.dot(r, r, k)
-            if rsNew < threshold { return }
-            let ratio = rsNew / rsOld
-            // p = r + ratio · p
-            for f in 0..<k { p[f] = r[f] + ratio * p[f] }
-            rsOld = rsNew
-        }
-    }
-
     /// Scores of every item for a user factor vector (`x · y_i`), written into `scores`.
     public func scoreAll(userVector: UnsafeBufferPointer<Float>, into scores: UnsafeMutableBufferPointer<Float>) {
+        precondition(userVector.count == configuration.factors && scores.count >= itemCount)
         itemFactors.withUnsafeBufferPointer { y in
-            DotProducts.rows(y, rowCount: itemCount, columns: configuration.factors, times: userVector, into: scores)
+            sr_matrix_vector(y.baseAddress, itemCount, Int32(configuration.factors), userVector.baseAddress, scores.baseAddress)
         }
     }
 

@@ -1,0 +1,26 @@
+#ifndef STREAMREC_RECOMMENDER_KERNELS_H
+#define STREAMREC_RECOMMENDER_KERNELS_H
+
+#include <stdint.h>
+
+/// Dense float kernels of the recommender core (pure computation, no I/O). On x86-64 Linux each is
+/// compiled twice, for baseline x86-64 and for x86-64-v3 (AVX2 + FMA), and the loader picks the one the
+/// CPU runs (GNU ifunc), so a portable build still uses the wide units where they exist.
+
+/// gram[a * k + b] += Σ_rows y[row * k + a] · y[row * k + b] for a in [aBegin, aEnd), every b.
+void sr_gram_rows(const float *y, long rowCount, int k, int aBegin, int aEnd, float *gram);
+
+/// output[row] = Σ_c matrix[row * columns + c] · vector[c] for every row.
+void sr_matrix_vector(const float *matrix, long rowCount, int columns, const float *vector, float *output);
+
+/// Implicit-ALS rows [rowBegin, rowEnd) of x solved against the fixed factors y by conjugate gradient:
+/// A x = b with A = gram + Σ_obs (c − w0) y yᵀ, b = Σ_obs c y, c = 1 + alpha · value, started from x.
+/// Row r's observations are columns/values[offsets[r] ..< offsets[r + 1]]. Stops a row early once its
+/// squared residual is below relativeTolerance times its starting value (0: every step). scratch holds
+/// 3 · k floats.
+void sr_als_solve_rows(
+    float *x, const float *y, const float *gram, int k, const long *offsets, const int32_t *columns,
+    const float *values, long rowBegin, long rowEnd, float alpha, float unobservedWeight, int steps,
+    float relativeTolerance, float *scratch);
+
+#endif
