@@ -26,11 +26,18 @@ static inline __attribute__((always_inline)) float sr_sum(sr_v8 v) {
     return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 
+// Four independent accumulators: one would chain every multiply-add on the previous one's latency.
 static inline __attribute__((always_inline)) float sr_dot(const float *a, const float *b, int n) {
-    sr_v8 sum = 0;
+    sr_v8 s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     int i = 0;
-    for (; i + 8 <= n; i += 8) sum += sr_load(a + i) * sr_load(b + i);
-    float total = sr_sum(sum);
+    for (; i + 32 <= n; i += 32) {
+        s0 += sr_load(a + i) * sr_load(b + i);
+        s1 += sr_load(a + i + 8) * sr_load(b + i + 8);
+        s2 += sr_load(a + i + 16) * sr_load(b + i + 16);
+        s3 += sr_load(a + i + 24) * sr_load(b + i + 24);
+    }
+    for (; i + 8 <= n; i += 8) s0 += sr_load(a + i) * sr_load(b + i);
+    float total = sr_sum((s0 + s1) + (s2 + s3));
     for (; i < n; i++) total += a[i] * b[i];
     return total;
 }
