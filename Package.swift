@@ -11,10 +11,9 @@ let rdkafkaRuntimePath: [LinkerSetting] = [
 ]
 
 // The recommender's dense kernels (CRecommenderKernels: ALS solves, Gram matrices, catalog scoring) pick
-// AVX2 + FMA at load time where the CPU has it, in any build. The Swift loops left (top-k selection, the SGD
-// and sampling models) follow the compiler's target: baseline x86-64 by default; `STREAMREC_TARGET_CPU=haswell`
-// (AVX2 + FMA, every x86 server since ~2015) builds them for the wider units. scripts/bench/recommender.sh
-// measures both builds.
+// AVX2 + FMA at load time where the CPU has it, in any build. The Swift loops left (top-k selection, EASE's
+// inversion and scoring, next-item transitions, the SGD and sampling models) follow the compiler's target: baseline x86-64 by default; `STREAMREC_TARGET_CPU=haswell`
+// (AVX2 + FMA, every x86 server since ~2015) builds them for the wider units.
 let recommenderCPUSettings: [SwiftSetting] = Context.environment["STREAMREC_TARGET_CPU"].map {
     [.unsafeFlags(["-target-cpu", $0])]
 } ?? []

@@ -8,6 +8,9 @@
 #define SR_MULTIVERSION
 #endif
 
+// Row offsets come from Swift `[Int]` buffers: 64-bit, which `long` is on the LP64 targets this builds for.
+_Static_assert(sizeof(long) == 8, "offsets are Swift Ints");
+
 typedef float sr_v8 __attribute__((ext_vector_type(8)));
 
 // The helpers below take and return 8-float vectors; clang warns that their calling convention differs

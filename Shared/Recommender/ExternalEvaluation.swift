@@ -96,7 +96,10 @@ public struct ExternalEvaluation: Sendable {
             report += "Bayesian MF (\(ratingConfiguration.factors) factors, \(ratingConfiguration.iterations) sweeps): RMSE \(format4(Float(Metrics.rmse(predicted: predictions, actual: actual)))), MAE \(format4(Float(Metrics.mae(predicted: predictions, actual: actual))))\n"
         }
         report += "top-\(k) over \(model.users) test users with a rating >= 4:\n"
-        report += "  EASE (lambda \(Int(topConfiguration.ease.regularization)), other ratings weigh \(topConfiguration.otherWeight)) + next-item transitions (window \(topConfiguration.transitions.window), latest \(topConfiguration.transitions.recentItems), EASE share \(topConfiguration.easeWeight)): nDCG \(format4(Float(model.ndcg))), precision \(format4(Float(model.precision))), recall \(format4(Float(model.recall))), hit rate \(format4(Float(model.hitRate))), coverage \(format4(Float(model.coverage)))\n"
+        let transitions = topConfiguration.easeWeight < 1
+            ? "next-item transitions (window \(topConfiguration.transitions.window), latest \(topConfiguration.transitions.recentItems), EASE share \(topConfiguration.easeWeight))"
+            : "next-item transitions not used (validation chose EASE alone)"
+        report += "  EASE (lambda \(Int(topConfiguration.ease.regularization)), other ratings weigh \(topConfiguration.otherWeight)) + \(transitions): nDCG \(format4(Float(model.ndcg))), precision \(format4(Float(model.precision))), recall \(format4(Float(model.recall))), hit rate \(format4(Float(model.hitRate))), coverage \(format4(Float(model.coverage)))\n"
         report += "  popularity: nDCG \(format4(Float(baseline.ndcg))), precision \(format4(Float(baseline.precision))), recall \(format4(Float(baseline.recall))), hit rate \(format4(Float(baseline.hitRate))), coverage \(format4(Float(baseline.coverage)))\n"
         return Output(ratings: ratings, topN: topN, report: report)
     }

@@ -6,7 +6,8 @@ import Dispatch
 ///
 /// Loss: Σ_observed c_ui (1 − x_u·y_i)² + w₀ Σ_unobserved (x_u·y_i)² + λ(‖x_u‖² + ‖y_i‖²), with confidence
 /// c_ui = 1 + α·value for observed pairs and weight w₀ for unobserved ones.
-/// Rows are solved in parallel but each row's solve is independent and ordered, so a seed fixes the result.
+/// Rows are solved in parallel but each row's solve is independent and ordered, so a seed fixes the result on a
+/// given CPU (the kernels use FMA where the CPU has it, which rounds differently from separate multiply-adds).
 public struct ImplicitALS: Sendable {
     public struct Configuration: Sendable, Hashable {
         public var factors: Int = 64
@@ -19,7 +20,7 @@ public struct ImplicitALS: Sendable {
         public var conjugateGradientSteps: Int = 3
         public var initialScale: Float = 0.01
         public var seed: UInt64 = 42
-        /// Rows solved concurrently (1 = single-threaded).
+        /// Threads solving rows (and building the Gram matrix) concurrently; 1 = single-threaded.
         public var threads: Int = 2
 
         public init() {}
@@ -102,11 +103,12 @@ public struct ImplicitALS: Sendable {
         let k = configuration.factors
         // G = w₀ YᵀY + λI, shared by all rows.
         let gram = precomputed ?? gram(of: fixed, configuration: configuration)
-        // Rows differ in their number of observations, so with more than one thread the rows go out in 8
-        // chunks per thread, taken as threads come free (GCD runs at most one worker per core).
+        // Rows differ in their number of observations, so halves would be uneven: the rows are cut into 8 chunks
+        // per thread and thread t solves chunks t, t + threads, t + 2·threads, … (costly rows are spread over
+        // the index range, so the interleaving balances the work; exactly `threads` workers run).
         let threads = max(1, min(configuration.threads, rowCount))
-        let parts = threads == 1 ? 1 : min(rowCount, threads * 8)
-        let chunk = (rowCount + parts - 1) / parts
+        let parts = min(rowCount, threads * 8)
+        let chunk = max(1, (rowCount + parts - 1) / max(1, parts))
         target.withUnsafeMutableBufferPointer { x in
             let xBase = UncheckedPointer(x.baseAddress!)
             fixed.withUnsafeBufferPointer { y in
@@ -119,18 +121,20 @@ public struct ImplicitALS: Sendable {
                                 let offsetBase = SendablePointer(offsetBuffer.baseAddress)
                                 let columnBase = SendablePointer(columnBuffer.baseAddress)
                                 let valueBase = SendablePointer(valueBuffer.baseAddress)
-                                DispatchQueue.concurrentPerform(iterations: parts) { part in
-                                    let begin = part * chunk
-                                    let end = min(rowCount, begin + chunk)
-                                    guard begin < end else { return }
+                                DispatchQueue.concurrentPerform(iterations: threads) { worker in
                                     // Scratch vectors once per thread, not per row.
                                     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 3 * k)
                                     defer { scratch.deallocate() }
-                                    sr_als_solve_rows(
-                                        xBase.pointer, yBase.pointer, gBase.pointer, Int32(k), offsetBase.pointer,
-                                        columnBase.pointer, valueBase.pointer, begin, end, configuration.alpha,
-                                        configuration.unobservedWeight, Int32(configuration.conjugateGradientSteps), relativeTolerance, scratch
-                                    )
+                                    for part in stride(from: worker, to: parts, by: threads) {
+                                        let begin = part * chunk
+                                        let end = min(rowCount, begin + chunk)
+                                        guard begin < end else { continue }
+                                        sr_als_solve_rows(
+                                            xBase.pointer, yBase.pointer, gBase.pointer, Int32(k), offsetBase.pointer,
+                                            columnBase.pointer, valueBase.pointer, begin, end, configuration.alpha,
+                                            configuration.unobservedWeight, Int32(configuration.conjugateGradientSteps), relativeTolerance, scratch
+                                        )
+                                    }
                                 }
                             }
                         }

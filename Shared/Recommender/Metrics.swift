@@ -35,7 +35,9 @@ public enum Metrics {
         var precision = 0.0, recall = 0.0, ndcg = 0.0, hits = 0.0
         var recommended = Set<Int32>()
         var users = 0
-        for (user, relevantItems) in relevant where !relevantItems.isEmpty {
+        // Users in a fixed order: a dictionary's order varies by process, and with it the last bits of the sums
+        // that model selection compares.
+        for (user, relevantItems) in relevant.sorted(by: { $0.key < $1.key }) where !relevantItems.isEmpty {
             users += 1
             let list = Array((recommendations[user] ?? []).prefix(k))
             recommended.formUnion(list)

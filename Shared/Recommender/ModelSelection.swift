@@ -123,7 +123,9 @@ extension ModelSelection {
 extension ModelSelection {
     /// The ``SequenceAwareEASE`` configuration with the best validation nDCG@10 over a small grid, and that
     /// score. `interactions` is every training interaction with its value; 10 % are held out as `holdout`
-    /// says and the held-out positives are the hits.
+    /// says and the held-out positives are the hits. Memory: the standardised scores of every validation user
+    /// are kept per transitions candidate and for the current EASE candidate, (windows × recentItems + 1) ×
+    /// users × items floats: 5 × 943 × 1,682 × 4 B ≈ 32 MB on MovieLens 100K, ≈ 450 MB on MovieLens 1M.
     public static func sequenceAwareEASE(
         interactions: [Interaction], userCount: Int, itemCount: Int, holdout: ValidationSplit.Holdout,
         otherWeights: [Float] = [0, 0.1, 0.3, 0.5], regularization: [Float] = [100, 200, 400],

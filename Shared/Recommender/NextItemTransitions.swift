@@ -87,6 +87,7 @@ public struct SequenceAwareEASE: Sendable {
     public let transitions: NextItemTransitions
 
     public init(configuration: Configuration, ease: EASE, transitions: NextItemTransitions) {
+        precondition(configuration.easeWeight >= 1 || transitions.itemCount == ease.itemCount, "the transitions must cover EASE's catalog")
         self.configuration = configuration
         self.ease = ease
         self.transitions = transitions

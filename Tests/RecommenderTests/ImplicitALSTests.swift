@@ -100,6 +100,64 @@ struct ImplicitALSTests {
         )
         for i in 0..<k { #expect(abs(Double(userFactors[i]) - expected[i]) < 1e-4, "component \(i)") }
     }
+
+    @Test("the C kernels agree with plain Double loops for factor counts off the 8- and 32-lane widths, on two threads",
+          arguments: [1, 7, 37, 45])
+    func kernelsMatchReference(k: Int) {
+        var generator = SeededRandom(seed: UInt64(100 + k))
+        let itemCount = 30
+        let users = 20
+        let y = (0..<(itemCount * k)).map { _ in Float(generator.nextGaussian() * 0.3) }
+        var offsets = [0]
+        var columns: [Int32] = []
+        var values: [Float] = []
+        for _ in 0..<users {
+            for item in 0..<itemCount where generator.nextUnit() < 0.3 {
+                columns.append(Int32(item))
+                values.append(Float(1 + generator.next() % 4))
+            }
+            offsets.append(columns.count)
+        }
+        var configuration = ImplicitALS.Configuration()
+        configuration.factors = k
+        configuration.regularization = 0.5
+        configuration.alpha = 2
+        configuration.unobservedWeight = 0.7
+        configuration.conjugateGradientSteps = 4 * k  // CG in exact arithmetic converges in k steps; rounding needs a few more
+        configuration.threads = 2
+        var x = [Float](repeating: 0, count: users * k)
+        ImplicitALS.solveRowsForTesting(into: &x, fixed: y, offsets: offsets, columns: columns, values: values, configuration: configuration)
+        for user in 0..<users {
+            var a = [[Double]](repeating: [Double](repeating: 0, count: k), count: k)
+            var b = [Double](repeating: 0, count: k)
+            for item in 0..<itemCount {
+                for i in 0..<k { for j in 0..<k { a[i][j] += 0.7 * Double(y[item * k + i]) * Double(y[item * k + j]) } }
+            }
+            for index in offsets[user]..<offsets[user + 1] {
+                let item = Int(columns[index])
+                let c = 1 + 2 * Double(values[index])
+                for i in 0..<k {
+                    b[i] += c * Double(y[item * k + i])
+                    for j in 0..<k { a[i][j] += (c - 0.7) * Double(y[item * k + i]) * Double(y[item * k + j]) }
+                }
+            }
+            for i in 0..<k { a[i][i] += 0.5 }
+            let expected = DenseSolver.solve(a, b)
+            for f in 0..<k {
+                #expect(abs(Double(x[user * k + f]) - expected[f]) < 1e-3 * max(1, abs(expected[f])), "k \(k) user \(user) factor \(f)")
+            }
+        }
+        // Catalog scoring: x · y_i for every item.
+        let model = ImplicitALS(configuration: configuration, userCount: users, itemCount: itemCount, userFactors: x, itemFactors: y)
+        var scores = [Float](repeating: 0, count: itemCount)
+        x.withUnsafeBufferPointer { all in
+            scores.withUnsafeMutableBufferPointer { model.scoreAll(userVector: UnsafeBufferPointer(rebasing: all[0..<k]), into: $0) }
+        }
+        for item in 0..<itemCount {
+            let expected = (0..<k).reduce(0.0) { $0 + Double(x[$1]) * Double(y[item * k + $1]) }
+            #expect(abs(Double(scores[item]) - expected) < 1e-4 * max(1, abs(expected)), "k \(k) item \(item)")
+        }
+    }
 }
 
 @Suite("Fold-in")

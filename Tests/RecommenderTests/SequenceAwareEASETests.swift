@@ -113,17 +113,18 @@ struct SequenceAwareEASETests {
 
     @Test("a latest-held-out validation split holds out each user's last interactions and keeps only relevant ones")
     func latestHoldout() {
-        let data = Self.ringWalks(users: 4, steps: 10).enumerated().map { index, interaction in
+        // 10 steps per user; even steps are positives (5), odd ones not (1). Holding out 20 % takes steps 8
+        // (a positive: kept as a hit) and 9 (not: dropped) of each user.
+        let data = Self.ringWalks(users: 4, steps: 10).map { interaction in
             var copy = interaction
-            copy.value = index % 2 == 0 ? 5 : 1
+            copy.value = interaction.timestamp % 2 == 0 ? 5 : 1
             return copy
         }
-        let split = ValidationSplit(data, userCount: 4, itemCount: 12, holdout: .latest) { $0.value >= 4 }
-        #expect(split.fit.count == 36)
-        for user in Int32(0)..<4 {
-            let latest = data.filter { $0.user == user }.max { $0.timestamp < $1.timestamp }!
-            #expect(!split.fit.contains(latest))
-        }
-        #expect(split.validation.allSatisfy { $0.value >= 4 })
+        let split = ValidationSplit(data, userCount: 4, itemCount: 12, holdout: .latest, fraction: 0.2) { $0.value >= 4 }
+        #expect(split.fit.count == 32)
+        #expect(split.fit.allSatisfy { $0.timestamp % 1000 < 8 })
+        #expect(split.validation.count == 4)
+        #expect(split.validation.allSatisfy { $0.timestamp % 1000 == 8 && $0.value == 5 })
+        #expect(Set(split.validation.map(\.user)) == [0, 1, 2, 3])
     }
 }
