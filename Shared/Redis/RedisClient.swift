@@ -49,8 +49,21 @@ public final class RedisClient: Sendable {
     /// request's commands are interleaved with these.
     public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisValue] {
         guard !commands.isEmpty else { return [] }
-        let lane = lanes[nextLane.wrappingAdd(1, ordering: .relaxed).oldValue % lanes.count]
-        return try await lane.submit(commands)
+        return try await chooseLane().submit(commands)
+    }
+
+    /// Round-robin, or fill-first (``RedisConfiguration/laneFill``).
+    private func chooseLane() -> RedisLane {
+        let fill = configuration.laneFill
+        guard fill > 0 else { return lanes[nextLane.wrappingAdd(1, ordering: .relaxed).oldValue % lanes.count] }
+        var leastLoaded = lanes[0]
+        var leastLoad = Int.max
+        for lane in lanes {
+            let load = lane.pending.load(ordering: .relaxed)
+            if load < fill { return lane }
+            if load < leastLoad { (leastLoaded, leastLoad) = (lane, load) }
+        }
+        return leastLoaded
     }
 
     /// Runs a Lua script by SHA (`EVALSHA`), loading it first if this client has not yet, and again
@@ -109,6 +122,8 @@ final class RedisLane: Sendable {
     private let state = Mutex(State())
     private let wakeUp = DispatchSemaphore(value: 0)
     private let connected = Atomic<Bool>(false)
+    /// Requests submitted and not yet answered (queued or in flight), for fill-first lane choice.
+    let pending = Atomic<Int>(0)
 
     init(index: Int, configuration: RedisConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -121,6 +136,8 @@ final class RedisLane: Sendable {
     var isConnected: Bool { connected.load(ordering: .acquiring) }
 
     func submit(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisValue] {
+        pending.add(1, ordering: .relaxed)
+        defer { pending.subtract(1, ordering: .relaxed) }
         let result = await withCheckedContinuation { (reply: Reply) in
             let refusal = state.withLock { state -> RedisError? in
                 if state.isShutDown { return .shutDown }

@@ -18,6 +18,11 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// Connections to the server. Each has its own I/O thread ("lane"); requests are spread over the
     /// lanes and, under load, those queued on one lane are written together (automatic pipelining).
     public var connections: Int
+    /// How requests pick a lane. 0: round-robin over all lanes (spreads a few large pipelines, as the
+    /// processor sends). N > 0: the first lane with fewer than N requests queued or in flight, the least
+    /// loaded when all have N — many small requests (the API's) then share one lane's round trips instead
+    /// of waking every lane's thread for each, and further lanes join only under load.
+    public var laneFill: Int
     /// Requests waiting on one lane before new ones fail fast with ``RedisError/overloaded``.
     public var maximumQueuedRequests: Int
     /// Pacing of reconnection attempts after a failed connect.
@@ -32,6 +37,7 @@ public struct RedisConfiguration: Sendable, Hashable {
         connectTimeout: Duration = .seconds(2),
         commandTimeout: Duration = .seconds(5),
         connections: Int = 4,
+        laneFill: Int = 0,
         maximumQueuedRequests: Int = 10_000,
         reconnectBackoff: Backoff = .init()
     ) {
@@ -44,6 +50,7 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.connectTimeout = connectTimeout
         self.commandTimeout = commandTimeout
         self.connections = connections
+        self.laneFill = laneFill
         self.maximumQueuedRequests = maximumQueuedRequests
         self.reconnectBackoff = reconnectBackoff
     }

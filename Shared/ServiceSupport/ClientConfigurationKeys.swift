@@ -12,6 +12,10 @@ public enum ClientConfigKeys {
     public static let redisPassword = ConfigKey("redis.password", default: nil, "Redis AUTH password (or redis.password_file)", secret: true)
     public static let redisDatabase = ConfigKey("redis.database", default: "0", "Redis logical database")
     public static let redisConnections = ConfigKey("redis.connections", default: "4", "Redis connections, each with its own I/O thread")
+    public static let redisLaneFill = ConfigKey(
+        "redis.lane_fill", default: "0",
+        "Requests one Redis connection takes (queued or in flight) before the next is used; 0: round-robin over all"
+    )
     public static let redisConnectTimeout = ConfigKey("redis.connect_timeout", default: "2s", "Bound on connecting to Redis")
     public static let redisCommandTimeout = ConfigKey("redis.command_timeout", default: "5s", "Bound on each Redis command")
 
@@ -41,7 +45,7 @@ public enum ClientConfigKeys {
     public static let topicReplication = ConfigKey("topics.replication_factor", default: "1", "Replication factor of each topic a service creates")
     public static let eventTopics: [ConfigKey] = [movieTopic, pollTopic, topicPartitions, topicReplication]
 
-    public static let redis: [ConfigKey] = [redisHost, redisPort, redisUsername, redisPassword, redisDatabase, redisConnections, redisConnectTimeout, redisCommandTimeout]
+    public static let redis: [ConfigKey] = [redisHost, redisPort, redisUsername, redisPassword, redisDatabase, redisConnections, redisLaneFill, redisConnectTimeout, redisCommandTimeout]
     public static let postgres: [ConfigKey] = [
         postgresHost, postgresPort, postgresDatabase, postgresUser, postgresPassword, postgresPoolSize,
         postgresStatementTimeout, postgresSchema, postgresMigrationsDirectory,
@@ -67,7 +71,8 @@ extension RedisConfiguration {
             database: try reader.int(K.redisDatabase, range: 0...1023),
             connectTimeout: try reader.duration(K.redisConnectTimeout),
             commandTimeout: try reader.duration(K.redisCommandTimeout),
-            connections: try reader.int(K.redisConnections, range: 1...256)
+            connections: try reader.int(K.redisConnections, range: 1...256),
+            laneFill: try reader.int(K.redisLaneFill, range: 0...100_000)
         )
     }
 }

@@ -100,6 +100,33 @@ struct RedisClientTests {
         try await client.send("DEL", key)
     }
 
+    @Test("fill-first lanes: one caller at a time uses one connection; concurrent load opens more; round-robin uses all")
+    func fillFirstLanes() async throws {
+        var configuration = try TestStack.redisConfiguration()
+        configuration.connections = 4
+        let key = "\(prefix):lanes"
+        // Fill-first, one request at a time: never more than one queued or in flight, so lane 0 serves all.
+        configuration.laneFill = 1
+        let sequential = RedisClient(configuration: configuration)
+        for _ in 0..<40 { try await sequential.send("INCR", key) }
+        #expect(sequential.openConnections == 1)
+        // Fill-first under concurrent load: a lane holding one request sends the next caller on.
+        let concurrent = RedisClient(configuration: configuration)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<400 { group.addTask { try await concurrent.send("INCR", key) } }
+            try await group.waitForAll()
+        }
+        #expect(concurrent.openConnections > 1)
+        // Round-robin (0): sequential requests still visit every lane.
+        configuration.laneFill = 0
+        let spread = RedisClient(configuration: configuration)
+        for _ in 0..<40 { try await spread.send("INCR", key) }
+        #expect(spread.openConnections == 4)
+        #expect(try await spread.send("GET", key).int == 480)
+        try await spread.send("DEL", key)
+        for client in [sequential, concurrent, spread] { await client.shutdown() }
+    }
+
     @Test("queued requests beyond the configured bound fail fast as retriable overload")
     func overload() async throws {
         var configuration = try TestStack.redisConfiguration()
