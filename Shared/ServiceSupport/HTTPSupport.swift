@@ -64,9 +64,14 @@ public enum JSONResponse {
     }
 
     public static func make(_ status: HTTPResponse.Status, _ value: JSONValue, headers: HTTPFields = [:]) -> Response {
+        make(status, encoded: encode(value), headers: headers)
+    }
+
+    /// A response whose JSON body is already encoded.
+    public static func make(_ status: HTTPResponse.Status, encoded body: [UInt8], headers: HTTPFields = [:]) -> Response {
         var headers = headers
         headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: encode(value))))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
 

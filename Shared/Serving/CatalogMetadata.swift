@@ -25,6 +25,10 @@ public final class CatalogMetadata: Sendable {
         /// The metadata members of each item's JSON, made once per refresh rather than per response.
         var movieMembers: [String: [(key: String, value: JSONValue)]] = [:]
         var pollMembers: [String: [(key: String, value: JSONValue)]] = [:]
+        /// The same members already encoded (`"title":…,"year":…,"genres":[…]`), for responses written
+        /// straight to bytes.
+        var movieFragments: [String: [UInt8]] = [:]
+        var pollFragments: [String: [UInt8]] = [:]
     }
 
     private let state = Mutex(State())
@@ -56,12 +60,16 @@ public final class CatalogMetadata: Sendable {
                 ("options", .array(poll.options.map { .object([("id", .string($0.id)), ("text", .string($0.text))]) })),
             ]
         }
+        let movieFragments = movieMembers.mapValues(Self.encodedMembers)
+        let pollFragments = pollMembers.mapValues(Self.encodedMembers)
         state.withLock { state in
             state.movies = movies
             state.polls = polls
             state.titles = titles
             state.movieMembers = movieMembers
             state.pollMembers = pollMembers
+            state.movieFragments = movieFragments
+            state.pollFragments = pollFragments
         }
     }
 
@@ -71,6 +79,18 @@ public final class CatalogMetadata: Sendable {
     /// category, options of a poll. Empty when the catalog does not know it.
     public func jsonMembers(_ domain: EventDomain, _ id: String) -> [(key: String, value: JSONValue)] {
         state.withLock { state in (domain == .movie ? state.movieMembers[id] : state.pollMembers[id]) ?? [] }
+    }
+
+    /// ``jsonMembers(_:_:)`` encoded as the inside of an object (no braces), empty when the catalog does not
+    /// know the item.
+    public func jsonFragment(_ domain: EventDomain, _ id: String) -> [UInt8] {
+        state.withLock { state in (domain == .movie ? state.movieFragments[id] : state.pollFragments[id]) ?? [] }
+    }
+
+    static func encodedMembers(_ members: [(key: String, value: JSONValue)]) -> [UInt8] {
+        var writer = JSONWriter(capacity: 128)
+        writer.value(.object(members))
+        return Array(writer.bytes.dropFirst().dropLast())
     }
 
     /// Movie titles for fuzzy resolution (`/v1/predict`, `/v1/similar?title=`).

@@ -130,7 +130,7 @@ public struct RecommendationEngine: Sendable {
             degraded = true
             redisError = error
         }
-        let excluded = seen.union(request.exclude)
+        let excluded = request.exclude.isEmpty ? seen : seen.union(request.exclude)
         if let model {
             let trainedUntil = model.manifest.dataMaxEventTime?.millisecondsSinceEpoch ?? Int64.min
             func positives(_ entries: [HistoryEntry]) -> [(item: Int32, value: Float)] {

@@ -1,4 +1,5 @@
 import Events
+import Features
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -86,6 +87,24 @@ struct InferenceRoutesTests {
                 }
             }
         }
+    }
+
+    @Test("items written straight to bytes say the same as the JSON-tree description: metadata, unknown items, reasons")
+    func itemsWrittenDirectlyMatchTheTree() async throws {
+        let fixture = try await RecommendationEngineTests.Fixture()
+        let catalog = CatalogMetadata()
+        try await catalog.refresh(from: fixture.postgres)
+        let items = [ScoredItem(item: "p1", score: 0.75), ScoredItem(item: "not-in-the-catalog", score: -1.5e-7), ScoredItem(item: "p2", score: 3)]
+        let because = ["p1": "p3", "p2": "unknown-reason"]
+        var writer = JSONWriter()
+        InferenceRoutes.writeItems(&writer, .poll, items[...], catalog: catalog, because: because)
+        let direct = try JSONParser.parse(writer.bytes)
+        let tree = JSONValue.array(items.map { InferenceRoutes.item(.poll, $0, catalog: catalog, because: because[$0.item]) })
+        // Member order differs (the fragments are pre-encoded); the sorted encodings must be identical.
+        #expect(JSONResponse.encode(direct) == JSONResponse.encode(tree))
+        guard case .array(let parsed) = direct, case .object(let first) = parsed[0] else { Issue.record("not an array of objects"); return }
+        #expect(first.contains { $0.key == "question" } && first.contains { $0.key == "reason" })
+        try await fixture.finish()
     }
 
     @Test("PostgreSQL stopped while serving: answers keep their metadata and models, /readyz says degraded; back: ready again")
