@@ -17,7 +17,20 @@ public struct HistoryEntry: Sendable, Hashable {
     /// In weights (not units): 1.0 for a like with the default weights.
     public var weight: Double
     public var occurredAt: EventTimestamp
-    public var eventID: String
+    /// The event's id, decoded when asked: a recommendation reads up to hundreds of entries and needs none
+    /// of their ids, so the entry keeps the member's bytes (shared, not copied) and where the id lies.
+    public var eventID: String { String(decoding: member[eventIDRange], as: UTF8.self) }
+    private let member: [UInt8]
+    private let eventIDRange: Range<Int>
+
+    init(item: String, type: EventType, weight: Double, occurredAt: EventTimestamp, member: [UInt8], eventIDRange: Range<Int>) {
+        self.item = item
+        self.type = type
+        self.weight = weight
+        self.occurredAt = occurredAt
+        self.member = member
+        self.eventIDRange = eventIDRange
+    }
 }
 
 public struct PollTally: Sendable, Hashable {
@@ -121,7 +134,7 @@ public struct FeatureReader: Sendable {
     private static func historyEntries(_ reply: RedisValue) throws(RedisError) -> [HistoryEntry] {
         guard let members = reply.array else { throw .unexpectedReply("ZRANGE returned \(reply)") }
         return try members.map { value throws(RedisError) in
-            guard let text = value.string, let entry = Self.historyEntry(text) else { throw .unexpectedReply("history member \(value)") }
+            guard let bytes = value.bytes, let entry = Self.historyEntry(bytes) else { throw .unexpectedReply("history member \(value)") }
             return entry
         }
     }
@@ -132,22 +145,25 @@ public struct FeatureReader: Sendable {
     }
 
     /// `time|type|item|units|event_id`; the item may contain '|', so the fields are found from both ends
-    /// (on the hot path of every recommendation: no intermediate arrays).
-    static func historyEntry(_ text: String) -> HistoryEntry? {
-        let bytes = text.utf8
-        guard let first = bytes.firstIndex(of: UInt8(ascii: "|")),
-            let second = bytes[bytes.index(after: first)...].firstIndex(of: UInt8(ascii: "|")),
-            let last = bytes.lastIndex(of: UInt8(ascii: "|")), last > second,
-            let beforeLast = bytes[..<last].lastIndex(of: UInt8(ascii: "|")), beforeLast > second,
-            let time = Int64(Substring(text.utf8[..<first])),
-            let type = EventType(rawValue: String(Substring(text.utf8[bytes.index(after: first)..<second]))),
-            let units = Double(Substring(text.utf8[bytes.index(after: beforeLast)..<last]))
+    /// (on the hot path of every recommendation: parsed from the reply's bytes, no intermediate arrays; the
+    /// numbers and the type are short enough to be strings without a heap allocation).
+    static func historyEntry(_ bytes: [UInt8]) -> HistoryEntry? {
+        let bar = UInt8(ascii: "|")
+        guard let first = bytes.firstIndex(of: bar),
+            let second = bytes[(first + 1)...].firstIndex(of: bar),
+            let last = bytes.lastIndex(of: bar), last > second,
+            let beforeLast = bytes[..<last].lastIndex(of: bar), beforeLast > second,
+            let time = Int64(String(decoding: bytes[..<first], as: UTF8.self)),
+            let type = EventType(rawValue: String(decoding: bytes[(first + 1)..<second], as: UTF8.self)),
+            let units = Double(String(decoding: bytes[(beforeLast + 1)..<last], as: UTF8.self))
         else { return nil }
         return HistoryEntry(
-            item: String(Substring(text.utf8[bytes.index(after: second)..<beforeLast])), type: type, weight: EventWeights.weight(units),
-            occurredAt: EventTimestamp(millisecondsSinceEpoch: time), eventID: String(Substring(text.utf8[bytes.index(after: last)...]))
+            item: String(decoding: bytes[(second + 1)..<beforeLast], as: UTF8.self), type: type, weight: EventWeights.weight(units),
+            occurredAt: EventTimestamp(millisecondsSinceEpoch: time), member: bytes, eventIDRange: (last + 1)..<bytes.count
         )
     }
+
+    static func historyEntry(_ text: String) -> HistoryEntry? { historyEntry(Array(text.utf8)) }
 
     /// Every item the user interacted with in the domain (up to the seen limit).
     public func seen(user: String, domain: EventDomain) async throws(RedisError) -> Set<String> {

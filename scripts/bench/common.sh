@@ -33,6 +33,9 @@ wrk_summary() {
   awk '/Requests\/sec/ { rps = $2 } / 50%/ { p50 = $2 } / 99%/ { p99 = $2 } /Non-2xx/ { bad = $4 } END { printf "%s %s %s %s\n", rps, p50, p99, bad + 0 }'
 }
 
+# CPU time (user + system clock ticks) of a process, to see who uses the two cores during a run.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
 # Peak resident memory of a process, in MiB.
 peak_rss_mib() { awk '/VmHWM/ { printf "%d", $2 / 1024 }' "/proc/$1/status"; }
 

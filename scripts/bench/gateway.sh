@@ -33,8 +33,6 @@ STREAMREC_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" STREAMREC_GATEWAY_API_KEYS="benc
 gateway_pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
-# CPU time (clock ticks) of a process, to see who uses the two cores during a run.
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 broker_pid=$(cat "$STACK_RUN_DIR/pids/kafka.pid")
 ticks_per_second=$(getconf CLK_TCK)
 ceiling=$(wrk -t2 -c64 -d"$DURATION" --latency "http://127.0.0.1:$PORT/healthz" | wrk_summary)

@@ -41,7 +41,10 @@ if [ "${BENCH_PERF:-0}" = 1 ]; then
   perf record -F 999 -g -o .run/bench/inference.perf -p "$api_pid" -- sleep 6 >/dev/null 2>&1 &
   perf_pid=$!
 fi
+redis_pid=$(cat "$STACK_RUN_DIR/pids/redis.pid")
+a0=$(ticks "$api_pid"); r0=$(ticks "$redis_pid"); t0=$(date +%s%N)
 flat=$(wrk -t2 -c32 -d"$DURATION" --latency -s scripts/bench/wrk-recommend.lua "http://127.0.0.1:$API_PORT" | wrk_summary)
+a1=$(ticks "$api_pid"); r1=$(ticks "$redis_pid"); t1=$(date +%s%N)
 [ -n "$perf_pid" ] && wait "$perf_pid"
 paced=$(BENCH_DELAY_MS=16 wrk -t2 -c35 -d"$DURATION" --latency -s scripts/bench/wrk-recommend.lua "http://127.0.0.1:$API_PORT" | wrk_summary)
 strategies=$(for user in 1 2 new-1 new-2 visitor-1; do curl -fs "http://127.0.0.1:$API_PORT/v1/users/$user/recommendations?domain=movies&k=20" | sed -n 's/.*"strategy":"\([^"]*\)".*/\1/p'; echo; done | tr '\n' ' ')
@@ -62,6 +65,10 @@ echo "| --- | ---: | ---: | ---: | ---: | --- | --- |"
 echo "| GET /healthz (ceiling), c32 | $c_rps | $c_p50 | $c_p99 | – | – | – |"
 echo "| recommendations k=20, mix, c32 | $f_rps | $f_p50 | $f_p99 | $f_bad | $(awk -v a="$f_rps" -v b="$c_rps" 'BEGIN { printf "%.0f%% of ceiling", 100 * a / b }') | ≥ 10k req/s |"
 echo "| recommendations k=20, mix, paced (c35, 16 ms pause) | $p_rps | $p_p50 | $p_p99 | $p_bad | p99 at this rate | p99 < 5 ms at 2k req/s |"
+awk -v a=$((a1 - a0)) -v r=$((r1 - r0)) -v ns=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v rps="$f_rps" 'BEGIN {
+  s = ns / 1e9; api = a / hz / s; redis = r / hz / s
+  printf "\nduring the flat run: API %.2f cores (%.0f µs of CPU per request), Redis %.2f cores; wrk and the rest: the remainder of 2\n", api, api * 1e6 / rps, redis
+}'
 echo
 echo "| freshness (loadgen, $RATE events/s background, 10 probes/s, ${FRESH_SECONDS} s) | value | target |"
 echo "| --- | ---: | --- |"
