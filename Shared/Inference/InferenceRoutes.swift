@@ -53,15 +53,16 @@ public enum InferenceRoutes {
         PredictRoutes.add(to: router, service: service)
         router.get("/v1/users/:user_id/recommendations") { request, context in
             let user = try identifier(context.parameters.get("user_id"), field: "user_id")
-            let domain = try domainParameter(request)
-            let k = try kParameter(request)
-            let excludeSeen = try boolParameter(request, "exclude_seen", default: true)
-            let group = request.uri.queryParameters.get(domain == .movie ? "genre" : "category")
-            let exclude = Set((request.uri.queryParameters.get("exclude") ?? "").split(separator: ",").map(String.init))
+            let query = request.uri.queryParameters
+            let domain = try domainParameter(query)
+            let k = try kParameter(query)
+            let excludeSeen = try boolParameter(query, "exclude_seen", default: true)
+            let group = query.get(domain == .movie ? "genre" : "category")
+            let exclude = Set((query.get("exclude") ?? "").split(separator: ",").map(String.init))
             guard exclude.count <= 500 else {
                 throw APIError(.badRequest, code: "invalid_parameter", message: "at most 500 excluded items", field: "exclude")
             }
-            let reasons = try boolParameter(request, "reasons", default: false)
+            let reasons = try boolParameter(query, "reasons", default: false)
             let result: RecommendationResult
             do {
                 result = try await service.engine.recommend(
@@ -177,16 +178,22 @@ public enum InferenceRoutes {
 
     // MARK: - Parameters
 
-    static func domainParameter(_ request: Request) throws -> EventDomain {
-        switch request.uri.queryParameters.get("domain") ?? "movies" {
+    static func domainParameter(_ request: Request) throws -> EventDomain { try domainParameter(request.uri.queryParameters) }
+
+    /// The helpers below take the parsed query: `request.uri.queryParameters` parses the query string on
+    /// every access, so a route reading several parameters parses it once.
+    static func domainParameter(_ query: Parameters) throws -> EventDomain {
+        switch query.get("domain") ?? "movies" {
         case "movies": .movie
         case "polls": .poll
         default: throw APIError(.badRequest, code: "invalid_parameter", message: "domain is movies or polls", field: "domain")
         }
     }
 
-    static func kParameter(_ request: Request) throws -> Int {
-        guard let text = request.uri.queryParameters.get("k") else { return 20 }
+    static func kParameter(_ request: Request) throws -> Int { try kParameter(request.uri.queryParameters) }
+
+    static func kParameter(_ query: Parameters) throws -> Int {
+        guard let text = query.get("k") else { return 20 }
         guard let k = Int(text), (1...100).contains(k) else {
             throw APIError(.badRequest, code: "invalid_parameter", message: "k is an integer from 1 to 100", field: "k")
         }
@@ -194,7 +201,11 @@ public enum InferenceRoutes {
     }
 
     static func boolParameter(_ request: Request, _ name: String, default value: Bool) throws -> Bool {
-        switch request.uri.queryParameters.get(name) {
+        try boolParameter(request.uri.queryParameters, name, default: value)
+    }
+
+    static func boolParameter(_ query: Parameters, _ name: String, default value: Bool) throws -> Bool {
+        switch query.get(name) {
         case nil: return value
         case "true"?: return true
         case "false"?: return false
@@ -206,7 +217,8 @@ public enum InferenceRoutes {
     /// counts them), no control characters or braces. The event contract's ids are at most 128 bytes, so a
     /// longer one here is valid to ask for and simply unknown.
     static func identifier(_ raw: String?, field: String) throws -> String {
-        let text = raw.flatMap { $0.removingPercentEncoding }
+        // Foundation's percent-decoding is costly on this hot path; most ids have nothing to decode.
+        let text = raw.flatMap { $0.utf8.contains(UInt8(ascii: "%")) ? $0.removingPercentEncoding : $0 }
         guard let text, !text.isEmpty, text.unicodeScalars.count <= EventLimits.idMaxBytes,
             !text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0 == "{" || $0 == "}" })
         else { throw APIError(.badRequest, code: "invalid_parameter", message: "\(field) must be 1–\(EventLimits.idMaxBytes) characters without control characters or braces", field: field) }
@@ -254,6 +266,7 @@ public enum InferenceRoutes {
         _ writer: inout JSONWriter, _ domain: EventDomain, _ items: ArraySlice<ScoredItem>, catalog: CatalogMetadata, because: [String: String]
     ) {
         writer.append(UInt8(ascii: "["))
+        let fragments = catalog.jsonFragments(domain, items.map(\.item))
         for (offset, scored) in items.enumerated() {
             if offset > 0 { writer.append(UInt8(ascii: ",")) }
             writer.append(UInt8(ascii: "{"))
@@ -261,7 +274,7 @@ public enum InferenceRoutes {
             writer.string(scored.item)
             writer.key("score")
             writer.number(String(scored.score))
-            let fragment = catalog.jsonFragment(domain, scored.item)
+            let fragment = fragments[offset]
             if !fragment.isEmpty {
                 writer.append(UInt8(ascii: ","))
                 writer.append(contentsOf: fragment)

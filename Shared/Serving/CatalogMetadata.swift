@@ -83,8 +83,14 @@ public final class CatalogMetadata: Sendable {
 
     /// ``jsonMembers(_:_:)`` encoded as the inside of an object (no braces), empty when the catalog does not
     /// know the item.
-    public func jsonFragment(_ domain: EventDomain, _ id: String) -> [UInt8] {
-        state.withLock { state in (domain == .movie ? state.movieFragments[id] : state.pollFragments[id]) ?? [] }
+    public func jsonFragment(_ domain: EventDomain, _ id: String) -> [UInt8] { jsonFragments(domain, [id])[0] }
+
+    /// ``jsonFragment(_:_:)`` of each id, under one lock.
+    public func jsonFragments(_ domain: EventDomain, _ ids: [String]) -> [[UInt8]] {
+        state.withLock { state in
+            let fragments = domain == .movie ? state.movieFragments : state.pollFragments
+            return ids.map { fragments[$0] ?? [] }
+        }
     }
 
     static func encodedMembers(_ members: [(key: String, value: JSONValue)]) -> [UInt8] {
