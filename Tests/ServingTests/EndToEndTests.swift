@@ -119,6 +119,27 @@ struct EndToEndTests {
             if !ready { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(ready, "the API did not serve the polls model")
+        // A poll created through the gateway appears in the API's metadata within seconds: the processor
+        // stores it in PostgreSQL, the API re-reads its catalog every `inference.metadata_refresh` (default 10 s).
+        let newPoll = "\(name)-new-poll"
+        let created = Event(
+            eventID: EventID.random(), type: .pollCreated, userID: "catalog", subjectID: newPoll,
+            occurredAt: EventTimestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)),
+            payload: .pollCreated(PollDetails(
+                question: "Which end-to-end poll is this?", options: [PollOption(id: "a", text: "This one"), PollOption(id: "b", text: "Another")],
+                category: "testing", author: nil
+            ))
+        )
+        #expect(try await EventReplay.replay([created], host: "127.0.0.1", port: gatewayPort, apiKey: key).accepted == 1)
+        let createdAt = ContinuousClock.now
+        var question: JSONValue?
+        while ContinuousClock.now - createdAt < .seconds(30), question != .string("Which end-to-end poll is this?") {
+            let response = try await HTTPConnection.connect(host: "127.0.0.1", port: apiPort).session { try await $0(.GET, "/v1/polls/\(newPoll)/results", [], nil) }
+            if case .object(let members)? = try? JSONParser.parse(Array(response.body.utf8)) { question = members.first { $0.key == "question" }?.value }
+            if question != .string("Which end-to-end poll is this?") { try await Task.sleep(for: .milliseconds(250)) }
+        }
+        print("a created poll appeared in the API's metadata after \(ContinuousClock.now - createdAt)")
+        #expect(question == .string("Which end-to-end poll is this?"), "the created poll's question did not appear within 30 s")
         // The hostile ids come back verbatim through HTTP too.
         let encodedPoll = try #require(hostilePoll.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
         let results = try await HTTPConnection.connect(host: "127.0.0.1", port: apiPort).session { try await $0(.GET, "/v1/polls/\(encodedPoll)/results", [], nil) }
