@@ -99,10 +99,19 @@ def main():
             if not arguments.no_click:
                 domain = driver.script("return document.querySelector('#domains button.active').dataset.domain")
                 action = "like" if domain == "movies" else "vote"
-                button = driver.find(f"#recommendations li:first-child [data-action={action}]")
                 clicked = before[0]
                 started = time.monotonic()
-                driver.s(f"/element/{button}/click", "POST", {})
+                # The page re-renders its list every second, so an element found just before may be gone by the
+                # click ("stale element reference"): find it again and retry, a few times.
+                for attempt in range(5):
+                    button = driver.find(f"#recommendations li:first-child [data-action={action}]")
+                    clicked = driver.script("return document.querySelector('#recommendations li:first-child').dataset.itemId")
+                    try:
+                        driver.s(f"/element/{button}/click", "POST", {})
+                        break
+                    except RuntimeError as error:
+                        if "stale element" not in str(error) or attempt == 4:
+                            raise
                 after = wait_for(lambda: (lambda now: now if now and now != before else None)(ids()), arguments.timeout)
                 if not after:
                     failures.append(f"the list did not change within {arguments.timeout} s of clicking {action} on {clicked}; status: {_status(driver)!r}")
