@@ -308,21 +308,10 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
         let sequenceStarted = ContinuousClock.now
         let sequenceModel = SequenceAwareEASE.fit(split.train, userCount: dataset.users.count, itemCount: dataset.items.count, configuration: sequenceConfiguration) { $0.value >= 4 }
         let sequenceElapsed = ContinuousClock.now - sequenceStarted
-        let weightedMatrix = InteractionMatrix(
-            SequenceAwareEASE.weightedInput(split.train, otherWeight: sequenceConfiguration.otherWeight) { $0.value >= 4 },
-            userCount: dataset.users.count, itemCount: dataset.items.count
-        )
-        let orderedHistories = NextItemTransitions.orderedHistories(split.train)
         // The same model without its transitions part, to show what each part adds.
-        var easeOnlyConfiguration = sequenceConfiguration
-        easeOnlyConfiguration.easeWeight = 1
-        let easeOnly = SequenceAwareEASE(configuration: easeOnlyConfiguration, ease: sequenceModel.ease, transitions: sequenceModel.transitions)
-        for (name, model) in [("sequence-aware-ease", sequenceModel), ("weighted-ease", easeOnly)] {
+        for (name, model) in [("sequence-aware-ease", sequenceModel), ("weighted-ease", sequenceModel.with(easeWeight: 1))] {
             var lists: [Int32: [Int32]] = [:]
-            for user in relevant.keys {
-                let history = zip(weightedMatrix.items(of: Int(user)), weightedMatrix.values(of: Int(user))).map { (item: $0, weight: $1) }
-                lists[user] = model.recommend(history: history, ordered: orderedHistories[user] ?? [], k: 10, excluding: seen[user] ?? []).map(\.item)
-            }
+            for user in relevant.keys { lists[user] = model.recommend(user: user, k: 10, excluding: seen[user] ?? []).map(\.item) }
             let r = Metrics.ranking(recommendations: lists, relevant: relevant, k: 10, catalogSize: dataset.items.count)
             print("result name=\(name)-\(protocolName) ndcg10=\(String(format: "%.4f", r.ndcg)) precision10=\(String(format: "%.4f", r.precision)) recall10=\(String(format: "%.4f", r.recall)) hit10=\(String(format: "%.4f", r.hitRate)) coverage10=\(String(format: "%.4f", r.coverage)) fit_seconds=\(sequenceElapsed)")
         }

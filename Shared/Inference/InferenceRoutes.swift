@@ -91,8 +91,8 @@ public enum InferenceRoutes {
             return JSONResponse.make(.ok, encoded: writer.bytes)
         }
         router.get("/v1/popular") { request, _ in
-            let domain = try domainParameter(request)
-            let k = try kParameter(request)
+            let domain = try domainParameter(request.uri.queryParameters)
+            let k = try kParameter(request.uri.queryParameters)
             let window = request.uri.queryParameters.get("window") ?? "24h"
             guard service.features.configuration.window(named: window) != nil else {
                 throw APIError(.badRequest, code: "invalid_parameter", message: "window is one of \(service.features.configuration.windows.map(\.name))", field: "window")
@@ -140,8 +140,8 @@ public enum InferenceRoutes {
         }
         router.get("/v1/items/:item_id/similar") { request, context in
             let itemID = try identifier(context.parameters.get("item_id"), field: "item_id")
-            let domain = try domainParameter(request)
-            let k = try kParameter(request)
+            let domain = try domainParameter(request.uri.queryParameters)
+            let k = try kParameter(request.uri.queryParameters)
             guard let model = service.models.model(for: RecommendationEngine.modelDomain(domain)) else {
                 throw APIError.unavailable(code: "no_model", message: "no \(RecommendationEngine.modelDomain(domain)) model is served yet", retryAfter: .seconds(30))
             }
@@ -178,8 +178,6 @@ public enum InferenceRoutes {
 
     // MARK: - Parameters
 
-    static func domainParameter(_ request: Request) throws -> EventDomain { try domainParameter(request.uri.queryParameters) }
-
     /// The helpers below take the parsed query: `request.uri.queryParameters` parses the query string on
     /// every access, so a route reading several parameters parses it once.
     static func domainParameter(_ query: Parameters) throws -> EventDomain {
@@ -190,18 +188,12 @@ public enum InferenceRoutes {
         }
     }
 
-    static func kParameter(_ request: Request) throws -> Int { try kParameter(request.uri.queryParameters) }
-
     static func kParameter(_ query: Parameters) throws -> Int {
         guard let text = query.get("k") else { return 20 }
         guard let k = Int(text), (1...100).contains(k) else {
             throw APIError(.badRequest, code: "invalid_parameter", message: "k is an integer from 1 to 100", field: "k")
         }
         return k
-    }
-
-    static func boolParameter(_ request: Request, _ name: String, default value: Bool) throws -> Bool {
-        try boolParameter(request.uri.queryParameters, name, default: value)
     }
 
     static func boolParameter(_ query: Parameters, _ name: String, default value: Bool) throws -> Bool {
@@ -248,7 +240,7 @@ public enum InferenceRoutes {
     /// An item with its metadata; `because`: the history item it is most like, as a short reason.
     /// An item of a response: id, score, the catalog's metadata, and the reason when there is one.
     /// ``writeItems(_:_:_:catalog:because:)`` writes the same members straight to bytes (tested equal).
-    public static func item(_ domain: EventDomain, _ scored: ScoredItem, catalog: CatalogMetadata, because: String? = nil) -> JSONValue {
+    static func item(_ domain: EventDomain, _ scored: ScoredItem, catalog: CatalogMetadata, because: String? = nil) -> JSONValue {
         var members: [(key: String, value: JSONValue)] = [("item_id", .string(scored.item)), ("score", .number(String(scored.score)))]
         members.append(contentsOf: catalog.jsonMembers(domain, scored.item))
         if let because { members.append(("reason", reason(domain, because: because, catalog: catalog))) }
@@ -262,7 +254,7 @@ public enum InferenceRoutes {
     }
 
     /// A JSON array of items, as ``item(_:_:catalog:because:)`` describes each, written to `writer`.
-    public static func writeItems(
+    static func writeItems(
         _ writer: inout JSONWriter, _ domain: EventDomain, _ items: ArraySlice<ScoredItem>, catalog: CatalogMetadata, because: [String: String]
     ) {
         writer.append(UInt8(ascii: "["))

@@ -40,7 +40,7 @@ enum PredictRoutes {
                 throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send application/json")
             }
             // The query's k is validated even when the body's k overrides it.
-            let queryK = try InferenceRoutes.kParameter(request)
+            let queryK = try InferenceRoutes.kParameter(request.uri.queryParameters)
             let body = try parse(try await request.collectBody(limit: maximumBodyBytes))
             let k = body.k ?? queryK
             let minimumSupport = try minimumSupportParameter(request)
@@ -89,7 +89,7 @@ enum PredictRoutes {
             guard let title = request.uri.queryParameters.get("title").flatMap({ $0.removingPercentEncoding ?? String($0) }), !title.isEmpty, title.unicodeScalars.count <= 300 else {
                 throw APIError(.badRequest, code: "invalid_parameter", message: "title is required (1–300 bytes)", field: "title")
             }
-            let k = try InferenceRoutes.kParameter(request)
+            let k = try InferenceRoutes.kParameter(request.uri.queryParameters)
             guard let model = service.models.model(for: "movies") else {
                 throw APIError.unavailable(code: "no_model", message: "no movies model is served yet", retryAfter: .seconds(30))
             }

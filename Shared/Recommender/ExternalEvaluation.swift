@@ -46,11 +46,6 @@ public struct ExternalEvaluation: Sendable {
             interactions: train, userCount: knownUsers, itemCount: knownItems, holdout: validation, isPositive: isPositive
         )
         let topModel = SequenceAwareEASE.fit(train, userCount: knownUsers, itemCount: knownItems, configuration: topConfiguration, isPositive: isPositive)
-        let matrix = InteractionMatrix(
-            SequenceAwareEASE.weightedInput(train, otherWeight: topConfiguration.otherWeight, isPositive: isPositive),
-            userCount: knownUsers, itemCount: knownItems
-        )
-        let ordered = NextItemTransitions.orderedHistories(train)
         let popularity = Popularity(train, itemCount: knownItems) { $0.value >= 4 }
         var seen: [Int32: Set<Int32>] = [:]
         for interaction in train { seen[interaction.user, default: []].insert(interaction.item) }
@@ -73,13 +68,9 @@ public struct ExternalEvaluation: Sendable {
             let excluded = seen[user] ?? []
             let popular = popularity.top(k) { excluded.contains(Int32($0)) }
             popularLists[user] = popular
-            var list: [(Int32, Float)]
-            if Int(user) < knownUsers, !matrix.items(of: Int(user)).isEmpty {
-                let history = zip(matrix.items(of: Int(user)), matrix.values(of: Int(user))).map { (item: $0, weight: $1) }
-                list = topModel.recommend(history: history, ordered: ordered[user] ?? [], k: k, excluding: excluded).map { ($0.item, $0.score) }
-            } else {
-                list = popular.map { ($0, popularity.scores[Int($0)]) }
-            }
+            // Users with no weighted history (unknown to train, or only ratings weighted 0) get popularity.
+            var list: [(Int32, Float)] = topModel.recommend(user: user, k: k, excluding: excluded).map { ($0.item, $0.score) }
+            if list.isEmpty { list = popular.map { ($0, popularity.scores[Int($0)]) } }
             modelLists[user] = list.map(\.0)
             for (item, score) in list {
                 topN += "\(dataset.users.id(at: user))\t\(dataset.items.id(at: item))\t\(format4(score))\n"

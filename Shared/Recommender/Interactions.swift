@@ -75,5 +75,9 @@ public struct InteractionMatrix: Sendable {
 
     public func items(of user: Int) -> ArraySlice<Int32> { userItems[userOffsets[user]..<userOffsets[user + 1]] }
     public func values(of user: Int) -> ArraySlice<Float> { userValues[userOffsets[user]..<userOffsets[user + 1]] }
+    /// Row `user` as (item, value) pairs: a weighted history, as EASE scores it.
+    public func weightedHistory(of user: Int) -> [(item: Int32, weight: Float)] {
+        zip(items(of: user), values(of: user)).map { (item: $0, weight: $1) }
+    }
     public func users(of item: Int) -> ArraySlice<Int32> { itemUsers[itemOffsets[item]..<itemOffsets[item + 1]] }
 }

@@ -162,7 +162,7 @@ extension ModelSelection {
                 easeConfiguration.regularization = lambda
                 let ease = EASE.fit(matrix, configuration: easeConfiguration)
                 let easeScores = standardisedScores(users: users, itemCount: n) { user, out in
-                    ease.scores(for: zip(matrix.items(of: Int(user)), matrix.values(of: Int(user))).map { (item: $0, weight: $1) }, into: out)
+                    ease.scores(for: matrix.weightedHistory(of: Int(user)), into: out)
                 }
                 // Weight 1 (EASE alone) once, then each transition candidate with each lower weight.
                 let candidates = [(NextItemTransitions.Configuration(), [Float](), Float(1))]

@@ -85,12 +85,26 @@ public struct SequenceAwareEASE: Sendable {
     public let configuration: Configuration
     public let ease: EASE
     public let transitions: NextItemTransitions
+    /// The training users' weighted histories (EASE's input, as fitted) and their items in time order, so a
+    /// training user is recommended from what the model was fitted on without rebuilding either.
+    public let histories: InteractionMatrix
+    public let orderedHistories: [Int32: [Int32]]
 
-    public init(configuration: Configuration, ease: EASE, transitions: NextItemTransitions) {
+    init(configuration: Configuration, ease: EASE, transitions: NextItemTransitions, histories: InteractionMatrix, orderedHistories: [Int32: [Int32]]) {
         precondition(configuration.easeWeight >= 1 || transitions.itemCount == ease.itemCount, "the transitions must cover EASE's catalog")
         self.configuration = configuration
         self.ease = ease
         self.transitions = transitions
+        self.histories = histories
+        self.orderedHistories = orderedHistories
+    }
+
+    /// The same model with another blend weight: 1 drops the transitions (to show what they add); below 1
+    /// needs a model fitted with its transitions.
+    public func with(easeWeight: Float) -> SequenceAwareEASE {
+        var changed = configuration
+        changed.easeWeight = easeWeight
+        return SequenceAwareEASE(configuration: changed, ease: ease, transitions: transitions, histories: histories, orderedHistories: orderedHistories)
     }
 
     /// Fits both parts on `interactions` (every interaction of the training data, with its value);
@@ -99,12 +113,17 @@ public struct SequenceAwareEASE: Sendable {
         _ interactions: [Interaction], userCount: Int, itemCount: Int, configuration: Configuration,
         isPositive: (Interaction) -> Bool
     ) -> SequenceAwareEASE {
-        let weighted = weightedInput(interactions, otherWeight: configuration.otherWeight, isPositive: isPositive)
-        let ease = EASE.fit(InteractionMatrix(weighted, userCount: userCount, itemCount: itemCount), configuration: configuration.ease)
+        let histories = InteractionMatrix(
+            weightedInput(interactions, otherWeight: configuration.otherWeight, isPositive: isPositive), userCount: userCount, itemCount: itemCount
+        )
+        let ease = EASE.fit(histories, configuration: configuration.ease)
         let transitions = configuration.easeWeight < 1
             ? NextItemTransitions.fit(interactions, itemCount: itemCount, configuration: configuration.transitions)
             : NextItemTransitions(configuration: configuration.transitions, itemCount: 0, weights: [])
-        return SequenceAwareEASE(configuration: configuration, ease: ease, transitions: transitions)
+        return SequenceAwareEASE(
+            configuration: configuration, ease: ease, transitions: transitions, histories: histories,
+            orderedHistories: NextItemTransitions.orderedHistories(interactions)
+        )
     }
 
     /// Positives at 1, the others at `otherWeight` (dropped at zero).
@@ -130,7 +149,13 @@ public struct SequenceAwareEASE: Sendable {
         }
     }
 
-    /// Top-k items and their scores, excluding `seen`.
+    /// Top-k for a user of the training data, from their histories as fitted; empty for a user without any.
+    public func recommend(user: Int32, k: Int, excluding seen: Set<Int32>) -> [(item: Int32, score: Float)] {
+        guard Int(user) < histories.userCount, !histories.items(of: Int(user)).isEmpty else { return [] }
+        return recommend(history: histories.weightedHistory(of: Int(user)), ordered: orderedHistories[user] ?? [], k: k, excluding: seen)
+    }
+
+    /// Top-k items and their scores for any history (a user the model was not fitted on, say), excluding `seen`.
     public func recommend(
         history: [(item: Int32, weight: Float)], ordered: [Int32], k: Int, excluding seen: Set<Int32>
     ) -> [(item: Int32, score: Float)] {

@@ -81,11 +81,8 @@ public final class CatalogMetadata: Sendable {
         state.withLock { state in (domain == .movie ? state.movieMembers[id] : state.pollMembers[id]) ?? [] }
     }
 
-    /// ``jsonMembers(_:_:)`` encoded as the inside of an object (no braces), empty when the catalog does not
-    /// know the item.
-    public func jsonFragment(_ domain: EventDomain, _ id: String) -> [UInt8] { jsonFragments(domain, [id])[0] }
-
-    /// ``jsonFragment(_:_:)`` of each id, under one lock.
+    /// ``jsonMembers(_:_:)`` of each id encoded as the inside of an object (no braces; empty when the catalog
+    /// does not know the item), read under one lock.
     public func jsonFragments(_ domain: EventDomain, _ ids: [String]) -> [[UInt8]] {
         state.withLock { state in
             let fragments = domain == .movie ? state.movieFragments : state.pollFragments

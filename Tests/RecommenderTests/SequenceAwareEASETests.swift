@@ -82,10 +82,8 @@ struct SequenceAwareEASETests {
         func hits(easeWeight: Float) -> Int {
             configuration.easeWeight = easeWeight
             let model = SequenceAwareEASE.fit(train, userCount: 60, itemCount: 12, configuration: configuration) { $0.value >= 4 }
-            let ordered = NextItemTransitions.orderedHistories(train)
             return test.filter { held in
-                let history = (ordered[held.user] ?? []).map { (item: $0, weight: Float(1)) }
-                let top = model.recommend(history: history, ordered: ordered[held.user] ?? [], k: 1, excluding: Set(ordered[held.user] ?? []))
+                let top = model.recommend(user: held.user, k: 1, excluding: Set(model.histories.items(of: Int(held.user))))
                 return top.map(\.item) == [held.item]
             }.count
         }

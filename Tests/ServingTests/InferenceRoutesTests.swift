@@ -4,7 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import Inference
+@testable import Inference
 import Postgres
 import Training
 import Datasets
