@@ -105,6 +105,11 @@ public enum TestStack {
     /// Foundation's `Process` spawns children with the calling thread's signal mask, and the threads
     /// Swift concurrency runs tests on block all signals: servers started that way would ignore SIGTERM
     /// forever. posix_spawn with an empty mask and default dispositions avoids that.
+    ///
+    /// The child gets only stdin, stdout and stderr: NIO accepts connections without `SOCK_CLOEXEC`, so a
+    /// server started while another test's HTTP connection is open would otherwise keep that socket
+    /// alive after the test's server closed it (seen: a slow-loris test saw its connection closed only
+    /// when a broker another test had started was stopped).
     public static func spawnInBackground(_ arguments: [String], environment: [String: String], outputPath: String) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -112,6 +117,11 @@ public enum TestStack {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // glibc ≥ 2.34 has it; Swift's Glibc module does not import it (a GNU extension): looked up by name.
+        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
+            _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
+        }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
