@@ -20,9 +20,12 @@ public struct InferenceConfiguration: Sendable {
     public var port = 8082
     public var adminToken = ""
     public var metadataRefresh: Duration = .seconds(10)
+    public var catalogMinInterval: Duration = .milliseconds(250)
     public var popularMaxAge: Duration = .seconds(1)
     /// Connections idle this long are closed (`http.idle_timeout`).
     public var idleTimeout: Duration = .seconds(30)
+    /// Routes run on the connection's event loop (`http.pin_to_event_loop`).
+    public var pinToEventLoop = true
     /// The web page's static files (empty: no page).
     public var webRoot = "Services/InferenceAPI/web"
     /// Where the page posts events, and the producer key it may use (local demos only).
@@ -44,7 +47,14 @@ public struct InferenceConfiguration: Sendable {
         public static let host = ConfigKey("http.host", default: "127.0.0.1", "Address the HTTP server binds to")
         public static let port = ConfigKey("http.port", default: "8082", "HTTP port")
         public static let adminToken = ConfigKey("inference.admin_token", default: nil, "Bearer token of POST /v1/admin/reload (or inference.admin_token_file); unset disables the route", secret: true)
-        public static let metadataRefresh = ConfigKey("inference.metadata_refresh", default: "10s", "How often titles, genres and poll questions are re-read from PostgreSQL")
+        public static let metadataRefresh = ConfigKey(
+            "inference.metadata_refresh", default: "10s",
+            "How often titles, genres, poll questions and the registry's production versions are re-read from PostgreSQL regardless of notifications (a safety net: catalog changes are also announced by LISTEN/NOTIFY and re-read at once)"
+        )
+        public static let catalogMinInterval = ConfigKey(
+            "inference.catalog_min_interval", default: "250ms",
+            "The least time between two catalog re-reads caused by catalog-change notifications (a burst of catalog events costs one re-read per interval)"
+        )
         public static let popularMaxAge = ConfigKey(
             "inference.popular_max_age", default: "1s", "How long a popular list read from Redis is reused (0s: read on every request); bounds how stale /v1/popular and the popular strategy can be"
         )
@@ -56,7 +66,7 @@ public struct InferenceConfiguration: Sendable {
         )
         public static let topic = ConfigKey("topics.model_updated", default: "streamrec.model-updated", "Topic on which the trainer announces promotions (each API instance reloads)")
 
-        public static let all: [ConfigKey] = [host, port, HTTPServerSettings.idleTimeoutKey, adminToken, metadataRefresh, popularMaxAge, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
+        public static let all: [ConfigKey] = [host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.pinToEventLoopKey, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
             + ClientConfigKeys.redis + ClientConfigKeys.postgres + [ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug]
     }
 
@@ -75,11 +85,13 @@ public struct InferenceConfiguration: Sendable {
         host = try reader.string(Keys.host)
         port = try reader.int(Keys.port, range: 0...65535)
         idleTimeout = try reader.duration(HTTPServerSettings.idleTimeoutKey)
+        pinToEventLoop = try reader.bool(HTTPServerSettings.pinToEventLoopKey)
         adminToken = try reader.optionalString(Keys.adminToken) ?? ""
         if !adminToken.isEmpty, adminToken.utf8.count < 16 {
             throw ConfigurationError(key: Keys.adminToken.name, message: "use at least 16 characters")
         }
         metadataRefresh = try reader.duration(Keys.metadataRefresh)
+        catalogMinInterval = try reader.duration(Keys.catalogMinInterval)
         popularMaxAge = try reader.duration(Keys.popularMaxAge)
         webRoot = try reader.string(Keys.webRoot)
         ui = InferenceService.UIConfiguration(gatewayURL: try reader.string(Keys.uiGatewayURL), gatewayAPIKey: try reader.optionalString(Keys.uiGatewayAPIKey))
@@ -117,7 +129,7 @@ public struct InferenceApplication: Sendable {
         // the refresher loads the schema, models and catalog when it is back.
         let refresher = MetadataRefresher(
             catalog: catalog, models: models, postgres: postgres, migrationsDirectory: configuration.migrationsDirectory,
-            interval: configuration.metadataRefresh, logger: logger
+            interval: configuration.metadataRefresh, minimumInterval: configuration.catalogMinInterval, logger: logger
         )
         await refresher.refreshOnce(initial: true)
         // The announcement topic, so the listener can subscribe before the first promotion (creating it
@@ -176,7 +188,7 @@ public struct InferenceApplication: Sendable {
             ModelUpdateListener(consumer: consumer, topic: configuration.modelUpdatedTopic, models: service.models, logger: logger),
             refresher,
             Application(
-                router: router(), server: HTTPServerSettings.server(idleTimeout: configuration.idleTimeout), configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
+                router: router(), server: HTTPServerSettings.server(idleTimeout: configuration.idleTimeout, pinnedToEventLoop: configuration.pinToEventLoop), configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
                 logger: logger
             ),
         ]
@@ -219,32 +231,91 @@ struct ModelUpdateListener: Service {
     }
 }
 
-/// Re-reads the catalog periodically, so new movies and polls appear within seconds, and checks the
-/// registry's production versions (a missed announcement, or PostgreSQL down at start, heals by
-/// itself); a failed refresh keeps the last copy.
+/// Keeps the catalog and the served models current: re-reads the catalog as soon as PostgreSQL announces
+/// a catalog change (`NOTIFY streamrec_catalog`, sent by a trigger on the catalog tables, migration 0003),
+/// so new movies and polls appear within a fraction of a second, and everything every `interval` anyway
+/// (a missed notification, a missed model announcement, or PostgreSQL down at start heal by themselves).
+/// A failed refresh keeps the last copy.
 final class MetadataRefresher: Service, Sendable {
+    /// The channel migration 0003's trigger notifies, with `schema.table` as payload.
+    static let catalogChannel = "streamrec_catalog"
+
     let catalog: CatalogMetadata
     let models: ModelRepository
     let postgres: PostgresClient
     let migrationsDirectory: String
     let interval: Duration
+    let minimumInterval: Duration
     let logger: Logger
     private let migrated = Mutex(false)
+    private let wakeUps: AsyncStream<Void>
+    private let wakeUp: AsyncStream<Void>.Continuation
+    /// Refreshes caused by notifications (and the listener's reconnections), for tests.
+    let notifiedRefreshes = Atomic<Int>(0)
 
-    init(catalog: CatalogMetadata, models: ModelRepository, postgres: PostgresClient, migrationsDirectory: String, interval: Duration, logger: Logger) {
+    init(
+        catalog: CatalogMetadata, models: ModelRepository, postgres: PostgresClient, migrationsDirectory: String, interval: Duration,
+        minimumInterval: Duration = .milliseconds(250), logger: Logger
+    ) {
         self.catalog = catalog
         self.models = models
         self.postgres = postgres
         self.migrationsDirectory = migrationsDirectory
         self.interval = interval
+        self.minimumInterval = minimumInterval
         self.logger = logger
+        // Newest-only with room for one: requests made during a refresh collapse into one more refresh.
+        (wakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Asks for a refresh soon (at most one per `minimumInterval`).
+    func requestRefresh() {
+        wakeUp.yield()
     }
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully, !Task.isCancelled {
-            try? await Task.sleep(for: interval)
-            await refreshOnce(initial: false)
+        let schemas = Self.schemas(inSearchPath: postgres.configuration.searchPath)
+        let listener = PostgresNotificationListener(configuration: postgres.configuration, channel: Self.catalogChannel, logger: logger) { [self] event in
+            switch event {
+            case .listening:
+                // Whatever changed while nobody listened was not announced: re-read once.
+                notifiedRefreshes.add(1, ordering: .relaxed)
+                requestRefresh()
+            case .notification(let notification):
+                let schema = notification.payload.split(separator: ".", maxSplits: 1).first.map(String.init) ?? ""
+                // Several schemas may share the database (tests, staging beside production): only ours count.
+                if schemas.isEmpty || schemas.contains(schema) {
+                    notifiedRefreshes.add(1, ordering: .relaxed)
+                    requestRefresh()
+                }
+            }
         }
+        listener.start()
+        let interval = interval
+        await withDiscardingTaskGroup { group in
+            group.addTask { [self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    requestRefresh()
+                }
+            }
+            for await _ in wakeUps.cancelOnGracefulShutdown() {
+                await refreshOnce(initial: false)
+                try? await Task.sleep(for: minimumInterval)
+            }
+            group.cancelAll()
+        }
+        await listener.shutdown()
+    }
+
+    /// The schema names of a `search_path` setting (empty: the server's default, which we cannot name).
+    static func schemas(inSearchPath searchPath: String?) -> Set<String> {
+        guard let searchPath else { return [] }
+        return Set(searchPath.split(separator: ",").map { part in
+            var name = part.trimmingCharacters(in: .whitespaces)
+            if name.hasPrefix("\""), name.hasSuffix("\""), name.count >= 2 { name = String(name.dropFirst().dropLast()).replacingOccurrences(of: "\"\"", with: "\"") }
+            return name
+        })
     }
 
     /// Schema (until it has been applied once), catalog, then each domain's production model.

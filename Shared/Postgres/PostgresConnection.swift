@@ -159,6 +159,50 @@ public final class PostgresConnection: PooledConnection, @unchecked Sendable {
         return copied
     }
 
+    // MARK: - Notifications
+
+    /// Starts receiving notifications sent on `channel` (`LISTEN`).
+    public func listen(_ channel: String) throws(PostgresError) {
+        try executeScript("LISTEN \(PostgresQuery.quoteIdentifier(channel))")
+    }
+
+    /// Waits up to `timeout` for notifications on the channels this connection listens to and returns
+    /// those that arrived (possibly none). A closed or broken connection throws
+    /// ``PostgresError/connectionLost(_:)``.
+    public func notifications(waitingUpTo timeout: Duration) throws(PostgresError) -> [PostgresNotification] {
+        let connection = try liveConnection()
+        var received = Self.drainNotifications(connection)
+        guard received.isEmpty else { return received }
+        var descriptor = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
+        let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let ready = poll(&descriptor, 1, milliseconds)
+        if ready < 0, errno != EINTR {
+            broken = true
+            throw .connectionLost("poll failed: errno \(errno)")
+        }
+        if ready > 0 {
+            // Reads what the server sent; fails once the server has closed the connection.
+            guard PQconsumeInput(connection) == 1, PQstatus(connection) == CONNECTION_OK else {
+                broken = true
+                throw .connectionLost(Self.message(PQerrorMessage(connection)))
+            }
+            received = Self.drainNotifications(connection)
+        }
+        return received
+    }
+
+    private static func drainNotifications(_ connection: OpaquePointer) -> [PostgresNotification] {
+        var received: [PostgresNotification] = []
+        while let notification = PQnotifies(connection) {
+            received.append(PostgresNotification(
+                channel: String(cString: notification.pointee.relname), payload: String(cString: notification.pointee.extra),
+                senderProcessID: notification.pointee.be_pid
+            ))
+            PQfreemem(notification)
+        }
+        return received
+    }
+
     // MARK: - Results
 
     private func liveConnection() throws(PostgresError) -> OpaquePointer {
@@ -228,5 +272,19 @@ extension String {
         var text = Substring(self)
         while let last = text.last, last.isWhitespace { text = text.dropLast() }
         return String(text)
+    }
+}
+
+/// A `NOTIFY` received by a connection that listens to its channel.
+public struct PostgresNotification: Sendable, Hashable {
+    public var channel: String
+    public var payload: String
+    /// The server process of the session that sent it.
+    public var senderProcessID: Int32
+
+    public init(channel: String, payload: String, senderProcessID: Int32) {
+        self.channel = channel
+        self.payload = payload
+        self.senderProcessID = senderProcessID
     }
 }

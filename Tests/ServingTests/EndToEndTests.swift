@@ -107,6 +107,9 @@ struct EndToEndTests {
         api["STREAMREC_INFERENCE_WEB_ROOT"] = TestStack.repositoryRoot + "/Services/InferenceAPI/web"
         api["STREAMREC_INFERENCE_UI_GATEWAY_URL"] = "http://127.0.0.1:\(gatewayPort)"
         api["STREAMREC_INFERENCE_UI_GATEWAY_API_KEY"] = key
+        // No periodic catalog re-read during the test: a new poll can only appear through the catalog
+        // tables' NOTIFY.
+        api["STREAMREC_INFERENCE_METADATA_REFRESH"] = "600s"
         let apiLog = NSTemporaryDirectory() + "\(name)-api.log"
         let apiPID = try TestStack.spawnInBackground([TestStack.executable("inference-api")], environment: api, outputPath: apiLog)
         defer {
@@ -120,7 +123,8 @@ struct EndToEndTests {
         }
         #expect(ready, "the API did not serve the polls model")
         // A poll created through the gateway appears in the API's metadata within seconds: the processor
-        // stores it in PostgreSQL, the API re-reads its catalog every `inference.metadata_refresh` (default 10 s).
+        // stores it in PostgreSQL, whose trigger notifies `streamrec_catalog`, and the listening API re-reads
+        // its catalog (the periodic re-read is off here).
         let newPoll = "\(name)-new-poll"
         let created = Event(
             eventID: EventID.random(), type: .pollCreated, userID: "catalog", subjectID: newPoll,
@@ -133,13 +137,13 @@ struct EndToEndTests {
         #expect(try await EventReplay.replay([created], host: "127.0.0.1", port: gatewayPort, apiKey: key).accepted == 1)
         let createdAt = ContinuousClock.now
         var question: JSONValue?
-        while ContinuousClock.now - createdAt < .seconds(30), question != .string("Which end-to-end poll is this?") {
+        while ContinuousClock.now - createdAt < .seconds(15), question != .string("Which end-to-end poll is this?") {
             let response = try await HTTPConnection.connect(host: "127.0.0.1", port: apiPort).session { try await $0(.GET, "/v1/polls/\(newPoll)/results", [], nil) }
             if case .object(let members)? = try? JSONParser.parse(Array(response.body.utf8)) { question = members.first { $0.key == "question" }?.value }
-            if question != .string("Which end-to-end poll is this?") { try await Task.sleep(for: .milliseconds(250)) }
+            if question != .string("Which end-to-end poll is this?") { try await Task.sleep(for: .milliseconds(50)) }
         }
         print("a created poll appeared in the API's metadata after \(ContinuousClock.now - createdAt)")
-        #expect(question == .string("Which end-to-end poll is this?"), "the created poll's question did not appear within 30 s")
+        #expect(question == .string("Which end-to-end poll is this?"), "the created poll's question did not appear within 15 s")
         // The hostile ids come back verbatim through HTTP too.
         let encodedPoll = try #require(hostilePoll.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
         let results = try await HTTPConnection.connect(host: "127.0.0.1", port: apiPort).session { try await $0(.GET, "/v1/polls/\(encodedPoll)/results", [], nil) }
