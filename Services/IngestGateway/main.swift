@@ -30,7 +30,7 @@ let ingest = IngestService(configuration: configuration, producers: producers, m
 let readiness = BrokerReadiness(admin: admin, producers: producers, configuration: configuration, logger: logger)
 let app = Application(
     router: IngestApplication.router(service: ingest, readiness: readiness, metrics: metrics),
-    server: HTTPServerSettings.server(idleTimeout: configuration.idleTimeout, pinnedToEventLoop: configuration.pinToEventLoop),
+    server: HTTPServerSettings.server(idleTimeout: configuration.idleTimeout),
     configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: service),
     logger: logger
 )

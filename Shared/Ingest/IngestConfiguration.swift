@@ -37,8 +37,6 @@ public struct IngestConfiguration: Sendable {
     public var corsOrigins: [String] = []
     /// Connections idle this long are closed (`http.idle_timeout`).
     public var idleTimeout: Duration = .seconds(30)
-    /// Routes run on the connection's event loop (`http.pin_to_event_loop`).
-    public var pinToEventLoop = true
     public var producer: KafkaProducerConfiguration
 
     public init(producer: KafkaProducerConfiguration) {
@@ -72,7 +70,7 @@ extension IngestConfiguration {
         public static let replication = ClientConfigKeys.topicReplication
 
         public static let all: [ConfigKey] = [
-            host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.pinToEventLoopKey, authMode, apiKeys, rateLimit, rateBurst, maxEventBytes, maxBatchEvents, maxBatchBytes, idempotencyCache,
+            host, port, HTTPServerSettings.idleTimeoutKey, authMode, apiKeys, rateLimit, rateBurst, maxEventBytes, maxBatchEvents, maxBatchBytes, idempotencyCache,
             readinessInterval, retryAfter, corsOrigins, strict, maxFutureSkew, maxAge, movieTopic, pollTopic, partitions, replication,
         ] + ClientConfigKeys.kafkaProducer
     }
@@ -82,7 +80,6 @@ extension IngestConfiguration {
         host = try reader.string(Keys.host)
         port = try reader.int(Keys.port, range: 0...65535)
         idleTimeout = try reader.duration(HTTPServerSettings.idleTimeoutKey)
-        pinToEventLoop = try reader.bool(HTTPServerSettings.pinToEventLoopKey)
         let mode = try reader.string(Keys.authMode)
         guard let authMode = AuthMode(rawValue: mode) else {
             throw ConfigurationError(key: Keys.authMode.name, message: "expected api_key or open, got \"\(mode)\"")
