@@ -14,11 +14,63 @@ public final class IdempotencyCache: Sendable {
         public var offset: Int64
     }
 
+    /// An event id as a map key: a canonical UUID as its 128 bits (hashing two words instead of a
+    /// 36-character heap string, per lookup and per insert and eviction); any other text as itself.
+    enum Key: Hashable {
+        case uuid(UInt64, UInt64)
+        case text(String)
+
+        init(_ eventID: String) {
+            if let parsed = eventID.utf8.withContiguousStorageIfAvailable(Self.parseUUID), let key = parsed {
+                self = key
+            } else {
+                self = .text(eventID)
+            }
+        }
+
+        /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lower-case hex (what the validator lets through).
+        private static func parseUUID(_ bytes: UnsafeBufferPointer<UInt8>) -> Key? {
+            guard bytes.count == 36 else { return nil }
+            var words: (UInt64, UInt64) = (0, 0)
+            var nibbles = 0
+            for (position, byte) in bytes.enumerated() {
+                if position == 8 || position == 13 || position == 18 || position == 23 {
+                    guard byte == UInt8(ascii: "-") else { return nil }
+                    continue
+                }
+                let value: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): value = byte - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): value = byte - UInt8(ascii: "a") + 10
+                default: return nil
+                }
+                if nibbles < 16 { words.0 = words.0 << 4 | UInt64(value) } else { words.1 = words.1 << 4 | UInt64(value) }
+                nibbles += 1
+            }
+            return .uuid(words.0, words.1)
+        }
+    }
+
     private struct State {
-        var entries: [String: Entry] = [:]
-        /// Insertion order for eviction; a ring of event ids.
-        var order: [String] = []
+        var entries: [Key: Entry] = [:]
+        /// Insertion order for eviction; a ring of keys.
+        var order: [Key] = []
         var next = 0
+
+        mutating func remember(_ key: Key, _ entry: Entry, capacity: Int) {
+            if entries[key] != nil {
+                entries[key] = entry
+                return
+            }
+            if order.count < capacity {
+                order.append(key)
+            } else {
+                entries[order[next]] = nil
+                order[next] = key
+                next = (next + 1) % capacity
+            }
+            entries[key] = entry
+        }
     }
 
     public let capacity: Int
@@ -30,24 +82,28 @@ public final class IdempotencyCache: Sendable {
 
     public func lookup(_ eventID: String) -> Entry? {
         guard capacity > 0 else { return nil }
-        return state.withLock { $0.entries[eventID] }
+        let key = Key(eventID)
+        return state.withLock { $0.entries[key] }
+    }
+
+    /// The entries of several ids, under one lock (a batch request's events).
+    public func lookup(_ eventIDs: [String]) -> [Entry?] {
+        guard capacity > 0 else { return Array(repeating: nil, count: eventIDs.count) }
+        let keys = eventIDs.map(Key.init)
+        return state.withLock { state in keys.map { state.entries[$0] } }
     }
 
     public func remember(_ eventID: String, _ entry: Entry) {
-        guard capacity > 0 else { return }
+        remember([(eventID, entry)])
+    }
+
+    /// Remembers several outcomes under one lock.
+    public func remember(_ outcomes: [(eventID: String, entry: Entry)]) {
+        guard capacity > 0, !outcomes.isEmpty else { return }
+        let keyed = outcomes.map { (Key($0.eventID), $0.entry) }
+        let capacity = capacity
         state.withLock { state in
-            if state.entries[eventID] != nil {
-                state.entries[eventID] = entry
-                return
-            }
-            if state.order.count < capacity {
-                state.order.append(eventID)
-            } else {
-                state.entries[state.order[state.next]] = nil
-                state.order[state.next] = eventID
-                state.next = (state.next + 1) % capacity
-            }
-            state.entries[eventID] = entry
+            for (key, entry) in keyed { state.remember(key, entry, capacity: capacity) }
         }
     }
 

@@ -62,6 +62,8 @@ public final class IngestService: Sendable {
         // outcome (same content) or are refused (different content).
         var firstInRequest: [String: (index: Int, digest: PayloadDigest)] = [:]
         var copies: [(index: Int, of: Int)] = []
+        // One lock for the whole request's lookups (and one for its inserts below).
+        let known = idempotency.lookup(candidates.map { (try? $0.get())?.eventID ?? "" })
         for (index, candidate) in candidates.enumerated() {
             switch candidate {
             case .failure(let error):
@@ -70,7 +72,7 @@ public final class IngestService: Sendable {
             case .success(let event):
                 let canonical = event.canonicalJSON()
                 let digest = PayloadDigest(canonical)
-                if let previous = idempotency.lookup(event.eventID) {
+                if let previous = known[index] {
                     outcomes[index] = previous.payload == digest
                         ? .accepted(eventID: event.eventID, previous, replay: true)
                         : .conflict(eventID: event.eventID)
@@ -96,11 +98,14 @@ public final class IngestService: Sendable {
             let reports = await publisher.publish(toPublish.map { ($0.event, $0.canonicalJSON) })
             metrics.produceLatency.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
             metrics.inFlight.record(metrics.inFlightCount.wrappingAdd(-toPublish.count))
+            var remembered: [(eventID: String, entry: IdempotencyCache.Entry)] = []
+            remembered.reserveCapacity(toPublish.count)
+            defer { idempotency.remember(remembered) }
             for (item, report) in zip(toPublish, reports) {
                 switch report {
                 case .success(let delivery):
                     let entry = IdempotencyCache.Entry(payload: item.digest, topic: delivery.topic, partition: delivery.partition, offset: delivery.offset)
-                    idempotency.remember(item.event.eventID, entry)
+                    remembered.append((item.event.eventID, entry))
                     metrics.accepted(item.event.type)
                     outcomes[item.index] = .accepted(eventID: item.event.eventID, entry, replay: false)
                 case .failure(let error) where error.isRetriable || error.isFatal:

@@ -40,7 +40,16 @@ g0=$(ticks "$gateway_pid"); b0=$(ticks "$broker_pid"); t0=$(date +%s%N)
 single=$(wrk -t2 -c64 -d"$DURATION" --latency -s scripts/bench/wrk-event.lua "http://127.0.0.1:$PORT/v1/events" | wrk_summary)
 g1=$(ticks "$gateway_pid"); b1=$(ticks "$broker_pid"); t1=$(date +%s%N)
 paced=$(BENCH_DELAY_MS=7 wrk -t2 -c50 -d"$DURATION" --latency -s scripts/bench/wrk-event.lua "http://127.0.0.1:$PORT/v1/events" | wrk_summary)
+# BENCH_PERF=1: a CPU profile of the gateway during the batch run (perf report -i .run/bench/gateway-batch.perf).
+perf_pid=""
+if [ "${BENCH_PERF:-0}" = 1 ]; then
+  perf record -F 999 -g -o .run/bench/gateway-batch.perf -p "$gateway_pid" -- sleep 6 >/dev/null 2>&1 &
+  perf_pid=$!
+fi
+g2=$(ticks "$gateway_pid"); b2=$(ticks "$broker_pid"); t2=$(date +%s%N)
 batch=$(wrk -t1 -c16 -d"$DURATION" --latency -s scripts/bench/wrk-batch.lua "http://127.0.0.1:$PORT/v1/events/batch" | wrk_summary)
+g3=$(ticks "$gateway_pid"); b3=$(ticks "$broker_pid"); t3=$(date +%s%N)
+[ -n "$perf_pid" ] && wait "$perf_pid"
 rss_kb=$(awk '/VmRSS/ { print $2 }' "/proc/$gateway_pid/status")
 # The producer alone, in process, with as many single-record sends in flight as wrk has connections:
 # the ceiling Kafka sets for the single-event route.
@@ -68,3 +77,7 @@ awk -v g=$((g1 - g0)) -v b=$((b1 - b0)) -v ns=$((t1 - t0)) -v hz="$ticks_per_sec
   printf "during POST /v1/events c64: gateway %.2f cores (%.0f µs CPU per request), broker %.2f cores\n",
     g / hz / seconds, 1e6 * g / hz / seconds / rps, b / hz / seconds }'
 echo "producer alone, 64 single-record sends in flight, linger 1 ms: $producer_alone records/s acknowledged"
+awk -v g=$((g3 - g2)) -v b=$((b3 - b2)) -v ns=$((t3 - t2)) -v hz="$ticks_per_second" -v rps="$b_rps" 'BEGIN {
+  seconds = ns / 1e9
+  printf "during the batch run: gateway %.2f cores (%.1f µs CPU per event), broker %.2f cores (%.1f µs per event)\n",
+    g / hz / seconds, 1e6 * g / hz / seconds / (100 * rps), b / hz / seconds, 1e6 * b / hz / seconds / (100 * rps) }'

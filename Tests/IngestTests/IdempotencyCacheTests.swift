@@ -1,0 +1,52 @@
+@testable import Ingest
+import Testing
+
+@Suite("Idempotency cache")
+struct IdempotencyCacheTests {
+    static func entry(_ offset: Int64) -> IdempotencyCache.Entry {
+        IdempotencyCache.Entry(payload: PayloadDigest(Array("event \(offset)".utf8)), topic: "streamrec.movie-events", partition: 1, offset: offset)
+    }
+
+    @Test("ids are found again, UUIDs and other text alike, one at a time or by the batch")
+    func lookups() {
+        let cache = IdempotencyCache(capacity: 10)
+        let uuid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+        let neighbour = "0f8fad5b-d9cb-469f-a165-70867728950f"
+        let upper = "0F8FAD5B-D9CB-469F-A165-70867728950E"
+        let text = "not-a-uuid"
+        cache.remember([(uuid, Self.entry(1)), (text, Self.entry(2))])
+        #expect(cache.lookup(uuid) == Self.entry(1))
+        #expect(cache.lookup(text) == Self.entry(2))
+        // One nibble apart, or the same letters in upper case, is another id.
+        #expect(cache.lookup(neighbour) == nil)
+        #expect(cache.lookup(upper) == nil)
+        #expect(cache.lookup([neighbour, text, uuid, ""]) == [nil, Self.entry(2), Self.entry(1), nil])
+        // A 36-character text that is not a UUID is kept as text, not misread.
+        let almost = "0f8fad5b-d9cb-469f-a165-70867728950g"
+        cache.remember(almost, Self.entry(3))
+        #expect(cache.lookup(almost) == Self.entry(3))
+        #expect(cache.lookup(uuid) == Self.entry(1))
+        #expect(cache.count == 3)
+    }
+
+    @Test("bounded: the oldest ids are forgotten first; remembering an id again updates it in place")
+    func eviction() {
+        let cache = IdempotencyCache(capacity: 3)
+        let ids = (0..<5).map { "00000000-0000-4000-8000-00000000000\($0)" }
+        cache.remember([(ids[0], Self.entry(0)), (ids[1], Self.entry(1)), (ids[2], Self.entry(2))])
+        cache.remember(ids[1], Self.entry(11))
+        #expect(cache.count == 3)
+        cache.remember([(ids[3], Self.entry(3)), (ids[4], Self.entry(4))])
+        #expect(cache.lookup(ids) == [nil, nil, Self.entry(2), Self.entry(3), Self.entry(4)])
+        #expect(cache.count == 3)
+    }
+
+    @Test("capacity 0 remembers nothing")
+    func disabled() {
+        let cache = IdempotencyCache(capacity: 0)
+        cache.remember("00000000-0000-4000-8000-000000000000", Self.entry(0))
+        #expect(cache.lookup("00000000-0000-4000-8000-000000000000") == nil)
+        #expect(cache.lookup(["a", "b"]) == [nil, nil])
+        #expect(cache.count == 0)
+    }
+}
