@@ -14,22 +14,24 @@ public final class IdempotencyCache: Sendable {
         public var offset: Int64
     }
 
-    /// An event id as a map key: a canonical UUID as its 128 bits (hashing two words instead of a
-    /// 36-character heap string, per lookup and per insert and eviction); any other text as itself.
-    enum Key: Hashable {
-        case uuid(UInt64, UInt64)
-        case text(String)
+    /// An event id as a map key: a canonical UUID (every id the validator lets through) as its 128 bits,
+    /// hashing two words instead of a 36-character heap string per lookup, insert and eviction; any
+    /// other text as itself (`text` is nil for UUIDs, so the two kinds never compare equal).
+    struct Key: Hashable {
+        var high: UInt64
+        var low: UInt64
+        var text: String?
 
         init(_ eventID: String) {
-            if let parsed = eventID.utf8.withContiguousStorageIfAvailable(Self.parseUUID), let key = parsed {
-                self = key
+            if let parsed = eventID.utf8.withContiguousStorageIfAvailable(Self.parseUUID), let words = parsed {
+                (high, low, text) = (words.0, words.1, nil)
             } else {
-                self = .text(eventID)
+                (high, low, text) = (0, 0, eventID)
             }
         }
 
         /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lower-case hex (what the validator lets through).
-        private static func parseUUID(_ bytes: UnsafeBufferPointer<UInt8>) -> Key? {
+        private static func parseUUID(_ bytes: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64)? {
             guard bytes.count == 36 else { return nil }
             var words: (UInt64, UInt64) = (0, 0)
             var nibbles = 0
@@ -47,7 +49,7 @@ public final class IdempotencyCache: Sendable {
                 if nibbles < 16 { words.0 = words.0 << 4 | UInt64(value) } else { words.1 = words.1 << 4 | UInt64(value) }
                 nibbles += 1
             }
-            return .uuid(words.0, words.1)
+            return words
         }
     }
 
@@ -58,10 +60,8 @@ public final class IdempotencyCache: Sendable {
         var next = 0
 
         mutating func remember(_ key: Key, _ entry: Entry, capacity: Int) {
-            if entries[key] != nil {
-                entries[key] = entry
-                return
-            }
+            // An id remembered again keeps its place in the eviction order.
+            guard entries.updateValue(entry, forKey: key) == nil else { return }
             if order.count < capacity {
                 order.append(key)
             } else {
@@ -69,7 +69,6 @@ public final class IdempotencyCache: Sendable {
                 order[next] = key
                 next = (next + 1) % capacity
             }
-            entries[key] = entry
         }
     }
 

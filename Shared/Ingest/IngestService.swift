@@ -60,7 +60,7 @@ public final class IngestService: Sendable {
         var toPublish: [(index: Int, event: Event, canonicalJSON: [UInt8], digest: PayloadDigest)] = []
         // The same event_id twice in one request: the first copy is published, later copies share its
         // outcome (same content) or are refused (different content).
-        var firstInRequest: [String: (index: Int, digest: PayloadDigest)] = [:]
+        var firstInRequest: [IdempotencyCache.Key: (index: Int, digest: PayloadDigest)] = [:]
         var copies: [(index: Int, of: Int)] = []
         // One lock for the whole request's lookups (and one for its inserts below).
         let known = idempotency.lookup(candidates.map { (try? $0.get())?.eventID ?? "" })
@@ -79,7 +79,8 @@ public final class IngestService: Sendable {
                     if previous.payload != digest { metrics.rejected("event_id_conflict") }
                     continue
                 }
-                if let first = firstInRequest[event.eventID] {
+                let key = IdempotencyCache.Key(event.eventID)
+                if let first = firstInRequest[key] {
                     if first.digest == digest {
                         copies.append((index, first.index))
                     } else {
@@ -88,7 +89,7 @@ public final class IngestService: Sendable {
                     }
                     continue
                 }
-                firstInRequest[event.eventID] = (index, digest)
+                firstInRequest[key] = (index, digest)
                 toPublish.append((index, event, canonical, digest))
             }
         }
