@@ -4,7 +4,12 @@ import Redis
 /// sorted; sorted sets with scores in order), without TTLs: two snapshots are equal exactly when the
 /// data is.
 public enum RedisSnapshot {
-    public static func take(_ redis: RedisClient, prefix: String) async throws -> [String: String] {
+    /// - Parameter omittingKeysExpiringBefore: Unix milliseconds. Keys set to expire before then are left
+    ///   out. Snapshots taken at different times compare equal only if no key expired in between: window
+    ///   buckets expire at fixed instants, and one of them can fall between a run and its replay. Pass the
+    ///   same instant, later than the last snapshot, to every snapshot of a comparison: a key is then in
+    ///   all of them or in none.
+    public static func take(_ redis: RedisClient, prefix: String, omittingKeysExpiringBefore cutoff: Int64? = nil) async throws -> [String: String] {
         var keys: [String] = []
         var cursor = "0"
         repeat {
@@ -15,7 +20,12 @@ public enum RedisSnapshot {
             cursor = next
             keys.append(contentsOf: found.compactMap(\.string))
         } while cursor != "0"
-        let unique = Array(Set(keys))
+        var unique = Array(Set(keys))
+        if let cutoff {
+            // PEXPIRETIME: -1 no expiry, -2 gone already.
+            let expiries = try await redis.pipeline(unique.map { RedisCommand("PEXPIRETIME", $0) }).map { $0.int ?? -2 }
+            unique = zip(unique, expiries).filter { $0.1 == -1 || $0.1 >= cutoff }.map(\.0)
+        }
         let types = try await redis.pipeline(unique.map { RedisCommand("TYPE", $0) }).map { $0.string ?? "?" }
         let reads = zip(unique, types).map { key, type in
             switch type {
