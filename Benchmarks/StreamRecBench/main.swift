@@ -164,6 +164,109 @@ func eventsCodec(_ arguments: Arguments) {
 }
 
 /// Quality of the explicit-rating model and popularity on MovieLens, both protocols.
+/// The quality of `POST /v1/predict` for people the model has never seen: users are split into `folds`
+/// groups; for each, the rating model is fitted as the trainer fits it (validation picks the epochs, then
+/// all of train) on the other users, and each held-out user's ratings, in time order, are split into a
+/// profile (the first `n`, what they would send) and targets (everything after their first
+/// `largest profile` ratings, the same targets for every `n`). The served fold-in
+/// (`BiasedMF.foldIn`, as `ServingModel.predictedRatings` calls it) is compared with the global mean and
+/// with the item baseline (mean + item bias: what a model without the profile can say).
+func predictEvaluation(_ arguments: Arguments) throws {
+    let path = arguments.string("data", "data/ml-100k/ml-100k.inter")
+    let dataset = try RatingsDataset.parse(String(contentsOfFile: path, encoding: .utf8))
+    let folds = arguments.int("folds", 5)
+    let profiles = arguments.string("profiles", "1,3,5,10,20").split(separator: ",").compactMap { Int($0) }.sorted()
+    let largest = profiles.last ?? 20
+    var configuration = BiasedMF.Configuration()
+    configuration.factors = arguments.int("factors", configuration.factors)
+    // --prior/--bias-prior fix the fold-in penalties; --select chooses them per fold on validation users
+    // cut from that fold's training users (never on its test users).
+    let fixedPrior = arguments.values["prior"].flatMap(Float.init) ?? 5
+    let fixedBiasPrior = arguments.values["bias-prior"].flatMap(Float.init) ?? 10
+    let select = arguments.values["select"] != nil
+    var generator = SeededRandom(seed: 42)
+    var users = Array(0..<dataset.users.count)
+    users.shuffle(using: &generator)
+    var fold = [Int](repeating: 0, count: dataset.users.count)
+    for (position, user) in users.enumerated() { fold[user] = position % folds }
+
+    /// The rating model as the trainer fits it: validation picks the epochs, then all of `train`.
+    func fitAsTrainer(_ train: [Interaction]) -> BiasedMF {
+        let (fitPart, validation) = Splits.random(train, testFraction: 0.1, seed: 7)
+        let (_, history) = BiasedMF.fit(train: fitPart, validation: validation, userCount: dataset.users.count, itemCount: dataset.items.count, configuration: configuration)
+        var full = configuration
+        full.maximumEpochs = max(1, history.bestEpoch + 1)
+        return BiasedMF.fit(train: train, userCount: dataset.users.count, itemCount: dataset.items.count, configuration: full).model
+    }
+    /// Each user's ratings in time order, for users with more than `largest` of them.
+    func orderedProfiles(_ interactions: [Interaction]) -> [[Interaction]] {
+        Dictionary(grouping: interactions, by: \.user).values
+            .map { $0.sorted { ($0.timestamp, $0.item) < ($1.timestamp, $1.item) } }
+            .filter { $0.count > largest }
+            .sorted { $0[0].user < $1[0].user }
+    }
+    /// Squared errors over the targets (ratings after the first `largest`) for each profile size.
+    func squaredErrors(_ model: BiasedMF, _ people: [[Interaction]], prior: Float, biasPrior: Float) -> [Double] {
+        var squared = [Double](repeating: 0, count: profiles.count)
+        for ordered in people {
+            let folded = profiles.map { n in model.foldIn(ordered.prefix(n).map { (Int($0.item), $0.value) }, prior: prior, biasPrior: biasPrior) }
+            for target in ordered[largest...] {
+                for (index, user) in folded.enumerated() { squared[index] += pow(Double(model.predict(user, item: Int(target.item))) - Double(target.value), 2) }
+            }
+        }
+        return squared
+    }
+
+    // "global mean", "item baseline", then one per profile size.
+    var squared = [Double](repeating: 0, count: 2 + profiles.count)
+    var targetCount = 0
+    var heldOutUsers = 0
+    var chosen: [String] = []
+    let started = ContinuousClock.now
+    for current in 0..<folds {
+        let train = dataset.interactions.filter { fold[Int($0.user)] != current }
+        var prior = fixedPrior
+        var biasPrior = fixedBiasPrior
+        if select {
+            // Validation users: every fifth training user (by the shuffled order), fitted without them.
+            let isValidation = { (user: Int32) in fold[Int(user)] != current && users.firstIndex(of: Int(user))! / folds % 5 == 0 }
+            let inner = fitAsTrainer(train.filter { !isValidation($0.user) })
+            let validationPeople = orderedProfiles(train.filter { isValidation($0.user) })
+            var best = (error: Double.infinity, prior: fixedPrior, biasPrior: fixedBiasPrior)
+            for candidatePrior: Float in [1, 2, 5, 10, 20, 50] {
+                for candidateBias: Float in [0.2, 1, 2, 5, 10, 20] {
+                    let error = squaredErrors(inner, validationPeople, prior: candidatePrior, biasPrior: candidateBias).reduce(0, +)
+                    if error < best.error { best = (error, candidatePrior, candidateBias) }
+                }
+            }
+            (prior, biasPrior) = (best.prior, best.biasPrior)
+            chosen.append("\(prior)/\(biasPrior)")
+        }
+        let model = fitAsTrainer(train)
+        let people = orderedProfiles(dataset.interactions.filter { fold[Int($0.user)] == current })
+        heldOutUsers += people.count
+        let itemBaseline = model.foldIn([])
+        for ordered in people {
+            for target in ordered[largest...] {
+                targetCount += 1
+                let actual = Double(target.value)
+                squared[0] += pow(Double(model.globalMean) - actual, 2)
+                squared[1] += pow(Double(model.predict(itemBaseline, item: Int(target.item))) - actual, 2)
+            }
+        }
+        for (index, value) in squaredErrors(model, people, prior: prior, biasPrior: biasPrior).enumerated() { squared[2 + index] += value }
+    }
+    let elapsed = ContinuousClock.now - started
+    let rmse = squared.map { ($0 / Double(max(1, targetCount))).squareRoot() }
+    let priors = select ? "selected per fold (prior/bias prior): \(chosen.joined(separator: " "))" : "prior=\(fixedPrior) bias_prior=\(fixedBiasPrior)"
+    print("predict-eval folds=\(folds) held_out_users=\(heldOutUsers) targets=\(targetCount) factors=\(configuration.factors) \(priors) seconds=\(elapsed)")
+    print("result name=global-mean rmse=\(String(format: "%.4f", rmse[0]))")
+    print("result name=item-baseline rmse=\(String(format: "%.4f", rmse[1]))")
+    for (index, n) in profiles.enumerated() {
+        print("result name=fold-in profile=\(n) rmse=\(String(format: "%.4f", rmse[2 + index]))")
+    }
+}
+
 func recommenderEvaluation(_ arguments: Arguments) throws {
     let path = arguments.string("data", "data/ml-100k/ml-100k.inter")
     let dataset = try RatingsDataset.parse(String(contentsOfFile: path, encoding: .utf8))
@@ -370,12 +473,13 @@ case "create-topic": try await createTopic(arguments)
 case "redis": try await redis(arguments)
 case "events-codec": eventsCodec(arguments)
 case "recommender-eval": try recommenderEvaluation(arguments)
+case "predict-eval": try predictEvaluation(arguments)
 case "als-fit": try alsFitTime(arguments)
 case "processor-fill": try await processorFill(arguments)
 case "processor-wait": try await processorWait(arguments)
 case "gateway-load": try await gatewayLoad(arguments)
 case "feature-memory": try await featureMemory(arguments)
 default:
-    print("usage: streamrec-bench kafka-producer|create-topic|redis|events-codec|recommender-eval|als-fit|processor-fill|processor-wait|gateway-load|feature-memory [--option value ...]")
+    print("usage: streamrec-bench kafka-producer|create-topic|redis|events-codec|recommender-eval|predict-eval|als-fit|processor-fill|processor-wait|gateway-load|feature-memory [--option value ...]")
     exit(2)
 }

@@ -192,7 +192,7 @@ struct BiasedMFTests {
         for user in Int32(60)..<80 {
             let ratings = data.filter { $0.user == user }
             let (given, hidden) = (ratings.enumerated().filter { $0.offset % 2 == 0 }.map(\.element), ratings.enumerated().filter { $0.offset % 2 == 1 }.map(\.element))
-            let folded = model.foldIn(given.map { (Int($0.item), $0.value) }, prior: 0.5)
+            let folded = model.foldIn(given.map { (Int($0.item), $0.value) }, prior: 0.5, biasPrior: 0.05)
             #expect(folded.factors.count == 4 && folded.factors.allSatisfy(\.isFinite))
             for rating in hidden {
                 let predicted = model.predict(folded, item: Int(rating.item))
@@ -207,6 +207,25 @@ struct BiasedMFTests {
         // No ratings: the biases alone.
         let empty = model.foldIn([])
         #expect(model.predict(empty, item: 3) == model.predict(user: -1, item: 3))
+    }
+
+    @Test("fold-in's default priors: one rating moves a new user only part of the way from the item baseline, twenty move them further")
+    func foldInShrinksSmallProfiles() {
+        let data = Self.lowRankData(users: 60)
+        var configuration = BiasedMF.Configuration()
+        configuration.factors = 4
+        let model = BiasedMF.fit(train: data, userCount: 60, itemCount: 40, configuration: configuration).model
+        let baseline = model.foldIn([])
+        // A 5 on an item the baseline puts lower: the prediction for that item rises, but by less than half
+        // the gap (a single rating is mostly noise).
+        let item = (0..<40).min { model.predict(baseline, item: $0) < model.predict(baseline, item: $1) }!
+        let gap = 5 - model.predict(baseline, item: item)
+        let one = model.foldIn([(item, 5)])
+        let moved = model.predict(one, item: item) - model.predict(baseline, item: item)
+        #expect(moved > 0 && moved < gap / 2, "moved \(moved) of a gap of \(gap)")
+        // The same 5 twenty times over different items: more evidence, a larger move of the bias.
+        let twenty = model.foldIn((0..<20).map { ($0, 5) })
+        #expect(twenty.bias > one.bias)
     }
 
     @Test("unknown users and items fall back to biases and the mean; predictions stay in range")

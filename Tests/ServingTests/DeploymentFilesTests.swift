@@ -12,6 +12,23 @@ import Training
 /// to the code.
 @Suite("docker-compose.yml, deploy/ and the monitoring configs match the code")
 struct DeploymentFilesTests {
+    @Test("every shell script in the repository parses (bash -n): a benchmark script is not run by the suite, so a broken one would go unnoticed")
+    func shellScriptsParse() throws {
+        let root = TestStack.repositoryRoot
+        let enumerator = try #require(FileManager.default.enumerator(atPath: root))
+        var scripts: [String] = []
+        while let path = enumerator.nextObject() as? String {
+            if path.hasPrefix(".") || path.contains("/.") { enumerator.skipDescendants(); continue }
+            if path.hasSuffix(".sh") || path == ".ci/run" { scripts.append(path) }
+        }
+        scripts.append(".ci/run")
+        #expect(scripts.count > 10, "found \(scripts)")
+        for script in scripts {
+            let (status, output) = try TestStack.spawnAndWait(["/bin/bash", "-n", root + "/" + script], environment: [:])
+            #expect(status == 0, "\(script): \(output)")
+        }
+    }
+
     static func text(_ path: String) throws -> String {
         try String(contentsOfFile: TestStack.repositoryRoot + "/" + path, encoding: .utf8)
     }

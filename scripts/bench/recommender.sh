@@ -18,6 +18,10 @@ python3 -m venv --system-site-packages "$venv" >&2
 
 echo "## quality (validation-chosen hyper-parameters)"
 "$BENCH" recommender-eval --data data/ml-100k/ml-100k.inter --als-search 1 --mf-search 1
+echo "## POST /v1/predict for new people: fold-in of their first 1-20 ratings, RMSE on their later ones (5 user folds)"
+"$BENCH" predict-eval --data data/ml-100k/ml-100k.inter
+echo "## the same, the fold-in priors chosen per fold on validation users (the defaults came from this)"
+"$BENCH" predict-eval --data data/ml-100k/ml-100k.inter --select 1
 echo "## ALS fit time, same data, factors $FACTORS, iterations $ITERATIONS, threads $THREADS"
 ours=$("$BENCH" als-fit --data data/ml-100k/ml-100k.inter --factors "$FACTORS" --iterations "$ITERATIONS" --threads "$THREADS")
 theirs=$(OPENBLAS_NUM_THREADS=1 "$venv/bin/python" scripts/bench/implicit_als_fit.py data/ml-100k/ml-100k.inter "$FACTORS" "$ITERATIONS" "$THREADS")
@@ -27,8 +31,4 @@ seconds() { sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<< "$1"; }
 awk -v a="$(seconds "$ours")" -v b="$(seconds "$theirs")" \
   'BEGIN { printf "ours (portable x86-64 build) / implicit fit time: %.2f (target: <= 1.00)\n", a / b }'
 # No second build for AVX2 here: the ALS kernels (Shared/CRecommenderKernels) pick AVX2 + FMA at load time
-# in the default build; STREAMREC_TARGET_CPU only changes the remaining Swift loops (see Package.swift).t --data data/ml-100k/ml-100k.inter --factors "$FACTORS" --iterations "$ITERATIONS" --threads "$THREADS")
-  echo "$wide (built with STREAMREC_TARGET_CPU=haswell)"
-  awk -v a="$(seconds "$wide")" -v b="$(seconds "$theirs")" \
-    'BEGIN { printf "ours (AVX2 build) / implicit fit time: %.2f (target: <= 1.00)\n", a / b }'
-fi
+# in the default build; STREAMREC_TARGET_CPU only changes the remaining Swift loops (see Package.swift).
