@@ -7,7 +7,8 @@
 #      (wrk is closed-loop: this paces requests, it does not correct for coordinated omission)
 #   4. POST /v1/events/batch, 100 NDJSON events per request, wrk -c16: durable events/s
 #   5. the gateway's RSS after the runs
-# Prints a markdown table; docs/benchmarks.md records its output. DURATION (default 10s) per run.
+# Prints a markdown table; docs/benchmarks.md records its output. DURATION (default 10s) per run;
+# LINGER (default 1ms: kafka.linger for the latency runs) the producer linger of the gateway under test.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION="${DURATION:-10s}"
@@ -29,7 +30,7 @@ bash scripts/stack.sh restart kafka >&2
 
 STREAMREC_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" STREAMREC_GATEWAY_API_KEYS="bench:$BENCH_API_KEY" \
   STREAMREC_GATEWAY_RATE_LIMIT=0 STREAMREC_HTTP_PORT="$PORT" STREAMREC_LOG_LEVEL=warning \
-  STREAMREC_KAFKA_LINGER=1ms .build/release/ingest-gateway >&2 &
+  STREAMREC_KAFKA_LINGER="${LINGER:-1ms}" .build/release/ingest-gateway >&2 &
 gateway_pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
