@@ -10,9 +10,11 @@ import Training
 import Datasets
 import Kafka
 import Logging
+import ServiceLifecycle
 import Serving
 import ServiceSupport
 import StackTestSupport
+import Synchronization
 import Testing
 
 @Suite("Inference API routes against Redis and PostgreSQL", .serialized)
@@ -107,7 +109,7 @@ struct InferenceRoutesTests {
         try await fixture.finish()
     }
 
-    @Test("PostgreSQL stopped while serving: answers keep their metadata and models, /readyz says degraded; back: ready again")
+    @Test("PostgreSQL stopped while serving: answers keep their metadata and models, /readyz says degraded; back: ready again, and the catalog listener reconnects (a poll written then arrives by NOTIFY)")
     func postgresOutageWhileServing() async throws {
         let server = try PrivatePostgres()
         defer { try? server.remove() }
@@ -130,7 +132,11 @@ struct InferenceRoutesTests {
         )
         configuration.migrationsDirectory = trainer.migrationsDirectory
         configuration.features.keyPrefix = TestStack.uniqueName("api") + ":v1"
+        // No periodic re-read: after the restart, a new poll can only arrive through the catalog listener.
+        configuration.metadataRefresh = .seconds(600)
         let application = try await InferenceApplication.start(configuration: configuration, metrics: ServiceMetrics(), logger: logger)
+        let refresher = ServiceGroup(configuration: .init(services: [application.refresher], logger: logger))
+        let refreshing = Task { try await refresher.run() }
         try await Application(router: application.router()).test(.router) { client in
             func check(_ state: String) async throws {
                 try await client.execute(uri: "/v1/users/u1/recommendations?domain=polls&k=3", method: .get) { response in
@@ -152,6 +158,7 @@ struct InferenceRoutesTests {
                 #expect(response.status == .ok)
                 #expect(Self.json(response)["status"] == .string("degraded"))
             }
+            let notifiedBeforeRestart = application.refresher.notifiedRefreshes.load(ordering: .relaxed)
             try server.start()
             try await check("PostgreSQL back")
             var ready = false
@@ -160,7 +167,33 @@ struct InferenceRoutesTests {
                 if !ready { try await Task.sleep(for: .milliseconds(200)) }
             }
             #expect(ready, "/readyz ready again once PostgreSQL is back")
+
+            // The catalog listener's session died with the server; it reconnects by itself (and re-reads once,
+            // which counts as a notified refresh), and a poll written afterwards, as the processor writes catalog
+            // events, reaches the API through NOTIFY alone.
+            var reconnected = false
+            for _ in 0..<200 where !reconnected {
+                reconnected = application.refresher.notifiedRefreshes.load(ordering: .relaxed) > notifiedBeforeRestart
+                if !reconnected { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(reconnected, "the catalog listener did not reconnect within 20 s of PostgreSQL's restart")
+            let writer = PostgresClient(configuration: server.configuration)
+            try await TrainingStore(postgres: writer).upsertCatalog(Event(
+                eventID: EventID.random(), type: .pollCreated, userID: "catalog", subjectID: "after-restart",
+                occurredAt: EventTimestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)),
+                payload: .pollCreated(PollDetails(question: "Written after the restart?", options: [PollOption(id: "y", text: "Yes")], category: "testing", author: nil))
+            ))
+            let written = ContinuousClock.now
+            var question: JSONValue?
+            while question != .string("Written after the restart?"), ContinuousClock.now - written < .seconds(10) {
+                try await client.execute(uri: "/v1/polls/after-restart/results", method: .get) { response in question = Self.json(response)["question"] }
+                if question != .string("Written after the restart?") { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(question == .string("Written after the restart?"), "a poll written after PostgreSQL's restart did not reach the API within 10 s")
+            await writer.shutdown()
         }
+        await refresher.triggerGracefulShutdown()
+        _ = try? await refreshing.value
         await application.shutdown()
     }
 
