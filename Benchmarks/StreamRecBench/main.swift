@@ -183,7 +183,7 @@ func predictEvaluation(_ arguments: Arguments) throws {
     // cut from that fold's training users (never on its test users).
     let fixedPrior = arguments.values["prior"].flatMap(Float.init) ?? 5
     let fixedBiasPrior = arguments.values["bias-prior"].flatMap(Float.init) ?? 10
-    let select = arguments.values["select"] != nil
+    let select = arguments.values["select"].map { !["0", "false", "no"].contains($0) } ?? false
     var generator = SeededRandom(seed: 42)
     var users = Array(0..<dataset.users.count)
     users.shuffle(using: &generator)

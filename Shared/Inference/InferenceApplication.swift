@@ -88,6 +88,7 @@ public struct InferenceConfiguration: Sendable {
             throw ConfigurationError(key: Keys.adminToken.name, message: "use at least 16 characters")
         }
         metadataRefresh = try reader.duration(Keys.metadataRefresh)
+        guard metadataRefresh > .zero else { throw ConfigurationError(key: Keys.metadataRefresh.name, message: "must be more than 0s") }
         catalogMinInterval = try reader.duration(Keys.catalogMinInterval)
         popularMaxAge = try reader.duration(Keys.popularMaxAge)
         webRoot = try reader.string(Keys.webRoot)
@@ -249,6 +250,13 @@ final class MetadataRefresher: Service, Sendable {
     private let wakeUp: AsyncStream<Void>.Continuation
     /// Refreshes caused by notifications (and the listener's reconnections), for tests.
     let notifiedRefreshes = Atomic<Int>(0)
+    /// Set by the periodic tick and by the listener's (re)connection: the next refresh also re-checks the
+    /// registry's production models. A catalog notification alone re-reads only the catalog (a burst of
+    /// catalog events must not re-verify a model artifact several times a second).
+    private let fullRefreshDue = Atomic<Bool>(true)
+    /// The schema that holds this instance's catalog tables, as PostgreSQL names it (what the trigger puts
+    /// in its payload); nil until known, and then every notification counts.
+    private let catalogSchema = Mutex<String?>(nil)
 
     init(
         catalog: CatalogMetadata, models: ModelRepository, postgres: PostgresClient, migrationsDirectory: String, interval: Duration,
@@ -265,25 +273,24 @@ final class MetadataRefresher: Service, Sendable {
         (wakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Asks for a refresh soon (at most one per `minimumInterval`).
-    func requestRefresh() {
+    /// Asks for a refresh soon (at most one per `minimumInterval`); `full` also re-checks the models.
+    func requestRefresh(full: Bool = true) {
+        if full { fullRefreshDue.store(true, ordering: .releasing) }
         wakeUp.yield()
     }
 
     func run() async throws {
-        let schemas = Self.schemas(inSearchPath: postgres.configuration.searchPath)
         let listener = PostgresNotificationListener(configuration: postgres.configuration, channel: Self.catalogChannel, logger: logger) { [self] event in
             switch event {
             case .listening:
                 // Whatever changed while nobody listened was not announced: re-read once.
                 notifiedRefreshes.add(1, ordering: .relaxed)
-                requestRefresh()
+                requestRefresh(full: true)
             case .notification(let notification):
-                let schema = notification.payload.split(separator: ".", maxSplits: 1).first.map(String.init) ?? ""
                 // Several schemas may share the database (tests, staging beside production): only ours count.
-                if schemas.isEmpty || schemas.contains(schema) {
+                if concernsOurCatalog(notification.payload) {
                     notifiedRefreshes.add(1, ordering: .relaxed)
-                    requestRefresh()
+                    requestRefresh(full: false)
                 }
             }
         }
@@ -293,11 +300,11 @@ final class MetadataRefresher: Service, Sendable {
             group.addTask { [self] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: interval)
-                    requestRefresh()
+                    requestRefresh(full: true)
                 }
             }
             for await _ in wakeUps.cancelOnGracefulShutdown() {
-                await refreshOnce(initial: false)
+                await refreshOnce(initial: false, modelsToo: fullRefreshDue.exchange(false, ordering: .acquiringAndReleasing))
                 try? await Task.sleep(for: minimumInterval)
             }
             group.cancelAll()
@@ -305,32 +312,35 @@ final class MetadataRefresher: Service, Sendable {
         await listener.shutdown()
     }
 
-    /// The schema names of a `search_path` setting (empty: the server's default, which we cannot name).
-    static func schemas(inSearchPath searchPath: String?) -> Set<String> {
-        guard let searchPath else { return [] }
-        return Set(searchPath.split(separator: ",").map { part in
-            var name = part.trimmingCharacters(in: .whitespaces)
-            if name.hasPrefix("\""), name.hasSuffix("\""), name.count >= 2 { name = String(name.dropFirst().dropLast()).replacingOccurrences(of: "\"\"", with: "\"") }
-            return name
-        })
+    /// Whether a `schema.table` payload names one of our catalog tables (any schema until ours is known).
+    func concernsOurCatalog(_ payload: String) -> Bool {
+        guard let schema = catalogSchema.withLock({ $0 }) else { return true }
+        return payload == schema + ".movies" || payload == schema + ".polls"
     }
 
-    /// Schema (until it has been applied once), catalog, then each domain's production model.
-    func refreshOnce(initial: Bool) async {
+    /// Schema (until it has been applied once), catalog, then (`modelsToo`) each domain's production model.
+    /// A schema that cannot be checked (PostgreSQL down, or a role without DDL rights meeting a migration
+    /// its schema owner has not applied yet) does not stop the catalog and models from being read.
+    func refreshOnce(initial: Bool, modelsToo: Bool = true) async {
         if !migrated.withLock({ $0 }) {
             do {
                 _ = try await PostgresMigrator(directory: migrationsDirectory).migrate(postgres)
                 migrated.withLock { $0 = true }
             } catch {
                 logger.warning("PostgreSQL schema not checked; retrying every refresh", metadata: ["error": "\(error)"])
-                return
             }
+        }
+        if catalogSchema.withLock({ $0 }) == nil {
+            // Where our catalog tables live, named as the trigger names them (unquoted, exact case).
+            let row = try? await postgres.query("SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass('polls')").first
+            if let schema = try? row?.decode(0, as: String.self) { catalogSchema.withLock { $0 = schema } }
         }
         do {
             try await catalog.refresh(from: postgres)
         } catch {
             logger.warning("catalog refresh failed; serving the last copy", metadata: ["error": "\(error)"])
         }
+        guard modelsToo else { return }
         for domain in ["movies", "polls"] {
             do {
                 if try await models.reload(domain: domain) == nil, initial {

@@ -66,6 +66,13 @@ public struct PostgresConfiguration: Sendable, Hashable {
             ("connect_timeout", String(max(2, connectSeconds + (connectAttos > 0 ? 1 : 0)))),
             ("options", options),
             ("client_encoding", "UTF8"),
+            // TCP keepalives: a peer gone without a FIN (failover, a NAT or load balancer dropping idle
+            // flows) is noticed in about a minute instead of the kernel's two hours; matters most for
+            // the API's idle LISTEN session, which otherwise would stay deaf while looking connected.
+            ("keepalives", "1"),
+            ("keepalives_idle", "30"),
+            ("keepalives_interval", "10"),
+            ("keepalives_count", "3"),
         ]
         if let password { parameters.append(("password", password)) }
         return parameters

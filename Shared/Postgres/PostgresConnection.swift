@@ -174,11 +174,15 @@ public final class PostgresConnection: PooledConnection, @unchecked Sendable {
         var received = Self.drainNotifications(connection)
         guard received.isEmpty else { return received }
         var descriptor = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
-        let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        // Whole milliseconds, rounded up and at least 1 (0 would spin, a negative value block forever);
+        // clamped so a huge timeout cannot overflow.
+        let (seconds, attoseconds) = timeout.components
+        let milliseconds = Int32(clamping: max(1, min(seconds, 86_400) * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000))
         let ready = poll(&descriptor, 1, milliseconds)
-        if ready < 0, errno != EINTR {
+        let pollError = errno
+        if ready < 0, pollError != EINTR {
             broken = true
-            throw .connectionLost("poll failed: errno \(errno)")
+            throw .connectionLost("poll failed: errno \(pollError)")
         }
         if ready > 0 {
             // Reads what the server sent; fails once the server has closed the connection.

@@ -60,11 +60,13 @@ public final class PostgresNotificationListener: Sendable {
 
     /// Starts the listening thread (once).
     public func start() {
-        let first = state.withLock { state -> Bool in
-            defer { state.started = true }
-            return !state.started && !state.stopping
+        // `started` only when a thread is launched: shutdown() waits for a thread only if there is one.
+        let launch = state.withLock { state -> Bool in
+            guard !state.started, !state.stopping else { return false }
+            state.started = true
+            return true
         }
-        guard first else { return }
+        guard launch else { return }
         let thread = Thread { [self] in
             run()
             let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
@@ -94,9 +96,15 @@ public final class PostgresNotificationListener: Sendable {
 
     private var isStopping: Bool { state.withLock { $0.stopping } }
 
+    /// A session that lived this long before failing was healthy: the backoff starts over. One that dies
+    /// sooner (an idle-session timeout, a pooler that drops it) keeps backing off instead of reconnecting,
+    /// and re-reading the catalog, every `initial` delay.
+    private static let healthySession: Duration = .seconds(30)
+
     private func run() {
         var failures = 0
         while !isStopping {
+            var listeningSince: ContinuousClock.Instant?
             do {
                 let connection = try PostgresConnection(configuration: configuration)
                 defer {
@@ -105,13 +113,14 @@ public final class PostgresNotificationListener: Sendable {
                 }
                 try connection.listen(channel)
                 listening.store(true, ordering: .releasing)
+                listeningSince = .now
                 if failures > 0 { logger.info("listening again", metadata: ["channel": "\(channel)"]) }
-                failures = 0
                 handler(.listening)
                 while !isStopping {
                     for notification in try connection.notifications(waitingUpTo: pollInterval) { handler(.notification(notification)) }
                 }
             } catch {
+                if let listeningSince, ContinuousClock.now - listeningSince >= Self.healthySession { failures = 0 }
                 failures += 1
                 if failures == 1 {
                     logger.warning("not listening; reconnecting with backoff", metadata: ["channel": "\(channel)", "error": "\(error)"])

@@ -23,7 +23,11 @@ public enum RedisSnapshot {
         var unique = Array(Set(keys))
         if let cutoff {
             // PEXPIRETIME: -1 no expiry, -2 gone already.
-            let expiries = try await redis.pipeline(unique.map { RedisCommand("PEXPIRETIME", $0) }).map { $0.int ?? -2 }
+            let expiries = try await redis.pipeline(unique.map { RedisCommand("PEXPIRETIME", $0) }).map { reply throws in
+                // An error reply (an old server, an ACL) must fail the snapshot, not empty it.
+                guard let expiry = reply.int else { throw RedisError.unexpectedReply("PEXPIRETIME \(reply)") }
+                return expiry
+            }
             unique = zip(unique, expiries).filter { $0.1 == -1 || $0.1 >= cutoff }.map(\.0)
         }
         let types = try await redis.pipeline(unique.map { RedisCommand("TYPE", $0) }).map { $0.string ?? "?" }
