@@ -25,6 +25,17 @@ bench_stack_up() {
 
 bench_stack_down() { bash scripts/stack.sh stop redis postgres kafka >&2 || true; }
 
+# The gateway as the gateway benchmarks run it (the bench broker, the producer key in BENCH_API_KEY, no rate
+# limit, kafka.linger from LINGER, default 1 ms), in the background, ready before this returns:
+# bench_gateway_start BINARY PORT; its pid is left in $started_gateway_pid.
+bench_gateway_start() {
+  STREAMREC_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" STREAMREC_GATEWAY_API_KEYS="bench:$BENCH_API_KEY" \
+    STREAMREC_GATEWAY_RATE_LIMIT=0 STREAMREC_HTTP_PORT="$2" STREAMREC_LOG_LEVEL=warning \
+    STREAMREC_KAFKA_LINGER="${LINGER:-1ms}" "$1" >&2 &
+  started_gateway_pid=$!
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+}
+
 # psql against the bench database, quiet, unaligned: bench_psql -c "SQL"
 bench_psql() { psql -q -tA -h 127.0.0.1 -p "$PG_PORT" -U "$STREAMREC_POSTGRES_USER" "$STREAMREC_POSTGRES_DATABASE" "$@"; }
 

@@ -21,16 +21,11 @@ cleanup() {
   bash scripts/stack.sh stop kafka >&2 || true
 }
 trap cleanup EXIT
-start() { # binary port
-  STREAMREC_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" STREAMREC_GATEWAY_API_KEYS="bench:$BENCH_API_KEY" \
-    STREAMREC_GATEWAY_RATE_LIMIT=0 STREAMREC_HTTP_PORT="$2" STREAMREC_LOG_LEVEL=warning \
-    STREAMREC_KAFKA_LINGER="${LINGER:-1ms}" "$1" >&2 &
-  pids+=($!)
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-}
 PORT_A=$((GATEWAY_PORT + 10)); PORT_B=$((GATEWAY_PORT + 11))
-start "$A" "$PORT_A"
-start "$B" "$PORT_B"
+bench_gateway_start "$A" "$PORT_A"
+pids+=("$started_gateway_pid")
+bench_gateway_start "$B" "$PORT_B"
+pids+=("$started_gateway_pid")
 echo "| round | A: $A (events/s, p99) | B: $B (events/s, p99) | B / A |"
 echo "| --- | ---: | ---: | ---: |"
 for round in $(seq "$ROUNDS"); do

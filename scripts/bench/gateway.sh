@@ -28,11 +28,8 @@ cleanup() {
 trap cleanup EXIT
 bash scripts/stack.sh restart kafka >&2
 
-STREAMREC_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" STREAMREC_GATEWAY_API_KEYS="bench:$BENCH_API_KEY" \
-  STREAMREC_GATEWAY_RATE_LIMIT=0 STREAMREC_HTTP_PORT="$PORT" STREAMREC_LOG_LEVEL=warning \
-  STREAMREC_KAFKA_LINGER="${LINGER:-1ms}" .build/release/ingest-gateway >&2 &
-gateway_pid=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+bench_gateway_start .build/release/ingest-gateway "$PORT"
+gateway_pid=$started_gateway_pid
 
 broker_pid=$(cat "$STACK_RUN_DIR/pids/kafka.pid")
 ticks_per_second=$(getconf CLK_TCK)
