@@ -188,7 +188,8 @@ func predictEvaluation(_ arguments: Arguments) throws {
     var users = Array(0..<dataset.users.count)
     users.shuffle(using: &generator)
     var fold = [Int](repeating: 0, count: dataset.users.count)
-    for (position, user) in users.enumerated() { fold[user] = position % folds }
+    var position = [Int](repeating: 0, count: dataset.users.count)
+    for (index, user) in users.enumerated() { (fold[user], position[user]) = (index % folds, index) }
 
     /// The rating model as the trainer fits it: validation picks the epochs, then all of `train`.
     func fitAsTrainer(_ train: [Interaction]) -> BiasedMF {
@@ -229,7 +230,7 @@ func predictEvaluation(_ arguments: Arguments) throws {
         var biasPrior = fixedBiasPrior
         if select {
             // Validation users: every fifth training user (by the shuffled order), fitted without them.
-            let isValidation = { (user: Int32) in fold[Int(user)] != current && users.firstIndex(of: Int(user))! / folds % 5 == 0 }
+            let isValidation = { (user: Int32) in position[Int(user)] / folds % 5 == 0 }
             let inner = fitAsTrainer(train.filter { !isValidation($0.user) })
             let validationPeople = orderedProfiles(train.filter { isValidation($0.user) })
             var best = (error: Double.infinity, prior: fixedPrior, biasPrior: fixedBiasPrior)

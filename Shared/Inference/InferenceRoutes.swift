@@ -237,8 +237,8 @@ public enum InferenceRoutes {
 
     // MARK: - Bodies
 
-    /// An item with its metadata; `because`: the history item it is most like, as a short reason.
-    /// An item of a response: id, score, the catalog's metadata, and the reason when there is one.
+    /// An item of a response: id, score, the catalog's metadata, and `because` (the history item it is most
+    /// like) as a short reason when there is one.
     /// ``writeItems(_:_:_:catalog:because:)`` writes the same members straight to bytes (tested equal).
     static func item(_ domain: EventDomain, _ scored: ScoredItem, catalog: CatalogMetadata, because: String? = nil) -> JSONValue {
         var members: [(key: String, value: JSONValue)] = [("item_id", .string(scored.item)), ("score", .number(String(scored.score)))]

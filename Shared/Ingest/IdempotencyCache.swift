@@ -87,22 +87,30 @@ public final class IdempotencyCache: Sendable {
 
     /// The entries of several ids, under one lock (a batch request's events).
     public func lookup(_ eventIDs: [String]) -> [Entry?] {
-        guard capacity > 0 else { return Array(repeating: nil, count: eventIDs.count) }
-        let keys = eventIDs.map(Key.init)
+        lookup(keys: eventIDs.map(Key.init))
+    }
+
+    /// As ``lookup(_:)-([String])``, for callers that made the keys already (the gateway makes each event's
+    /// key once, for this, for its in-request duplicate check and for ``remember(keyed:)``).
+    func lookup(keys: [Key]) -> [Entry?] {
+        guard capacity > 0 else { return Array(repeating: nil, count: keys.count) }
         return state.withLock { state in keys.map { state.entries[$0] } }
     }
 
     public func remember(_ eventID: String, _ entry: Entry) {
-        remember([(eventID, entry)])
+        remember(keyed: [(Key(eventID), entry)])
     }
 
     /// Remembers several outcomes under one lock.
     public func remember(_ outcomes: [(eventID: String, entry: Entry)]) {
+        remember(keyed: outcomes.map { (Key($0.eventID), $0.entry) })
+    }
+
+    func remember(keyed outcomes: [(key: Key, entry: Entry)]) {
         guard capacity > 0, !outcomes.isEmpty else { return }
-        let keyed = outcomes.map { (Key($0.eventID), $0.entry) }
         let capacity = capacity
         state.withLock { state in
-            for (key, entry) in keyed { state.remember(key, entry, capacity: capacity) }
+            for (key, entry) in outcomes { state.remember(key, entry, capacity: capacity) }
         }
     }
 

@@ -62,8 +62,10 @@ public final class IngestService: Sendable {
         // outcome (same content) or are refused (different content).
         var firstInRequest: [IdempotencyCache.Key: (index: Int, digest: PayloadDigest)] = [:]
         var copies: [(index: Int, of: Int)] = []
-        // One lock for the whole request's lookups (and one for its inserts below).
-        let known = idempotency.lookup(candidates.map { (try? $0.get())?.eventID ?? "" })
+        // Each event's cache key made once; one lock for the whole request's lookups (and one for its
+        // inserts below).
+        let keys = candidates.map { IdempotencyCache.Key((try? $0.get())?.eventID ?? "") }
+        let known = idempotency.lookup(keys: keys)
         for (index, candidate) in candidates.enumerated() {
             switch candidate {
             case .failure(let error):
@@ -79,7 +81,7 @@ public final class IngestService: Sendable {
                     if previous.payload != digest { metrics.rejected("event_id_conflict") }
                     continue
                 }
-                let key = IdempotencyCache.Key(event.eventID)
+                let key = keys[index]
                 if let first = firstInRequest[key] {
                     if first.digest == digest {
                         copies.append((index, first.index))
@@ -99,14 +101,14 @@ public final class IngestService: Sendable {
             let reports = await publisher.publish(toPublish.map { ($0.event, $0.canonicalJSON) })
             metrics.produceLatency.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
             metrics.inFlight.record(metrics.inFlightCount.wrappingAdd(-toPublish.count))
-            var remembered: [(eventID: String, entry: IdempotencyCache.Entry)] = []
+            var remembered: [(key: IdempotencyCache.Key, entry: IdempotencyCache.Entry)] = []
             remembered.reserveCapacity(toPublish.count)
-            defer { idempotency.remember(remembered) }
+            defer { idempotency.remember(keyed: remembered) }
             for (item, report) in zip(toPublish, reports) {
                 switch report {
                 case .success(let delivery):
                     let entry = IdempotencyCache.Entry(payload: item.digest, topic: delivery.topic, partition: delivery.partition, offset: delivery.offset)
-                    remembered.append((item.event.eventID, entry))
+                    remembered.append((keys[item.index], entry))
                     metrics.accepted(item.event.type)
                     outcomes[item.index] = .accepted(eventID: item.event.eventID, entry, replay: false)
                 case .failure(let error) where error.isRetriable || error.isFatal:

@@ -67,8 +67,9 @@ public struct PostgresConfiguration: Sendable, Hashable {
             ("options", options),
             ("client_encoding", "UTF8"),
             // TCP keepalives: a peer gone without a FIN (failover, a NAT or load balancer dropping idle
-            // flows) is noticed in about a minute instead of the kernel's two hours; matters most for
-            // the API's idle LISTEN session, which otherwise would stay deaf while looking connected.
+            // flows) is noticed after about a minute of probes (by these settings; not measured) instead of
+            // the kernel's default two hours. Matters most for the API's idle LISTEN session, which would
+            // otherwise stay deaf while looking connected.
             ("keepalives", "1"),
             ("keepalives_idle", "30"),
             ("keepalives_interval", "10"),
