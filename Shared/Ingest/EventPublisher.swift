@@ -30,10 +30,11 @@ public struct EventPublisher: Sendable {
         ])
     })
 
-    /// Publishes and waits for each record's acknowledgement (or failure), in input order.
-    public func publish(_ events: [(event: Event, canonicalJSON: [UInt8])]) async -> [Result<KafkaDeliveryReport, KafkaError>] {
+    /// Publishes records made with ``message(for:canonicalJSON:topics:)`` and waits for each one's
+    /// acknowledgement (or failure), in input order.
+    public func publish(_ messages: [KafkaProducerMessage]) async -> [Result<KafkaDeliveryReport, KafkaError>] {
         let (producer, generation) = producers.current
-        let results = await producer.send(events.map { Self.message(for: $0.event, canonicalJSON: $0.canonicalJSON, topics: topics) })
+        let results = await producer.send(messages)
         producers.record(
             acknowledged: results.contains { if case .success = $0 { true } else { false } },
             retriableFailure: results.contains { if case .failure(let error) = $0 { error.isRetriable } else { false } },

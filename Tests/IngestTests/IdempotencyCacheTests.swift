@@ -1,3 +1,4 @@
+import Foundation
 @testable import Ingest
 import Testing
 
@@ -48,5 +49,48 @@ struct IdempotencyCacheTests {
         #expect(cache.lookup("00000000-0000-4000-8000-000000000000") == nil)
         #expect(cache.lookup(["a", "b"]) == [nil, nil])
         #expect(cache.count == 0)
+    }
+
+    @Test("agrees with a plain model over 20 000 random remembers and lookups (eviction, updates, text ids)")
+    func agreesWithAModel() {
+        // A small capacity over a larger id space exercises eviction and the index's backward-shift
+        // deletion on every insert once full.
+        let capacity = 61
+        let cache = IdempotencyCache(capacity: capacity)
+        var model: [String: IdempotencyCache.Entry] = [:]
+        var order: [String] = []
+        var generator = SplitMix64(seed: 7)
+        let ids = (0..<400).map { index -> String in
+            // Every tenth id is not a UUID (kept as text); the rest are UUIDs that differ in one word only.
+            index % 10 == 0 ? "client-id-\(index)" : String(format: "%08x-0000-4000-8000-%012x", index * 2_654_435_761 % 4_294_967_296, index)
+        }
+        for step in 0..<20_000 {
+            let id = ids[Int(generator.next() % UInt64(ids.count))]
+            if generator.next() % 2 == 0 {
+                let entry = Self.entry(Int64(step))
+                cache.remember(id, entry)
+                if model.updateValue(entry, forKey: id) == nil {
+                    order.append(id)
+                    if order.count > capacity { model[order.removeFirst()] = nil }
+                }
+            } else {
+                #expect(cache.lookup(id) == model[id], "step \(step), id \(id)")
+            }
+        }
+        #expect(cache.count == model.count)
+        #expect(cache.lookup(ids) == ids.map { model[$0] })
+    }
+}
+
+/// A tiny seeded generator for the model test.
+private struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
