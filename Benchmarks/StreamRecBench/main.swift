@@ -479,8 +479,9 @@ case "als-fit": try alsFitTime(arguments)
 case "processor-fill": try await processorFill(arguments)
 case "processor-wait": try await processorWait(arguments)
 case "gateway-load": try await gatewayLoad(arguments)
+case "gateway-stages": try await gatewayStages(arguments)
 case "feature-memory": try await featureMemory(arguments)
 default:
-    print("usage: streamrec-bench kafka-producer|create-topic|redis|events-codec|recommender-eval|predict-eval|als-fit|processor-fill|processor-wait|gateway-load|feature-memory [--option value ...]")
+    print("usage: streamrec-bench kafka-producer|create-topic|redis|events-codec|recommender-eval|predict-eval|als-fit|processor-fill|processor-wait|gateway-load|gateway-stages|feature-memory [--option value ...]")
     exit(2)
 }

@@ -41,4 +41,10 @@ let group = ServiceGroup(configuration: .init(
     gracefulShutdownSignals: [.sigterm, .sigint],
     logger: logger
 ))
-try await group.run()
+do {
+    try await group.run()
+} catch {
+    // E.g. the port is taken: say so and exit 1 (as the other services do), not a crash report.
+    logger.critical("stopped with an error", metadata: ["error": "\(error)"])
+    exit(1)
+}

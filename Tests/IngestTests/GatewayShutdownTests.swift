@@ -13,7 +13,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite("Ingest gateway process: graceful shutdown under load", .serialized)
+@Suite("Ingest gateway process: a taken port, graceful shutdown under load", .serialized)
 struct GatewayShutdownTests {
     @Test("SIGTERM while producers post: exit 0, and every event answered 2xx is in Kafka")
     func sigtermUnderLoad() async throws {
@@ -21,14 +21,7 @@ struct GatewayShutdownTests {
         let suffix = UUID().uuidString.prefix(8).lowercased()
         let topics = EventTopics(movie: "shutdown-movie-\(suffix)", poll: "shutdown-poll-\(suffix)")
         let log = NSTemporaryDirectory() + "gateway-\(suffix).log"
-        var environment = ProcessInfo.processInfo.environment
-        environment["STREAMREC_HTTP_PORT"] = String(port)
-        environment["STREAMREC_GATEWAY_API_KEYS"] = "tests:\(producerKey)"
-        environment["STREAMREC_GATEWAY_RATE_LIMIT"] = "0"
-        environment["STREAMREC_TOPICS_MOVIE"] = topics.movie
-        environment["STREAMREC_TOPICS_POLL"] = topics.poll
-        environment["STREAMREC_KAFKA_BROKERS"] = try TestStack.kafkaBrokers().joined(separator: ",")
-        environment["STREAMREC_CONFIG_DIR"] = TestStack.repositoryRoot + "/configs"
+        let environment = try Self.environment(port: port, topics: topics)
         let pid = try TestStack.spawnInBackground([TestStack.executable("ingest-gateway")], environment: environment, outputPath: log)
         defer {
             kill(pid, SIGKILL)
@@ -99,6 +92,43 @@ struct GatewayShutdownTests {
         }
         await consumer.close()
         #expect(accepted.subtracting(found).isEmpty, "\(accepted.subtracting(found).count) acknowledged events are missing from Kafka")
+    }
+}
+
+extension GatewayShutdownTests {
+    /// The gateway binary's environment for these tests: the test stack's broker, a producer key, no rate limit.
+    static func environment(port: Int, topics: EventTopics) throws -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["STREAMREC_HTTP_PORT"] = String(port)
+        environment["STREAMREC_GATEWAY_API_KEYS"] = "tests:\(producerKey)"
+        environment["STREAMREC_GATEWAY_RATE_LIMIT"] = "0"
+        environment["STREAMREC_TOPICS_MOVIE"] = topics.movie
+        environment["STREAMREC_TOPICS_POLL"] = topics.poll
+        environment["STREAMREC_KAFKA_BROKERS"] = try TestStack.kafkaBrokers().joined(separator: ",")
+        environment["STREAMREC_CONFIG_DIR"] = TestStack.repositoryRoot + "/configs"
+        return environment
+    }
+
+    @Test("its HTTP port already taken: exit 1 with the reason logged, not a crash")
+    func portTaken() throws {
+        // Hold a listening socket on a free port for the gateway to collide with.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        #expect(bound == 0 && listen(fd, 8) == 0)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let suffix = UUID().uuidString.prefix(8).lowercased()
+        let environment = try Self.environment(port: port, topics: EventTopics(movie: "taken-movie-\(suffix)", poll: "taken-poll-\(suffix)"))
+
+        let (exitCode, output) = try TestStack.spawnAndWait([TestStack.executable("ingest-gateway")], environment: environment)
+        #expect(exitCode == 1, "\(output.suffix(2000))")
+        #expect(output.contains("stopped with an error") && output.contains("Address already in use"), "\(output.suffix(2000))")
+        #expect(!output.contains("crashed"), "\(output.suffix(2000))")
     }
 }
 
