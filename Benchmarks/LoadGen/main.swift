@@ -11,7 +11,7 @@ import Training
 let usage = """
     usage: loadgen [--source movielens|polls] [--data DIR] [--rate EVENTS_PER_S] [--seconds N]
                    [--gateway HOST:PORT] [--api HOST:PORT] [--api-key KEY | --api-key-file FILE]
-                   [--connections N] [--batch N] [--probes-per-second N] [--probe-timeout-ms N] [--user-prefix P]
+                   [--connections N] [--batch N | --single 1] [--probes-per-second N] [--probe-timeout-ms N] [--user-prefix P]
 
       --source             movielens (ratings of data/ml-100k, default) or polls (synthetic polls interactions)
       --data               the MovieLens directory (default data/ml-100k; make run fetches it)
@@ -19,6 +19,9 @@ let usage = """
       --seconds            how long (default 30)
       --gateway / --api    default 127.0.0.1:8080 / 127.0.0.1:8082
       --api-key(-file)     a producer key of the gateway (make run writes .run/stack/gateway-api-key)
+      --connections        keep-alive connections to the gateway (default 8)
+      --batch              events per POST /v1/events/batch (default 10)
+      --single 1           one event per POST /v1/events instead (request latency = "p99 at N req/s offered")
       --probes-per-second  freshness probes started per second (default 5; 0: none)
       --user-prefix        prepended to every user id (e.g. new-: users the model does not know)
     """
@@ -66,7 +69,8 @@ if let file = options["api-key-file"] {
 configuration.rate = number("rate", 1000)
 configuration.duration = .milliseconds(Int64(number("seconds", 30) * 1000))
 configuration.connections = max(1, Int(number("connections", 8)))
-configuration.batch = max(1, Int(number("batch", 10)))
+configuration.singleEvents = number("single", 0) > 0
+configuration.batch = configuration.singleEvents ? 1 : max(1, Int(number("batch", 10)))
 configuration.probesPerSecond = number("probes-per-second", 5)
 configuration.probeTimeout = .milliseconds(Int64(number("probe-timeout-ms", 5000)))
 configuration.userPrefix = options["user-prefix"] ?? ""

@@ -70,17 +70,20 @@ public final class GatewayPoster: Sendable {
         self.apiKey = apiKey
     }
 
-    /// Runs `body` with a function that posts one NDJSON body and returns the HTTP status and response
-    /// body; closes the connection afterwards.
+    /// Runs `body` with a function that posts one NDJSON body to `POST /v1/events/batch` (or, with
+    /// `singleEvents`, one JSON event to `POST /v1/events`) and returns the HTTP status and response body;
+    /// closes the connection afterwards.
     public func session<Result: Sendable>(
+        singleEvents: Bool = false,
         _ body: (_ post: (String) async throws -> (status: Int, body: String)) async throws -> Result
     ) async throws -> Result {
-        var headers = [("Content-Type", "application/x-ndjson")]
+        var headers = [("Content-Type", singleEvents ? "application/json" : "application/x-ndjson")]
         if !apiKey.isEmpty { headers.append(("X-API-Key", apiKey)) }
         let fixed = headers
+        let path = singleEvents ? "/v1/events" : "/v1/events/batch"
         return try await connection.session { send in
             try await withoutActuallyEscaping(send) { send in
-                try await body { ndjson in try await send(.POST, "/v1/events/batch", fixed, ndjson) }
+                try await body { text in try await send(.POST, path, fixed, text) }
             }
         }
     }

@@ -7,8 +7,11 @@ import Synchronization
 /// inference API: what `loadgen` runs and the benchmarks measure with.
 ///
 /// Load: the template events cycled at `rate` events/s in NDJSON batches over `connections` keep-alive
-/// connections, each sent with a new event id and stamped with its send time; requests follow a fixed
-/// schedule (a slow answer delays that connection's next request, with no catch-up burst).
+/// connections (or one event per `POST /v1/events` with `singleEvents`), each sent with a new event id
+/// and stamped with its send time; requests follow a fixed schedule (a slow answer delays that
+/// connection's next request, with no catch-up burst). Each request's latency is measured from the time
+/// it was due, not from when it was sent, so a stalled server is charged for the requests it delayed
+/// (no coordinated omission, as wrk2 measures); `request_p99_ms` is the figure for "p99 at N req/s offered".
 ///
 /// Freshness probe: a user nobody has seen posts one positive event (a like, a share) on a popular item;
 /// the API is asked for that user's recommendations until the strategy is no longer `popular` (the
@@ -25,6 +28,8 @@ public struct LoadGenerator: Sendable {
         public var duration: Duration = .seconds(30)
         public var connections = 8
         public var batch = 10
+        /// One event per request to `POST /v1/events` (`batch` is then 1).
+        public var singleEvents = false
         /// Freshness probes started per second (0: none).
         public var probesPerSecond: Double = 5
         /// A probe not visible after this long counts as timed out.
@@ -40,6 +45,8 @@ public struct LoadGenerator: Sendable {
 
     public struct Report: Sendable {
         public var eventsAccepted = 0
+        /// Due time → answer, per background request.
+        public var requestLatencies: [Duration] = []
         /// Requests answered with a non-2xx status, by status (0: the connection failed).
         public var failedRequests: [Int: Int] = [:]
         public var elapsed: Duration = .zero
@@ -56,9 +63,14 @@ public struct LoadGenerator: Sendable {
         }
 
         /// The `q`-quantile (0…1) of the freshness samples (nearest rank), nil without samples.
-        public func freshnessQuantile(_ q: Double) -> Duration? {
-            guard !freshness.isEmpty else { return nil }
-            let sorted = freshness.sorted()
+        public func freshnessQuantile(_ q: Double) -> Duration? { Self.quantile(q, of: freshness) }
+
+        /// The `q`-quantile (0…1) of the background requests' latencies (nearest rank).
+        public func requestQuantile(_ q: Double) -> Duration? { Self.quantile(q, of: requestLatencies) }
+
+        static func quantile(_ q: Double, of samples: [Duration]) -> Duration? {
+            guard !samples.isEmpty else { return nil }
+            let sorted = samples.sorted()
             return sorted[min(sorted.count - 1, max(0, Int((q * Double(sorted.count)).rounded(.up)) - 1))]
         }
 
@@ -68,6 +80,8 @@ public struct LoadGenerator: Sendable {
             let failures = failedRequests.sorted { $0.key < $1.key }.map { "\($0.key == 0 ? "connection" : String($0.key)):\($0.value)" }.joined(separator: ",")
             return [
                 "events_accepted=\(eventsAccepted)", String(format: "accepted_per_second=%.0f", acceptedPerSecond),
+                "requests=\(requestLatencies.count)", String(format: "requests_per_second=%.0f", Double(requestLatencies.count) / Self.seconds(elapsed)),
+                "request_p50_ms=\(ms(requestQuantile(0.5)))", "request_p99_ms=\(ms(requestQuantile(0.99)))", "request_max_ms=\(ms(requestLatencies.max()))",
                 "failed_requests=\(failures.isEmpty ? "none" : failures)", "probes=\(freshness.count + probesTimedOut + probesFailed)",
                 "probes_visible=\(freshness.count)", "probes_timed_out=\(probesTimedOut)", "probes_failed=\(probesFailed)",
                 "freshness_p50_ms=\(ms(freshnessQuantile(0.5)))", "freshness_p99_ms=\(ms(freshnessQuantile(0.99)))",
@@ -120,7 +134,7 @@ public struct LoadGenerator: Sendable {
         let poster = try await GatewayPoster.connect(
             host: configuration.gatewayHost, port: configuration.gatewayPort, apiKey: configuration.apiKey, group: .singletonMultiThreadedEventLoopGroup
         )
-        try await poster.session { post in
+        try await poster.session(singleEvents: configuration.singleEvents) { post in
             var next = connection * 7919 % templates.count
             // Connections start spread over one interval, so requests arrive evenly.
             var due = started + interval * (Double(connection) / Double(configuration.connections))
@@ -137,7 +151,9 @@ public struct LoadGenerator: Sendable {
                     lines.append(GatewayPoster.line(event))
                 }
                 let status = (try? await post(lines.joined(separator: "\n")).status) ?? 0
+                let latency = ContinuousClock.now - due
                 report.state.withLock { report in
+                    report.requestLatencies.append(latency)
                     if status / 100 == 2 { report.eventsAccepted += configuration.batch } else { report.failedRequests[status, default: 0] += 1 }
                 }
                 if status == 0 { return }  // the connection is gone
