@@ -111,16 +111,18 @@ public struct FeatureReader: Sendable {
         try Self.historyEntries(try await redis.send(historyCommand(user: user, domain: domain, limit: limit, since: since)))
     }
 
-    /// The seen-set (if asked) and the history in one round trip: what every recommendation reads.
+    /// The seen-set (if asked) and the history in one round trip: what every recommendation reads. The
+    /// seen items come as a list (Redis keeps them unique): the caller maps them to what it needs
+    /// without hashing each into a `Set<String>` first.
     public func seenAndHistory(
         user: String, domain: EventDomain, seen includeSeen: Bool, historyLimit: Int, since: Int64? = nil
-    ) async throws(RedisError) -> (seen: Set<String>, history: [HistoryEntry]) {
+    ) async throws(RedisError) -> (seen: [String], history: [HistoryEntry]) {
         var commands: [RedisCommand] = []
         if includeSeen { commands.append(RedisCommand("ZRANGE", keys.userSeen(user, domain), 0, -1)) }
         if historyLimit > 0 { commands.append(historyCommand(user: user, domain: domain, limit: historyLimit, since: since)) }
         guard !commands.isEmpty else { return ([], []) }
         let replies = try await redis.pipeline(commands)
-        let seen = includeSeen ? try Self.members(replies[0]) : []
+        let seen = includeSeen ? try Self.memberList(replies[0]) : []
         let history = historyLimit > 0 ? try Self.historyEntries(replies[replies.count - 1]) : []
         return (seen, history)
     }
@@ -140,8 +142,12 @@ public struct FeatureReader: Sendable {
     }
 
     private static func members(_ reply: RedisValue) throws(RedisError) -> Set<String> {
+        Set(try memberList(reply))
+    }
+
+    private static func memberList(_ reply: RedisValue) throws(RedisError) -> [String] {
         guard let members = reply.array else { throw .unexpectedReply("ZRANGE returned \(reply)") }
-        return Set(members.compactMap(\.string))
+        return members.compactMap(\.string)
     }
 
     /// `time|type|item|units|event_id`; the item may contain '|', so the fields are found from both ends

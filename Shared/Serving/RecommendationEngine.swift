@@ -116,7 +116,7 @@ public struct RecommendationEngine: Sendable {
         let since = model.flatMap { model in
             request.reasons || model.userIndex[request.user] == nil ? nil : model.manifest.dataMaxEventTime?.millisecondsSinceEpoch
         }
-        var seen: Set<String> = []
+        var seen: [String] = []
         var history: [HistoryEntry] = []
         var degraded = false
         var redisError: RedisError?
@@ -130,7 +130,6 @@ public struct RecommendationEngine: Sendable {
             degraded = true
             redisError = error
         }
-        let excluded = request.exclude.isEmpty ? seen : seen.union(request.exclude)
         if let model {
             let trainedUntil = model.manifest.dataMaxEventTime?.millisecondsSinceEpoch ?? Int64.min
             func positives(_ entries: [HistoryEntry]) -> [(item: Int32, value: Float)] {
@@ -156,23 +155,28 @@ public struct RecommendationEngine: Sendable {
             }
             if let vector {
                 var result = RecommendationResult(
-                    strategy: strategy, items: top(model: model, vector: vector, request: request, excluded: excluded), modelVersion: model.manifest.version,
+                    strategy: strategy, items: top(model: model, vector: vector, request: request, seen: seen), modelVersion: model.manifest.version,
                     degraded: degraded
                 )
                 if request.reasons { result.because = reasons(for: result.items, history: positives(history), model: model) }
                 return result
             }
         }
+        let excluded = seen.isEmpty && request.exclude.isEmpty ? [] : Set(seen).union(request.exclude)
         return try await popular(request, excluded: excluded, model: model, now: now, redisError: redisError)
     }
 
-    private func top(model: ServingModel, vector: [Float], request: RecommendationRequest, excluded: Set<String>) -> [ScoredItem] {
+    private func top(model: ServingModel, vector: [Float], request: RecommendationRequest, seen: [String]) -> [ScoredItem] {
         let ids = model.bundle.itemIDs
         var scores = [Float](repeating: 0, count: ids.count)
         vector.withUnsafeBufferPointer { v in scores.withUnsafeMutableBufferPointer { model.bundle.implicitALS.scoreAll(userVector: v, into: $0) } }
-        let excludedIndices = Set(excluded.compactMap { model.itemIndex[$0] })
+        // Excluded items as one bit per catalog item (a known user's seen-set holds hundreds of items:
+        // a Set of strings, then a Set of indices, hashed each of them twice per request).
+        var excludedBits = [UInt64](repeating: 0, count: (ids.count + 63) / 64)
+        for item in seen { if let index = model.itemIndex[item] { excludedBits[Int(index) >> 6] |= 1 << UInt64(index & 63) } }
+        for item in request.exclude { if let index = model.itemIndex[item] { excludedBits[Int(index) >> 6] |= 1 << UInt64(index & 63) } }
         let selected = TopK.select(scores, k: request.k) { index in
-            if excludedIndices.contains(Int32(index)) { return true }
+            if excludedBits[index >> 6] & (1 << UInt64(index & 63)) != 0 { return true }
             if let group = request.group { return !(groups(request.domain, ids[index])?.contains(group) ?? false) }
             return false
         }
@@ -230,7 +234,7 @@ public struct RecommendationEngine: Sendable {
             if list == nil, model == nil, let redisError { throw redisError }
         }
         if let list {
-            let items = list.filter { !excluded.contains($0.item) }.prefix(request.k)
+            let items = excluded.isEmpty ? list.prefix(request.k) : ArraySlice(list.lazy.filter { !excluded.contains($0.item) }.prefix(request.k))
             if !items.isEmpty || model == nil {
                 return RecommendationResult(strategy: .popular, items: Array(items), modelVersion: nil, degraded: degraded)
             }

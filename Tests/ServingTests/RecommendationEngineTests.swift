@@ -79,6 +79,12 @@ struct RecommendationEngineTests {
         #expect(before.strategy == .personalised)
         #expect(before.items.count == 10)
         #expect(before.modelVersion == version)
+        // An exclude list drops exactly those items and nothing else: the rest keeps its order.
+        let excluding = try await engine.recommend(
+            RecommendationRequest(user: "u0", domain: .poll, k: 10, exclude: Set(before.items.prefix(2).map(\.item))), now: now
+        )
+        #expect(excluding.strategy == .personalised && excluding.items.count == 10)
+        #expect(Array(excluding.items.prefix(8).map(\.item)) == Array(before.items.dropFirst(2).map(\.item)))
         // A vote posted now (after the training data) is seen (filtered) and moves the answer.
         let voted = before.items[0].item
         try await fixture.vote("u0", voted, at: now, offset: 0)

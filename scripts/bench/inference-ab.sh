@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Two inference-api binaries side by side on one warmed pipeline: the request mix of
+# scripts/bench/wrk-recommend.lua (k = 20, wrk -c32, 10 s) alternating A, B for ROUNDS rounds, so the
+# machine's drift hits both alike. Prints req/s, p99 and the API's CPU per request for each. For comparing
+# a change with its baseline:
+#   cp .build/release/inference-api /tmp/api-A   # before the change
+#   swift build -c release --product inference-api
+#   bash scripts/bench/inference-ab.sh /tmp/api-A .build/release/inference-api
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+A="${1:?usage: inference-ab.sh BINARY_A BINARY_B [ROUNDS]}"
+B="${2:?usage: inference-ab.sh BINARY_A BINARY_B [ROUNDS]}"
+ROUNDS="${3:-3}"
+# shellcheck source=scripts/bench/common.sh
+source scripts/bench/common.sh
+RUN_ID="ab_$(date +%s)"
+API_KEY="$(bench_secret bench-key)"
+bench_pipeline_build
+pids=()
+trap bench_pipeline_down EXIT
+bench_pipeline_up
+# The pipeline's own API is not measured: A and B run beside it on the next two ports, same configuration.
+PORT_A=$((API_PORT + 10)); PORT_B=$((API_PORT + 11))
+STREAMREC_HTTP_PORT="$PORT_A" "$A" >&2 &
+pid_a=$!
+STREAMREC_HTTP_PORT="$PORT_B" "$B" >&2 &
+pid_b=$!
+pids+=("$pid_a" "$pid_b")
+for port in "$PORT_A" "$PORT_B"; do
+  for _ in $(seq 150); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+done
+echo "bench: warming Redis through the gateway (known users, then new- users)" >&2
+loadgen() { .build/release/loadgen --gateway "127.0.0.1:$GATEWAY_PORT" --api "127.0.0.1:$API_PORT" --api-key "$API_KEY" "$@"; }
+loadgen --rate 5000 --seconds 6 --probes-per-second 0 >&2
+loadgen --rate 5000 --seconds 4 --probes-per-second 0 --user-prefix new- >&2
+sleep 2
+ticks_per_second=$(getconf CLK_TCK)
+# run_mix PORT PID → "req/s p99 µs-of-API-CPU-per-request"
+run_mix() {
+  local t0 t1 rps p99
+  t0=$(ticks "$2")
+  read -r rps _ p99 _ <<< "$(wrk -t2 -c32 -d10s --latency -s scripts/bench/wrk-recommend.lua "http://127.0.0.1:$1" | wrk_summary)"
+  t1=$(ticks "$2")
+  awk -v r="$rps" -v p="$p99" -v d="$((t1 - t0))" -v hz="$ticks_per_second" 'BEGIN { printf "%.0f %s %.0f\n", r, p, d / hz * 1e6 / (r * 10) }'
+}
+echo "| round | A: $A (req/s, p99, CPU µs/request) | B: $B (req/s, p99, CPU µs/request) | B / A req/s | B / A CPU per request |"
+echo "| --- | ---: | ---: | ---: | ---: |"
+for round in $(seq "$ROUNDS"); do
+  read -r a_rps a_p99 a_cpu <<< "$(run_mix "$PORT_A" "$pid_a")"
+  read -r b_rps b_p99 b_cpu <<< "$(run_mix "$PORT_B" "$pid_b")"
+  awk -v r="$round" -v a="$a_rps" -v b="$b_rps" -v ap="$a_p99" -v bp="$b_p99" -v ac="$a_cpu" -v bc="$b_cpu" \
+    'BEGIN { printf "| %d | %d, %s, %d | %d, %s, %d | %.2f | %.2f |\n", r, a, ap, ac, b, bp, bc, b / a, bc / ac }'
+done
