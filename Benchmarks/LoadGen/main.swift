@@ -12,6 +12,7 @@ let usage = """
     usage: loadgen [--source movielens|polls] [--data DIR] [--rate EVENTS_PER_S] [--seconds N]
                    [--gateway HOST:PORT] [--api HOST:PORT] [--api-key KEY | --api-key-file FILE]
                    [--connections N] [--batch N | --single 1] [--probes-per-second N] [--probe-timeout-ms N] [--user-prefix P]
+                   [--api-rate REQUESTS_PER_S] [--api-connections N]
 
       --source             movielens (ratings of data/ml-100k, default) or polls (synthetic polls interactions)
       --data               the MovieLens directory (default data/ml-100k; make run fetches it)
@@ -24,6 +25,9 @@ let usage = """
       --single 1           one event per POST /v1/events instead (request latency = "p99 at N req/s offered")
       --probes-per-second  freshness probes started per second (default 5; 0: none)
       --user-prefix        prepended to every user id (e.g. new-: users the model does not know)
+      --api-rate           recommendation requests per second to the API, open loop (default 0: none); the mix
+                           of scripts/bench/wrk-recommend.lua, each timed from when it was due (api_p99_ms)
+      --api-connections    connections for them (default 32)
     """
 
 func parseOptions() -> [String: String] {
@@ -74,6 +78,8 @@ configuration.batch = configuration.singleEvents ? 1 : max(1, Int(number("batch"
 configuration.probesPerSecond = number("probes-per-second", 5)
 configuration.probeTimeout = .milliseconds(Int64(number("probe-timeout-ms", 5000)))
 configuration.userPrefix = options["user-prefix"] ?? ""
+configuration.recommendationRate = number("api-rate", 0)
+configuration.recommendationConnections = max(1, Int(number("api-connections", 32)))
 
 let templates: [Event]
 let domain: EventDomain

@@ -30,6 +30,12 @@ public struct LoadGenerator: Sendable {
         public var batch = 10
         /// One event per request to `POST /v1/events` (`batch` is then 1).
         public var singleEvents = false
+        /// Recommendation requests per second to the API (0: none), open loop like the event load: the
+        /// mix of `scripts/bench/wrk-recommend.lua` (50 % users 1…943 known to a MovieLens model, 20 %
+        /// `new-1…943`, 30 % anonymous visitors), k = 20, over `recommendationConnections` connections,
+        /// each timed from when it was due.
+        public var recommendationRate: Double = 0
+        public var recommendationConnections = 32
         /// Freshness probes started per second (0: none).
         public var probesPerSecond: Double = 5
         /// A probe not visible after this long counts as timed out.
@@ -47,6 +53,9 @@ public struct LoadGenerator: Sendable {
         public var eventsAccepted = 0
         /// Due time → answer, per background request.
         public var requestLatencies: [Duration] = []
+        /// Due time → answer, per recommendation request; answers other than 200, by status (0: no answer).
+        public var recommendationLatencies: [Duration] = []
+        public var recommendationFailures: [Int: Int] = [:]
         /// Requests answered with a non-2xx status, by status (0: the connection failed).
         public var failedRequests: [Int: Int] = [:]
         public var elapsed: Duration = .zero
@@ -86,6 +95,11 @@ public struct LoadGenerator: Sendable {
                 "probes_visible=\(freshness.count)", "probes_timed_out=\(probesTimedOut)", "probes_failed=\(probesFailed)",
                 "freshness_p50_ms=\(ms(freshnessQuantile(0.5)))", "freshness_p99_ms=\(ms(freshnessQuantile(0.99)))",
                 "freshness_max_ms=\(ms(freshness.max()))",
+                "api_requests=\(recommendationLatencies.count)",
+                String(format: "api_requests_per_second=%.0f", Double(recommendationLatencies.count) / Self.seconds(elapsed)),
+                "api_p50_ms=\(ms(Self.quantile(0.5, of: recommendationLatencies)))", "api_p99_ms=\(ms(Self.quantile(0.99, of: recommendationLatencies)))",
+                "api_max_ms=\(ms(recommendationLatencies.max()))",
+                "api_failed=\(recommendationFailures.isEmpty ? "none" : recommendationFailures.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ","))",
             ].joined(separator: " ")
         }
     }
@@ -119,6 +133,11 @@ public struct LoadGenerator: Sendable {
             }
             if configuration.probesPerSecond > 0 {
                 tasks.addTask { try await self.probes(started: started, report: report) }
+            }
+            if configuration.recommendationRate > 0 {
+                for connection in 0..<configuration.recommendationConnections {
+                    tasks.addTask { try await self.recommendations(connection: connection, started: started, report: report) }
+                }
             }
             try await tasks.waitForAll()
         }
@@ -155,6 +174,32 @@ public struct LoadGenerator: Sendable {
                 report.state.withLock { report in
                     report.requestLatencies.append(latency)
                     if status / 100 == 2 { report.eventsAccepted += configuration.batch } else { report.failedRequests[status, default: 0] += 1 }
+                }
+                if status == 0 { return }  // the connection is gone
+                due = due + interval
+            }
+        }
+    }
+
+    private func recommendations(connection: Int, started: ContinuousClock.Instant, report: ReportBox) async throws {
+        let configuration = configuration
+        let interval = Duration.seconds(Double(configuration.recommendationConnections) / configuration.recommendationRate)
+        let domainName = domain == .movie ? "movies" : "polls"
+        var generator = SystemRandomNumberGenerator()
+        let api = try await HTTPConnection.connect(host: configuration.apiHost, port: configuration.apiPort)
+        try await api.session { send in
+            var due = started + interval * (Double(connection) / Double(configuration.recommendationConnections))
+            while due < started + configuration.duration {
+                try await Task.sleep(until: due, clock: .continuous)
+                let draw = Double.random(in: 0..<1, using: &generator)
+                let user = draw < 0.5 ? String(Int.random(in: 1...943, using: &generator))
+                    : draw < 0.7 ? "new-\(Int.random(in: 1...943, using: &generator))"
+                    : "visitor-\(Int.random(in: 1...100_000, using: &generator))"
+                let status = (try? await send(.GET, "/v1/users/\(user)/recommendations?domain=\(domainName)&k=20", [], nil).status) ?? 0
+                let latency = ContinuousClock.now - due
+                report.state.withLock { report in
+                    report.recommendationLatencies.append(latency)
+                    if status != 200 { report.recommendationFailures[status, default: 0] += 1 }
                 }
                 if status == 0 { return }  // the connection is gone
                 due = due + interval
