@@ -44,6 +44,20 @@ wrk_summary() {
   awk '/Requests\/sec/ { rps = $2 } / 50%/ { p50 = $2 } / 99%/ { p99 = $2 } /Non-2xx/ { bad = $4 } END { printf "%s %s %s %s\n", rps, p50, p99, bad + 0 }'
 }
 
+# bench_ab_table ROUNDS "UNIT" RUN PORT_A PID_A PORT_B PID_B: ROUNDS rounds of RUN against A then B (RUN PORT
+# PID prints "rate p99 cpu-per-unit"), as a markdown table with the ratios B / A; the labels are $A and $B.
+bench_ab_table() {
+  local rounds=$1 unit=$2 run=$3 port_a=$4 pid_a=$5 port_b=$6 pid_b=$7 round a_rate a_p99 a_cpu b_rate b_p99 b_cpu
+  echo "| round | A: $A ($unit/s, p99, CPU µs/$unit) | B: $B ($unit/s, p99, CPU µs/$unit) | B / A $unit/s | B / A CPU per $unit |"
+  echo "| --- | ---: | ---: | ---: | ---: |"
+  for round in $(seq "$rounds"); do
+    read -r a_rate a_p99 a_cpu <<< "$("$run" "$port_a" "$pid_a")"
+    read -r b_rate b_p99 b_cpu <<< "$("$run" "$port_b" "$pid_b")"
+    awk -v r="$round" -v a="$a_rate" -v b="$b_rate" -v ap="$a_p99" -v bp="$b_p99" -v ac="$a_cpu" -v bc="$b_cpu" \
+      'BEGIN { printf "| %d | %d, %s, %s | %d, %s, %s | %.2f | %.2f |\n", r, a, ap, ac, b, bp, bc, b / a, bc / ac }'
+  done
+}
+
 # CPU time (user + system clock ticks) of a process, to see who uses the two cores during a run.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 

@@ -39,11 +39,4 @@ run_batch() {
   awk -v r="$rps" -v p="$p99" -v d="$((t1 - t0))" -v hz="$ticks_per_second" \
     'BEGIN { printf "%.0f %s %.1f\n", 100 * r, p, d / hz * 1e6 / (100 * r * 10) }'
 }
-echo "| round | A: $A (events/s, p99, CPU µs/event) | B: $B (events/s, p99, CPU µs/event) | B / A events/s | B / A CPU per event |"
-echo "| --- | ---: | ---: | ---: | ---: |"
-for round in $(seq "$ROUNDS"); do
-  read -r a_eps a_p99 a_cpu <<< "$(run_batch "$PORT_A" "$pid_a")"
-  read -r b_eps b_p99 b_cpu <<< "$(run_batch "$PORT_B" "$pid_b")"
-  awk -v r="$round" -v a="$a_eps" -v b="$b_eps" -v ap="$a_p99" -v bp="$b_p99" -v ac="$a_cpu" -v bc="$b_cpu" \
-    'BEGIN { printf "| %d | %d, %s, %.1f | %d, %s, %.1f | %.2f | %.2f |\n", r, a, ap, ac, b, bp, bc, b / a, bc / ac }'
-done
+bench_ab_table "$ROUNDS" event run_batch "$PORT_A" "$pid_a" "$PORT_B" "$pid_b"

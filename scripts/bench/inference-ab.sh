@@ -43,11 +43,4 @@ run_mix() {
   t1=$(ticks "$2")
   awk -v r="$rps" -v p="$p99" -v d="$((t1 - t0))" -v hz="$ticks_per_second" 'BEGIN { printf "%.0f %s %.0f\n", r, p, d / hz * 1e6 / (r * 10) }'
 }
-echo "| round | A: $A (req/s, p99, CPU µs/request) | B: $B (req/s, p99, CPU µs/request) | B / A req/s | B / A CPU per request |"
-echo "| --- | ---: | ---: | ---: | ---: |"
-for round in $(seq "$ROUNDS"); do
-  read -r a_rps a_p99 a_cpu <<< "$(run_mix "$PORT_A" "$pid_a")"
-  read -r b_rps b_p99 b_cpu <<< "$(run_mix "$PORT_B" "$pid_b")"
-  awk -v r="$round" -v a="$a_rps" -v b="$b_rps" -v ap="$a_p99" -v bp="$b_p99" -v ac="$a_cpu" -v bc="$b_cpu" \
-    'BEGIN { printf "| %d | %d, %s, %d | %d, %s, %d | %.2f | %.2f |\n", r, a, ap, ac, b, bp, bc, b / a, bc / ac }'
-done
+bench_ab_table "$ROUNDS" request run_mix "$PORT_A" "$pid_a" "$PORT_B" "$pid_b"
