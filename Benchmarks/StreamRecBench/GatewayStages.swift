@@ -5,15 +5,17 @@ import Kafka
 import Logging
 import ServiceSupport
 
-/// Where a batch's cost goes, without HTTP and without wrk: the same events as `scripts/bench/wrk-batch.lua`
-/// (100 per request, `window` requests in flight, the gateway's own configuration from `configs/` and the
-/// environment), taken through cumulative stages in one process:
+/// Where a request's cost goes, without HTTP and without wrk: the same events as the wrk scripts
+/// (`wrk-batch.lua`'s mix for `--events` > 1, `wrk-event.lua`'s single `movie.like` for 1; `window` requests
+/// in flight; the gateway's own configuration from `configs/` and the environment), taken through cumulative
+/// stages in one process:
 ///   - `kafka`: the requests' canonical records, made before the clock starts, handed straight to the
 ///     producer (what Kafka alone costs);
 ///   - `codec`: NDJSON split, parse, validate and canonical JSON, nothing sent;
 ///   - `ingest`: codec + `IngestService.ingest` (idempotency cache, publish, delivery reports): the
 ///     gateway minus HTTP.
-/// Each prints events/s and the process's CPU per event (user + system), the steadier figure on a noisy
+/// Each prints events/s and the process's CPU per event (user + system; both over the events that made it,
+/// and the count of those that did not), the steadier figure on a noisy
 /// machine; with `--broker-pid` also the broker's CPU per event. `scripts/bench/gateway.sh` gives the
 /// whole gateway's figure over HTTP beside them.
 func gatewayStages(_ arguments: Arguments) async throws {
@@ -67,7 +69,7 @@ func gatewayStages(_ arguments: Arguments) async throws {
         }
         let elapsed = ContinuousClock.now - started
         let cpu = processCPUSeconds() - before
-        let events = requests * perRequest
+        let events = max(1, requests * perRequest - failures)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         var line = "result name=gateway-stage-\(stage) ops=\(events) seconds=\(String(format: "%.3f", seconds)) rate=\(String(format: "%.0f", Double(events) / seconds)) cpu_us_per_event=\(String(format: "%.2f", cpu * 1e6 / Double(events)))"
         if let brokerPID, let brokerBefore {
@@ -84,10 +86,12 @@ private func runStage(_ stage: String, body: [UInt8], records: [KafkaProducerMes
     case "kafka":
         return await service.publisher.publish(records).count { if case .failure = $0 { true } else { false } }
     case "codec":
-        var bytes = 0
-        let candidates = decode(body, service: service)
-        for case .success(let event) in candidates { bytes += event.canonicalJSON().count }
-        return bytes > 0 ? 0 : candidates.count
+        var failed = 0
+        for candidate in decode(body, service: service) {
+            if case .success(let event) = candidate, !event.canonicalJSON().isEmpty { continue }
+            failed += 1
+        }
+        return failed
     default:
         return await service.ingest(decode(body, service: service)).count { if case .accepted = $0 { false } else { true } }
     }
@@ -105,9 +109,13 @@ private func decode(_ body: [UInt8], service: IngestService) -> [Result<Event, E
     }
 }
 
-/// The shapes `scripts/bench/wrk-batch.lua` sends: ratings, likes, views and poll votes, NDJSON.
+/// The shapes the wrk scripts send: `wrk-event.lua`'s one `movie.like` with a context for a single event,
+/// `wrk-batch.lua`'s ratings, likes, views and poll votes as NDJSON for more.
 private func batchBody(request: Int, events: Int) -> [UInt8] {
     let at = RFC3339.format(EventTimestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)))
+    if events == 1 {
+        return Array(#"{"type":"movie.like","user_id":"u\#(request % 50_000)","item_id":"m\#(request % 1682)","occurred_at":"\#(at)","context":{"device":"web"}}"#.utf8)
+    }
     var lines: [String] = []
     for index in 0..<events {
         let counter = request * events + index

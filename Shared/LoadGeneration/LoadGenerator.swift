@@ -9,9 +9,11 @@ import Synchronization
 /// Load: the template events cycled at `rate` events/s in NDJSON batches over `connections` keep-alive
 /// connections (or one event per `POST /v1/events` with `singleEvents`), each sent with a new event id
 /// and stamped with its send time; requests follow a fixed schedule (a slow answer delays that
-/// connection's next request, with no catch-up burst). Each request's latency is measured from the time
+/// connection's next request; a connection that fell behind then sends back to back until it is on
+/// schedule again, one request at a time). Each request's latency is measured from the time
 /// it was due, not from when it was sent, so a stalled server is charged for the requests it delayed
 /// (no coordinated omission, as wrk2 measures); `request_p99_ms` is the figure for "p99 at N req/s offered".
+/// A lost connection ends its schedule: the requests it would still have sent count as failed (status 0).
 ///
 /// Freshness probe: a user nobody has seen posts one positive event (a like, a share) on a popular item;
 /// the API is asked for that user's recommendations until the strategy is no longer `popular` (the
@@ -175,10 +177,21 @@ public struct LoadGenerator: Sendable {
                     report.requestLatencies.append(latency)
                     if status / 100 == 2 { report.eventsAccepted += configuration.batch } else { report.failedRequests[status, default: 0] += 1 }
                 }
-                if status == 0 { return }  // the connection is gone
+                if status == 0 {
+                    // The connection is gone: what it would still have sent counts as failed.
+                    let unsent = Self.remainingSlots(after: due, interval: interval, end: started + configuration.duration)
+                    report.state.withLock { $0.failedRequests[0, default: 0] += unsent }
+                    return
+                }
                 due = due + interval
             }
         }
+    }
+
+    /// Due times left in a schedule after `due` (exclusive) and before `end`.
+    static func remainingSlots(after due: ContinuousClock.Instant, interval: Duration, end: ContinuousClock.Instant) -> Int {
+        guard due < end else { return 0 }
+        return max(0, Int(((end - due) / interval).rounded(.up)) - 1)
     }
 
     private func recommendations(connection: Int, started: ContinuousClock.Instant, report: ReportBox) async throws {
@@ -201,7 +214,11 @@ public struct LoadGenerator: Sendable {
                     report.recommendationLatencies.append(latency)
                     if status != 200 { report.recommendationFailures[status, default: 0] += 1 }
                 }
-                if status == 0 { return }  // the connection is gone
+                if status == 0 {
+                    let unsent = Self.remainingSlots(after: due, interval: interval, end: started + configuration.duration)
+                    report.state.withLock { $0.recommendationFailures[0, default: 0] += unsent }
+                    return
+                }
                 due = due + interval
             }
         }

@@ -1,7 +1,7 @@
 import Events
 import Features
 import Foundation
-import LoadGeneration
+@testable import LoadGeneration
 import Serving
 import StackTestSupport
 import Testing
@@ -162,12 +162,27 @@ struct EndToEndTests {
         load.connections = 3
         load.duration = .seconds(3)
         load.probesPerSecond = 4
-        let report = try await LoadGenerator(configuration: load, templates: Bootstrap.events(polls: fixture.data).interactions, domain: .poll).run()
+        // And the recommendation mix, open loop: 40 requests/s over 2 connections.
+        load.recommendationRate = 40
+        load.recommendationConnections = 2
+        let templates = Bootstrap.events(polls: fixture.data).interactions
+        let report = try await LoadGenerator(configuration: load, templates: templates, domain: .poll).run()
         print("loadgen in the end-to-end test: \(report.summary)")
         #expect(report.failedRequests.isEmpty, "\(report.summary)")
         #expect(report.eventsAccepted >= 600, "\(report.summary)")
+        // Every scheduled request was sent and timed: 3 connections × 3 s / (3 × 10 events / 300 per s).
+        #expect(report.requestLatencies.count == 90, "\(report.summary)")
         #expect(report.freshness.count >= 8 && report.probesTimedOut == 0 && report.probesFailed == 0, "\(report.summary)")
         #expect(report.freshness.allSatisfy { $0 > .zero && $0 < load.probeTimeout })
+        #expect(report.recommendationLatencies.count == 120 && report.recommendationFailures.isEmpty, "\(report.summary)")
+        #expect(report.recommendationLatencies.allSatisfy { $0 > .zero })
+
+        // Single events to POST /v1/events: 100 per second for a second over 2 connections.
+        var single = LoadGenerator.Configuration()
+        (single.gatewayPort, single.apiKey, single.singleEvents, single.batch) = (gatewayPort, key, true, 1)
+        (single.rate, single.connections, single.duration, single.probesPerSecond) = (100, 2, .seconds(1), 0)
+        let singles = try await LoadGenerator(configuration: single, templates: templates, domain: .poll).run()
+        #expect(singles.eventsAccepted == 100 && singles.requestLatencies.count == 100 && singles.failedRequests.isEmpty, "\(singles.summary)")
 
         // The web page in headless Chromium (scripts/browser-test.py over WebDriver): a new user's page
         // loads, a vote is clicked, the list changes (browser → gateway with CORS → … → API).
@@ -188,5 +203,15 @@ struct EndToEndTests {
         #expect(browserStatus == 0, "\(browserOutput)")
         #expect(FileManager.default.fileExists(atPath: screenshot))
         try await fixture.finish()
+    }
+
+    @Test("a lost connection's unsent requests: the due times left before the end")
+    func unsentRequestsAfterALostConnection() {
+        let start = ContinuousClock.now
+        let interval = Duration.milliseconds(100)
+        #expect(LoadGenerator.remainingSlots(after: start, interval: interval, end: start + .milliseconds(250)) == 2)
+        #expect(LoadGenerator.remainingSlots(after: start, interval: interval, end: start + .milliseconds(200)) == 1)
+        #expect(LoadGenerator.remainingSlots(after: start, interval: interval, end: start + .milliseconds(50)) == 0)
+        #expect(LoadGenerator.remainingSlots(after: start + .seconds(1), interval: interval, end: start) == 0)
     }
 }

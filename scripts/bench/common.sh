@@ -54,7 +54,8 @@ bench_ab_table() {
     read -r a_rate a_p99 a_cpu <<< "$("$run" "$port_a" "$pid_a")"
     read -r b_rate b_p99 b_cpu <<< "$("$run" "$port_b" "$pid_b")"
     awk -v r="$round" -v a="$a_rate" -v b="$b_rate" -v ap="$a_p99" -v bp="$b_p99" -v ac="$a_cpu" -v bc="$b_cpu" \
-      'BEGIN { printf "| %d | %d, %s, %s | %d, %s, %s | %.2f | %.2f |\n", r, a, ap, ac, b, bp, bc, b / a, bc / ac }'
+      'BEGIN { if (a == 0 || ac == 0) { printf "| %d | %d, %s, %s | %d, %s, %s | – | – |\n", r, a, ap, ac, b, bp, bc; exit }
+               printf "| %d | %d, %s, %s | %d, %s, %s | %.2f | %.2f |\n", r, a, ap, ac, b, bp, bc, b / a, bc / ac }'
   done
 }
 

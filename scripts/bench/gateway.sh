@@ -53,15 +53,20 @@ g3=$(ticks "$gateway_pid"); b3=$(ticks "$broker_pid"); t3=$(date +%s%N)
 [ -n "$perf_pid" ] && wait "$perf_pid"
 # Open loop: loadgen posts single events on a fixed schedule of 5 000 per second over 64 connections and
 # times each request from when it was due (a stalled gateway is charged for what it delayed; wrk's paced
-# run above is closed-loop). loadgen's own CPU shares the two cores and is printed too.
+# run above is closed-loop). loadgen's own CPU shares the two cores and is printed too. Its events are the
+# synthetic polls interactions (no dataset needed), not wrk-event.lua's movie likes.
 swift build -c release --product loadgen >&2
 .build/release/loadgen --source polls --rate 5000 --single 1 --connections 64 --seconds 10 --probes-per-second 0 \
-  --gateway "127.0.0.1:$PORT" --api-key "$BENCH_API_KEY" > .run/bench/gateway-open-loop.txt 2>/dev/null &
+  --gateway "127.0.0.1:$PORT" --api-key "$BENCH_API_KEY" > .run/bench/gateway-open-loop.txt 2> .run/bench/gateway-open-loop.err &
 loadgen_pid=$!
-sleep 2; l0=$(ticks "$loadgen_pid"); sleep 5; l1=$(ticks "$loadgen_pid")
-wait "$loadgen_pid"
+sleep 2; l0=$(ticks "$loadgen_pid" 2>/dev/null || echo 0); sleep 5; l1=$(ticks "$loadgen_pid" 2>/dev/null || echo 0)
+wait "$loadgen_pid" || { echo "bench: loadgen failed:" >&2; cat .run/bench/gateway-open-loop.err >&2; exit 1; }
 open_loop=$(tr ' ' '\n' < .run/bench/gateway-open-loop.txt | awk -F= '{ v[$1] = $2 } END { print v["requests_per_second"], v["request_p50_ms"], v["request_p99_ms"], v["failed_requests"] }')
 rss_kb=$(awk '/VmRSS/ { print $2 }' "/proc/$gateway_pid/status")
+# The gateway is done: stopped, so its background traffic (metadata refreshes, reconnects to the restarted
+# broker) cannot add to the stages' figures.
+kill "$gateway_pid" && wait "$gateway_pid" 2>/dev/null || true
+gateway_pid=""
 # The same work without HTTP and without wrk, in one process on a fresh broker (streamrec-bench
 # gateway-stages): the producer alone with the records made beforehand, the codec alone, and the gateway's
 # ingest path (codec + idempotency + publish + delivery reports); single events with 64 in flight as wrk
@@ -75,7 +80,7 @@ stages() {
     STREAMREC_LOG_LEVEL=warning .build/release/streamrec-bench gateway-stages --broker-pid "$broker_pid" "$@" 2>/dev/null |
     awk -v what="$label" '/^result/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
       sub("gateway-stage-", "", v["name"])
-      printf "| %s, %s | %d | %s | %s |\n", what, v["name"], v["rate"], v["cpu_us_per_event"], v["broker_cpu_us_per_event"] }'
+      printf "| %s, %s | %d | %s | %s | %s |\n", what, v["name"], v["rate"], v["cpu_us_per_event"], v["broker_cpu_us_per_event"], v["failures"] }'
 }
 stage_rows=$(stages "1 event, 64 in flight" --events 1 --requests 30000 --window 64
   stages "100 events, 16 in flight" --events 100 --requests 3000 --window 16)
@@ -106,6 +111,6 @@ awk -v g=$((g3 - g2)) -v b=$((b3 - b2)) -v ns=$((t3 - t2)) -v hz="$ticks_per_sec
 echo
 echo "In process, no HTTP, no wrk (streamrec-bench gateway-stages, linger ${LINGER:-1ms}):"
 echo
-echo "| requests, stage | events/s | process CPU µs per event | broker CPU µs per event |"
-echo "| --- | ---: | ---: | ---: |"
+echo "| requests, stage | events/s | process CPU µs per event | broker CPU µs per event | events failed |"
+echo "| --- | ---: | ---: | ---: | ---: |"
 echo "$stage_rows"
