@@ -48,11 +48,9 @@ func gatewayStages(_ arguments: Arguments) async throws {
     let warmUp = bodies[0].prefix { $0 != UInt8(ascii: "\n") }
     _ = await service.ingest([service.validate(try JSONParser.parse(Array(warmUp)), now: service.now)])
 
-    for stage in stages {
-        let before = processCPUSeconds()
-        let brokerBefore = brokerPID.map(cpuSeconds(of:))
-        let started = ContinuousClock.now
-        let failures = try await withThrowingTaskGroup(of: Int.self) { group in
+    // Each stage runs the requests `window` at a time and returns the events that did not make it.
+    func run(_ stage: String, requests: Int) async throws -> Int {
+        try await withThrowingTaskGroup(of: Int.self) { group in
             var failures = 0
             var next = 0
             func add() {
@@ -67,6 +65,16 @@ func gatewayStages(_ arguments: Arguments) async throws {
             }
             return failures
         }
+    }
+    // Untimed: a freshly started broker answers its first few thousand records slower (seen as the
+    // first stage of a run reading up to a third lower than the same stage later).
+    _ = try await run("ingest", requests: min(requests, max(window, 2000 / max(1, perRequest))))
+
+    for stage in stages {
+        let before = processCPUSeconds()
+        let brokerBefore = brokerPID.map(cpuSeconds(of:))
+        let started = ContinuousClock.now
+        let failures = try await run(stage, requests: requests)
         let elapsed = ContinuousClock.now - started
         let cpu = processCPUSeconds() - before
         let events = max(1, requests * perRequest - failures)
