@@ -6,6 +6,8 @@
 #   cp .build/release/inference-api /tmp/api-A   # before the change
 #   swift build -c release --product inference-api
 #   bash scripts/bench/inference-ab.sh /tmp/api-A .build/release/inference-api
+# A_ENV / B_ENV: extra environment for one side (e.g. B_ENV="STREAMREC_REDIS_CONNECTIONS=1" with the same
+# binary twice, to compare a setting).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 A="${1:?usage: inference-ab.sh BINARY_A BINARY_B [ROUNDS]}"
@@ -21,9 +23,11 @@ trap bench_pipeline_down EXIT
 bench_pipeline_up
 # The pipeline's own API is not measured: A and B run beside it on the next two ports, same configuration.
 PORT_A=$((API_PORT + 10)); PORT_B=$((API_PORT + 11))
-STREAMREC_HTTP_PORT="$PORT_A" "$A" >&2 &
+# shellcheck disable=SC2086 # A_ENV/B_ENV are lists of NAME=value words
+env ${A_ENV:-} STREAMREC_HTTP_PORT="$PORT_A" "$A" >&2 &
 pid_a=$!
-STREAMREC_HTTP_PORT="$PORT_B" "$B" >&2 &
+# shellcheck disable=SC2086
+env ${B_ENV:-} STREAMREC_HTTP_PORT="$PORT_B" "$B" >&2 &
 pid_b=$!
 pids+=("$pid_a" "$pid_b")
 for port in "$PORT_A" "$PORT_B"; do
