@@ -25,10 +25,6 @@ func gatewayLoad(_ arguments: Arguments) async throws {
             occurredAt: EventTimestamp(millisecondsSinceEpoch: 0)
         )
     }
-    let report = try await LoadGenerator(configuration: configuration, templates: templates, domain: .movie).run()
-    let seconds = Double(report.elapsed.components.seconds) + Double(report.elapsed.components.attoseconds) / 1e18
-    print(
-        "result name=gateway-load ops=\(report.eventsAccepted) seconds=\(String(format: "%.3f", seconds)) rate=\(String(format: "%.0f", report.acceptedPerSecond))"
-            + " non2xx=\(report.failedRequests.values.reduce(0, +))"
-    )
+    let outcome = try await LoadGenerator(configuration: configuration, templates: templates, domain: .movie).run()
+    report("gateway-load", operations: outcome.eventsAccepted, elapsed: outcome.elapsed, extra: "non2xx=\(outcome.failedRequests.values.reduce(0, +))")
 }

@@ -78,12 +78,11 @@ func gatewayStages(_ arguments: Arguments) async throws {
         let elapsed = ContinuousClock.now - started
         let cpu = processCPUSeconds() - before
         let events = max(1, requests * perRequest - failures)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        var line = "result name=gateway-stage-\(stage) ops=\(events) seconds=\(String(format: "%.3f", seconds)) rate=\(String(format: "%.0f", Double(events) / seconds)) cpu_us_per_event=\(String(format: "%.2f", cpu * 1e6 / Double(events)))"
+        var extra = "cpu_us_per_event=\(String(format: "%.2f", cpu * 1e6 / Double(events)))"
         if let brokerPID, let brokerBefore {
-            line += " broker_cpu_us_per_event=\(String(format: "%.2f", (cpuSeconds(of: brokerPID) - brokerBefore) * 1e6 / Double(events)))"
+            extra += " broker_cpu_us_per_event=\(String(format: "%.2f", (cpuSeconds(of: brokerPID) - brokerBefore) * 1e6 / Double(events)))"
         }
-        print(line + " failures=\(failures)")
+        report("gateway-stage-\(stage)", operations: events, elapsed: elapsed, extra: extra + " failures=\(failures)")
     }
     await producers.shutdown()
 }

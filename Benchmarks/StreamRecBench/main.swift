@@ -27,9 +27,14 @@ struct StandardError: TextOutputStream {
 }
 nonisolated(unsafe) var standardError = StandardError()
 
-func report(_ name: String, operations: Int, elapsed: Duration) {
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    print("result name=\(name) ops=\(operations) seconds=\(String(format: "%.3f", seconds)) rate=\(String(format: "%.0f", Double(operations) / seconds))")
+extension Duration {
+    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// The machine-readable line every benchmark prints; `extra` adds `key=value` fields.
+func report(_ name: String, operations: Int, elapsed: Duration, extra: String = "") {
+    let seconds = elapsed.inSeconds
+    print("result name=\(name) ops=\(operations) seconds=\(String(format: "%.3f", seconds)) rate=\(String(format: "%.0f", Double(operations) / seconds))" + (extra.isEmpty ? "" : " " + extra))
 }
 
 /// Produces `messages` records of `size` bytes with the same settings kcat gets, keeping at most
@@ -163,7 +168,6 @@ func eventsCodec(_ arguments: Arguments) {
     if bytes == 0 { print("unreachable") }
 }
 
-/// Quality of the explicit-rating model and popularity on MovieLens, both protocols.
 /// The quality of `POST /v1/predict` for people the model has never seen: users are split into `folds`
 /// groups; for each, the rating model is fitted as the trainer fits it (validation picks the epochs, then
 /// all of train) on the other users, and each held-out user's ratings, in time order, are split into a
@@ -268,6 +272,7 @@ func predictEvaluation(_ arguments: Arguments) throws {
     }
 }
 
+/// Quality of the explicit-rating model and popularity on MovieLens, both protocols.
 func recommenderEvaluation(_ arguments: Arguments) throws {
     let path = arguments.string("data", "data/ml-100k/ml-100k.inter")
     let dataset = try RatingsDataset.parse(String(contentsOfFile: path, encoding: .utf8))
@@ -454,7 +459,7 @@ func alsFitTime(_ arguments: Arguments) throws {
         let started = ContinuousClock.now
         _ = ImplicitALS.fit(matrix, configuration: configuration)
         let elapsed = ContinuousClock.now - started
-        times.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        times.append(elapsed.inSeconds)
     }
     let median = times.sorted()[times.count / 2]
     print("result name=swift-als-fit factors=\(configuration.factors) iterations=\(configuration.iterations) threads=\(configuration.threads) positives=\(positives.count) seconds=\(String(format: "%.3f", median))")
