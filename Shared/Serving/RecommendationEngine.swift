@@ -173,8 +173,11 @@ public struct RecommendationEngine: Sendable {
         // Excluded items as one bit per catalog item (a known user's seen-set holds hundreds of items:
         // a Set of strings, then a Set of indices, hashed each of them twice per request).
         var excludedBits = [UInt64](repeating: 0, count: (ids.count + 63) / 64)
-        for item in seen { if let index = model.itemIndex[item] { excludedBits[Int(index) >> 6] |= 1 << UInt64(index & 63) } }
-        for item in request.exclude { if let index = model.itemIndex[item] { excludedBits[Int(index) >> 6] |= 1 << UInt64(index & 63) } }
+        func exclude(_ item: String) {
+            if let index = model.itemIndex[item] { excludedBits[Int(index) >> 6] |= 1 << UInt64(index & 63) }
+        }
+        seen.forEach(exclude)
+        request.exclude.forEach(exclude)
         let selected = TopK.select(scores, k: request.k) { index in
             if excludedBits[index >> 6] & (1 << UInt64(index & 63)) != 0 { return true }
             if let group = request.group { return !(groups(request.domain, ids[index])?.contains(group) ?? false) }
