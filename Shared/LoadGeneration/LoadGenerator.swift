@@ -157,10 +157,9 @@ public struct LoadGenerator: Sendable {
         )
         try await poster.session(singleEvents: configuration.singleEvents) { post in
             var next = connection * 7919 % templates.count
-            // Connections start spread over one interval, so requests arrive evenly.
-            var due = started + interval * (Double(connection) / Double(configuration.connections))
-            while due < started + configuration.duration {
-                try await Task.sleep(until: due, clock: .continuous)
+            try await followSchedule(
+                connection: connection, of: configuration.connections, interval: interval, started: started, report: report
+            ) {
                 let now = EventTimestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
                 var lines: [String] = []
                 for _ in 0..<configuration.batch {
@@ -171,20 +170,37 @@ public struct LoadGenerator: Sendable {
                     event.userID = configuration.userPrefix + event.userID
                     lines.append(GatewayPoster.line(event))
                 }
-                let status = (try? await post(lines.joined(separator: "\n")).status) ?? 0
-                let latency = ContinuousClock.now - due
-                report.state.withLock { report in
-                    report.requestLatencies.append(latency)
-                    if status / 100 == 2 { report.eventsAccepted += configuration.batch } else { report.failedRequests[status, default: 0] += 1 }
-                }
-                if status == 0 {
-                    // The connection is gone: what it would still have sent counts as failed.
-                    let unsent = Self.remainingSlots(after: due, interval: interval, end: started + configuration.duration)
-                    report.state.withLock { $0.failedRequests[0, default: 0] += unsent }
-                    return
-                }
-                due = due + interval
+                return (try? await post(lines.joined(separator: "\n")).status) ?? 0
+            } record: { report, status, latency in
+                report.requestLatencies.append(latency)
+                if status / 100 == 2 { report.eventsAccepted += configuration.batch } else { report.failedRequests[status, default: 0] += 1 }
+            } recordUnsent: { report, unsent in
+                report.failedRequests[0, default: 0] += unsent
             }
+        }
+    }
+
+    /// One connection's share of an open-loop schedule: `send` at each due time (connections start spread
+    /// over one interval, so requests arrive evenly), each answer recorded with its latency from the due
+    /// time. A lost connection (status 0) ends the share; what it would still have sent is recorded as unsent.
+    private func followSchedule(
+        connection: Int, of connections: Int, interval: Duration, started: ContinuousClock.Instant, report: ReportBox,
+        send: () async -> Int, record: @escaping @Sendable (inout Report, Int, Duration) -> Void,
+        recordUnsent: @escaping @Sendable (inout Report, Int) -> Void
+    ) async throws {
+        let end = started + configuration.duration
+        var due = started + interval * (Double(connection) / Double(connections))
+        while due < end {
+            try await Task.sleep(until: due, clock: .continuous)
+            let status = await send()
+            let latency = ContinuousClock.now - due
+            report.state.withLock { record(&$0, status, latency) }
+            if status == 0 {
+                let unsent = Self.remainingSlots(after: due, interval: interval, end: end)
+                report.state.withLock { recordUnsent(&$0, unsent) }
+                return
+            }
+            due = due + interval
         }
     }
 
@@ -201,25 +217,19 @@ public struct LoadGenerator: Sendable {
         var generator = SystemRandomNumberGenerator()
         let api = try await HTTPConnection.connect(host: configuration.apiHost, port: configuration.apiPort)
         try await api.session { send in
-            var due = started + interval * (Double(connection) / Double(configuration.recommendationConnections))
-            while due < started + configuration.duration {
-                try await Task.sleep(until: due, clock: .continuous)
+            try await followSchedule(
+                connection: connection, of: configuration.recommendationConnections, interval: interval, started: started, report: report
+            ) {
                 let draw = Double.random(in: 0..<1, using: &generator)
                 let user = draw < 0.5 ? String(Int.random(in: 1...943, using: &generator))
                     : draw < 0.7 ? "new-\(Int.random(in: 1...943, using: &generator))"
                     : "visitor-\(Int.random(in: 1...100_000, using: &generator))"
-                let status = (try? await send(.GET, "/v1/users/\(user)/recommendations?domain=\(domainName)&k=20", [], nil).status) ?? 0
-                let latency = ContinuousClock.now - due
-                report.state.withLock { report in
-                    report.recommendationLatencies.append(latency)
-                    if status != 200 { report.recommendationFailures[status, default: 0] += 1 }
-                }
-                if status == 0 {
-                    let unsent = Self.remainingSlots(after: due, interval: interval, end: started + configuration.duration)
-                    report.state.withLock { $0.recommendationFailures[0, default: 0] += unsent }
-                    return
-                }
-                due = due + interval
+                return (try? await send(.GET, "/v1/users/\(user)/recommendations?domain=\(domainName)&k=20", [], nil).status) ?? 0
+            } record: { report, status, latency in
+                report.recommendationLatencies.append(latency)
+                if status != 200 { report.recommendationFailures[status, default: 0] += 1 }
+            } recordUnsent: { report, unsent in
+                report.recommendationFailures[0, default: 0] += unsent
             }
         }
     }
