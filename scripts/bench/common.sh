@@ -59,6 +59,25 @@ bench_ab_table() {
   done
 }
 
+# bench_open_loop NAME LOADGEN-ARGS...: runs .build/release/loadgen with the arguments (an open-loop run of at
+# least 7 s), its key=value summary left in .run/bench/NAME.txt; sets loadgen_cores to the cores loadgen itself
+# used (sampled over 5 s: it shares the machine with what it measures). A failed loadgen stops the script with
+# its errors shown.
+bench_open_loop() {
+  local name=$1 pid l0 l1; shift
+  .build/release/loadgen "$@" > ".run/bench/$name.txt" 2> ".run/bench/$name.err" &
+  pid=$!
+  sleep 2; l0=$(ticks "$pid" 2>/dev/null || echo 0); sleep 5; l1=$(ticks "$pid" 2>/dev/null || echo 0)
+  wait "$pid" || { echo "bench: loadgen failed:" >&2; cat ".run/bench/$name.err" >&2; exit 1; }
+  loadgen_cores=$(awk -v t=$((l1 - l0)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz / 5 }')
+}
+
+# bench_open_loop_fields NAME KEY...: the values of those keys in NAME's summary, space-separated.
+bench_open_loop_fields() {
+  local name=$1; shift
+  tr ' ' '\n' < ".run/bench/$name.txt" | awk -F= -v keys="$*" '{ v[$1] = $2 } END { n = split(keys, k, " "); for (i = 1; i <= n; i++) printf "%s%s", v[k[i]], (i < n ? " " : "\n") }'
+}
+
 # CPU time (user + system clock ticks) of a process, to see who uses the two cores during a run.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 

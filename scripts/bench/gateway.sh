@@ -56,12 +56,9 @@ g3=$(ticks "$gateway_pid"); b3=$(ticks "$broker_pid"); t3=$(date +%s%N)
 # run above is closed-loop). loadgen's own CPU shares the two cores and is printed too. Its events are the
 # synthetic polls interactions (no dataset needed), not wrk-event.lua's movie likes.
 swift build -c release --product loadgen >&2
-.build/release/loadgen --source polls --rate 5000 --single 1 --connections 64 --seconds 10 --probes-per-second 0 \
-  --gateway "127.0.0.1:$PORT" --api-key "$BENCH_API_KEY" > .run/bench/gateway-open-loop.txt 2> .run/bench/gateway-open-loop.err &
-loadgen_pid=$!
-sleep 2; l0=$(ticks "$loadgen_pid" 2>/dev/null || echo 0); sleep 5; l1=$(ticks "$loadgen_pid" 2>/dev/null || echo 0)
-wait "$loadgen_pid" || { echo "bench: loadgen failed:" >&2; cat .run/bench/gateway-open-loop.err >&2; exit 1; }
-open_loop=$(tr ' ' '\n' < .run/bench/gateway-open-loop.txt | awk -F= '{ v[$1] = $2 } END { print v["requests_per_second"], v["request_p50_ms"], v["request_p99_ms"], v["failed_requests"] }')
+bench_open_loop gateway-open-loop --source polls --rate 5000 --single 1 --connections 64 --seconds 10 --probes-per-second 0 \
+  --gateway "127.0.0.1:$PORT" --api-key "$BENCH_API_KEY"
+open_loop=$(bench_open_loop_fields gateway-open-loop requests_per_second request_p50_ms request_p99_ms failed_requests)
 rss_kb=$(awk '/VmRSS/ { print $2 }' "/proc/$gateway_pid/status")
 # The gateway is done: stopped, so its background traffic (metadata refreshes, reconnects to the restarted
 # broker) cannot add to the stages' figures.
@@ -99,7 +96,7 @@ echo "| POST /v1/events, paced (c50, 7 ms pause) | $p_rps | $p_p50 | $p_p99 | $p
 echo "| POST /v1/events, open loop at 5 000/s (loadgen, 64 connections) | $o_rps | ${o_p50}ms | ${o_p99}ms | $o_bad | p99 at 5k req/s offered | p99 < 10 ms at 5k req/s |"
 echo "| POST /v1/events/batch (100 events), c16 | $b_rps | $b_p50 | $b_p99 | $b_bad | $(awk -v a="$b_rps" 'BEGIN { printf "%.0f durable events/s", 100 * a }') | ≥ 200k events/s |"
 echo
-echo "gateway RSS after the runs: $(( rss_kb / 1024 )) MiB; loadgen used $(awk -v t=$((l1 - l0)) -v hz="$ticks_per_second" 'BEGIN { printf "%.2f", t / hz / 5 }') cores during the open-loop run"
+echo "gateway RSS after the runs: $(( rss_kb / 1024 )) MiB; loadgen used $loadgen_cores cores during the open-loop run"
 awk -v g=$((g1 - g0)) -v b=$((b1 - b0)) -v ns=$((t1 - t0)) -v hz="$ticks_per_second" -v rps="$s_rps" 'BEGIN {
   seconds = ns / 1e9
   printf "during POST /v1/events c64: gateway %.2f cores (%.0f µs CPU per request), broker %.2f cores\n",

@@ -50,12 +50,8 @@ a1=$(ticks "$api_pid"); r1=$(ticks "$redis_pid"); t1=$(date +%s%N)
 paced=$(BENCH_DELAY_MS=16 wrk -t2 -c35 -d"$DURATION" --latency -s scripts/bench/wrk-recommend.lua "http://127.0.0.1:$API_PORT" | wrk_summary)
 # Open loop: loadgen asks for the same mix on a fixed schedule of 2 000 requests/s over 32 connections and
 # times each request from when it was due (wrk's paced run above is closed loop); its own CPU is printed too.
-.build/release/loadgen --api "127.0.0.1:$API_PORT" --rate 0 --probes-per-second 0 --api-rate 2000 --seconds 10 \
-  > .run/bench/inference-open-loop.txt 2> .run/bench/inference-open-loop.err &
-loadgen_pid=$!
-sleep 2; l0=$(ticks "$loadgen_pid" 2>/dev/null || echo 0); sleep 5; l1=$(ticks "$loadgen_pid" 2>/dev/null || echo 0)
-wait "$loadgen_pid" || { echo "bench: loadgen failed:" >&2; cat .run/bench/inference-open-loop.err >&2; exit 1; }
-open_loop=$(tr ' ' '\n' < .run/bench/inference-open-loop.txt | awk -F= '{ v[$1] = $2 } END { print v["api_requests_per_second"], v["api_p50_ms"], v["api_p99_ms"], v["api_failed"] }')
+bench_open_loop inference-open-loop --api "127.0.0.1:$API_PORT" --rate 0 --probes-per-second 0 --api-rate 2000 --seconds 10
+open_loop=$(bench_open_loop_fields inference-open-loop api_requests_per_second api_p50_ms api_p99_ms api_failed)
 strategies=$(for user in 1 2 new-1 new-2 visitor-1; do curl -fs "http://127.0.0.1:$API_PORT/v1/users/$user/recommendations?domain=movies&k=20" | sed -n 's/.*"strategy":"\([^"]*\)".*/\1/p'; echo; done | tr '\n' ' ')
 echo "bench: freshness at $RATE events/s for $FRESH_SECONDS s" >&2
 fresh=""
@@ -90,4 +86,4 @@ echo "| freshness p50 | $(field freshness_p50_ms) ms | – |"
 echo "| freshness p99 | $(field freshness_p99_ms) ms | < 1000 ms |"
 echo "| freshness max | $(field freshness_max_ms) ms | – |"
 echo
-echo "inference API peak RSS: $rss_mib MiB; loadgen used $(awk -v t=$((l1 - l0)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz / 5 }') cores during the open-loop run"
+echo "inference API peak RSS: $rss_mib MiB; loadgen used $loadgen_cores cores during the open-loop run"
