@@ -77,6 +77,8 @@ let package = Package(
             dependencies: [
                 "CHiredis", "ClientRuntime",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Shared/Redis"
         ),
@@ -221,7 +223,7 @@ let package = Package(
         ),
         .testTarget(name: "ClientRuntimeTests", dependencies: ["ClientRuntime"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "StackTestSupport"]),
-        .testTarget(name: "RedisTests", dependencies: ["Redis", "StackTestSupport"]),
+        .testTarget(name: "RedisTests", dependencies: ["Redis", "StackTestSupport", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "StackTestSupport"]),
         .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "StackTestSupport"]),
         .testTarget(name: "EventsTests", dependencies: ["Events"]),

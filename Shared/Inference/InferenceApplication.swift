@@ -24,6 +24,8 @@ public struct InferenceConfiguration: Sendable {
     public var popularMaxAge: Duration = .seconds(1)
     /// Connections idle this long are closed (`http.idle_timeout`).
     public var idleTimeout: Duration = .seconds(30)
+    /// Routes run on their connection's event loop (`http.pin_to_event_loop`).
+    public var pinToEventLoop = false
     /// The web page's static files (empty: no page).
     public var webRoot = "Services/InferenceAPI/web"
     /// Where the page posts events, and the producer key it may use (local demos only).
@@ -64,7 +66,7 @@ public struct InferenceConfiguration: Sendable {
         )
         public static let topic = ConfigKey("topics.model_updated", default: "streamrec.model-updated", "Topic on which the trainer announces promotions (each API instance reloads)")
 
-        public static let all: [ConfigKey] = [host, port, HTTPServerSettings.idleTimeoutKey, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
+        public static let all: [ConfigKey] = [host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.pinToEventLoopKey, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
             + ClientConfigKeys.redis + ClientConfigKeys.postgres + [ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug]
     }
 
@@ -83,6 +85,7 @@ public struct InferenceConfiguration: Sendable {
         host = try reader.string(Keys.host)
         port = try reader.int(Keys.port, range: 0...65535)
         idleTimeout = try reader.duration(HTTPServerSettings.idleTimeoutKey)
+        pinToEventLoop = try reader.bool(HTTPServerSettings.pinToEventLoopKey)
         adminToken = try reader.optionalString(Keys.adminToken) ?? ""
         if !adminToken.isEmpty, adminToken.utf8.count < 16 {
             throw ConfigurationError(key: Keys.adminToken.name, message: "use at least 16 characters")
@@ -186,7 +189,8 @@ public struct InferenceApplication: Sendable {
             ModelUpdateListener(consumer: consumer, topic: configuration.modelUpdatedTopic, models: service.models, logger: logger),
             refresher,
             Application(
-                router: router(), server: HTTPServerSettings.server(idleTimeout: configuration.idleTimeout), configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
+                router: router(), server: HTTPServerSettings.server(idleTimeout: configuration.idleTimeout, pinnedToEventLoop: configuration.pinToEventLoop),
+                configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
                 logger: logger
             ),
         ]

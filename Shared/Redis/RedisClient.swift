@@ -2,6 +2,8 @@ import ClientRuntime
 import Dispatch
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// An async Redis client over hiredis.
@@ -17,17 +19,30 @@ import Synchronization
 /// try await redis.send(RedisCommand("SET", "k", [0, 10, 42] as [UInt8]))
 /// let replies = try await redis.pipeline([RedisCommand("INCR", "a"), RedisCommand("INCR", "b")])
 /// ```
+/// With ``RedisConfiguration/IOModel/eventLoops`` the lanes are instead one connection per NIO event
+/// loop (``RedisEventLoopLane``), and a caller running on one of those loops uses that loop's connection.
+///
 /// Blocking commands (`BLPOP`, `SUBSCRIBE`) would hold a lane; this client is not meant for them.
 public final class RedisClient: Sendable {
     public let configuration: RedisConfiguration
-    private let lanes: [RedisLane]
+    private let lanes: [any RedisTransportLane]
     private let nextLane = Atomic<Int>(0)
     private let logger: Logger
 
-    public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "streamrec.redis")) {
+    /// `eventLoopGroup` is used only with ``RedisConfiguration/IOModel/eventLoops``: pass the group the
+    /// callers run on (the HTTP server's; by default both use NIO's singleton group).
+    public init(
+        configuration: RedisConfiguration, logger: Logger = Logger(label: "streamrec.redis"),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
         self.configuration = configuration
         self.logger = logger
-        lanes = (0..<configuration.connections).map { RedisLane(index: $0, configuration: configuration, logger: logger) }
+        switch configuration.io {
+        case .threads:
+            lanes = (0..<configuration.connections).map { RedisLane(index: $0, configuration: configuration, logger: logger) }
+        case .eventLoops:
+            lanes = eventLoopGroup.makeIterator().map { RedisEventLoopLane(eventLoop: $0, configuration: configuration, logger: logger) }
+        }
     }
 
     /// Sends one command. An error reply is thrown as ``RedisError/server(_:)``.
@@ -52,14 +67,16 @@ public final class RedisClient: Sendable {
         return try await chooseLane().submit(commands)
     }
 
-    /// Round-robin, or fill-first (``RedisConfiguration/laneFill``).
-    private func chooseLane() -> RedisLane {
+    /// The caller's own event loop's lane if it runs on one; else round-robin, or fill-first
+    /// (``RedisConfiguration/laneFill``).
+    private func chooseLane() -> any RedisTransportLane {
+        if configuration.io == .eventLoops, let local = lanes.first(where: { $0.isCurrentThread }) { return local }
         let fill = configuration.laneFill
         guard fill > 0 else { return lanes[nextLane.wrappingAdd(1, ordering: .relaxed).oldValue % lanes.count] }
         var leastLoaded = lanes[0]
         var leastLoad = Int.max
         for lane in lanes {
-            let load = lane.pending.load(ordering: .relaxed)
+            let load = lane.load
             if load < fill { return lane }
             if load < leastLoad { (leastLoaded, leastLoad) = (lane, load) }
         }
@@ -96,8 +113,19 @@ public final class RedisClient: Sendable {
     public var openConnections: Int { lanes.reduce(0) { $0 + ($1.isConnected ? 1 : 0) } }
 }
 
-/// One connection and the thread that owns it.
-final class RedisLane: Sendable {
+/// One connection of a ``RedisClient``, with whatever runs its I/O.
+protocol RedisTransportLane: AnyObject, Sendable {
+    func submit(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisValue]
+    /// Requests submitted and not yet answered (queued or in flight), for fill-first lane choice.
+    var load: Int { get }
+    var isConnected: Bool { get }
+    /// The calling thread is the one that does this lane's I/O.
+    var isCurrentThread: Bool { get }
+    func shutdown() async
+}
+
+/// One blocking hiredis connection and the thread that owns it.
+final class RedisLane: RedisTransportLane {
     private typealias Reply = CheckedContinuation<Result<[RedisValue], RedisError>, Never>
 
     private struct Request {
@@ -122,8 +150,7 @@ final class RedisLane: Sendable {
     private let state = Mutex(State())
     private let wakeUp = DispatchSemaphore(value: 0)
     private let connected = Atomic<Bool>(false)
-    /// Requests submitted and not yet answered (queued or in flight), for fill-first lane choice.
-    let pending = Atomic<Int>(0)
+    private let pending = Atomic<Int>(0)
 
     init(index: Int, configuration: RedisConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -134,6 +161,8 @@ final class RedisLane: Sendable {
     }
 
     var isConnected: Bool { connected.load(ordering: .acquiring) }
+    var load: Int { pending.load(ordering: .relaxed) }
+    var isCurrentThread: Bool { false }
 
     func submit(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisValue] {
         pending.add(1, ordering: .relaxed)

@@ -23,10 +23,21 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// loaded when all have N — many small requests (the API's) then share one lane's round trips instead
     /// of waking every lane's thread for each, and further lanes join only under load.
     public var laneFill: Int
-    /// Requests waiting on one lane before new ones fail fast with ``RedisError/overloaded``.
+    /// Requests waiting on one lane before new ones fail fast with ``RedisError/overloaded`` (a thread
+    /// lane counts those queued behind the batch it is sending; an event-loop lane, which writes at once,
+    /// counts every request not yet answered).
     public var maximumQueuedRequests: Int
     /// Pacing of reconnection attempts after a failed connect.
     public var reconnectBackoff: Backoff
+    /// Who does the I/O: lanes with threads of their own (blocking hiredis; `connections` of them), or
+    /// one connection per NIO event loop of the client's group (callers on those loops need no thread
+    /// hand-off; `connections` and `laneFill` are then unused).
+    public var io: IOModel
+
+    public enum IOModel: String, Sendable, Hashable {
+        case threads
+        case eventLoops = "event_loops"
+    }
 
     public init(
         host: String = "127.0.0.1",
@@ -39,7 +50,8 @@ public struct RedisConfiguration: Sendable, Hashable {
         connections: Int = 4,
         laneFill: Int = 0,
         maximumQueuedRequests: Int = 10_000,
-        reconnectBackoff: Backoff = .init()
+        reconnectBackoff: Backoff = .init(),
+        io: IOModel = .threads
     ) {
         precondition(connections > 0, "Redis needs at least one connection")
         self.host = host
@@ -53,5 +65,6 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.laneFill = laneFill
         self.maximumQueuedRequests = maximumQueuedRequests
         self.reconnectBackoff = reconnectBackoff
+        self.io = io
     }
 }

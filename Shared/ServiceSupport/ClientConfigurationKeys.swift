@@ -16,6 +16,10 @@ public enum ClientConfigKeys {
         "redis.lane_fill", default: "0",
         "Requests one Redis connection takes (queued or in flight) before the next is used; 0: round-robin over all"
     )
+    public static let redisIO = ConfigKey(
+        "redis.io", default: "threads",
+        "Who does Redis I/O: threads (redis.connections hiredis connections, each with its own thread) or event_loops (one connection per NIO event loop; no thread hand-off for callers on those loops)"
+    )
     public static let redisConnectTimeout = ConfigKey("redis.connect_timeout", default: "2s", "Bound on connecting to Redis")
     public static let redisCommandTimeout = ConfigKey("redis.command_timeout", default: "5s", "Bound on each Redis command")
 
@@ -45,7 +49,7 @@ public enum ClientConfigKeys {
     public static let topicReplication = ConfigKey("topics.replication_factor", default: "1", "Replication factor of each topic a service creates")
     public static let eventTopics: [ConfigKey] = [movieTopic, pollTopic, topicPartitions, topicReplication]
 
-    public static let redis: [ConfigKey] = [redisHost, redisPort, redisUsername, redisPassword, redisDatabase, redisConnections, redisLaneFill, redisConnectTimeout, redisCommandTimeout]
+    public static let redis: [ConfigKey] = [redisHost, redisPort, redisUsername, redisPassword, redisDatabase, redisConnections, redisLaneFill, redisIO, redisConnectTimeout, redisCommandTimeout]
     public static let postgres: [ConfigKey] = [
         postgresHost, postgresPort, postgresDatabase, postgresUser, postgresPassword, postgresPoolSize,
         postgresStatementTimeout, postgresSchema, postgresMigrationsDirectory,
@@ -72,8 +76,16 @@ extension RedisConfiguration {
             connectTimeout: try reader.duration(K.redisConnectTimeout),
             commandTimeout: try reader.duration(K.redisCommandTimeout),
             connections: try reader.int(K.redisConnections, range: 1...256),
-            laneFill: try reader.int(K.redisLaneFill, range: 0...100_000)
+            laneFill: try reader.int(K.redisLaneFill, range: 0...100_000),
+            io: try Self.ioModel(reader.string(K.redisIO))
         )
+    }
+
+    private static func ioModel(_ text: String) throws(ConfigurationError) -> IOModel {
+        guard let model = IOModel(rawValue: text) else {
+            throw ConfigurationError(key: ClientConfigKeys.redisIO.name, message: "expected threads or event_loops, got \"\(text)\"")
+        }
+        return model
     }
 }
 

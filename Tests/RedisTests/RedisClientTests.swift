@@ -1,20 +1,32 @@
 import ClientRuntime
 import Foundation
+import NIOPosix
 import Redis
 import StackTestSupport
 import Testing
 
+extension RedisConfiguration.IOModel: CaseIterable {
+    public static let allCases: [Self] = [.threads, .eventLoops]
+}
+
+/// A client with either I/O model. Event-loop clients get a group of one loop, so "one connection" holds
+/// for them as for a one-lane thread client (the tests below that count connections rely on it).
+func makeClient(_ io: RedisConfiguration.IOModel, _ configure: (inout RedisConfiguration) -> Void = { _ in }) throws -> RedisClient {
+    var configuration = try TestStack.redisConfiguration()
+    configuration.io = io
+    configure(&configuration)
+    return RedisClient(configuration: configuration, eventLoopGroup: oneLoop)
+}
+
+private let oneLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
 @Suite("Redis client against a real redis-server")
 struct RedisClientTests {
-    let client: RedisClient
     let prefix = TestStack.uniqueName("test")
 
-    init() throws {
-        client = RedisClient(configuration: try TestStack.redisConfiguration())
-    }
-
-    @Test("10k commands in one pipeline come back in order")
-    func pipelineOf10k() async throws {
+    @Test("10k commands in one pipeline come back in order", arguments: RedisConfiguration.IOModel.allCases)
+    func pipelineOf10k(io: RedisConfiguration.IOModel) async throws {
+        let client = try makeClient(io)
         defer { Task { await client.shutdown() } }
         let key = "\(prefix):counter"
         var commands = (0..<10_000).map { _ in RedisCommand("INCR", key) }
@@ -29,8 +41,9 @@ struct RedisClientTests {
         try await client.send("DEL", key)
     }
 
-    @Test("keys and values with NUL, CR/LF, '*' and '$' are stored byte for byte")
-    func binarySafety() async throws {
+    @Test("keys and values with NUL, CR/LF, '*' and '$' are stored byte for byte", arguments: RedisConfiguration.IOModel.allCases)
+    func binarySafety(io: RedisConfiguration.IOModel) async throws {
+        let client = try makeClient(io)
         defer { Task { await client.shutdown() } }
         let hostileKey: [UInt8] = Array("\(prefix):k".utf8) + [0, 13, 10, 42, 36, 0x33, 13, 10, 0xff]
         let hostileValue: [UInt8] = [0, 0, 13, 10] + Array("*3\r\n$3\r\nSET\r\n".utf8) + [0xfe, 0xff, 0]
@@ -45,8 +58,9 @@ struct RedisClientTests {
         try await client.send(RedisCommand("DEL", hostileKey))
     }
 
-    @Test("an error reply throws with its code; inside a pipeline it is a value in place")
-    func errorReplies() async throws {
+    @Test("an error reply throws with its code; inside a pipeline it is a value in place", arguments: RedisConfiguration.IOModel.allCases)
+    func errorReplies(io: RedisConfiguration.IOModel) async throws {
+        let client = try makeClient(io)
         defer { Task { await client.shutdown() } }
         let key = "\(prefix):list"
         try await client.send("RPUSH", key, "a")
@@ -63,8 +77,10 @@ struct RedisClientTests {
         try await client.send("DEL", key)
     }
 
-    @Test("scripts run by SHA and are reloaded after SCRIPT FLUSH (NOSCRIPT)")
-    func scriptReloadAfterFlush() async throws {
+    // Serialized: the two cases must not flush each other's script between their own steps.
+    @Test("scripts run by SHA and are reloaded after SCRIPT FLUSH (NOSCRIPT)", .serialized, arguments: RedisConfiguration.IOModel.allCases)
+    func scriptReloadAfterFlush(io: RedisConfiguration.IOModel) async throws {
+        let client = try makeClient(io)
         defer { Task { await client.shutdown() } }
         let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
         let key = "\(prefix):scripted"
@@ -127,19 +143,21 @@ struct RedisClientTests {
         for client in [sequential, concurrent, spread] { await client.shutdown() }
     }
 
-    @Test("queued requests beyond the configured bound fail fast as retriable overload")
-    func overload() async throws {
-        var configuration = try TestStack.redisConfiguration()
-        configuration.connections = 1
-        configuration.maximumQueuedRequests = 5
-        let client = RedisClient(configuration: configuration)
+    @Test("queued requests beyond the configured bound fail fast as retriable overload", arguments: RedisConfiguration.IOModel.allCases)
+    func overload(io: RedisConfiguration.IOModel) async throws {
+        let client = try makeClient(io) {
+            $0.connections = 1
+            $0.maximumQueuedRequests = 5
+        }
         defer { Task { await client.shutdown() } }
         let key = "\(prefix):overload"
         // Hold the only lane with a command that blocks on the server for 3 s (long enough that the 20
         // requests below are queued behind it even on a loaded machine)...
         async let blocker = client.send("BLPOP", "\(prefix):never", "3")
         try await Task.sleep(for: .milliseconds(300))
-        // ...so these queue up: five fit, the rest are refused at once.
+        // ...so these queue up: five fit (a thread lane counts its queue; an event-loop lane writes at once
+        // and counts everything unanswered, the blocker included, so four), the rest are refused at once.
+        let accepted = io == .threads ? 5 : 4
         let outcomes = await withTaskGroup(of: RedisError?.self) { group in
             for _ in 0..<20 {
                 group.addTask {
@@ -155,18 +173,16 @@ struct RedisClientTests {
         }
         #expect(try await blocker == .null)
         let refused = outcomes.compactMap { $0 }
-        #expect(refused.count == 15)
+        #expect(refused.count == 20 - accepted)
         #expect(refused.allSatisfy { $0 == .overloaded && $0.isRetriable })
         // What was accepted was applied exactly once.
-        #expect(try await client.send("GET", key).int == 5)
+        #expect(try await client.send("GET", key).int == Int64(accepted))
         try await client.send("DEL", key)
     }
 
-    @Test("a command that outlives the command timeout fails as a retriable lost connection")
-    func commandTimeout() async throws {
-        var configuration = try TestStack.redisConfiguration()
-        configuration.commandTimeout = .milliseconds(200)
-        let client = RedisClient(configuration: configuration)
+    @Test("a command that outlives the command timeout fails as a retriable lost connection", arguments: RedisConfiguration.IOModel.allCases)
+    func commandTimeout(io: RedisConfiguration.IOModel) async throws {
+        let client = try makeClient(io) { $0.commandTimeout = .milliseconds(200) }
         defer { Task { await client.shutdown() } }
         let started = ContinuousClock.now
         let error = await #expect(throws: RedisError.self) {
@@ -178,9 +194,9 @@ struct RedisClientTests {
         #expect(try await client.send("PING") == .simpleString("PONG"))
     }
 
-    @Test("no server: connect fails fast with a retriable error")
-    func connectFailure() async throws {
-        let client = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: TestStack.freePort()))
+    @Test("no server: connect fails fast with a retriable error", arguments: RedisConfiguration.IOModel.allCases)
+    func connectFailure(io: RedisConfiguration.IOModel) async throws {
+        let client = try makeClient(io) { $0.port = TestStack.freePort() }
         defer { Task { await client.shutdown() } }
         let error = await #expect(throws: RedisError.self) { try await client.send("PING") }
         guard case .connectionFailed = error else {
@@ -193,14 +209,15 @@ struct RedisClientTests {
 
 @Suite("Redis client across a server restart")
 struct RedisRestartTests {
-    @Test("after redis-server restarts, the client reconnects by itself")
-    func reconnectAfterRestart() async throws {
+    @Test("after redis-server restarts, the client reconnects by itself", arguments: RedisConfiguration.IOModel.allCases)
+    func reconnectAfterRestart(io: RedisConfiguration.IOModel) async throws {
         let server = try PrivateRedis()
         defer { try? server.remove() }
         var configuration = server.configuration
         configuration.connections = 2
+        configuration.io = io
         configuration.reconnectBackoff = Backoff(initial: .milliseconds(20), maximum: .milliseconds(200))
-        let client = RedisClient(configuration: configuration)
+        let client = RedisClient(configuration: configuration, eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
         defer { Task { await client.shutdown() } }
 
         try await client.send("SET", "before", "1")
