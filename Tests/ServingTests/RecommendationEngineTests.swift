@@ -128,12 +128,13 @@ struct RecommendationEngineTests {
         try await fixture.finish()
     }
 
-    @Test("Redis down: personalised and popular answers from the model alone, marked degraded; no model and no Redis: an error")
-    func redisDownDegradesToTheModel() async throws {
+    // Both Redis I/O models: the API reads over event loops (configs/inference-api.conf), the default is threads.
+    @Test("Redis down: personalised and popular answers from the model alone, marked degraded; no model and no Redis: an error", arguments: [RedisConfiguration.IOModel.threads, .eventLoops])
+    func redisDownDegradesToTheModel(io: RedisConfiguration.IOModel) async throws {
         let fixture = try await Fixture()
         _ = try await fixture.repository.reload(domain: "polls")
         // A Redis client for a port where nothing listens.
-        let unreachable = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: TestStack.freePort(), connectTimeout: .milliseconds(200)))
+        let unreachable = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: TestStack.freePort(), connectTimeout: .milliseconds(200), io: io))
         var features = FeatureConfiguration()
         features.keyPrefix = fixture.schema + ":v1"
         let engine = RecommendationEngine(models: fixture.repository, features: FeatureReader(configuration: features, redis: unreachable)) { _, _ in nil }
@@ -147,12 +148,13 @@ struct RecommendationEngineTests {
         try await fixture.finish()
     }
 
-    @Test("popular lists: reused while younger than popularMaxAge; while Redis is down the last one read is served, marked degraded; a list never read is an error")
-    func lastPopularListWhileRedisIsDown() async throws {
+    @Test("popular lists: reused while younger than popularMaxAge; while Redis is down the last one read is served, marked degraded; a list never read is an error", arguments: [RedisConfiguration.IOModel.threads, .eventLoops])
+    func lastPopularListWhileRedisIsDown(io: RedisConfiguration.IOModel) async throws {
         let fixture = try await Fixture()  // no model loaded: popular comes from Redis or its cache only
         let server = try PrivateRedis()
         var redisConfiguration = server.configuration
         redisConfiguration.connectTimeout = .milliseconds(200)
+        redisConfiguration.io = io
         let redis = RedisClient(configuration: redisConfiguration)
         var features = FeatureConfiguration()
         features.keyPrefix = fixture.schema + ":v1"
