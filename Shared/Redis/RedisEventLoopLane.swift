@@ -156,6 +156,8 @@ final class RedisEventLoopLane: RedisTransportLane, @unchecked Sendable {
             channel.close(promise: nil)
             return
         }
+        // Closed again before this ran (its handler's report was ignored while connecting).
+        guard channel.isActive else { return connectFailed(.connectionFailed("closed by the server right after connecting")) }
         connection = .connected(channel)
         consecutiveFailures = 0
         connectedFlag.store(true, ordering: .releasing)
