@@ -6,7 +6,8 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// An async Redis client over hiredis.
+/// An async Redis client: blocking hiredis connections on threads of their own (the default, below), or
+/// non-blocking connections on NIO event loops.
 ///
 /// Each of ``RedisConfiguration/connections`` connections is served by its own thread (a lane), so
 /// hiredis's blocking calls never run on a NIO event loop or the Swift cooperative pool. Requests are

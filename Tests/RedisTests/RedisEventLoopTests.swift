@@ -1,6 +1,5 @@
 import NIOCore
 import NIOPosix
-import Redis
 import StackTestSupport
 import Testing
 
@@ -10,12 +9,17 @@ import Testing
 struct RedisEventLoopTests {
     let prefix = TestStack.uniqueName("loop")
 
-    @Test("a caller running on an event loop uses that loop's connection; other callers spread over the loops")
-    func callerOnALoopUsesItsConnection() async throws {
+    /// An event-loop client over a group of two loops of its own (the test shuts both down).
+    private func twoLoopClient() throws -> (MultiThreadedEventLoopGroup, RedisClient) {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         var configuration = try TestStack.redisConfiguration()
         configuration.io = .eventLoops
-        let client = RedisClient(configuration: configuration, eventLoopGroup: group)
+        return (group, RedisClient(configuration: configuration, eventLoopGroup: group))
+    }
+
+    @Test("a caller running on an event loop uses that loop's connection; other callers spread over the loops")
+    func callerOnALoopUsesItsConnection() async throws {
+        let (group, client) = try twoLoopClient()
         let key = "\(prefix):counter"
         let loop = group.next()
         let onLoop = try await withTaskExecutorPreference(LoopExecutor(loop)) {
@@ -40,10 +44,7 @@ struct RedisEventLoopTests {
 
     @Test("concurrent requests from both loops and the pool are answered in order, each with its own replies")
     func concurrentCallersGetTheirOwnReplies() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        var configuration = try TestStack.redisConfiguration()
-        configuration.io = .eventLoops
-        let client = RedisClient(configuration: configuration, eventLoopGroup: group)
+        let (group, client) = try twoLoopClient()
         let loops = Array(group.makeIterator())
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for caller in 0..<300 {

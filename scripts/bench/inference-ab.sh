@@ -7,7 +7,7 @@
 #   swift build -c release --product inference-api
 #   bash scripts/bench/inference-ab.sh /tmp/api-A .build/release/inference-api
 # A_ENV / B_ENV: extra environment for one side (e.g. B_ENV="STREAMREC_REDIS_CONNECTIONS=1" with the same
-# binary twice, to compare a setting). AB_MODE: mix (default, as above), open (loadgen's open-loop mix at
+# binary twice, to compare a setting; both sides read configs/inference-api.conf first). AB_MODE: mix (default, as above), open (loadgen's open-loop mix at
 # 2 000 requests/s for 10 s: the latency target's measure; its p99 in the table) or healthz (the trivial
 # route at c32, the ceiling).
 set -euo pipefail
@@ -15,6 +15,10 @@ cd "$(dirname "$0")/../.."
 A="${1:?usage: inference-ab.sh BINARY_A BINARY_B [ROUNDS]}"
 B="${2:?usage: inference-ab.sh BINARY_A BINARY_B [ROUNDS]}"
 ROUNDS="${3:-3}"
+case "${AB_MODE:=mix}" in
+  mix | open | healthz) ;;
+  *) echo "inference-ab.sh: AB_MODE is mix, open or healthz, not ${AB_MODE}" >&2; exit 2 ;;
+esac
 # shellcheck source=scripts/bench/common.sh
 source scripts/bench/common.sh
 RUN_ID="ab_$(date +%s)"
@@ -66,9 +70,4 @@ run_healthz() {
   read -r rps _ p99 _ <<< "$(wrk -t2 -c32 -d10s --latency "http://127.0.0.1:$1/healthz" | wrk_summary)"
   figures "$2" "$t0" "$rps" "$p99"
 }
-case "${AB_MODE:-mix}" in
-  mix) bench_ab_table "$ROUNDS" request run_mix "$PORT_A" "$pid_a" "$PORT_B" "$pid_b" ;;
-  open) bench_ab_table "$ROUNDS" request run_open "$PORT_A" "$pid_a" "$PORT_B" "$pid_b" ;;
-  healthz) bench_ab_table "$ROUNDS" request run_healthz "$PORT_A" "$pid_a" "$PORT_B" "$pid_b" ;;
-  *) echo "inference-ab.sh: AB_MODE is mix, open or healthz, not ${AB_MODE}" >&2; exit 2 ;;
-esac
+bench_ab_table "$ROUNDS" request "run_$AB_MODE" "$PORT_A" "$pid_a" "$PORT_B" "$pid_b"
