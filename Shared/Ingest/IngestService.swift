@@ -1,3 +1,4 @@
+import ClientRuntime
 import Events
 import Foundation
 import Kafka
@@ -183,11 +184,4 @@ struct IngestMetrics: Sendable {
 final class AtomicCounter: Sendable {
     private let value = Synchronization.Atomic<Int>(0)
     func wrappingAdd(_ delta: Int) -> Int { value.wrappingAdd(delta, ordering: .relaxed).newValue }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
 }

@@ -1,3 +1,4 @@
+import ClientRuntime
 import Logging
 import NIOCore
 import NIOPosix
@@ -44,6 +45,7 @@ final class RedisEventLoopLane: RedisTransportLane, @unchecked Sendable {
     private var waiting: [(commands: [RedisCommand], reply: Reply)] = []
     private var inFlight = CircularBuffer<InFlight>()
     private var outbound: ByteBuffer
+    private var encoding: [UInt8] = []
     private var flushScheduled = false
     private var timeoutCheck: Scheduled<Void>?
     private var consecutiveFailures = 0
@@ -109,11 +111,11 @@ final class RedisEventLoopLane: RedisTransportLane, @unchecked Sendable {
     }
 
     private func write(_ commands: [RedisCommand], reply: Reply?, to channel: any Channel) {
-        var wire: [UInt8] = []
-        wire.reserveCapacity(commands.reduce(0) { $0 + $1.storage.count + 16 * $1.lengths.count })
-        for command in commands { command.encodeRESP(into: &wire) }
-        outbound.writeBytes(wire)
-        inFlight.append(InFlight(expected: commands.count, replies: [], reply: reply, deadline: .now() + timeAmount(configuration.commandTimeout)))
+        // Encoded into one reused array, then copied into the outgoing buffer: no allocation per request.
+        encoding.removeAll(keepingCapacity: true)
+        for command in commands { command.encodeRESP(into: &encoding) }
+        outbound.writeBytes(encoding)
+        inFlight.append(InFlight(expected: commands.count, replies: [], reply: reply, deadline: .now() + TimeAmount(configuration.commandTimeout)))
         if timeoutCheck == nil { scheduleTimeoutCheck(at: inFlight[inFlight.startIndex].deadline) }
         guard !flushScheduled else { return }
         flushScheduled = true
@@ -133,7 +135,7 @@ final class RedisEventLoopLane: RedisTransportLane, @unchecked Sendable {
     private func connect() {
         connection = .connecting
         let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(timeAmount(configuration.connectTimeout))
+            .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { [self] channel in
@@ -179,7 +181,7 @@ final class RedisEventLoopLane: RedisTransportLane, @unchecked Sendable {
         connectedFlag.store(false, ordering: .releasing)
         consecutiveFailures += 1
         lastConnectError = error
-        nextConnectAllowed = .now() + timeAmount(configuration.reconnectBackoff.delay(afterFailures: consecutiveFailures))
+        nextConnectAllowed = .now() + TimeAmount(configuration.reconnectBackoff.delay(afterFailures: consecutiveFailures))
         logger.warning("redis connect failed", metadata: ["error": "\(error)"])
         failAll(error)
     }
@@ -208,7 +210,7 @@ final class RedisEventLoopLane: RedisTransportLane, @unchecked Sendable {
         if case .connectionFailed = error {
             consecutiveFailures += 1
             lastConnectError = error
-            nextConnectAllowed = .now() + timeAmount(configuration.reconnectBackoff.delay(afterFailures: consecutiveFailures))
+            nextConnectAllowed = .now() + TimeAmount(configuration.reconnectBackoff.delay(afterFailures: consecutiveFailures))
         }
         outbound.clear()
         failAll(error)
@@ -264,9 +266,4 @@ private final class RedisReplyHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         lane.lose(channel, (error as? RedisError) ?? .connectionLost("\(error)"))
     }
-}
-
-private func timeAmount(_ duration: Duration) -> TimeAmount {
-    let (seconds, attoseconds) = duration.components
-    return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
 }

@@ -150,8 +150,7 @@ public enum HTTPServerSettings {
     )
 
     public static func server(idleTimeout: Duration, pinnedToEventLoop: Bool = false) -> HTTPServerBuilder {
-        let nanoseconds = idleTimeout.components.seconds * 1_000_000_000 + idleTimeout.components.attoseconds / 1_000_000_000
-        let configuration = HTTP1Channel.Configuration(idleTimeout: .nanoseconds(nanoseconds))
+        let configuration = HTTP1Channel.Configuration(idleTimeout: TimeAmount(idleTimeout))
         return pinnedToEventLoop ? pinnedHTTP1(configuration: configuration) : .http1(configuration: configuration)
     }
 }

@@ -55,7 +55,7 @@ public final class StreamProcessorService: Service, Sendable {
                 do {
                     let commitStarted = ContinuousClock.now
                     try await consumer.commit(records)
-                    metrics.stage("commit").recordNanoseconds((ContinuousClock.now - commitStarted).nanosecondsForMetrics)
+                    metrics.stage("commit").recordNanoseconds((ContinuousClock.now - commitStarted).nanoseconds)
                 } catch {
                     // Stored offsets are committed with the next commit or on revoke; a replay of this
                     // batch would change nothing anyway.
@@ -83,7 +83,7 @@ public final class StreamProcessorService: Service, Sendable {
             let started = ContinuousClock.now
             do {
                 let report = try await processor.process(records, now: clock(), logEnds: logEnds)
-                metrics.batchDuration.recordNanoseconds((ContinuousClock.now - started).nanosecondsForMetrics)
+                metrics.batchDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
                 if failures > 0 {
                     logger.info("dependencies are back; batch applied", metadata: ["attempts": "\(failures + 1)"])
                     paused.store(false, ordering: .relaxed)
@@ -107,7 +107,7 @@ public final class StreamProcessorService: Service, Sendable {
 
     private func record(_ report: BatchReport, records: [KafkaConsumerMessage]) {
         let now = clock()
-        for (stage, duration) in report.stageDurations { metrics.stage(stage).recordNanoseconds(duration.nanosecondsForMetrics) }
+        for (stage, duration) in report.stageDurations { metrics.stage(stage).recordNanoseconds(duration.nanoseconds) }
         for (item, status) in zip(report.events, report.features.statuses) {
             metrics.events(item.event.type, status).increment()
             if case .applied = status {
@@ -190,12 +190,5 @@ public struct ProcessorMetrics: Sendable {
 
     func lag(_ partition: KafkaTopicPartition) -> Gauge {
         cache.gauge("streamrec_processor_lag_records", [("topic", partition.topic), ("partition", String(partition.partition))], factory: factory)
-    }
-}
-
-extension Duration {
-    var nanosecondsForMetrics: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -1,0 +1,8 @@
+extension Duration {
+    /// Whole nanoseconds (truncated), for metrics timers. (NIO's `TimeAmount(_:)` takes a `Duration` itself.)
+    public var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
