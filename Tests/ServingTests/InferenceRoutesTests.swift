@@ -19,6 +19,17 @@ import Testing
 
 @Suite("Inference API routes against Redis and PostgreSQL", .serialized)
 struct InferenceRoutesTests {
+    /// The API's configuration against the test stack, reading Redis over event loops as
+    /// configs/inference-api.conf does.
+    static func apiConfiguration(postgres: PostgresConfiguration) throws -> InferenceConfiguration {
+        var redis = try TestStack.redisConfiguration()
+        redis.io = .eventLoops
+        return InferenceConfiguration(
+            redis: redis, postgres: postgres,
+            consumer: KafkaConsumerConfiguration(bootstrapServers: try TestStack.kafkaBrokers(), groupID: TestStack.uniqueName("api"))
+        )
+    }
+
     static let adminToken = "admin-token-0123456789abcdef"
 
     func withApplication(_ body: @Sendable (RecommendationEngineTests.Fixture, any TestClientProtocol) async throws -> Void) async throws {
@@ -126,10 +137,7 @@ struct InferenceRoutesTests {
         _ = try await TrainingRun(configuration: trainer, postgres: postgres, logger: logger) { _, _ in }.train(domain: "polls", force: false, codeRevision: "test")
         await postgres.shutdown()
 
-        var configuration = InferenceConfiguration(
-            redis: try TestStack.redisConfiguration(), postgres: server.configuration,
-            consumer: KafkaConsumerConfiguration(bootstrapServers: try TestStack.kafkaBrokers(), groupID: TestStack.uniqueName("api"))
-        )
+        var configuration = try Self.apiConfiguration(postgres: server.configuration)
         configuration.migrationsDirectory = trainer.migrationsDirectory
         configuration.features.keyPrefix = TestStack.uniqueName("api") + ":v1"
         // No periodic re-read: after the restart, a new poll can only arrive through the catalog listener.
@@ -204,10 +212,7 @@ struct InferenceRoutesTests {
         var postgres = try TestStack.postgresConfiguration()
         postgres.port = TestStack.freePort()  // the routes are listed, not called
         postgres.connectTimeout = .milliseconds(200)
-        var configuration = InferenceConfiguration(
-            redis: try TestStack.redisConfiguration(), postgres: postgres,
-            consumer: KafkaConsumerConfiguration(bootstrapServers: try TestStack.kafkaBrokers(), groupID: TestStack.uniqueName("api"))
-        )
+        var configuration = try Self.apiConfiguration(postgres: postgres)
         configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
         let application = try await InferenceApplication.start(configuration: configuration, metrics: ServiceMetrics(), logger: logger)
         let served = Set(application.router().routes.map { "\($0.method) \($0.path)" })
@@ -225,10 +230,7 @@ struct InferenceRoutesTests {
         var postgres = try TestStack.postgresConfiguration()
         postgres.port = TestStack.freePort()
         postgres.connectTimeout = .milliseconds(500)
-        var configuration = InferenceConfiguration(
-            redis: try TestStack.redisConfiguration(), postgres: postgres,
-            consumer: KafkaConsumerConfiguration(bootstrapServers: try TestStack.kafkaBrokers(), groupID: TestStack.uniqueName("api"))
-        )
+        var configuration = try Self.apiConfiguration(postgres: postgres)
         configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
         configuration.features.keyPrefix = TestStack.uniqueName("api") + ":v1"
         let application = try await InferenceApplication.start(configuration: configuration, metrics: ServiceMetrics(), logger: logger)
