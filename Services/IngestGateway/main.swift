@@ -22,29 +22,35 @@ if configuration.authMode == .open {
 
 let metrics = ServiceMetrics()
 metrics.bootstrapGlobally()
-let producers = try ProducerSlot(flushTimeout: configuration.producer.deliveryTimeout, logger: logger) {
-    try KafkaProducer(configuration: configuration.producer, logger: logger)
+
+/// What runs: the producer slot, the broker readiness loop and the HTTP server.
+struct Gateway {
+    let producers: ProducerSlot
+    let readiness: BrokerReadiness
+    let app: Application<RouterResponder<BasicRequestContext>>
 }
-let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: configuration.producer.bootstrapServers), logger: logger)
-let ingest = IngestService(configuration: configuration, producers: producers, metrics: metrics, logger: logger)
-let readiness = BrokerReadiness(admin: admin, producers: producers, configuration: configuration, logger: logger)
-let app = Application(
-    router: IngestApplication.router(service: ingest, readiness: readiness, metrics: metrics),
-    server: HTTPServerSettings.server(idleTimeout: configuration.idleTimeout),
-    configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: service),
-    logger: logger
+
+// A producer or admin client that cannot be made exits 69, an error while running (e.g. the port is taken)
+// exits 1 with the reason logged, as in the other services.
+await ServiceBootstrap.run(
+    logger: logger,
+    start: {
+        let producers = try ProducerSlot(flushTimeout: configuration.producer.deliveryTimeout, logger: logger) {
+            try KafkaProducer(configuration: configuration.producer, logger: logger)
+        }
+        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: configuration.producer.bootstrapServers), logger: logger)
+        let ingest = IngestService(configuration: configuration, producers: producers, metrics: metrics, logger: logger)
+        let readiness = BrokerReadiness(admin: admin, producers: producers, configuration: configuration, logger: logger)
+        let app = Application(
+            router: IngestApplication.router(service: ingest, readiness: readiness, metrics: metrics),
+            server: HTTPServerSettings.server(idleTimeout: configuration.idleTimeout),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: service),
+            logger: logger
+        )
+        return Gateway(producers: producers, readiness: readiness, app: app)
+    },
+    // Shutdown runs in reverse order: the HTTP server stops accepting and finishes in-flight requests
+    // (which wait for their delivery reports) first, then readiness stops, then the producer flushes.
+    services: { (gateway: Gateway) -> [any Service] in [gateway.producers, gateway.readiness, gateway.app] },
+    shutdown: { (_: Gateway) in }
 )
-// Shutdown runs in reverse order: the HTTP server stops accepting and finishes in-flight requests
-// (which wait for their delivery reports) first, then readiness stops, then the producer flushes.
-let group = ServiceGroup(configuration: .init(
-    services: [producers, readiness, app],
-    gracefulShutdownSignals: [.sigterm, .sigint],
-    logger: logger
-))
-do {
-    try await group.run()
-} catch {
-    // E.g. the port is taken: say so and exit 1 (as the other services do), not a crash report.
-    logger.critical("stopped with an error", metadata: ["error": "\(error)"])
-    exit(1)
-}
