@@ -106,14 +106,7 @@ private func runStage(_ stage: String, body: [UInt8], records: [KafkaProducerMes
 
 /// NDJSON → validated events, as the batch route does it.
 private func decode(_ body: [UInt8], service: IngestService) -> [Result<Event, EventValidationError>] {
-    let now = service.now
-    return body.split(separator: UInt8(ascii: "\n")).map { line -> Result<Event, EventValidationError> in
-        do throws(JSONParseError) {
-            return service.validate(try JSONParser.parse(line), now: now)
-        } catch {
-            return .failure(EventValidator.error(from: error))
-        }
-    }
+    service.validate(lines: IngestService.ndjsonLines(body), now: service.now)
 }
 
 /// The shapes the wrk scripts send: `wrk-event.lua`'s one `movie.like` with a context for a single event,

@@ -54,6 +54,26 @@ public final class IngestService: Sendable {
         validator.validate(json, now: now, newEventID: Self.newEventID)
     }
 
+    /// The events of an NDJSON body: one per line, split on LF with a trailing CR dropped; blank lines
+    /// are skipped. Split from a contiguous array: splitting a `ByteBufferView` goes through its generic
+    /// collection path byte by byte (5.7 % of the gateway's CPU in a batch profile).
+    public static func ndjsonLines(_ body: [UInt8]) -> [ArraySlice<UInt8>] {
+        body.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+            .map { $0.last == UInt8(ascii: "\r") ? $0.dropLast() : $0 }
+            .filter { line in line.contains { $0 != 0x20 && $0 != 0x09 } }
+    }
+
+    /// Parses and validates each line; a malformed line is rejected in its place, the others proceed.
+    public func validate(lines: [ArraySlice<UInt8>], now: EventTimestamp) -> [Result<Event, EventValidationError>] {
+        lines.map { line in
+            do throws(JSONParseError) {
+                return validate(try JSONParser.parse(line), now: now)
+            } catch {
+                return .failure(EventValidator.error(from: error))
+            }
+        }
+    }
+
     /// Publishes the valid events of a request (validation failures are passed in as `.failure` and
     /// come back as `.rejected` in place) and reports every outcome in input order.
     public func ingest(_ candidates: [Result<Event, EventValidationError>]) async -> [Outcome] {
