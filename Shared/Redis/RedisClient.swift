@@ -26,7 +26,7 @@ import Synchronization
 /// Blocking commands (`BLPOP`, `SUBSCRIBE`) would hold a lane; this client is not meant for them.
 public final class RedisClient: Sendable {
     public let configuration: RedisConfiguration
-    private let lanes: [any RedisTransportLane]
+    private let lanes: Lanes
     private let nextLane = Atomic<Int>(0)
     private let logger: Logger
 
@@ -40,10 +40,15 @@ public final class RedisClient: Sendable {
         self.logger = logger
         switch configuration.io {
         case .threads:
-            lanes = (0..<configuration.connections).map { RedisLane(index: $0, configuration: configuration, logger: logger) }
+            lanes = .threads((0..<configuration.connections).map { RedisLane(index: $0, configuration: configuration, logger: logger) })
         case .eventLoops:
-            lanes = eventLoopGroup.makeIterator().map { RedisEventLoopLane(eventLoop: $0, configuration: configuration, logger: logger) }
+            lanes = .eventLoops(eventLoopGroup.makeIterator().map { RedisEventLoopLane(eventLoop: $0, configuration: configuration, logger: logger) })
         }
+    }
+
+    private enum Lanes {
+        case threads([RedisLane])
+        case eventLoops([RedisEventLoopLane])
     }
 
     /// Sends one command. An error reply is thrown as ``RedisError/server(_:)``.
@@ -65,19 +70,24 @@ public final class RedisClient: Sendable {
     /// request's commands are interleaved with these.
     public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisValue] {
         guard !commands.isEmpty else { return [] }
-        return try await chooseLane().submit(commands)
+        switch lanes {
+        case .threads(let lanes):
+            return try await chooseLane(lanes).submit(commands)
+        case .eventLoops(let lanes):
+            // The caller's own loop's connection if it runs on one (no hand-off at all); else round-robin.
+            let lane = lanes.first { $0.eventLoop.inEventLoop } ?? lanes[nextLane.wrappingAdd(1, ordering: .relaxed).oldValue % lanes.count]
+            return try await lane.submit(commands)
+        }
     }
 
-    /// The caller's own event loop's lane if it runs on one; else round-robin, or fill-first
-    /// (``RedisConfiguration/laneFill``).
-    private func chooseLane() -> any RedisTransportLane {
-        if configuration.io == .eventLoops, let local = lanes.first(where: { $0.isCurrentThread }) { return local }
+    /// Round-robin, or fill-first (``RedisConfiguration/laneFill``).
+    private func chooseLane(_ lanes: [RedisLane]) -> RedisLane {
         let fill = configuration.laneFill
         guard fill > 0 else { return lanes[nextLane.wrappingAdd(1, ordering: .relaxed).oldValue % lanes.count] }
         var leastLoaded = lanes[0]
         var leastLoad = Int.max
         for lane in lanes {
-            let load = lane.load
+            let load = lane.pending.load(ordering: .relaxed)
             if load < fill { return lane }
             if load < leastLoad { (leastLoaded, leastLoad) = (lane, load) }
         }
@@ -107,26 +117,23 @@ public final class RedisClient: Sendable {
 
     /// Fails queued requests, closes the connections and stops the lane threads.
     public func shutdown() async {
-        for lane in lanes { await lane.shutdown() }
+        switch lanes {
+        case .threads(let lanes): for lane in lanes { await lane.shutdown() }
+        case .eventLoops(let lanes): for lane in lanes { await lane.shutdown() }
+        }
     }
 
     /// Connections currently open, for metrics and tests.
-    public var openConnections: Int { lanes.reduce(0) { $0 + ($1.isConnected ? 1 : 0) } }
-}
-
-/// One connection of a ``RedisClient``, with whatever runs its I/O.
-protocol RedisTransportLane: AnyObject, Sendable {
-    func submit(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisValue]
-    /// Requests submitted and not yet answered (queued or in flight), for fill-first lane choice.
-    var load: Int { get }
-    var isConnected: Bool { get }
-    /// The calling thread is the one that does this lane's I/O.
-    var isCurrentThread: Bool { get }
-    func shutdown() async
+    public var openConnections: Int {
+        switch lanes {
+        case .threads(let lanes): lanes.count { $0.isConnected }
+        case .eventLoops(let lanes): lanes.count { $0.isConnected }
+        }
+    }
 }
 
 /// One blocking hiredis connection and the thread that owns it.
-final class RedisLane: RedisTransportLane {
+final class RedisLane: Sendable {
     private typealias Reply = CheckedContinuation<Result<[RedisValue], RedisError>, Never>
 
     private struct Request {
@@ -151,7 +158,8 @@ final class RedisLane: RedisTransportLane {
     private let state = Mutex(State())
     private let wakeUp = DispatchSemaphore(value: 0)
     private let connected = Atomic<Bool>(false)
-    private let pending = Atomic<Int>(0)
+    /// Requests submitted and not yet answered (queued or in flight), for fill-first lane choice.
+    let pending = Atomic<Int>(0)
 
     init(index: Int, configuration: RedisConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -162,8 +170,6 @@ final class RedisLane: RedisTransportLane {
     }
 
     var isConnected: Bool { connected.load(ordering: .acquiring) }
-    var load: Int { pending.load(ordering: .relaxed) }
-    var isCurrentThread: Bool { false }
 
     func submit(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisValue] {
         pending.add(1, ordering: .relaxed)

@@ -31,7 +31,7 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var reconnectBackoff: Backoff
     /// Who does the I/O: lanes with threads of their own (blocking hiredis; `connections` of them), or
     /// one connection per NIO event loop of the client's group (callers on those loops need no thread
-    /// hand-off; `connections` and `laneFill` are then unused).
+    /// hand-off, others go round-robin; `connections` and `laneFill` are then unused).
     public var io: IOModel
 
     public enum IOModel: String, Sendable, Hashable {

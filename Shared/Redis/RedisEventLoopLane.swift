@@ -16,7 +16,7 @@ import Synchronization
 /// Commands submitted during one turn of the loop are written with one flush (automatic pipelining).
 /// A connection that fails or times out fails what is in flight on it (outcome unknown, as with the
 /// thread lanes) and is replaced on the next request, after the configured backoff.
-final class RedisEventLoopLane: RedisTransportLane, @unchecked Sendable {
+final class RedisEventLoopLane: @unchecked Sendable {
     // @unchecked: every mutable field below is touched only on `eventLoop` (asserted in debug builds).
     private typealias Reply = CheckedContinuation<Result<[RedisValue], RedisError>, Never>
 
@@ -38,7 +38,6 @@ final class RedisEventLoopLane: RedisTransportLane, @unchecked Sendable {
     private let configuration: RedisConfiguration
     private let logger: Logger
     private let connectedFlag = Atomic<Bool>(false)
-    private let pendingRequests = Atomic<Int>(0)
 
     private var connection = ConnectionState.disconnected
     /// Requests that arrived while connecting, written once connected.
@@ -61,12 +60,8 @@ final class RedisEventLoopLane: RedisTransportLane, @unchecked Sendable {
     }
 
     var isConnected: Bool { connectedFlag.load(ordering: .acquiring) }
-    var load: Int { pendingRequests.load(ordering: .relaxed) }
-    var isCurrentThread: Bool { eventLoop.inEventLoop }
 
     func submit(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisValue] {
-        pendingRequests.add(1, ordering: .relaxed)
-        defer { pendingRequests.subtract(1, ordering: .relaxed) }
         let result = await withCheckedContinuation { (reply: Reply) in
             if eventLoop.inEventLoop {
                 enqueue(commands, reply)
