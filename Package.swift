@@ -130,7 +130,7 @@ let package = Package(
         .target(
             name: "Ingest",
             dependencies: [
-                "Events", "Kafka", "ServiceSupport",
+                "Events", "Kafka", "ServiceSupport", "ClientRuntime",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -206,6 +206,7 @@ let package = Package(
             name: "StreamRecBench",
             dependencies: [
                 "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender", "SyntheticData", "Features", "LoadGeneration", "Ingest",
+                "ClientRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

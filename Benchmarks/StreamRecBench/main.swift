@@ -1,4 +1,5 @@
 import Foundation
+import ClientRuntime
 import Events
 import Recommender
 import Kafka
@@ -26,10 +27,6 @@ struct StandardError: TextOutputStream {
     mutating func write(_ string: String) { FileHandle.standardError.write(Data(string.utf8)) }
 }
 nonisolated(unsafe) var standardError = StandardError()
-
-extension Duration {
-    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
 
 /// The machine-readable line every benchmark prints; `extra` adds `key=value` fields.
 func report(_ name: String, operations: Int, elapsed: Duration, extra: String = "") {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ClientRuntime
 import Logging
 import Synchronization
 
@@ -22,7 +23,7 @@ public final class ProgressReporter: Sendable {
         guard total > 0 else { return }
         let fraction = min(1, Double(done) / Double(total))
         let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         let rate = seconds > 0 ? Double(done) / seconds : 0
         let remaining = rate > 0 ? Double(total - done) / rate : 0
         if isTerminal {

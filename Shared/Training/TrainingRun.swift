@@ -1,3 +1,4 @@
+import ClientRuntime
 import Events
 import Foundation
 import Kafka
@@ -162,7 +163,7 @@ public struct TrainingRun: Sendable {
         if !pruned.isEmpty { logger.info("pruned old artifacts", metadata: ["versions": "\(pruned)"]) }
         let reportPath = try TrainingReport.write(
             manifest: manifest, curve: trained.learningCurve, previous: previous, decision: decision,
-            seconds: (ContinuousClock.now - started).seconds, next: artifacts.path(domain: domain, version: manifest.version)
+            seconds: (ContinuousClock.now - started).inSeconds, next: artifacts.path(domain: domain, version: manifest.version)
         )
         return TrainingSummary(manifest: manifest, path: path, decision: decision, reportPath: reportPath)
     }
@@ -183,10 +184,6 @@ public struct TrainingRun: Sendable {
         }
         return SHA256.hex(hasher.finalize())
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
 /// The human-readable report of a run: markdown beside the artifact, with an SVG learning curve.
