@@ -29,8 +29,9 @@ public struct LoadGenerator: Sendable {
         public var rate: Double = 1000
         public var duration: Duration = .seconds(30)
         public var connections = 8
+        /// Events per `POST /v1/events/batch` (ignored with `singleEvents`).
         public var batch = 10
-        /// One event per request to `POST /v1/events` (`batch` is then 1).
+        /// One event per request to `POST /v1/events` instead of batches.
         public var singleEvents = false
         /// Recommendation requests per second to the API (0: none), open loop like the event load: the
         /// mix of `scripts/bench/wrk-recommend.lua` (50 % users 1…943 known to a MovieLens model, 20 %
@@ -151,7 +152,8 @@ public struct LoadGenerator: Sendable {
 
     private func load(connection: Int, started: ContinuousClock.Instant, report: ReportBox) async throws {
         let configuration = configuration
-        let interval = Duration.seconds(Double(configuration.connections * configuration.batch) / configuration.rate)
+        let batch = configuration.singleEvents ? 1 : configuration.batch
+        let interval = Duration.seconds(Double(configuration.connections * batch) / configuration.rate)
         let poster = try await GatewayPoster.connect(
             host: configuration.gatewayHost, port: configuration.gatewayPort, apiKey: configuration.apiKey, group: .singletonMultiThreadedEventLoopGroup
         )
@@ -162,7 +164,7 @@ public struct LoadGenerator: Sendable {
             ) {
                 let now = EventTimestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
                 var lines: [String] = []
-                for _ in 0..<configuration.batch {
+                for _ in 0..<batch {
                     var event = templates[next]
                     next = (next + configuration.connections) % templates.count
                     event.eventID = EventID.random()
@@ -173,7 +175,7 @@ public struct LoadGenerator: Sendable {
                 return (try? await post(lines.joined(separator: "\n")).status) ?? 0
             } record: { report, status, latency in
                 report.requestLatencies.append(latency)
-                if status / 100 == 2 { report.eventsAccepted += configuration.batch } else { report.failedRequests[status, default: 0] += 1 }
+                if status / 100 == 2 { report.eventsAccepted += batch } else { report.failedRequests[status, default: 0] += 1 }
             } recordUnsent: { report, unsent in
                 report.failedRequests[0, default: 0] += unsent
             }

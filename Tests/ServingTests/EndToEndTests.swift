@@ -179,7 +179,7 @@ struct EndToEndTests {
 
         // Single events to POST /v1/events: 100 per second for a second over 2 connections.
         var single = LoadGenerator.Configuration()
-        (single.gatewayPort, single.apiKey, single.singleEvents, single.batch) = (gatewayPort, key, true, 1)
+        (single.gatewayPort, single.apiKey, single.singleEvents) = (gatewayPort, key, true)
         (single.rate, single.connections, single.duration, single.probesPerSecond) = (100, 2, .seconds(1), 0)
         let singles = try await LoadGenerator(configuration: single, templates: templates, domain: .poll).run()
         #expect(singles.eventsAccepted == 100 && singles.requestLatencies.count == 100 && singles.failedRequests.isEmpty, "\(singles.summary)")
