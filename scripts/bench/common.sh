@@ -59,6 +59,12 @@ bench_ab_table() {
   done
 }
 
+# bench_ab_figures PID T0 RATE P99 → "rate p99 µs-of-CPU-per-unit" for a 10 s run that started when PID had
+# used T0 ticks (RATE in units per second: the line bench_ab_table's RUN prints).
+bench_ab_figures() {
+  awk -v r="$3" -v p="$4" -v d="$(($(ticks "$1") - $2))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f %s %.1f\n", r, p, d / hz * 1e6 / (r * 10) }'
+}
+
 # bench_open_loop NAME LOADGEN-ARGS...: runs .build/release/loadgen with the arguments (an open-loop run of at
 # least 7 s), its key=value summary left in .run/bench/NAME.txt; sets loadgen_cores to the cores loadgen itself
 # used (sampled over 5 s: it shares the machine with what it measures). A failed loadgen stops the script with

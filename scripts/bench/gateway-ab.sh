@@ -28,15 +28,12 @@ bench_gateway_start "$B" "$PORT_B"
 pids+=("$started_gateway_pid")
 # Per run: durable events/s, p99, and the gateway's CPU per event (user + system time over the run / events
 # acknowledged): CPU per event moves less with the machine's drift than throughput does.
-ticks_per_second=$(getconf CLK_TCK)
 pid_a=${pids[0]}; pid_b=${pids[1]}
-# run_batch PORT PID → "events/s p99 µs-per-event"
+# run_batch PORT PID → "events/s p99 µs-per-event" (100 events per request)
 run_batch() {
-  local t0 t1 rps p99
+  local t0 rps p99
   t0=$(ticks "$2")
   read -r rps _ p99 _ <<< "$(wrk -t1 -c16 -d10s --latency -s scripts/bench/wrk-batch.lua "http://127.0.0.1:$1/v1/events/batch" | wrk_summary)"
-  t1=$(ticks "$2")
-  awk -v r="$rps" -v p="$p99" -v d="$((t1 - t0))" -v hz="$ticks_per_second" \
-    'BEGIN { printf "%.0f %s %.1f\n", 100 * r, p, d / hz * 1e6 / (100 * r * 10) }'
+  bench_ab_figures "$2" "$t0" "$(awk -v r="$rps" 'BEGIN { printf "%.0f", 100 * r }')" "$p99"
 }
 bench_ab_table "$ROUNDS" event run_batch "$PORT_A" "$pid_a" "$PORT_B" "$pid_b"

@@ -44,30 +44,25 @@ loadgen() { .build/release/loadgen --gateway "127.0.0.1:$GATEWAY_PORT" --api "12
 loadgen --rate 5000 --seconds 6 --probes-per-second 0 >&2
 loadgen --rate 5000 --seconds 4 --probes-per-second 0 --user-prefix new- >&2
 sleep 2
-ticks_per_second=$(getconf CLK_TCK)
-# figures PID T0 RATE P99 → "rate p99 µs-of-API-CPU-per-request" for a 10 s run that started at tick T0.
-figures() {
-  awk -v r="$3" -v p="$4" -v d="$(($(ticks "$1") - $2))" -v hz="$ticks_per_second" 'BEGIN { printf "%.0f %s %.0f\n", r, p, d / hz * 1e6 / (r * 10) }'
-}
-# run_mix / run_open / run_healthz PORT PID → figures of the mix at c32 (wrk), of loadgen's open-loop mix
+# run_mix / run_open / run_healthz PORT PID → bench_ab_figures of the mix at c32 (wrk), of loadgen's open-loop mix
 # at 2 000 requests/s, of GET /healthz at c32 (wrk).
 run_mix() {
   local t0 rps p99
   t0=$(ticks "$2")
   read -r rps _ p99 _ <<< "$(wrk -t2 -c32 -d10s --latency -s scripts/bench/wrk-recommend.lua "http://127.0.0.1:$1" | wrk_summary)"
-  figures "$2" "$t0" "$rps" "$p99"
+  bench_ab_figures "$2" "$t0" "$rps" "$p99"
 }
 run_open() {
   local t0 rps p99
   t0=$(ticks "$2")
   bench_open_loop inference-ab-open --api "127.0.0.1:$1" --rate 0 --probes-per-second 0 --api-rate 2000 --seconds 10
   read -r rps p99 <<< "$(bench_open_loop_fields inference-ab-open api_requests_per_second api_p99_ms)"
-  figures "$2" "$t0" "$rps" "${p99}ms"
+  bench_ab_figures "$2" "$t0" "$rps" "${p99}ms"
 }
 run_healthz() {
   local t0 rps p99
   t0=$(ticks "$2")
   read -r rps _ p99 _ <<< "$(wrk -t2 -c32 -d10s --latency "http://127.0.0.1:$1/healthz" | wrk_summary)"
-  figures "$2" "$t0" "$rps" "$p99"
+  bench_ab_figures "$2" "$t0" "$rps" "$p99"
 }
 bench_ab_table "$ROUNDS" request "run_$AB_MODE" "$PORT_A" "$pid_a" "$PORT_B" "$pid_b"
