@@ -198,14 +198,26 @@ public struct FeatureReader: Sendable {
         return newest.map { EventTimestamp(millisecondsSinceEpoch: $0) }
     }
 
+    /// The per-option counts and the voter total as of one instant. They are two keys that one script
+    /// updates together, so they are read in one transaction: read one after the other, a vote applied
+    /// in between showed a total of 1 beside no option at all.
     public func pollTally(_ poll: String) async throws(RedisError) -> PollTally {
-        let options = try await numericHash(keys.pollTally(poll))
-        let total = try await redis.send(RedisCommand("GET", keys.pollTotal(poll))).int ?? 0
-        return PollTally(options: options.mapValues { Int($0) }, totalVoters: Int(total))
+        let replies = try await redis.pipeline([
+            RedisCommand("MULTI"), RedisCommand("HGETALL", keys.pollTally(poll)), RedisCommand("GET", keys.pollTotal(poll)), RedisCommand("EXEC"),
+        ])
+        if case .error(let message) = replies[3] { throw .server(message) }
+        guard let results = replies[3].array, results.count == 2 else { throw .unexpectedReply("EXEC returned \(replies[3])") }
+        if case .error(let message) = results[1] { throw .server(message) }
+        let options = try Self.numericHash(results[0])
+        return PollTally(options: options.mapValues { Int($0) }, totalVoters: Int(results[1].int ?? 0))
     }
 
     private func numericHash(_ key: String) async throws(RedisError) -> [String: Double] {
-        let reply = try await redis.send(RedisCommand("HGETALL", key))
+        try Self.numericHash(try await redis.send(RedisCommand("HGETALL", key)))
+    }
+
+    private static func numericHash(_ reply: RedisValue) throws(RedisError) -> [String: Double] {
+        if case .error(let message) = reply { throw .server(message) }
         guard let flat = reply.array, flat.count % 2 == 0 else { throw .unexpectedReply("HGETALL returned \(reply)") }
         var result: [String: Double] = [:]
         var index = 0

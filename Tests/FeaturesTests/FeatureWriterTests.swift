@@ -162,6 +162,31 @@ struct FeatureWriterTests {
         try await fixture.finish()
     }
 
+    /// The counts and the voter total are two keys: a reader must never see one without the other.
+    @Test func aTallyReadWhileVotesLandAlwaysAddsUp() async throws {
+        let fixture = try FeatureFixture()
+        let now = wallNow()
+        let voters = 300
+        let writing = Task {
+            for voter in 0..<voters {
+                let vote = makeEvent(.pollVote, user: "u\(voter)", subject: "p", at: now - 1000, payload: .vote(optionID: voter % 3 == 0 ? "a" : "b"))
+                _ = try await fixture.writer.apply([at(vote, offset: Int64(voter))], now: now)
+            }
+        }
+        var reads = 0
+        var torn: [PollTally] = []
+        var tally = PollTally(options: [:], totalVoters: 0)
+        while tally.totalVoters < voters {
+            tally = try await fixture.reader.pollTally("p")
+            reads += 1
+            if tally.options.values.reduce(0, +) != tally.totalVoters { torn.append(tally) }
+        }
+        try await writing.value
+        #expect(torn.isEmpty, "\(torn.count) of \(reads) reads did not add up, first: \(torn.first.map { "\($0)" } ?? "")")
+        #expect(tally == PollTally(options: ["a": 100, "b": 200], totalVoters: voters))
+        try await fixture.finish()
+    }
+
     @Test func lateEventsAndDuplicatesHaveNoEffect() async throws {
         let fixture = try FeatureFixture()
         let now = wallNow()

@@ -85,7 +85,7 @@ struct EndToEndTests {
             tally = try await fixture.engine.features.pollTally(hostilePoll)
             if tally.totalVoters == 0 { try await Task.sleep(for: .milliseconds(100)) }
         }
-        #expect(tally.totalVoters == 1 && tally.options == ["o'1; DEL *": 1])
+        #expect(tally.totalVoters == 1 && tally.options == ["o'1; DEL *": 1], "tally \(tally)")
         let history = try await fixture.engine.features.history(user: hostileUser, domain: .poll, limit: 10)
         #expect(history.map(\.item) == [hostilePoll])
         var stored = 0
