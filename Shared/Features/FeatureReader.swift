@@ -61,9 +61,17 @@ public struct FeatureReader: Sendable {
         _ domain: EventDomain, window windowName: String, group: String? = nil, now: Int64
     ) async throws(RedisError) -> [String: Double] {
         guard let window = configuration.window(named: windowName) else { throw .unexpectedReply("no window named \(windowName)") }
+        return try Self.popularityScores(try await redis.send(popularityCommand(domain, window: window, group: group, now: now)))
+    }
+
+    private func popularityCommand(_ domain: EventDomain, window: PopularityWindow, group: String?, now: Int64) -> RedisCommand {
         let bucketKeys = window.buckets(at: now).map { keys.popularityBucket(domain, group: group, window: window.name, bucket: $0) }
         // One slot ({pop:<domain>}), so ZUNION is valid on a cluster too.
-        let reply = try await redis.send(RedisCommand("ZUNION", arguments: [bucketKeys.count] + bucketKeys + ["WITHSCORES"]))
+        return RedisCommand("ZUNION", arguments: [bucketKeys.count] + bucketKeys + ["WITHSCORES"])
+    }
+
+    private static func popularityScores(_ reply: RedisValue) throws(RedisError) -> [String: Double] {
+        if case .error(let message) = reply { throw .server(message) }
         guard let flat = reply.array, flat.count % 2 == 0 else { throw .unexpectedReply("ZUNION returned \(reply)") }
         var scores: [String: Double] = [:]
         scores.reserveCapacity(flat.count / 2)
@@ -89,8 +97,13 @@ public struct FeatureReader: Sendable {
         guard let short = configuration.window(named: configuration.trendingShortWindow),
             let long = configuration.window(named: configuration.trendingLongWindow)
         else { throw .unexpectedReply("trending windows are not configured windows") }
-        let shortScores = try await popularityScores(domain, window: short.name, group: group, now: now)
-        let longScores = try await popularityScores(domain, window: long.name, group: group, now: now)
+        // Both windows as of one instant (one transaction, one round trip): read one after the other, an
+        // event applied in between would count in the short window only.
+        let replies = try await redis.transaction([
+            popularityCommand(domain, window: short, group: group, now: now), popularityCommand(domain, window: long, group: group, now: now),
+        ])
+        let shortScores = try Self.popularityScores(replies[0])
+        let longScores = try Self.popularityScores(replies[1])
         var trending: [String: Double] = [:]
         for (item, weight) in shortScores where weight > 0 {
             trending[item] = Self.trendingScore(
@@ -202,14 +215,10 @@ public struct FeatureReader: Sendable {
     /// updates together, so they are read in one transaction: read one after the other, a vote applied
     /// in between showed a total of 1 beside no option at all.
     public func pollTally(_ poll: String) async throws(RedisError) -> PollTally {
-        let replies = try await redis.pipeline([
-            RedisCommand("MULTI"), RedisCommand("HGETALL", keys.pollTally(poll)), RedisCommand("GET", keys.pollTotal(poll)), RedisCommand("EXEC"),
-        ])
-        if case .error(let message) = replies[3] { throw .server(message) }
-        guard let results = replies[3].array, results.count == 2 else { throw .unexpectedReply("EXEC returned \(replies[3])") }
-        if case .error(let message) = results[1] { throw .server(message) }
-        let options = try Self.numericHash(results[0])
-        return PollTally(options: options.mapValues { Int($0) }, totalVoters: Int(results[1].int ?? 0))
+        let replies = try await redis.transaction([RedisCommand("HGETALL", keys.pollTally(poll)), RedisCommand("GET", keys.pollTotal(poll))])
+        if case .error(let message) = replies[1] { throw .server(message) }
+        let options = try Self.numericHash(replies[0])
+        return PollTally(options: options.mapValues { Int($0) }, totalVoters: Int(replies[1].int ?? 0))
     }
 
     private func numericHash(_ key: String) async throws(RedisError) -> [String: Double] {

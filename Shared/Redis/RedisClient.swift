@@ -80,6 +80,18 @@ public final class RedisClient: Sendable {
         }
     }
 
+    /// Runs the commands as one `MULTI`/`EXEC` transaction: no other client's command runs between them
+    /// (what reading several keys as of one instant needs). Returns their replies in order; error replies
+    /// are values, as in ``pipeline(_:)``. On a cluster, all keys must share a hash slot.
+    public func transaction(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisValue] {
+        guard !commands.isEmpty else { return [] }
+        let replies = try await pipeline([RedisCommand("MULTI")] + commands + [RedisCommand("EXEC")])
+        let exec = replies[replies.count - 1]
+        if case .error(let message) = exec { throw .server(message) }  // EXECABORT: a command was refused when queued
+        guard let results = exec.array, results.count == commands.count else { throw .unexpectedReply("EXEC returned \(exec)") }
+        return results
+    }
+
     /// Round-robin, or fill-first (``RedisConfiguration/laneFill``).
     private func chooseLane(_ lanes: [RedisLane]) -> RedisLane {
         let fill = configuration.laneFill

@@ -116,6 +116,32 @@ struct FeatureWriterTests {
         try await fixture.finish()
     }
 
+    /// (short weight / 1h) / ((long weight + 1) / 24h), only items with weight in the last hour.
+    @Test func trendingComparesTheShortWindowsRateWithTheLongOnes() async throws {
+        let fixture = try FeatureFixture()
+        let now = wallNow()
+        let hour: Int64 = 3_600_000
+        var events: [FeatureEvent] = []
+        func like(_ item: String, at time: Int64, groups: [String] = []) {
+            events.append(at(makeEvent(.movieLike, user: "u\(events.count)", subject: item, at: time), offset: Int64(events.count), groups: groups))
+        }
+        for _ in 0..<10 { like("steady-favourite", at: now - 5 * hour, groups: ["Drama"]) }  // popular, not rising
+        like("steady-favourite", at: now - 60_000, groups: ["Drama"])
+        for _ in 0..<2 { like("rising", at: now - 60_000) }  // new this hour
+        like("faded", at: now - 3 * hour)
+        _ = try await fixture.writer.apply(events, now: now)
+
+        let popular = try await fixture.reader.popular(.movie, window: "24h", limit: 10, now: now)
+        #expect(popular.map(\.item) == ["steady-favourite", "rising", "faded"])
+        let trending = try await fixture.reader.trending(.movie, limit: 10, now: now)
+        #expect(trending.map(\.item) == ["rising", "steady-favourite"])  // "faded": nothing in the last hour
+        #expect(abs(trending[0].score - 2.0 * 24 / 3) < 1e-9)
+        #expect(abs(trending[1].score - 1.0 * 24 / 12) < 1e-9)
+        #expect(try await fixture.reader.trending(.movie, group: "Drama", limit: 10, now: now).map(\.item) == ["steady-favourite"])
+        #expect(try await fixture.reader.trending(.movie, limit: 1, now: now).map(\.item) == ["rising"])
+        try await fixture.finish()
+    }
+
     @Test func ratingsAreCentredOnTheUsersMeanAndUserStateIsKept() async throws {
         let fixture = try FeatureFixture()
         let now = wallNow()

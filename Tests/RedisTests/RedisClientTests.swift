@@ -77,6 +77,33 @@ struct RedisClientTests {
         try await client.send("DEL", key)
     }
 
+    @Test("a transaction returns its commands' replies in order; a command refused when queued aborts it whole", arguments: RedisConfiguration.IOModel.allCases)
+    func transactions(io: RedisConfiguration.IOModel) async throws {
+        let client = try makeClient(io)
+        defer { Task { await client.shutdown() } }
+        let (counter, list) = ("\(prefix):tx:counter", "\(prefix):tx:list")
+        try await client.send("RPUSH", list, "a")
+        let replies = try await client.transaction([RedisCommand("INCR", counter), RedisCommand("INCR", list), RedisCommand("GET", counter)])
+        #expect(replies.count == 3)
+        #expect(replies[0] == .integer(1))
+        // A command that fails when run is a value in place; the others still ran.
+        guard case .error(let message) = replies[1] else {
+            Issue.record("expected an error value, got \(replies[1])")
+            return
+        }
+        #expect(message.hasPrefix("WRONGTYPE"))
+        #expect(replies[2].int == 1)
+        // A command the server refuses to queue (wrong arity): EXECABORT, and nothing of it ran.
+        let error = await #expect(throws: RedisError.self) {
+            try await client.transaction([RedisCommand("INCR", counter), RedisCommand("GET")])
+        }
+        #expect(error?.serverErrorCode == "EXECABORT")
+        #expect(try await client.send("GET", counter).int == 1)
+        // The connection is usable afterwards (no transaction left open on it).
+        #expect(try await client.send("INCR", counter) == .integer(2))
+        try await client.send("DEL", counter, list)
+    }
+
     // Serialized: the two cases must not flush each other's script between their own steps.
     @Test("scripts run by SHA and are reloaded after SCRIPT FLUSH (NOSCRIPT)", .serialized, arguments: RedisConfiguration.IOModel.allCases)
     func scriptReloadAfterFlush(io: RedisConfiguration.IOModel) async throws {
