@@ -46,7 +46,7 @@ public struct InferenceService: Sendable {
     }
 }
 
-/// The inference API's routes: recommendations, popular, similar items, predicted ratings, poll results,
+/// The inference API's routes: recommendations, popular, trending, similar items, predicted ratings, poll results,
 /// models, admin reload.
 public enum InferenceRoutes {
     public static func add<Context: RequestContext>(to router: Router<Context>, service: InferenceService) {
@@ -114,6 +114,31 @@ public enum InferenceRoutes {
             writer.raw(popular.degraded ? "true" : "false")
             writer.key("items")
             writeItems(&writer, domain, popular.items.prefix(k), catalog: service.catalog, because: [:])
+            writer.append(UInt8(ascii: "}"))
+            return JSONResponse.make(.ok, encoded: writer.bytes)
+        }
+        router.get("/v1/trending") { request, _ in
+            let domain = try domainParameter(request.uri.queryParameters)
+            let k = try kParameter(request.uri.queryParameters)
+            let group = request.uri.queryParameters.get(domain == .movie ? "genre" : "category")
+            let trending: (items: [ScoredItem], degraded: Bool)
+            do {
+                trending = try await service.engine.trending(domain, group: group, now: service.clock())
+            } catch {
+                throw featuresUnavailable(error)
+            }
+            var writer = JSONWriter(capacity: 160 + 160 * min(k, trending.items.count))
+            writer.append(UInt8(ascii: "{"))
+            writer.key("domain", first: true)
+            writer.string(RecommendationEngine.modelDomain(domain))
+            writer.key("short_window")
+            writer.string(service.features.configuration.trendingShortWindow)
+            writer.key("long_window")
+            writer.string(service.features.configuration.trendingLongWindow)
+            writer.key("degraded")
+            writer.raw(trending.degraded ? "true" : "false")
+            writer.key("items")
+            writeItems(&writer, domain, trending.items.prefix(k), catalog: service.catalog, because: [:])
             writer.append(UInt8(ascii: "}"))
             return JSONResponse.make(.ok, encoded: writer.bytes)
         }

@@ -59,7 +59,10 @@ final class PopularCache: Sendable {
     static let capacity = 512
     private let lists = Mutex<[String: (items: [ScoredItem], readAt: ContinuousClock.Instant)]>([:])
 
-    static func key(_ domain: EventDomain, _ window: String, _ group: String?) -> String { "\(domain.rawValue)|\(window)|\(group ?? "")" }
+    /// A list's cache key: the domain, which list (a window's popularity, or trending) and the group.
+    static func key(_ domain: EventDomain, _ window: String?, _ group: String?) -> String {
+        "\(domain.rawValue)|\(window.map { "window:" + $0 } ?? "trending")|\(group ?? "")"
+    }
 
     func store(_ items: [ScoredItem], for key: String) {
         let now = ContinuousClock.now
@@ -205,10 +208,27 @@ public struct RecommendationEngine: Sendable {
     public func popular(
         _ domain: EventDomain, window: String, group: String?, now: Int64
     ) async throws(RedisError) -> (items: [ScoredItem], degraded: Bool) {
-        let key = PopularCache.key(domain, window, group)
+        try await cachedList(PopularCache.key(domain, window, group)) { () async throws(RedisError) in
+            try await features.popular(domain, window: window, group: group, limit: Self.popularListLength, now: now).filter { $0.score > 0 }
+        }
+    }
+
+    /// What is rising now (``FeatureReader/trending(_:group:limit:now:)``: the short window's rate against
+    /// the long window's), per group if asked; while Redis is down, the last list read (`degraded`), or
+    /// the error when there is none.
+    public func trending(_ domain: EventDomain, group: String?, now: Int64) async throws(RedisError) -> (items: [ScoredItem], degraded: Bool) {
+        try await cachedList(PopularCache.key(domain, nil, group)) { () async throws(RedisError) in
+            try await features.trending(domain, group: group, limit: Self.popularListLength, now: now)
+        }
+    }
+
+    /// A list read from Redis at most every `popularMaxAge`; the last one read while Redis is down.
+    private func cachedList(
+        _ key: String, read: () async throws(RedisError) -> [ScoredItem]
+    ) async throws(RedisError) -> (items: [ScoredItem], degraded: Bool) {
         if popularMaxAge > .zero, let recent = popularCache.fresh(for: key, maxAge: popularMaxAge) { return (recent, false) }
         do {
-            let items = try await features.popular(domain, window: window, group: group, limit: Self.popularListLength, now: now).filter { $0.score > 0 }
+            let items = try await read()
             popularCache.store(items, for: key)
             return (items, false)
         } catch {

@@ -219,7 +219,7 @@ struct InferenceRoutesTests {
         let documented = try OpenAPIPaths.operations(file: "configs/openapi/inference-api.yaml")
         #expect(served.subtracting(documented).isEmpty, "served but not documented")
         #expect(documented.subtracting(served).isEmpty, "documented but not served")
-        #expect(served.count == 12)
+        #expect(served.count == 13)
         await application.shutdown()
     }
 
@@ -255,7 +255,7 @@ struct InferenceRoutesTests {
         await application.shutdown()
     }
 
-    @Test("popular, poll results (404 for an unknown poll), similar items (404 for an unknown item), models, admin reload needs the token")
+    @Test("popular, trending, poll results (404 for an unknown poll), similar items (404 for an unknown item), models, admin reload needs the token")
     func otherRoutes() async throws {
         try await withApplication { fixture, client in
             let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -268,6 +268,21 @@ struct InferenceRoutesTests {
                     return
                 }
                 #expect(first.first { $0.key == "item_id" }?.value == .string("p2"))
+            }
+            try await client.execute(uri: "/v1/trending?domain=polls&k=3", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = Self.json(response)
+                #expect(body["short_window"] == .string("1h") && body["long_window"] == .string("24h") && body["degraded"] == .bool(false))
+                guard case .array(let items)? = body["items"], case .object(let first)? = items.first else {
+                    Issue.record("no items")
+                    return
+                }
+                #expect(items.count == 1)  // only p2 has weight in the last hour
+                #expect(first.first { $0.key == "item_id" }?.value == .string("p2"))
+            }
+            try await client.execute(uri: "/v1/trending?domain=songs", method: .get) { response in
+                #expect(response.status == .badRequest)
+                #expect(Self.errorField(response) == "domain")
             }
             try await client.execute(uri: "/v1/popular?domain=polls&window=2h", method: .get) { response in
                 #expect(response.status == .badRequest)

@@ -148,7 +148,7 @@ struct RecommendationEngineTests {
         try await fixture.finish()
     }
 
-    @Test("popular lists: reused while younger than popularMaxAge; while Redis is down the last one read is served, marked degraded; a list never read is an error", arguments: [RedisConfiguration.IOModel.threads, .eventLoops])
+    @Test("popular and trending lists: reused while younger than popularMaxAge; while Redis is down the last one read is served, marked degraded; a list never read is an error", arguments: [RedisConfiguration.IOModel.threads, .eventLoops])
     func lastPopularListWhileRedisIsDown(io: RedisConfiguration.IOModel) async throws {
         let fixture = try await Fixture()  // no model loaded: popular comes from Redis or its cache only
         let server = try PrivateRedis()
@@ -183,8 +183,13 @@ struct RecommendationEngineTests {
         _ = try await writer.apply([FeatureEvent(event: event, position: RecordPosition(topic: "t", partition: 0, offset: 3), groups: [])], now: now)
         #expect(try await reusing.popular(.poll, window: "24h", group: nil, now: now).items.map(\.item) == ["p2", "p5"])
         #expect(try await engine.popular(.poll, window: "24h", group: nil, now: now).items.map(\.item) == ["p2", "p5", "p7"])
+        let trending = try await engine.trending(.poll, group: nil, now: now)
+        #expect(trending.items.map(\.item) == ["p2", "p5", "p7"] && !trending.degraded)
 
         try server.stop()
+        let cachedTrending = try await engine.trending(.poll, group: nil, now: now)
+        #expect(cachedTrending.items == trending.items && cachedTrending.degraded)
+        await #expect(throws: RedisError.self) { try await engine.trending(.poll, group: "never-read", now: now) }
         let cached = try await engine.popular(.poll, window: "24h", group: nil, now: now)
         #expect(cached.items.map(\.item) == ["p2", "p5", "p7"] && cached.degraded)
         let cachedAnswer = try await engine.recommend(RecommendationRequest(user: "nobody", domain: .poll, k: 5, exclude: ["p5"]), now: now)

@@ -113,7 +113,10 @@ async function refreshRecommendations() {
 }
 
 async function refreshPopular() {
-  const body = await api(`/v1/popular?domain=${state.domain}&window=${state.window}&k=10`);
+  // "trending" is not a window: items rising now, the last hour's rate against the last 24 h's.
+  const body = state.window === "trending"
+    ? await api(`/v1/trending?domain=${state.domain}&k=10`)
+    : await api(`/v1/popular?domain=${state.domain}&window=${state.window}&k=10`);
   const items = body.items;
   if (!items.length) { $("popular").replaceChildren(element("li", { class: "hint" }, "No events in this window yet.")); return; }
   renderList($("popular"), items, state.domain === "polls", null);
