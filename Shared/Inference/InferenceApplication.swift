@@ -22,6 +22,8 @@ public struct InferenceConfiguration: Sendable {
     public var metadataRefresh: Duration = .seconds(10)
     public var catalogMinInterval: Duration = .milliseconds(250)
     public var popularMaxAge: Duration = .seconds(1)
+    /// The window of `/v1/popular` without `window=` and of the popular strategy (one of `features.windows`).
+    public var popularWindow = "24h"
     /// Connections idle this long are closed (`http.idle_timeout`).
     public var idleTimeout: Duration = .seconds(30)
     /// Routes run on their connection's event loop (`http.pin_to_event_loop`).
@@ -58,6 +60,10 @@ public struct InferenceConfiguration: Sendable {
         public static let popularMaxAge = ConfigKey(
             "inference.popular_max_age", default: "1s", "How long a popular list read from Redis is reused (0s: read on every request); bounds how stale /v1/popular and the popular strategy can be"
         )
+        public static let popularWindow = ConfigKey(
+            "inference.popular_window", default: "24h",
+            "The window of /v1/popular without window= and of recommendations answered from popularity without window= (one of features.windows)"
+        )
         public static let webRoot = ConfigKey("inference.web_root", default: "Services/InferenceAPI/web", "Directory of the web page served at / (empty: no page)")
         public static let uiGatewayURL = ConfigKey("inference.ui_gateway_url", default: "http://127.0.0.1:8080", "The ingest gateway the web page posts events to (the gateway must list this API's origin in gateway.cors_origins)")
         public static let uiGatewayAPIKey = ConfigKey(
@@ -66,7 +72,7 @@ public struct InferenceConfiguration: Sendable {
         )
         public static let topic = ConfigKey("topics.model_updated", default: "streamrec.model-updated", "Topic on which the trainer announces promotions (each API instance reloads)")
 
-        public static let all: [ConfigKey] = [host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.pinToEventLoopKey, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
+        public static let all: [ConfigKey] = [host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.pinToEventLoopKey, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
             + ClientConfigKeys.redis + ClientConfigKeys.postgres + [ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug]
     }
 
@@ -98,6 +104,10 @@ public struct InferenceConfiguration: Sendable {
         ui = InferenceService.UIConfiguration(gatewayURL: try reader.string(Keys.uiGatewayURL), gatewayAPIKey: try reader.optionalString(Keys.uiGatewayAPIKey))
         modelUpdatedTopic = try reader.string(Keys.topic)
         features = try FeatureConfiguration(reading: reader)
+        popularWindow = try reader.string(Keys.popularWindow)
+        guard features.window(named: popularWindow) != nil else {
+            throw ConfigurationError(key: Keys.popularWindow.name, message: "not one of the windows in \(FeatureConfiguration.Keys.windows.name)")
+        }
         migrationsDirectory = try reader.string(ClientConfigKeys.postgresMigrationsDirectory)
     }
 }
@@ -147,6 +157,7 @@ public struct InferenceApplication: Sendable {
         let features = FeatureReader(configuration: configuration.features, redis: redis)
         var engine = RecommendationEngine(models: models, features: features) { domain, id in catalog.groups(domain, id) }
         engine.popularMaxAge = configuration.popularMaxAge
+        engine.popularWindow = configuration.popularWindow
         let service = InferenceService(
             engine: engine, features: features, catalog: catalog, models: models, adminToken: configuration.adminToken,
             clock: { Int64(Date().timeIntervalSince1970 * 1000) }, ui: configuration.ui

@@ -63,10 +63,11 @@ public enum InferenceRoutes {
                 throw APIError(.badRequest, code: "invalid_parameter", message: "at most 500 excluded items", field: "exclude")
             }
             let reasons = try boolParameter(query, "reasons", default: false)
+            let window = try windowParameter(query, service: service)
             let result: RecommendationResult
             do {
                 result = try await service.engine.recommend(
-                    RecommendationRequest(user: user, domain: domain, k: k, excludeSeen: excludeSeen, group: group, exclude: exclude, reasons: reasons),
+                    RecommendationRequest(user: user, domain: domain, k: k, excludeSeen: excludeSeen, group: group, exclude: exclude, reasons: reasons, window: window),
                     now: service.clock()
                 )
             } catch {
@@ -93,10 +94,7 @@ public enum InferenceRoutes {
         router.get("/v1/popular") { request, _ in
             let domain = try domainParameter(request.uri.queryParameters)
             let k = try kParameter(request.uri.queryParameters)
-            let window = request.uri.queryParameters.get("window") ?? "24h"
-            guard service.features.configuration.window(named: window) != nil else {
-                throw APIError(.badRequest, code: "invalid_parameter", message: "window is one of \(service.features.configuration.windows.map(\.name))", field: "window")
-            }
+            let window = try windowParameter(request.uri.queryParameters, service: service) ?? service.engine.popularWindow
             let group = request.uri.queryParameters.get(domain == .movie ? "genre" : "category")
             let popular: (items: [ScoredItem], degraded: Bool)
             do {
@@ -219,6 +217,15 @@ public enum InferenceRoutes {
             throw APIError(.badRequest, code: "invalid_parameter", message: "k is an integer from 1 to 100", field: "k")
         }
         return k
+    }
+
+    /// `window=`, one of the configured windows; nil when absent.
+    static func windowParameter(_ query: Parameters, service: InferenceService) throws -> String? {
+        guard let window = query.get("window") else { return nil }
+        guard service.features.configuration.window(named: window) != nil else {
+            throw APIError(.badRequest, code: "invalid_parameter", message: "window is one of \(service.features.configuration.windows.map(\.name))", field: "window")
+        }
+        return window
     }
 
     static func boolParameter(_ query: Parameters, _ name: String, default value: Bool) throws -> Bool {

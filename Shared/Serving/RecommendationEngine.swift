@@ -16,9 +16,12 @@ public struct RecommendationRequest: Sendable, Hashable {
     public var exclude: Set<String>
     /// Name, per recommended item, the item of the user's history it is most like ("because you liked").
     public var reasons: Bool
+    /// The window read when the answer comes from popularity (nil: the engine's ``RecommendationEngine/popularWindow``).
+    public var window: String?
 
     public init(
-        user: String, domain: EventDomain, k: Int = 20, excludeSeen: Bool = true, group: String? = nil, exclude: Set<String> = [], reasons: Bool = false
+        user: String, domain: EventDomain, k: Int = 20, excludeSeen: Bool = true, group: String? = nil, exclude: Set<String> = [], reasons: Bool = false,
+        window: String? = nil
     ) {
         self.user = user
         self.domain = domain
@@ -27,6 +30,7 @@ public struct RecommendationRequest: Sendable, Hashable {
         self.group = group
         self.exclude = exclude
         self.reasons = reasons
+        self.window = window
     }
 }
 
@@ -88,7 +92,7 @@ public struct RecommendationEngine: Sendable {
     public let features: FeatureReader
     /// Genres of a movie / category of a poll, for the group filter (from the catalog cache).
     public let groups: @Sendable (EventDomain, String) -> [String]?
-    /// The window the popular strategy reads.
+    /// The window the popular strategy reads when the request names none (`inference.popular_window`).
     public var popularWindow = "24h"
     /// A popular list read from Redis is reused for this long (`inference.popular_max_age`; zero: every
     /// request reads Redis).
@@ -243,11 +247,12 @@ public struct RecommendationEngine: Sendable {
         _ request: RecommendationRequest, excluded: Set<String>, model: ServingModel?, now: Int64, redisError: RedisError?
     ) async throws(RedisError) -> RecommendationResult {
         var degraded = redisError != nil
-        let key = PopularCache.key(request.domain, popularWindow, request.group)
+        let window = request.window ?? popularWindow
+        let key = PopularCache.key(request.domain, window, request.group)
         var list: [ScoredItem]?
         if redisError == nil {
             do {
-                list = try await popular(request.domain, window: popularWindow, group: request.group, now: now).items
+                list = try await popular(request.domain, window: window, group: request.group, now: now).items
             } catch {
                 guard model != nil else { throw error }
                 degraded = true

@@ -223,6 +223,21 @@ struct InferenceRoutesTests {
         await application.shutdown()
     }
 
+    @Test("inference.popular_window must be one of features.windows; the file and environment set it")
+    func popularWindowConfiguration() throws {
+        let keys = InferenceConfiguration.Keys.all
+        let valid = try InferenceConfiguration(reading: try ConfigReader(keys: keys, fileValues: ["inference.popular_window": "7d"], environment: [:], source: "t"))
+        #expect(valid.popularWindow == "7d")
+        #expect(try InferenceConfiguration(reading: try ConfigReader(keys: keys, fileValues: [:], environment: [:], source: "t")).popularWindow == "24h")
+        #expect(throws: ConfigurationError(key: "inference.popular_window", message: "not one of the windows in features.windows")) {
+            try InferenceConfiguration(reading: try ConfigReader(keys: keys, fileValues: [:], environment: ["STREAMREC_INFERENCE_POPULAR_WINDOW": "2h"], source: "t"))
+        }
+        // Windows without the default 24h: the default popular window is refused, not discovered at the first request.
+        #expect(throws: ConfigurationError(key: "inference.popular_window", message: "not one of the windows in features.windows")) {
+            try InferenceConfiguration(reading: try ConfigReader(keys: keys, fileValues: ["features.windows": "1h:5m,7d:1h", "features.trending_long_window": "7d"], environment: [:], source: "t"))
+        }
+    }
+
     @Test("PostgreSQL down at start: the API starts, answers from Redis (popular), and /readyz says degraded, not 503")
     func startsWithPostgresDown() async throws {
         var logger = Logger(label: "inference-tests")
@@ -261,6 +276,32 @@ struct InferenceRoutesTests {
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             try await fixture.vote("voter-1", "p2", at: now, offset: 0)
             try await fixture.vote("voter-2", "p2", at: now, offset: 1)
+            // p3: more votes, but two hours ago: first over 24 h, absent from the last hour.
+            for voter in 3...5 { try await fixture.vote("voter-\(voter)", "p3", at: now - 2 * 3_600_000, offset: Int64(voter - 1), categories: ["sports"]) }
+            func itemIDs(_ response: TestResponse) -> [String] {
+                guard case .array(let items)? = Self.json(response)["items"] else { return [] }
+                return items.compactMap { item in
+                    guard case .object(let members) = item, case .string(let id)? = members.first(where: { $0.key == "item_id" })?.value else { return nil }
+                    return id
+                }
+            }
+            try await client.execute(uri: "/v1/popular?domain=polls&k=3", method: .get) { response in  // inference.popular_window: 24h
+                #expect(itemIDs(response) == ["p3", "p2"])
+                #expect(Self.json(response)["window"] == .string("24h"))
+            }
+            try await client.execute(uri: "/v1/popular?domain=polls&category=sports", method: .get) { #expect(itemIDs($0) == ["p3"]) }
+            try await client.execute(uri: "/v1/popular?domain=polls&window=1h&category=sports", method: .get) { #expect(itemIDs($0) == []) }
+            // A user with nothing gets the popular list of the window asked for, or of inference.popular_window.
+            try await client.execute(uri: "/v1/users/nobody/recommendations?domain=polls&k=2", method: .get) { response in
+                #expect(Self.json(response)["strategy"] == .string("popular"))
+                #expect(itemIDs(response) == ["p3", "p2"])
+            }
+            try await client.execute(uri: "/v1/users/nobody/recommendations?domain=polls&k=2&window=1h", method: .get) { #expect(itemIDs($0) == ["p2"]) }
+            try await client.execute(uri: "/v1/users/nobody/recommendations?domain=polls&category=sports", method: .get) { #expect(itemIDs($0) == ["p3"]) }
+            try await client.execute(uri: "/v1/users/nobody/recommendations?domain=polls&window=2h", method: .get) { response in
+                #expect(response.status == .badRequest)
+                #expect(Self.errorField(response) == "window")
+            }
             try await client.execute(uri: "/v1/popular?domain=polls&window=1h&k=3", method: .get) { response in
                 #expect(response.status == .ok)
                 guard case .array(let items)? = Self.json(response)["items"], case .object(let first)? = items.first else {
@@ -277,7 +318,7 @@ struct InferenceRoutesTests {
                     Issue.record("no items")
                     return
                 }
-                #expect(items.count == 1)  // only p2 has weight in the last hour
+                #expect(items.count == 1)  // only p2 has weight in the last hour (p3's votes are two hours old)
                 #expect(first.first { $0.key == "item_id" }?.value == .string("p2"))
             }
             try await client.execute(uri: "/v1/trending?domain=songs", method: .get) { response in

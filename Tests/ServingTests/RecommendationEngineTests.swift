@@ -46,12 +46,12 @@ struct RecommendationEngineTests {
             self.engine = engine
         }
 
-        func vote(_ user: String, _ poll: String, at time: Int64, offset: Int64) async throws {
+        func vote(_ user: String, _ poll: String, at time: Int64, offset: Int64, categories: [String] = []) async throws {
             let event = Event(
                 eventID: EventID.random(), type: .pollVote, userID: user, subjectID: poll,
                 occurredAt: EventTimestamp(millisecondsSinceEpoch: time), payload: .vote(optionID: "o0")
             )
-            _ = try await writer.apply([FeatureEvent(event: event, position: RecordPosition(topic: "t", partition: 0, offset: offset), groups: [])], now: time)
+            _ = try await writer.apply([FeatureEvent(event: event, position: RecordPosition(topic: "t", partition: 0, offset: offset), groups: categories)], now: time)
         }
 
         func finish() async throws {
