@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 @testable import Inference
 import Postgres
+import Redis
 import Training
 import Datasets
 import Kafka
@@ -203,6 +204,87 @@ struct InferenceRoutesTests {
         await refresher.triggerGracefulShutdown()
         _ = try? await refreshing.value
         await application.shutdown()
+    }
+
+    @Test("Redis stopped while serving: recommendations from the model alone and the last popular list read, marked degraded; poll results and lists never read 503 with Retry-After; /readyz degraded, not 503; Redis back: fresh answers again")
+    func redisOutageWhileServing() async throws {
+        let fixture = try await RecommendationEngineTests.Fixture()  // a trained polls model in a schema of its own
+        let server = try PrivateRedis()
+        defer { try? server.remove() }
+        var logger = Logger(label: "inference-tests")
+        logger.logLevel = .critical
+        var postgres = try TestStack.postgresConfiguration()
+        postgres.searchPath = fixture.schema
+        var configuration = try Self.apiConfiguration(postgres: postgres)
+        configuration.redis = server.configuration
+        configuration.redis.io = .eventLoops
+        configuration.redis.connectTimeout = .milliseconds(200)
+        configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
+        configuration.features.keyPrefix = fixture.schema + ":v1"
+        configuration.popularMaxAge = .zero  // every request reads Redis while it is up
+        let features = RedisClient(configuration: server.configuration)
+        let writer = FeatureWriter(configuration: configuration.features, redis: features)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let vote = Event(eventID: EventID.random(), type: .pollVote, userID: "voter", subjectID: "p2", occurredAt: EventTimestamp(millisecondsSinceEpoch: now), payload: .vote(optionID: "o0"))
+        _ = try await writer.apply([FeatureEvent(event: vote, position: RecordPosition(topic: "t", partition: 0, offset: 0), groups: [])], now: now)
+        await features.shutdown()
+        let application = try await InferenceApplication.start(configuration: configuration, metrics: ServiceMetrics(), logger: logger)
+        try await Application(router: application.router()).test(.router) { client in
+            func recommendations(_ user: String, _ state: String) async throws -> (strategy: JSONValue?, degraded: JSONValue?, items: Int) {
+                try await client.execute(uri: "/v1/users/\(user)/recommendations?domain=polls&k=3", method: .get) { response in
+                    #expect(response.status == .ok, "\(user), \(state)")
+                    let body = Self.json(response)
+                    guard case .array(let items)? = body["items"] else { return (body["strategy"], body["degraded"], 0) }
+                    return (body["strategy"], body["degraded"], items.count)
+                }
+            }
+            func unavailable(_ uri: String) async throws {
+                try await client.execute(uri: uri, method: .get) { response in
+                    #expect(response.status == .serviceUnavailable, "\(uri)")
+                    #expect(response.headers[.retryAfter] != nil, "\(uri)")
+                    guard case .object(let error)? = Self.json(response)["error"] else { Issue.record("no error body: \(uri)"); return }
+                    #expect(error.first { $0.key == "code" }?.value == .string("features_unavailable"), "\(uri)")
+                }
+            }
+            let liveKnown = try await recommendations("u1", "Redis up")
+            #expect(liveKnown.strategy == .string("personalised") && liveKnown.degraded == .bool(false) && liveKnown.items == 3)
+            let liveNobody = try await recommendations("nobody", "Redis up")  // reads the 24h popular list
+            #expect(liveNobody.strategy == .string("popular") && liveNobody.degraded == .bool(false) && liveNobody.items == 1)
+
+            try server.stop()
+            let known = try await recommendations("u1", "Redis down")
+            #expect(known.strategy == .string("personalised") && known.degraded == .bool(true) && known.items == 3, "the model alone")
+            let nobody = try await recommendations("nobody", "Redis down")
+            #expect(nobody.strategy == .string("popular") && nobody.degraded == .bool(true) && nobody.items == 1, "the last popular list read")
+            try await client.execute(uri: "/v1/popular?domain=polls", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(Self.json(response)["degraded"] == .bool(true))
+            }
+            try await unavailable("/v1/popular?domain=polls&window=7d")  // never read: nothing to fall back on
+            try await unavailable("/v1/trending?domain=polls")
+            try await unavailable("/v1/polls/p2/results")  // tallies are not cached: a stale count would read as live
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = Self.json(response)
+                #expect(body["status"] == .string("degraded"))
+                guard case .object(let checks)? = body["checks"] else { Issue.record("no checks"); return }
+                #expect(checks.first { $0.key == "redis" }?.value != .string("ok"))
+                #expect(checks.first { $0.key == "postgres" }?.value == .string("ok"))
+            }
+
+            try server.start()  // not persistent: back empty, as after a crash without persistence
+            var fresh = false
+            for _ in 0..<50 where !fresh {
+                let answer = try await recommendations("nobody", "Redis back")
+                fresh = answer.degraded == .bool(false)
+                if !fresh { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            #expect(fresh, "answers not fresh again within 10 s of Redis's restart")
+            try await client.execute(uri: "/v1/polls/p2/results", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/readyz", method: .get) { #expect(Self.json($0)["status"] == .string("ready")) }
+        }
+        await application.shutdown()
+        try await fixture.finish()
     }
 
     @Test("configs/openapi/inference-api.yaml describes exactly the routes the API serves")
