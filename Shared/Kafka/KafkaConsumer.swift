@@ -107,9 +107,14 @@ public final class KafkaConsumer: Sendable {
     /// The high watermark (offset after the last record) per partition, as carried by the latest fetch
     /// responses: no broker round trip. Partitions not fetched yet are absent. Used for lag, because
     /// a latest-offset query is not reliable on every broker (the local Tansu one answers wrongly).
-    public func fetchedHighWatermarks(for partitions: [KafkaTopicPartition]) async throws(KafkaError) -> [KafkaTopicPartition: Int64] {
+    ///
+    /// Read on the caller's thread, not the poll thread: while no records arrive that thread stays inside
+    /// `rd_kafka_consumer_poll`, and lag must be readable exactly then (it was not: the lag gauges of an idle
+    /// processor never appeared). The call only reads librdkafka's cache under its own locks; the handle is
+    /// kept alive for it by ``ConsumerContext/withLiveHandle(_:)``.
+    public func fetchedHighWatermarks(for partitions: [KafkaTopicPartition]) throws(KafkaError) -> [KafkaTopicPartition: Int64] {
         let handle = handle
-        return try await runOnPollThread { () throws(KafkaError) -> [KafkaTopicPartition: Int64] in
+        return try context.withLiveHandle { () throws(KafkaError) -> [KafkaTopicPartition: Int64] in
             var result: [KafkaTopicPartition: Int64] = [:]
             for partition in partitions {
                 var low: Int64 = -1
@@ -142,8 +147,8 @@ public final class KafkaConsumer: Sendable {
             if error != RD_KAFKA_RESP_ERR_NO_ERROR {
                 logger.warning("kafka consumer close", metadata: ["error": "\(KafkaError(error))"])
             }
+            context.markHandleDestroyed()
             rd_kafka_destroy(handle.pointer)
-            context.handleDestroyed.store(true, ordering: .releasing)
         }
         await pollExecutor.shutdown()
         logger.info("kafka consumer closed")
@@ -244,6 +249,23 @@ final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
     let isClosed = Atomic<Bool>(false)
     /// Set on the poll thread right after `rd_kafka_destroy`; work queued later must not touch the handle.
     let handleDestroyed = Atomic<Bool>(false)
+    /// Held by calls made off the poll thread while they use the handle; taken to mark it destroyed, so
+    /// none is inside when `rd_kafka_destroy` runs.
+    private let handleUse = Mutex(())
+
+    /// Runs `body` if the handle is not destroyed (and keeps it from being destroyed meanwhile); else
+    /// ``KafkaError/closed``. For short non-blocking calls only.
+    func withLiveHandle<Result>(_ body: () throws(KafkaError) -> Result) throws(KafkaError) -> Result {
+        try handleUse.withLock { _ throws(KafkaError) -> Result in
+            if handleDestroyed.load(ordering: .acquiring) { throw KafkaError.closed }
+            return try body()
+        }
+    }
+
+    /// On the poll thread, right before `rd_kafka_destroy`.
+    func markHandleDestroyed() {
+        handleUse.withLock { _ in handleDestroyed.store(true, ordering: .releasing) }
+    }
     let onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)?
 
     init(logger: Logger, onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)?) {

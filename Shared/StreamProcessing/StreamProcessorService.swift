@@ -77,7 +77,7 @@ public final class StreamProcessorService: Service, Sendable {
         var failures = 0
         // Log ends as fetched with these records: lets the feature writer tell a recreated topic from a replay.
         let partitions = Array(Set(records.map(\.topicPartition)))
-        let highs = (try? await consumer.fetchedHighWatermarks(for: partitions)) ?? [:]
+        let highs = (try? consumer.fetchedHighWatermarks(for: partitions)) ?? [:]
         let logEnds = Dictionary(uniqueKeysWithValues: highs.map { (RecordPosition.partitionField(topic: $0.key.topic, partition: $0.key.partition), $0.value) })
         while true {
             let started = ContinuousClock.now
@@ -126,7 +126,7 @@ public final class StreamProcessorService: Service, Sendable {
     /// Refreshes lag gauges: high watermark from the latest fetch minus our committed offset.
     public func refreshLag() async {
         let known = committed.withLock { $0 }
-        guard !known.isEmpty, let highs = try? await consumer.fetchedHighWatermarks(for: Array(known.keys)) else { return }
+        guard !known.isEmpty, let highs = try? consumer.fetchedHighWatermarks(for: Array(known.keys)) else { return }
         for (partition, offset) in known {
             if let high = highs[partition] { metrics.lag(partition).record(max(0, high - offset)) }
         }

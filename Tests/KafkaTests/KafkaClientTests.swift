@@ -153,6 +153,36 @@ struct KafkaClientTests {
         }
     }
 
+    @Test("fetched high watermarks are readable while the consumer waits for records (an idle processor's lag); after close, .closed")
+    func highWatermarksWhileIdle() async throws {
+        let topic = try await makeTopic(partitions: 2)
+        let producer = try KafkaProducer(configuration: try testProducerConfiguration())
+        let reports = await producer.send((0..<100).map { KafkaProducerMessage(topic: topic, key: "k\($0 % 7)", value: "\($0)") })
+        await producer.shutdown()
+        #expect(reports.allSatisfy { (try? $0.get()) != nil })
+        let consumer = try KafkaConsumer(configuration: try testConsumerConfiguration(group: TestStack.uniqueName("group")))
+        try consumer.subscribe(topics: [topic])
+        let partitions = (0..<2).map { KafkaTopicPartition(topic: topic, partition: Int32($0)) }
+        // Read everything, then keep waiting for more: the poll thread now sits in rd_kafka_consumer_poll.
+        let waiting = Task {
+            var read = 0
+            for try await batch in consumer.batches { read += batch.count }
+            return read
+        }
+        var highs: [KafkaTopicPartition: Int64] = [:]
+        let deadline = ContinuousClock.now + .seconds(30)
+        while highs.values.reduce(0, +) < 100, ContinuousClock.now < deadline {
+            highs = try consumer.fetchedHighWatermarks(for: partitions)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(highs.values.reduce(0, +) == 100 && highs.count == 2)
+        try await Task.sleep(for: .milliseconds(500))  // idle now
+        #expect(try consumer.fetchedHighWatermarks(for: partitions) == highs)
+        await consumer.close()
+        #expect(try await waiting.value == 100)
+        #expect(throws: KafkaError.closed) { try consumer.fetchedHighWatermarks(for: partitions) }
+    }
+
     @Test("two members share the partitions; a member leaving hands its partitions over")
     func rebalanceBetweenMembers() async throws {
         let topic = try await makeTopic(partitions: 6)

@@ -215,7 +215,7 @@ struct FaultRunTests {
                 else { continue }
                 ids.append(id)
             }
-            let high = try await consumer.fetchedHighWatermarks(for: partitions)
+            let high = try consumer.fetchedHighWatermarks(for: partitions)
             if high.count == partitions.count, partitions.allSatisfy({ (next[$0] ?? 0) >= high[$0]! }) { break }
         }
         await consumer.close()

@@ -3,6 +3,7 @@ import Features
 import Foundation
 import Ingest
 import Kafka
+import LoadGeneration
 import Logging
 import Postgres
 import Redis
@@ -110,13 +111,14 @@ struct ProcessorFixture {
         return running
     }
 
-    func start() async throws -> ProcessorRun {
+    /// - Parameter http: also serve `/healthz`, `/readyz` and `/metrics` on `configuration.port`.
+    func start(http: Bool = false) async throws -> ProcessorRun {
         var logger = Logger(label: "processor-tests")
         logger.logLevel = ProcessInfo.processInfo.environment["PROCESSOR_TEST_LOG"] == "1" ? .info : .warning
         let application = try await ProcessorApplication.start(configuration: configuration, metrics: ServiceMetrics(), logger: logger)
-        let group = ServiceGroup(configuration: .init(services: application.services(includingHTTP: false), logger: logger))
+        let group = ServiceGroup(configuration: .init(services: application.services(includingHTTP: http), logger: logger))
         let task = Task { try await group.run() }
-        return ProcessorRun(application: application, group: group, task: task)
+        return ProcessorRun(application: application, group: group, task: task, port: configuration.port)
     }
 
     /// Records committed by the group so far over these partitions, as the broker has them.
@@ -161,7 +163,7 @@ struct ProcessorFixture {
         let catalog = SyntheticEvents.catalog(movies: 50, polls: 20, now: now)
         let before = SyntheticEvents.interactions(count: 2000, now: now, seed: seed)
         let during = SyntheticEvents.interactions(count: 3000, now: now, seed: seed + 1)
-        let running = try await self.start()
+        let running = try await self.start(http: true)
         // The catalog first: genre attribution depends on the catalog known when an interaction is applied.
         var ends = try await produce(catalog)
         let catalogCommitted = try await waitForCommitted(ends, timeout: .seconds(60))
@@ -169,12 +171,47 @@ struct ProcessorFixture {
         ends.merge(try await produce(before)) { max($0, $1) }
         let beforeCommitted = try await waitForCommitted(ends, timeout: .seconds(60))
         #expect(beforeCommitted)
+        // What /metrics says of it: events by type and outcome, committed offsets and lag per partition,
+        // batch durations and freshness.
+        // Lag is sampled every 5 s, also while idle (as now: everything is committed, so it must reach 0).
+        var metrics = try await running.metrics()
+        let lagDeadline = ContinuousClock.now + .seconds(12)
+        while metrics.labels(of: "streamrec_processor_lag_records").count < topics.all.count * configuration.topicPartitions
+            || metrics.sum("streamrec_processor_lag_records") != 0, ContinuousClock.now < lagDeadline
+        {
+            try await Task.sleep(for: .milliseconds(250))
+            metrics = try await running.metrics()
+        }
+        #expect(metrics.sum("streamrec_processor_events_total", matching: ["outcome": "catalog"]) == Double(catalog.count))
+        // Every 97th synthetic event is a producer duplicate (the same event again): counted as such, once applied.
+        var unique: [Event] = []
+        var seen: Set<String> = []
+        for event in before where seen.insert(event.eventID).inserted { unique.append(event) }
+        #expect(unique.count < before.count)
+        #expect(metrics.sum("streamrec_processor_events_total", matching: ["outcome": "applied"]) == Double(unique.count))
+        #expect(metrics.sum("streamrec_processor_events_total", matching: ["outcome": "duplicate"]) == Double(before.count - unique.count))
+        for type in Set(before.map(\.type.rawValue)) {
+            #expect(metrics.sum("streamrec_processor_events_total", matching: ["type": type, "outcome": "applied"]) == Double(unique.filter { $0.type.rawValue == type }.count), "\(type)")
+        }
+        #expect(metrics.sum("streamrec_processor_committed_offset") == Double(ends.values.reduce(0, +)))
+        #expect(Set(metrics.labels(of: "streamrec_processor_committed_offset").compactMap { $0["topic"] }) == Set(topics.all))
+        #expect(metrics.labels(of: "streamrec_processor_lag_records").count == topics.all.count * configuration.topicPartitions)
+        #expect(metrics.sum("streamrec_processor_lag_records") == 0)
+        #expect((metrics.sum("streamrec_processor_batch_duration_seconds_count") ?? 0) > 0)
+        #expect((metrics.sum("streamrec_processor_freshness_seconds_count") ?? 0) > 0)
+        #expect(metrics.sum("streamrec_processor_paused") == 0)
+        #expect(try await running.get("/readyz").status == 200)
 
         try stop()
         ends.merge(try await produce(during)) { max($0, $1) }
         let deadline = ContinuousClock.now + .seconds(30)
         while !running.application.service.isPaused, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         #expect(running.application.service.isPaused)
+        let paused = try await running.metrics()
+        #expect(paused.sum("streamrec_processor_paused") == 1)
+        #expect((paused.sum("streamrec_processor_batch_failures_total") ?? 0) > 0)
+        let readiness = try await running.get("/readyz")
+        #expect(readiness.status == 503 && readiness.body.contains("paused"), "\(readiness)")
         let committedWhileDown = running.application.service.committedOffsets
         try await Task.sleep(for: .seconds(2))
         #expect(running.application.service.committedOffsets == committedWhileDown, "nothing may be committed while the dependency is down")
@@ -183,6 +220,7 @@ struct ProcessorFixture {
         let allCommitted = try await waitForCommitted(ends, timeout: .seconds(90))
         #expect(allCommitted)
         #expect(!running.application.service.isPaused)
+        #expect(try await running.metrics().sum("streamrec_processor_paused") == 0)
         await running.stop()
         return OutageRun(catalog: catalog, interactions: before + during, ends: ends)
     }
@@ -223,6 +261,23 @@ struct ProcessorRun {
     let application: ProcessorApplication
     let group: ServiceGroup
     let task: Task<Void, any Error>
+    let port: Int
+
+    /// GET of one of the operational routes (a run started with `http: true`); status and body.
+    func get(_ path: String) async throws -> (status: Int, body: String) {
+        var lastError: (any Error)?
+        for _ in 0..<50 {  // until the HTTP service listens
+            do {
+                return try await HTTPConnection.connect(host: "127.0.0.1", port: port).session { try await $0(.GET, path, [], nil) }
+            } catch {
+                lastError = error
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        throw lastError!
+    }
+
+    func metrics() async throws -> PrometheusSamples { PrometheusSamples(try await get("/metrics").body) }
 
     func stop() async {
         await group.triggerGracefulShutdown()
