@@ -2,8 +2,8 @@
 # Does the processor's lag gauge return to 0 once a load stops? Runs the whole pipeline (release builds, the
 # bench stack), sends RATE movie events/s for SECONDS through the gateway (loadgen), waits, then prints per
 # partition the committed offset and the lag gauge, beside the number of events the gateway accepted: if the
-# committed offsets add up to the accepted events, everything was processed and any lag left is the broker's
-# high watermark, not records waiting. Usage: scripts/bench/lag.sh [RATE] [SECONDS]
+# committed offsets add up to the accepted events, everything was processed and the lag gauges must read 0.
+# Usage: scripts/bench/lag.sh [RATE] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RATE="${1:-1000}" SECONDS_OF_LOAD="${2:-60}"
