@@ -23,6 +23,9 @@ public struct EventValidationError: Error, Sendable, Hashable, CustomStringConve
     public var code: Code
     public var field: String?
     public var message: String
+    /// The type the refused event declared, when it named a known one (the gateway counts refusals by
+    /// type and reason); nil when the type itself was missing or unknown.
+    public var eventType: EventType?
 
     public init(_ code: Code, field: String?, _ message: String) {
         self.code = code

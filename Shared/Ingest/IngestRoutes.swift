@@ -177,7 +177,7 @@ public enum IngestRoutes {
 
     static func limitRate(_ cost: Int, producer: String, service: IngestService) throws {
         guard let wait = service.rateLimiter.take(cost, for: producer) else { return }
-        service.metrics.rejected("rate_limited")
+        service.metrics.rejected("rate_limited", nil, events: cost)
         var headers = HTTPFields()
         headers[.retryAfter] = String(max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up))))
         throw APIError(.tooManyRequests, code: "rate_limited", message: "this producer exceeds its rate of \(Int(service.rateLimiter.ratePerSecond)) events/s", headers: headers)

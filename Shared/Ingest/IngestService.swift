@@ -51,7 +51,14 @@ public final class IngestService: Sendable {
     public static func newEventID() -> String { EventID.random() }
 
     public func validate(_ json: JSONValue, now: EventTimestamp) -> Result<Event, EventValidationError> {
-        validator.validate(json, now: now, newEventID: Self.newEventID)
+        validator.validate(json, now: now, newEventID: Self.newEventID).mapError { error in
+            // Only on the refusal path: which type the event claimed, for the rejected-events counter.
+            var error = error
+            if case .object(let members) = json, case .string(let type)? = members.first(where: { $0.key == "type" })?.value {
+                error.eventType = EventType(rawValue: type)
+            }
+            return error
+        }
     }
 
     /// The events of an NDJSON body: one per line, split on LF with a trailing CR dropped; blank lines
@@ -98,7 +105,7 @@ public final class IngestService: Sendable {
         for index in candidates.indices {
             switch candidates[index] {
             case .failure(let error):
-                metrics.rejected(error.code.rawValue)
+                metrics.rejected(error.code.rawValue, error.eventType)
                 outcomes[index] = .rejected(error)
             case .success(let event):
                 let canonical = event.canonicalJSON()
@@ -107,7 +114,7 @@ public final class IngestService: Sendable {
                     outcomes[index] = previous.payload == digest
                         ? .accepted(eventID: event.eventID, previous, replay: true)
                         : .conflict(eventID: event.eventID)
-                    if previous.payload != digest { metrics.rejected("event_id_conflict") }
+                    if previous.payload != digest { metrics.rejected("event_id_conflict", event.type) }
                     continue
                 }
                 let key = keys[index]
@@ -116,7 +123,7 @@ public final class IngestService: Sendable {
                         if first.digest == digest {
                             copies.append((index, first.index))
                         } else {
-                            metrics.rejected("event_id_conflict")
+                            metrics.rejected("event_id_conflict", event.type)
                             outcomes[index] = .conflict(eventID: event.eventID)
                         }
                         continue
@@ -147,10 +154,10 @@ public final class IngestService: Sendable {
                 case .failure(let error) where error.isRetriable || error.isFatal:
                     // A fatal producer error is the producer's, not the event's: the slot replaces the
                     // producer, so the client should retry (503), not give up (502).
-                    metrics.rejected(error.isQueueFull ? "backpressure" : "broker_unavailable")
+                    metrics.rejected(error.isQueueFull ? "backpressure" : "broker_unavailable", event.type)
                     outcomes[item.index] = .unavailable(eventID: event.eventID, error)
                 case .failure(let error):
-                    metrics.rejected("broker_refused")
+                    metrics.rejected("broker_refused", event.type)
                     logger.error("broker refused an event", metadata: ["event_id": "\(event.eventID)", "error": "\(error)"])
                     outcomes[item.index] = .failed(eventID: event.eventID, error)
                 }
@@ -195,8 +202,11 @@ struct IngestMetrics: Sendable {
         acceptedByType[type]?.increment()
     }
 
-    func rejected(_ reason: String) {
-        countersByName.counter("streamrec_gateway_events_rejected_total", [("reason", reason)], factory: factory).increment()
+    /// `type`: the event's type, or `unknown` when it named none the contract knows (or was not even
+    /// JSON); a rate-limited request's events all count under `unknown` (refused before they are parsed).
+    func rejected(_ reason: String, _ type: EventType?, events: Int = 1) {
+        countersByName.counter("streamrec_gateway_events_rejected_total", [("type", type?.rawValue ?? "unknown"), ("reason", reason)], factory: factory)
+            .increment(by: Int64(events))
     }
 }
 

@@ -363,6 +363,10 @@ struct IngestGatewayTests {
         let gateway = try await Gateway { $0.readinessInterval = .seconds(5) }
         try await gateway.test { client in
             try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(Self.events(recent())[0])) { #expect($0.status == .accepted) }
+            // Refusals are counted by the type the event declared (unknown when none) and the reason.
+            let badRating = Self.events(recent())[0].replacingOccurrences(of: #""value":4.5"#, with: #""value":7"#)
+            try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(badRating)) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json("{not json")) { #expect($0.status == .badRequest) }
             try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
             await gateway.readiness.check()  // what the readiness service does every interval
             try await client.execute(uri: "/readyz", method: .get) { response in
@@ -372,6 +376,9 @@ struct IngestGatewayTests {
             try await client.execute(uri: "/metrics", method: .get) { response in
                 let text = String(buffer: response.body)
                 #expect(text.contains(#"streamrec_gateway_events_accepted_total{type="movie.rating"} 1"#))
+                #expect(text.contains(#"streamrec_gateway_events_rejected_total{type="movie.rating",reason="out_of_range"} 1"#))
+                #expect(text.contains(#"streamrec_gateway_events_rejected_total{type="unknown",reason="invalid_json"} 1"#))
+                #expect(text.contains("streamrec_gateway_in_flight_events 0"))
                 #expect(text.contains("streamrec_gateway_produce_duration_seconds_bucket"))
                 #expect(text.contains("streamrec_gateway_producer_queue_depth"))
             }
