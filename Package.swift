@@ -226,7 +226,7 @@ let package = Package(
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "StackTestSupport"]),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "StackTestSupport", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "StackTestSupport"]),
-        .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "StackTestSupport"]),
+        .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "StackTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(name: "EventsTests", dependencies: ["Events"]),
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender"]),
         .testTarget(name: "FeaturesTests", dependencies: ["Features", "StackTestSupport"]),
