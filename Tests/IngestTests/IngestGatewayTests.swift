@@ -389,7 +389,36 @@ struct IngestGatewayTests {
 
 @Suite("Ingest gateway when the broker goes away", .serialized)
 struct IngestGatewayOutageTests {
-    @Test("broker stopped: 503 with Retry-After within the delivery timeout, never a 2xx; broker back: accepted again")
+    @Test("the producer's queue full: the events that do not fit are 503 `backpressure` with Retry-After, counted as such; none is lost silently")
+    func backpressureOverHTTP() async throws {
+        let broker = try PrivateBroker()
+        defer { try? broker.remove() }
+        let gateway = try await Gateway(brokers: broker.bootstrapServers) {
+            $0.producer.queueMaxMessages = 2
+            $0.producer.deliveryTimeout = .seconds(2)
+        }
+        try await gateway.test { client in
+            try broker.stop()  // nothing leaves the queue now
+            let batch = IngestGatewayTests.events(recent())[1..<6].joined(separator: "\n")
+            try await client.execute(uri: "/v1/events/batch", method: .post, headers: ndjsonHeaders, body: json(batch)) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.retryAfter] != nil)
+                let result = try body(response)
+                #expect(result["accepted"]?.text == "0" && result["unavailable"]?.text == "5")
+                let codes = (0..<5).compactMap { result["results"]?[$0]?["error"]?["code"]?.text }
+                #expect(codes.filter { $0 == "backpressure" }.count == 3, "\(codes)")  // two fit in the queue, then time out
+                #expect(codes.filter { $0 == "broker_unavailable" }.count == 2, "\(codes)")
+            }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let samples = PrometheusSamples(String(buffer: response.body))
+                #expect(samples.sum("streamrec_gateway_events_rejected_total", matching: ["reason": "backpressure"]) == 3)
+                #expect(samples.sum("streamrec_gateway_events_rejected_total", matching: ["reason": "broker_unavailable"]) == 2)
+            }
+        }
+        await gateway.shutdown()
+    }
+
+    @Test("broker stopped: 503 with Retry-After within the delivery timeout, never a 2xx for an unconfirmed event; a batch reports each event (replay accepted, new unavailable, invalid rejected); broker back: accepted again")
     func brokerOutage() async throws {
         let broker = try PrivateBroker()
         defer { try? broker.remove() }
@@ -397,8 +426,10 @@ struct IngestGatewayOutageTests {
             $0.producer.deliveryTimeout = .seconds(2)
             $0.readinessInterval = .milliseconds(100)
         }
+        // Accepted before the outage with an id of its own: resent during the outage, it is an idempotent replay.
+        let acceptedBefore = IngestGatewayTests.events(recent())[1].replacingOccurrences(of: #"{"type""#, with: #"{"event_id":"\#(EventID.random())","type""#)
         try await gateway.test { client in
-            try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(IngestGatewayTests.events(recent())[1])) {
+            try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(acceptedBefore)) {
                 #expect($0.status == .accepted)
             }
             try broker.stop()
@@ -411,6 +442,31 @@ struct IngestGatewayOutageTests {
                     #expect(response.headers[.retryAfter] != nil)
                 }
                 #expect(ContinuousClock.now - started < .seconds(10), "answered after the 2 s delivery timeout, not a hang")
+            }
+            // A batch during the outage: what was confirmed before is still reported accepted (replay), the new
+            // event is `unavailable` (retry it), the invalid one `rejected`; something is accepted, so 200 with
+            // Retry-After for the rest.
+            let badRating = IngestGatewayTests.events(recent())[0].replacingOccurrences(of: #""value":4.5"#, with: #""value":7"#)
+            let mixed = [acceptedBefore, IngestGatewayTests.events(recent())[3], badRating].joined(separator: "\n")
+            try await client.execute(uri: "/v1/events/batch", method: .post, headers: ndjsonHeaders, body: json(mixed)) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.retryAfter] != nil)
+                let result = try body(response)
+                #expect(result["accepted"]?.text == "1" && result["unavailable"]?.text == "1" && result["rejected"]?.text == "1")
+                #expect(result["results"]?[0]?["status"]?.text == "accepted" && result["results"]?[0]?["replay"] == .bool(true))
+                #expect(result["results"]?[1]?["status"]?.text == "unavailable")
+                #expect(result["results"]?[1]?["error"]?["code"]?.text == "broker_unavailable")
+                #expect(result["results"]?[2]?["status"]?.text == "rejected")
+                #expect(result["results"]?[2]?["error"]?["field"]?.text == "value")
+            }
+            // Nothing confirmed: the batch as a whole is 503 with Retry-After, every event `unavailable`.
+            let fresh = [IngestGatewayTests.events(recent())[4], IngestGatewayTests.events(recent())[5]].joined(separator: "\n")
+            try await client.execute(uri: "/v1/events/batch", method: .post, headers: ndjsonHeaders, body: json(fresh)) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.retryAfter] != nil)
+                let result = try body(response)
+                #expect(result["accepted"]?.text == "0" && result["unavailable"]?.text == "2")
+                #expect(result["results"]?[0]?["status"]?.text == "unavailable" && result["results"]?[1]?["status"]?.text == "unavailable")
             }
             await gateway.readiness.check()
             try await Task.sleep(for: .milliseconds(400))
