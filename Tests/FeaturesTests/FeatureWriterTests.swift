@@ -231,6 +231,30 @@ struct FeatureWriterTests {
         try await fixture.finish()
     }
 
+    /// A member that lost its partition without knowing (a zombie: paused past the session timeout)
+    /// still believes its cached applied offset; the new owner moved it on. The zombie's re-apply of
+    /// records the new owner already applied must hit the compare-and-set (`STALE`), re-read, and count
+    /// nothing twice.
+    @Test func aZombieMembersStaleOffsetsCountNothingTwice() async throws {
+        let fixture = try FeatureFixture()
+        let now = wallNow()
+        let events = (0..<30).map { at(makeEvent(.movieLike, user: "u\($0)", subject: $0 % 2 == 0 ? "m" : "n", at: now - 1000), offset: Int64($0)) }
+        let zombie = fixture.writer
+        let newOwner = FeatureWriter(configuration: fixture.configuration, redis: fixture.redis)
+        _ = try await zombie.apply(Array(events[0..<10]), now: now, logEnds: ["t/0": 30])  // caches applied offset 9
+        _ = try await newOwner.apply(Array(events[10..<20]), now: now, logEnds: ["t/0": 30])  // stored: 19
+        let afterOwner = try await fixture.reader.popularityScores(.movie, window: "7d", now: now)
+        #expect(afterOwner == ["m": 10, "n": 10])
+        // The zombie re-applies 10…19 believing 9 is the last applied offset.
+        let replay = try await zombie.apply(Array(events[10..<20]), now: now, logEnds: ["t/0": 30])
+        #expect(replay.applied == 0)
+        #expect(try await fixture.reader.popularityScores(.movie, window: "7d", now: now) == afterOwner)
+        // And then goes on with what is really new: counted once.
+        _ = try await zombie.apply(Array(events[15..<30]), now: now, logEnds: ["t/0": 30])
+        #expect(try await fixture.reader.popularityScores(.movie, window: "7d", now: now) == ["m": 15, "n": 15])
+        try await fixture.finish()
+    }
+
     /// A broker restarted empty (the local one keeps topics in memory) or a topic deleted and created
     /// again restarts offsets at 0. A replay is told from that by the log end: below the applied offset
     /// only after a recreation.
