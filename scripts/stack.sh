@@ -39,6 +39,7 @@
 #   STACK_RUN_DIR     run dir, relative paths are taken from the repo root  [.run/stack]
 #   STACK_TIMEOUT     seconds to wait for each component to become healthy [30]
 #   REDIS_PORT        redis port                                           [16379]
+#   REDIS_CLUSTER     1: redis as a one-node cluster owning every slot (tests) [0]
 #   PG_PORT           postgres port                                        [15432]
 #   PG_DATABASE       database created for the app                         [streamrec]
 #   PG_USER           app role (LOGIN, owner of PG_DATABASE)               [streamrec]
@@ -295,10 +296,25 @@ user streamrec_processor on >$PG_PASSWORD ~sr:* resetchannels -@all +@read +@wri
 user streamrec_api on >$PG_PASSWORD ~sr:* resetchannels -@all +@read +@connection -@dangerous +select
 ACL
   )
+  # REDIS_CLUSTER=1: a one-node Redis Cluster owning all 16 384 slots. Cluster mode refuses any command or
+  # script whose keys span hash slots (CROSSSLOT), so the feature writer's per-slot batching is tested for real.
+  local cluster=()
+  [ "${REDIS_CLUSTER:-0}" = 1 ] && cluster=(--cluster-enabled yes --cluster-config-file "$RUN/redis/nodes.conf")
   spawn "$logf" "$(pid_file redis)" redis-server \
     --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN/redis" --aclfile "$acl" \
-    "${persistence[@]}" --daemonize no --logfile "$logf"
+    "${persistence[@]}" "${cluster[@]}" --daemonize no --logfile "$logf"
   wait_healthy redis "$SPAWNED_PID" redis_healthy
+  if [ "${REDIS_CLUSTER:-0}" = 1 ]; then
+    # Slots survive a restart in nodes.conf; assigning them again would fail, so only when unassigned.
+    if ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" cluster info | grep -q '^cluster_slots_assigned:16384'; then
+      redis-cli -h 127.0.0.1 -p "$REDIS_PORT" cluster addslotsrange 0 16383 >/dev/null
+    fi
+    local waited=0
+    until redis-cli -h 127.0.0.1 -p "$REDIS_PORT" cluster info | grep -q '^cluster_state:ok'; do
+      [ "$waited" -ge 100 ] && die "redis cluster state not ok after 10 s"
+      sleep 0.1; waited=$((waited + 1))
+    done
+  fi
 }
 
 # ---------------------------------------------------------------------------

@@ -306,6 +306,49 @@ struct FeatureWriterTests {
         try await crashed.finish()
     }
 
+    /// On a Redis Cluster every script call must keep to one hash slot. A one-node cluster refuses
+    /// anything else (CROSSSLOT) exactly as a real one does: with `features.redis_topology = cluster` the
+    /// writer splits per slot and the whole stream applies; split for a standalone server, it is refused.
+    @Test func onAClusterEveryScriptCallKeepsToOneSlot() async throws {
+        let server = try PrivateRedis(cluster: true)
+        defer { try? server.remove() }
+        let now = wallNow()
+        let events = Self.mixedEvents(count: 2000, now: now, seed: 11)
+        let redis = RedisClient(configuration: server.configuration)
+        var configuration = FeatureConfiguration()
+        configuration.keyPrefix = TestStack.uniqueName("cluster") + ":v1"
+        configuration.topology = .standalone
+        let standalone = FeatureWriter(configuration: configuration, redis: redis)
+        let refused = await #expect(throws: RedisError.self) { _ = try await standalone.apply(events, now: now) }
+        #expect(refused?.serverErrorCode == "CROSSSLOT", "\(String(describing: refused))")
+
+        configuration.keyPrefix = TestStack.uniqueName("cluster") + ":v1"
+        configuration.topology = .cluster
+        let writer = FeatureWriter(configuration: configuration, redis: redis)
+        for start in stride(from: 0, to: events.count, by: 500) {
+            _ = try await writer.apply(Array(events[start..<min(events.count, start + 500)]), now: now)
+        }
+        #expect(try await writer.apply(events, now: now).applied == 0)  // a replay, still per slot
+        // The same state as on a standalone server.
+        let reference = try FeatureFixture()
+        for start in stride(from: 0, to: events.count, by: 500) {
+            _ = try await reference.writer.apply(Array(events[start..<min(events.count, start + 500)]), now: now)
+        }
+        let onCluster = Dictionary(uniqueKeysWithValues: try await RedisSnapshot.take(redis, prefix: configuration.keyPrefix + ":").map {
+            (String($0.key.dropFirst(configuration.keyPrefix.count)), $0.value)
+        })
+        #expect(onCluster.count > 500)
+        #expect(onCluster == (try await reference.snapshot()))
+        // Readers too: windows (ZUNION over buckets), trending and tallies (transactions) keep to one slot.
+        let reader = FeatureReader(configuration: configuration, redis: redis)
+        #expect(!(try await reader.popular(.movie, window: "24h", limit: 5, now: now)).isEmpty)
+        _ = try await reader.trending(.poll, limit: 5, now: now)
+        _ = try await reader.pollTally("p1")
+        _ = try await reader.seenAndHistory(user: "user-1", domain: .movie, seen: true, historyLimit: 10)
+        try await reference.finish()
+        await redis.shutdown()
+    }
+
     /// The synthetic stream placed in two partitions by user, with the catalog's genres.
     static func mixedEvents(count: Int, now: Int64, seed: UInt64) -> [FeatureEvent] {
         let catalog = SyntheticEvents.catalog(movies: 50, polls: 20, now: now)

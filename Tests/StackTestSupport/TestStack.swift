@@ -238,8 +238,13 @@ public class PrivateServer: @unchecked Sendable {
 /// A redis-server of a test's own.
 public final class PrivateRedis: PrivateServer, @unchecked Sendable {
     /// - Parameter persistent: keep data across stop/start (append-only file), as a production Redis would.
-    public init(persistent: Bool = false) throws {
-        try super.init(component: "redis", portVariable: "REDIS_PORT", environment: persistent ? ["REDIS_PERSIST": "1"] : [:])
+    /// - Parameter cluster: a one-node Redis Cluster owning every slot: refuses keys of several slots in one
+    ///   command or script (CROSSSLOT), as a real cluster does.
+    public init(persistent: Bool = false, cluster: Bool = false) throws {
+        var environment: [String: String] = [:]
+        if persistent { environment["REDIS_PERSIST"] = "1" }
+        if cluster { environment["REDIS_CLUSTER"] = "1" }
+        try super.init(component: "redis", portVariable: "REDIS_PORT", environment: environment)
     }
     public var configuration: RedisConfiguration { RedisConfiguration(host: "127.0.0.1", port: port) }
 }
