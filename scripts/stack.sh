@@ -285,7 +285,8 @@ start_redis() {
   local persistence=(--save '' --appendonly no)
   [ "${REDIS_PERSIST:-0}" = 1 ] && persistence=(--save '' --appendonly yes --appendfsync always)
   # Least privilege: one ACL user per Redis client service, limited to the feature keys (`features.key_prefix`
-  # starts with "sr:") — the processor reads, writes and runs the feature scripts; the API only reads; neither
+  # starts with "sr:") — the processor reads, writes and runs the feature scripts; the API only reads (MULTI/EXEC
+  # too: it reads a poll's counts and total, or two windows, as of one instant; queued writes are still refused); neither
   # may run dangerous commands (FLUSHALL, CONFIG, KEYS, …). Locally with the stack's password (PG_PASSWORD),
   # in a file only we can read (not on the command line). The default user stays open on this loopback-only
   # server, so `make run` and the tests need no password; FeatureACLTests connects as these users.
@@ -293,7 +294,7 @@ start_redis() {
   (umask 077; cat > "$acl" <<ACL
 user default on nopass ~* &* +@all
 user streamrec_processor on >$PG_PASSWORD ~sr:* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous -script|flush +select
-user streamrec_api on >$PG_PASSWORD ~sr:* resetchannels -@all +@read +@connection -@dangerous +select
+user streamrec_api on >$PG_PASSWORD ~sr:* resetchannels -@all +@read +@connection -@dangerous +select +multi +exec +discard
 ACL
   )
   # REDIS_CLUSTER=1: a one-node Redis Cluster owning all 16 384 slots. Cluster mode refuses any command or

@@ -48,6 +48,12 @@ struct FeatureACLTests {
         let reader = FeatureReader(configuration: features, redis: api)
         #expect(try await reader.popularityScores(.movie, window: "7d", now: now)["m1"] == 1)
         #expect(try await reader.seen(user: "u1", domain: .movie) == ["m1", "m2"])
+        // Reads as of one instant are transactions: allowed, but a write queued in one is still refused.
+        #expect(Set(try await reader.trending(.movie, limit: 5, now: now).map(\.item)) == ["m1", "m2"])
+        #expect(try await reader.pollTally("p1") == PollTally(options: [:], totalVoters: 0))
+        let queuedWrite = await #expect(throws: RedisError.self) { try await api.transaction([RedisCommand("SET", prefix + ":v1:x", "1")]) }
+        #expect(queuedWrite?.serverErrorCode == "EXECABORT" || queuedWrite?.serverErrorCode == "NOPERM", "\(String(describing: queuedWrite))")
+        #expect(try await api.send(RedisCommand("EXISTS", prefix + ":v1:x")) == .integer(0))
         #expect(await Self.refused(api, RedisCommand("SET", prefix + ":v1:x", "1")))
         #expect(await Self.refused(api, RedisCommand("DEL", prefix + ":v1:x")))
         #expect(await Self.refused(api, RedisCommand("EVAL", "return 1", 0)))
