@@ -203,6 +203,8 @@ do {
             try await announcer()(artifact.manifest, entry.path)
         }
         print("\(version): \(decision)")
+        // A promotion the gate refused is not a success for a script (`trainer promote … && deploy`).
+        if case .rejected = decision { status = 1 }
     case "rollback":
         guard let domain = options["domain"] else { FileHandle.standardError.write(Data("trainer rollback: --domain movies|polls\n".utf8)); exit(64) }
         let restored = try await run.registry.rollback(domain: domain)

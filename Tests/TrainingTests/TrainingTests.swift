@@ -268,3 +268,98 @@ struct TrainingTests {
         #expect(old.rejected == 1)
     }
 }
+
+/// Versions read from the model-updated topic, by the reading task.
+final class Announcements: Sendable {
+    let versions = Mutex<[String]>([])
+}
+
+/// The `trainer` binary's commands as an operator runs them: train, list, rollback, promote, each
+/// promotion announced on the model-updated topic (what makes every API instance reload).
+@Suite("trainer command line")
+struct TrainerCommandLineTests {
+    @Test("train twice, list, rollback, promote (archived refused, gate refused, forced): exit codes, the registry's states and one model-updated announcement per production change, in order; bad usage exits 64")
+    func trainListRollbackPromote() async throws {
+        let fixture = try await TrainingFixture()
+        _ = try await Bootstrap(store: TrainingStore(postgres: fixture.postgres)).load(polls: TrainingFixture.smallPolls())
+        let topic = TestStack.uniqueName("model-updated")
+        var environment = TestStack.environment
+        environment["STREAMREC_CONFIG_DIR"] = TestStack.repositoryRoot + "/configs"
+        environment["STREAMREC_POSTGRES_SCHEMA"] = fixture.schema
+        environment["STREAMREC_POSTGRES_MIGRATIONS_DIR"] = fixture.configuration.migrationsDirectory
+        environment["STREAMREC_TRAINER_ARTIFACTS_DIR"] = fixture.configuration.artifactsDirectory
+        environment["STREAMREC_TOPICS_MODEL_UPDATED"] = topic
+        environment["STREAMREC_TRAINING_ALS_FACTORS"] = "8"
+        environment["STREAMREC_TRAINING_ALS_ITERATIONS"] = "4"
+        environment["STREAMREC_LOG_LEVEL"] = "warning"
+        func trainer(_ arguments: String...) throws -> (status: Int32, output: String) {
+            try TestStack.spawnAndWait([TestStack.executable("trainer")] + arguments, environment: environment)
+        }
+
+        let first = try trainer("train", "--domain", "polls")
+        #expect(first.status == 0 && first.output.contains("promoted polls-"), "\(first.output)")
+        let second = try trainer("train", "--domain", "polls")
+        #expect(second.status == 0 && second.output.contains("(replacing "), "\(second.output)")  // same data, same metric: within tolerance
+        let registry = ModelRegistry(postgres: fixture.postgres)
+        let versions = try await registry.list(domain: "polls").sorted { $0.version < $1.version }.map(\.version)
+        try #require(versions.count == 2)
+        let (older, newer) = (versions[0], versions[1])
+        #expect(try await registry.production(domain: "polls")?.version == newer)
+
+        let listed = try trainer("list", "--domain", "polls")
+        #expect(listed.status == 0)
+        #expect(listed.output.split(separator: "\n").contains { $0.contains(newer) && $0.contains("\tproduction\t") }, "\(listed.output)")
+
+        let rollback = try trainer("rollback", "--domain", "polls")
+        #expect(rollback.status == 0 && rollback.output.contains("rolled back polls to \(older)"), "\(rollback.output)")
+        #expect(try await registry.production(domain: "polls")?.version == older)
+        // The version rolled back from is archived: not promoted again (its artifact may be pruned).
+        let archived = try trainer("promote", "--version", newer)
+        #expect(archived.status == 65 && archived.output.contains("archived, not a candidate"), "status \(archived.status): \(archived.output)")
+        // A stricter gate (must beat production by 50 %): the next run stays a candidate; promoting it is
+        // refused (exit 1) unless forced.
+        environment["STREAMREC_TRAINER_PROMOTION_TOLERANCE"] = "-0.5"
+        let third = try trainer("train", "--domain", "polls")
+        #expect(third.status == 0 && third.output.contains("kept production"), "\(third.output)")
+        let candidate = try #require(try await registry.list(domain: "polls").first { $0.status == .candidate }?.version)
+        let gated = try trainer("promote", "--version", candidate)
+        #expect(gated.status == 1 && gated.output.contains("rejected"), "status \(gated.status): \(gated.output)")
+        #expect(try await registry.production(domain: "polls")?.version == older)
+        let forced = try trainer("promote", "--version", candidate, "--force")
+        #expect(forced.status == 0 && forced.output.contains("\(candidate): promoted"), "status \(forced.status): \(forced.output)")
+        #expect(try await registry.production(domain: "polls")?.version == candidate)
+
+        #expect(try trainer("promote").status == 64)
+        #expect(try trainer("rollback").status == 64)
+        #expect(try trainer("no-such-command").status == 64)
+
+        // Every production change was announced, in order: train, train, rollback, forced promote.
+        let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
+            bootstrapServers: try TestStack.kafkaBrokers(), groupID: TestStack.uniqueName("announcements"), autoOffsetReset: .earliest
+        ))
+        try consumer.subscribe(topics: [topic])
+        let seen = Announcements()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for try await batch in consumer.batches {
+                    for record in batch {
+                        if case .object(let members)? = try? JSONParser.parse(record.value),
+                            case .string(let version)? = members.first(where: { $0.key == "version" })?.value
+                        {
+                            seen.versions.withLock { $0.append(version) }
+                        }
+                    }
+                    if seen.versions.withLock({ $0.count }) >= 4 { break }
+                }
+            }
+            group.addTask { try await Task.sleep(for: .seconds(30)) }
+            try await group.next()
+            group.cancelAll()
+        }
+        let announced = seen.versions.withLock { $0 }
+        await consumer.close()
+        #expect(announced == [older, newer, older, candidate])
+        await fixture.postgres.shutdown()
+        try await TestStack.dropSchema(fixture.schema)
+    }
+}
