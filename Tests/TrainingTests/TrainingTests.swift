@@ -1,5 +1,6 @@
 import Datasets
 import Events
+import Features
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -266,6 +267,29 @@ struct TrainingTests {
         // The original 90-day-old times would be refused by the gateway's age check.
         let old = try await EventReplay.replay([events.interactions.min { $0.occurredAt < $1.occurredAt }!], host: "127.0.0.1", port: port, apiKey: key)
         #expect(old.rejected == 1)
+    }
+}
+
+@Suite("Training history window")
+struct TrainingHistoryWindowTests {
+    @Test("trainer.history_window: only interactions that recent are read for training; 0 (unset) reads all")
+    func historyWindowLimitsTheRowsRead() async throws {
+        var fixture = try await TrainingFixture()
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let day: Int64 = 86_400_000
+        let events = [(2, "recent-1"), (4, "recent-2"), (10, "old-1"), (40, "old-2")].enumerated().map { index, pair in
+            FeatureEvent(
+                event: Event(eventID: EventID.random(), type: .pollVote, userID: "u\(index)", subjectID: pair.1,
+                    occurredAt: EventTimestamp(millisecondsSinceEpoch: now - Int64(pair.0) * day), payload: .vote(optionID: "a")),
+                position: RecordPosition(topic: "t", partition: 0, offset: Int64(index)), groups: []
+            )
+        }
+        #expect(try await TrainingStore(postgres: fixture.postgres).append(events) == 4)
+        #expect(Set(try await fixture.run().readRows(domain: "polls").map(\.item)) == ["recent-1", "recent-2", "old-1", "old-2"])
+        fixture.configuration.historyWindow = .seconds(7 * 86_400)
+        #expect(Set(try await fixture.run().readRows(domain: "polls").map(\.item)) == ["recent-1", "recent-2"])
+        await fixture.postgres.shutdown()
+        try await TestStack.dropSchema(fixture.schema)
     }
 }
 
