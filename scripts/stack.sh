@@ -40,6 +40,7 @@
 #   STACK_TIMEOUT     seconds to wait for each component to become healthy [30]
 #   REDIS_PORT        redis port                                           [16379]
 #   REDIS_CLUSTER     1: redis as a one-node cluster owning every slot (tests) [0]
+#   REDIS_CLUSTER_PORT  its cluster bus port                  [REDIS_PORT ± 10000]
 #   PG_PORT           postgres port                                        [15432]
 #   PG_DATABASE       database created for the app                         [streamrec]
 #   PG_USER           app role (LOGIN, owner of PG_DATABASE)               [streamrec]
@@ -300,7 +301,9 @@ ACL
   # REDIS_CLUSTER=1: a one-node Redis Cluster owning all 16 384 slots. Cluster mode refuses any command or
   # script whose keys span hash slots (CROSSSLOT), so the feature writer's per-slot batching is tested for real.
   local cluster=()
-  [ "${REDIS_CLUSTER:-0}" = 1 ] && cluster=(--cluster-enabled yes --cluster-config-file "$RUN/redis/nodes.conf")
+  # The cluster bus port defaults to port + 10 000, invalid above 55 535 (tests pick ports up to 60 999).
+  local bus="${REDIS_CLUSTER_PORT:-$((REDIS_PORT > 55535 ? REDIS_PORT - 10000 : REDIS_PORT + 10000))}"
+  [ "${REDIS_CLUSTER:-0}" = 1 ] && cluster=(--cluster-enabled yes --cluster-config-file "$RUN/redis/nodes.conf" --cluster-port "$bus")
   spawn "$logf" "$(pid_file redis)" redis-server \
     --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN/redis" --aclfile "$acl" \
     "${persistence[@]}" "${cluster[@]}" --daemonize no --logfile "$logf"

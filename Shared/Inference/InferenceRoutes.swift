@@ -46,7 +46,7 @@ public struct InferenceService: Sendable {
     }
 }
 
-/// The inference API's routes: recommendations, popular, trending, similar items, predicted ratings, poll results,
+/// The inference API's routes: recommendations, a user's profile, popular, trending, similar items, predicted ratings, poll results,
 /// models, admin reload.
 public enum InferenceRoutes {
     public static func add<Context: RequestContext>(to router: Router<Context>, service: InferenceService) {
@@ -161,6 +161,42 @@ public enum InferenceRoutes {
                 ("total_voters", .number(String(tally.totalVoters))), ("options", .array(options)),
             ]))
         }
+        router.get("/v1/users/:user_id/profile") { request, context in
+            let user = try identifier(context.parameters.get("user_id"), field: "user_id")
+            let query = request.uri.queryParameters
+            let domain = try domainParameter(query)
+            let historyLimit = try intParameter(query, "history", in: 0...200, default: 20)
+            let affinity: [String: Double]
+            let history: [HistoryEntry]
+            let lastActive: EventTimestamp?
+            do {
+                affinity = try await service.features.affinity(user: user, domain: domain)
+                history = historyLimit > 0 ? try await service.features.history(user: user, domain: domain, limit: historyLimit) : []
+                lastActive = try await service.features.lastActive(user: user)
+            } catch {
+                throw featuresUnavailable(error)
+            }
+            // What the processor keeps of a user (nothing for a user never seen: empty, not 404, since the
+            // features have no notion of a user's existence beyond their events).
+            let affinities: [JSONValue] = affinity.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map {
+                .object([("group", .string($0.key)), ("weight", .number(String($0.value)))])
+            }
+            let entries: [JSONValue] = history.map { entry in
+                var members: [(key: String, value: JSONValue)] = [
+                    ("item_id", .string(entry.item)), ("type", .string(entry.type.rawValue)), ("weight", .number(String(entry.weight))),
+                    ("occurred_at", .string(entry.occurredAt.description)),
+                ]
+                if let title = domain == .movie ? service.catalog.movie(entry.item)?.title : service.catalog.poll(entry.item)?.question {
+                    members.append(("title", .string(title)))
+                }
+                return .object(members)
+            }
+            return JSONResponse.make(.ok, .object([
+                ("user_id", .string(user)), ("domain", .string(RecommendationEngine.modelDomain(domain))),
+                ("last_active", lastActive.map { .string($0.description) } ?? .null),
+                ("affinities", .array(affinities)), ("history", .array(entries)),
+            ]))
+        }
         router.get("/v1/items/:item_id/similar") { request, context in
             let itemID = try identifier(context.parameters.get("item_id"), field: "item_id")
             let domain = try domainParameter(request.uri.queryParameters)
@@ -211,12 +247,17 @@ public enum InferenceRoutes {
         }
     }
 
-    static func kParameter(_ query: Parameters) throws -> Int {
-        guard let text = query.get("k") else { return 20 }
-        guard let k = Int(text), (1...100).contains(k) else {
-            throw APIError(.badRequest, code: "invalid_parameter", message: "k is an integer from 1 to 100", field: "k")
+    /// An integer parameter within `range`; `value` when absent.
+    static func intParameter(_ query: Parameters, _ name: String, in range: ClosedRange<Int>, default value: Int) throws -> Int {
+        guard let text = query.get(name) else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw APIError(.badRequest, code: "invalid_parameter", message: "\(name) is an integer from \(range.lowerBound) to \(range.upperBound)", field: name)
         }
-        return k
+        return number
+    }
+
+    static func kParameter(_ query: Parameters) throws -> Int {
+        try intParameter(query, "k", in: 1...100, default: 20)
     }
 
     /// `window=`, one of the configured windows; nil when absent.

@@ -263,6 +263,7 @@ struct InferenceRoutesTests {
             try await unavailable("/v1/popular?domain=polls&window=7d")  // never read: nothing to fall back on
             try await unavailable("/v1/trending?domain=polls")
             try await unavailable("/v1/polls/p2/results")  // tallies are not cached: a stale count would read as live
+            try await unavailable("/v1/users/u1/profile?domain=polls")
             try await client.execute(uri: "/readyz", method: .get) { response in
                 #expect(response.status == .ok)
                 let body = Self.json(response)
@@ -301,7 +302,7 @@ struct InferenceRoutesTests {
         let documented = try OpenAPIPaths.operations(file: "configs/openapi/inference-api.yaml")
         #expect(served.subtracting(documented).isEmpty, "served but not documented")
         #expect(documented.subtracting(served).isEmpty, "documented but not served")
-        #expect(served.count == 13)
+        #expect(served.count == 14)
         await application.shutdown()
     }
 
@@ -352,7 +353,7 @@ struct InferenceRoutesTests {
         await application.shutdown()
     }
 
-    @Test("popular, trending, poll results (404 for an unknown poll), similar items (404 for an unknown item), models, admin reload needs the token")
+    @Test("popular, trending, a user's profile, poll results (404 for an unknown poll), similar items (404 for an unknown item), models, admin reload needs the token")
     func otherRoutes() async throws {
         try await withApplication { fixture, client in
             let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -402,6 +403,25 @@ struct InferenceRoutesTests {
                 }
                 #expect(items.count == 1)  // only p2 has weight in the last hour (p3's votes are two hours old)
                 #expect(first.first { $0.key == "item_id" }?.value == .string("p2"))
+            }
+            // A voter's profile: the poll's category as affinity, the vote in the history, the last event time.
+            try await client.execute(uri: "/v1/users/voter-3/profile?domain=polls", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = Self.json(response)
+                #expect(body["last_active"] == .string(EventTimestamp(millisecondsSinceEpoch: now - 2 * 3_600_000).description))
+                #expect(body["affinities"] == .array([.object([("group", .string("sports")), ("weight", .number("2.0"))])]))
+                guard case .array(let history)? = body["history"], case .object(let vote)? = history.first else { Issue.record("no history"); return }
+                #expect(history.count == 1)
+                #expect(vote.first { $0.key == "item_id" }?.value == .string("p3") && vote.first { $0.key == "type" }?.value == .string("poll.vote"))
+                #expect(vote.contains { $0.key == "title" }, "the poll's question from the catalog")
+            }
+            try await client.execute(uri: "/v1/users/never-seen/profile", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(Self.json(response)["last_active"] == .null && Self.json(response)["history"] == .array([]))
+            }
+            try await client.execute(uri: "/v1/users/voter-3/profile?domain=polls&history=201", method: .get) { response in
+                #expect(response.status == .badRequest)
+                #expect(Self.errorField(response) == "history")
             }
             try await client.execute(uri: "/v1/trending?domain=songs", method: .get) { response in
                 #expect(response.status == .badRequest)

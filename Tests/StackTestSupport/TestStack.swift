@@ -243,7 +243,10 @@ public final class PrivateRedis: PrivateServer, @unchecked Sendable {
     public init(persistent: Bool = false, cluster: Bool = false) throws {
         var environment: [String: String] = [:]
         if persistent { environment["REDIS_PERSIST"] = "1" }
-        if cluster { environment["REDIS_CLUSTER"] = "1" }
+        if cluster {
+            environment["REDIS_CLUSTER"] = "1"
+            environment["REDIS_CLUSTER_PORT"] = String(TestStack.freePort())  // the default, port + 10 000, may not exist
+        }
         try super.init(component: "redis", portVariable: "REDIS_PORT", environment: environment)
     }
     public var configuration: RedisConfiguration { RedisConfiguration(host: "127.0.0.1", port: port) }
