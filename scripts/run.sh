@@ -60,9 +60,8 @@ done
 # the stack's password), holding only the grants of configs/postgres/least-privilege.sql (idempotent).
 PGPASSWORD="$STREAMREC_POSTGRES_PASSWORD" psql -h "$STREAMREC_POSTGRES_HOST" -p "$STREAMREC_POSTGRES_PORT" \
   -U "$STREAMREC_POSTGRES_USER" -d "$STREAMREC_POSTGRES_DATABASE" -v ON_ERROR_STOP=1 -q -f configs/postgres/least-privilege.sql
-as_service() {  # ROLE: the variables that make a service connect as ROLE
-  echo STREAMREC_POSTGRES_USER="$1" STREAMREC_REDIS_USERNAME="$1" STREAMREC_REDIS_PASSWORD="$STREAMREC_POSTGRES_PASSWORD"
-}
+processor_role=(STREAMREC_POSTGRES_USER=streamrec_processor STREAMREC_REDIS_USERNAME=streamrec_processor STREAMREC_REDIS_PASSWORD="$STREAMREC_POSTGRES_PASSWORD")
+api_role=(STREAMREC_POSTGRES_USER=streamrec_api STREAMREC_REDIS_USERNAME=streamrec_api STREAMREC_REDIS_PASSWORD="$STREAMREC_POSTGRES_PASSWORD")
 
 # A secret of this machine's (24 random bytes, hex), kept across runs, readable by root only.
 secret_file() {
@@ -89,15 +88,13 @@ GATEWAY_PORT="${GATEWAY_PORT:-8080}" PROCESSOR_PORT="${PROCESSOR_PORT:-8081}" AP
 # Started processor first and gateway before the API, so Ctrl-C stops the API, then the gateway (no new
 # events), then the processor (which commits what it applied).
 echo "run: starting the stream processor (metrics on 127.0.0.1:$PROCESSOR_PORT)"
-# shellcheck disable=SC2046  # as_service's words are VAR=value pairs without spaces
-start_service stream-processor "http://127.0.0.1:$PROCESSOR_PORT/readyz" STREAMREC_HTTP_PORT="$PROCESSOR_PORT" $(as_service streamrec_processor)
+start_service stream-processor "http://127.0.0.1:$PROCESSOR_PORT/readyz" STREAMREC_HTTP_PORT="$PROCESSOR_PORT" "${processor_role[@]}"
 echo "run: starting the ingest gateway on 127.0.0.1:$GATEWAY_PORT"
 start_service ingest-gateway "http://127.0.0.1:$GATEWAY_PORT/readyz" STREAMREC_HTTP_PORT="$GATEWAY_PORT" \
   STREAMREC_GATEWAY_API_KEYS="local:$GATEWAY_KEY,web:$(cat "$WEB_KEY_FILE")" \
   STREAMREC_GATEWAY_CORS_ORIGINS="http://127.0.0.1:$API_PORT,http://localhost:$API_PORT"
 echo "run: starting the inference API on 127.0.0.1:$API_PORT"
-# shellcheck disable=SC2046
-start_service inference-api "http://127.0.0.1:$API_PORT/healthz" STREAMREC_HTTP_PORT="$API_PORT" $(as_service streamrec_api) \
+start_service inference-api "http://127.0.0.1:$API_PORT/healthz" STREAMREC_HTTP_PORT="$API_PORT" "${api_role[@]}" \
   STREAMREC_INFERENCE_ADMIN_TOKEN_FILE="$(secret_file admin-token)" \
   STREAMREC_INFERENCE_UI_GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT" STREAMREC_INFERENCE_UI_GATEWAY_API_KEY_FILE="$WEB_KEY_FILE"
 # Warm Redis once (a fresh or restarted Redis is empty): the latest interactions of both domains replayed

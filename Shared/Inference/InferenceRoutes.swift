@@ -46,8 +46,8 @@ public struct InferenceService: Sendable {
     }
 }
 
-/// The inference API's routes: recommendations, a user's profile, popular, trending, similar items, predicted ratings, poll results,
-/// models, admin reload.
+/// The inference API's routes: recommendations, a user's profile, popular, trending, similar items,
+/// predicted ratings, poll results, models, admin reload.
 public enum InferenceRoutes {
     public static func add<Context: RequestContext>(to router: Router<Context>, service: InferenceService) {
         PredictRoutes.add(to: router, service: service)

@@ -247,11 +247,18 @@ final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
 
     let state = Mutex(State())
     let isClosed = Atomic<Bool>(false)
-    /// Set on the poll thread right after `rd_kafka_destroy`; work queued later must not touch the handle.
+    /// Set on the poll thread right before `rd_kafka_destroy` (``markHandleDestroyed()``); work queued
+    /// later, and calls made off the poll thread, must not touch the handle.
     let handleDestroyed = Atomic<Bool>(false)
     /// Held by calls made off the poll thread while they use the handle; taken to mark it destroyed, so
     /// none is inside when `rd_kafka_destroy` runs.
     private let handleUse = Mutex(())
+    let onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)?
+
+    init(logger: Logger, onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)?) {
+        self.onRebalance = onRebalance
+        super.init(logger: logger)
+    }
 
     /// Runs `body` if the handle is not destroyed (and keeps it from being destroyed meanwhile); else
     /// ``KafkaError/closed``. For short non-blocking calls only.
@@ -265,12 +272,6 @@ final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
     /// On the poll thread, right before `rd_kafka_destroy`.
     func markHandleDestroyed() {
         handleUse.withLock { _ in handleDestroyed.store(true, ordering: .releasing) }
-    }
-    let onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)?
-
-    init(logger: Logger, onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)?) {
-        self.onRebalance = onRebalance
-        super.init(logger: logger)
     }
 
     func store(_ messages: some Sequence<KafkaConsumerMessage>) {
