@@ -92,53 +92,32 @@ public enum InferenceRoutes {
             return JSONResponse.make(.ok, encoded: writer.bytes)
         }
         router.get("/v1/popular") { request, _ in
-            let domain = try domainParameter(request.uri.queryParameters)
-            let k = try kParameter(request.uri.queryParameters)
-            let window = try windowParameter(request.uri.queryParameters, service: service) ?? service.engine.popularWindow
-            let group = request.uri.queryParameters.get(domain == .movie ? "genre" : "category")
-            let popular: (items: [ScoredItem], degraded: Bool)
+            let query = request.uri.queryParameters
+            let domain = try domainParameter(query)
+            let k = try kParameter(query)
+            let window = try windowParameter(query, service: service) ?? service.engine.popularWindow
+            let group = query.get(domain == .movie ? "genre" : "category")
             do {
-                popular = try await service.engine.popular(domain, window: window, group: group, now: service.clock())
+                let popular = try await service.engine.popular(domain, window: window, group: group, now: service.clock())
+                return listResponse(domain, [("window", window)], popular, k: k, catalog: service.catalog)
             } catch {
                 throw featuresUnavailable(error)
             }
-            var writer = JSONWriter(capacity: 128 + 160 * min(k, popular.items.count))
-            writer.append(UInt8(ascii: "{"))
-            writer.key("domain", first: true)
-            writer.string(RecommendationEngine.modelDomain(domain))
-            writer.key("window")
-            writer.string(window)
-            writer.key("degraded")
-            writer.raw(popular.degraded ? "true" : "false")
-            writer.key("items")
-            writeItems(&writer, domain, popular.items.prefix(k), catalog: service.catalog, because: [:])
-            writer.append(UInt8(ascii: "}"))
-            return JSONResponse.make(.ok, encoded: writer.bytes)
         }
         router.get("/v1/trending") { request, _ in
-            let domain = try domainParameter(request.uri.queryParameters)
-            let k = try kParameter(request.uri.queryParameters)
-            let group = request.uri.queryParameters.get(domain == .movie ? "genre" : "category")
-            let trending: (items: [ScoredItem], degraded: Bool)
+            let query = request.uri.queryParameters
+            let domain = try domainParameter(query)
+            let k = try kParameter(query)
+            let group = query.get(domain == .movie ? "genre" : "category")
             do {
-                trending = try await service.engine.trending(domain, group: group, now: service.clock())
+                let trending = try await service.engine.trending(domain, group: group, now: service.clock())
+                let windows: [(key: StaticString, value: String)] = [
+                    ("short_window", service.features.configuration.trendingShortWindow), ("long_window", service.features.configuration.trendingLongWindow),
+                ]
+                return listResponse(domain, windows, trending, k: k, catalog: service.catalog)
             } catch {
                 throw featuresUnavailable(error)
             }
-            var writer = JSONWriter(capacity: 160 + 160 * min(k, trending.items.count))
-            writer.append(UInt8(ascii: "{"))
-            writer.key("domain", first: true)
-            writer.string(RecommendationEngine.modelDomain(domain))
-            writer.key("short_window")
-            writer.string(service.features.configuration.trendingShortWindow)
-            writer.key("long_window")
-            writer.string(service.features.configuration.trendingLongWindow)
-            writer.key("degraded")
-            writer.raw(trending.degraded ? "true" : "false")
-            writer.key("items")
-            writeItems(&writer, domain, trending.items.prefix(k), catalog: service.catalog, because: [:])
-            writer.append(UInt8(ascii: "}"))
-            return JSONResponse.make(.ok, encoded: writer.bytes)
         }
         router.get("/v1/polls/:poll_id/results") { _, context in
             let poll = try identifier(context.parameters.get("poll_id"), field: "poll_id")
@@ -309,6 +288,28 @@ public enum InferenceRoutes {
     }
 
     // MARK: - Bodies
+
+    /// `/v1/popular` and `/v1/trending`: the domain, which list (`describing`: its window or windows),
+    /// `degraded`, and the first `k` items, written straight to bytes.
+    static func listResponse(
+        _ domain: EventDomain, _ describing: [(key: StaticString, value: String)], _ list: (items: [ScoredItem], degraded: Bool), k: Int,
+        catalog: CatalogMetadata
+    ) -> Response {
+        var writer = JSONWriter(capacity: 160 + 160 * min(k, list.items.count))
+        writer.append(UInt8(ascii: "{"))
+        writer.key("domain", first: true)
+        writer.string(RecommendationEngine.modelDomain(domain))
+        for (key, value) in describing {
+            writer.key(key)
+            writer.string(value)
+        }
+        writer.key("degraded")
+        writer.raw(list.degraded ? "true" : "false")
+        writer.key("items")
+        writeItems(&writer, domain, list.items.prefix(k), catalog: catalog, because: [:])
+        writer.append(UInt8(ascii: "}"))
+        return JSONResponse.make(.ok, encoded: writer.bytes)
+    }
 
     /// An item of a response: id, score, the catalog's metadata, and `because` (the history item it is most
     /// like) as a short reason when there is one.
