@@ -55,6 +55,18 @@ struct InferenceRoutesTests {
         return Dictionary(uniqueKeysWithValues: members.map { ($0.key, $0.value) })
     }
 
+    /// `/readyz` while one dependency is down: 200 `degraded` (keep sending traffic), naming the failing check.
+    static func expectDegraded(_ client: any TestClientProtocol, failing: String, healthy: String) async throws {
+        try await client.execute(uri: "/readyz", method: .get) { response in
+            #expect(response.status == .ok)
+            let body = json(response)
+            #expect(body["status"] == .string("degraded"))
+            guard case .object(let checks)? = body["checks"] else { Issue.record("no checks"); return }
+            #expect(checks.first { $0.key == failing }?.value != .string("ok"))
+            #expect(checks.first { $0.key == healthy }?.value == .string("ok"))
+        }
+    }
+
     static func errorField(_ response: TestResponse) -> String? {
         guard case .object(let error)? = json(response)["error"], case .string(let field)? = error.first(where: { $0.key == "field" })?.value else { return nil }
         return field
@@ -264,14 +276,7 @@ struct InferenceRoutesTests {
             try await unavailable("/v1/trending?domain=polls")
             try await unavailable("/v1/polls/p2/results")  // tallies are not cached: a stale count would read as live
             try await unavailable("/v1/users/u1/profile?domain=polls")
-            try await client.execute(uri: "/readyz", method: .get) { response in
-                #expect(response.status == .ok)
-                let body = Self.json(response)
-                #expect(body["status"] == .string("degraded"))
-                guard case .object(let checks)? = body["checks"] else { Issue.record("no checks"); return }
-                #expect(checks.first { $0.key == "redis" }?.value != .string("ok"))
-                #expect(checks.first { $0.key == "postgres" }?.value == .string("ok"))
-            }
+            try await Self.expectDegraded(client, failing: "redis", healthy: "postgres")
 
             try server.start()  // not persistent: back empty, as after a crash without persistence
             var fresh = false
@@ -337,14 +342,7 @@ struct InferenceRoutesTests {
                 #expect(response.status == .ok)
                 #expect(Self.json(response)["strategy"] == .string("popular"))
             }
-            try await client.execute(uri: "/readyz", method: .get) { response in
-                #expect(response.status == .ok)
-                let body = Self.json(response)
-                #expect(body["status"] == .string("degraded"))
-                guard case .object(let checks)? = body["checks"] else { Issue.record("no checks"); return }
-                #expect(checks.first { $0.key == "postgres" }?.value != .string("ok"))
-                #expect(checks.first { $0.key == "redis" }?.value == .string("ok"))
-            }
+            try await Self.expectDegraded(client, failing: "postgres", healthy: "redis")
             try await client.execute(uri: "/v1/predict", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"[["Toy Story"], [5]]"#)) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(response.headers[.retryAfter] != nil)
