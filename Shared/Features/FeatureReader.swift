@@ -201,9 +201,11 @@ public struct FeatureReader: Sendable {
 
     /// When the user last interacted (event time), if known: the newest history entry of any domain.
     public func lastActive(user: String) async throws(RedisError) -> EventTimestamp? {
+        // Every domain's newest history entry in one round trip.
+        let replies = try await redis.pipeline(EventDomain.allCases.map { RedisCommand("ZRANGE", keys.userHistory(user, $0), -1, -1, "WITHSCORES") })
         var newest: Int64?
-        for domain in EventDomain.allCases {
-            let reply = try await redis.send(RedisCommand("ZRANGE", keys.userHistory(user, domain), -1, -1, "WITHSCORES"))
+        for reply in replies {
+            if case .error(let message) = reply { throw .server(message) }
             if let pair = reply.array, pair.count == 2, let time = pair[1].int ?? pair[1].double.map({ Int64($0) }) {
                 newest = max(newest ?? time, time)
             }
