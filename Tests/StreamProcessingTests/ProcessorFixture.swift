@@ -168,6 +168,20 @@ struct ProcessorFixture {
         var ends = try await produce(catalog)
         let catalogCommitted = try await waitForCommitted(ends, timeout: .seconds(60))
         #expect(catalogCommitted)
+        // Catalog events are upserted into PostgreSQL's catalog tables (what the API's metadata reads).
+        let stored = try await storedCatalog()
+        var expectedMovies: [String: String] = [:]
+        var expectedPolls: [String: String] = [:]
+        for event in catalog {
+            switch event.payload {
+            case .movieAdded(let movie): expectedMovies[event.subjectID] = movie.title
+            case .pollCreated(let poll): expectedPolls[event.subjectID] = poll.question
+            default: break
+            }
+        }
+        #expect(!expectedMovies.isEmpty && !expectedPolls.isEmpty)
+        #expect(stored.movies == expectedMovies)
+        #expect(stored.polls == expectedPolls)
         ends.merge(try await produce(before)) { max($0, $1) }
         let beforeCommitted = try await waitForCommitted(ends, timeout: .seconds(60))
         #expect(beforeCommitted)
@@ -236,6 +250,22 @@ struct ProcessorFixture {
         let differing = Set(expected.keys).union(actual.keys).filter { expected[$0] != actual[$0] }.sorted()
         #expect(differing.isEmpty, "\(differing.count) keys differ, e.g. \(differing.prefix(3).map { "\($0): clean \(expected[$0] ?? "absent") vs \(actual[$0] ?? "absent")" })")
         try await clean.cleanUp(redis)
+    }
+
+    /// The catalog tables as the processor wrote them: movie id → title, poll id → question.
+    func storedCatalog() async throws -> (movies: [String: String], polls: [String: String]) {
+        // The processor's own PostgreSQL and search path (a test may give it a private server).
+        let postgres = PostgresClient(configuration: configuration.postgres)
+        var movies: [String: String] = [:]
+        var polls: [String: String] = [:]
+        for row in try await postgres.query("SELECT item_id, title FROM movies") {
+            movies[try row.decode(0, as: String.self)] = try row.decode(1, as: String.self)
+        }
+        for row in try await postgres.query("SELECT poll_id, question FROM polls") {
+            polls[try row.decode(0, as: String.self)] = try row.decode(1, as: String.self)
+        }
+        await postgres.shutdown()
+        return (movies, polls)
     }
 
     func storedInteractions() async throws -> Int {
