@@ -1,3 +1,4 @@
+import ClientRuntime
 import Events
 import HTTPTypes
 import Hummingbird
@@ -179,7 +180,7 @@ public enum IngestRoutes {
         guard let wait = service.rateLimiter.take(cost, for: producer) else { return }
         service.metrics.rejected("rate_limited", nil, events: cost)
         var headers = HTTPFields()
-        headers[.retryAfter] = String(max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up))))
+        headers[.retryAfter] = String(max(1, Int(wait.inSeconds.rounded(.up))))
         throw APIError(.tooManyRequests, code: "rate_limited", message: "this producer exceeds its rate of \(Int(service.rateLimiter.ratePerSecond)) events/s", headers: headers)
     }
 

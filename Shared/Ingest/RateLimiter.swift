@@ -1,3 +1,4 @@
+import ClientRuntime
 import Synchronization
 
 /// A token bucket per producer: `ratePerSecond` tokens flow in continuously up to `burst`; each event
@@ -24,8 +25,7 @@ public final class RateLimiter: Sendable {
         return buckets.withLock { buckets -> Duration? in
             var bucket = buckets[producer] ?? Bucket(tokens: burst, updated: now)
             let elapsed = now - bucket.updated
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            bucket.tokens = min(burst, bucket.tokens + seconds * ratePerSecond)
+            bucket.tokens = min(burst, bucket.tokens + elapsed.inSeconds * ratePerSecond)
             bucket.updated = now
             defer { buckets[producer] = bucket }
             if bucket.tokens >= cost {
