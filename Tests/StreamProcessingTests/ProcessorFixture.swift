@@ -269,8 +269,8 @@ struct ProcessorFixture {
     }
 
     func storedInteractions() async throws -> Int {
-        let postgres = PostgresClient(configuration: try TestStack.postgresConfiguration())
-        let count = try await postgres.query("SELECT count(*) FROM \(identifier: schema).interactions")[0].decode(0, as: Int.self)
+        let postgres = PostgresClient(configuration: configuration.postgres)  // its search path names the schema
+        let count = try await postgres.query("SELECT count(*) FROM interactions")[0].decode(0, as: Int.self)
         await postgres.shutdown()
         return count
     }
