@@ -112,9 +112,20 @@ enum FeatureScripts {
     /// changed vote moves the count, and applying the same votes again or in another order changes
     /// nothing.
     ///
+    /// A vote is stored as `time|event id|option`. The time is digits and the event id a UUID, so the
+    /// option comes last and may hold any character the event contract allows, `|` included (it was
+    /// stored first once and parsed from the left: an option `a|b` then broke the parse and halted the
+    /// processor). Values in that older `option|time|event id` layout are still read, from the right.
+    ///
     /// KEYS, 3 per vote: votes, tally, total. ARGV, 4 per vote: user, option, occurred_at ms, event id.
     /// Returns the number of votes that changed the tally.
     static let applyVotes = RedisScript(#"""
+        local function storedVote(value)
+          local t, id, option = string.match(value, '^(%-?%d+)|(%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x)|(.*)$')
+          if t == nil then option, t, id = string.match(value, '^(.*)|(%-?%d+)|([^|]*)$') end
+          if t == nil then return redis.error_reply('BADVOTE unreadable stored vote: ' .. value) end
+          return option, tonumber(t), id
+        end
         local changed = 0
         for i = 0, #KEYS / 3 - 1 do
           local votes, tally, total = KEYS[i*3+1], KEYS[i*3+2], KEYS[i*3+3]
@@ -123,15 +134,13 @@ enum FeatureScripts {
           local wins = true
           local oldOption = nil
           if previous then
-            local first = string.find(previous, '|', 1, true)
-            local second = string.find(previous, '|', first + 1, true)
-            oldOption = string.sub(previous, 1, first - 1)
-            local oldTime = tonumber(string.sub(previous, first + 1, second - 1))
-            local oldEvent = string.sub(previous, second + 1)
+            local oldTime, oldEvent
+            oldOption, oldTime, oldEvent = storedVote(previous)
+            if type(oldOption) == 'table' then return oldOption end
             wins = t > oldTime or (t == oldTime and eventID > oldEvent)
           end
           if wins then
-            redis.call('HSET', votes, user, option .. '|' .. ARGV[i*4+3] .. '|' .. eventID)
+            redis.call('HSET', votes, user, ARGV[i*4+3] .. '|' .. eventID .. '|' .. option)
             if oldOption == nil then
               redis.call('HINCRBY', tally, option, 1)
               redis.call('INCR', total)

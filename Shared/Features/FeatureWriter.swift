@@ -49,6 +49,11 @@ public struct FeatureApplyOutcome: Sendable, Hashable {
         case late
         /// Catalog events carry no interaction features.
         case catalog
+        /// Redis refused this event with an error it would give again for the same input (a script
+        /// error, a key of the wrong type): it is not applied, and the caller dead-letters it with
+        /// `reason` instead of retrying the batch forever. Redis does not roll a script back, so what
+        /// the script wrote before the refusing command stays.
+        case rejected(reason: String)
     }
 
     public var statuses: [Status]
@@ -61,6 +66,24 @@ public struct FeatureApplyOutcome: Sendable, Hashable {
     public var late: Int { count { $0 == .late } }
     public var duplicates: Int { count { $0 == .duplicate } }
     public var replayed: Int { count { $0 == .replayed } }
+    public var rejected: Int { count { if case .rejected = $0 { true } else { false } } }
+}
+
+extension RedisError {
+    /// Error codes that say something about the server's state or this client's rights, not about the
+    /// command's input: the same command can succeed once an operator or the server fixes that state.
+    static let stateErrorCodes: Set<String> = [
+        "OOM", "NOPERM", "NOAUTH", "WRONGPASS", "NOSCRIPT", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "MOVED", "ASK",
+        "NOREPLICAS", "MISCONF", "EXECABORT", "CROSSSLOT", "STALE",
+    ]
+
+    /// An error reply the same command would get again: a script error on its input (`ERR
+    /// user_script:14: attempt to compare nil with number`), a key of the wrong type, our scripts' own
+    /// refusals. Retrying such a batch can never succeed.
+    public var refusesInput: Bool {
+        guard let code = serverErrorCode, !isRetriable else { return false }
+        return !Self.stateErrorCodes.contains(code)
+    }
 }
 
 /// Applies batches of events to Redis, idempotently: any prefix of a batch may have been applied
@@ -99,7 +122,50 @@ public final class FeatureWriter: Sendable {
     ///   offset is at or past its log end cannot be a replay — offsets of a log never go back — so the
     ///   topic was recreated (a broker restarted empty, a topic deleted and created again): its records
     ///   are counted from their new offsets instead of being skipped as already applied.
+    ///
+    /// An error Redis would give again for the same input (``RedisError/refusesInput``) does not fail the
+    /// batch: the batch is applied again in halves, in record order, down to the events Redis refuses on
+    /// their own, which come back as ``FeatureApplyOutcome/Status/rejected(reason:)``. Everything else is
+    /// applied once: re-applying a part is a replay, so an event whose user state the refused attempt
+    /// had written comes back `replayed`. Other errors are thrown: retry the batch later.
     public func apply(_ events: [FeatureEvent], now: Int64, logEnds: [String: Int64] = [:]) async throws(RedisError) -> FeatureApplyOutcome {
+        do {
+            return try await applyAll(events, now: now, logEnds: logEnds)
+        } catch where error.refusesInput {
+            logger.warning("Redis refused part of a batch; applying it in parts to set the refused events aside", metadata: ["error": "\(error)", "events": "\(events.count)"])
+            var outcome = FeatureApplyOutcome(statuses: [])
+            outcome.statuses.reserveCapacity(events.count)
+            try await applyIsolatingRefusals(events[...], now: now, logEnds: logEnds, into: &outcome)
+            return outcome
+        }
+    }
+
+    /// Applies `events` whole, or in halves when Redis refuses them, appending their statuses in order.
+    private func applyIsolatingRefusals(
+        _ events: ArraySlice<FeatureEvent>, now: Int64, logEnds: [String: Int64], into outcome: inout FeatureApplyOutcome
+    ) async throws(RedisError) {
+        do {
+            let part = try await applyAll(Array(events), now: now, logEnds: logEnds)
+            outcome.statuses += part.statuses
+            outcome.userStepDuration += part.userStepDuration
+            outcome.popularityStepDuration += part.popularityStepDuration
+        } catch where error.refusesInput {
+            if events.count == 1 {
+                let event = events.first!
+                logger.error(
+                    "Redis refuses this event; it goes to the dead-letter topic",
+                    metadata: ["event_id": "\(event.event.eventID)", "record": "\(event.position.reference)", "error": "\(error)"]
+                )
+                outcome.statuses.append(.rejected(reason: "\(error)"))
+                return
+            }
+            let middle = events.startIndex + events.count / 2
+            try await applyIsolatingRefusals(events[..<middle], now: now, logEnds: logEnds, into: &outcome)
+            try await applyIsolatingRefusals(events[middle...], now: now, logEnds: logEnds, into: &outcome)
+        }
+    }
+
+    private func applyAll(_ events: [FeatureEvent], now: Int64, logEnds: [String: Int64]) async throws(RedisError) -> FeatureApplyOutcome {
         var statuses = [FeatureApplyOutcome.Status](repeating: .late, count: events.count)
         let oldestOnTime = now - configuration.horizonMilliseconds
         var onTime: [Int] = []

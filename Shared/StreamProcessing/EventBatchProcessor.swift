@@ -139,14 +139,32 @@ public final class EventBatchProcessor: Sendable {
         async let stored = timed { try await store.append(events.filter { !$0.event.type.isCatalog }) }
         async let lettersSent = timed { try await deadLetters.publish(finalLetters) }
         let ((outcome, redisDuration), (rows, postgresDuration), (_, lettersDuration)) = try await (applied, stored, lettersSent)
+        // Events Redis refuses for good (a script error on their input) are set aside as dead letters,
+        // so one bad event cannot stop its partition; the batch is committed only once they are sent.
+        // They stay in the training store: they are valid events, only their features could not be kept.
+        let refused = refusedLetters(outcome, events: events, records: records)
+        if !refused.isEmpty { try await deadLetters.publish(refused) }
         return BatchReport(
-            records: records.count, features: outcome, events: events, deadLetters: finalLetters, storedInteractions: rows, catalogUpdates: catalogUpdates,
+            records: records.count, features: outcome, events: events, deadLetters: finalLetters + refused, storedInteractions: rows, catalogUpdates: catalogUpdates,
             stageDurations: [
                 ("decode", decodeDuration), ("catalog", catalogDuration), ("redis", redisDuration), ("redis_users", outcome.userStepDuration),
                 ("redis_popularity", outcome.popularityStepDuration), ("postgres", postgresDuration),
                 ("dead_letters", lettersDuration),
             ]
         )
+    }
+
+    /// Dead letters for the events the feature writer rejected, with Redis's reason.
+    private func refusedLetters(_ outcome: FeatureApplyOutcome, events: [FeatureEvent], records: [KafkaConsumerMessage]) -> [DeadLetter] {
+        guard outcome.rejected > 0 else { return [] }
+        var letters: [DeadLetter] = []
+        for (item, status) in zip(events, outcome.statuses) {
+            guard case .rejected(let reason) = status,
+                let record = records.first(where: { $0.offset == item.position.offset && $0.partition == item.position.partition && $0.topic == item.position.topic })
+            else { continue }
+            letters.append(DeadLetter(record: record, reason: "feature_rejected", field: nil, message: reason))
+        }
+        return letters
     }
 
     func decode(_ record: KafkaConsumerMessage) -> Result<Event, DeadLetter> {

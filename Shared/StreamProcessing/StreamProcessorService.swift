@@ -172,6 +172,7 @@ public struct ProcessorMetrics: Sendable {
         case .duplicate: outcome = "duplicate"
         case .late: outcome = "late"
         case .catalog: outcome = "catalog"
+        case .rejected: outcome = "dead_lettered"
         }
         return cache.counter("streamrec_processor_events_total", [("type", type.rawValue), ("outcome", outcome)], factory: factory)
     }

@@ -188,6 +188,80 @@ struct FeatureWriterTests {
         try await fixture.finish()
     }
 
+    /// Options may hold `|`. Stored first and parsed from the left, `a|b` once made the script fail on the
+    /// user's next vote (the processor retried that batch forever) and `a|5` moved a count it should not.
+    @Test func optionsHoldingTheSeparatorAreCountedExactly() async throws {
+        let fixture = try FeatureFixture()
+        let now = wallNow()
+        let first = [
+            at(makeEvent(.pollVote, user: "u1", subject: "p", at: now - 5000, payload: .vote(optionID: "a|b")), offset: 0),
+            at(makeEvent(.pollVote, user: "u2", subject: "p", at: now - 5000, payload: .vote(optionID: "a|5")), offset: 1),
+            at(makeEvent(.pollVote, user: "u3", subject: "p", at: now - 5000, payload: .vote(optionID: "a|5|x")), offset: 2),
+        ]
+        let outcome = try await fixture.writer.apply(first, now: now)
+        #expect(outcome.rejected == 0)
+        let changed = [
+            at(makeEvent(.pollVote, user: "u1", subject: "p", at: now - 4000, payload: .vote(optionID: "c")), offset: 3),
+            at(makeEvent(.pollVote, user: "u2", subject: "p", at: now - 4000, payload: .vote(optionID: "a|5")), offset: 4),
+        ]
+        #expect(try await fixture.writer.apply(changed, now: now).rejected == 0)
+        let expected = PollTally(options: ["c": 1, "a|5": 1, "a|5|x": 1], totalVoters: 3)
+        #expect(try await fixture.reader.pollTally("p") == expected)
+        // Applied again, twice, in full: nothing moves.
+        for _ in 0..<2 { _ = try await fixture.writer.apply(first + changed, now: now) }
+        #expect(try await fixture.reader.pollTally("p") == expected)
+        try await fixture.finish()
+    }
+
+    /// Votes stored before the layout put the option last (`option|time|event id`) are read from the right.
+    @Test func votesStoredInTheEarlierLayoutAreStillRead() async throws {
+        let fixture = try FeatureFixture()
+        let now = wallNow()
+        let keys = fixture.writer.keys
+        let earlierID = EventID.random()
+        _ = try await fixture.redis.send(RedisCommand("HSET", keys.pollVotes("p"), "u1", "x|y|\(now - 9000)|\(earlierID)"))
+        _ = try await fixture.redis.send(RedisCommand("HSET", keys.pollTally("p"), "x|y", 1))
+        _ = try await fixture.redis.send(RedisCommand("SET", keys.pollTotal("p"), 1))
+        // An older vote loses against the stored one; a newer one moves the count.
+        _ = try await fixture.writer.apply([at(makeEvent(.pollVote, user: "u1", subject: "p", at: now - 9500, payload: .vote(optionID: "z")), offset: 0)], now: now)
+        #expect(try await fixture.reader.pollTally("p") == PollTally(options: ["x|y": 1], totalVoters: 1))
+        _ = try await fixture.writer.apply([at(makeEvent(.pollVote, user: "u1", subject: "p", at: now - 1000, payload: .vote(optionID: "z")), offset: 1)], now: now)
+        #expect(try await fixture.reader.pollTally("p") == PollTally(options: ["z": 1], totalVoters: 1))
+        try await fixture.finish()
+    }
+
+    /// An event Redis refuses for good (here: its poll's votes key holds a string, so HGET fails with
+    /// WRONGTYPE) comes back `rejected` with the reason; the events around it are applied once.
+    @Test func anEventRedisRefusesIsSetAsideAndTheRestApplied() async throws {
+        let fixture = try FeatureFixture()
+        let now = wallNow()
+        _ = try await fixture.redis.send(RedisCommand("SET", fixture.writer.keys.pollVotes("broken"), "not a hash"))
+        var events: [FeatureEvent] = []
+        for index in 0..<9 {
+            let poll = index == 4 ? "broken" : "p"
+            events.append(at(makeEvent(.pollVote, user: "u\(index)", subject: poll, at: now - 1000, payload: .vote(optionID: index % 2 == 0 ? "a" : "b")), offset: Int64(index)))
+        }
+        events.append(at(makeEvent(.movieLike, user: "u9", subject: "m1", at: now - 1000), offset: 9))
+        let outcome = try await fixture.writer.apply(events, now: now)
+        #expect(outcome.statuses.count == events.count)
+        #expect(outcome.rejected == 1)
+        guard case .rejected(let reason) = outcome.statuses[4] else {
+            Issue.record("the vote on the broken poll was not rejected: \(outcome.statuses[4])")
+            return
+        }
+        #expect(reason.contains("WRONGTYPE"), "\(reason)")
+        // Events whose user state the refused first attempt wrote count as replayed when applied in parts.
+        #expect(outcome.applied + outcome.replayed == 9)
+        #expect(try await fixture.reader.pollTally("p") == PollTally(options: ["a": 4, "b": 4], totalVoters: 8))
+        #expect(try await fixture.reader.popular(.movie, window: "1h", group: nil, limit: 10, now: now).map(\.item) == ["m1"])
+        // The batch again: the refused event is refused again, nothing else counts twice.
+        let before = try await fixture.snapshot()
+        let again = try await fixture.writer.apply(events, now: now)
+        #expect(again.rejected == 1 && again.applied == 0)
+        #expect(try await fixture.snapshot() == before)
+        try await fixture.finish()
+    }
+
     /// The counts and the voter total are two keys: a reader must never see one without the other.
     @Test func aTallyReadWhileVotesLandAlwaysAddsUp() async throws {
         let fixture = try FeatureFixture()

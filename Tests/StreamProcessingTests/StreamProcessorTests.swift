@@ -77,6 +77,52 @@ struct StreamProcessorTests {
         await redis.shutdown()
     }
 
+    @Test("One valid event cannot stop the stream: votes whose option holds '|' are counted exactly, an event Redis refuses is dead-lettered with the reason, the partition moves on, and replays change nothing")
+    func eventsThatOnceWedgedTheProcessor() async throws {
+        let fixture = try await ProcessorFixture(partitions: 1)
+        let redis = RedisClient(configuration: fixture.configuration.redis)
+        let keys = FeatureKeys(prefix: fixture.configuration.features.keyPrefix)
+        let now = wallNow()
+        func vote(_ user: String, _ poll: String, _ option: String, at time: Int64) -> Event {
+            Event(eventID: EventID.random(), type: .pollVote, userID: user, subjectID: poll, occurredAt: EventTimestamp(millisecondsSinceEpoch: time), payload: .vote(optionID: option))
+        }
+        // A key of the wrong type under one poll: every vote on it fails in Redis, now and on any retry.
+        _ = try await redis.send(RedisCommand("SET", keys.pollVotes("broken"), "not a hash"))
+        let refused = vote("u4", "broken", "a", at: now - 3000)
+        let votes = [
+            vote("u1", "p1", "a|b", at: now - 5000), vote("u1", "p1", "c", at: now - 4000),  // halted the processor before
+            vote("u2", "p1", "a|5", at: now - 5000), refused, vote("u3", "p1", "a|5", at: now - 5000),
+        ]
+        let after = (0..<50).map { vote("later\($0)", "p2", "x", at: now - 1000) }
+        let likes = (0..<20).map { Event(eventID: EventID.random(), type: .movieLike, userID: "fan\($0)", subjectID: "m1", occurredAt: EventTimestamp(millisecondsSinceEpoch: now - 1000)) }
+        var ends = try await fixture.produce(votes)
+        ends.merge(try await fixture.produce(after + likes)) { max($0, $1) }
+        _ = try await fixture.runUntilCommitted(ends, timeout: .seconds(60))
+
+        let reader = FeatureReader(configuration: fixture.configuration.features, redis: redis)
+        let expected = PollTally(options: ["c": 1, "a|5": 2], totalVoters: 3)
+        #expect(try await reader.pollTally("p1") == expected)
+        #expect(try await reader.pollTally("p2") == PollTally(options: ["x": 50], totalVoters: 50))
+        #expect(try await reader.popularityScores(.movie, window: "7d", now: wallNow()) == ["m1": 20])
+        let letters = try await readAll(topic: fixture.deadLetterTopic, count: 1)
+        #expect(letters.count == 1)
+        #expect(letters.first?.header("dlq-reason")?.stringValue == "feature_rejected")
+        #expect(letters.first?.header("dlq-error")?.stringValue?.contains("WRONGTYPE") == true, "\(letters.first?.header("dlq-error")?.stringValue ?? "no letter")")
+        #expect(letters.first?.value == refused.canonicalJSON())
+        #expect(try await fixture.storedInteractions() == votes.count + after.count + likes.count, "valid events stay in the training store")
+
+        // The same topics replayed twice by other groups onto the same keys: the tallies do not move.
+        for pass in 0..<2 {
+            var replay = fixture
+            replay.configuration.consumer.groupID += "-replay\(pass)"
+            _ = try await replay.runUntilCommitted(ends, timeout: .seconds(60))
+            #expect(try await reader.pollTally("p1") == expected)
+            #expect(try await reader.pollTally("p2") == PollTally(options: ["x": 50], totalVoters: 50))
+        }
+        try await fixture.cleanUp(redis)
+        await redis.shutdown()
+    }
+
     @Test("PostgreSQL down mid-run: processing pauses without committing, resumes when it is back; every interaction stored once, Redis as a clean pass")
     func postgresOutagePausesAndResumes() async throws {
         let server = try PrivatePostgres()
