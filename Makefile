@@ -39,6 +39,9 @@ bench-inference: setup ## Inference API: req/s and latency of recommendations be
 bench-recommender: setup ## Recommender core on MovieLens 100K (quality and fit time)
 	@bash scripts/bench/recommender.sh
 
+bench-quality: setup ## Recommendation quality through the HTTP API (nDCG@10 served vs evaluate vs popularity, RMSE)
+	@bash scripts/bench/quality.sh
+
 soak: setup ## 10-minute soak of the whole pipeline: RSS, lag, latency, freshness (not in CI)
 	@bash scripts/soak.sh
 
@@ -66,4 +69,4 @@ clean: ## Stop stacks and remove build output and run directories
 	-@$(TEST_STACK) bash scripts/stack.sh clean
 	rm -rf .build .run
 
-.PHONY: help setup build run test bench bench-gateway bench-processor bench-freshness bench-inference bench-recommender soak fault-run configs stack-up stack-down test-stack-up test-stack-down clean
+.PHONY: help setup build run test bench bench-gateway bench-processor bench-freshness bench-inference bench-recommender bench-quality soak fault-run configs stack-up stack-down test-stack-up test-stack-down clean

@@ -95,7 +95,12 @@ let package = Package(
         // The recommender's dense inner loops (ALS solves, Gram matrices, catalog scoring) in C, compiled for
         // baseline x86-64 and for AVX2 + FMA with the variant chosen at load time (see the header).
         .target(name: "CRecommenderKernels", path: "Shared/CRecommenderKernels"),
-        .target(name: "Recommender", dependencies: ["CRecommenderKernels"], path: "Shared/Recommender", swiftSettings: recommenderCPUSettings),
+        // Optimised in debug builds too: the tests and `make test`'s served-quality check fit real models on
+        // MovieLens 100K, which unoptimised loops make ~10× slower.
+        .target(
+            name: "Recommender", dependencies: ["CRecommenderKernels"], path: "Shared/Recommender",
+            swiftSettings: recommenderCPUSettings + [.unsafeFlags(["-O"])]
+        ),
         // The public event contract v1: types, validation, canonical JSON, topics. Pure; no I/O.
         .target(name: "Events", path: "Shared/Events"),
         // Public datasets' layouts (MovieLens) and the calibrated synthetic polls generator. Pure.

@@ -1,8 +1,10 @@
 import Recommender
 
-/// What the trainer ships to the API for one domain: the id maps, the implicit ALS model (personalised
-/// and fold-in recommendations, similar items), the biased MF rating model where the domain has explicit
-/// ratings (predicted ratings), and popularity per item (the fallback). The artifact payload.
+/// What the trainer ships to the API for one domain: the id maps, the implicit ALS model (fold-in,
+/// "because you liked", and the top-N model when it won), the sequence-aware EASE model when it won the
+/// top-N choice (``TopNSelection``), every training user's history (scored by the top-N model and never
+/// recommended back), the biased MF rating model where the domain has explicit ratings (predicted
+/// ratings), and popularity per item (the fallback). The artifact payload.
 public struct ModelBundle: Sendable {
     public var userIDs: [String]
     public var itemIDs: [String]
@@ -10,16 +12,30 @@ public struct ModelBundle: Sendable {
     public var ratings: BiasedMF?
     /// Per item index: training popularity (weighted interaction count).
     public var popularity: [Float]
+    /// Every training user's interactions in time order, weighted as the top-N model's input.
+    public var histories: UserHistories
+    /// The top-N model when sequence-aware EASE won the choice; nil: implicit ALS serves top-N.
+    public var sequenceAwareEASE: SequenceAwareEASE?
 
-    public init(userIDs: [String], itemIDs: [String], implicitALS: ImplicitALS, ratings: BiasedMF?, popularity: [Float]) {
+    public init(
+        userIDs: [String], itemIDs: [String], implicitALS: ImplicitALS, ratings: BiasedMF?, popularity: [Float],
+        histories: UserHistories? = nil, sequenceAwareEASE: SequenceAwareEASE? = nil
+    ) {
         self.userIDs = userIDs
         self.itemIDs = itemIDs
         self.implicitALS = implicitALS
         self.ratings = ratings
         self.popularity = popularity
+        self.histories = histories ?? UserHistories(offsets: [Int](repeating: 0, count: userIDs.count + 1), items: [], weights: [])!
+        self.sequenceAwareEASE = sequenceAwareEASE
     }
 
-    static let payloadVersion: UInt32 = 1
+    /// The model that answers top-N requests.
+    public var topNKind: TopNKind { sequenceAwareEASE == nil ? .implicitALS : .sequenceAwareEASE }
+
+    /// 1: ALS, biased MF, popularity. 2: and the histories and the optional sequence-aware EASE (1 is
+    /// still read: no histories, ALS serves).
+    static let payloadVersion: UInt32 = 2
 
     public func encoded() -> [UInt8] {
         var writer = BinaryWriter()
@@ -48,12 +64,28 @@ public struct ModelBundle: Sendable {
             writer.write(ratings.itemFactors)
         }
         writer.write(popularity)
+        writer.write(histories.offsets.map { UInt32($0) })
+        writer.write(histories.items.map { UInt32(bitPattern: $0) })
+        writer.write(histories.weights)
+        writer.write(UInt32(sequenceAwareEASE == nil ? 0 : 1))
+        if let model = sequenceAwareEASE {
+            let configuration = model.configuration
+            writer.write(configuration.ease.regularization)
+            writer.write(configuration.otherWeight)
+            writer.write(configuration.easeWeight)
+            writer.write(UInt32(configuration.transitions.window))
+            writer.write(UInt32(configuration.transitions.recentItems))
+            writer.write(configuration.transitions.shrinkage)
+            writer.write(model.ease.weights)
+            writer.write(model.transitions.weights)
+        }
         return writer.bytes
     }
 
     public static func decode(_ bytes: [UInt8]) throws(ModelArtifactError) -> ModelBundle {
         var reader = BinaryReader(bytes)
-        guard try reader.read(UInt32.self) == payloadVersion else { throw .invalidPayload("unknown bundle version") }
+        let version = try reader.read(UInt32.self)
+        guard version == 1 || version == payloadVersion else { throw .invalidPayload("unknown bundle version \(version)") }
         let users = try reader.readStrings()
         let items = try reader.readStrings()
         var als = ImplicitALS.Configuration()
@@ -92,8 +124,41 @@ public struct ModelBundle: Sendable {
         }
         let popularity = try reader.readFloats()
         guard popularity.count == items.count else { throw .invalidPayload("popularity length") }
+        var histories: UserHistories?
+        var sequenceAwareEASE: SequenceAwareEASE?
+        if version >= 2 {
+            let offsets = try reader.readUInt32s().map(Int.init)
+            let historyItems = try reader.readUInt32s().map { Int32(bitPattern: $0) }
+            let weights = try reader.readFloats()
+            guard offsets.count == users.count + 1, historyItems.allSatisfy({ $0 >= 0 && Int($0) < items.count }),
+                let decoded = UserHistories(offsets: offsets, items: historyItems, weights: weights)
+            else { throw .invalidPayload("histories do not match the id maps") }
+            histories = decoded
+            if try reader.read(UInt32.self) == 1 {
+                var configuration = SequenceAwareEASE.Configuration()
+                configuration.ease.regularization = try reader.read(Float.self)
+                configuration.otherWeight = try reader.read(Float.self)
+                configuration.easeWeight = try reader.read(Float.self)
+                configuration.transitions.window = Int(try reader.read(UInt32.self))
+                configuration.transitions.recentItems = Int(try reader.read(UInt32.self))
+                configuration.transitions.shrinkage = try reader.read(Float.self)
+                let easeWeights = try reader.readFloats()
+                let transitionWeights = try reader.readFloats()
+                let square = items.count * items.count
+                guard easeWeights.count == square, transitionWeights.count == square || (transitionWeights.isEmpty && configuration.easeWeight >= 1) else {
+                    throw .invalidPayload("item–item weights do not match the catalog")
+                }
+                sequenceAwareEASE = SequenceAwareEASE(
+                    configuration: configuration, ease: EASE(configuration: configuration.ease, itemCount: items.count, weights: easeWeights),
+                    transitions: NextItemTransitions(configuration: configuration.transitions, itemCount: transitionWeights.isEmpty ? 0 : items.count, weights: transitionWeights)
+                )
+            }
+        }
         guard reader.isAtEnd else { throw .invalidPayload("trailing bytes") }
-        return ModelBundle(userIDs: users, itemIDs: items, implicitALS: implicitALS, ratings: ratings, popularity: popularity)
+        return ModelBundle(
+            userIDs: users, itemIDs: items, implicitALS: implicitALS, ratings: ratings, popularity: popularity, histories: histories,
+            sequenceAwareEASE: sequenceAwareEASE
+        )
     }
 }
 
@@ -110,6 +175,12 @@ struct BinaryWriter {
             write(UInt32(string.utf8.count))
             bytes.append(contentsOf: string.utf8)
         }
+    }
+
+    mutating func write(_ values: [UInt32]) {
+        bytes.appendLittleEndian(UInt64(values.count))
+        bytes.reserveCapacity(bytes.count + values.count * 4)
+        for value in values { bytes.appendLittleEndian(value) }
     }
 
     mutating func write(_ floats: [Float]) {
@@ -152,6 +223,13 @@ struct BinaryReader {
             strings.append(String(decoding: bytes[start..<start + length], as: UTF8.self))
         }
         return strings
+    }
+
+    mutating func readUInt32s() throws(ModelArtifactError) -> [UInt32] {
+        let count = bytes.readLittleEndian(UInt64.self, at: try take(8))
+        guard count <= UInt64(bytes.count - offset) / 4 else { throw .invalidPayload("count") }
+        let start = try take(Int(count) * 4)
+        return (0..<Int(count)).map { bytes.readLittleEndian(UInt32.self, at: start + $0 * 4) }
     }
 
     mutating func readFloats() throws(ModelArtifactError) -> [Float] {

@@ -17,6 +17,13 @@ public struct EASE: Sendable {
     /// Row-major `itemCount × itemCount`.
     public let weights: [Float]
 
+    public init(configuration: Configuration, itemCount: Int, weights: [Float]) {
+        precondition(weights.count == itemCount * itemCount, "EASE weights are itemCount² floats")
+        self.configuration = configuration
+        self.itemCount = itemCount
+        self.weights = weights
+    }
+
     public static func fit(_ matrix: InteractionMatrix, configuration: Configuration = Configuration()) -> EASE {
         let n = matrix.itemCount
         var gram = [Float](repeating: 0, count: n * n)

@@ -17,6 +17,11 @@ public struct ExternalEvaluation: Sendable {
     /// split), so that the hyper-parameters are chosen for the question the test asks.
     public var validation: ValidationSplit.Holdout
 
+    /// The ALS candidate of the top-N choice.
+    public var alsConfiguration = ImplicitALS.Configuration.movieLens
+    /// Bytes the item–item models may take; above it ALS is served (``TopNSelection``).
+    public var itemItemMemoryLimit = 4 << 30
+
     public init(k: Int = 10, seed: UInt64 = 42, validation: ValidationSplit.Holdout? = nil) {
         self.k = k
         self.seed = seed
@@ -39,13 +44,16 @@ public struct ExternalEvaluation: Sendable {
         ratingConfiguration.seed = seed
         let ratingModel = BayesianMF.fit(train: train, userCount: knownUsers, itemCount: knownItems, configuration: ratingConfiguration)
 
-        // Top-N: EASE over every training rating (positives, rating >= 4, weigh 1) blended with next-item
-        // transitions, chosen on validation (docs/benchmarks.md); popularity for users unknown to train.
-        let isPositive: (Interaction) -> Bool = { $0.value >= 4 }
-        let (topConfiguration, _) = ModelSelection.sequenceAwareEASE(
-            interactions: train, userCount: knownUsers, itemCount: knownItems, holdout: validation, isPositive: isPositive
+        // Top-N: the served model's choice (TopNSelection, shared with `trainer train`): sequence-aware EASE
+        // over every training rating (positives, rating >= 4, weigh 1) or implicit ALS over the positives,
+        // whichever validates better; popularity for users unknown to train.
+        let selection = TopNSelection.Input(
+            interactions: train, userCount: knownUsers, itemCount: knownItems, holdout: validation, isPositive: { $0.value >= 4 },
+            implicitStrength: { $0.value >= 4 ? 1 : 0 }, implicitALS: alsConfiguration, itemItemMemoryLimit: itemItemMemoryLimit
         )
-        let topModel = SequenceAwareEASE.fit(train, userCount: knownUsers, itemCount: knownItems, configuration: topConfiguration, isPositive: isPositive)
+        let choice = TopNSelection.choose(selection)
+        let topConfiguration = choice.sequenceAwareEASE
+        let topModel = TopNSelection.fit(choice, on: selection)
         let popularity = Popularity(train, itemCount: knownItems) { $0.value >= 4 }
         var seen: [Int32: Set<Int32>] = [:]
         for interaction in train { seen[interaction.user, default: []].insert(interaction.item) }
@@ -90,7 +98,12 @@ public struct ExternalEvaluation: Sendable {
         let transitions = topConfiguration.easeWeight < 1
             ? "next-item transitions (window \(topConfiguration.transitions.window), latest \(topConfiguration.transitions.recentItems), EASE share \(topConfiguration.easeWeight))"
             : "next-item transitions not used (validation chose EASE alone)"
-        report += "  EASE (lambda \(Int(topConfiguration.ease.regularization)), other ratings weigh \(topConfiguration.otherWeight)) + \(transitions): nDCG \(format4(Float(model.ndcg))), precision \(format4(Float(model.precision))), recall \(format4(Float(model.recall))), hit rate \(format4(Float(model.hitRate))), coverage \(format4(Float(model.coverage)))\n"
+        let modelName = choice.kind == .implicitALS
+            ? "implicit ALS (\(choice.implicitALS.factors) factors, lambda \(choice.implicitALS.regularization), alpha \(choice.implicitALS.alpha))"
+            : "EASE (lambda \(Int(topConfiguration.ease.regularization)), other ratings weigh \(topConfiguration.otherWeight)) + \(transitions)"
+        let validationFigures = TopNKind.allCases.compactMap { kind in choice.validationNDCG[kind].map { "\(kind.rawValue) \(format4(Float($0)))" } }
+        report += "  chosen on validation nDCG@10 (\(validationFigures.joined(separator: ", "))): \(choice.kind.rawValue)\n"
+        report += "  \(modelName): nDCG \(format4(Float(model.ndcg))), precision \(format4(Float(model.precision))), recall \(format4(Float(model.recall))), hit rate \(format4(Float(model.hitRate))), coverage \(format4(Float(model.coverage)))\n"
         report += "  popularity: nDCG \(format4(Float(baseline.ndcg))), precision \(format4(Float(baseline.precision))), recall \(format4(Float(baseline.recall))), hit rate \(format4(Float(baseline.hitRate))), coverage \(format4(Float(baseline.coverage)))\n"
         return Output(ratings: ratings, topN: topN, report: report)
     }

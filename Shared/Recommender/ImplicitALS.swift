@@ -24,6 +24,17 @@ public struct ImplicitALS: Sendable {
         public var threads: Int = 2
 
         public init() {}
+
+        /// The configuration chosen on MovieLens 100K validation data (docs/benchmarks.md): the trainer's
+        /// default, and the ALS candidate of ``TopNSelection`` in `trainer evaluate`.
+        public static let movieLens: Configuration = {
+            var configuration = Configuration()
+            configuration.factors = 64
+            configuration.iterations = 15
+            configuration.regularization = 60
+            configuration.alpha = 10
+            return configuration
+        }()
     }
 
     public let configuration: Configuration

@@ -99,6 +99,15 @@ public struct SequenceAwareEASE: Sendable {
         self.orderedHistories = orderedHistories
     }
 
+    /// A model to serve, from its fitted parts, without the training users' histories (the server keeps
+    /// those apart: ``UserHistories``).
+    public init(configuration: Configuration, ease: EASE, transitions: NextItemTransitions) {
+        self.init(
+            configuration: configuration, ease: ease, transitions: transitions,
+            histories: InteractionMatrix([], userCount: 0, itemCount: ease.itemCount), orderedHistories: [:]
+        )
+    }
+
     /// The same model with another blend weight: 1 drops the transitions (to show what they add); below 1
     /// needs a model fitted with its transitions.
     public func with(easeWeight: Float) -> SequenceAwareEASE {

@@ -27,10 +27,18 @@ public final class ServingModel: Sendable {
         }
     }
 
-    /// The `k` items most similar to `item` (cosine of ALS item factors), best first; nil if the model
-    /// does not know the item. Items without signal (zero vectors) are never returned.
+    /// The `k` items most similar to `item`, best first, from the served top-N model: with sequence-aware
+    /// EASE, the items whose scores `item` raises most (its row of EASE's item–item weights: people who
+    /// took it went on to these); with ALS, the cosine of item factors. Nil if the model does not know the
+    /// item. Items without signal (no positive weight, zero vectors) are never returned.
     public func similar(to item: String, k: Int) -> [(item: String, score: Float)]? {
         guard let index = itemIndex[item].map(Int.init) else { return nil }
+        if let model = bundle.sequenceAwareEASE {
+            let n = model.ease.itemCount
+            return model.ease.weights.withUnsafeBufferPointer { weights in
+                TopK.select(UnsafeBufferPointer(rebasing: weights[(index * n)..<(index * n + n)]), k: k) { $0 == index || weights[index * n + $0] <= 0 }
+            }.map { (bundle.itemIDs[$0.index], $0.score) }
+        }
         let factors = bundle.implicitALS.configuration.factors
         let query = Array(bundle.implicitALS.itemFactors[(index * factors)..<(index * factors + factors)])
         var scores = [Float](repeating: 0, count: bundle.itemIDs.count)
@@ -69,6 +77,18 @@ public final class ServingModel: Sendable {
             if cosine > (best?.cosine ?? 0) { best = (candidate, cosine) }
         }
         return best?.index
+    }
+
+    /// Scores of every item from sequence-aware EASE for a user whose training history (if the model
+    /// knows them) is followed by `fresh` (item index and weight in EASE's input, oldest first): the
+    /// trained histories times EASE's weights, blended with the transitions after the latest items. A like
+    /// posted a second ago counts at once, with no solve.
+    func sequenceAwareEASEScores(_ model: SequenceAwareEASE, user: Int32?, fresh: [(item: Int32, weight: Float)], into scores: UnsafeMutableBufferPointer<Float>) {
+        var weighted = user.map { bundle.histories.weightedHistory(of: Int($0)) } ?? []
+        var ordered = user.map { Array(bundle.histories.items(of: Int($0))) } ?? []
+        weighted += fresh.filter { $0.weight != 0 }
+        ordered += fresh.map(\.item)
+        model.scores(history: weighted, ordered: ordered, into: scores)
     }
 
     /// The stored factor vector of a user the model was trained on.

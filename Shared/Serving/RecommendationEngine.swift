@@ -139,33 +139,47 @@ public struct RecommendationEngine: Sendable {
         }
         if let model {
             let trainedUntil = model.manifest.dataMaxEventTime?.millisecondsSinceEpoch ?? Int64.min
-            func positives(_ entries: [HistoryEntry]) -> [(item: Int32, value: Float)] {
-                entries.compactMap { entry in
-                    guard let index = model.itemIndex[entry.item], let strength = Self.strength(entry) else { return nil }
-                    return (index, strength)
-                }
-            }
-            let als = model.bundle.implicitALS
-            var vector: [Float]?
+            let trainedUser = model.userIndex[request.user]
+            // What the model has not seen of this user: events since training, or all of them for a user
+            // the model does not know. Redis keeps history newest first.
+            let fresh = trainedUser == nil ? history : history.filter { $0.occurredAt.millisecondsSinceEpoch > trainedUntil }
+            var scores: [Float]?
             var strategy = RecommendationResult.Strategy.personalised
-            if let stored = model.userVector(request.user) {
-                // The trained vector plus the fold-in of what happened since training: a like posted a
-                // second ago moves the next answer.
-                let fresh = positives(history.filter { $0.occurredAt.millisecondsSinceEpoch > trainedUntil })
-                vector = fresh.isEmpty ? stored : zip(stored, als.foldIn(fresh)).map { $0 + $1 }
+            if let ease = model.bundle.sequenceAwareEASE {
+                let input = Self.easeInput(fresh.reversed(), model: model, otherWeight: ease.configuration.otherWeight)
+                if trainedUser != nil || !input.isEmpty {
+                    var computed = [Float](repeating: 0, count: model.bundle.itemIDs.count)
+                    computed.withUnsafeMutableBufferPointer { model.sequenceAwareEASEScores(ease, user: trainedUser, fresh: input, into: $0) }
+                    scores = computed
+                    if trainedUser == nil { strategy = .foldIn }
+                }
             } else {
-                let known = positives(history)
-                if !known.isEmpty {
-                    vector = als.foldIn(known)
-                    strategy = .foldIn
+                let als = model.bundle.implicitALS
+                var vector: [Float]?
+                if let stored = model.userVector(request.user) {
+                    // The trained vector plus the fold-in of what happened since training: a like posted a
+                    // second ago moves the next answer.
+                    let known = positives(fresh, model: model)
+                    vector = known.isEmpty ? stored : zip(stored, als.foldIn(known)).map { $0 + $1 }
+                } else {
+                    let known = positives(fresh, model: model)
+                    if !known.isEmpty {
+                        vector = als.foldIn(known)
+                        strategy = .foldIn
+                    }
+                }
+                scores = vector.map { vector in
+                    var computed = [Float](repeating: 0, count: model.bundle.itemIDs.count)
+                    vector.withUnsafeBufferPointer { v in computed.withUnsafeMutableBufferPointer { als.scoreAll(userVector: v, into: $0) } }
+                    return computed
                 }
             }
-            if let vector {
+            if let scores {
                 var result = RecommendationResult(
-                    strategy: strategy, items: top(model: model, vector: vector, request: request, seen: seen), modelVersion: model.manifest.version,
-                    degraded: degraded
+                    strategy: strategy, items: top(model: model, scores: scores, request: request, seen: seen, trainedUser: trainedUser),
+                    modelVersion: model.manifest.version, degraded: degraded
                 )
-                if request.reasons { result.because = reasons(for: result.items, history: positives(history), model: model) }
+                if request.reasons { result.because = reasons(for: result.items, history: positives(history, model: model), model: model) }
                 return result
             }
         }
@@ -173,18 +187,37 @@ public struct RecommendationEngine: Sendable {
         return try await popular(request, excluded: excluded, model: model, now: now, redisError: redisError)
     }
 
-    private func top(model: ServingModel, vector: [Float], request: RecommendationRequest, seen: [String]) -> [ScoredItem] {
+    /// The positive entries of a history (item index, strength), as ALS's input and for reasons.
+    private func positives(_ entries: [HistoryEntry], model: ServingModel) -> [(item: Int32, value: Float)] {
+        entries.compactMap { entry in
+            guard let index = model.itemIndex[entry.item], let strength = Self.strength(entry) else { return nil }
+            return (index, strength)
+        }
+    }
+
+    /// History entries (oldest first) as sequence-aware EASE's input, weighted as in training: positives
+    /// 1, every other interaction `otherWeight` (impressions are not interactions).
+    static func easeInput(_ entries: some Sequence<HistoryEntry>, model: ServingModel, otherWeight: Float) -> [(item: Int32, weight: Float)] {
+        entries.compactMap { entry in
+            guard entry.type != .pollImpression, let index = model.itemIndex[entry.item] else { return nil }
+            return (index, (strength(entry) ?? 0) >= 1 ? 1 : otherWeight)
+        }
+    }
+
+    private func top(model: ServingModel, scores: [Float], request: RecommendationRequest, seen: [String], trainedUser: Int32?) -> [ScoredItem] {
         let ids = model.bundle.itemIDs
-        var scores = [Float](repeating: 0, count: ids.count)
-        vector.withUnsafeBufferPointer { v in scores.withUnsafeMutableBufferPointer { model.bundle.implicitALS.scoreAll(userVector: v, into: $0) } }
         // Excluded items as one bit per catalog item (a known user's seen-set holds hundreds of items:
         // a Set of strings, then a Set of indices, hashed each of them twice per request).
         var excludedBits = [UInt64](repeating: 0, count: (ids.count + 63) / 64)
+        func exclude(_ index: Int32) { excludedBits[Int(index) >> 6] |= 1 << UInt64(index & 63) }
         func exclude(_ item: String) {
-            if let index = model.itemIndex[item] { excludedBits[Int(index) >> 6] |= 1 << UInt64(index & 63) }
+            if let index = model.itemIndex[item] { exclude(index) }
         }
         seen.forEach(exclude)
         request.exclude.forEach(exclude)
+        // Everything the user interacted with in training, which Redis may never have held (bootstrapped
+        // history, or events older than the processor's history).
+        if request.excludeSeen, let trainedUser { model.bundle.histories.items(of: Int(trainedUser)).forEach(exclude) }
         let selected = TopK.select(scores, k: request.k) { index in
             if excludedBits[index >> 6] & (1 << UInt64(index & 63)) != 0 { return true }
             if let group = request.group { return !(groups(request.domain, ids[index])?.contains(group) ?? false) }

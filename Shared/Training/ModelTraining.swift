@@ -24,23 +24,36 @@ public struct TrainingRow: Sendable, Hashable {
 /// Hyper-parameters of a training run (the defaults are the ones chosen on MovieLens 100K validation
 /// data in docs/benchmarks.md).
 public struct TrainingParameters: Sendable, Hashable {
-    public var alsFactors = 64
-    public var alsIterations = 15
-    public var alsRegularization: Float = 60
-    public var alsAlpha: Float = 10
+    public var alsFactors = ImplicitALS.Configuration.movieLens.factors
+    public var alsIterations = ImplicitALS.Configuration.movieLens.iterations
+    public var alsRegularization = ImplicitALS.Configuration.movieLens.regularization
+    public var alsAlpha = ImplicitALS.Configuration.movieLens.alpha
     public var ratingFactors = 64
     /// Share of each user's latest interactions held out for the offline evaluation.
     public var testFraction = 0.2
     public var k = 10
     public var seed: UInt64 = 42
+    /// Bytes the item–item top-N models (sequence-aware EASE) may take; above it ALS serves top-N
+    /// (``TopNSelection/itemItemBytes(itemCount:)``).
+    public var itemItemMemoryLimit = 4 << 30
 
     public init() {}
+
+    public var implicitALS: ImplicitALS.Configuration {
+        var als = ImplicitALS.Configuration()
+        als.factors = alsFactors
+        als.iterations = alsIterations
+        als.regularization = alsRegularization
+        als.alpha = alsAlpha
+        als.seed = seed
+        return als
+    }
 
     public var description: [String: String] {
         [
             "als.factors": String(alsFactors), "als.iterations": String(alsIterations), "als.regularization": String(alsRegularization),
             "als.alpha": String(alsAlpha), "ratings.factors": String(ratingFactors), "evaluation.test_fraction": String(testFraction),
-            "evaluation.k": String(k), "seed": String(seed),
+            "evaluation.k": String(k), "seed": String(seed), "top_n.item_item_memory_limit_mib": String(itemItemMemoryLimit >> 20),
         ]
     }
 }
@@ -48,6 +61,10 @@ public struct TrainingParameters: Sendable, Hashable {
 /// How strongly an interaction says "the user wants this item", for the implicit model. Nil: not a
 /// positive signal (dislikes, impressions, low ratings).
 public enum ImplicitStrength {
+    /// Whether an event of this type is an interaction with the item at all (an impression is not: the
+    /// item was shown, the user did nothing with it).
+    public static func isInteraction(_ type: String) -> Bool { type != "poll.impression" }
+
     public static func of(_ row: TrainingRow) -> Float? {
         switch row.type {
         case "movie.rating": (row.value ?? 0) >= 4 ? 1 : nil
@@ -65,67 +82,98 @@ public enum ImplicitStrength {
 /// offline metrics (fitted on the earlier part of each user's history, measured on the later part).
 public struct TrainedModels: Sendable {
     public var bundle: ModelBundle
-    /// `ndcg@10`, `recall@10`, `popularity.ndcg@10`, `popularity.recall@10`, `rmse` (if there are ratings),
-    /// `users`, `items`, `test_users`.
+    /// `ndcg@10`, `recall@10` (the served top-N model's), `als.ndcg@10`, `validation.<kind>.ndcg@10` (each
+    /// top-N candidate's validation figure), `popularity.ndcg@10`, `popularity.recall@10`, `rmse` (if there
+    /// are ratings), `users`, `items`, `test_users`.
     public var metrics: [String: Double]
+    /// What the top-N choice decided: `top_n.kind` and the chosen model's hyper-parameters.
+    public var chosen: [String: String]
     /// nDCG@k on the test part after each ALS iteration count in `curveIterations` (the learning curve).
     public var learningCurve: [(iterations: Int, ndcg: Double)]
 }
 
 /// Training and offline evaluation, pure: rows in, models and metrics out; deterministic for a seed.
+///
+/// The protocol is the one serving answers: each user's latest `testFraction` of interactions is the test,
+/// the top-N model is chosen on a validation split held out the same way (``TopNSelection``, shared with
+/// `trainer evaluate`), and everything a user interacted with in training is excluded from their list, as
+/// the API excludes it.
 public enum ModelTraining {
     public static func train(rows: [TrainingRow], parameters: TrainingParameters, curveIterations: [Int] = [1, 3, 5, 10, 15]) -> TrainedModels {
         var users = IDMap()
         var items = IDMap()
-        var implicit: [Interaction] = []
+        // Every interaction that tells something of a user's taste, valued at its implicit strength (0: seen,
+        // not a positive: a dislike, a low rating); impressions tell nothing.
+        var interactions: [Interaction] = []
         var ratings: [Interaction] = []
-        for row in rows {
+        for row in rows where ImplicitStrength.isInteraction(row.type) {
             let user = users.index(for: row.user)
             let item = items.index(for: row.item)
-            if let strength = ImplicitStrength.of(row) {
-                implicit.append(Interaction(user: user, item: item, value: strength, timestamp: row.time))
-            }
+            interactions.append(Interaction(user: user, item: item, value: ImplicitStrength.of(row) ?? 0, timestamp: row.time))
             if row.type == "movie.rating", let value = row.value {
                 ratings.append(Interaction(user: user, item: item, value: Float(value), timestamp: row.time))
             }
         }
-        implicit = strongestPerPair(implicit)
-        var als = ImplicitALS.Configuration()
-        als.factors = parameters.alsFactors
-        als.iterations = parameters.alsIterations
-        als.regularization = parameters.alsRegularization
-        als.alpha = parameters.alsAlpha
-        als.seed = parameters.seed
+        interactions = strongestPerPair(interactions)
+        let als = parameters.implicitALS
+        func input(_ interactions: [Interaction]) -> TopNSelection.Input {
+            TopNSelection.Input(
+                interactions: interactions, userCount: users.count, itemCount: items.count, holdout: .latest, isPositive: { $0.value >= 1 },
+                implicitStrength: { $0.value }, implicitALS: als, itemItemMemoryLimit: parameters.itemItemMemoryLimit
+            )
+        }
 
-        // Offline evaluation: each user's latest interactions are the test.
-        let (train, test) = Splits.temporal(implicit, testFraction: parameters.testFraction)
+        // Offline evaluation: each user's latest interactions are the test, their positives the hits.
+        let (train, test) = Splits.temporal(interactions, testFraction: parameters.testFraction)
         var relevant: [Int32: Set<Int32>] = [:]
         for interaction in test where interaction.value >= 1 { relevant[interaction.user, default: []].insert(interaction.item) }
         var seen: [Int32: Set<Int32>] = [:]
         for interaction in train { seen[interaction.user, default: []].insert(interaction.item) }
-        let trainMatrix = InteractionMatrix(train, userCount: users.count, itemCount: items.count)
         func ranking(_ recommend: (Int32) -> [Int32]) -> Metrics.Ranking {
             var lists: [Int32: [Int32]] = [:]
             for user in relevant.keys { lists[user] = recommend(user) }
             return Metrics.ranking(recommendations: lists, relevant: relevant, k: parameters.k, catalogSize: items.count)
         }
+        let trainInput = input(train)
+        let choice = TopNSelection.choose(trainInput)
+        let evaluated = TopNSelection.fit(choice, on: trainInput)
+        let topRanking = ranking { user in evaluated.recommend(user: user, k: parameters.k, excluding: seen[user] ?? []).map(\.item) }
+
+        // ALS's learning curve (and its figure beside the served model's).
+        let alsMatrix = InteractionMatrix(trainInput.alsInput(train), userCount: users.count, itemCount: items.count)
         var curve: [(iterations: Int, ndcg: Double)] = []
         for iterations in curveIterations where iterations < parameters.alsIterations {
             var configuration = als
             configuration.iterations = iterations
-            let model = ImplicitALS.fit(trainMatrix, configuration: configuration)
+            let model = ImplicitALS.fit(alsMatrix, configuration: configuration)
             curve.append((iterations, ranking { model.recommend(user: Int($0), k: parameters.k, excluding: seen[$0] ?? []) }.ndcg))
         }
-        let evaluated = ImplicitALS.fit(trainMatrix, configuration: als)
-        let alsRanking = ranking { evaluated.recommend(user: Int($0), k: parameters.k, excluding: seen[$0] ?? []) }
+        let alsRanking: Metrics.Ranking
+        if case .implicitALS = evaluated { alsRanking = topRanking } else {
+            let model = ImplicitALS.fit(alsMatrix, configuration: als)
+            alsRanking = ranking { model.recommend(user: Int($0), k: parameters.k, excluding: seen[$0] ?? []) }
+        }
         curve.append((parameters.alsIterations, alsRanking.ndcg))
         let trainPopularity = Popularity(train, itemCount: items.count) { $0.value >= 1 }
         let popularityRanking = ranking { user in trainPopularity.top(parameters.k) { seen[user]?.contains(Int32($0)) ?? false } }
         var metrics: [String: Double] = [
-            "ndcg@\(parameters.k)": alsRanking.ndcg, "recall@\(parameters.k)": alsRanking.recall,
+            "ndcg@\(parameters.k)": topRanking.ndcg, "recall@\(parameters.k)": topRanking.recall, "als.ndcg@\(parameters.k)": alsRanking.ndcg,
             "popularity.ndcg@\(parameters.k)": popularityRanking.ndcg, "popularity.recall@\(parameters.k)": popularityRanking.recall,
-            "users": Double(users.count), "items": Double(items.count), "test_users": Double(alsRanking.users),
+            "users": Double(users.count), "items": Double(items.count), "test_users": Double(topRanking.users),
         ]
+        for (kind, score) in choice.validationNDCG { metrics["validation.\(kind.rawValue).ndcg@10"] = score }
+        var chosen = ["top_n.kind": choice.kind.rawValue]
+        if choice.kind == .sequenceAwareEASE {
+            let configuration = choice.sequenceAwareEASE
+            chosen["ease.regularization"] = String(configuration.ease.regularization)
+            chosen["ease.other_weight"] = String(configuration.otherWeight)
+            chosen["ease.share"] = String(configuration.easeWeight)
+            if configuration.easeWeight < 1 {
+                chosen["transitions.window"] = String(configuration.transitions.window)
+                chosen["transitions.recent_items"] = String(configuration.transitions.recentItems)
+            }
+        }
+        for (kind, reason) in choice.skipped { chosen["top_n.skipped.\(kind.rawValue)"] = reason }
 
         // The rating model, where there are ratings: RMSE on each user's latest ratings.
         var ratingModel: BiasedMF?
@@ -142,10 +190,24 @@ public enum ModelTraining {
             ratingModel = BiasedMF.fit(train: ratings, userCount: users.count, itemCount: items.count, configuration: configuration).model
         }
 
-        let production = ImplicitALS.fit(InteractionMatrix(implicit, userCount: users.count, itemCount: items.count), configuration: als)
-        let popularity = Popularity(implicit, itemCount: items.count) { $0.value >= 1 }
-        let bundle = ModelBundle(userIDs: users.ids, itemIDs: items.ids, implicitALS: production, ratings: ratingModel, popularity: popularity.scores)
-        return TrainedModels(bundle: bundle, metrics: metrics, learningCurve: curve)
+        // Production: the chosen kind on everything (ALS too: fold-in and reasons use its factors).
+        let fullInput = input(interactions)
+        let production = TopNSelection.fit(choice, on: fullInput)
+        var sequenceAwareEASE: SequenceAwareEASE?
+        let productionALS: ImplicitALS
+        switch production {
+        case .implicitALS(let model): productionALS = model
+        case .sequenceAwareEASE(let model):
+            sequenceAwareEASE = model
+            productionALS = ImplicitALS.fit(InteractionMatrix(fullInput.alsInput(interactions), userCount: users.count, itemCount: items.count), configuration: als)
+        }
+        let popularity = Popularity(interactions, itemCount: items.count) { $0.value >= 1 }
+        let histories = UserHistories(interactions, userCount: users.count, weight: TopNSelection.historyWeight(choice, input: fullInput))
+        let bundle = ModelBundle(
+            userIDs: users.ids, itemIDs: items.ids, implicitALS: productionALS, ratings: ratingModel, popularity: popularity.scores,
+            histories: histories, sequenceAwareEASE: sequenceAwareEASE
+        )
+        return TrainedModels(bundle: bundle, metrics: metrics, chosen: chosen, learningCurve: curve)
     }
 
     /// One interaction per (user, item): the strongest signal, at its latest time.

@@ -142,7 +142,7 @@ public struct TrainingRun: Sendable {
         let manifest = ModelManifest(
             kind: domain == "movies" ? "movie-bundle" : "poll-bundle", domain: domain, version: Self.newVersion(domain: domain, at: now),
             createdAt: now, dataRows: rows.count, dataMaxEventTime: rows.last.map { EventTimestamp(millisecondsSinceEpoch: $0.time * 1000) },
-            dataContentHash: Self.contentHash(rows), hyperParameters: configuration.parameters.description, metrics: trained.metrics,
+            dataContentHash: Self.contentHash(rows), hyperParameters: configuration.parameters.description.merging(trained.chosen) { $1 }, metrics: trained.metrics,
             codeRevision: codeRevision
         )
         let artifact = ModelArtifact(manifest: manifest, payload: trained.bundle.encoded())
