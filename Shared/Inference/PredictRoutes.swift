@@ -31,6 +31,8 @@ enum PredictRoutes {
         var ratings: [RatedMovie]
         var k: Int?
         var legacy: Bool
+        /// Item ids to predict exactly (in this order), instead of the best-predicted unrated movies.
+        var items: [String]? = nil
     }
 
     static func add<Context: RequestContext>(to router: Router<Context>, service: InferenceService) {
@@ -58,7 +60,14 @@ enum PredictRoutes {
                 resolved.append((rated, id, typos))
             }
             let known = resolved.compactMap { entry in model.itemIndex[entry.id].map { (item: Int($0), rating: entry.rated.rating) } }
-            let predictions = model.predictedRatings(known, k: k, minimumSupport: minimumSupport) ?? []
+            let predictions: [(item: String, rating: Float)]
+            if let items = body.items {
+                // "How would I rate these?": every item asked for, in order, whatever its support.
+                let ratings = model.predictedRatings(known, for: items.map { model.itemIndex[$0].map(Int.init) ?? -1 }) ?? []
+                predictions = Array(zip(items, ratings))
+            } else {
+                predictions = model.predictedRatings(known, k: k, minimumSupport: minimumSupport) ?? []
+            }
             if body.legacy {
                 return JSONResponse.make(.ok, .array([
                     .array(predictions.map { .string(displayTitle($0.item, catalog: service.catalog)) }),
@@ -81,6 +90,7 @@ enum PredictRoutes {
                     else { return .null }
                     members.removeAll { $0.key == "score" }
                     members.insert(("predicted_rating", .number(rounded(prediction.rating))), at: 1)
+                    if body.items != nil { members.append(("in_model", .bool(model.itemIndex[prediction.item] != nil))) }
                     return .object(members)
                 })),
             ]))
@@ -136,8 +146,20 @@ enum PredictRoutes {
         case .object(let members):
             var ratings: [RatedMovie]?
             var k: Int?
+            var items: [String]?
             for (key, value) in members {
                 switch key {
+                case "items":
+                    guard case .array(let entries) = value else { throw APIError(.badRequest, code: "invalid_type", message: "items is an array of item ids", field: "items") }
+                    guard (1...maximumRatings).contains(entries.count) else {
+                        throw APIError(.badRequest, code: "invalid_count", message: "between 1 and \(maximumRatings) items", field: "items")
+                    }
+                    items = try entries.enumerated().map { index, entry in
+                        guard case .string(let id) = entry else {
+                            throw APIError(.badRequest, code: "invalid_type", message: "an item is an item id (a string)", field: "items[\(index)]")
+                        }
+                        return try InferenceRoutes.identifier(id, field: "items[\(index)]")
+                    }
                 case "ratings":
                     guard case .array(let entries) = value else { throw APIError(.badRequest, code: "invalid_type", message: "ratings is an array", field: "ratings") }
                     try checkCount(entries.count, field: "ratings")
@@ -148,11 +170,11 @@ enum PredictRoutes {
                     }
                     k = number
                 default:
-                    throw APIError(.badRequest, code: "unknown_field", message: "unknown field \(key) (ratings, k)", field: key)
+                    throw APIError(.badRequest, code: "unknown_field", message: "unknown field \(key) (ratings, items, k)", field: key)
                 }
             }
             guard let ratings else { throw APIError(.badRequest, code: "missing_field", message: "ratings is required", field: "ratings") }
-            return ParsedBody(ratings: ratings, k: k, legacy: false)
+            return ParsedBody(ratings: ratings, k: k, legacy: false, items: items)
         default:
             throw APIError(.badRequest, code: "invalid_body", message: "send {\"ratings\": [...]} or [[titles…], [ratings…]]")
         }

@@ -62,6 +62,14 @@ public final class ServingModel: Sendable {
         return TopK.select(predictions, k: k) { rated.contains($0) || popularity[$0] < minimumSupport }.map { (bundle.itemIDs[$0.index], $0.score) }
     }
 
+    /// Predicted ratings of exactly `items` (item indices; -1 for an item the model does not know, which
+    /// gets the user's baseline) for someone who rated `ratings`. Nil when the model has no rating part.
+    public func predictedRatings(_ ratings: [(item: Int, rating: Float)], for items: [Int]) -> [Float]? {
+        guard let mf = bundle.ratings else { return nil }
+        let user = mf.foldIn(ratings)
+        return items.map { mf.predict(user, item: $0) }
+    }
+
     /// The item (among `candidates`, item indices) whose ALS factors are nearest by cosine to `item`'s:
     /// the "because you liked …" of a recommendation. Nil without a candidate of positive similarity.
     public func nearest(to item: Int32, among candidates: [Int32]) -> Int32? {

@@ -123,6 +123,29 @@ struct PredictRoutesTests {
                 #expect(values == values.sorted(by: >) && values.count == 5)
                 #expect(titles.allSatisfy { if case .string(let title) = $0 { title.hasSuffix(")") } else { false } })
             }
+            // "How would I rate these?": exactly the items asked for, in order, whatever their support; one
+            // the model does not know gets the user's baseline and says so.
+            try await Self.post(client, "/v1/predict", #"{"ratings": [{"item_id": "1", "rating": 5}, {"item_id": "50", "rating": 4}], "items": ["100", "1", "no-such-film", "181"]}"#) { response in
+                #expect(response.status == .ok)
+                let json = InferenceRoutesTests.json(response)
+                #expect(Self.strings(json["items"], "item_id") == ["100", "1", "no-such-film", "181"])
+                #expect(Self.numbers(json["items"], "predicted_rating").allSatisfy { (0.5...5).contains($0) })
+                guard case .array(let items)? = json["items"] else { return }
+                let inModel = items.map { item -> JSONValue? in if case .object(let members) = item { members.first { $0.key == "in_model" }?.value } else { nil } }
+                #expect(inModel == [.bool(true), .bool(true), .bool(false), .bool(true)])
+            }
+            // A bad items list names its field.
+            for (body, field) in [
+                (#"{"ratings": [{"item_id": "1", "rating": 5}], "items": []}"#, "items"),
+                (#"{"ratings": [{"item_id": "1", "rating": 5}], "items": [7]}"#, "items[0]"),
+                (#"{"ratings": [{"item_id": "1", "rating": 5}], "items": "1"}"#, "items"),
+                (#"{"ratings": [{"item_id": "1", "rating": 5}], "items": ["a{b}"]}"#, "items[0]"),
+            ] {
+                try await Self.post(client, "/v1/predict", body) { response in
+                    #expect(response.status == .badRequest, "\(body)")
+                    #expect(InferenceRoutesTests.errorField(response) == field, "\(body)")
+                }
+            }
             // An unknown title is named, with suggestions; never dropped.
             try await Self.post(client, "/v1/predict", #"{"ratings": [{"title": "Toy Story", "rating": 5}, {"title": "Star Warz Episode Nine", "rating": 4}]}"#) { response in
                 #expect(response.status == .unprocessableContent)
