@@ -63,6 +63,9 @@ let usage = """
       check                                   apply migrations, check PostgreSQL and the broker (the default)
       bootstrap --dataset ml-100k [--dir D]   load a MovieLens directory (100K, RecBole 100K, 1M or 20M/25M layout)
       bootstrap --polls [--seed N]            load the calibrated synthetic polls dataset
+      bootstrap --interactions FILE [--domain movies|polls]
+                                              load your own TSV/CSV of user item rating timestamp (a header
+                                              allowed); for polls the third column is the option voted
         [--limit N]                           only the latest N interactions
         [--replay http://HOST:PORT --api-key K|--api-key-file F [--rate N]]
                                               send them through the ingest gateway instead (times moved into the last 29 days)
@@ -144,7 +147,19 @@ do {
         logger.info("all dependencies reachable")
     case "bootstrap":
         let events: Bootstrap.Events
-        if flags.contains("polls") {
+        if let path = options["interactions"] {
+            let domain: EventDomain
+            switch options["domain"] ?? "movies" {
+            case "movies": domain = .movie
+            case "polls": domain = .poll
+            case let other: FileHandle.standardError.write(Data("trainer bootstrap: --domain movies|polls, got \(other)\n".utf8)); exit(64)
+            }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                FileHandle.standardError.write(Data("trainer bootstrap: cannot read \(path)\n".utf8))
+                exit(66)
+            }
+            events = try Bootstrap.events(interactions: MovieLens.text(Array(data)), file: path, domain: domain)
+        } else if flags.contains("polls") {
             var polls = SyntheticPolls.Configuration()
             if let seed = options["seed"].flatMap(UInt64.init) { polls.seed = seed }
             events = Bootstrap.events(polls: SyntheticPolls(configuration: polls))

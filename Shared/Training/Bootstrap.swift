@@ -3,6 +3,7 @@ import Events
 import Features
 import Foundation
 import ModelStore
+import Recommender
 
 /// Loads a dataset into PostgreSQL as if its events had come through the stream: the catalog into
 /// `movies`/`polls`, the interactions into `interactions` (with event ids derived from their content, so
@@ -60,6 +61,47 @@ public struct Bootstrap: Sendable {
             )
         }
         return Events(dataset: dataset, catalog: catalog, interactions: interactions)
+    }
+
+    /// Your own data: a TSV or CSV of `user item rating timestamp` lines (a header line allowed; the
+    /// timestamp in seconds). Movies: each line is a `movie.rating` (0.5 to 5 in steps of 0.5, as the event
+    /// contract has it). Polls: each line is a `poll.vote` and its third column the option voted for. A
+    /// bad line is an error naming `file:line`. Items get no catalog entry (no titles or genres) unless the
+    /// catalog comes from elsewhere.
+    public static func events(interactions text: String, file: String, domain: EventDomain) throws(DatasetFileError) -> Events {
+        let dataset = "file:" + file
+        var interactions: [Event] = []
+        switch domain {
+        case .movie:
+            let parsed: RatingsDataset
+            do {
+                parsed = try RatingsDataset.parse(text, ratings: Float(EventLimits.ratingRange.lowerBound)...Float(EventLimits.ratingRange.upperBound))
+            } catch {
+                throw DatasetFileError(file: file, line: error.line, error.message)
+            }
+            for interaction in parsed.interactions {
+                let rating = (Double(interaction.value) * 2).rounded() / 2
+                let user = parsed.users.id(at: interaction.user), item = parsed.items.id(at: interaction.item)
+                interactions.append(Event(
+                    eventID: eventID(dataset, user, item, String(interaction.timestamp)), type: .movieRating, userID: user, subjectID: item,
+                    occurredAt: EventTimestamp(millisecondsSinceEpoch: interaction.timestamp * 1000), payload: .rating(rating)
+                ))
+            }
+        case .poll:
+            for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() where !line.allSatisfy(\.isWhitespace) {
+                let fields = line.split(whereSeparator: { $0 == "\t" || $0 == "," }).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard fields.count == 4, let seconds = Int64(fields[3]) ?? Double(fields[3]).map({ Int64($0) }), fields[0...2].allSatisfy({ !$0.isEmpty }) else {
+                    if index == 0 { continue }  // a header
+                    throw DatasetFileError(file: file, line: index + 1, "expected user, poll, option, timestamp (seconds)")
+                }
+                interactions.append(Event(
+                    eventID: eventID(dataset, fields[0], fields[1], fields[2], fields[3]), type: .pollVote, userID: fields[0], subjectID: fields[1],
+                    occurredAt: EventTimestamp(millisecondsSinceEpoch: seconds * 1000), payload: .vote(optionID: fields[2])
+                ))
+            }
+        }
+        guard !interactions.isEmpty else { throw DatasetFileError(file: file, line: 0, "no interactions") }
+        return Events(dataset: dataset, catalog: [], interactions: interactions)
     }
 
     public static func events(polls data: SyntheticPolls) -> Events {

@@ -387,3 +387,43 @@ struct TrainerCommandLineTests {
         try await TestStack.dropSchema(fixture.schema)
     }
 }
+
+@Suite("trainer bootstrap --interactions: your own TSV/CSV")
+struct InteractionsFileTests {
+    @Test("movies: a header allowed, tab or comma separated, ids kept verbatim; loading the same file twice gives the same event ids")
+    func movies() throws {
+        let text = "user,item,rating,timestamp\nu1,m1,4.5,1700000000\n\nu2,m|2,3,1700000100\n"
+        let events = try Bootstrap.events(interactions: text, file: "mine.csv", domain: .movie)
+        #expect(events.interactions.map(\.userID) == ["u1", "u2"])
+        #expect(events.interactions.map(\.subjectID) == ["m1", "m|2"])
+        #expect(events.interactions.map(\.payload) == [.rating(4.5), .rating(3)])
+        #expect(events.interactions[0].occurredAt.millisecondsSinceEpoch == 1_700_000_000_000)
+        #expect(try Bootstrap.events(interactions: text.replacingOccurrences(of: ",", with: "\t"), file: "mine.tsv", domain: .movie).interactions.count == 2)
+        #expect(try Bootstrap.events(interactions: text, file: "mine.csv", domain: .movie).interactions.map(\.eventID) == events.interactions.map(\.eventID))
+    }
+
+    @Test("a bad line is an error naming file:line (blank lines counted, as an editor numbers them)")
+    func badLines() {
+        for (text, line) in [
+            ("u1\tm1\t4\t1700000000\n\nu2\tm2\tseven\t1700000000\n", 3),
+            ("u1\tm1\t4\t1700000000\nu2\tm2\t9\t1700000000\n", 2),
+            ("u1\tm1\t4\t1700000000\nu2\tm2\t4\tyesterday\n", 2),
+        ] {
+            #expect(throws: DatasetFileError.self, "\(text)") { try Bootstrap.events(interactions: text, file: "mine.tsv", domain: .movie) }
+            do {
+                _ = try Bootstrap.events(interactions: text, file: "mine.tsv", domain: .movie)
+            } catch {
+                #expect(error.file == "mine.tsv" && error.line == line, "\(error)")
+            }
+        }
+        #expect(throws: DatasetFileError.self) { try Bootstrap.events(interactions: "user\titem\trating\ttimestamp\n", file: "empty.tsv", domain: .movie) }
+    }
+
+    @Test("polls: each line a vote, the third column the option")
+    func polls() throws {
+        let events = try Bootstrap.events(interactions: "user\tpoll\toption\ttimestamp\nu1\tp1\ta|b\t1700000000\n", file: "votes.tsv", domain: .poll)
+        #expect(events.interactions.map(\.type) == [.pollVote])
+        #expect(events.interactions.first?.payload == .vote(optionID: "a|b"))
+        #expect(throws: DatasetFileError.self) { try Bootstrap.events(interactions: "u1\tp1\t1700000000\n", file: "votes.tsv", domain: .poll) }
+    }
+}

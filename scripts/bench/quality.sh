@@ -110,7 +110,7 @@ for protocol in $PROTOCOLS; do
   # for the training store, catalog and registry; a fresh artifacts dir; and a model-updated topic and
   # Redis key prefix of its own, so the API never hears of (or reads features of) another protocol's run.
   schema="quality_$protocol"
-  psql_app -c "DROP SCHEMA IF EXISTS $schema CASCADE" -c "CREATE SCHEMA $schema"
+  psql_app -c "SET client_min_messages = warning" -c "DROP SCHEMA IF EXISTS $schema CASCADE" -c "CREATE SCHEMA $schema"
   export STREAMREC_POSTGRES_SCHEMA="$schema" STREAMREC_TRAINER_ARTIFACTS_DIR="$work/artifacts" \
     STREAMREC_TOPICS_MODEL_UPDATED="quality-$protocol.model-updated" STREAMREC_FEATURES_KEY_PREFIX="quality-$protocol:v1" \
     STREAMREC_LOG_LEVEL=warning
