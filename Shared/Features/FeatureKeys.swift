@@ -50,7 +50,7 @@ public struct FeatureKeys: Sendable, Hashable {
     // MARK: Polls
 
     public func pollTag(_ poll: String) -> String { "{p:\(poll)}" }
-    /// Hash: user → `option|occurred_at ms|event_id` of the vote that counts.
+    /// Hash: user → `occurred_at ms|event_id|option` of the vote that counts (the option last: it may hold `|`).
     public func pollVotes(_ poll: String) -> String { "\(prefix):{p:\(poll)}:votes" }
     /// Hash: option → number of users whose current vote it is.
     public func pollTally(_ poll: String) -> String { "\(prefix):{p:\(poll)}:tally" }

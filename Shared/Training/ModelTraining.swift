@@ -36,6 +36,14 @@ public struct TrainingParameters: Sendable, Hashable {
     /// Bytes the item–item top-N models (sequence-aware EASE) may take; above it ALS serves top-N
     /// (``TopNSelection/itemItemBytes(itemCount:)``).
     public var itemItemMemoryLimit = 4 << 30
+    /// The question the top-N model is chosen and evaluated for: each user's latest interactions (what
+    /// comes next: what a recommendation feed asks, the default) or a random share of them (filling the
+    /// gaps of a history), as `trainer evaluate --validation` has it.
+    public var holdout = Holdout.latest
+
+    public enum Holdout: String, Sendable, Hashable {
+        case latest, random
+    }
 
     public init() {}
 
@@ -53,7 +61,7 @@ public struct TrainingParameters: Sendable, Hashable {
         [
             "als.factors": String(alsFactors), "als.iterations": String(alsIterations), "als.regularization": String(alsRegularization),
             "als.alpha": String(alsAlpha), "ratings.factors": String(ratingFactors), "evaluation.test_fraction": String(testFraction),
-            "evaluation.k": String(k), "seed": String(seed), "top_n.item_item_memory_limit_mib": String(itemItemMemoryLimit >> 20),
+            "evaluation.k": String(k), "seed": String(seed), "top_n.item_item_memory_limit_mib": String(itemItemMemoryLimit >> 20), "evaluation.holdout": holdout.rawValue,
         ]
     }
 }
@@ -116,15 +124,19 @@ public enum ModelTraining {
         }
         interactions = strongestPerPair(interactions)
         let als = parameters.implicitALS
+        let validation: ValidationSplit.Holdout = parameters.holdout == .latest ? .latest : .random(seed: parameters.seed)
         func input(_ interactions: [Interaction]) -> TopNSelection.Input {
             TopNSelection.Input(
-                interactions: interactions, userCount: users.count, itemCount: items.count, holdout: .latest, isPositive: { $0.value >= 1 },
+                interactions: interactions, userCount: users.count, itemCount: items.count, holdout: validation, isPositive: { $0.value >= 1 },
                 implicitStrength: { $0.value }, implicitALS: als, itemItemMemoryLimit: parameters.itemItemMemoryLimit
             )
         }
 
-        // Offline evaluation: each user's latest interactions are the test, their positives the hits.
-        let (train, test) = Splits.temporal(interactions, testFraction: parameters.testFraction)
+        // Offline evaluation: each user's latest interactions (or a random share) are the test, their
+        // positives the hits.
+        let (train, test) = parameters.holdout == .latest
+            ? Splits.temporal(interactions, testFraction: parameters.testFraction)
+            : Splits.random(interactions, testFraction: parameters.testFraction, seed: parameters.seed)
         var relevant: [Int32: Set<Int32>] = [:]
         for interaction in test where interaction.value >= 1 { relevant[interaction.user, default: []].insert(interaction.item) }
         var seen: [Int32: Set<Int32>] = [:]

@@ -38,8 +38,17 @@ public struct TrainerConfiguration: Sendable {
         public static let iterations = ConfigKey("training.als_iterations", default: "15", "Implicit ALS iterations")
         public static let regularization = ConfigKey("training.als_regularization", default: "60", "Implicit ALS L2 regularisation")
         public static let alpha = ConfigKey("training.als_alpha", default: "10", "Implicit ALS confidence scale")
+        public static let itemItemMemory = ConfigKey(
+            "training.item_item_memory_limit_mib", default: "4096",
+            "Memory the item-item top-N model (sequence-aware EASE: 3 x items^2 floats while fitted) may take; a larger catalog is served by implicit ALS"
+        )
 
-        public static let all: [ConfigKey] = [artifacts, keep, metric, tolerance, window, topic, factors, iterations, regularization, alpha]
+        public static let holdout = ConfigKey(
+            "training.holdout", default: "latest",
+            "What the top-N model is chosen and evaluated for: latest (each user's latest interactions: what comes next) or random (a random share)"
+        )
+
+        public static let all: [ConfigKey] = [artifacts, keep, metric, tolerance, window, topic, factors, iterations, regularization, alpha, itemItemMemory, holdout]
             + ClientConfigKeys.postgres + ClientConfigKeys.kafkaProducer
     }
 
@@ -59,6 +68,10 @@ public struct TrainerConfiguration: Sendable {
         parameters.alsIterations = try reader.int(Keys.iterations, range: 1...200)
         parameters.alsRegularization = Float(try reader.double(Keys.regularization))
         parameters.alsAlpha = Float(try reader.double(Keys.alpha))
+        parameters.itemItemMemoryLimit = try reader.int(Keys.itemItemMemory, range: 0...(1 << 30)) << 20
+        let holdout = try reader.string(Keys.holdout)
+        guard let parsed = TrainingParameters.Holdout(rawValue: holdout) else { throw ConfigurationError(key: Keys.holdout.name, message: "latest or random, got \(holdout)") }
+        parameters.holdout = parsed
         migrationsDirectory = try reader.string(ClientConfigKeys.postgresMigrationsDirectory)
     }
 }

@@ -117,7 +117,10 @@ for protocol in $PROTOCOLS; do
 
   log "$protocol: bootstrap of the training rows and training (logs in $work)"
   "$TRAINER" bootstrap --dataset ml-100k --dir "$work/ml-100k" > "$work/bootstrap.log" 2>&1 || { cat "$work/bootstrap.log" >&2; die "$protocol: trainer bootstrap failed"; }
-  "$TRAINER" train --domain movies > "$work/train.log" 2>&1 || { cat "$work/train.log" >&2; die "$protocol: trainer train failed"; }
+  # The trainer is asked the same question as `trainer evaluate --validation` below: each user's latest
+  # interactions for the temporal split (the default: what a feed asks), a random share for the random one.
+  holdout=latest; [ "$protocol" = random ] && holdout=random
+  STREAMREC_TRAINING_HOLDOUT=$holdout "$TRAINER" train --domain movies > "$work/train.log" 2>&1 || { cat "$work/train.log" >&2; die "$protocol: trainer train failed"; }
   log "$protocol: $(tail -n 1 "$work/train.log")"
 
   # The API as run.sh starts it, minus what a benchmark does not use (gateway for the web page, admin
