@@ -33,6 +33,14 @@ bash scripts/fetch-data.sh
 echo "test: running swift test"
 swift test --skip-build "$@"
 
+# Served quality, measured the way a user gets it: trainer bootstrap and trainer train on a split of
+# MovieLens 100K, then every test user asked through the real API binary; it must reach 95 % of what
+# `trainer evaluate` scores on the same files and beat popularity (scripts/bench/quality.sh; its own stack).
+if [ "$#" -eq 0 ]; then
+  echo "test: served quality through the API (temporal and random splits)"
+  CHECK=1 BIN_DIR=.build/debug bash scripts/bench/quality.sh
+fi
+
 # Every HTTP route fuzzed from the OpenAPI files against the real binaries (scripts/fuzz.sh), unless only
 # some tests were asked for (arguments such as --filter).
 if [ "$#" -eq 0 ]; then
