@@ -111,6 +111,8 @@ public final class FeatureWriter: Sendable {
         self.logger = logger
     }
 
+    static let markerExpirySlackSeconds: Int64 = 600
+
     /// Call after a rebalance: another member may have applied records of partitions we get back.
     public func forgetAppliedOffsets() {
         appliedOffsets.withLock { $0.removeAll() }
@@ -261,7 +263,10 @@ public final class FeatureWriter: Sendable {
             let time = event.occurredAt.millisecondsSinceEpoch
             var halfStars = 0
             if case .rating(let value) = event.payload { halfStars = Int((value * 2).rounded()) }
-            let markerExpiry = (time + configuration.horizonMilliseconds) / 1000 + 1
+            // A marker must outlive every replay of its event that still counts (the horizon from the
+            // event's time), with minutes of slack: a producer's clock ahead of the processor's would
+            // otherwise leave it under a millisecond to live.
+            let markerExpiry = (time + configuration.horizonMilliseconds) / 1000 + Self.markerExpirySlackSeconds
             arguments.append(item.position.reference)
             arguments.append(event.subjectID)
             arguments.append(event.type.rawValue)

@@ -37,7 +37,9 @@ public struct EventPublisher: Sendable {
         let results = await producer.send(messages)
         producers.record(
             acknowledged: results.contains { if case .success = $0 { true } else { false } },
-            retriableFailure: results.contains { if case .failure(let error) = $0 { error.isRetriable } else { false } },
+            // A full local queue is backpressure (the gateway is at capacity with the broker up), not a
+            // sign of a stuck producer: replacing it would purge every record in flight.
+            retriableFailure: results.contains { if case .failure(let error) = $0 { error.isRetriable && !error.isQueueFull } else { false } },
             generation: generation
         )
         return results

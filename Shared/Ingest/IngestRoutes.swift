@@ -50,12 +50,14 @@ public enum IngestRoutes {
         case .conflict(let eventID):
             service.metrics.requests("events", 409)
             throw APIError(.conflict, code: "event_id_conflict", message: "event_id \(eventID) was already accepted with different content", field: "event_id")
-        case .unavailable(_, let error):
+        case .unavailable(let eventID, let error):
+            // The id is in the answer (it may be one the gateway generated): the record may still reach
+            // Kafka, and a retry with this id is then deduplicated instead of counted twice.
             service.metrics.requests("events", 503)
-            throw unavailable(error, service: service)
-        case .failed(_, let error):
+            throw unavailable(error, service: service).with(eventID: eventID)
+        case .failed(let eventID, let error):
             service.metrics.requests("events", 502)
-            throw refused(error)
+            throw refused(error).with(eventID: eventID)
         }
     }
 
@@ -209,5 +211,14 @@ public enum IngestRoutes {
             return APIError(.contentTooLarge, code: "event_too_large", message: "the event is larger than the broker accepts")
         }
         return APIError(.badGateway, code: "broker_refused", message: "Kafka refused the event (\(error.name))")
+    }
+}
+
+extension APIError {
+    /// The error with the event's id among its members (`{"error": {…, "event_id"}}`).
+    func with(eventID: String) -> APIError {
+        var error = self
+        error.details.append(("event_id", .string(eventID)))
+        return error
     }
 }

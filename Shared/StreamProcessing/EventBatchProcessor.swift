@@ -17,16 +17,29 @@ public struct DeadLetter: Error, Sendable, Hashable {
     public var field: String?
     public var message: String
 
+    /// The most of a record's value a dead letter keeps. A larger value (a third party can write records
+    /// up to the topic's limit) would fail locally with `MSG_SIZE_TOO_LARGE` on every retry (librdkafka's
+    /// `message.max.bytes` is 1 000 000 by default) and stop the partition: it is cut, and
+    /// `dlq-truncated-from` says how large it was.
+    public static let maximumValueBytes = 512 * 1024
+    /// The most of the error text kept in `dlq-error`.
+    public static let maximumMessageBytes = 4096
+
     /// The original key, value and headers, plus the error and the record's origin in `dlq-*` headers.
     public func producerMessage(topic: String) -> KafkaProducerMessage {
         var headers = record.headers
         headers.append(KafkaHeader(name: "dlq-reason", value: reason))
         if let field { headers.append(KafkaHeader(name: "dlq-field", value: field)) }
-        headers.append(KafkaHeader(name: "dlq-error", value: message))
+        headers.append(KafkaHeader(name: "dlq-error", value: String(decoding: message.utf8.prefix(Self.maximumMessageBytes), as: UTF8.self)))
+        var value = record.value
+        if value.count > Self.maximumValueBytes {
+            headers.append(KafkaHeader(name: "dlq-truncated-from", value: String(value.count)))
+            value = Array(value.prefix(Self.maximumValueBytes))
+        }
         headers.append(KafkaHeader(name: "dlq-source-topic", value: record.topic))
         headers.append(KafkaHeader(name: "dlq-source-partition", value: String(record.partition)))
         headers.append(KafkaHeader(name: "dlq-source-offset", value: String(record.offset)))
-        return KafkaProducerMessage(topic: topic, key: record.key, value: record.value, headers: headers)
+        return KafkaProducerMessage(topic: topic, key: record.key, value: value, headers: headers)
     }
 }
 
@@ -193,7 +206,9 @@ public final class EventBatchProcessor: Sendable {
 }
 
 /// Genres of movies and categories of polls, from catalog events seen and from the catalog tables.
-/// Ids the catalog does not know are asked for again at most every 30 s.
+/// Ids the catalog does not know are asked for again at most every 30 s. Producers choose those ids, so
+/// the ids remembered as missing are bounded (``missingCapacity`` per domain): past it, the expired ones
+/// are dropped, and if that is not enough, all of them (they are only asked for again).
 final class CatalogCache: Sendable {
     private struct State {
         var known: [EventDomain: [String: [String]]] = [:]
@@ -202,6 +217,14 @@ final class CatalogCache: Sendable {
 
     private let state = Mutex(State())
     private static let retryMissingAfter: Duration = .seconds(30)
+    let missingCapacity: Int
+
+    init(missingCapacity: Int = 100_000) {
+        self.missingCapacity = missingCapacity
+    }
+
+    /// How many ids of `domain` are remembered as missing (for tests).
+    func missingCount(_ domain: EventDomain) -> Int { state.withLock { $0.missingSince[domain]?.count ?? 0 } }
 
     func learn(_ event: Event) {
         state.withLock { state in
@@ -237,6 +260,10 @@ final class CatalogCache: Sendable {
                     state.known[domain, default: [:]][id] = groups
                     result[id] = groups
                 } else {
+                    if state.missingSince[domain, default: [:]].count >= missingCapacity {
+                        state.missingSince[domain] = state.missingSince[domain]!.filter { now - $0.value < Self.retryMissingAfter }
+                        if state.missingSince[domain]!.count >= missingCapacity { state.missingSince[domain] = [:] }
+                    }
                     state.missingSince[domain, default: [:]][id] = now
                 }
             }

@@ -418,6 +418,39 @@ struct IngestGatewayOutageTests {
         await gateway.shutdown()
     }
 
+    @Test("overload with the broker up (a one-record queue held for a second): the posts that do not fit are 503 backpressure with Retry-After and their event_id; the producer is never replaced (that would purge what is in flight)")
+    func overloadIsNotAStuckProducer() async throws {
+        let gateway = try await Gateway {
+            $0.producer.queueMaxMessages = 1
+            $0.producer.linger = .seconds(1)  // the one queued record waits: every other post finds the queue full
+        }
+        let statuses = try await gateway.test { client in
+            try await withThrowingTaskGroup(of: (Int, String?, String?).self) { group in
+                for index in 0..<12 {
+                    let event = IngestGatewayTests.events(recent())[index % 5]
+                    group.addTask {
+                        try await client.execute(uri: "/v1/events", method: .post, headers: jsonHeaders, body: json(event)) { response in
+                            let error = try? body(response)["error"]
+                            if response.status == .serviceUnavailable { #expect(response.headers[.retryAfter] != nil) }
+                            return (Int(response.status.code), error?["code"]?.text, error?["event_id"]?.text)
+                        }
+                    }
+                }
+                var statuses: [(Int, String?, String?)] = []
+                for try await status in group { statuses.append(status) }
+                return statuses
+            }
+        }
+        #expect(statuses.filter { $0.0 == 202 }.count >= 1, "\(statuses)")
+        let refused = statuses.filter { $0.0 != 202 }
+        #expect(refused.count >= 3, "\(statuses)")
+        #expect(refused.allSatisfy { $0.0 == 503 && $0.1 == "backpressure" && $0.2?.count == 36 }, "\(statuses)")
+        // What the readiness loop does every interval: the broker is reachable, so a stuck producer would be replaced now.
+        await gateway.readiness.check()
+        #expect(gateway.producers.replacements == 0)
+        await gateway.shutdown()
+    }
+
     @Test("broker stopped: 503 with Retry-After within the delivery timeout, never a 2xx for an unconfirmed event; a batch reports each event (replay accepted, new unavailable, invalid rejected); broker back: accepted again")
     func brokerOutage() async throws {
         let broker = try PrivateBroker()

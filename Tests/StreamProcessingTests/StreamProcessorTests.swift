@@ -1,11 +1,12 @@
 import Events
 import Features
 import Foundation
-import Kafka
+@testable import Kafka
 import Postgres
 import Redis
 import StackTestSupport
-import StreamProcessing
+@testable import StreamProcessing
+import Training
 import Testing
 
 #if canImport(Glibc)
@@ -300,3 +301,45 @@ struct StreamProcessorTests {
 }
 
 func wallNow() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+@Suite("The processor's catalog cache")
+struct CatalogCacheTests {
+    @Test("ids the catalog does not know are remembered as missing within a bound: producers choose them")
+    func missingIdsAreBounded() async throws {
+        let schema = TestStack.uniqueName("catalog")
+        let configuration = try await TestStack.createSchema(schema)
+        let postgres = PostgresClient(configuration: configuration)
+        _ = try await PostgresMigrator(directory: TestStack.repositoryRoot + "/configs/migrations").migrate(postgres)
+        let cache = CatalogCache(missingCapacity: 100)
+        let store = TrainingStore(postgres: postgres)
+        for round in 0..<5 {
+            let ids = (0..<60).map { "unknown-\(round)-\($0)" }
+            let groups = try await cache.groups(.movie, ids: ids, store: store)
+            #expect(groups.isEmpty)
+            #expect(cache.missingCount(.movie) <= 100)
+        }
+        #expect(cache.missingCount(.movie) > 0)
+        await postgres.shutdown()
+        try await TestStack.dropSchema(schema)
+    }
+}
+
+@Suite("Dead letters")
+struct DeadLetterTests {
+    @Test("a record too large to be sent again is cut to a bound, with its size in dlq-truncated-from; the reason and origin are kept; the error text is bounded")
+    func largeRecordsAreCut() {
+        let value = [UInt8](repeating: UInt8(ascii: "x"), count: 1_200_000)
+        let record = KafkaConsumerMessage(topic: "t", partition: 2, offset: 7, key: Array("u".utf8), value: value, headers: [])
+        let letter = DeadLetter(record: record, reason: "record_too_large", field: nil, message: String(repeating: "e", count: 100_000))
+        let message = letter.producerMessage(topic: "dlq")
+        #expect(message.value.count == DeadLetter.maximumValueBytes)
+        let headers = Dictionary(message.headers.map { ($0.name, $0.stringValue ?? "") }, uniquingKeysWith: { $1 })
+        #expect(headers["dlq-truncated-from"] == "1200000")
+        #expect(headers["dlq-reason"] == "record_too_large" && headers["dlq-source-offset"] == "7" && headers["dlq-source-partition"] == "2")
+        #expect(headers["dlq-error"]?.utf8.count == DeadLetter.maximumMessageBytes)
+        // A record within the bound is kept whole, with no truncation header.
+        let small = DeadLetter(record: KafkaConsumerMessage(topic: "t", partition: 0, offset: 0, key: nil, value: Array("{}".utf8), headers: []), reason: "invalid_json", field: nil, message: "x")
+        #expect(small.producerMessage(topic: "dlq").value == Array("{}".utf8))
+        #expect(!small.producerMessage(topic: "dlq").headers.contains { $0.name == "dlq-truncated-from" })
+    }
+}
