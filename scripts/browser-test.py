@@ -74,6 +74,8 @@ def main():
     parser.add_argument("--screenshot", required=True)
     parser.add_argument("--timeout", type=float, default=20)
     parser.add_argument("--no-click", action="store_true", help="only load the page and take the screenshot")
+    parser.add_argument("--state-preferences", action="store_true",
+                        help="a new user: tick the first group of the preferences form, save, and expect the 'preferences' strategy before clicking")
     arguments = parser.parse_args()
 
     failures = []
@@ -96,7 +98,20 @@ def main():
             titles = driver.script("return [...document.querySelectorAll('#recommendations li .title')].map(e => e.textContent)")
             if not all(titles):
                 failures.append("an item without a title")
-            if not arguments.no_click:
+            if arguments.state_preferences:
+                shown = wait_for(lambda: driver.script("return !document.getElementById('preferences-form').hidden || null"), arguments.timeout)
+                if not shown:
+                    failures.append(f"the preferences form was not offered to a new user (strategy {strategy})")
+                else:
+                    group = driver.script("const box = document.querySelector('#preference-groups input'); box.checked = true; return box.value")
+                    driver.s(f"/element/{driver.find('#save-preferences')}/click", "POST", {})
+                    stated = wait_for(lambda: driver.script("return document.getElementById('strategy').textContent === 'preferences' || null"), arguments.timeout)
+                    if not stated:
+                        failures.append(f"saving the preference {group!r} did not give the 'preferences' strategy; status: {_status(driver)!r}")
+                    else:
+                        before = wait_for(ids, arguments.timeout)
+                        print(f"stated a preference for {group!r}: {len(before)} recommendations from it, first {before[0]}")
+            if not arguments.no_click and before:
                 domain = driver.script("return document.querySelector('#domains button.active').dataset.domain")
                 action = "like" if domain == "movies" else "vote"
                 clicked = before[0]

@@ -30,6 +30,9 @@ public struct FeatureKeys: Sendable, Hashable {
     public func userSeen(_ user: String, _ domain: EventDomain) -> String { "\(prefix):{u:\(user)}:seen:\(domain.rawValue)" }
     /// The profile field of a user's affinity to a genre (movies) or category (polls).
     public func affinityField(_ domain: EventDomain, group: String) -> String { "affinity:\(domain.rawValue):\(group)" }
+    /// Hash: genre (movies) or category (polls) → weight, as the user stated them (cold start). Written by
+    /// the API (the only key it may write: its Redis user's ACL allows writes to `*}:prefs:*` alone).
+    public func userPreferences(_ user: String, _ domain: EventDomain) -> String { "\(prefix):{u:\(user)}:prefs:\(domain.rawValue)" }
     /// String `<topic>/<partition>/<offset>|<weight units>`: this event was applied, from that record.
     public func eventMarker(user: String, eventID: String) -> String { "\(prefix):{u:\(user)}:event:\(eventID)" }
 

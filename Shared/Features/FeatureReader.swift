@@ -56,6 +56,10 @@ public struct FeatureReader: Sendable {
         self.redis = redis
     }
 
+    /// The writer of stated preferences over the same connection and key layout (the one feature the
+    /// API writes).
+    public var preferenceWriter: PreferenceWriter { PreferenceWriter(configuration: configuration, redis: redis) }
+
     /// Item → summed weight over a window at `now` (ms), for all items or one genre/category.
     public func popularityScores(
         _ domain: EventDomain, window windowName: String, group: String? = nil, now: Int64
@@ -130,14 +134,30 @@ public struct FeatureReader: Sendable {
     public func seenAndHistory(
         user: String, domain: EventDomain, seen includeSeen: Bool, historyLimit: Int, since: Int64? = nil
     ) async throws(RedisError) -> (seen: [String], history: [HistoryEntry]) {
+        let state = try await userState(user: user, domain: domain, seen: includeSeen, historyLimit: historyLimit, since: since, preferences: false)
+        return (state.seen, state.history)
+    }
+
+    /// What a recommendation reads of a user, in one round trip: the seen-set, the history (newest first,
+    /// since `since` if given), and the stated preferences (``preferences(user:domain:)``).
+    public func userState(
+        user: String, domain: EventDomain, seen includeSeen: Bool, historyLimit: Int, since: Int64? = nil, preferences includePreferences: Bool
+    ) async throws(RedisError) -> (seen: [String], history: [HistoryEntry], preferences: [String: Double]) {
         var commands: [RedisCommand] = []
         if includeSeen { commands.append(RedisCommand("ZRANGE", keys.userSeen(user, domain), 0, -1)) }
         if historyLimit > 0 { commands.append(historyCommand(user: user, domain: domain, limit: historyLimit, since: since)) }
-        guard !commands.isEmpty else { return ([], []) }
+        if includePreferences { commands.append(RedisCommand("HGETALL", keys.userPreferences(user, domain))) }
+        guard !commands.isEmpty else { return ([], [], [:]) }
         let replies = try await redis.pipeline(commands)
         let seen = includeSeen ? try Self.memberList(replies[0]) : []
-        let history = historyLimit > 0 ? try Self.historyEntries(replies[replies.count - 1]) : []
-        return (seen, history)
+        let history = historyLimit > 0 ? try Self.historyEntries(replies[includeSeen ? 1 : 0]) : []
+        let preferences = includePreferences ? try Self.numericHash(replies[replies.count - 1]) : [:]
+        return (seen, history, preferences)
+    }
+
+    /// The genres (movies) or categories (polls) a user stated, with their weights; empty if none.
+    public func preferences(user: String, domain: EventDomain) async throws(RedisError) -> [String: Double] {
+        try await numericHash(keys.userPreferences(user, domain))
     }
 
     private func historyCommand(user: String, domain: EventDomain, limit: Int, since: Int64?) -> RedisCommand {

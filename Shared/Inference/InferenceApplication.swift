@@ -24,6 +24,8 @@ public struct InferenceConfiguration: Sendable {
     public var popularMaxAge: Duration = .seconds(1)
     /// The window of `/v1/popular` without `window=` and of the popular strategy (one of `features.windows`).
     public var popularWindow = "24h"
+    /// Serve top-N with implicit ALS even where the trainer chose another model (`inference.top_n_model`).
+    public var alwaysImplicitALS = false
     /// Connections idle this long are closed (`http.idle_timeout`).
     public var idleTimeout: Duration = .seconds(30)
     /// Routes run on their connection's event loop (`http.pin_to_event_loop`).
@@ -64,6 +66,10 @@ public struct InferenceConfiguration: Sendable {
             "inference.popular_window", default: "24h",
             "The window of /v1/popular without window= and of recommendations answered from popularity without window= (one of features.windows)"
         )
+        public static let topNModel = ConfigKey(
+            "inference.top_n_model", default: "trained",
+            "trained: recommendations from the top-N model the trainer chose (sequence-aware EASE or implicit ALS); implicit-als: always ALS (less CPU per request with a large history)"
+        )
         public static let webRoot = ConfigKey("inference.web_root", default: "Services/InferenceAPI/web", "Directory of the web page served at / (empty: no page)")
         public static let uiGatewayURL = ConfigKey("inference.ui_gateway_url", default: "http://127.0.0.1:8080", "The ingest gateway the web page posts events to (the gateway must list this API's origin in gateway.cors_origins)")
         public static let uiGatewayAPIKey = ConfigKey(
@@ -72,7 +78,7 @@ public struct InferenceConfiguration: Sendable {
         )
         public static let topic = ConfigKey("topics.model_updated", default: "streamrec.model-updated", "Topic on which the trainer announces promotions (each API instance reloads)")
 
-        public static let all: [ConfigKey] = [host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.pinToEventLoopKey, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
+        public static let all: [ConfigKey] = [host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.pinToEventLoopKey, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, topNModel, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
             + ClientConfigKeys.redis + ClientConfigKeys.postgres + [ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug]
     }
 
@@ -107,6 +113,11 @@ public struct InferenceConfiguration: Sendable {
         popularWindow = try reader.string(Keys.popularWindow)
         guard features.window(named: popularWindow) != nil else {
             throw ConfigurationError(key: Keys.popularWindow.name, message: "not one of the windows in \(FeatureConfiguration.Keys.windows.name)")
+        }
+        switch try reader.string(Keys.topNModel) {
+        case "trained": alwaysImplicitALS = false
+        case "implicit-als": alwaysImplicitALS = true
+        case let other: throw ConfigurationError(key: Keys.topNModel.name, message: "trained or implicit-als, got \(other)")
         }
         migrationsDirectory = try reader.string(ClientConfigKeys.postgresMigrationsDirectory)
     }
@@ -158,6 +169,7 @@ public struct InferenceApplication: Sendable {
         var engine = RecommendationEngine(models: models, features: features) { domain, id in catalog.groups(domain, id) }
         engine.popularMaxAge = configuration.popularMaxAge
         engine.popularWindow = configuration.popularWindow
+        engine.alwaysImplicitALS = configuration.alwaysImplicitALS
         let service = InferenceService(
             engine: engine, features: features, catalog: catalog, models: models, adminToken: configuration.adminToken,
             clock: { Int64(Date().timeIntervalSince1970 * 1000) }, ui: configuration.ui

@@ -3,6 +3,7 @@ import Features
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import ModelStore
 import Redis
 import Serving
@@ -51,6 +52,7 @@ public struct InferenceService: Sendable {
 public enum InferenceRoutes {
     public static func add<Context: RequestContext>(to router: Router<Context>, service: InferenceService) {
         PredictRoutes.add(to: router, service: service)
+        PreferenceRoutes.add(to: router, service: service)
         router.get("/v1/users/:user_id/recommendations") { request, context in
             let user = try identifier(context.parameters.get("user_id"), field: "user_id")
             let query = request.uri.queryParameters
@@ -194,6 +196,10 @@ public enum InferenceRoutes {
         router.get("/v1/ui/config") { _, _ in
             JSONResponse.make(.ok, .object([
                 ("gateway_url", .string(service.ui.gatewayURL)), ("gateway_api_key", service.ui.gatewayAPIKey.map { .string($0) } ?? .null),
+                ("groups", .object([
+                    ("movies", .array(service.catalog.knownGroups(.movie).sorted().map { .string($0) })),
+                    ("polls", .array(service.catalog.knownGroups(.poll).sorted().map { .string($0) })),
+                ])),
             ]))
         }
         router.get("/v1/models") { _, _ in
@@ -284,8 +290,12 @@ public enum InferenceRoutes {
     }
 
     static func featuresUnavailable(_ error: any Error) -> APIError {
-        APIError.unavailable(code: "features_unavailable", message: "Redis is not reachable: \(error)", retryAfter: .seconds(2))
+        // The cause (hosts, Redis replies) goes to the log, not to the caller.
+        logger.warning("Redis is not reachable", metadata: ["error": "\(error)"])
+        return APIError.unavailable(code: "features_unavailable", message: "the feature store is not reachable; retry later", retryAfter: .seconds(2))
     }
+
+    static let logger = Logger(label: "streamrec.inference")
 
     // MARK: - Bodies
 

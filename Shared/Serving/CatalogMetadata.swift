@@ -29,6 +29,8 @@ public final class CatalogMetadata: Sendable {
         /// straight to bytes.
         var movieFragments: [String: [UInt8]] = [:]
         var pollFragments: [String: [UInt8]] = [:]
+        /// Every genre of a movie and every category of a poll: what a user may state preferences for.
+        var groups: [EventDomain: Set<String>] = [:]
     }
 
     private let state = Mutex(State())
@@ -70,8 +72,12 @@ public final class CatalogMetadata: Sendable {
             state.pollMembers = pollMembers
             state.movieFragments = movieFragments
             state.pollFragments = pollFragments
+            state.groups = [.movie: Set(movies.values.flatMap(\.genres)), .poll: Set(polls.values.map(\.category))]
         }
     }
+
+    /// Every genre (movies) or category (polls) the catalog knows.
+    public func knownGroups(_ domain: EventDomain) -> Set<String> { state.withLock { $0.groups[domain] ?? [] } }
 
     public func movie(_ id: String) -> Movie? { state.withLock { $0.movies[id] } }
     public func poll(_ id: String) -> Poll? { state.withLock { $0.polls[id] } }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Events
 import Features
 import Recommender
@@ -40,6 +43,9 @@ public struct RecommendationResult: Sendable, Hashable {
         case personalised
         /// A user the model does not know, from their events in Redis alone.
         case foldIn = "fold-in"
+        /// No events yet, but stated preferences (genres, categories): the most popular items of those,
+        /// weighted as stated.
+        case preferences
         /// Nothing to personalise from: what is popular now.
         case popular
     }
@@ -97,6 +103,9 @@ public struct RecommendationEngine: Sendable {
     /// A popular list read from Redis is reused for this long (`inference.popular_max_age`; zero: every
     /// request reads Redis).
     public var popularMaxAge: Duration = .seconds(1)
+    /// Score with implicit ALS even when the model's top-N choice is sequence-aware EASE
+    /// (`inference.top_n_model = implicit-als`).
+    public var alwaysImplicitALS = false
     private let popularCache = PopularCache()
     /// How many items a popular list keeps (in the cache too): enough for k = 100 after filters.
     static let popularListLength = 300
@@ -125,12 +134,14 @@ public struct RecommendationEngine: Sendable {
         }
         var seen: [String] = []
         var history: [HistoryEntry] = []
+        var preferences: [String: Double] = [:]
         var degraded = false
         var redisError: RedisError?
         do {
-            // Both reads in one round trip.
-            (seen, history) = try await features.seenAndHistory(
-                user: request.user, domain: request.domain, seen: request.excludeSeen, historyLimit: model == nil ? 0 : 200, since: since
+            // All reads in one round trip; stated preferences matter only to users the model does not know.
+            (seen, history, preferences) = try await features.userState(
+                user: request.user, domain: request.domain, seen: request.excludeSeen, historyLimit: model == nil ? 0 : 200, since: since,
+                preferences: model?.userIndex[request.user] == nil
             )
         } catch {
             // Redis down: still answer, from the model alone or the last popular list read.
@@ -145,7 +156,7 @@ public struct RecommendationEngine: Sendable {
             let fresh = trainedUser == nil ? history : history.filter { $0.occurredAt.millisecondsSinceEpoch > trainedUntil }
             var scores: [Float]?
             var strategy = RecommendationResult.Strategy.personalised
-            if let ease = model.bundle.sequenceAwareEASE {
+            if let ease = model.bundle.sequenceAwareEASE, !alwaysImplicitALS {
                 let input = Self.easeInput(fresh.reversed(), model: model, otherWeight: ease.configuration.otherWeight)
                 if trainedUser != nil || !input.isEmpty {
                     var computed = [Float](repeating: 0, count: model.bundle.itemIDs.count)
@@ -174,7 +185,26 @@ public struct RecommendationEngine: Sendable {
                     return computed
                 }
             }
-            if let scores {
+            // Stated preferences: the answer until the first event, then blended out as events arrive.
+            if !preferences.isEmpty, trainedUser == nil {
+                let stated = preferenceScores(preferences, model: model, domain: request.domain)
+                if var blended = scores {
+                    let events = Float(history.count)
+                    let weight = events / (events + Self.preferenceHalfLife)
+                    blended.withUnsafeMutableBufferPointer { output in
+                        scores!.withUnsafeBufferPointer { model in
+                            stated.withUnsafeBufferPointer { ScoreBlend(weight: weight).combine(model, $0, into: output) }
+                        }
+                    }
+                    scores = blended
+                } else {
+                    scores = stated
+                    strategy = .preferences
+                }
+            }
+            if var scores {
+                // Items of no stated group, with no other score, are not recommended from preferences alone.
+                if strategy == .preferences { for index in scores.indices where scores[index] <= 0 { scores[index] = -.infinity } }
                 var result = RecommendationResult(
                     strategy: strategy, items: top(model: model, scores: scores, request: request, seen: seen, trainedUser: trainedUser),
                     modelVersion: model.manifest.version, degraded: degraded
@@ -185,6 +215,26 @@ public struct RecommendationEngine: Sendable {
         }
         let excluded = seen.isEmpty && request.exclude.isEmpty ? [] : Set(seen).union(request.exclude)
         return try await popular(request, excluded: excluded, model: model, now: now, redisError: redisError)
+    }
+
+    /// How many events weigh as much as the stated preferences in the blend: with n events the model's
+    /// share is n / (n + 3).
+    static let preferenceHalfLife: Float = 3
+
+    /// Scores from stated preferences: each item's summed weight of its groups the user likes, times the
+    /// log of its training popularity (so the well-liked films of a liked genre come first); 0 for items
+    /// of no stated group.
+    func preferenceScores(_ preferences: [String: Double], model: ServingModel, domain: EventDomain) -> [Float] {
+        let ids = model.bundle.itemIDs
+        let popularity = model.bundle.popularity
+        var scores = [Float](repeating: 0, count: ids.count)
+        for index in ids.indices {
+            guard let itemGroups = groups(domain, ids[index]) else { continue }
+            var weight = 0.0
+            for group in itemGroups { weight += preferences[group] ?? 0 }
+            if weight > 0 { scores[index] = Float(weight) * log1pf(max(0, popularity[index])) }
+        }
+        return scores
     }
 
     /// The positive entries of a history (item index, strength), as ALS's input and for reasons.
@@ -219,7 +269,7 @@ public struct RecommendationEngine: Sendable {
         // history, or events older than the processor's history).
         if request.excludeSeen, let trainedUser { model.bundle.histories.items(of: Int(trainedUser)).forEach(exclude) }
         let selected = TopK.select(scores, k: request.k) { index in
-            if excludedBits[index >> 6] & (1 << UInt64(index & 63)) != 0 { return true }
+            if excludedBits[index >> 6] & (1 << UInt64(index & 63)) != 0 || scores[index] == -.infinity { return true }
             if let group = request.group { return !(groups(request.domain, ids[index])?.contains(group) ?? false) }
             return false
         }

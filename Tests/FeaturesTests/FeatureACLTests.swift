@@ -25,7 +25,7 @@ struct FeatureACLTests {
         }
     }
 
-    @Test("the processor's user applies events (scripts included) and may not flush, configure or touch other keys; the API's user reads and may not write")
+    @Test("the processor's user applies events (scripts included) and may not flush, configure or touch other keys; the API's user reads and writes nothing but stated preferences")
     func serviceUsers() async throws {
         // Feature keys must start with "sr:" (the default `features.key_prefix` is sr:v1) to be in reach.
         let prefix = "sr:" + TestStack.uniqueName("acl")
@@ -58,6 +58,14 @@ struct FeatureACLTests {
         #expect(await Self.refused(api, RedisCommand("DEL", prefix + ":v1:x")))
         #expect(await Self.refused(api, RedisCommand("EVAL", "return 1", 0)))
         #expect(await Self.refused(api, RedisCommand("FLUSHALL")))
+        // Its one write: a user's stated preferences, and no other key of that user.
+        try await reader.preferenceWriter.set(user: "u1", domain: .movie, weights: [("Comedy", 1), ("Drama", 0.5)])
+        #expect(try await reader.preferences(user: "u1", domain: .movie) == ["Comedy": 1, "Drama": 0.5])
+        try await reader.preferenceWriter.set(user: "u1", domain: .movie, weights: [])
+        #expect(try await reader.preferences(user: "u1", domain: .movie) == [:])
+        #expect(await Self.refused(api, RedisCommand("HSET", features.keyPrefix + ":{u:u1}:profile", "rating_sum", "1")))
+        #expect(await Self.refused(api, RedisCommand("DEL", features.keyPrefix + ":{u:u1}:seen:movie")))
+        #expect(await Self.refused(api, RedisCommand("HSET", features.keyPrefix + ":prefs:x", "a", "1")))
         await processor.shutdown()
         await api.shutdown()
 

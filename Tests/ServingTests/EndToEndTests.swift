@@ -185,7 +185,8 @@ struct EndToEndTests {
         #expect(singles.eventsAccepted == 100 && singles.requestLatencies.count == 100 && singles.failedRequests.isEmpty, "\(singles.summary)")
 
         // The web page in headless Chromium (scripts/browser-test.py over WebDriver): a new user's page
-        // loads, a vote is clicked, the list changes (browser → gateway with CORS → … → API).
+        // loads and offers to state preferences; one category stated gives the `preferences` strategy; a
+        // vote is clicked, the list changes (browser → gateway with CORS → … → API).
         let screenshot = NSTemporaryDirectory() + "\(name)-page.png"
         let browserLog = NSTemporaryDirectory() + "\(name)-browser.log"
         defer {
@@ -194,7 +195,7 @@ struct EndToEndTests {
         }
         let browser = try TestStack.spawnInBackground(
             ["/usr/bin/python3", TestStack.repositoryRoot + "/scripts/browser-test.py", "--url", "http://127.0.0.1:\(apiPort)/?user=web-e2e&domain=polls",
-             "--screenshot", screenshot, "--timeout", "20"],
+             "--screenshot", screenshot, "--timeout", "20", "--state-preferences"],
             environment: TestStack.environment, outputPath: browserLog
         )
         let browserStatus = await TestStack.waitForExit(browser, timeout: .seconds(120))

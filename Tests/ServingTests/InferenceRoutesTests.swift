@@ -307,7 +307,7 @@ struct InferenceRoutesTests {
         let documented = try OpenAPIPaths.operations(file: "configs/openapi/inference-api.yaml")
         #expect(served.subtracting(documented).isEmpty, "served but not documented")
         #expect(documented.subtracting(served).isEmpty, "documented but not served")
-        #expect(served.count == 14)
+        #expect(served.count == 17)
         await application.shutdown()
     }
 

@@ -58,7 +58,7 @@ struct MovieFixture {
     }
 }
 
-@Suite("POST /v1/predict and GET /v1/similar?title= on a MovieLens model", .serialized)
+@Suite("POST /v1/predict, GET /v1/similar?title= and stated preferences on a MovieLens model", .serialized)
 struct PredictRoutesTests {
     static func post(_ client: some TestClientProtocol, _ uri: String, _ body: String, check: @escaping (TestResponse) throws -> Void) async throws {
         try await client.execute(
@@ -82,7 +82,7 @@ struct PredictRoutesTests {
         }
     }
 
-    @Test("predict: titles in varied spellings and ids → the top 20 predicted ratings, sorted, none of the rated; the legacy body answers in its own shape; bad input names the field; similar by title")
+    @Test("predict: titles in varied spellings and ids → the top 20 predicted ratings, sorted, none of the rated; the legacy body answers in its own shape; bad input names the field; similar by title; cold start from stated genres")
     func predict() async throws {
         let fixture = try await MovieFixture()
         let router = Router()
@@ -184,8 +184,73 @@ struct PredictRoutesTests {
                 #expect(response.status == .unsupportedMediaType)
             }
             try await Self.similarByTitle(client)
+            try await Self.statedPreferences(client, fixture: fixture)
         }
         try await fixture.finish()
+    }
+
+    /// Cold start from stated preferences (part of the test above: it shares the trained model and its
+    /// catalog's genres).
+    static func statedPreferences(_ client: some TestClientProtocol, fixture: MovieFixture) async throws {
+        func put(_ user: String, _ body: String, check: @escaping (TestResponse) throws -> Void) async throws {
+            try await client.execute(
+                uri: "/v1/users/\(user)/preferences?domain=movies", method: .put, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)
+            ) { try check($0) }
+        }
+        func recommendations(_ user: String) async throws -> (strategy: JSONValue?, items: [String]) {
+            try await client.execute(uri: "/v1/users/\(user)/recommendations?domain=movies&k=10", method: .get) { response in
+                let json = InferenceRoutesTests.json(response)
+                return (json["strategy"], Self.strings(json["items"], "item_id"))
+            }
+        }
+        let user = "pref-\(UUID().uuidString.prefix(8))"
+        #expect(try await recommendations(user).strategy == .string("popular"))
+        try await put(user, #"{"genres": {"Horror": 1, "Sci-Fi": 0.25}}"#) { response in
+            #expect(response.status == .ok)
+            #expect(Self.strings(InferenceRoutesTests.json(response)["preferences"], "group") == ["Horror", "Sci-Fi"])
+        }
+        // At once, with no event: the popular films of the stated genres.
+        let stated = try await recommendations(user)
+        #expect(stated.strategy == .string("preferences"))
+        #expect(stated.items.count == 10)
+        #expect(stated.items.allSatisfy { id in
+            let genres = fixture.service.catalog.movie(id)?.genres ?? []
+            return genres.contains("Horror") || genres.contains("Sci-Fi")
+        }, "\(stated.items)")
+        #expect(stated.items.filter { fixture.service.catalog.movie($0)?.genres.contains("Horror") == true }.count >= 5, "Horror weighs four times Sci-Fi")
+        try await client.execute(uri: "/v1/users/\(user)/preferences?domain=movies", method: .get) { response in
+            #expect(Self.strings(InferenceRoutesTests.json(response)["preferences"], "group") == ["Horror", "Sci-Fi"])
+        }
+        // The first event: blended with the model's fold-in, the liked film not recommended back.
+        let liked = stated.items[0]
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let like = Event(eventID: EventID.random(), type: .movieLike, userID: user, subjectID: liked, occurredAt: EventTimestamp(millisecondsSinceEpoch: now - 1000))
+        let writer = FeatureWriter(configuration: fixture.service.features.configuration, redis: fixture.redis)
+        _ = try await writer.apply([FeatureEvent(event: like, position: RecordPosition(topic: "prefs-test", partition: 0, offset: 0), groups: ["Horror"])], now: now)
+        let blended = try await recommendations(user)
+        #expect(blended.strategy == .string("fold-in"))
+        #expect(blended.items.count == 10 && !blended.items.contains(liked))
+        // Cleared: a user with no events and no preferences gets popular again.
+        let other = user + "-b"
+        try await put(other, #"{"genres": {"Comedy": 2}}"#) { #expect($0.status == .ok) }
+        #expect(try await recommendations(other).strategy == .string("preferences"))
+        try await client.execute(uri: "/v1/users/\(other)/preferences?domain=movies", method: .delete) { #expect($0.status == .noContent) }
+        #expect(try await recommendations(other).strategy == .string("popular"))
+        // Bad bodies name their field.
+        for (body, status, field) in [
+            (#"{"genres": {}}"#, HTTPResponse.Status.badRequest, "genres"),
+            (#"{"genres": {"Horror": 0}}"#, .badRequest, "genres.Horror"),
+            (#"{"genres": {"Horror": "a lot"}}"#, .badRequest, "genres.Horror"),
+            (#"{"genres": {"Knitting": 1}}"#, .unprocessableContent, "genres.Knitting"),
+            (#"{"categories": {"sports": 1}}"#, .badRequest, "categories"),
+            (#"{}"#, .badRequest, "genres"),
+            (#"["Horror"]"#, .badRequest, nil),
+        ] {
+            try await put(user, body) { response in
+                #expect(response.status == status, "\(body)")
+                #expect(InferenceRoutesTests.errorField(response) == field, "\(body)")
+            }
+        }
     }
 
     /// Similar by title: resolved fuzzily, the movie itself excluded; an unknown title is a 404 with

@@ -11,6 +11,8 @@ const state = {
   gatewayURL: "",
   gatewayKey: "",
   lastRecommended: new Set(),
+  // Genres (movies) and categories (polls) a new user may state preferences for (from /v1/ui/config).
+  groups: { movies: [], polls: [] },
 };
 
 const $ = (id) => document.getElementById(id);
@@ -99,7 +101,8 @@ function renderList(list, items, withActions, previous) {
 
 const hints = {
   personalised: "Known to the model, updated with your latest events.",
-  "fold-in": "New to the model: folded in from your events so far.",
+  "fold-in": "New to the model: folded in from your events so far (and what you said you like, less with each event).",
+  preferences: "From what you said you like; your likes and votes take over as they come.",
   popular: "Nothing to personalise from yet: what is popular now. Like something!",
 };
 
@@ -110,6 +113,30 @@ async function refreshRecommendations() {
   const ids = new Set(body.items.map((item) => item.item_id));
   renderList($("recommendations"), body.items, true, state.lastRecommended);
   state.lastRecommended = ids;
+  // Stating preferences is offered while there is nothing else to personalise from.
+  const offer = body.strategy === "popular" && state.groups[state.domain].length > 0;
+  if (offer && $("preferences-form").hidden) renderPreferenceForm();
+  $("preferences-form").hidden = !offer;
+}
+
+function renderPreferenceForm() {
+  $("preference-groups").replaceChildren(...state.groups[state.domain].map((group) =>
+    element("label", { class: "group" }, element("input", { type: "checkbox", value: group }), ` ${group}`)));
+}
+
+async function savePreferences(event) {
+  event.preventDefault();
+  const chosen = [...document.querySelectorAll("#preference-groups input:checked")].map((input) => input.value);
+  if (!chosen.length) { status("pick at least one", true); return; }
+  const member = state.domain === "movies" ? "genres" : "categories";
+  const response = await fetch(`/v1/users/${encodeURIComponent(state.user)}/preferences?domain=${state.domain}`, {
+    method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ [member]: Object.fromEntries(chosen.map((g) => [g, 1])) }),
+  });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) { status(answer.error ? `${answer.error.code} (${answer.error.field || ""})` : `HTTP ${response.status}`, true); return; }
+  status(`preferences saved: ${chosen.join(", ")}`);
+  $("preferences-form").hidden = true;
+  refresh();
 }
 
 async function refreshPopular() {
@@ -165,6 +192,7 @@ async function refresh() {
 
 function applyDomain(domain) {
   state.domain = domain;
+  $("preferences-form").hidden = true;
   state.lastRecommended = new Set();
   for (const button of document.querySelectorAll("#domains button")) button.classList.toggle("active", button.dataset.domain === domain);
 }
@@ -176,6 +204,7 @@ function selectDomain(domain) {
 
 function selectUser(user) {
   state.user = user.trim() || "1";
+  $("preferences-form").hidden = true;
   state.lastRecommended = new Set();
   $("user").value = state.user;
   $("user-label").textContent = state.user;
@@ -187,6 +216,8 @@ async function start() {
   const config = await api("/v1/ui/config").catch(() => ({}));
   state.gatewayURL = localStorage.getItem("gatewayURL") || config.gateway_url || "";
   state.gatewayKey = localStorage.getItem("gatewayKey") || config.gateway_api_key || "";
+  if (config.groups) state.groups = config.groups;
+  $("preferences-form").addEventListener("submit", savePreferences);
   $("gateway-url").value = state.gatewayURL;
   $("gateway-key").value = state.gatewayKey;
   $("gateway-url").addEventListener("change", (e) => { state.gatewayURL = e.target.value.replace(/\/$/, ""); localStorage.setItem("gatewayURL", state.gatewayURL); });
