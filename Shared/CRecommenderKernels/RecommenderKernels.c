@@ -113,3 +113,14 @@ void sr_als_solve_rows(
         }
     }
 }
+
+SR_MULTIVERSION
+void sr_weighted_rows_sum(const float *matrix, long columns, const int32_t *rows, const float *weights, long count, float *output) {
+    const long block = 1024;
+    for (long start = 0; start < columns; start += block) {
+        int width = (int)(columns - start < block ? columns - start : block);
+        for (long i = 0; i < count; i++) {
+            if (weights[i] != 0) sr_axpy(weights[i], matrix + (long)rows[i] * columns + start, output + start, width);
+        }
+    }
+}

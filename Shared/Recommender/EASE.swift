@@ -1,3 +1,4 @@
+import CRecommenderKernels
 import Dispatch
 
 /// EASE (Steck 2019): a closed-form item–item model. With G = XᵀX + λI over the user–item matrix X
@@ -49,22 +50,27 @@ public struct EASE: Sendable {
 
     /// Scores of every item for a user who interacted with `items`.
     public func scores(for items: some Sequence<Int32>, into scores: UnsafeMutableBufferPointer<Float>) {
+        let rows = Array(items)
         for index in 0..<itemCount { scores[index] = 0 }
-        weights.withUnsafeBufferPointer { b in
-            for item in items {
-                let row = Int(item) * itemCount
-                for j in 0..<itemCount { scores[j] += b[row + j] }
-            }
-        }
+        addRows(rows, weights: [Float](repeating: 1, count: rows.count), into: scores)
     }
 
     /// Scores of every item for a user with a weighted history: the rows of their items, each times its weight.
     public func scores(for history: [(item: Int32, weight: Float)], into scores: UnsafeMutableBufferPointer<Float>) {
         for index in 0..<itemCount { scores[index] = 0 }
+        addRows(history.map(\.item), weights: history.map(\.weight), into: scores)
+    }
+
+    /// Adds the rows of `items`, each times its weight, to `scores` (the C kernel: the rows are read from
+    /// memory once each, which is what a request's scoring costs).
+    public func addRows(_ items: [Int32], weights rowWeights: [Float], into scores: UnsafeMutableBufferPointer<Float>) {
+        precondition(items.count == rowWeights.count && scores.count >= itemCount)
+        guard !items.isEmpty else { return }
         weights.withUnsafeBufferPointer { b in
-            for (item, weight) in history {
-                let row = Int(item) * itemCount
-                for j in 0..<itemCount { scores[j] += weight * b[row + j] }
+            items.withUnsafeBufferPointer { rows in
+                rowWeights.withUnsafeBufferPointer { w in
+                    sr_weighted_rows_sum(b.baseAddress, itemCount, rows.baseAddress, w.baseAddress, items.count, scores.baseAddress)
+                }
             }
         }
     }

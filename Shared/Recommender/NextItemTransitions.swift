@@ -1,3 +1,5 @@
+import CRecommenderKernels
+
 /// What users go on to next: for each item a, how often each item b came within the next `window`
 /// interactions of the same user (in time order), each row divided by its total plus `shrinkage`. A user's
 /// scores are the sum of the rows of their `recentItems` latest items. Item–item models such as EASE read a
@@ -58,10 +60,12 @@ public struct NextItemTransitions: Sendable {
     /// Scores of every item after a history given oldest first; only its `recentItems` latest count.
     public func scores(after history: some BidirectionalCollection<Int32>, into scores: UnsafeMutableBufferPointer<Float>) {
         for index in 0..<itemCount { scores[index] = 0 }
+        let recent = Array(history.suffix(configuration.recentItems))
+        guard !recent.isEmpty else { return }
+        let ones = [Float](repeating: 1, count: recent.count)
         weights.withUnsafeBufferPointer { w in
-            for item in history.suffix(configuration.recentItems) {
-                let row = Int(item) * itemCount
-                for j in 0..<itemCount { scores[j] += w[row + j] }
+            recent.withUnsafeBufferPointer { rows in
+                ones.withUnsafeBufferPointer { sr_weighted_rows_sum(w.baseAddress, itemCount, rows.baseAddress, $0.baseAddress, recent.count, scores.baseAddress) }
             }
         }
     }
@@ -148,13 +152,19 @@ public struct SequenceAwareEASE: Sendable {
     /// are `ordered` (higher is better; standardised when the transitions take part).
     public func scores(history: [(item: Int32, weight: Float)], ordered: [Int32], into output: UnsafeMutableBufferPointer<Float>) {
         ease.scores(for: history, into: output)
+        blendTransitions(after: ordered, into: output)
+    }
+
+    /// Blends the transitions after `ordered` into `output`, which holds EASE's scores (nothing when EASE
+    /// serves alone): a server that keeps EASE's scores of its users' training histories adds only what
+    /// is new, then calls this.
+    public func blendTransitions(after ordered: [Int32], into output: UnsafeMutableBufferPointer<Float>) {
         guard configuration.easeWeight < 1 else { return }
         let n = ease.itemCount
-        let easeScores = [Float](UnsafeBufferPointer(output))
         var nextScores = [Float](repeating: 0, count: n)
         nextScores.withUnsafeMutableBufferPointer { transitions.scores(after: ordered, into: $0) }
-        easeScores.withUnsafeBufferPointer { e in
-            nextScores.withUnsafeBufferPointer { t in ScoreBlend(weight: configuration.easeWeight).combine(e, t, into: output) }
+        nextScores.withUnsafeBufferPointer { t in
+            ScoreBlend(weight: configuration.easeWeight).combine(UnsafeBufferPointer(output), t, into: output)
         }
     }
 

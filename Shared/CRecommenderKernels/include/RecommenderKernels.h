@@ -23,4 +23,8 @@ void sr_als_solve_rows(
     const float *values, long rowBegin, long rowEnd, float alpha, float unobservedWeight, int steps,
     float relativeTolerance, float *scratch);
 
+/// output[c] += Σ_i weights[i] · matrix[rows[i] * columns + c] for every column c: a weighted sum of
+/// rows (an item–item model's scores for a history). Column blocks keep a stretch of output in L1
+/// across the rows.
+void sr_weighted_rows_sum(const float *matrix, long columns, const int32_t *rows, const float *weights, long count, float *output);
 #endif
