@@ -32,6 +32,8 @@ public enum TopNSelection {
         public var implicitALS: ImplicitALS.Configuration
         /// Bytes the item–item models may take (``itemItemBytes(itemCount:)``); above it only ALS is tried.
         public var itemItemMemoryLimit: Int
+        /// The kinds that may win (an operator may pin one).
+        public var candidates: Set<TopNKind> = Set(TopNKind.allCases)
 
         public init(
             interactions: [Interaction], userCount: Int, itemCount: Int, holdout: ValidationSplit.Holdout,
@@ -73,6 +75,10 @@ public enum TopNSelection {
             validationNDCG: [.implicitALS: split.ndcg { user, excluded in als.recommend(user: Int(user), k: 10, excluding: excluded) }], skipped: [:]
         )
         let bytes = itemItemBytes(itemCount: input.itemCount)
+        guard input.candidates.contains(.sequenceAwareEASE) else {
+            choice.skipped[.sequenceAwareEASE] = "not a candidate"
+            return choice
+        }
         guard bytes <= input.itemItemMemoryLimit else {
             choice.skipped[.sequenceAwareEASE] = "\(input.itemCount) items need \(bytes >> 20) MiB of item–item weights, over the limit of \(input.itemItemMemoryLimit >> 20) MiB"
             return choice
@@ -82,7 +88,7 @@ public enum TopNSelection {
         )
         choice.validationNDCG[.sequenceAwareEASE] = score
         choice.sequenceAwareEASE = configuration
-        if score > choice.validationNDCG[.implicitALS]! { choice.kind = .sequenceAwareEASE }
+        if score > choice.validationNDCG[.implicitALS]! || !input.candidates.contains(.implicitALS) { choice.kind = .sequenceAwareEASE }
         return choice
     }
 

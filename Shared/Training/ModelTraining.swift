@@ -40,6 +40,8 @@ public struct TrainingParameters: Sendable, Hashable {
     /// comes next: what a recommendation feed asks, the default) or a random share of them (filling the
     /// gaps of a history), as `trainer evaluate --validation` has it.
     public var holdout = Holdout.latest
+    /// The top-N kinds that may win the choice (all by default; an operator may pin one).
+    public var topNCandidates = Set(TopNKind.allCases)
 
     public enum Holdout: String, Sendable, Hashable {
         case latest, random
@@ -61,7 +63,7 @@ public struct TrainingParameters: Sendable, Hashable {
         [
             "als.factors": String(alsFactors), "als.iterations": String(alsIterations), "als.regularization": String(alsRegularization),
             "als.alpha": String(alsAlpha), "ratings.factors": String(ratingFactors), "evaluation.test_fraction": String(testFraction),
-            "evaluation.k": String(k), "seed": String(seed), "top_n.item_item_memory_limit_mib": String(itemItemMemoryLimit >> 20), "evaluation.holdout": holdout.rawValue,
+            "evaluation.k": String(k), "seed": String(seed), "top_n.item_item_memory_limit_mib": String(itemItemMemoryLimit >> 20), "evaluation.holdout": holdout.rawValue, "top_n.candidates": topNCandidates.map(\.rawValue).sorted().joined(separator: ","),
         ]
     }
 }
@@ -126,10 +128,12 @@ public enum ModelTraining {
         let als = parameters.implicitALS
         let validation: ValidationSplit.Holdout = parameters.holdout == .latest ? .latest : .random(seed: parameters.seed)
         func input(_ interactions: [Interaction]) -> TopNSelection.Input {
-            TopNSelection.Input(
+            var input = TopNSelection.Input(
                 interactions: interactions, userCount: users.count, itemCount: items.count, holdout: validation, isPositive: { $0.value >= 1 },
                 implicitStrength: { $0.value }, implicitALS: als, itemItemMemoryLimit: parameters.itemItemMemoryLimit
             )
+            input.candidates = parameters.topNCandidates
+            return input
         }
 
         // Offline evaluation: each user's latest interactions (or a random share) are the test, their

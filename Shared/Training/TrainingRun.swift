@@ -48,7 +48,14 @@ public struct TrainerConfiguration: Sendable {
             "What the top-N model is chosen and evaluated for: latest (each user's latest interactions: what comes next) or random (a random share)"
         )
 
-        public static let all: [ConfigKey] = [artifacts, keep, metric, tolerance, window, topic, factors, iterations, regularization, alpha, itemItemMemory, holdout]
+        public static let candidates = ConfigKey(
+            "training.top_n_candidates", default: "sequence-aware-ease,implicit-als",
+            "The top-N models that may win the validation choice (comma-separated; one pins it)"
+        )
+
+        public static let all: [ConfigKey] = [
+            artifacts, keep, metric, tolerance, window, topic, factors, iterations, regularization, alpha, itemItemMemory, holdout, candidates,
+        ]
             + ClientConfigKeys.postgres + ClientConfigKeys.kafkaProducer
     }
 
@@ -72,6 +79,11 @@ public struct TrainerConfiguration: Sendable {
         let holdout = try reader.string(Keys.holdout)
         guard let parsed = TrainingParameters.Holdout(rawValue: holdout) else { throw ConfigurationError(key: Keys.holdout.name, message: "latest or random, got \(holdout)") }
         parameters.holdout = parsed
+        let kinds = try reader.list(Keys.candidates)
+        guard !kinds.isEmpty, kinds.allSatisfy({ TopNKind(rawValue: $0) != nil }) else {
+            throw ConfigurationError(key: Keys.candidates.name, message: "a list of \(TopNKind.allCases.map(\.rawValue)), got \(kinds)")
+        }
+        parameters.topNCandidates = Set(kinds.compactMap(TopNKind.init(rawValue:)))
         migrationsDirectory = try reader.string(ClientConfigKeys.postgresMigrationsDirectory)
     }
 }

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import ModelStore
 import Postgres
+import Recommender
 import Redis
 import Serving
 import StackTestSupport
@@ -24,10 +25,12 @@ struct RecommendationEngineTests {
         let engine: RecommendationEngine
         let data: SyntheticPolls
 
-        init() async throws {
+        /// - Parameter kind: the top-N model the trainer must choose (nil: whichever validates better).
+        init(kind: TopNKind? = nil) async throws {
             let postgresConfiguration = try await TestStack.createSchema(schema)
             postgres = PostgresClient(configuration: postgresConfiguration)
-            let configuration = try TrainerConfiguration.small(schema: schema, postgres: postgresConfiguration)
+            var configuration = try TrainerConfiguration.small(schema: schema, postgres: postgresConfiguration)
+            if let kind { configuration.parameters.topNCandidates = [kind] }
             _ = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
             data = TrainingFixtureData.smallPolls()
             _ = try await Bootstrap(store: TrainingStore(postgres: postgres)).load(polls: data)
@@ -63,11 +66,22 @@ struct RecommendationEngineTests {
         }
     }
 
-    @Test("personalised for a trained user, changed by a fresh vote; fold-in for a new user with events; popular for nobody")
-    func strategies() async throws {
-        let fixture = try await Fixture()
+    @Test("personalised for a trained user, changed by a fresh vote; fold-in for a new user with events; popular for nobody; the user's training history never recommended", arguments: TopNKind.allCases)
+    func strategies(kind: TopNKind) async throws {
+        let fixture = try await Fixture(kind: kind)
         let version = try await fixture.repository.reload(domain: "polls")
         #expect(version != nil)
+        let model = try #require(fixture.repository.model(for: "polls"))
+        #expect(model.bundle.topNKind == kind)
+        #expect(model.manifest.hyperParameters["top_n.kind"] == kind.rawValue)
+        // Every trained user: nothing from their training history (it is not in Redis: bootstrapped).
+        let nowForHistory = Int64(Date().timeIntervalSince1970 * 1000)
+        for user in model.bundle.userIDs.prefix(40) {
+            let history = Set(model.bundle.histories.items(of: Int(model.userIndex[user]!)).map { model.bundle.itemIDs[Int($0)] })
+            #expect(!history.isEmpty)
+            let answer = try await fixture.engine.recommend(RecommendationRequest(user: user, domain: .poll, k: 20), now: nowForHistory)
+            #expect(answer.strategy == .personalised && answer.items.allSatisfy { !history.contains($0.item) }, "\(user)")
+        }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let engine = fixture.engine
 
@@ -112,9 +126,9 @@ struct RecommendationEngineTests {
         try await fixture.finish()
     }
 
-    @Test("a corrupted new artifact is refused and the old model keeps serving")
-    func corruptedArtifactKeepsTheOldModel() async throws {
-        let fixture = try await Fixture()
+    @Test("a corrupted new artifact is refused and the old model keeps serving", arguments: TopNKind.allCases)
+    func corruptedArtifactKeepsTheOldModel(kind: TopNKind) async throws {
+        let fixture = try await Fixture(kind: kind)
         let served = try await fixture.repository.reload(domain: "polls")
         // A second run, promoted, whose file is then damaged on disk.
         let second = try await fixture.run.train(domain: "polls", force: true, codeRevision: "test")
@@ -201,9 +215,9 @@ struct RecommendationEngineTests {
         try await fixture.finish()
     }
 
-    @Test("hot reload while requests run: every request answered, each by the old or the new model")
-    func hotReloadUnderConcurrentRequests() async throws {
-        let fixture = try await Fixture()
+    @Test("hot reload while requests run: every request answered, each by the old or the new model", arguments: TopNKind.allCases)
+    func hotReloadUnderConcurrentRequests(kind: TopNKind) async throws {
+        let fixture = try await Fixture(kind: kind)
         let old = try #require(try await fixture.repository.reload(domain: "polls"))
         let second = try await fixture.run.train(domain: "polls", force: true, codeRevision: "test")
         let now = Int64(Date().timeIntervalSince1970 * 1000)
