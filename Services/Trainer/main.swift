@@ -67,6 +67,8 @@ let usage = """
                                               load your own TSV/CSV of user item rating timestamp (a header
                                               allowed); for polls the third column is the option voted
         [--limit N]                           only the latest N interactions
+        [--hold-out-dir D]                    hold each user's latest 20 % out: load the rest, write both parts
+                                              to D/train.tsv and D/test.tsv (for make bench-quality)
         [--replay http://HOST:PORT --api-key K|--api-key-file F [--rate N]]
                                               send them through the ingest gateway instead (times moved into the last 29 days)
       train --domain movies|polls [--force]   train, evaluate, register, promote if not worse than production
@@ -175,6 +177,14 @@ do {
         }
         var interactions = events.interactions
         if let limit = options["limit"].flatMap(Int.init) { interactions = Array(interactions.sorted { $0.occurredAt < $1.occurredAt }.suffix(limit)) }
+        if let directory = options["hold-out-dir"] {
+            let split = Bootstrap.holdOutLatest(interactions, fraction: 0.2)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try split.trainText.write(toFile: directory + "/train.tsv", atomically: true, encoding: .utf8)
+            try split.testText.write(toFile: directory + "/test.tsv", atomically: true, encoding: .utf8)
+            print("bootstrap: held out \(interactions.count - split.kept.count) interactions (each user's latest 20 %) into \(directory)/test.tsv")
+            interactions = split.kept
+        }
         if let target = options["replay"] {
             // Through the gateway, as live producers: times moved into the last 29 days (the gateway
             // refuses events older than its events.max_age, 30 days by default), catalog first.

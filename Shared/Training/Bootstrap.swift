@@ -104,6 +104,50 @@ public struct Bootstrap: Sendable {
         return Events(dataset: dataset, catalog: [], interactions: interactions)
     }
 
+    /// A held-out split of a dataset's interactions, for measuring served quality on data the model never
+    /// saw: per user, the latest `fraction` of their interactions (impressions aside: they say nothing of
+    /// taste) is held out; the rest, impressions included, stays to be loaded. Both parts are also written
+    /// as `user<TAB>item<TAB>rating<TAB>timestamp` text in the external-scoring contract of `trainer
+    /// evaluate`: a positive (an implicit strength of at least 1: a vote, a share, a like, a rating ≥ 4) is
+    /// 5, any other interaction 2, so the same files score both the served model and `trainer evaluate`.
+    public struct HeldOut: Sendable {
+        public var kept: [Event]
+        public var trainText: String
+        public var testText: String
+    }
+
+    public static func holdOutLatest(_ interactions: [Event], fraction: Double) -> HeldOut {
+        var byUser: [String: [Int]] = [:]
+        for (index, event) in interactions.enumerated() where event.type != .pollImpression {
+            byUser[event.userID, default: []].append(index)
+        }
+        var heldOut = Set<Int>()
+        for indices in byUser.values {
+            let ordered = indices.sorted { (interactions[$0].occurredAt, interactions[$0].subjectID) < (interactions[$1].occurredAt, interactions[$1].subjectID) }
+            var count = Int((Double(ordered.count) * fraction).rounded())
+            count = ordered.count >= 2 ? min(max(count, 1), ordered.count - 1) : 0
+            heldOut.formUnion(ordered.suffix(count))
+        }
+        func line(_ event: Event) -> String {
+            var value: Double?
+            if case .rating(let rating) = event.payload { value = rating }
+            let row = TrainingRow(user: event.userID, item: event.subjectID, type: event.type.rawValue, value: value, time: 0)
+            let positive = (ImplicitStrength.of(row) ?? 0) >= 1
+            return "\(event.userID)\t\(event.subjectID)\t\(positive ? 5 : 2)\t\(event.occurredAt.millisecondsSinceEpoch / 1000)\n"
+        }
+        var kept: [Event] = []
+        var trainText = "", testText = ""
+        for (index, event) in interactions.enumerated() {
+            if heldOut.contains(index) {
+                testText += line(event)
+            } else {
+                kept.append(event)
+                if event.type != .pollImpression { trainText += line(event) }
+            }
+        }
+        return HeldOut(kept: kept, trainText: trainText, testText: testText)
+    }
+
     public static func events(polls data: SyntheticPolls) -> Events {
         let dataset = "synthetic-polls-\(data.configuration.seed)"
         let created = EventTimestamp(millisecondsSinceEpoch: (data.configuration.end - Int64(data.configuration.spanDays + 1) * 86_400) * 1000)

@@ -217,7 +217,7 @@ def serve(args):
 
     # Recommendations as a user gets them: seen items excluded by the API itself.
     def recommend(client, user):
-        path = f"/v1/users/{urllib.parse.quote(user, safe='')}/recommendations?domain=movies&k={k}&exclude_seen=true"
+        path = f"/v1/users/{urllib.parse.quote(user, safe='')}/recommendations?domain={args.domain}&k={k}&exclude_seen=true"
         status, answer = client.request("GET", path)
         if status != 200 or not isinstance(answer, dict):
             raise RuntimeError(f"GET {path}: HTTP {status} {answer}")
@@ -252,7 +252,8 @@ def serve(args):
 
     popularity_ndcg = sum(ndcg(popular_for(user), relevant[user], k) for user in users) / len(users)
 
-    rmse = served_rmse(host, port, train_ratings, test_pairs, args.connections)
+    # Predicted ratings exist for movies only (polls have no explicit ratings).
+    rmse = served_rmse(host, port, train_ratings, test_pairs, args.connections) if args.domain == "movies" else "n/a"
     print(" ".join([
         f"served_ndcg10={served_ndcg:.4f}",
         f"popularity_ndcg10={popularity_ndcg:.4f}",
@@ -353,6 +354,7 @@ def main():
     p.add_argument("--test", required=True)
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--connections", type=int, default=4)
+    p.add_argument("--domain", choices=["movies", "polls"], default="movies")
     p.set_defaults(run=serve)
     p = commands.add_parser("evaluate-ndcg")
     p.add_argument("report")

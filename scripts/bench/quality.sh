@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Recommendation quality through the real HTTP API, the way a user gets it.
 #
-# For each protocol (PROTOCOLS, default "temporal random") MovieLens 100K is split into train and test
+# For each protocol (PROTOCOLS, default "temporal random polls") MovieLens 100K (or the synthetic polls) is split into train and test
 # (scripts/bench/quality.py split); only the training rows are bootstrapped into PostgreSQL and trained on
 # by the real trainer; the real inference API then serves every test user with a rating >= 4, and its
 # answers are scored against the test file. Beside it: `trainer evaluate` on the same files (what the
@@ -14,7 +14,10 @@
 # seen items not excluded), not that the model is poor.
 #
 # Environment (defaults in brackets):
-#   PROTOCOLS   protocols to run: temporal (each user's latest 20 %), random (a random 20 %) [temporal random]
+#   PROTOCOLS   protocols to run: temporal (each user's latest 20 %), random (a random 20 %) of MovieLens
+#               100K; polls (each user's latest 20 % of the synthetic polls, held out by
+#               `trainer bootstrap --polls --hold-out-dir`, written as 5 = vote or share, 2 = expand)
+#                                                                                            [temporal random polls]
 #   SEED        seed of the random split                                                     [7]
 #   BIN_DIR     where trainer and inference-api are                                          [.build/release]
 #               (built with `swift build -c release` only when this is the default and they are missing)
@@ -28,7 +31,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-PROTOCOLS="${PROTOCOLS:-temporal random}"
+PROTOCOLS="${PROTOCOLS:-temporal random polls}"
 SEED="${SEED:-7}"
 BIN_DIR="${BIN_DIR:-.build/release}"
 CHECK="${CHECK:-0}"
@@ -44,7 +47,7 @@ log() { printf 'quality: %s\n' "$*" >&2; }
 die() { printf 'quality: ERROR: %s\n' "$*" >&2; exit 1; }
 
 for protocol in $PROTOCOLS; do
-  case "$protocol" in temporal|random) ;; *) die "unknown protocol '$protocol' (temporal, random)" ;; esac
+  case "$protocol" in temporal|random|polls) ;; *) die "unknown protocol '$protocol' (temporal, random, polls)" ;; esac
 done
 [[ "$SEED" =~ ^[0-9]+$ ]] || die "SEED must be a number (got '$SEED')"
 
@@ -94,8 +97,8 @@ psql_app() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$STREA
 # field KEY: the value of KEY in $served, quality.py serve's line
 # ("served_ndcg10=… popularity_ndcg10=… served_rmse=… served_seen_share=… users=N").
 field() { tr ' ' '\n' <<< "$served" | sed -n "s/^$1=//p"; }
-# The production movies model is loaded (GET /v1/models lists it).
-serves_movies() { curl -fs "http://127.0.0.1:$API_PORT/v1/models" 2>/dev/null | grep -Eq '"domain" *: *"movies"'; }
+# The production model of the domain is loaded (GET /v1/models lists it).
+serves() { curl -fs "http://127.0.0.1:$API_PORT/v1/models" 2>/dev/null | grep -Eq "\"domain\" *: *\"$1\""; }
 
 results=()
 failed_checks=()
@@ -104,7 +107,9 @@ for protocol in $PROTOCOLS; do
   work=".run/quality/$protocol"
   rm -rf "$work"
   mkdir -p "$work"
-  python3 scripts/bench/quality.py split --protocol "$protocol" --seed "$SEED" --inter data/ml-100k/ml-100k.inter --out "$work"
+  domain=movies
+  [ "$protocol" = polls ] && domain=polls
+  [ "$domain" = movies ] && python3 scripts/bench/quality.py split --protocol "$protocol" --seed "$SEED" --inter data/ml-100k/ml-100k.inter --out "$work"
 
   # A clean database per protocol without restarting the stack: a fresh schema (dropped and re-created)
   # for the training store, catalog and registry; a fresh artifacts dir; and a model-updated topic and
@@ -116,11 +121,15 @@ for protocol in $PROTOCOLS; do
     STREAMREC_LOG_LEVEL=warning
 
   log "$protocol: bootstrap of the training rows and training (logs in $work)"
-  "$TRAINER" bootstrap --dataset ml-100k --dir "$work/ml-100k" > "$work/bootstrap.log" 2>&1 || { cat "$work/bootstrap.log" >&2; die "$protocol: trainer bootstrap failed"; }
+  if [ "$domain" = movies ]; then
+    "$TRAINER" bootstrap --dataset ml-100k --dir "$work/ml-100k" > "$work/bootstrap.log" 2>&1 || { cat "$work/bootstrap.log" >&2; die "$protocol: trainer bootstrap failed"; }
+  else
+    "$TRAINER" bootstrap --polls --hold-out-dir "$work" > "$work/bootstrap.log" 2>&1 || { cat "$work/bootstrap.log" >&2; die "$protocol: trainer bootstrap failed"; }
+  fi
   # The trainer is asked the same question as `trainer evaluate --validation` below: each user's latest
   # interactions for the temporal split (the default: what a feed asks), a random share for the random one.
   holdout=latest; [ "$protocol" = random ] && holdout=random
-  STREAMREC_TRAINING_HOLDOUT=$holdout "$TRAINER" train --domain movies > "$work/train.log" 2>&1 || { cat "$work/train.log" >&2; die "$protocol: trainer train failed"; }
+  STREAMREC_TRAINING_HOLDOUT=$holdout "$TRAINER" train --domain "$domain" > "$work/train.log" 2>&1 || { cat "$work/train.log" >&2; die "$protocol: trainer train failed"; }
   log "$protocol: $(tail -n 1 "$work/train.log")"
 
   # The API as run.sh starts it, minus what a benchmark does not use (gateway for the web page, admin
@@ -135,17 +144,17 @@ for protocol in $PROTOCOLS; do
   done
   [ "$ready" = 1 ] || { tail -n 20 "$work/inference-api.log" >&2; die "$protocol: inference-api not ready on port $API_PORT"; }
   # /readyz says the dependencies answer; the production model must be loaded too before scoring.
-  for _ in $(seq 100); do serves_movies && break; sleep 0.2; done
-  serves_movies || die "$protocol: the API serves no movies model (see $work/inference-api.log)"
+  for _ in $(seq 100); do serves "$domain" && break; sleep 0.2; done
+  serves "$domain" || die "$protocol: the API serves no $domain model (see $work/inference-api.log)"
 
   log "$protocol: asking the API"
   served="$(python3 scripts/bench/quality.py serve --api "http://127.0.0.1:$API_PORT" --train "$work/train.tsv" --test "$work/test.tsv" \
-    --k "$K" --connections "$CONNECTIONS")"
+    --k "$K" --connections "$CONNECTIONS" --domain "$domain")"
   stop_api
 
   # The offline claim on the same files; `latest` validation for the temporal split (its test is each
   # user's latest ratings), `random` for the random one.
-  validation=$([ "$protocol" = temporal ] && echo latest || echo random)
+  validation=$([ "$protocol" = random ] && echo random || echo latest)
   log "$protocol: trainer evaluate --validation $validation"
   "$TRAINER" evaluate --train "$work/train.tsv" --test "$work/test.tsv" --k "$K" --validation "$validation" > "$work/evaluate.txt" 2> "$work/evaluate.err" \
     || { cat "$work/evaluate.err" >&2; die "$protocol: trainer evaluate failed"; }
