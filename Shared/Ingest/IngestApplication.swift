@@ -48,7 +48,7 @@ public final class BrokerReadiness: Service, Sendable {
             let existing = Set(try await admin.listTopics())
             if !configuration.topics.all.allSatisfy(existing.contains) {
                 let created = try await admin.createTopics(configuration.topics.all.map {
-                    KafkaTopicSpecification(name: $0, partitions: configuration.topicPartitions, replicationFactor: configuration.topicReplicationFactor)
+                    KafkaTopicSpecification.durable(name: $0, partitions: configuration.topicPartitions, replicationFactor: configuration.topicReplicationFactor)
                 })
                 if !created.isEmpty { logger.info("created event topics", metadata: ["topics": "\(created)"]) }
             }

@@ -17,6 +17,17 @@ public struct KafkaTopicSpecification: Sendable, Hashable {
         self.replicationFactor = replicationFactor
         self.configs = configs
     }
+
+    /// A topic whose acknowledged records survive the loss of a broker: with 3 or more replicas,
+    /// `min.insync.replicas` is 2, so an `acks=all` write is acknowledged only once two replicas have it
+    /// (the broker's default of 1 acknowledges a record only the leader holds). With fewer replicas the
+    /// broker's default stands: 2 of 2 would refuse writes whenever one broker is away.
+    public static func durable(name: String, partitions: Int, replicationFactor: Int) -> KafkaTopicSpecification {
+        KafkaTopicSpecification(
+            name: name, partitions: partitions, replicationFactor: replicationFactor,
+            configs: replicationFactor >= 3 ? ["min.insync.replicas": "2"] : [:]
+        )
+    }
 }
 
 /// What the cluster's metadata says about a topic.

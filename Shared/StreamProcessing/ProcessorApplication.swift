@@ -34,8 +34,8 @@ public struct ProcessorApplication: Sendable {
             if !applied.isEmpty { logger.info("schema migrations applied", metadata: ["versions": "\(applied)"]) }
             _ = try await DependencyProbes.redis(redis)
             let wanted = configuration.topics.all.map {
-                KafkaTopicSpecification(name: $0, partitions: configuration.topicPartitions, replicationFactor: configuration.topicReplicationFactor)
-            } + [KafkaTopicSpecification(name: configuration.deadLetterTopic, partitions: 1, replicationFactor: configuration.topicReplicationFactor)]
+                KafkaTopicSpecification.durable(name: $0, partitions: configuration.topicPartitions, replicationFactor: configuration.topicReplicationFactor)
+            } + [KafkaTopicSpecification.durable(name: configuration.deadLetterTopic, partitions: 1, replicationFactor: configuration.topicReplicationFactor)]
             let existing = Set(try await admin.listTopics())
             let missing = wanted.filter { !existing.contains($0.name) }
             if !missing.isEmpty {
