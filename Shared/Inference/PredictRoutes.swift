@@ -11,6 +11,9 @@ import ServiceSupport
 enum PredictRoutes {
     static let maximumBodyBytes = 256 * 1024
     static let maximumRatings = 500
+    /// Titles with typos one request may ask to resolve: each costs an edit-distance scan of the catalog,
+    /// so a body of 500 misspellings would keep a thread busy for anyone who sends it.
+    static let maximumFuzzyTitles = 20
     /// Training popularity an item needs to be predicted (`min_support`); see `ServingModel.predictedRatings`.
     static let defaultMinimumSupport: Float = 10
 
@@ -51,7 +54,17 @@ enum PredictRoutes {
             }
             var resolved: [(rated: RatedMovie, id: String, typos: Int)] = []
             var seen: [String: String] = [:]
+            var fuzzy = 0
             for rated in body.ratings {
+                if case .title(let title) = rated.reference, !service.catalog.titles.matchesExactly(title) {
+                    fuzzy += 1
+                    guard fuzzy <= maximumFuzzyTitles else {
+                        throw APIError(
+                            .unprocessableContent, code: "too_many_fuzzy_titles",
+                            message: "at most \(maximumFuzzyTitles) titles per request may need typo matching; name the others exactly or by item_id", field: rated.field
+                        )
+                    }
+                }
                 let (id, typos) = try resolve(rated.reference, field: rated.field, service: service, model: model)
                 if let earlier = seen[id] {
                     throw APIError(.badRequest, code: "duplicate_movie", message: "\(earlier) and \(rated.field) name the same movie (\(id))", field: rated.field)

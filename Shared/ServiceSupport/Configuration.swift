@@ -97,8 +97,18 @@ public struct ConfigReader: Sendable {
         return values
     }
 
-    /// The raw value, or `nil` if unset and without default.
+    /// The raw value, or `nil` if unset and without default. A secret holding the examples' placeholder
+    /// (`change-me…`, as deploy/secrets/*.example ship) is refused: it passes length checks, and a
+    /// deployment started from the examples would otherwise run with a published secret.
     public func optionalString(_ key: ConfigKey) throws(ConfigurationError) -> String? {
+        let value = try rawString(key)
+        if key.isSecret, let value, value.lowercased().contains("change-me") {
+            throw ConfigurationError(key: key.name, message: "holds the examples' placeholder (change-me…); set a real secret")
+        }
+        return value
+    }
+
+    private func rawString(_ key: ConfigKey) throws(ConfigurationError) -> String? {
         precondition(keys[key.name] != nil, "\(key.name) is not declared for this service")
         // The environment wins over the file, for values and for secret files alike.
         if let value = environment[key.environmentVariable] { return value }

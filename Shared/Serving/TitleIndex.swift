@@ -44,6 +44,14 @@ public struct TitleIndex: Sendable {
 
     public var count: Int { entries.count }
 
+    /// Whether `query` names a title without typos: the cheap look-up, before the edit-distance scan over
+    /// every title that ``resolve(_:)`` falls back to.
+    public func matchesExactly(_ query: String) -> Bool {
+        let (text, year) = Self.splitYear(query)
+        guard let key = Self.keys(of: text).first, let indices = exact[key] else { return false }
+        return year == nil || indices.contains { entries[$0].year == year }
+    }
+
     public func resolve(_ query: String) -> Resolution {
         let (text, year) = Self.splitYear(query)
         guard let key = Self.keys(of: text).first, !key.isEmpty else { return .unknown(suggestions: []) }

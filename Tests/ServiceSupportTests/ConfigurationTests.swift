@@ -56,6 +56,22 @@ struct ConfigurationTests {
         #expect(try both.optionalString(ClientConfigKeys.postgresPassword) == "s3cr3t")
     }
 
+    @Test("the placeholders that deploy/secrets/*.example ship are refused as secrets, from a file or the environment")
+    func placeholderSecretsAreRefused() throws {
+        for example in ["admin_token", "gateway_api_keys", "postgres_password"] {
+            let path = TestStack.repositoryRoot + "/deploy/secrets/\(example).example"
+            let reader = try ConfigReader(keys: keys, fileValues: [:], environment: ["STREAMREC_POSTGRES_PASSWORD_FILE": path], source: "t")
+            let error = #expect(throws: ConfigurationError.self, "\(example)") { try reader.optionalString(ClientConfigKeys.postgresPassword) }
+            #expect(error?.key == "postgres.password" && error?.message.contains("placeholder") == true)
+            #expect(error?.message.contains("change-me-to") == false, "the secret itself is not echoed")
+        }
+        let direct = try ConfigReader(keys: keys, fileValues: [:], environment: ["STREAMREC_POSTGRES_PASSWORD": "Change-Me-Please-1234"], source: "t")
+        #expect(throws: ConfigurationError.self) { try direct.optionalString(ClientConfigKeys.postgresPassword) }
+        // Not a secret: the same text is a value like any other.
+        let plain = try ConfigReader(keys: keys, fileValues: [:], environment: ["STREAMREC_REDIS_HOST": "change-me.internal"], source: "t")
+        #expect(try plain.string(ClientConfigKeys.redisHost) == "change-me.internal")
+    }
+
     @Test("bad values and unknown keys fail with the key named; secrets are not echoed")
     func errors() throws {
         #expect(throws: ConfigurationError(key: "redis.hots", message: "unknown key in t.conf")) {

@@ -134,6 +134,17 @@ struct PredictRoutesTests {
                 let inModel = items.map { item -> JSONValue? in if case .object(let members) = item { members.first { $0.key == "in_model" }?.value } else { nil } }
                 #expect(inModel == [.bool(true), .bool(true), .bool(false), .bool(true)])
             }
+            // Typo matching scans the catalog: at most 20 titles of a body may need it (the 21st is named).
+            // 25 different films with plain titles, each with one letter too many.
+            let misspelled = (1...200).compactMap { fixture.service.catalog.movie(String($0))?.title }
+                .filter { $0.count >= 6 && $0.allSatisfy { $0.isLetter || $0 == " " } }.prefix(25)
+                .map { title in #"{"title": "x\#(title)", "rating": 4}"# }
+                .joined(separator: ",")
+            try await Self.post(client, "/v1/predict", #"{"ratings": [\#(misspelled)]}"#) { response in
+                #expect(response.status == .unprocessableContent)
+                #expect(InferenceRoutesTests.errorField(response) == "ratings[20].title")
+                #expect(String(buffer: response.body).contains("too_many_fuzzy_titles"))
+            }
             // A bad items list names its field.
             for (body, field) in [
                 (#"{"ratings": [{"item_id": "1", "rating": 5}], "items": []}"#, "items"),
