@@ -34,10 +34,10 @@ echo "test: running swift test"
 swift test --skip-build "$@"
 
 # Served quality, measured the way a user gets it: trainer bootstrap and trainer train on a split of
-# MovieLens 100K, then every test user asked through the real API binary; it must reach 95 % of what
+# MovieLens 100K (and of the synthetic polls), then every test user asked through the real API binary; it must reach 95 % of what
 # `trainer evaluate` scores on the same files and beat popularity (scripts/bench/quality.sh; its own stack).
 if [ "$#" -eq 0 ]; then
-  echo "test: served quality through the API (temporal and random splits)"
+  echo "test: served quality through the API (MovieLens temporal and random splits, synthetic polls)"
   CHECK=1 BIN_DIR=.build/debug bash scripts/bench/quality.sh
 fi
 

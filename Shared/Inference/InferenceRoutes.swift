@@ -368,6 +368,7 @@ public enum InferenceRoutes {
         let manifest = model.manifest
         return .object([
             ("domain", .string(manifest.domain)), ("version", .string(manifest.version)), ("kind", .string(manifest.kind)),
+            ("top_n_model", .string(model.bundle.topNKind.rawValue)),
             ("trained_at", .string(manifest.createdAt.description)),
             ("data", .object([
                 ("rows", .number(String(manifest.dataRows))),

@@ -56,7 +56,9 @@ enum PreferenceRoutes {
     static func member(_ domain: EventDomain) -> String { domain == .movie ? "genres" : "categories" }
 
     /// `{"genres": {"Comedy": 1, "Drama": 0.5}}` (movies) or `{"categories": {…}}` (polls): 1 to 30 groups
-    /// the catalog knows, each weighing 0.01 to 10.
+    /// the catalog knows, each weighing 0.01 to 10. Either member name is read as the domain's groups (the
+    /// body's schema cannot depend on the query's domain; the fuzzer found a valid body refused), and both
+    /// together are one list (of at most 30 each).
     static func parse(_ buffer: ByteBuffer, domain: EventDomain, known: Set<String>) throws -> [(group: String, weight: Double)] {
         let name = member(domain)
         let json: JSONValue
@@ -70,17 +72,17 @@ enum PreferenceRoutes {
         }
         var stated: [(group: String, weight: Double)]?
         for (key, value) in members {
-            guard key == name else {
+            guard key == "genres" || key == "categories" else {
                 throw APIError(.badRequest, code: "unknown_field", message: "unknown field \(key) (\(name) for \(RecommendationEngine.modelDomain(domain)))", field: key)
             }
             guard case .object(let entries) = value else {
-                throw APIError(.badRequest, code: "invalid_type", message: "\(name) is an object of name → weight", field: name)
+                throw APIError(.badRequest, code: "invalid_type", message: "\(key) is an object of name → weight", field: key)
             }
             guard (1...maximumEntries).contains(entries.count) else {
-                throw APIError(.badRequest, code: "invalid_count", message: "between 1 and \(maximumEntries) \(name)", field: name)
+                throw APIError(.badRequest, code: "invalid_count", message: "between 1 and \(maximumEntries) \(key)", field: key)
             }
-            stated = try entries.map { group, weight in
-                let field = "\(name).\(group)"
+            stated = (stated ?? []) + (try entries.map { group, weight in
+                let field = "\(key).\(group)"
                 guard case .number(let text) = weight, let number = Double(text), number.isFinite, weights.contains(number) else {
                     throw APIError(.badRequest, code: "invalid_weight", message: "a weight is a number from \(weights.lowerBound) to \(weights.upperBound)", field: field)
                 }
@@ -92,10 +94,16 @@ enum PreferenceRoutes {
                     )
                 }
                 return (group, number)
-            }
+            })
         }
         guard let stated else { throw APIError(.badRequest, code: "missing_field", message: "\(name) is required", field: name) }
-        return stated
+        // A group named in both members counts once, with its later weight.
+        var byGroup: [String: Double] = [:]
+        var order: [String] = []
+        for (group, weight) in stated {
+            if byGroup.updateValue(weight, forKey: group) == nil { order.append(group) }
+        }
+        return order.map { ($0, byGroup[$0]!) }
     }
 
     static func body(user: String, domain: EventDomain, _ stated: [(String, Double)]) -> Response {

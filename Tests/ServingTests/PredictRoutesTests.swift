@@ -253,7 +253,8 @@ struct PredictRoutesTests {
             (#"{"genres": {"Horror": 0}}"#, .badRequest, "genres.Horror"),
             (#"{"genres": {"Horror": "a lot"}}"#, .badRequest, "genres.Horror"),
             (#"{"genres": {"Knitting": 1}}"#, .unprocessableContent, "genres.Knitting"),
-            (#"{"categories": {"sports": 1}}"#, .badRequest, "categories"),
+            (#"{"categories": {"sports": 1}}"#, .unprocessableContent, "categories.sports"),  // either name reads the domain's groups
+            (#"{"tags": {"Horror": 1}}"#, .badRequest, "tags"),
             (#"{}"#, .badRequest, "genres"),
             (#"["Horror"]"#, .badRequest, nil),
         ] {

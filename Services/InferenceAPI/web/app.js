@@ -167,7 +167,7 @@ async function refreshModel() {
   const body = await api("/v1/models");
   const model = body.models.find((m) => m.domain === state.domain);
   if (!model) { $("model").replaceChildren(element("dt", {}, "none"), element("dd", {}, "popular only until the trainer promotes one")); return; }
-  const rows = [["version", model.version], ["trained", model.trained_at], ["rows", model.data.rows]];
+  const rows = [["version", model.version], ["model", model.top_n_model || model.kind], ["trained", model.trained_at], ["rows", model.data.rows]];
   for (const key of ["ndcg@10", "recall@10", "popularity.ndcg@10", "rmse"]) {
     if (model.metrics[key] != null) rows.push([key, Number(model.metrics[key]).toFixed(4)]);
   }
