@@ -48,24 +48,36 @@ enum FeatureScripts {
               out[#out+1] = '0|'
             end
           else
-            if weight == 'R' then
-              redis.call('HINCRBY', profile, 'rating_sum', halfStars)
-              redis.call('HINCRBY', profile, 'rating_count', 1)
-            end
-            redis.call('ZADD', history, time, time .. '|' .. etype .. '|' .. item .. '|' .. w .. '|' .. eventID)
-            redis.call('ZREMRANGEBYRANK', history, 0, -(historyLength + 1))
-            redis.call('ZADD', seen, 'GT', time, item)
-            redis.call('ZREMRANGEBYRANK', seen, 0, -(seenLimit + 1))
-            if units ~= 0 then
-              local domain = string.match(etype, '^[^.]+')
-              for group in string.gmatch(groups, '[^\31]+') do
-                local field = 'affinity:' .. domain .. ':' .. group
-                if redis.call('HINCRBY', profile, field, units) == 0 then redis.call('HDEL', profile, field) end
+            -- If a write fails (a key of the wrong type), the marker goes again and the error is returned:
+            -- a marker left behind would make the split-up retry call this event a replay, count its
+            -- popularity and never dead-letter it. (Writes before the failing one stay: no rollback.)
+            local applied, failure = pcall(function()
+              if weight == 'R' then
+                redis.call('HINCRBY', profile, 'rating_sum', halfStars)
+                redis.call('HINCRBY', profile, 'rating_count', 1)
               end
+              redis.call('ZADD', history, time, time .. '|' .. etype .. '|' .. item .. '|' .. w .. '|' .. eventID)
+              redis.call('ZREMRANGEBYRANK', history, 0, -(historyLength + 1))
+              redis.call('ZADD', seen, 'GT', time, item)
+              redis.call('ZREMRANGEBYRANK', seen, 0, -(seenLimit + 1))
+              if units ~= 0 then
+                local domain = string.match(etype, '^[^.]+')
+                for group in string.gmatch(groups, '[^\31]+') do
+                  local field = 'affinity:' .. domain .. ':' .. group
+                  if redis.call('HINCRBY', profile, field, units) == 0 then redis.call('HDEL', profile, field) end
+                end
+              end
+              redis.call('EXPIRE', profile, idleExpiry)
+              redis.call('EXPIRE', history, idleExpiry)
+              redis.call('EXPIRE', seen, idleExpiry)
+            end)
+            if not applied then
+              redis.call('DEL', marker)
+              local message = type(failure) == 'table' and (failure.err or 'failed') or tostring(failure)
+              -- Keep the command's error code (WRONGTYPE, OOM, …): it says whether the event is at fault.
+              if not string.match(message, '^%u+ ') then message = 'ERR user_script: ' .. message end
+              return redis.error_reply(message)
             end
-            redis.call('EXPIRE', profile, idleExpiry)
-            redis.call('EXPIRE', history, idleExpiry)
-            redis.call('EXPIRE', seen, idleExpiry)
             out[#out+1] = '1|' .. w
           end
         end

@@ -70,19 +70,18 @@ public struct FeatureApplyOutcome: Sendable, Hashable {
 }
 
 extension RedisError {
-    /// Error codes that say something about the server's state or this client's rights, not about the
-    /// command's input: the same command can succeed once an operator or the server fixes that state.
-    static let stateErrorCodes: Set<String> = [
-        "OOM", "NOPERM", "NOAUTH", "WRONGPASS", "NOSCRIPT", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "MOVED", "ASK",
-        "NOREPLICAS", "MISCONF", "EXECABORT", "CROSSSLOT", "STALE",
-    ]
-
-    /// An error reply the same command would get again: a script error on its input (`ERR
-    /// user_script:14: attempt to compare nil with number`), a key of the wrong type, our scripts' own
-    /// refusals. Retrying such a batch can never succeed.
+    /// An error reply that the same command would get again for the same input: a Lua error raised by our
+    /// scripts on an event (`ERR user_script:14: attempt to compare nil with number`, or an error of a
+    /// command they called, which Redis suffixes `script: …, on @user_script:N`), a key of the wrong type,
+    /// or our scripts' own refusals (`BADVOTE`). Replies about the server's state (`ERR max number of
+    /// clients reached`, `OOM`, `NOPERM`, `READONLY`, `LOADING`, `BUSY`, …) are not: the batch is retried.
     public var refusesInput: Bool {
-        guard let code = serverErrorCode, !isRetriable else { return false }
-        return !Self.stateErrorCodes.contains(code)
+        guard case .server(let message) = self, let code = serverErrorCode, !isRetriable else { return false }
+        switch code {
+        case "WRONGTYPE", "BADVOTE": return true
+        case "ERR": return message.contains("user_script")
+        default: return false
+        }
     }
 }
 
@@ -138,6 +137,9 @@ public final class FeatureWriter: Sendable {
             var outcome = FeatureApplyOutcome(statuses: [])
             outcome.statuses.reserveCapacity(events.count)
             try await applyIsolatingRefusals(events[...], now: now, logEnds: logEnds, into: &outcome)
+            // A few bad events are the events' fault; most of a batch refused says a shared key is broken
+            // (a popularity bucket, the offsets hash): retried, not dead-lettered wholesale.
+            if outcome.rejected > 1, outcome.rejected * 2 > events.count { throw error }
             return outcome
         }
     }

@@ -157,7 +157,8 @@ public struct RecommendationEngine: Sendable {
             var scores: [Float]?
             var strategy = RecommendationResult.Strategy.personalised
             if let ease = model.bundle.sequenceAwareEASE, !alwaysImplicitALS {
-                let input = Self.easeInput(fresh.reversed(), model: model, otherWeight: ease.configuration.otherWeight)
+                let trained = trainedUser.map { Set(model.bundle.histories.items(of: Int($0))) } ?? []
+                let input = Self.easeInput(fresh.reversed(), model: model, otherWeight: ease.configuration.otherWeight, trained: trained)
                 if trainedUser != nil || !input.isEmpty {
                     var computed = [Float](repeating: 0, count: model.bundle.itemIDs.count)
                     computed.withUnsafeMutableBufferPointer { model.sequenceAwareEASEScores(ease, user: trainedUser, fresh: input, into: $0) }
@@ -185,6 +186,12 @@ public struct RecommendationEngine: Sendable {
                     return computed
                 }
             }
+            // Scores that are all alike (a history whose every weight is 0: only views or dislikes with the
+            // chosen weight of non-positives at 0) rank nothing: answer as for a user without events.
+            if let computed = scores, let first = computed.first, computed.allSatisfy({ $0 == first }) {
+                scores = nil
+                strategy = .personalised
+            }
             // Stated preferences: the answer until the first event, then blended out as events arrive.
             if !preferences.isEmpty, trainedUser == nil {
                 let stated = preferenceScores(preferences, model: model, domain: request.domain)
@@ -197,7 +204,8 @@ public struct RecommendationEngine: Sendable {
                         }
                     }
                     scores = blended
-                } else {
+                } else if stated.contains(where: { $0 > 0 }) {
+                    // (Groups newer than the model score nothing: then popular answers instead.)
                     scores = stated
                     strategy = .preferences
                 }
@@ -247,11 +255,25 @@ public struct RecommendationEngine: Sendable {
 
     /// History entries (oldest first) as sequence-aware EASE's input, weighted as in training: positives
     /// 1, every other interaction `otherWeight` (impressions are not interactions).
-    static func easeInput(_ entries: some Sequence<HistoryEntry>, model: ServingModel, otherWeight: Float) -> [(item: Int32, weight: Float)] {
-        entries.compactMap { entry in
-            guard entry.type != .pollImpression, let index = model.itemIndex[entry.item] else { return nil }
-            return (index, (strength(entry) ?? 0) >= 1 ? 1 : otherWeight)
+    /// As in training, one entry per item at its strongest weight (a view then a like is one like), and
+    /// none for items of the user's training history (`trained`: already in their scores).
+    static func easeInput(
+        _ entries: some Sequence<HistoryEntry>, model: ServingModel, otherWeight: Float, trained: Set<Int32> = []
+    ) -> [(item: Int32, weight: Float)] {
+        var input: [(item: Int32, weight: Float)] = []
+        var position: [Int32: Int] = [:]
+        for entry in entries {
+            guard entry.type != .pollImpression, let index = model.itemIndex[entry.item], !trained.contains(index) else { continue }
+            let weight: Float = (strength(entry) ?? 0) >= 1 ? 1 : otherWeight
+            if let at = position[index] {
+                // Its first position in time, its strongest weight.
+                input[at].weight = max(input[at].weight, weight)
+            } else {
+                position[index] = input.count
+                input.append((index, weight))
+            }
         }
+        return input
     }
 
     private func top(model: ServingModel, scores: [Float], request: RecommendationRequest, seen: [String], trainedUser: Int32?) -> [ScoredItem] {

@@ -25,9 +25,19 @@ public struct DeadLetter: Error, Sendable, Hashable {
     /// The most of the error text kept in `dlq-error`.
     public static let maximumMessageBytes = 4096
 
+    /// The most of a record's key and original headers a dead letter keeps; past it they are left out
+    /// (`dlq-headers-dropped`), so no record can make its dead letter too large to send.
+    public static let maximumKeyAndHeaderBytes = 64 * 1024
+
     /// The original key, value and headers, plus the error and the record's origin in `dlq-*` headers.
     public func producerMessage(topic: String) -> KafkaProducerMessage {
         var headers = record.headers
+        var key = record.key
+        let originalBytes = (key?.count ?? 0) + headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.count }
+        if originalBytes > Self.maximumKeyAndHeaderBytes {
+            headers = [KafkaHeader(name: "dlq-headers-dropped", value: String(originalBytes))]
+            if let original = key, original.count > Self.maximumKeyAndHeaderBytes { key = Array(original.prefix(Self.maximumKeyAndHeaderBytes)) }
+        }
         headers.append(KafkaHeader(name: "dlq-reason", value: reason))
         if let field { headers.append(KafkaHeader(name: "dlq-field", value: field)) }
         headers.append(KafkaHeader(name: "dlq-error", value: String(decoding: message.utf8.prefix(Self.maximumMessageBytes), as: UTF8.self)))
@@ -39,7 +49,7 @@ public struct DeadLetter: Error, Sendable, Hashable {
         headers.append(KafkaHeader(name: "dlq-source-topic", value: record.topic))
         headers.append(KafkaHeader(name: "dlq-source-partition", value: String(record.partition)))
         headers.append(KafkaHeader(name: "dlq-source-offset", value: String(record.offset)))
-        return KafkaProducerMessage(topic: topic, key: record.key, value: value, headers: headers)
+        return KafkaProducerMessage(topic: topic, key: key, value: value, headers: headers)
     }
 }
 

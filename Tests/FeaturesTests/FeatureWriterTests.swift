@@ -262,6 +262,54 @@ struct FeatureWriterTests {
         try await fixture.finish()
     }
 
+    @Test func whichErrorsAreTheEventsFault() {
+        #expect(RedisError.server("ERR user_script:14: attempt to compare nil with number script: 4763d1, on @user_script:14.").refusesInput)
+        #expect(RedisError.server("WRONGTYPE Operation against a key holding the wrong kind of value script: 4763d1, on @user_script:11.").refusesInput)
+        #expect(RedisError.server("BADVOTE unreadable stored vote: x").refusesInput)
+        // The server's state, not the event's: retried.
+        #expect(!RedisError.server("ERR max number of clients reached").refusesInput)
+        #expect(!RedisError.server("OOM command not allowed when used memory > 'maxmemory'. script: 4763d1, on @user_script:30.").refusesInput)
+        #expect(!RedisError.server("NOPERM this user has no permissions to access one of the keys used as arguments").refusesInput)
+        #expect(!RedisError.server("LOADING Redis is loading the dataset in memory").refusesInput)
+        #expect(!RedisError.connectionLost("reset").refusesInput)
+    }
+
+    /// A refused write after the event's marker was set: the marker goes again, so the event stays refused
+    /// on every retry (a leftover marker made the retry call it a replay and count its popularity).
+    @Test func anEventRefusedAfterItsMarkerStaysRefused() async throws {
+        let fixture = try FeatureFixture()
+        let now = wallNow()
+        _ = try await fixture.redis.send(RedisCommand("SET", fixture.writer.keys.userHistory("broken", .movie), "not a sorted set"))
+        let events = [
+            at(makeEvent(.movieLike, user: "fine", subject: "m1", at: now - 1000), offset: 0),
+            at(makeEvent(.movieLike, user: "broken", subject: "m2", at: now - 1000), offset: 1),
+            at(makeEvent(.movieLike, user: "fine2", subject: "m3", at: now - 1000), offset: 2),
+        ]
+        for _ in 0..<2 {
+            let outcome = try await fixture.writer.apply(events, now: now)
+            guard case .rejected(let reason) = outcome.statuses[1] else {
+                Issue.record("not rejected: \(outcome.statuses)")
+                return
+            }
+            #expect(reason.contains("WRONGTYPE"), "\(reason)")
+        }
+        #expect(try await fixture.redis.send(RedisCommand("EXISTS", fixture.writer.keys.eventMarker(user: "broken", eventID: events[1].event.eventID))) == .integer(0))
+        let popular = try await fixture.reader.popularityScores(.movie, window: "1h", now: now)
+        #expect(popular == ["m1": 1, "m3": 1], "the refused like counts nowhere; the others once")
+        try await fixture.finish()
+    }
+
+    /// Most of a batch refused is a broken shared key, not bad events: the batch is retried, not dead-lettered.
+    @Test func aBatchMostlyRefusedIsRetriedNotDeadLettered() async throws {
+        let fixture = try FeatureFixture()
+        let now = wallNow()
+        _ = try await fixture.redis.send(RedisCommand("SET", fixture.writer.keys.pollVotes("p"), "not a hash"))
+        let votes = (0..<4).map { at(makeEvent(.pollVote, user: "u\($0)", subject: "p", at: now - 1000, payload: .vote(optionID: "a")), offset: Int64($0)) }
+        let error = await #expect(throws: RedisError.self) { try await fixture.writer.apply(votes, now: now) }
+        #expect(error?.refusesInput == true)
+        try await fixture.finish()
+    }
+
     /// The counts and the voter total are two keys: a reader must never see one without the other.
     @Test func aTallyReadWhileVotesLandAlwaysAddsUp() async throws {
         let fixture = try FeatureFixture()

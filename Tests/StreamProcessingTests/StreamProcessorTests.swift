@@ -341,5 +341,13 @@ struct DeadLetterTests {
         let small = DeadLetter(record: KafkaConsumerMessage(topic: "t", partition: 0, offset: 0, key: nil, value: Array("{}".utf8), headers: []), reason: "invalid_json", field: nil, message: "x")
         #expect(small.producerMessage(topic: "dlq").value == Array("{}".utf8))
         #expect(!small.producerMessage(topic: "dlq").headers.contains { $0.name == "dlq-truncated-from" })
+        // Huge headers (a third party's record): left out, their size said, the reason kept.
+        let heavy = KafkaConsumerMessage(
+            topic: "t", partition: 0, offset: 1, key: nil, value: Array("{}".utf8), headers: [KafkaHeader(name: "h", value: [UInt8](repeating: 1, count: 900_000))]
+        )
+        let cut = DeadLetter(record: heavy, reason: "invalid_json", field: nil, message: "x").producerMessage(topic: "dlq")
+        #expect(cut.headers.first { $0.name == "dlq-headers-dropped" }?.stringValue == "900001")
+        #expect(cut.headers.first { $0.name == "dlq-reason" }?.stringValue == "invalid_json")
+        #expect(cut.headers.reduce(0) { $0 + $1.value.count } < 10_000)
     }
 }
