@@ -159,7 +159,7 @@ let package = Package(
         // Serving: the production models per domain (verified, hot-swapped) and the recommendation strategies.
         .target(
             name: "Serving",
-            dependencies: ["Events", "Features", "Recommender", "Redis", "Postgres", "Training", "ModelStore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Events", "Features", "Recommender", "Redis", "Postgres", "Training", "ModelStore", "ClientRuntime", .product(name: "Logging", package: "swift-log")],
             path: "Shared/Serving"
         ),
         // The inference API's HTTP layer (the executable only wires configuration to it).

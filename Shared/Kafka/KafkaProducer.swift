@@ -121,7 +121,9 @@ public final class KafkaProducer: Sendable {
         } catch {
             logger.warning("kafka producer shutdown: flush incomplete, purging", metadata: ["queued": "\(queueLength)"])
         }
-        closeHandle(flushTimeout: .zero)
+        // Closing waits for the poll thread and destroys the handle (blocking librdkafka calls): on a
+        // thread of its own, not the caller's (a cooperative-pool or event-loop thread).
+        await onDedicatedThread { self.closeHandle(flushTimeout: .zero) }
     }
 
     private func closeHandle(flushTimeout: Duration) {

@@ -1,3 +1,4 @@
+import ClientRuntime
 import Logging
 import ModelStore
 import Recommender

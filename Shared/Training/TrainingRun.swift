@@ -271,13 +271,3 @@ enum TrainingReport {
             """
     }
 }
-
-/// Runs CPU-heavy, synchronous work on a new thread and resumes the caller when it is done, so the
-/// Swift cooperative pool (two threads on this machine) stays free for other tasks meanwhile.
-public func onDedicatedThread<Result: Sendable>(_ work: @escaping @Sendable () -> Result) async -> Result {
-    await withCheckedContinuation { continuation in
-        let thread = Thread { continuation.resume(returning: work()) }
-        thread.stackSize = 8 << 20
-        thread.start()
-    }
-}
