@@ -157,7 +157,9 @@ public struct RecommendationEngine: Sendable {
             var scores: [Float]?
             var strategy = RecommendationResult.Strategy.personalised
             if let ease = model.bundle.sequenceAwareEASE, !alwaysImplicitALS {
-                let trained = trainedUser.map { Set(model.bundle.histories.items(of: Int($0))) } ?? []
+                // Built only when there are fresh events to check (a known user's history holds hundreds of
+                // items: hashing them on every request would cost more than the check saves).
+                let trained = fresh.isEmpty ? [] : trainedUser.map { Set(model.bundle.histories.items(of: Int($0))) } ?? []
                 let input = Self.easeInput(fresh.reversed(), model: model, otherWeight: ease.configuration.otherWeight, trained: trained)
                 if trainedUser != nil || !input.isEmpty {
                     var computed = [Float](repeating: 0, count: model.bundle.itemIDs.count)
