@@ -101,7 +101,7 @@ public final class FeatureWriter: Sendable {
     private let logger: Logger
     /// Last applied offset per `domain|topic/partition`, as last read or written by this member. Only
     /// a cache: the compare-and-set in the script is what guarantees correctness.
-    private let appliedOffsets = Mutex<[String: Int64]>([:])
+    private let appliedOffsets = Mutex<[String: AppliedOffset]>([:])
 
     public init(configuration: FeatureConfiguration, redis: RedisClient, logger: Logger = Logger(label: "streamrec.features")) {
         self.configuration = configuration
@@ -123,20 +123,28 @@ public final class FeatureWriter: Sendable {
     ///   offset is at or past its log end cannot be a replay — offsets of a log never go back — so the
     ///   topic was recreated (a broker restarted empty, a topic deleted and created again): its records
     ///   are counted from their new offsets instead of being skipped as already applied.
+    /// - Parameter topicIDs: the Kafka topic id of the batch's topics, by name. A topic gets a new id each
+    ///   time it is created, so an applied offset stored with another id belongs to an earlier incarnation
+    ///   and is not trusted, whatever the log end: this catches a recreated partition that grew past the
+    ///   old applied offset before it was read, which the log-end rule cannot. Offsets stored without an
+    ///   id (before ids were kept, or from a broker that has none) fall back to the log-end rule.
     ///
     /// An error Redis would give again for the same input (``RedisError/refusesInput``) does not fail the
     /// batch: the batch is applied again in halves, in record order, down to the events Redis refuses on
     /// their own, which come back as ``FeatureApplyOutcome/Status/rejected(reason:)``. Everything else is
     /// applied once: re-applying a part is a replay, so an event whose user state the refused attempt
     /// had written comes back `replayed`. Other errors are thrown: retry the batch later.
-    public func apply(_ events: [FeatureEvent], now: Int64, logEnds: [String: Int64] = [:]) async throws(RedisError) -> FeatureApplyOutcome {
+    public func apply(
+        _ events: [FeatureEvent], now: Int64, logEnds: [String: Int64] = [:], topicIDs: [String: String] = [:]
+    ) async throws(RedisError) -> FeatureApplyOutcome {
+        let logs = PartitionLogs(logEnds: logEnds, topicIDs: topicIDs)
         do {
-            return try await applyAll(events, now: now, logEnds: logEnds)
+            return try await applyAll(events, now: now, logs: logs)
         } catch where error.refusesInput {
             logger.warning("Redis refused part of a batch; applying it in parts to set the refused events aside", metadata: ["error": "\(error)", "events": "\(events.count)"])
             var outcome = FeatureApplyOutcome(statuses: [])
             outcome.statuses.reserveCapacity(events.count)
-            try await applyIsolatingRefusals(events[...], now: now, logEnds: logEnds, into: &outcome)
+            try await applyIsolatingRefusals(events[...], now: now, logs: logs, into: &outcome)
             // A few bad events are the events' fault; most of a batch refused says a shared key is broken
             // (a popularity bucket, the offsets hash): retried, not dead-lettered wholesale.
             if outcome.rejected > 1, outcome.rejected * 2 > events.count { throw error }
@@ -146,10 +154,10 @@ public final class FeatureWriter: Sendable {
 
     /// Applies `events` whole, or in halves when Redis refuses them, appending their statuses in order.
     private func applyIsolatingRefusals(
-        _ events: ArraySlice<FeatureEvent>, now: Int64, logEnds: [String: Int64], into outcome: inout FeatureApplyOutcome
+        _ events: ArraySlice<FeatureEvent>, now: Int64, logs: PartitionLogs, into outcome: inout FeatureApplyOutcome
     ) async throws(RedisError) {
         do {
-            let part = try await applyAll(Array(events), now: now, logEnds: logEnds)
+            let part = try await applyAll(Array(events), now: now, logs: logs)
             outcome.statuses += part.statuses
             outcome.userStepDuration += part.userStepDuration
             outcome.popularityStepDuration += part.popularityStepDuration
@@ -164,12 +172,12 @@ public final class FeatureWriter: Sendable {
                 return
             }
             let middle = events.startIndex + events.count / 2
-            try await applyIsolatingRefusals(events[..<middle], now: now, logEnds: logEnds, into: &outcome)
-            try await applyIsolatingRefusals(events[middle...], now: now, logEnds: logEnds, into: &outcome)
+            try await applyIsolatingRefusals(events[..<middle], now: now, logs: logs, into: &outcome)
+            try await applyIsolatingRefusals(events[middle...], now: now, logs: logs, into: &outcome)
         }
     }
 
-    private func applyAll(_ events: [FeatureEvent], now: Int64, logEnds: [String: Int64]) async throws(RedisError) -> FeatureApplyOutcome {
+    private func applyAll(_ events: [FeatureEvent], now: Int64, logs: PartitionLogs) async throws(RedisError) -> FeatureApplyOutcome {
         var statuses = [FeatureApplyOutcome.Status](repeating: .late, count: events.count)
         let oldestOnTime = now - configuration.horizonMilliseconds
         var onTime: [Int] = []
@@ -206,7 +214,7 @@ public final class FeatureWriter: Sendable {
                     guard !inDomain.isEmpty else { continue }
                     group.addTask {
                         try await self.applyToPopularity(
-                            domain: domain, indices: inDomain, events: events, statuses: finalStatuses, userStatuses: userStatuses, logEnds: logEnds
+                            domain: domain, indices: inDomain, events: events, statuses: finalStatuses, userStatuses: userStatuses, logs: logs
                         )
                     }
                 }
@@ -318,26 +326,36 @@ public final class FeatureWriter: Sendable {
 
     private func applyToPopularity(
         domain: EventDomain, indices: [Int], events: [FeatureEvent],
-        statuses: [FeatureApplyOutcome.Status], userStatuses: [Int: FeatureApplyOutcome.Status], logEnds: [String: Int64]
+        statuses: [FeatureApplyOutcome.Status], userStatuses: [Int: FeatureApplyOutcome.Status], logs: PartitionLogs
     ) async throws(RedisError) {
         let offsetsKey = keys.appliedOffsets(domain)
         var lastOffsets: [String: Int64] = [:]
+        var topics: [String: String] = [:]
         for index in indices {
             let position = events[index].position
             lastOffsets[position.partitionField] = max(lastOffsets[position.partitionField] ?? -1, position.offset)
+            topics[position.partitionField] = position.topic
         }
         let fields = lastOffsets.keys.sorted()
         for attempt in 0..<5 {
             let stored = try await knownAppliedOffsets(domain: domain, fields: fields, key: offsetsKey)
-            // An applied offset at or past the partition's log end belongs to an earlier incarnation of it.
-            var applied = stored
+            // An applied offset of an earlier incarnation of the partition says nothing about this one.
+            var applied: [String: Int64] = [:]
             for field in fields {
-                if let done = stored[field], let end = logEnds[field], done >= end {
-                    applied[field] = nil
+                guard let done = stored[field] else { continue }
+                let topicID = logs.topicIDs[topics[field] ?? ""]
+                if let storedID = done.topicID, let topicID, storedID != topicID {
+                    logger.warning(
+                        "partition belongs to a recreated topic (new topic id): counting from its offsets",
+                        metadata: ["domain": "\(domain)", "partition": "\(field)", "applied": "\(done.offset)", "stored_topic_id": "\(storedID)", "topic_id": "\(topicID)"]
+                    )
+                } else if let end = logs.logEnds[field], done.offset >= end {
                     logger.warning(
                         "partition offsets restarted below the applied offset (topic recreated?): counting from the new offsets",
-                        metadata: ["domain": "\(domain)", "partition": "\(field)", "applied": "\(done)", "log_end": "\(end)"]
+                        metadata: ["domain": "\(domain)", "partition": "\(field)", "applied": "\(done.offset)", "log_end": "\(end)"]
                     )
+                } else {
+                    applied[field] = done.offset
                 }
             }
             // Records already covered by the applied offsets are skipped.
@@ -373,11 +391,13 @@ public final class FeatureWriter: Sendable {
             var scriptKeys: [any RedisArgumentConvertible] = [offsetsKey]
             scriptKeys.append(contentsOf: call.bucketKeys)
             var arguments: [any RedisArgumentConvertible] = [fields.count]
+            var written: [String: AppliedOffset] = [:]
             for field in fields {
+                written[field] = AppliedOffset(offset: max(applied[field] ?? -1, lastOffsets[field]!), topicID: logs.topicIDs[topics[field] ?? ""])
                 arguments.append(field)
                 // Compare-and-set against what is stored; the new value from this incarnation's offsets.
-                arguments.append(stored[field].map(String.init) ?? "")
-                arguments.append(max(applied[field] ?? -1, lastOffsets[field]!))
+                arguments.append(stored[field]?.stored ?? "")
+                arguments.append(written[field]!.stored)
             }
             for expiry in call.expiries { arguments.append(expiry) }
             for (keyIndex, entries) in call.increments.enumerated() {
@@ -390,7 +410,7 @@ public final class FeatureWriter: Sendable {
             do {
                 try await redis.evaluate(FeatureScripts.applyToPopularity, keys: scriptKeys, arguments: arguments)
                 appliedOffsets.withLock { cache in
-                    for field in fields { cache[domain.rawValue + "|" + field] = max(applied[field] ?? -1, lastOffsets[field]!) }
+                    for field in fields { cache[domain.rawValue + "|" + field] = written[field]! }
                 }
                 return
             } catch where error.serverErrorCode == "STALE" {
@@ -401,8 +421,8 @@ public final class FeatureWriter: Sendable {
         throw .unexpectedReply("popularity offsets kept changing under this member")
     }
 
-    private func knownAppliedOffsets(domain: EventDomain, fields: [String], key: String) async throws(RedisError) -> [String: Int64] {
-        var known: [String: Int64] = [:]
+    private func knownAppliedOffsets(domain: EventDomain, fields: [String], key: String) async throws(RedisError) -> [String: AppliedOffset] {
+        var known: [String: AppliedOffset] = [:]
         var missing: [String] = []
         appliedOffsets.withLock { cache in
             for field in fields {
@@ -414,7 +434,7 @@ public final class FeatureWriter: Sendable {
         guard let values = reply.array, values.count == missing.count else { throw .unexpectedReply("HMGET returned \(reply)") }
         for (field, value) in zip(missing, values) {
             if let text = value.string {
-                guard let offset = Int64(text) else { throw .unexpectedReply("applied offset \(text)") }
+                guard let offset = AppliedOffset(stored: text) else { throw .unexpectedReply("applied offset \(text)") }
                 known[field] = offset
             }
         }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CRdKafka
 import ClientRuntime
 import Logging
@@ -76,6 +79,39 @@ public final class KafkaAdmin: Sendable {
         return try await run { () throws(KafkaError) -> KafkaTopicDescription in
             try Self.describeBlocking(handle.pointer, name, timeout: timeout)
         }
+    }
+
+    /// The Kafka topic id (base64) of each named topic that exists and has one. A topic gets a new id
+    /// each time it is created, so the id tells a recreated topic from the one before. Topics that do
+    /// not exist, and all of them with a library or broker without topic ids, are left out.
+    public func topicIDs(_ names: [String]) async throws(KafkaError) -> [String: String] {
+        let handle = handle
+        let timeout = configuration.requestTimeout
+        return try await run { () throws(KafkaError) -> [String: String] in
+            try Self.topicIDsBlocking(handle.pointer, names, timeout: timeout)
+        }
+    }
+
+    static func topicIDsBlocking(_ handle: OpaquePointer, _ names: [String], timeout: Duration) throws(KafkaError) -> [String: String] {
+        guard !names.isEmpty else { return [:] }
+        let width = 64
+        var ids = [CChar](repeating: 0, count: names.count * width)
+        let copies = names.map { strdup($0) }
+        defer { copies.forEach { free($0) } }
+        var pointers = copies.map { UnsafePointer<CChar>($0) }
+        let status = pointers.withUnsafeMutableBufferPointer { names in
+            ids.withUnsafeMutableBufferPointer { ids in
+                streamrec_describe_topic_ids(handle, names.baseAddress, names.count, Int32(timeout.milliseconds), ids.baseAddress)
+            }
+        }
+        // -1: this librdkafka has no DescribeTopics; no ids, as with a broker that has none.
+        guard status == 0 || status == -1 else { throw KafkaError(rd_kafka_resp_err_t(rawValue: status)) }
+        var found: [String: String] = [:]
+        for (index, name) in names.enumerated() {
+            let id = ids[(index * width)..<((index + 1) * width)].withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            if !id.isEmpty { found[name] = id }
+        }
+        return found
     }
 
     /// Names of all topics the cluster reports.

@@ -119,8 +119,11 @@ public final class EventBatchProcessor: Sendable {
 
     /// - Parameters:
     ///   - now: wall-clock milliseconds, for lateness.
-    ///   - logEnds: the partitions' log end offsets (see ``FeatureWriter/apply(_:now:logEnds:)``).
-    public func process(_ records: [KafkaConsumerMessage], now: Int64, logEnds: [String: Int64] = [:]) async throws -> BatchReport {
+    ///   - logEnds: the partitions' log end offsets, and
+    ///   - topicIDs: the topics' ids (see ``FeatureWriter/apply(_:now:logEnds:topicIDs:)``).
+    public func process(
+        _ records: [KafkaConsumerMessage], now: Int64, logEnds: [String: Int64] = [:], topicIDs: [String: String] = [:]
+    ) async throws -> BatchReport {
         let started = ContinuousClock.now
         var letters: [DeadLetter] = []
         var decoded: [(Event, RecordPosition)] = []
@@ -158,7 +161,7 @@ public final class EventBatchProcessor: Sendable {
         let store = store
         let deadLetters = deadLetters
         let finalLetters = letters
-        async let applied = timed { try await features.apply(events, now: now, logEnds: logEnds) }
+        async let applied = timed { try await features.apply(events, now: now, logEnds: logEnds, topicIDs: topicIDs) }
         async let stored = timed { try await store.append(events.filter { !$0.event.type.isCatalog }) }
         async let lettersSent = timed { try await deadLetters.publish(finalLetters) }
         let ((outcome, redisDuration), (rows, postgresDuration), (_, lettersDuration)) = try await (applied, stored, lettersSent)

@@ -50,9 +50,12 @@ public struct ProcessorApplication: Sendable {
         }
         let features = FeatureWriter(configuration: configuration.features, redis: redis, logger: logger)
         let producer = try KafkaProducer(configuration: configuration.producer, logger: logger)
+        let incarnations = TopicIncarnations(logger: logger) { names in try await admin.topicIDs(names) }
         let consumer = try KafkaConsumer(configuration: configuration.consumer, logger: logger) { event in
-            // Another member may have applied records of partitions we own now.
+            // Another member may have applied records of partitions we own now, and a rejoin may
+            // follow a broker that restarted empty: its topics are new incarnations.
             features.forgetAppliedOffsets()
+            incarnations.forget()
             logger.info("partitions rebalanced", metadata: ["event": "\(event)"])
         }
         let processor = EventBatchProcessor(
@@ -61,7 +64,7 @@ public struct ProcessorApplication: Sendable {
             maximumRecordBytes: configuration.maximumRecordBytes, logger: logger
         )
         let service = StreamProcessorService(
-            consumer: consumer, processor: processor, topics: configuration.topics.all, retryBackoff: configuration.retryBackoff,
+            consumer: consumer, processor: processor, incarnations: incarnations, topics: configuration.topics.all, retryBackoff: configuration.retryBackoff,
             metrics: ProcessorMetrics(factory: metrics.factory), logger: logger
         )
         return ProcessorApplication(

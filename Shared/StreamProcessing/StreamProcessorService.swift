@@ -18,6 +18,7 @@ import Synchronization
 public final class StreamProcessorService: Service, Sendable {
     private let consumer: KafkaConsumer
     private let processor: EventBatchProcessor
+    private let incarnations: TopicIncarnations?
     private let topics: [String]
     private let retryBackoff: Backoff
     private let metrics: ProcessorMetrics
@@ -28,11 +29,12 @@ public final class StreamProcessorService: Service, Sendable {
     private let paused = Atomic<Bool>(false)
 
     public init(
-        consumer: KafkaConsumer, processor: EventBatchProcessor, topics: [String], retryBackoff: Backoff,
+        consumer: KafkaConsumer, processor: EventBatchProcessor, incarnations: TopicIncarnations? = nil, topics: [String], retryBackoff: Backoff,
         metrics: ProcessorMetrics, logger: Logger, clock: @escaping @Sendable () -> Int64 = { wallClockMilliseconds() }
     ) {
         self.consumer = consumer
         self.processor = processor
+        self.incarnations = incarnations
         self.topics = topics
         self.retryBackoff = retryBackoff
         self.metrics = metrics
@@ -79,10 +81,11 @@ public final class StreamProcessorService: Service, Sendable {
         let partitions = Array(Set(records.map(\.topicPartition)))
         let highs = (try? consumer.fetchedHighWatermarks(for: partitions)) ?? [:]
         let logEnds = Dictionary(uniqueKeysWithValues: highs.map { (RecordPosition.partitionField(topic: $0.key.topic, partition: $0.key.partition), $0.value) })
+        let topicIDs = await incarnations?.ids(for: Set(partitions.map(\.topic))) ?? [:]
         while true {
             let started = ContinuousClock.now
             do {
-                let report = try await processor.process(records, now: clock(), logEnds: logEnds)
+                let report = try await processor.process(records, now: clock(), logEnds: logEnds, topicIDs: topicIDs)
                 metrics.batchDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
                 if failures > 0 {
                     logger.info("dependencies are back; batch applied", metadata: ["attempts": "\(failures + 1)"])

@@ -409,6 +409,42 @@ struct FeatureWriterTests {
         try await fixture.finish()
     }
 
+    /// With the topic's id at hand, a recreated partition is told from a replay even once it has grown
+    /// past the old applied offset, which the log end alone cannot do; offsets stored without an id (as
+    /// before ids were kept) are still read, and the id is added on the next write.
+    @Test func aTopicIDTellsARecreatedPartitionThatGrewPastTheOldOffset() async throws {
+        let fixture = try FeatureFixture()
+        let now = wallNow()
+        func likes(_ item: String, _ count: Int) -> [FeatureEvent] {
+            (0..<count).map { at(makeEvent(.movieLike, user: "\(item)\($0)", subject: item, at: now - 1000), offset: Int64($0)) }
+        }
+        // Written without an id: a plain offset, read as before.
+        let first = likes("m", 30)
+        _ = try await fixture.writer.apply(first, now: now, logEnds: ["t/0": 30])
+        fixture.writer.forgetAppliedOffsets()
+        // (Each event's own marker says "replayed"; the applied offset is what keeps popularity from counting it again.)
+        _ = try await fixture.writer.apply(first, now: now, logEnds: ["t/0": 30], topicIDs: ["t": "A"])
+        let offsets = try await fixture.redis.send(RedisCommand("HGET", fixture.writer.keys.appliedOffsets(.movie), "t/0"))
+        #expect(offsets.string == "29@A")
+        #expect(try await fixture.reader.popularityScores(.movie, window: "7d", now: now) == ["m": 30])
+        // The same incarnation: a replay counts nothing, from the cache or from Redis.
+        _ = try await fixture.writer.apply(first, now: now, logEnds: ["t/0": 30], topicIDs: ["t": "A"])
+        fixture.writer.forgetAppliedOffsets()
+        _ = try await fixture.writer.apply(first, now: now, logEnds: ["t/0": 30], topicIDs: ["t": "A"])
+        #expect(try await fixture.reader.popularityScores(.movie, window: "7d", now: now) == ["m": 30])
+        // Recreated (id B) and already longer than before: offsets 0…49 are all new records.
+        let second = likes("n", 50)
+        fixture.writer.forgetAppliedOffsets()
+        #expect(try await fixture.writer.apply(second, now: now, logEnds: ["t/0": 50], topicIDs: ["t": "B"]).applied == 50)
+        #expect(try await fixture.reader.popularityScores(.movie, window: "7d", now: now) == ["m": 30, "n": 50])
+        _ = try await fixture.writer.apply(second, now: now, logEnds: ["t/0": 50], topicIDs: ["t": "B"])
+        fixture.writer.forgetAppliedOffsets()
+        // Without an id at hand (a failed lookup) the stored offset is trusted, as before ids.
+        _ = try await fixture.writer.apply(second, now: now, logEnds: ["t/0": 50])
+        #expect(try await fixture.reader.popularityScores(.movie, window: "7d", now: now) == ["m": 30, "n": 50])
+        try await fixture.finish()
+    }
+
     /// The same events applied in one clean pass, or with prefixes re-applied and other batch
     /// boundaries (what a crash between apply and commit produces), give the same Redis data.
     @Test func replaysAndOtherBatchBoundariesGiveIdenticalState() async throws {

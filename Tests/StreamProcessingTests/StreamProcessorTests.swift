@@ -190,6 +190,47 @@ struct StreamProcessorTests {
         await redis.shutdown()
     }
 
+    @Test("Broker restarted empty while the processor was stopped, and the new partition grew past the old applied offset before it started: every new record counts (the topic id tells the incarnations apart)")
+    func brokerRestartedEmptyWhileStopped() async throws {
+        let broker = try PrivateBroker()
+        defer { try? broker.remove() }
+        var fixture = try await ProcessorFixture(partitions: 1)
+        fixture.configuration.consumer.bootstrapServers = broker.bootstrapServers
+        fixture.configuration.producer.bootstrapServers = broker.bootstrapServers
+        func createTopics() async throws {
+            let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: broker.bootstrapServers))
+            _ = try await admin.createTopics((fixture.topics.all + [fixture.deadLetterTopic]).map { KafkaTopicSpecification(name: $0, partitions: 1) })
+            await admin.shutdown()
+        }
+        try await createTopics()
+        let redis = RedisClient(configuration: fixture.configuration.redis)
+        let now = wallNow()
+        func likes(_ item: String, _ count: Int) -> [Event] {
+            (0..<count).map { Event(eventID: EventID.random(), type: .movieLike, userID: "\(item)-fan\($0)", subjectID: item, occurredAt: EventTimestamp(millisecondsSinceEpoch: now - 1000)) }
+        }
+        var running = try await fixture.start()
+        let committed1 = try await fixture.waitForCommitted(try await fixture.produce(likes("before", 300)), timeout: .seconds(60))
+        #expect(committed1)
+        await running.stop()
+
+        try broker.stop()
+        try await Task.sleep(for: .seconds(1))
+        try broker.start()
+        try await createTopics()
+        // More records than before, all in the log before the processor fetches: offsets 0…499 reach
+        // past the old applied offset (299), so the log end cannot tell this log from the old one.
+        let ends = try await fixture.produce(likes("after", 500))
+        running = try await fixture.start()
+        let committed2 = try await fixture.waitForCommitted(ends, timeout: .seconds(60))
+        #expect(committed2)
+        await running.stop()
+        let scores = try await FeatureReader(configuration: fixture.configuration.features, redis: redis).popularityScores(.movie, window: "7d", now: wallNow())
+        #expect(scores == ["before": 300, "after": 500])
+        #expect(try await fixture.storedInteractions() == 800)
+        try await fixture.cleanUp(redis)
+        await redis.shutdown()
+    }
+
     @Test("Redis down mid-run: processing pauses without committing, resumes when Redis is back, nothing lost")
     func redisOutagePausesAndResumes() async throws {
         let privateRedis = try PrivateRedis(persistent: true)
