@@ -33,15 +33,6 @@ public struct EventPublisher: Sendable {
     /// Publishes records made with ``message(for:canonicalJSON:topics:)`` and waits for each one's
     /// acknowledgement (or failure), in input order.
     public func publish(_ messages: [KafkaProducerMessage]) async -> [Result<KafkaDeliveryReport, KafkaError>] {
-        let (producer, generation) = producers.current
-        let results = await producer.send(messages)
-        producers.record(
-            acknowledged: results.contains { if case .success = $0 { true } else { false } },
-            // A full local queue is backpressure (the gateway is at capacity with the broker up), not a
-            // sign of a stuck producer: replacing it would purge every record in flight.
-            retriableFailure: results.contains { if case .failure(let error) = $0 { error.isRetriable && !error.isQueueFull } else { false } },
-            generation: generation
-        )
-        return results
+        await producers.send(messages)
     }
 }

@@ -55,17 +55,25 @@ public struct DeadLetter: Error, Sendable, Hashable {
 
 /// Dead letters through a Kafka producer, each acknowledged by the broker.
 public struct KafkaDeadLetterSink: DeadLetterSink {
-    public let producer: KafkaProducer
+    public let producers: ProducerSlot
     public let topic: String
+    /// Whether the broker answers (metadata), asked after a failed send: a producer whose sends keep
+    /// failing while it does is stuck (the broker lost its producer id) and is replaced.
+    private let brokerReachable: @Sendable () async -> Bool
 
-    public init(producer: KafkaProducer, topic: String) {
-        self.producer = producer
+    public init(producers: ProducerSlot, topic: String, brokerReachable: @escaping @Sendable () async -> Bool) {
+        self.producers = producers
         self.topic = topic
+        self.brokerReachable = brokerReachable
     }
 
     public func publish(_ letters: [DeadLetter]) async throws {
         guard !letters.isEmpty else { return }
-        for result in await producer.send(letters.map { $0.producerMessage(topic: topic) }) {
+        let results = await producers.send(letters.map { $0.producerMessage(topic: topic) })
+        if results.contains(where: { if case .failure = $0 { true } else { false } }) {
+            await producers.replaceIfStuck(brokerReachable: await brokerReachable())
+        }
+        for result in results {
             _ = try result.get()
         }
     }

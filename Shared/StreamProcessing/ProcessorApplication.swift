@@ -17,7 +17,7 @@ public struct ProcessorApplication: Sendable {
     public let postgres: PostgresClient
     public let features: FeatureWriter
     public let service: StreamProcessorService
-    let producer: KafkaProducer
+    let producer: ProducerSlot
     let consumer: KafkaConsumer
     let admin: KafkaAdmin
     let metrics: ServiceMetrics
@@ -49,7 +49,13 @@ public struct ProcessorApplication: Sendable {
             throw error
         }
         let features = FeatureWriter(configuration: configuration.features, redis: redis, logger: logger)
-        let producer = try KafkaProducer(configuration: configuration.producer, logger: logger)
+        let producerConfiguration = configuration.producer
+        // Dead letters are few, and a batch waits on them: one send timing out while the broker answers
+        // is enough to replace the producer (its only records in flight are the batch's letters, which
+        // the batch's retry sends again).
+        let producer = try ProducerSlot(flushTimeout: producerConfiguration.deliveryTimeout, failuresBeforeReplacement: 1, logger: logger) {
+            try KafkaProducer(configuration: producerConfiguration, logger: logger)
+        }
         let incarnations = TopicIncarnations(logger: logger) { names in try await admin.topicIDs(names) }
         let consumer = try KafkaConsumer(configuration: configuration.consumer, logger: logger) { event in
             // Another member may have applied records of partitions we own now, and a rejoin may
@@ -60,7 +66,9 @@ public struct ProcessorApplication: Sendable {
         }
         let processor = EventBatchProcessor(
             topics: configuration.topics, features: features, store: TrainingStore(postgres: postgres),
-            deadLetters: KafkaDeadLetterSink(producer: producer, topic: configuration.deadLetterTopic),
+            deadLetters: KafkaDeadLetterSink(producers: producer, topic: configuration.deadLetterTopic) {
+                (try? await admin.listTopics()) != nil
+            },
             maximumRecordBytes: configuration.maximumRecordBytes, logger: logger
         )
         let service = StreamProcessorService(

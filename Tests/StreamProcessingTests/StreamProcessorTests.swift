@@ -164,16 +164,22 @@ struct StreamProcessorTests {
         }
         let before = likes("before", 300)
         let running = try await fixture.start()
-        let committed1 = try await fixture.waitForCommitted(try await fixture.produce(before), timeout: .seconds(60))
+        // A record that cannot be decoded: the dead-letter producer has sent before the restart.
+        var beforeEnds = try await fixture.produce(before)
+        beforeEnds.merge(try await fixture.produce([KafkaProducerMessage(topic: fixture.topics.movie, key: "u", value: "{not json before")])) { max($0, $1) }
+        let committed1 = try await fixture.waitForCommitted(beforeEnds, timeout: .seconds(60))
         #expect(committed1)
 
         try broker.stop()
         try await Task.sleep(for: .seconds(1))
         try broker.start()
         try await createTopics()  // what the gateway's readiness loop does after an empty restart
-        // Fewer records than before: offsets 0…99 are all at or below the old applied offset (299).
+        // Fewer records than before: offsets 0…99 are all at or below the old applied offset (300).
         let after = likes("after", 100)
-        let ends = try await fixture.produce(after)
+        var ends = try await fixture.produce(after)
+        // A dead letter after the restart: the broker lost the dead-letter producer's id, so that
+        // producer is stuck (each send times out) until it is replaced, and the partition with it.
+        ends.merge(try await fixture.produce([KafkaProducerMessage(topic: fixture.topics.movie, key: "u", value: "{not json after")])) { max($0, $1) }
         let reader = FeatureReader(configuration: fixture.configuration.features, redis: redis)
         var scores: [String: Double] = [:]
         let deadline = ContinuousClock.now + .seconds(90)
@@ -182,8 +188,11 @@ struct StreamProcessorTests {
             if scores["after"] != 100 { try await Task.sleep(for: .milliseconds(200)) }
         }
         #expect(scores == ["before": 300, "after": 100])
-        let committed2 = try await fixture.waitForCommitted(ends, timeout: .seconds(30))
+        // One dead-letter send times out (the producer's 30 s delivery timeout) before its replacement.
+        let committed2 = try await fixture.waitForCommitted(ends, timeout: .seconds(120))
         #expect(committed2, "the new group state has the new offsets committed")
+        let letters = try await readAll(topic: fixture.deadLetterTopic, count: 1, bootstrapServers: broker.bootstrapServers)
+        #expect(letters.map(\.value) == [Array("{not json after".utf8)])
         await running.stop()
         #expect(try await fixture.storedInteractions() == 400)
         try await fixture.cleanUp(redis)
@@ -316,9 +325,9 @@ struct StreamProcessorTests {
         return environment
     }
 
-    private func readAll(topic: String, count: Int) async throws -> [KafkaConsumerMessage] {
+    private func readAll(topic: String, count: Int, bootstrapServers: [String]? = nil) async throws -> [KafkaConsumerMessage] {
         let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
-            bootstrapServers: try TestStack.kafkaBrokers(), groupID: TestStack.uniqueName("dlq-reader"), sessionTimeout: .seconds(6), heartbeatInterval: .seconds(1)
+            bootstrapServers: try bootstrapServers ?? TestStack.kafkaBrokers(), groupID: TestStack.uniqueName("dlq-reader"), sessionTimeout: .seconds(6), heartbeatInterval: .seconds(1)
         ))
         try consumer.subscribe(topics: [topic])
         // Closing the consumer ends the iteration, also if fewer records than expected ever arrive.

@@ -1,9 +1,9 @@
-import Kafka
 import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// The gateway's producer, replaced by a fresh one when it is stuck.
+/// A producer replaced by a fresh one when it is stuck: the gateway's, and the processor's dead-letter
+/// producer (a stuck one there would hold back the partition whose dead letter it cannot send).
 ///
 /// An idempotent producer can get stuck when the broker loses its producer state: every record then
 /// fails with `UNKNOWN_PRODUCER_ID`, librdkafka bumps the epoch and retries, and each send ends in
@@ -20,16 +20,24 @@ public final class ProducerSlot: Service, Sendable {
         var replacements = 0
     }
 
-    /// Failed publishes in a row, with the broker reachable, before the producer is replaced.
-    public static let failuresBeforeReplacement = 3
+    /// Failed publishes in a row, with the broker reachable, before the producer is replaced, unless
+    /// the owner says otherwise.
+    public static let defaultFailuresBeforeReplacement = 3
+    public let failuresBeforeReplacement: Int
 
     private let state: Mutex<State>
     private let makeProducer: @Sendable () throws -> KafkaProducer
     private let flushTimeout: Duration
     private let logger: Logger
 
-    public init(flushTimeout: Duration, logger: Logger, makeProducer: @escaping @Sendable () throws -> KafkaProducer) throws {
+    /// - Parameter failuresBeforeReplacement: failed publishes in a row, with the broker reachable, that
+    ///   make the producer count as stuck.
+    public init(
+        flushTimeout: Duration, failuresBeforeReplacement: Int = ProducerSlot.defaultFailuresBeforeReplacement, logger: Logger,
+        makeProducer: @escaping @Sendable () throws -> KafkaProducer
+    ) throws {
         state = Mutex(State(producer: try makeProducer()))
+        self.failuresBeforeReplacement = failuresBeforeReplacement
         self.makeProducer = makeProducer
         self.flushTimeout = flushTimeout
         self.logger = logger
@@ -40,6 +48,21 @@ public final class ProducerSlot: Service, Sendable {
     /// The current producer and its generation, read together.
     var current: (producer: KafkaProducer, generation: Int) { state.withLock { ($0.producer, $0.generation) } }
     public var replacements: Int { state.withLock { $0.replacements } }
+
+    /// Sends on the current producer and waits for each record's outcome, in input order; the outcomes
+    /// count toward ``replaceIfStuck(brokerReachable:)``.
+    public func send(_ messages: [KafkaProducerMessage]) async -> [Result<KafkaDeliveryReport, KafkaError>] {
+        let (producer, generation) = current
+        let results = await producer.send(messages)
+        record(
+            acknowledged: results.contains { if case .success = $0 { true } else { false } },
+            // A full local queue is backpressure (at capacity with the broker up), not a sign of a stuck
+            // producer: replacing it would purge every record in flight.
+            retriableFailure: results.contains { if case .failure(let error) = $0 { error.isRetriable && !error.isQueueFull } else { false } },
+            generation: generation
+        )
+        return results
+    }
 
     /// Called after each publish with whether any record was acknowledged and whether any failed
     /// retriably.
@@ -55,9 +78,9 @@ public final class ProducerSlot: Service, Sendable {
     }
 
     /// Replaces the producer if it reported a fatal error, or if publishes keep failing although the
-    /// broker answers metadata requests.
-    func replaceIfStuck(brokerReachable: Bool) async {
-        let (stuck, fatal) = state.withLock { ($0.consecutiveFailedPublishes >= Self.failuresBeforeReplacement, $0.producer.fatalError) }
+    /// broker answers metadata requests (the caller says whether it does).
+    public func replaceIfStuck(brokerReachable: Bool) async {
+        let (stuck, fatal) = state.withLock { ($0.consecutiveFailedPublishes >= failuresBeforeReplacement, $0.producer.fatalError) }
         guard fatal != nil || (brokerReachable && stuck) else { return }
         let replacement: KafkaProducer
         do {
