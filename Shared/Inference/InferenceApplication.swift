@@ -28,8 +28,15 @@ public struct InferenceConfiguration: Sendable {
     public var alwaysImplicitALS = false
     /// Connections idle this long are closed (`http.idle_timeout`).
     public var idleTimeout: Duration = .seconds(30)
+    /// A request must arrive whole within this long (`http.request_read_timeout`).
+    public var requestReadTimeout = HTTPServerSettings.defaultRequestReadTimeout
+    /// Connections held open at once (`http.max_connections`).
+    public var maximumConnections = HTTPServerSettings.defaultMaximumConnections
     /// Routes run on their connection's event loop (`http.pin_to_event_loop`).
     public var pinToEventLoop = false
+    /// `POST /v1/predict` calls per second over all callers, and the burst above it (`inference.predict_rate_limit`, `inference.predict_rate_burst`).
+    public var predictRateLimit = 100.0
+    public var predictRateBurst = 200.0
     /// The web page's static files (empty: no page).
     public var webRoot = "Services/InferenceAPI/web"
     /// Where the page posts events, and the producer key it may use (local demos only).
@@ -76,9 +83,16 @@ public struct InferenceConfiguration: Sendable {
             "inference.ui_gateway_api_key", default: nil,
             "A producer key handed to every visitor of the web page (or inference.ui_gateway_api_key_file): for local demos only; unset, visitors type a key", secret: true
         )
+        public static let predictRateLimit = ConfigKey(
+            "inference.predict_rate_limit", default: "100",
+            "POST /v1/predict calls per second, over all callers (0 = unlimited): the route resolves typed titles and folds in up to 500 ratings, so anonymous callers must not be able to take every core; past it, 429 with Retry-After"
+        )
+        public static let predictRateBurst = ConfigKey("inference.predict_rate_burst", default: "200", "POST /v1/predict calls allowed in a burst above inference.predict_rate_limit")
         public static let topic = ConfigKey("topics.model_updated", default: "streamrec.model-updated", "Topic on which the trainer announces promotions (each API instance reloads)")
 
-        public static let all: [ConfigKey] = [host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.pinToEventLoopKey, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, topNModel, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
+        public static let all: [ConfigKey] = [
+            host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.requestTimeoutKey, HTTPServerSettings.maximumConnectionsKey,
+            HTTPServerSettings.pinToEventLoopKey, predictRateLimit, predictRateBurst, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, topNModel, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
             + ClientConfigKeys.redis + ClientConfigKeys.postgres + [ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug]
     }
 
@@ -97,7 +111,11 @@ public struct InferenceConfiguration: Sendable {
         host = try reader.string(Keys.host)
         port = try reader.int(Keys.port, range: 0...65535)
         idleTimeout = try reader.duration(HTTPServerSettings.idleTimeoutKey)
+        requestReadTimeout = try reader.duration(HTTPServerSettings.requestTimeoutKey)
+        maximumConnections = try reader.int(HTTPServerSettings.maximumConnectionsKey, range: 1...1_000_000)
         pinToEventLoop = try reader.bool(HTTPServerSettings.pinToEventLoopKey)
+        predictRateLimit = Double(try reader.int(Keys.predictRateLimit, range: 0...1_000_000))
+        predictRateBurst = Double(try reader.int(Keys.predictRateBurst, range: 1...1_000_000))
         adminToken = try reader.optionalString(Keys.adminToken) ?? ""
         if !adminToken.isEmpty, adminToken.utf8.count < 16 {
             throw ConfigurationError(key: Keys.adminToken.name, message: "use at least 16 characters")
@@ -172,7 +190,8 @@ public struct InferenceApplication: Sendable {
         engine.alwaysImplicitALS = configuration.alwaysImplicitALS
         let service = InferenceService(
             engine: engine, features: features, catalog: catalog, models: models, adminToken: configuration.adminToken,
-            clock: { Int64(Date().timeIntervalSince1970 * 1000) }, ui: configuration.ui
+            clock: { Int64(Date().timeIntervalSince1970 * 1000) }, ui: configuration.ui,
+            predictLimiter: RateLimiter(ratePerSecond: configuration.predictRateLimit, burst: configuration.predictRateBurst)
         )
         return InferenceApplication(
             configuration: configuration, service: service, redis: redis, postgres: postgres, refresher: refresher, metrics: metrics, logger: logger
@@ -212,7 +231,11 @@ public struct InferenceApplication: Sendable {
             ModelUpdateListener(consumer: consumer, topic: configuration.modelUpdatedTopic, models: service.models, logger: logger),
             refresher,
             Application(
-                router: router(), server: HTTPServerSettings.server(idleTimeout: configuration.idleTimeout, pinnedToEventLoop: configuration.pinToEventLoop),
+                router: router(),
+                server: HTTPServerSettings.server(
+                    idleTimeout: configuration.idleTimeout, requestReadTimeout: configuration.requestReadTimeout,
+                    maximumConnections: configuration.maximumConnections, pinnedToEventLoop: configuration.pinToEventLoop
+                ),
                 configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
                 logger: logger
             ),

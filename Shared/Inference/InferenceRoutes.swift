@@ -20,6 +20,8 @@ public struct InferenceService: Sendable {
     public let adminToken: String
     public let clock: @Sendable () -> Int64
     public let ui: UIConfiguration
+    /// `POST /v1/predict` calls, over all callers (one bucket): bounds the CPU the route can take.
+    public let predictLimiter: RateLimiter
 
     /// What the web page needs to post events (`GET /v1/ui/config`).
     public struct UIConfiguration: Sendable {
@@ -35,8 +37,10 @@ public struct InferenceService: Sendable {
 
     public init(
         engine: RecommendationEngine, features: FeatureReader, catalog: CatalogMetadata, models: ModelRepository, adminToken: String,
-        clock: @escaping @Sendable () -> Int64, ui: UIConfiguration = UIConfiguration()
+        clock: @escaping @Sendable () -> Int64, ui: UIConfiguration = UIConfiguration(),
+        predictLimiter: RateLimiter = RateLimiter(ratePerSecond: 0, burst: 1)
     ) {
+        self.predictLimiter = predictLimiter
         self.engine = engine
         self.features = features
         self.catalog = catalog

@@ -44,6 +44,13 @@ enum PredictRoutes {
             guard request.mediaType == nil || request.mediaType == "application/json" else {
                 throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send application/json")
             }
+            // Before the body is read: a caller over the route's rate costs nothing more.
+            if let wait = service.predictLimiter.take(1, for: "predict") {
+                throw APIError(
+                    .tooManyRequests, code: "rate_limited", message: "POST /v1/predict is over its rate limit; retry later",
+                    headers: [.retryAfter: String(max(1, Int(wait.inSeconds.rounded(.up))))]
+                )
+            }
             // The query's k is validated even when the body's k overrides it.
             let queryK = try InferenceRoutes.kParameter(request.uri.queryParameters)
             let body = try parse(try await request.collectBody(limit: maximumBodyBytes))

@@ -149,8 +149,28 @@ public enum HTTPServerSettings {
         "Run each connection's routes on the connection's NIO event loop instead of the Swift cooperative pool (two fewer thread hand-offs per request, but a connection's requests stay on one core; false: Hummingbird's default)"
     )
 
-    public static func server(idleTimeout: Duration, pinnedToEventLoop: Bool = false) -> HTTPServerBuilder {
-        let configuration = HTTP1Channel.Configuration(idleTimeout: TimeAmount(idleTimeout))
+    public static let requestTimeoutKey = ConfigKey(
+        "http.request_read_timeout", default: "30s",
+        "A request (head and body) must arrive within this long of the connection opening or the previous response; otherwise the connection is closed (bounds slow-loris clients that trickle bytes)"
+    )
+
+    public static let maximumConnectionsKey = ConfigKey(
+        "http.max_connections", default: "4096", "Connections held open at once; one more is closed as soon as it is accepted"
+    )
+
+    public static let defaultRequestReadTimeout: Duration = .seconds(30)
+    public static let defaultMaximumConnections = 4096
+
+    public static func server(
+        idleTimeout: Duration, requestReadTimeout: Duration = defaultRequestReadTimeout, maximumConnections: Int = defaultMaximumConnections,
+        pinnedToEventLoop: Bool = false
+    ) -> HTTPServerBuilder {
+        let connections = ConnectionLimit.Counter(maximum: maximumConnections)
+        let deadline = TimeAmount(requestReadTimeout)
+        let configuration = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ConnectionLimit(counter: connections), RequestReadDeadline(timeout: deadline)],
+            idleTimeout: TimeAmount(idleTimeout)
+        )
         return pinnedToEventLoop ? pinnedHTTP1(configuration: configuration) : .http1(configuration: configuration)
     }
 }

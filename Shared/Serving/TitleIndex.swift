@@ -30,6 +30,11 @@ public struct TitleIndex: Sendable {
     private let exact: [String: [Int]]
     /// Every normalised key with its scalars, for the typo search.
     private let keys: [(key: [Unicode.Scalar], indices: [Int])]
+    /// Trigram (of a key padded with two spaces each side) → positions in `keys` holding it, each once.
+    /// The typo search compares only keys that share enough trigrams with the query, instead of all.
+    private let keysByTrigram: [UInt64: [Int32]]
+    /// Positions in `keys` by key length, for queries too short for trigrams to narrow anything.
+    private let keysByLength: [Int: [Int32]]
 
     public init(_ entries: [Entry]) {
         self.entries = entries
@@ -40,6 +45,14 @@ public struct TitleIndex: Sendable {
         self.exact = exact
         // Sorted, so ties between equally near titles break the same way in every process.
         keys = exact.sorted { $0.key < $1.key }.map { (Array($0.key.unicodeScalars), $0.value) }
+        var byTrigram: [UInt64: [Int32]] = [:]
+        var byLength: [Int: [Int32]] = [:]
+        for (position, candidate) in keys.enumerated() {
+            for trigram in Self.trigrams(candidate.key) { byTrigram[trigram, default: []].append(Int32(position)) }
+            byLength[candidate.key.count, default: []].append(Int32(position))
+        }
+        keysByTrigram = byTrigram
+        keysByLength = byLength
     }
 
     public var count: Int { entries.count }
@@ -66,7 +79,8 @@ public struct TitleIndex: Sendable {
         let budget = scalars.count <= 4 ? 1 : scalars.count <= 10 ? 2 : 2 + scalars.count / 10
         let suggestionBudget = budget + 3
         var ranked: [(distance: Int, order: Int, indices: [Int])] = []
-        for (order, candidate) in keys.enumerated() where abs(candidate.key.count - scalars.count) <= suggestionBudget {
+        for order in candidates(scalars, budget: budget, suggestionBudget: suggestionBudget) {
+            let candidate = keys[order]
             let distance = Self.editDistance(scalars, candidate.key, limit: suggestionBudget)
             if distance <= suggestionBudget { ranked.append((distance, order, candidate.indices)) }
         }
@@ -76,6 +90,56 @@ public struct TitleIndex: Sendable {
             if !found.isEmpty { return .matched(Self.unique(found), typos: best.distance) }
         }
         return .unknown(suggestions: Array(Self.unique(ranked.flatMap { $0.indices.map { entries[$0] } }).prefix(3)))
+    }
+
+    /// Positions in `keys` worth an edit distance: every key within `budget` of the query (so a match is
+    /// never missed), and the keys sharing the most trigrams with it (for suggestions).
+    ///
+    /// One edit changes at most three of a string's padded trigrams and an adjacent swap at most four,
+    /// so a key within `budget` edits shares at least `distinct query trigrams − 4 × budget` of them. The
+    /// key's length must be within the budget as well. Keys of queries too short for that bound to say
+    /// anything are found by length instead.
+    private func candidates(_ query: [Unicode.Scalar], budget: Int, suggestionBudget: Int) -> [Int] {
+        let queryTrigrams = Set(Self.trigrams(query))
+        let threshold = queryTrigrams.count - 4 * budget
+        guard threshold > 0 else {
+            var found: [Int] = []
+            for length in max(0, query.count - suggestionBudget)...(query.count + suggestionBudget) {
+                found += (keysByLength[length] ?? []).map(Int.init)
+            }
+            return found.sorted()
+        }
+        var shared: [Int32: Int] = [:]
+        for trigram in queryTrigrams {
+            for position in keysByTrigram[trigram] ?? [] { shared[position, default: 0] += 1 }
+        }
+        var found: [Int] = []
+        var nearest: [(shared: Int, position: Int)] = []
+        for (position, count) in shared {
+            let position = Int(position)
+            let lengthDifference = abs(keys[position].key.count - query.count)
+            if count >= threshold, lengthDifference <= budget {
+                found.append(position)
+            } else if lengthDifference <= suggestionBudget {
+                nearest.append((count, position))
+            }
+        }
+        // Suggestions: the keys most alike by trigrams (a bounded number of edit distances however many
+        // titles share one trigram with the query).
+        nearest.sort { ($0.shared, -$0.position) > ($1.shared, -$1.position) }
+        found += nearest.prefix(Self.suggestionCandidates).map(\.position)
+        return found.sorted()
+    }
+
+    /// Keys beyond the sure candidates whose edit distance is computed for suggestions.
+    static let suggestionCandidates = 32
+
+    /// The trigrams of `scalars` padded with two spaces each side, packed 21 bits a scalar.
+    static func trigrams(_ scalars: [Unicode.Scalar]) -> [UInt64] {
+        let padded = [" ", " "] + scalars + [" ", " "]
+        return (0..<(padded.count - 2)).map { start in
+            (UInt64(padded[start].value) << 42) | (UInt64(padded[start + 1].value) << 21) | UInt64(padded[start + 2].value)
+        }
     }
 
     private static func unique(_ found: [Entry]) -> [Entry] {

@@ -10,6 +10,7 @@ import Redis
 import Serving
 import ServiceSupport
 import StackTestSupport
+import Synchronization
 import Testing
 import Training
 
@@ -284,5 +285,84 @@ struct PredictRoutesTests {
             #expect(response.status == .badRequest)
             #expect(InferenceRoutesTests.errorField(response) == "title")
         }
+    }
+
+    /// Twenty callers posting 500 misspelt titles each, over and over, and one body trickled a byte a
+    /// second: the misspellings are refused after at most 21 look-ups (the typo cap), the route's rate
+    /// limit answers the rest with 429, another route keeps answering fast, and the trickling
+    /// connection is closed by the request deadline, long before the idle timeout would have.
+    @Test("predict under abuse: 20 callers × 500 one-typo titles and a trickled body; other routes keep their latency, the trickle is cut at the deadline")
+    func predictUnderAbuse() async throws {
+        let fixture = try await MovieFixture()
+        let limited = InferenceService(
+            engine: fixture.service.engine, features: fixture.service.features, catalog: fixture.service.catalog, models: fixture.service.models,
+            adminToken: "", clock: fixture.service.clock, predictLimiter: RateLimiter(ratePerSecond: 50, burst: 50)
+        )
+        let router = Router()
+        router.middlewares.add(ErrorAndRequestIDMiddleware())
+        InferenceRoutes.add(to: router, service: limited)
+        let app = Application(
+            router: router, server: HTTPServerSettings.server(idleTimeout: .seconds(30), requestReadTimeout: .seconds(3)),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0))
+        )
+        // One typo in each of 500 catalog titles: a letter swapped for "q" ("Toy Story" → "Toy Sqory").
+        let misspelt = (1...700).compactMap { id -> String? in
+            guard let title = fixture.service.catalog.movie(String(id))?.title, !title.contains("\""), !title.contains("\\"), title.count > 6 else { return nil }
+            var letters = Array(title)
+            letters[letters.count / 2] = letters[letters.count / 2] == "q" ? "z" : "q"
+            return #"{"title": "\#(String(letters))", "rating": 4}"#
+        }.prefix(500).joined(separator: ", ")
+        let abusive = #"{"ratings": [\#(misspelt)]}"#
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            func similarLatency() async throws -> Duration {
+                let started = ContinuousClock.now
+                try await client.execute(uri: "/v1/items/1/similar?domain=movies&k=10", method: .get) { response in
+                    #expect(response.status == .ok)
+                }
+                return ContinuousClock.now - started
+            }
+            func median(_ values: [Duration]) -> Duration { values.sorted()[values.count / 2] }
+            var quiet: [Duration] = []
+            for _ in 0..<30 { quiet.append(try await similarLatency()) }
+
+            let trickle = Task.detached {
+                SlowClient.trickle(
+                    port: port, head: "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n",
+                    interval: .seconds(1), timeout: .seconds(20)
+                )
+            }
+            let loadEnds = ContinuousClock.now + .seconds(4)
+            var underLoad: [Duration] = []
+            var answered: [Int: Int] = [:]
+            try await withThrowingTaskGroup(of: [Int: Int].self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        var statuses: [Int: Int] = [:]
+                        while ContinuousClock.now < loadEnds {
+                            let status = try await client.execute(
+                                uri: "/v1/predict", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: abusive)
+                            ) { Int($0.status.code) }
+                            statuses[status, default: 0] += 1
+                        }
+                        return statuses
+                    }
+                }
+                while ContinuousClock.now < loadEnds {
+                    underLoad.append(try await similarLatency())
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                for try await statuses in group { answered.merge(statuses, uniquingKeysWith: +) }
+            }
+            let closedAfter = await trickle.value
+            print("predict under abuse: similar items median \(median(quiet)) quiet, \(median(underLoad)) under load (\(underLoad.count) calls); predict answers \(answered); trickle closed after \(String(describing: closedAfter))")
+            #expect(Set(answered.keys).isSubset(of: [422, 429]), "\(answered)")
+            #expect(answered[429, default: 0] > 0 && answered[422, default: 0] > 0, "\(answered)")
+            // Generous against a noisy machine; the point is that another route is not starved.
+            #expect(median(underLoad) < .milliseconds(250), "similar items: median \(median(underLoad)) under load against \(median(quiet)) quiet")
+            let closed = try #require(closedAfter, "the trickling connection was still open after 20 s")
+            #expect(closed >= .milliseconds(2900) && closed < .seconds(8), "closed after \(closed)")
+        }
+        try await fixture.finish()
     }
 }

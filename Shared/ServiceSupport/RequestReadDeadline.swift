@@ -1,0 +1,102 @@
+import HTTPTypes
+import HummingbirdCore
+import NIOHTTPTypes
+import NIOCore
+import Synchronization
+
+/// Closes a connection that takes longer than `timeout` to deliver a whole request, head and body.
+///
+/// The idle timeout alone does not bound a slow-loris client: one byte every few seconds keeps a
+/// connection and its partial body alive indefinitely. The clock starts when the connection opens and
+/// again when a response has been written (the time to send the next request counts as well, so a
+/// header trickled byte by byte is bounded too); it stops when the request's end arrives, so a route
+/// that takes long to answer is not cut off. A kept-alive connection that sends nothing is closed after
+/// `timeout` as well, as the idle timeout would.
+final class RequestReadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let timeout: TimeAmount
+    private var deadline: Scheduled<Void>?
+
+    init(timeout: TimeAmount) {
+        self.timeout = timeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { arm(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        arm(context)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        disarm()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        disarm()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .end = unwrapInboundIn(data) { disarm() }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { arm(context) }
+        context.write(data, promise: promise)
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        disarm()
+        let channel = context.channel
+        deadline = context.eventLoop.scheduleTask(in: timeout) {
+            channel.close(promise: nil)
+        }
+    }
+
+    private func disarm() {
+        deadline?.cancel()
+        deadline = nil
+    }
+}
+
+/// Caps the connections one server holds open: one past the limit is closed as soon as it is accepted,
+/// so a flood of idle or slow connections cannot exhaust file descriptors and memory.
+final class ConnectionLimit: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+
+    /// Open connections of one server, shared by its connections' handlers.
+    final class Counter: Sendable {
+        let maximum: Int
+        let open = Atomic<Int>(0)
+        init(maximum: Int) { self.maximum = maximum }
+    }
+
+    private let counter: Counter
+    private var counted = false
+
+    init(counter: Counter) {
+        self.counter = counter
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let now = counter.open.wrappingAdd(1, ordering: .relaxed).newValue
+        counted = true
+        if now > counter.maximum { context.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if counted {
+            counter.open.wrappingSubtract(1, ordering: .relaxed)
+            counted = false
+        }
+    }
+}
