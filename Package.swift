@@ -213,7 +213,7 @@ let package = Package(
             name: "StreamRecBench",
             dependencies: [
                 "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender", "SyntheticData", "Features", "LoadGeneration", "Ingest",
-                "ClientRuntime",
+                "ClientRuntime", "Datasets", "Serving",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

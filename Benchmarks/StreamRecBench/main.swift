@@ -483,7 +483,8 @@ case "processor-wait": try await processorWait(arguments)
 case "gateway-load": try await gatewayLoad(arguments)
 case "gateway-stages": try await gatewayStages(arguments)
 case "feature-memory": try await featureMemory(arguments)
+case "title-resolution": try titleResolution(arguments)
 default:
-    print("usage: streamrec-bench kafka-producer|create-topic|redis|events-codec|recommender-eval|predict-eval|als-fit|processor-fill|processor-wait|gateway-load|gateway-stages|feature-memory [--option value ...]")
+    print("usage: streamrec-bench kafka-producer|create-topic|redis|events-codec|recommender-eval|predict-eval|als-fit|processor-fill|processor-wait|gateway-load|gateway-stages|feature-memory|title-resolution [--option value ...]")
     exit(2)
 }

@@ -65,7 +65,10 @@ public struct TitleIndex: Sendable {
         return year == nil || indices.contains { entries[$0].year == year }
     }
 
-    public func resolve(_ query: String) -> Resolution {
+    /// - Parameter scanningEveryTitle: compare the query with every title instead of those the trigram
+    ///   index picks (how typos were looked up before the index; kept as the reference that tests and
+    ///   `streamrec-bench title-resolution` compare the index with).
+    public func resolve(_ query: String, scanningEveryTitle: Bool = false) -> Resolution {
         let (text, year) = Self.splitYear(query)
         guard let key = Self.keys(of: text).first, !key.isEmpty else { return .unknown(suggestions: []) }
         func filtered(_ indices: [Int]) -> [Entry] {
@@ -79,7 +82,10 @@ public struct TitleIndex: Sendable {
         let budget = scalars.count <= 4 ? 1 : scalars.count <= 10 ? 2 : 2 + scalars.count / 10
         let suggestionBudget = budget + 3
         var ranked: [(distance: Int, order: Int, indices: [Int])] = []
-        for order in candidates(scalars, budget: budget, suggestionBudget: suggestionBudget) {
+        let compared = scanningEveryTitle
+            ? keys.indices.filter { abs(keys[$0].key.count - scalars.count) <= suggestionBudget }
+            : candidates(scalars, budget: budget, suggestionBudget: suggestionBudget)
+        for order in compared {
             let candidate = keys[order]
             let distance = Self.editDistance(scalars, candidate.key, limit: suggestionBudget)
             if distance <= suggestionBudget { ranked.append((distance, order, candidate.indices)) }
