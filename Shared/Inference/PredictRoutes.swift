@@ -56,7 +56,7 @@ enum PredictRoutes {
             let body = try parse(try await request.collectBody(limit: maximumBodyBytes))
             let k = body.k ?? queryK
             let minimumSupport = try minimumSupportParameter(request)
-            guard let model = service.models.model(for: "movies"), model.bundle.ratings != nil else {
+            guard let model = service.models.model(for: "movies"), model.predictsRatings else {
                 throw APIError.unavailable(code: "no_model", message: "no movies rating model is served yet", retryAfter: .seconds(30))
             }
             var resolved: [(rated: RatedMovie, id: String, typos: Int)] = []

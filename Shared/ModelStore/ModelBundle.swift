@@ -4,7 +4,8 @@ import Recommender
 /// "because you liked", and the top-N model when it won), the sequence-aware EASE model when it won the
 /// top-N choice (``TopNSelection``), every training user's history (scored by the top-N model and never
 /// recommended back), the biased MF rating model where the domain has explicit ratings (predicted
-/// ratings), and popularity per item (the fallback). The artifact payload.
+/// ratings), the Bayesian MF fold-in where it predicted held-out ratings better, and popularity per item
+/// (the fallback). The artifact payload.
 public struct ModelBundle: Sendable {
     public var userIDs: [String]
     public var itemIDs: [String]
@@ -16,11 +17,14 @@ public struct ModelBundle: Sendable {
     public var histories: UserHistories
     /// The top-N model when sequence-aware EASE won the choice; nil: implicit ALS serves top-N.
     public var sequenceAwareEASE: SequenceAwareEASE?
+    /// The rating model of `POST /v1/predict` when Bayesian MF won the rating choice; nil: biased MF.
+    public var bayesianRatings: BayesianFoldIn?
 
     public init(
         userIDs: [String], itemIDs: [String], implicitALS: ImplicitALS, ratings: BiasedMF?, popularity: [Float],
-        histories: UserHistories? = nil, sequenceAwareEASE: SequenceAwareEASE? = nil
+        histories: UserHistories? = nil, sequenceAwareEASE: SequenceAwareEASE? = nil, bayesianRatings: BayesianFoldIn? = nil
     ) {
+        self.bayesianRatings = bayesianRatings
         self.userIDs = userIDs
         self.itemIDs = itemIDs
         self.implicitALS = implicitALS
@@ -34,8 +38,8 @@ public struct ModelBundle: Sendable {
     public var topNKind: TopNKind { sequenceAwareEASE == nil ? .implicitALS : .sequenceAwareEASE }
 
     /// 1: ALS, biased MF, popularity. 2: and the histories and the optional sequence-aware EASE (1 is
-    /// still read: no histories, ALS serves).
-    static let payloadVersion: UInt32 = 2
+    /// still read: no histories, ALS serves). 3: and the optional Bayesian MF fold-in (2 is still read).
+    static let payloadVersion: UInt32 = 3
 
     public func encoded() -> [UInt8] {
         var writer = BinaryWriter()
@@ -79,13 +83,26 @@ public struct ModelBundle: Sendable {
             writer.write(model.ease.weights)
             writer.write(model.transitions.weights)
         }
+        writer.write(UInt32(bayesianRatings == nil ? 0 : 1))
+        if let model = bayesianRatings {
+            writer.write(UInt32(model.factors))
+            writer.write(model.ratingRange.lowerBound)
+            writer.write(model.ratingRange.upperBound)
+            writer.write(model.globalBiases)
+            writer.write(model.noisePrecisions)
+            writer.write(model.priorMeans)
+            writer.write(model.priorPrecisions)
+            writer.write(model.itemBiases)
+            writer.write(model.itemFactors)
+            writer.write(model.knownItems)
+        }
         return writer.bytes
     }
 
     public static func decode(_ bytes: [UInt8]) throws(ModelArtifactError) -> ModelBundle {
         var reader = BinaryReader(bytes)
         let version = try reader.read(UInt32.self)
-        guard version == 1 || version == payloadVersion else { throw .invalidPayload("unknown bundle version \(version)") }
+        guard (1...payloadVersion).contains(version) else { throw .invalidPayload("unknown bundle version \(version)") }
         let users = try reader.readStrings()
         let items = try reader.readStrings()
         var als = ImplicitALS.Configuration()
@@ -154,10 +171,29 @@ public struct ModelBundle: Sendable {
                 )
             }
         }
+        var bayesianRatings: BayesianFoldIn?
+        if version >= 3, try reader.read(UInt32.self) == 1 {
+            let factors = Int(try reader.read(UInt32.self))
+            let lower = try reader.read(Float.self)
+            let upper = try reader.read(Float.self)
+            guard lower <= upper else { throw .invalidPayload("Bayesian MF rating range") }
+            let globalBiases = try reader.readFloats()
+            let noisePrecisions = try reader.readFloats()
+            let priorMeans = try reader.readFloats()
+            let priorPrecisions = try reader.readFloats()
+            let itemBiases = try reader.readFloats()
+            let itemFactors = try reader.readFloats()
+            let knownItems = try reader.readFloats()
+            guard let model = BayesianFoldIn(
+                factors: factors, itemCount: items.count, ratingRange: lower...upper, globalBiases: globalBiases, noisePrecisions: noisePrecisions,
+                priorMeans: priorMeans, priorPrecisions: priorPrecisions, itemBiases: itemBiases, itemFactors: itemFactors, knownItems: knownItems
+            ) else { throw .invalidPayload("Bayesian MF shapes do not match the catalog") }
+            bayesianRatings = model
+        }
         guard reader.isAtEnd else { throw .invalidPayload("trailing bytes") }
         return ModelBundle(
             userIDs: users, itemIDs: items, implicitALS: implicitALS, ratings: ratings, popularity: popularity, histories: histories,
-            sequenceAwareEASE: sequenceAwareEASE
+            sequenceAwareEASE: sequenceAwareEASE, bayesianRatings: bayesianRatings
         )
     }
 }

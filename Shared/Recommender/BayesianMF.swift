@@ -32,6 +32,11 @@ public struct BayesianMF: RatingPredictor, Sendable {
         var itemBias: [Float]
         var userFactors: [Float]
         var itemFactors: [Float]
+        /// What a new user's parameters are drawn from in this sample: the noise precision and the users'
+        /// priors (bias, then each factor column), as this sweep drew them.
+        var noisePrecision: Float = 1
+        var userPriorMeans: [Float] = []
+        var userPriorPrecisions: [Float] = []
     }
 
     public let configuration: Configuration
@@ -169,26 +174,34 @@ struct GibbsSampler {
 
         // Biases: h = 1 on the rows of their user (item).
         // Prior means are copied out and back: a mutating call cannot also take a property of self inout.
+        var userPriorMeans = [Float](repeating: 0, count: k + 1)
+        var userPriorPrecisions = [Float](repeating: 1, count: k + 1)
         var mean = userBiasMean
-        current.userBias = drawBiases(current.userBias, start: userStart, index: userIndex, mean: &mean)
+        var prior: (mean: Double, precision: Double)
+        (current.userBias, prior) = drawBiases(current.userBias, start: userStart, index: userIndex, mean: &mean)
+        (userPriorMeans[0], userPriorPrecisions[0]) = (Float(prior.mean), Float(prior.precision))
         userBiasMean = mean
         mean = itemBiasMean
-        current.itemBias = drawBiases(current.itemBias, start: itemStart, index: itemIndex, mean: &mean)
+        current.itemBias = drawBiases(current.itemBias, start: itemStart, index: itemIndex, mean: &mean).biases
         itemBiasMean = mean
 
         // Factors, one factor column at a time: for p_uf the rows of u have h = q_{i,f} (and vice versa).
         for f in 0..<k {
             mean = userFactorMeans[f]
-            current.userFactors = drawFactors(
+            (current.userFactors, prior) = drawFactors(
                 current.userFactors, other: current.itemFactors, otherOf: items, factor: f, start: userStart, index: userIndex, mean: &mean
             )
+            (userPriorMeans[f + 1], userPriorPrecisions[f + 1]) = (Float(prior.mean), Float(prior.precision))
             userFactorMeans[f] = mean
             mean = itemFactorMeans[f]
             current.itemFactors = drawFactors(
                 current.itemFactors, other: current.userFactors, otherOf: users, factor: f, start: itemStart, index: itemIndex, mean: &mean
-            )
+            ).factors
             itemFactorMeans[f] = mean
         }
+        current.noisePrecision = Float(noisePrecision)
+        current.userPriorMeans = userPriorMeans
+        current.userPriorPrecisions = userPriorPrecisions
     }
 
     /// θ' ~ N((α Σ (e + θh) h + μλ) / (α Σh² + λ), 1 / (α Σh² + λ)) given Σ e·h and Σ h² over θ's rows.
@@ -214,7 +227,7 @@ struct GibbsSampler {
         return (currentMean, precision)
     }
 
-    mutating func drawBiases(_ biases: [Float], start: [Int], index: [Int32], mean: inout Double) -> [Float] {
+    mutating func drawBiases(_ biases: [Float], start: [Int], index: [Int32], mean: inout Double) -> (biases: [Float], prior: (mean: Double, precision: Double)) {
         var biases = biases
         let prior = drawPrior(biases, mean: &mean)
         for owner in biases.indices {
@@ -227,12 +240,12 @@ struct GibbsSampler {
             biases[owner] = drawn
             for position in rows { residuals[Int(index[position])] -= delta }
         }
-        return biases
+        return (biases, prior)
     }
 
     mutating func drawFactors(
         _ factors: [Float], other: [Float], otherOf: [Int32], factor f: Int, start: [Int], index: [Int32], mean: inout Double
-    ) -> [Float] {
+    ) -> (factors: [Float], prior: (mean: Double, precision: Double)) {
         let k = configuration.factors
         var factors = factors
         let prior = drawPrior(stride(from: f, to: factors.count, by: k).lazy.map { factors[$0] }, mean: &mean)
@@ -256,7 +269,7 @@ struct GibbsSampler {
                 residuals[row] -= delta * other[Int(otherOf[row]) * k + f]
             }
         }
-        return factors
+        return (factors, prior)
     }
 }
 

@@ -69,26 +69,37 @@ public final class ServingModel: Sendable {
         return TopK.select(scores, k: k) { $0 == index || itemNorms[$0] == 0 }.map { (bundle.itemIDs[$0.index], $0.score) }
     }
 
-    /// Predicted ratings for someone who rated `ratings` (item index, rating): their bias and factors fitted
-    /// by the rating model, then the `k` best-predicted items they did not rate, best first. Only items
-    /// with at least `minimumSupport` training popularity are candidates (a film rated once, five stars,
-    /// has a large uncertain bias). Nil when the model has no rating part.
-    public func predictedRatings(_ ratings: [(item: Int, rating: Float)], k: Int, minimumSupport: Float) -> [(item: String, rating: Float)]? {
+    /// Whether the model predicts ratings (the domain had explicit ratings to train on).
+    public var predictsRatings: Bool { bundle.bayesianRatings != nil || bundle.ratings != nil }
+
+    /// The predicted rating of each item in `items` (item indices; -1 for one the model does not know,
+    /// which gets the user's baseline) for someone who rated `ratings`: folded into Bayesian MF (posterior
+    /// mean) where it won the trainer's rating choice, else into biased MF. Nil without a rating model.
+    func predictions(_ ratings: [(item: Int, rating: Float)], items: some Sequence<Int>) -> [Float]? {
+        if let bayesian = bundle.bayesianRatings {
+            let user = bayesian.foldIn(ratings)
+            return items.map { bayesian.predict(user, item: $0) }
+        }
         guard let mf = bundle.ratings else { return nil }
         let user = mf.foldIn(ratings)
+        return items.map { mf.predict(user, item: $0) }
+    }
+
+    /// Predicted ratings for someone who rated `ratings` (item index, rating), then the `k` best-predicted
+    /// items they did not rate, best first. Only items with at least `minimumSupport` training popularity
+    /// are candidates (a film rated once, five stars, has a large uncertain bias). Nil when the model has
+    /// no rating part.
+    public func predictedRatings(_ ratings: [(item: Int, rating: Float)], k: Int, minimumSupport: Float) -> [(item: String, rating: Float)]? {
         let rated = Set(ratings.map(\.item))
-        var predictions = [Float](repeating: 0, count: bundle.itemIDs.count)
-        for item in predictions.indices { predictions[item] = mf.predict(user, item: item) }
         let popularity = bundle.popularity
+        guard let predictions = predictions(ratings, items: bundle.itemIDs.indices) else { return nil }
         return TopK.select(predictions, k: k) { rated.contains($0) || popularity[$0] < minimumSupport }.map { (bundle.itemIDs[$0.index], $0.score) }
     }
 
     /// Predicted ratings of exactly `items` (item indices; -1 for an item the model does not know, which
     /// gets the user's baseline) for someone who rated `ratings`. Nil when the model has no rating part.
     public func predictedRatings(_ ratings: [(item: Int, rating: Float)], for items: [Int]) -> [Float]? {
-        guard let mf = bundle.ratings else { return nil }
-        let user = mf.foldIn(ratings)
-        return items.map { mf.predict(user, item: $0) }
+        predictions(ratings, items: items)
     }
 
     /// The item (among `candidates`, item indices) whose ALS factors are nearest by cosine to `item`'s:

@@ -29,6 +29,11 @@ public struct TrainingParameters: Sendable, Hashable {
     public var alsRegularization = ImplicitALS.Configuration.movieLens.regularization
     public var alsAlpha = ImplicitALS.Configuration.movieLens.alpha
     public var ratingFactors = 64
+    /// Gibbs sweeps of the Bayesian MF rating candidate (its first 15 % are burn-in); 0 leaves it out.
+    public var bayesianSweeps = BayesianMF.Configuration().iterations
+    /// Bayesian MF samples the served fold-in keeps (``BayesianFoldIn``): the artifact and each predict
+    /// request grow with them.
+    public var bayesianSamplesServed = 40
     /// Share of each user's latest interactions held out for the offline evaluation.
     public var testFraction = 0.2
     public var k = 10
@@ -62,7 +67,8 @@ public struct TrainingParameters: Sendable, Hashable {
     public var description: [String: String] {
         [
             "als.factors": String(alsFactors), "als.iterations": String(alsIterations), "als.regularization": String(alsRegularization),
-            "als.alpha": String(alsAlpha), "ratings.factors": String(ratingFactors), "evaluation.test_fraction": String(testFraction),
+            "als.alpha": String(alsAlpha), "ratings.factors": String(ratingFactors), "ratings.bayesian_sweeps": String(bayesianSweeps),
+            "ratings.bayesian_samples_served": String(bayesianSamplesServed), "evaluation.test_fraction": String(testFraction),
             "evaluation.k": String(k), "seed": String(seed), "top_n.item_item_memory_limit_mib": String(itemItemMemoryLimit >> 20), "evaluation.holdout": holdout.rawValue, "top_n.candidates": topNCandidates.map(\.rawValue).sorted().joined(separator: ","),
         ]
     }
@@ -93,10 +99,11 @@ public enum ImplicitStrength {
 public struct TrainedModels: Sendable {
     public var bundle: ModelBundle
     /// `ndcg@10`, `recall@10` (the served top-N model's), `als.ndcg@10`, `validation.<kind>.ndcg@10` (each
-    /// top-N candidate's validation figure), `popularity.ndcg@10`, `popularity.recall@10`, `rmse` (if there
-    /// are ratings), `users`, `items`, `test_users`.
+    /// top-N candidate's validation figure), `popularity.ndcg@10`, `popularity.recall@10`, `rmse` (the served
+    /// rating model's, if there are ratings) beside `biased_mf.rmse`, `bayesian_mf.rmse` and their
+    /// `validation.` figures, `users`, `items`, `test_users`.
     public var metrics: [String: Double]
-    /// What the top-N choice decided: `top_n.kind` and the chosen model's hyper-parameters.
+    /// What the top-N choice decided: `top_n.kind` and the chosen model's hyper-parameters; `ratings.kind`.
     public var chosen: [String: String]
     /// nDCG@k on the test part after each ALS iteration count in `curveIterations` (the learning curve).
     public var learningCurve: [(iterations: Int, ndcg: Double)]
@@ -191,8 +198,10 @@ public enum ModelTraining {
         }
         for (kind, reason) in choice.skipped { chosen["top_n.skipped.\(kind.rawValue)"] = reason }
 
-        // The rating model, where there are ratings: RMSE on each user's latest ratings.
+        // The rating model, where there are ratings: biased MF or Bayesian MF, whichever predicts a validation
+        // share of the earlier ratings better; RMSE on each user's latest ratings.
         var ratingModel: BiasedMF?
+        var bayesianRatings: BayesianFoldIn?
         if ratings.count >= 100 {
             var configuration = BiasedMF.Configuration()
             configuration.factors = parameters.ratingFactors
@@ -200,10 +209,29 @@ public enum ModelTraining {
             let (ratingTrain, ratingTest) = Splits.temporal(ratings, testFraction: parameters.testFraction)
             let (fitPart, validation) = Splits.random(ratingTrain, testFraction: 0.1, seed: parameters.seed)
             let (model, history) = BiasedMF.fit(train: fitPart, validation: validation, userCount: users.count, itemCount: items.count, configuration: configuration)
-            metrics["rmse"] = model.rmse(on: ratingTest)
-            // Production: all ratings, as many epochs as validation chose.
+            metrics["biased_mf.rmse"] = model.rmse(on: ratingTest)
+            metrics["validation.biased_mf.rmse"] = model.rmse(on: validation)
+            var bayesian = BayesianMF.Configuration()
+            bayesian.iterations = parameters.bayesianSweeps
+            bayesian.burnIn = parameters.bayesianSweeps * 15 / 100
+            bayesian.seed = parameters.seed
+            var bayesianWins = false
+            if parameters.bayesianSweeps > 0 {
+                let candidate = BayesianMF.fit(train: fitPart, userCount: users.count, itemCount: items.count, configuration: bayesian)
+                metrics["bayesian_mf.rmse"] = candidate.rmse(on: ratingTest)
+                metrics["validation.bayesian_mf.rmse"] = candidate.rmse(on: validation)
+                bayesianWins = metrics["validation.bayesian_mf.rmse"]! < metrics["validation.biased_mf.rmse"]!
+            }
+            chosen["ratings.kind"] = bayesianWins ? "bayesian-mf" : "biased-mf"
+            metrics["rmse"] = bayesianWins ? metrics["bayesian_mf.rmse"] : metrics["biased_mf.rmse"]
+            // Production: all ratings; biased MF as many epochs as validation chose (it stays in the bundle
+            // either way, for artifacts read by an API that predates the Bayesian fold-in).
             configuration.maximumEpochs = max(1, history.bestEpoch + 1)
             ratingModel = BiasedMF.fit(train: ratings, userCount: users.count, itemCount: items.count, configuration: configuration).model
+            if bayesianWins {
+                let production = BayesianMF.fit(train: ratings, userCount: users.count, itemCount: items.count, configuration: bayesian)
+                bayesianRatings = BayesianFoldIn(production, keeping: parameters.bayesianSamplesServed)
+            }
         }
 
         // Production: the chosen kind on everything (ALS too: fold-in and reasons use its factors).
@@ -221,7 +249,7 @@ public enum ModelTraining {
         let histories = UserHistories(interactions, userCount: users.count, weight: TopNSelection.historyWeight(choice, input: fullInput))
         let bundle = ModelBundle(
             userIDs: users.ids, itemIDs: items.ids, implicitALS: productionALS, ratings: ratingModel, popularity: popularity.scores,
-            histories: histories, sequenceAwareEASE: sequenceAwareEASE
+            histories: histories, sequenceAwareEASE: sequenceAwareEASE, bayesianRatings: bayesianRatings
         )
         return TrainedModels(bundle: bundle, metrics: metrics, chosen: chosen, learningCurve: curve)
     }

@@ -53,8 +53,14 @@ public struct TrainerConfiguration: Sendable {
             "The top-N models that may win the validation choice (comma-separated; one pins it)"
         )
 
+        public static let bayesianSweeps = ConfigKey(
+            "training.bayesian_mf_sweeps", default: "200",
+            "Gibbs sweeps of the Bayesian MF rating candidate (served by POST /v1/predict when it beats biased MF on validation RMSE); 0 leaves it out"
+        )
+
         public static let all: [ConfigKey] = [
             artifacts, keep, metric, tolerance, window, topic, factors, iterations, regularization, alpha, itemItemMemory, holdout, candidates,
+            bayesianSweeps,
         ]
             + ClientConfigKeys.postgres + ClientConfigKeys.kafkaProducer
     }
@@ -84,6 +90,7 @@ public struct TrainerConfiguration: Sendable {
             throw ConfigurationError(key: Keys.candidates.name, message: "a list of \(TopNKind.allCases.map(\.rawValue)), got \(kinds)")
         }
         parameters.topNCandidates = Set(kinds.compactMap(TopNKind.init(rawValue:)))
+        parameters.bayesianSweeps = try reader.int(Keys.bayesianSweeps, range: 0...10_000)
         migrationsDirectory = try reader.string(ClientConfigKeys.postgresMigrationsDirectory)
     }
 }

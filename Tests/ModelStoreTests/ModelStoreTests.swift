@@ -51,7 +51,14 @@ struct ModelArtifactTests {
         mfConfiguration.factors = 4
         mfConfiguration.maximumEpochs = 5
         let mf = BiasedMF.fit(train: interactions, userCount: 3, itemCount: 3, configuration: mfConfiguration).model
-        return ModelBundle(userIDs: ["u0", "u1", "u2"], itemIDs: ["m0", "m1", "m2"], implicitALS: als, ratings: mf, popularity: [2, 2, 2])
+        var bayesian = BayesianMF.Configuration()
+        bayesian.factors = 2
+        bayesian.iterations = 12
+        bayesian.burnIn = 2
+        let foldIn = BayesianFoldIn(BayesianMF.fit(train: interactions, userCount: 3, itemCount: 3, configuration: bayesian), keeping: 4)
+        return ModelBundle(
+            userIDs: ["u0", "u1", "u2"], itemIDs: ["m0", "m1", "m2"], implicitALS: als, ratings: mf, popularity: [2, 2, 2], bayesianRatings: foldIn
+        )
     }
 
     func temporaryDirectory() -> String {
@@ -71,6 +78,10 @@ struct ModelArtifactTests {
         #expect(restored.implicitALS.foldIn([(item: 0, value: 1)]) == bundle.implicitALS.foldIn([(item: 0, value: 1)]))
         #expect(restored.ratings?.predict(user: 1, item: 2) == bundle.ratings?.predict(user: 1, item: 2))
         #expect(restored.popularity == [2, 2, 2])
+        let given: [(item: Int, rating: Float)] = [(0, 5), (2, 1)]
+        let original = try #require(bundle.bayesianRatings)
+        let read = try #require(restored.bayesianRatings)
+        #expect(read.sampleCount == 4 && read.predict(read.foldIn(given), item: 1) == original.predict(original.foldIn(given), item: 1))
         #expect(store.versions(domain: "movies") == [Self.manifest().version])
     }
 

@@ -58,6 +58,52 @@ struct BayesianMFTests {
         #expect(model.predict(user: -1, item: Int(best)) > model.predict(user: -1, item: Int(worst)))
     }
 
+    @Test("fold-in: people the model never saw, from their ratings alone, predicted far better than the mean and no worse than biased MF's fold-in")
+    func foldInOfNewUsers() {
+        let data = BiasedMFTests.lowRankData(users: 80, items: 40, seed: 17)
+        // Users 60..<80 are new: the model is fitted on the others, then each new user's first two thirds
+        // of ratings are folded in and the rest predicted.
+        let trained = data.filter { $0.user < 60 }
+        var newUsers: [(given: [(item: Int, rating: Float)], asked: [Interaction])] = []
+        for user in 60..<80 {
+            let rows = data.filter { $0.user == Int32(user) }
+            let cut = rows.count * 2 / 3
+            newUsers.append((rows[..<cut].map { (Int($0.item), $0.value) }, Array(rows[cut...])))
+        }
+        var configuration = BayesianMF.Configuration()
+        configuration.factors = 4
+        configuration.iterations = 120
+        configuration.burnIn = 20
+        let model = BayesianMF.fit(train: trained, userCount: 60, itemCount: 40, configuration: configuration)
+        let served = BayesianFoldIn(model, keeping: 25)
+        #expect(served.sampleCount == 25)
+        var sgdConfiguration = BiasedMF.Configuration()
+        sgdConfiguration.factors = 4
+        let sgd = BiasedMF.fit(train: trained, userCount: 60, itemCount: 40, configuration: sgdConfiguration).model
+        func rmse(_ predict: ([(item: Int, rating: Float)], Int) -> Float) -> Double {
+            var squares = 0.0
+            var count = 0
+            for (given, asked) in newUsers {
+                for row in asked {
+                    let error = Double(predict(given, Int(row.item)) - row.value)
+                    squares += error * error
+                    count += 1
+                }
+            }
+            return (squares / Double(count)).squareRoot()
+        }
+        let bayesian = rmse { given, item in served.predict(served.foldIn(given), item: item) }
+        let biased = rmse { given, item in sgd.predict(sgd.foldIn(given), item: item) }
+        let asked = newUsers.flatMap(\.asked)
+        let meanOnly = Self.meanOnlyRMSE(train: trained, test: asked)
+        #expect(bayesian < meanOnly * 0.4, "fold-in \(bayesian) against the mean's \(meanOnly)")
+        #expect(bayesian <= biased, "Bayesian fold-in \(bayesian) against biased MF's \(biased)")
+        // No ratings: the prior mean, within the scale; an unknown item: the user's baseline.
+        let nobody = served.foldIn([])
+        #expect((0.5...5).contains(served.predict(nobody, item: 3)))
+        #expect((0.5...5).contains(served.predict(served.foldIn(newUsers[0].given), item: -1)))
+    }
+
     @Test("the Gamma sampler has the right mean and variance (shapes below and above 1)")
     func gammaSampler() {
         var generator = SeededRandom(seed: 9)
