@@ -98,6 +98,7 @@ public struct ProcessorApplication: Sendable {
             }
             services.append(Application(
                 router: router,
+                server: HTTPServerSettings.server(idleTimeout: .seconds(30)),
                 configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "stream-processor"),
                 logger: logger
             ))
