@@ -59,7 +59,7 @@ echo "fuzz: loading data and training both models (schema $run_id)"
 .build/debug/trainer train --domain movies >> "$logs/trainer.log" 2>&1
 .build/debug/trainer train --domain polls >> "$logs/trainer.log" 2>&1
 
-STREAMREC_HTTP_PORT="$gateway_port" STREAMREC_GATEWAY_API_KEYS="fuzz:$gateway_key" .build/debug/ingest-gateway > "$logs/gateway.log" 2>&1 &
+STREAMREC_HTTP_PORT="$gateway_port" STREAMREC_GATEWAY_API_KEYS="fuzz:$gateway_key" STREAMREC_GATEWAY_CATALOG_PRODUCERS=fuzz .build/debug/ingest-gateway > "$logs/gateway.log" 2>&1 &
 pids+=($!)
 STREAMREC_HTTP_PORT="$processor_port" STREAMREC_KAFKA_GROUP_ID="$run_id" .build/debug/stream-processor > "$logs/processor.log" 2>&1 &
 pids+=($!)

@@ -91,7 +91,7 @@ echo "run: starting the stream processor (metrics on 127.0.0.1:$PROCESSOR_PORT)"
 start_service stream-processor "http://127.0.0.1:$PROCESSOR_PORT/readyz" STREAMREC_HTTP_PORT="$PROCESSOR_PORT" "${processor_role[@]}"
 echo "run: starting the ingest gateway on 127.0.0.1:$GATEWAY_PORT"
 start_service ingest-gateway "http://127.0.0.1:$GATEWAY_PORT/readyz" STREAMREC_HTTP_PORT="$GATEWAY_PORT" \
-  STREAMREC_GATEWAY_API_KEYS="local:$GATEWAY_KEY,web:$(cat "$WEB_KEY_FILE")" \
+  STREAMREC_GATEWAY_API_KEYS="local:$GATEWAY_KEY,web:$(cat "$WEB_KEY_FILE")" STREAMREC_GATEWAY_CATALOG_PRODUCERS=local \
   STREAMREC_GATEWAY_CORS_ORIGINS="http://127.0.0.1:$API_PORT,http://localhost:$API_PORT"
 echo "run: starting the inference API on 127.0.0.1:$API_PORT"
 start_service inference-api "http://127.0.0.1:$API_PORT/healthz" STREAMREC_HTTP_PORT="$API_PORT" "${api_role[@]}" \

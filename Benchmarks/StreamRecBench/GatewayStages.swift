@@ -46,7 +46,7 @@ func gatewayStages(_ arguments: Arguments) async throws {
     } : []
     // The producer learns the topics' partitions on first use: one record each, untimed.
     let warmUp = bodies[0].prefix { $0 != UInt8(ascii: "\n") }
-    _ = await service.ingest([service.validate(try JSONParser.parse(Array(warmUp)), now: service.now)])
+    _ = await service.ingest([service.validate(try JSONParser.parse(Array(warmUp)), now: service.now)], producer: "bench")
 
     // Each stage runs the requests `window` at a time and returns the events that did not make it.
     func run(_ stage: String, requests: Int) async throws -> Int {
@@ -100,7 +100,7 @@ private func runStage(_ stage: String, body: [UInt8], records: [KafkaProducerMes
         }
         return failed
     default:
-        return await service.ingest(decode(body, service: service)).count { if case .accepted = $0 { false } else { true } }
+        return await service.ingest(decode(body, service: service), producer: "bench").count { if case .accepted = $0 { false } else { true } }
     }
 }
 

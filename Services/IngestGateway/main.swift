@@ -43,7 +43,9 @@ await ServiceBootstrap.run(
         let readiness = BrokerReadiness(admin: admin, producers: producers, configuration: configuration, logger: logger)
         let app = Application(
             router: IngestApplication.router(service: ingest, readiness: readiness, metrics: metrics),
-            server: HTTPServerSettings.server(idleTimeout: configuration.idleTimeout),
+            server: HTTPServerSettings.server(
+                idleTimeout: configuration.idleTimeout, requestReadTimeout: configuration.requestReadTimeout, maximumConnections: configuration.maximumConnections
+            ),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: service),
             logger: logger
         )

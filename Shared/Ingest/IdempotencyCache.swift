@@ -1,9 +1,14 @@
+import Kafka
 import Synchronization
 
 /// Remembers the outcome of recently accepted events by `event_id`, so a client retrying an event it
 /// already sent (say, after a timeout on its side) gets the same answer and the event is not written
 /// twice. Bounded: the oldest entries are forgotten first. Beyond its reach a retry is written again,
 /// and consumers drop the duplicate by `event_id` (the processor applies events idempotently).
+///
+/// It also knows which ids are being published right now (``claim(_:)`` to ``settle(_:)``): a second
+/// request with the same id, arriving before the broker answered the first, waits for the first's outcome
+/// instead of writing the event again.
 public final class IdempotencyCache: Sendable {
     public struct Entry: Sendable, Hashable {
         /// Digest of the accepted event's canonical JSON: a retry must carry the same event. A digest, not
@@ -62,6 +67,56 @@ public final class IdempotencyCache: Sendable {
         var topic: Int32
     }
 
+    /// What a request finds for an event id it is about to publish (``claim(_:)``).
+    enum Claim: Sendable {
+        /// Neither known nor being published: this request publishes it, then must ``settle(_:)`` it.
+        case claimed
+        /// Accepted before with the same payload: a replay.
+        case accepted(Entry)
+        /// Being published by another request, with the same payload: wait for that outcome.
+        case publishing(Publication)
+        /// Accepted before, or being published, with a different payload.
+        case conflict
+    }
+
+    /// The outcome of one request's publication of an id, for the requests that came with the same event
+    /// while it was under way. Made only once a second request waits: most ids never meet one.
+    final class Publication: Sendable {
+        private struct State {
+            var result: Result<Entry, KafkaError>?
+            var waiters: [CheckedContinuation<Result<Entry, KafkaError>, Never>] = []
+        }
+
+        private let state = Mutex(State())
+
+        /// The publication's result, as soon as the publishing request settled it.
+        func outcome() async -> Result<Entry, KafkaError> {
+            await withCheckedContinuation { continuation in
+                let settled = state.withLock { state -> Result<Entry, KafkaError>? in
+                    if let result = state.result { return result }
+                    state.waiters.append(continuation)
+                    return nil
+                }
+                if let settled { continuation.resume(returning: settled) }
+            }
+        }
+
+        fileprivate func resolve(_ result: Result<Entry, KafkaError>) {
+            let waiters = state.withLock { state -> [CheckedContinuation<Result<Entry, KafkaError>, Never>] in
+                state.result = result
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.resume(returning: result) }
+        }
+    }
+
+    /// An id claimed by a request and not yet settled.
+    private struct InFlight {
+        var payload: PayloadDigest
+        var publication: Publication?
+    }
+
     /// A bounded insertion-ordered map built for this one job. With Swift's `Dictionary` (a 40-byte key,
     /// a 48-byte value holding a `String`, SipHash per probe) a third of a batch's idempotency work was
     /// cache misses in a 23 MB table and hashing (9 % of the gateway's CPU in a batch profile). Here
@@ -78,6 +133,8 @@ public final class IdempotencyCache: Sendable {
         var next = 0
         var topics: [String] = []
         let seeds: (UInt64, UInt64)
+        /// Ids being published (claimed, not settled): as many as events in flight to the broker.
+        var inFlight: [Key: InFlight] = [:]
 
         init(capacity: Int) {
             var size = 8
@@ -220,6 +277,51 @@ public final class IdempotencyCache: Sendable {
             for (key, entry) in outcomes { state.remember(key, entry, capacity: capacity) }
         }
     }
+
+    /// For each event of a request (each id once: the caller handles repeats within the request), under
+    /// one lock: accepted before, being published by another request, or now claimed by this one. Looked
+    /// up and claimed in one step, so of two requests racing with a new id exactly one publishes it.
+    func claim(_ events: [(key: Key, payload: PayloadDigest)]) -> [Claim] {
+        guard !events.isEmpty else { return [] }
+        let remembers = capacity > 0
+        return state.withLock { state in
+            events.map { event -> Claim in
+                if remembers, let entry = state.lookup(event.key) {
+                    return entry.payload == event.payload ? .accepted(entry) : .conflict
+                }
+                if let pending = state.inFlight[event.key] {
+                    guard pending.payload == event.payload else { return .conflict }
+                    if let publication = pending.publication { return .publishing(publication) }
+                    let publication = Publication()
+                    state.inFlight[event.key]?.publication = publication
+                    return .publishing(publication)
+                }
+                state.inFlight[event.key] = InFlight(payload: event.payload, publication: nil)
+                return .claimed
+            }
+        }
+    }
+
+    /// Ends claims made by ``claim(_:)``, under one lock: a published id is remembered, a failed one is
+    /// released, so a retry publishes it again (a failure is no answer to remember: the client retries
+    /// with the same id, and a broker that is back accepts it). Requests waiting on an id get its result.
+    func settle(_ outcomes: [(key: Key, result: Result<Entry, KafkaError>)]) {
+        guard !outcomes.isEmpty else { return }
+        let capacity = capacity
+        let waiting = state.withLock { state -> [(Publication, Result<Entry, KafkaError>)] in
+            var waiting: [(Publication, Result<Entry, KafkaError>)] = []
+            for (key, result) in outcomes {
+                // Remembered before the claim is dropped: a request arriving now finds the id one way or the other.
+                if capacity > 0, case .success(let entry) = result { state.remember(key, entry, capacity: capacity) }
+                if let publication = state.inFlight.removeValue(forKey: key)?.publication { waiting.append((publication, result)) }
+            }
+            return waiting
+        }
+        for (publication, result) in waiting { publication.resolve(result) }
+    }
+
+    /// Ids claimed and not yet settled.
+    var inFlightCount: Int { state.withLock { $0.inFlight.count } }
 
     public var count: Int { state.withLock { $0.keys.count } }
 }

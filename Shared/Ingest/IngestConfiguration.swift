@@ -17,6 +17,9 @@ public struct IngestConfiguration: Sendable {
     public var authMode: AuthMode = .apiKey
     /// `name → key`. The name appears in logs and metrics; the key never does.
     public var apiKeys: [String: String] = [:]
+    /// Names of `apiKeys` whose producers may send catalog events (`movie.added`, `poll.created`); other
+    /// keys get 403 `catalog_not_permitted` for them. Ignored in open mode.
+    public var catalogProducers: Set<String> = []
     /// Sustained events per second allowed per producer key (0 = unlimited), and the burst above it.
     public var rateLimitPerSecond: Double = 20_000
     public var rateLimitBurst: Double = 40_000
@@ -37,6 +40,10 @@ public struct IngestConfiguration: Sendable {
     public var corsOrigins: [String] = []
     /// Connections idle this long are closed (`http.idle_timeout`).
     public var idleTimeout: Duration = .seconds(30)
+    /// A request must arrive whole within this long (`http.request_read_timeout`).
+    public var requestReadTimeout = HTTPServerSettings.defaultRequestReadTimeout
+    /// Connections held open at once (`http.max_connections`).
+    public var maximumConnections = HTTPServerSettings.defaultMaximumConnections
     public var producer: KafkaProducerConfiguration
 
     public init(producer: KafkaProducerConfiguration) {
@@ -50,6 +57,10 @@ extension IngestConfiguration {
         public static let port = ConfigKey("http.port", default: "8080", "HTTP port")
         public static let authMode = ConfigKey("gateway.auth_mode", default: "api_key", "api_key (producers send X-API-Key or Authorization: Bearer) or open (local runs only)")
         public static let apiKeys = ConfigKey("gateway.api_keys", default: nil, "Producer keys as name:key pairs, comma-separated (or gateway.api_keys_file)", secret: true)
+        public static let catalogProducers = ConfigKey(
+            "gateway.catalog_producers", default: "",
+            "Producer key names (from gateway.api_keys) that may send catalog events (movie.added, poll.created), comma-separated; empty: none (auth_mode open: all)"
+        )
         public static let rateLimit = ConfigKey("gateway.rate_limit", default: "20000", "Sustained events per second per producer key (0 = unlimited)")
         public static let rateBurst = ConfigKey("gateway.rate_burst", default: "40000", "Events a producer key may send in a burst above the sustained rate")
         public static let maxEventBytes = ConfigKey("gateway.max_event_bytes", default: "65536", "Largest body of POST /v1/events")
@@ -70,7 +81,7 @@ extension IngestConfiguration {
         public static let replication = ClientConfigKeys.topicReplication
 
         public static let all: [ConfigKey] = [
-            host, port, HTTPServerSettings.idleTimeoutKey, authMode, apiKeys, rateLimit, rateBurst, maxEventBytes, maxBatchEvents, maxBatchBytes, idempotencyCache,
+            host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.requestTimeoutKey, HTTPServerSettings.maximumConnectionsKey, authMode, apiKeys, catalogProducers, rateLimit, rateBurst, maxEventBytes, maxBatchEvents, maxBatchBytes, idempotencyCache,
             readinessInterval, retryAfter, corsOrigins, strict, maxFutureSkew, maxAge, movieTopic, pollTopic, partitions, replication,
         ] + ClientConfigKeys.kafkaProducer
     }
@@ -80,6 +91,8 @@ extension IngestConfiguration {
         host = try reader.string(Keys.host)
         port = try reader.int(Keys.port, range: 0...65535)
         idleTimeout = try reader.duration(HTTPServerSettings.idleTimeoutKey)
+        requestReadTimeout = try reader.duration(HTTPServerSettings.requestTimeoutKey)
+        maximumConnections = try reader.int(HTTPServerSettings.maximumConnectionsKey, range: 1...1_000_000)
         let mode = try reader.string(Keys.authMode)
         guard let authMode = AuthMode(rawValue: mode) else {
             throw ConfigurationError(key: Keys.authMode.name, message: "expected api_key or open, got \"\(mode)\"")
@@ -88,6 +101,12 @@ extension IngestConfiguration {
         apiKeys = try Self.parseKeys(reader.optionalString(Keys.apiKeys) ?? "")
         if authMode == .apiKey, apiKeys.isEmpty {
             throw ConfigurationError(key: Keys.apiKeys.name, message: "no API keys configured; set some, or gateway.auth_mode = open for a local run")
+        }
+        catalogProducers = try Set(reader.list(Keys.catalogProducers))
+        // A misspelt name would leave the catalog producer refused at run time: refused at start instead.
+        let unknown = catalogProducers.subtracting(apiKeys.keys)
+        if authMode == .apiKey, !unknown.isEmpty {
+            throw ConfigurationError(key: Keys.catalogProducers.name, message: "names no key of gateway.api_keys: \(unknown.sorted().joined(separator: ", "))")
         }
         rateLimitPerSecond = try reader.double(Keys.rateLimit)
         rateLimitBurst = try reader.double(Keys.rateBurst)

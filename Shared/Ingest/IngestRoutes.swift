@@ -37,7 +37,7 @@ public enum IngestRoutes {
         } catch {
             candidate = .failure(EventValidator.error(from: error))
         }
-        let outcome = await service.ingest([candidate])[0]
+        let outcome = await service.ingest([candidate], producer: producer)[0]
         switch outcome {
         case .accepted(let eventID, let entry, let replay):
             service.metrics.requests("events", 202)
@@ -47,9 +47,12 @@ public enum IngestRoutes {
         case .rejected(let error):
             service.metrics.requests("events", 400)
             throw APIError(validation: error)
+        case .forbidden(let type):
+            service.metrics.requests("events", 403)
+            throw catalogNotPermitted(type)
         case .conflict(let eventID):
             service.metrics.requests("events", 409)
-            throw APIError(.conflict, code: "event_id_conflict", message: "event_id \(eventID) was already accepted with different content", field: "event_id")
+            throw APIError(.conflict, code: "event_id_conflict", message: "event_id \(eventID) was already sent with different content", field: "event_id")
         case .unavailable(let eventID, let error):
             // The id is in the answer (it may be one the gateway generated): the record may still reach
             // Kafka, and a retry with this id is then deduplicated instead of counted twice.
@@ -72,8 +75,16 @@ public enum IngestRoutes {
         }
         let body = try await request.collectBody(limit: service.configuration.maximumBatchBytes)
         let now = service.now
+        // Either format is counted before anything is parsed, and the count and the producer's rate are
+        // checked on that: a batch too large or over its producer's rate costs a pass over its bytes, not
+        // a parse.
         var candidates: [Result<Event, EventValidationError>] = []
         if mediaType == "application/json" {
+            let counted = body.withUnsafeReadableBytes { IngestService.jsonArrayCount($0) }
+            if let counted { try checkCount(counted, service: service) }
+            // Not countable: no well-formed array, which the parse below refuses with the reason. Charged
+            // as one event, as a single event's request is before its parse.
+            try limitRate(counted ?? 1, producer: producer, service: service)
             let parsed: JSONValue
             do {
                 parsed = try JSONParser.parse(body.readableBytesView, maximumDepth: JSONParser.defaultMaximumDepth + 1)
@@ -83,17 +94,18 @@ public enum IngestRoutes {
             guard case .array(let elements) = parsed else {
                 throw APIError(.badRequest, code: "not_an_array", message: "a JSON batch is an array of events")
             }
-            try checkCount(elements.count, service: service)
+            // Should the count and the parser ever disagree about what an array is, the limit still holds.
+            if counted == nil { try checkCount(elements.count, service: service) }
             candidates = elements.map { service.validate($0, now: now) }
         } else {
-            // NDJSON: one event per line, counted before any is parsed.
+            // NDJSON: one event per line.
             let lines = IngestService.ndjsonLines(Array(body.readableBytesView))
             try checkCount(lines.count, service: service)
+            try limitRate(lines.count, producer: producer, service: service)
             candidates = service.validate(lines: lines, now: now)
         }
-        try limitRate(candidates.count, producer: producer, service: service)
 
-        let outcomes = await service.ingest(candidates)
+        let outcomes = await service.ingest(candidates, producer: producer)
         // The answer is written directly (no JSON tree): at 100 events per request it is a large share
         // of the work otherwise.
         var accepted = 0
@@ -122,10 +134,13 @@ public enum IngestRoutes {
             case .rejected(let validation):
                 rejected += 1
                 error = APIError(validation: validation)
+            case .forbidden(let type):
+                rejected += 1
+                error = catalogNotPermitted(type)
             case .conflict(let id):
                 rejected += 1
                 eventID = id
-                error = APIError(.conflict, code: "event_id_conflict", message: "event_id was already accepted with different content", field: "event_id")
+                error = APIError(.conflict, code: "event_id_conflict", message: "event_id was already sent with different content", field: "event_id")
             case .unavailable(let id, let kafkaError):
                 unconfirmed += 1
                 retryError = kafkaError
@@ -201,9 +216,22 @@ public enum IngestRoutes {
     }
 
     static func unavailable(_ error: KafkaError, service: IngestService) -> APIError {
-        error.isQueueFull
-            ? APIError.unavailable(code: "backpressure", message: "the gateway is at capacity; retry with the same event_id", retryAfter: service.configuration.retryAfter)
-            : APIError.unavailable(code: "broker_unavailable", message: "the event was not confirmed by Kafka (\(error.name)); retry with the same event_id", retryAfter: service.configuration.retryAfter)
+        let message =
+            if error.isOutcomeUnknown {
+                // Sent, but the broker's answer never came: written or not, nobody knows. A retry is safe
+                // with the same event_id only (consumers drop a second copy by it).
+                "the event was sent to Kafka but not confirmed (\(error.name)), so it may have been written; retry with the same event_id: a copy is dropped by it"
+            } else if error.isQueueFull {
+                "the gateway is at capacity; retry with the same event_id"
+            } else {
+                "the event was not confirmed by Kafka (\(error.name)); retry with the same event_id"
+            }
+        return APIError.unavailable(code: IngestService.unavailableReason(error), message: message, retryAfter: service.configuration.retryAfter)
+    }
+
+    /// 403 for a catalog event from a producer key that may not send one (`gateway.catalog_producers`).
+    static func catalogNotPermitted(_ type: EventType) -> APIError {
+        APIError(.forbidden, code: IngestService.catalogNotPermitted, message: "this producer key may not send catalog events (\(type.rawValue))", field: "type")
     }
 
     static func refused(_ error: KafkaError) -> APIError {

@@ -16,9 +16,13 @@ public final class IngestService: Sendable {
         case accepted(eventID: String, IdempotencyCache.Entry, replay: Bool)
         /// Refused by validation; nothing was written.
         case rejected(EventValidationError)
-        /// The event id was accepted before with a different event.
+        /// The producer key may not send this type (a catalog event from a key not in
+        /// `gateway.catalog_producers`); nothing was written.
+        case forbidden(EventType)
+        /// The event id was accepted before, or is being published right now, with a different event.
         case conflict(eventID: String)
-        /// Not confirmed by the broker (down, slow, queue full): retry later with the same event_id.
+        /// Not confirmed by the broker (down, slow, queue full, or sent and unanswered:
+        /// `KafkaError.isOutcomeUnknown`): retry later with the same event_id.
         case unavailable(eventID: String, KafkaError)
         /// Refused by the broker for good (e.g. too large for it).
         case failed(eventID: String, KafkaError)
@@ -36,7 +40,7 @@ public final class IngestService: Sendable {
     public init(configuration: IngestConfiguration, producers: ProducerSlot, metrics: ServiceMetrics, logger: Logger) {
         self.configuration = configuration
         publisher = EventPublisher(producers: producers, topics: configuration.topics)
-        authenticator = ProducerAuthenticator(mode: configuration.authMode, keys: configuration.apiKeys)
+        authenticator = ProducerAuthenticator(mode: configuration.authMode, keys: configuration.apiKeys, catalogProducers: configuration.catalogProducers)
         rateLimiter = RateLimiter(ratePerSecond: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst)
         idempotency = IdempotencyCache(capacity: configuration.idempotencyCacheSize)
         validator = EventValidator(policy: configuration.eventPolicy)
@@ -70,6 +74,67 @@ public final class IngestService: Sendable {
             .filter { line in line.contains { $0 != 0x20 && $0 != 0x09 } }
     }
 
+    /// The number of elements of a JSON array batch, counted without parsing or allocating, so the batch's
+    /// size and its producer's rate are checked before the parse builds a tree of it: commas at depth 1
+    /// outside strings (escapes respected), plus one unless the array is empty. Only the structure is
+    /// checked (brackets balance, strings end, nothing but whitespace after the closing `]`): nil for a
+    /// body that is no such array, which the parser refuses too; for a body the parser accepts as an array
+    /// the count is exact; a body counted may still fail to parse (`[1,tru]` counts 2).
+    public static func jsonArrayCount(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        let end = bytes.count
+        var position = 0
+        while position < end, isJSONWhitespace(bytes[position]) { position += 1 }
+        guard position < end, bytes[position] == UInt8(ascii: "[") else { return nil }
+        position += 1
+        var depth = 1
+        var commas = 0
+        var empty = true
+        var inString = false
+        while position < end {
+            let byte = bytes[position]
+            position += 1
+            if inString {
+                // The byte after a backslash is escaped: `\"` cannot end the string.
+                if byte == UInt8(ascii: "\\") {
+                    position += 1
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                continue
+            }
+            switch byte {
+            case 0x20, 0x09, 0x0A, 0x0D:
+                continue
+            case UInt8(ascii: "\""):
+                inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                depth -= 1
+                if depth == 0 {
+                    guard byte == UInt8(ascii: "]") else { return nil }
+                    while position < end, isJSONWhitespace(bytes[position]) { position += 1 }
+                    return position == end ? (empty ? 0 : commas + 1) : nil
+                }
+            case UInt8(ascii: ","):
+                if depth == 1 { commas += 1 }
+            default:
+                break
+            }
+            empty = false
+        }
+        return nil
+    }
+
+    /// As ``jsonArrayCount(_:)-(UnsafeRawBufferPointer)``, for bytes in an array.
+    public static func jsonArrayCount(_ bytes: [UInt8]) -> Int? {
+        bytes.withUnsafeBytes { jsonArrayCount($0) }
+    }
+
+    private static func isJSONWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+    }
+
     /// Parses and validates each line; a malformed line is rejected in its place, the others proceed.
     public func validate(lines: [ArraySlice<UInt8>], now: EventTimestamp) -> [Result<Event, EventValidationError>] {
         lines.map { line in
@@ -81,43 +146,50 @@ public final class IngestService: Sendable {
         }
     }
 
+    /// The rejected-events counter's `reason` and the answer's `code` for a catalog event from a key
+    /// that may not send one.
+    static let catalogNotPermitted = "catalog_not_permitted"
+
+    /// Why an event was not confirmed (``Outcome/unavailable(eventID:_:)``): the answer's `code` and the
+    /// rejected-events counter's `reason`.
+    static func unavailableReason(_ error: KafkaError) -> String {
+        if error.isOutcomeUnknown { return "outcome_unknown" }
+        return error.isQueueFull ? "backpressure" : "broker_unavailable"
+    }
+
     /// Publishes the valid events of a request (validation failures are passed in as `.failure` and
-    /// come back as `.rejected` in place) and reports every outcome in input order.
-    public func ingest(_ candidates: [Result<Event, EventValidationError>]) async -> [Outcome] {
+    /// come back as `.rejected` in place) and reports every outcome in input order. `producer`: the
+    /// name the request authenticated as (``ProducerAuthenticator``), which says whether it may send
+    /// catalog events.
+    public func ingest(_ candidates: [Result<Event, EventValidationError>], producer: String) async -> [Outcome] {
         var outcomes = [Outcome?](repeating: nil, count: candidates.count)
+        let catalogAllowed = authenticator.maySendCatalog(producer)
         // Positions into `candidates`, not copies of the events: an `Event` is a dozen references, and
-        // copying them into intermediate arrays was a visible share of a batch's CPU.
-        var toPublish: [(index: Int, digest: PayloadDigest)] = []
-        var messages: [KafkaProducerMessage] = []
-        toPublish.reserveCapacity(candidates.count)
-        messages.reserveCapacity(candidates.count)
+        // copying them into intermediate arrays was a visible share of a batch's CPU. Each event's cache
+        // key and canonical JSON are made once.
+        var firsts: [(index: Int, key: IdempotencyCache.Key, digest: PayloadDigest, canonical: [UInt8])] = []
+        firsts.reserveCapacity(candidates.count)
         // The same event_id twice in one request: the first copy is published, later copies share its
         // outcome (same content) or are refused (different content).
         var firstInRequest: [IdempotencyCache.Key: (index: Int, digest: PayloadDigest)] = [:]
         if candidates.count > 1 { firstInRequest.reserveCapacity(candidates.count) }
         var copies: [(index: Int, of: Int)] = []
-        // Each event's cache key made once; one lock for the whole request's lookups (and one for its
-        // inserts below).
-        let keys = candidates.map { candidate in
-            if case .success(let event) = candidate { IdempotencyCache.Key(event.eventID) } else { IdempotencyCache.Key("") }
-        }
-        let known = idempotency.lookup(keys: keys)
         for index in candidates.indices {
             switch candidates[index] {
             case .failure(let error):
                 metrics.rejected(error.code.rawValue, error.eventType)
                 outcomes[index] = .rejected(error)
             case .success(let event):
-                let canonical = event.canonicalJSON()
-                let digest = PayloadDigest(canonical)
-                if let previous = known[index] {
-                    outcomes[index] = previous.payload == digest
-                        ? .accepted(eventID: event.eventID, previous, replay: true)
-                        : .conflict(eventID: event.eventID)
-                    if previous.payload != digest { metrics.rejected("event_id_conflict", event.type) }
+                // Before the id is looked up: a key that may not send catalog events learns nothing about
+                // the ids of catalog events other keys sent (no replay, no conflict).
+                if event.type.isCatalog, !catalogAllowed {
+                    metrics.rejected(Self.catalogNotPermitted, event.type)
+                    outcomes[index] = .forbidden(event.type)
                     continue
                 }
-                let key = keys[index]
+                let canonical = event.canonicalJSON()
+                let digest = PayloadDigest(canonical)
+                let key = IdempotencyCache.Key(event.eventID)
                 if candidates.count > 1 {
                     if let first = firstInRequest[key] {
                         if first.digest == digest {
@@ -130,38 +202,59 @@ public final class IngestService: Sendable {
                     }
                     firstInRequest[key] = (index, digest)
                 }
-                toPublish.append((index, digest))
-                messages.append(EventPublisher.message(for: event, canonicalJSON: canonical, topics: publisher.topics))
+                firsts.append((index, key, digest, canonical))
             }
         }
+
+        // One lock for the whole request: each id is known (a replay or a conflict), being published by
+        // another request (this one waits for that outcome instead of writing the event a second time),
+        // or now this request's to publish.
+        let claims = idempotency.claim(firsts.map { (key: $0.key, payload: $0.digest) })
+        var toPublish: [(index: Int, key: IdempotencyCache.Key, digest: PayloadDigest)] = []
+        var messages: [KafkaProducerMessage] = []
+        var waiting: [(index: Int, publication: IdempotencyCache.Publication)] = []
+        toPublish.reserveCapacity(firsts.count)
+        messages.reserveCapacity(firsts.count)
+        for (first, claim) in zip(firsts, claims) {
+            guard case .success(let event) = candidates[first.index] else { continue }
+            switch claim {
+            case .accepted(let entry):
+                outcomes[first.index] = .accepted(eventID: event.eventID, entry, replay: true)
+            case .conflict:
+                metrics.rejected("event_id_conflict", event.type)
+                outcomes[first.index] = .conflict(eventID: event.eventID)
+            case .publishing(let publication):
+                waiting.append((first.index, publication))
+            case .claimed:
+                toPublish.append((first.index, first.key, first.digest))
+                messages.append(EventPublisher.message(for: event, canonicalJSON: first.canonical, topics: publisher.topics))
+            }
+        }
+
         if !toPublish.isEmpty {
             metrics.inFlight.record(metrics.inFlightCount.wrappingAdd(toPublish.count))
             let started = ContinuousClock.now
             let reports = await publisher.publish(messages)
             metrics.produceLatency.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
             metrics.inFlight.record(metrics.inFlightCount.wrappingAdd(-toPublish.count))
-            var remembered: [(key: IdempotencyCache.Key, entry: IdempotencyCache.Entry)] = []
-            remembered.reserveCapacity(toPublish.count)
-            defer { idempotency.remember(keyed: remembered) }
+            // Every claim is settled, whatever became of its event: an unsettled one would hold its id
+            // (and every request waiting on it) for good.
+            var settled: [(key: IdempotencyCache.Key, result: Result<IdempotencyCache.Entry, KafkaError>)] = []
+            settled.reserveCapacity(toPublish.count)
             for (item, report) in zip(toPublish, reports) {
+                let result = report.map { IdempotencyCache.Entry(payload: item.digest, topic: $0.topic, partition: $0.partition, offset: $0.offset) }
+                settled.append((item.key, result))
                 guard case .success(let event) = candidates[item.index] else { continue }
-                switch report {
-                case .success(let delivery):
-                    let entry = IdempotencyCache.Entry(payload: item.digest, topic: delivery.topic, partition: delivery.partition, offset: delivery.offset)
-                    remembered.append((keys[item.index], entry))
-                    metrics.accepted(event.type)
-                    outcomes[item.index] = .accepted(eventID: event.eventID, entry, replay: false)
-                case .failure(let error) where error.isRetriable || error.isFatal:
-                    // A fatal producer error is the producer's, not the event's: the slot replaces the
-                    // producer, so the client should retry (503), not give up (502).
-                    metrics.rejected(error.isQueueFull ? "backpressure" : "broker_unavailable", event.type)
-                    outcomes[item.index] = .unavailable(eventID: event.eventID, error)
-                case .failure(let error):
-                    metrics.rejected("broker_refused", event.type)
-                    logger.error("broker refused an event", metadata: ["event_id": "\(event.eventID)", "error": "\(error)"])
-                    outcomes[item.index] = .failed(eventID: event.eventID, error)
-                }
+                outcomes[item.index] = outcome(result, of: event, published: true)
             }
+            idempotency.settle(settled)
+        }
+        // Only after this request settled its own claims: two requests each waiting for an id the other
+        // publishes must not wait for each other.
+        for wait in waiting {
+            guard case .success(let event) = candidates[wait.index] else { continue }
+            let result = await wait.publication.outcome()
+            outcomes[wait.index] = outcome(result, of: event, published: false)
         }
         for copy in copies {
             if case .accepted(let eventID, let entry, _) = outcomes[copy.of] {
@@ -171,6 +264,28 @@ public final class IngestService: Sendable {
             }
         }
         return outcomes.map { $0! }
+    }
+
+    /// What a publication's result means for an event. `published`: this request published it (and
+    /// counts it); otherwise it waited for the request that did, which counted it.
+    private func outcome(_ result: Result<IdempotencyCache.Entry, KafkaError>, of event: Event, published: Bool) -> Outcome {
+        switch result {
+        case .success(let entry):
+            if published { metrics.accepted(event.type) }
+            return .accepted(eventID: event.eventID, entry, replay: !published)
+        case .failure(let error) where error.isOutcomeUnknown || error.isRetriable || error.isFatal:
+            // A fatal producer error is the producer's, not the event's: the slot replaces the producer,
+            // so the client should retry (503), not give up (502). A record that may have been written
+            // (outcome unknown) is retried too: consumers drop the second copy by event_id.
+            if published { metrics.rejected(Self.unavailableReason(error), event.type) }
+            return .unavailable(eventID: event.eventID, error)
+        case .failure(let error):
+            if published {
+                metrics.rejected("broker_refused", event.type)
+                logger.error("broker refused an event", metadata: ["event_id": "\(event.eventID)", "error": "\(error)"])
+            }
+            return .failed(eventID: event.eventID, error)
+        }
     }
 }
 

@@ -11,11 +11,21 @@ public struct ProducerAuthenticator: Sendable {
     }
 
     private let keys: [(name: String, key: [UInt8])]
+    private let catalogProducers: Set<String>
     public let isOpen: Bool
 
-    public init(mode: IngestConfiguration.AuthMode, keys: [String: String]) {
+    /// - Parameter catalogProducers: names (of `keys`) that may send catalog events.
+    public init(mode: IngestConfiguration.AuthMode, keys: [String: String], catalogProducers: Set<String> = []) {
         isOpen = mode == .open
         self.keys = keys.sorted { $0.key < $1.key }.map { ($0.key, Array($0.value.utf8)) }
+        self.catalogProducers = catalogProducers
+    }
+
+    /// Whether a producer (a name ``authenticate(_:)`` returned) may send catalog events (`movie.added`,
+    /// `poll.created`). They add items every user may be recommended, so only the keys named in
+    /// `gateway.catalog_producers` may; any key may send interactions. Open mode (local runs) allows all.
+    public func maySendCatalog(_ producer: String) -> Bool {
+        isOpen || catalogProducers.contains(producer)
     }
 
     /// `presented` is the `X-API-Key` header, or the token of `Authorization: Bearer <token>`.

@@ -1,8 +1,9 @@
 import CRdKafka
 
-/// An error from librdkafka or from this wrapper, with the two questions callers ask of it:
-/// can the same operation succeed if retried later (`isRetriable`), and is this client instance
-/// unusable from now on (`isFatal`; e.g. the idempotent producer lost its guarantees).
+/// An error from librdkafka or from this wrapper, with the questions callers ask of it: can the same
+/// operation succeed if retried later (`isRetriable`), is this client instance unusable from now on
+/// (`isFatal`; e.g. the idempotent producer lost its guarantees), and, for a record that failed to be
+/// delivered, may the broker have written it all the same (`isOutcomeUnknown`).
 public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     /// librdkafka's `rd_kafka_resp_err_t` value (negative values are client-side errors).
     public let code: Int32
@@ -11,23 +12,42 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     public let message: String
     public let isFatal: Bool
     public let isRetriable: Bool
+    /// A produced record failed after it was sent: purged while in flight (`_PURGE_INFLIGHT`), or timed out
+    /// (`_MSG_TIMED_OUT`) or cut off with its request unanswered. The broker may have written it: a retry
+    /// may write it twice, so readers need an id of the record's own to drop the copy. False for a record
+    /// that never left the local queue (`_PURGE_QUEUE`, a timeout while no broker was reachable,
+    /// `_QUEUE_FULL`): that one is known not to be written.
+    public let isOutcomeUnknown: Bool
 
-    public init(code: Int32, name: String, message: String, isFatal: Bool, isRetriable: Bool) {
+    public init(code: Int32, name: String, message: String, isFatal: Bool, isRetriable: Bool, isOutcomeUnknown: Bool = false) {
         self.code = code
         self.name = name
         self.message = message
         self.isFatal = isFatal
         self.isRetriable = isRetriable
+        self.isOutcomeUnknown = isOutcomeUnknown
     }
 
-    init(_ error: rd_kafka_resp_err_t, message: String? = nil, isFatal: Bool = false) {
+    init(_ error: rd_kafka_resp_err_t, message: String? = nil, isFatal: Bool = false, isOutcomeUnknown: Bool = false) {
         let code = error.rawValue
         self.init(
             code: code,
             name: String(cString: rd_kafka_err2name(error)),
             message: message ?? String(cString: rd_kafka_err2str(error)),
             isFatal: isFatal || error == RD_KAFKA_RESP_ERR__FATAL,
-            isRetriable: !isFatal && Self.retriableCodes.contains(code)
+            isRetriable: !isFatal && Self.retriableCodes.contains(code),
+            isOutcomeUnknown: isOutcomeUnknown
+        )
+    }
+
+    /// The error of a failed delivery report. `possiblyPersisted`: librdkafka's persistence status of the
+    /// record (`rd_kafka_message_status`) says it was sent and no answer came back. Only that status tells
+    /// a timeout after sending from one before (both are `_MSG_TIMED_OUT`); a record purged in flight
+    /// counts as sent whatever the status (the broker may have written it; its acknowledgement is ignored).
+    init(deliveryFailure code: Int32, possiblyPersisted: Bool) {
+        self.init(
+            rd_kafka_resp_err_t(rawValue: code),
+            isOutcomeUnknown: possiblyPersisted || code == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT.rawValue
         )
     }
 
@@ -59,6 +79,16 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
     public var isQueueFull: Bool { code == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue }
     /// The message was not acknowledged within `message.timeout.ms` (broker down or unreachable).
     public var isMessageTimeout: Bool { code == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT.rawValue }
+    /// The broker refused the idempotent producer's id, epoch or sequence (it lost or moved on from this
+    /// producer's state: a broker restarted empty, an epoch bumped after a timeout that the broker then
+    /// fences). This producer instance will keep failing; a new one (a new producer id) succeeds, so the
+    /// record is retriable elsewhere and the producer should be replaced.
+    public var isProducerStateLost: Bool { Self.producerStateCodes.contains(code) }
+
+    private static let producerStateCodes: Set<Int32> = [
+        RD_KAFKA_RESP_ERR_PRODUCER_FENCED, RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH, RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID,
+        RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, RD_KAFKA_RESP_ERR_INVALID_PRODUCER_ID_MAPPING,
+    ].reduce(into: Set<Int32>()) { $0.insert($1.rawValue) }
 
     public var description: String { "KafkaError(\(name)): \(message)" }
 
@@ -74,6 +104,9 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         RD_KAFKA_RESP_ERR_NOT_COORDINATOR, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
         RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS,
         RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+        // Retriable on a new producer (``isProducerStateLost``).
+        RD_KAFKA_RESP_ERR_PRODUCER_FENCED, RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH, RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID,
+        RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, RD_KAFKA_RESP_ERR_INVALID_PRODUCER_ID_MAPPING,
     ].reduce(into: Set<Int32>()) { $0.insert($1.rawValue) }
 }
 

@@ -28,7 +28,7 @@ public final class KafkaProducer: Sendable {
         context.install(on: conf)
         rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
             guard let message else { return }
-            ProducerContext.deliver(message.pointee)
+            ProducerContext.deliver(message)
         }
         let handle = HandleBox(try makeKafkaHandle(RD_KAFKA_PRODUCER, conf))
         self.context = context
@@ -197,15 +197,19 @@ final class ProducerContext: KafkaHandleContext, @unchecked Sendable {
     let enqueuesInProgress = Atomic<Int>(0)
     let pollThreadDone = Mutex(false)
 
-    /// Called on the poll thread for each record, exactly once, after `enqueue` accepted it.
-    static func deliver(_ message: rd_kafka_message_t) {
-        guard let token = message._private else { return }
+    /// Called on the poll thread for each record, exactly once, after `enqueue` accepted it. Takes
+    /// librdkafka's pointer, not a copy: `rd_kafka_message_status` finds the record's state from it.
+    static func deliver(_ message: UnsafePointer<rd_kafka_message_t>) {
+        guard let token = message.pointee._private else { return }
         let slot = token.assumingMemoryBound(to: DeliverySlot.self).pointee
         let tracker = slot.tracker.takeUnretainedValue()
-        if message.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-            tracker.succeed(slot.index, partition: message.partition, offset: message.offset)
+        let error = message.pointee.err
+        if error == RD_KAFKA_RESP_ERR_NO_ERROR {
+            tracker.succeed(slot.index, partition: message.pointee.partition, offset: message.pointee.offset)
         } else {
-            tracker.fail(slot.index, KafkaError(message.err))
+            // Sent but unanswered (or purged in flight): the broker may have the record (KafkaError.isOutcomeUnknown).
+            let possiblyPersisted = rd_kafka_message_status(message) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED
+            tracker.fail(slot.index, KafkaError(deliveryFailure: error.rawValue, possiblyPersisted: possiblyPersisted))
         }
     }
 }

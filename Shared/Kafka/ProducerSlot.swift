@@ -18,6 +18,8 @@ public final class ProducerSlot: Service, Sendable {
         var generation = 0
         var consecutiveFailedPublishes = 0
         var replacements = 0
+        /// The broker refused this producer's id, epoch or sequence: replace it whatever else holds.
+        var stateLost = false
     }
 
     /// Failed publishes in a row, with the broker reachable, before the producer is replaced, unless
@@ -59,6 +61,7 @@ public final class ProducerSlot: Service, Sendable {
             // A full local queue is backpressure (at capacity with the broker up), not a sign of a stuck
             // producer: replacing it would purge every record in flight.
             retriableFailure: results.contains { if case .failure(let error) = $0 { error.isRetriable && !error.isQueueFull } else { false } },
+            stateLost: results.contains { if case .failure(let error) = $0 { error.isProducerStateLost } else { false } },
             generation: generation
         )
         return results
@@ -66,9 +69,10 @@ public final class ProducerSlot: Service, Sendable {
 
     /// Called after each publish with whether any record was acknowledged and whether any failed
     /// retriably.
-    func record(acknowledged: Bool, retriableFailure: Bool, generation: Int) {
+    func record(acknowledged: Bool, retriableFailure: Bool, stateLost: Bool = false, generation: Int) {
         state.withLock { state in
             guard generation == state.generation else { return }
+            if stateLost { state.stateLost = true }
             if acknowledged {
                 state.consecutiveFailedPublishes = 0
             } else if retriableFailure {
@@ -80,8 +84,8 @@ public final class ProducerSlot: Service, Sendable {
     /// Replaces the producer if it reported a fatal error, or if publishes keep failing although the
     /// broker answers metadata requests (the caller says whether it does).
     public func replaceIfStuck(brokerReachable: Bool) async {
-        let (stuck, fatal) = state.withLock { ($0.consecutiveFailedPublishes >= failuresBeforeReplacement, $0.producer.fatalError) }
-        guard fatal != nil || (brokerReachable && stuck) else { return }
+        let (stuck, fatal, stateLost) = state.withLock { ($0.consecutiveFailedPublishes >= failuresBeforeReplacement, $0.producer.fatalError, $0.stateLost) }
+        guard fatal != nil || stateLost || (brokerReachable && stuck) else { return }
         let replacement: KafkaProducer
         do {
             replacement = try makeProducer()
@@ -94,12 +98,15 @@ public final class ProducerSlot: Service, Sendable {
                 state.producer = replacement
                 state.generation += 1
                 state.consecutiveFailedPublishes = 0
+                state.stateLost = false
                 state.replacements += 1
             }
             return state.producer
         }
         if let fatal {
             logger.error("replaced a Kafka producer after a fatal error", metadata: ["error": "\(fatal)"])
+        } else if stateLost {
+            logger.warning("replaced a Kafka producer whose id, epoch or sequence the broker refused")
         } else {
             logger.warning("replaced a stuck Kafka producer: publishes kept failing while the broker answered")
         }

@@ -11,7 +11,10 @@ import StackTestSupport
 import Synchronization
 import Testing
 
+/// The tests' producer key, named `tests`: a catalog producer (`gateway.catalog_producers`).
 let producerKey = "test-producer-key-0123456789"
+/// A second key, named `interactions`, that may not send catalog events.
+let interactionsKey = "test-interactions-key-0123456789"
 
 /// A gateway wired to real Kafka, on topics of its own, driven in-process through Hummingbird's
 /// router test client.
@@ -26,7 +29,8 @@ struct Gateway {
         var configuration = IngestConfiguration(producer: KafkaProducerConfiguration(
             bootstrapServers: try brokers ?? TestStack.kafkaBrokers(), linger: .milliseconds(2), deliveryTimeout: .seconds(10)
         ))
-        configuration.apiKeys = ["tests": producerKey]
+        configuration.apiKeys = ["tests": producerKey, "interactions": interactionsKey]
+        configuration.catalogProducers = ["tests"]
         let suffix = UUID().uuidString.prefix(8).lowercased()
         configuration.topics = EventTopics(movie: "test-movie-\(suffix)", poll: "test-poll-\(suffix)")
         configuration.topicPartitions = 3
@@ -85,6 +89,8 @@ func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 
 let jsonHeaders: HTTPFields = [.contentType: "application/json", HTTPField.Name("X-API-Key")!: producerKey]
 let ndjsonHeaders: HTTPFields = [.contentType: "application/x-ndjson", HTTPField.Name("X-API-Key")!: producerKey]
+let interactionsJSONHeaders: HTTPFields = [.contentType: "application/json", HTTPField.Name("X-API-Key")!: interactionsKey]
+let interactionsNDJSONHeaders: HTTPFields = [.contentType: "application/x-ndjson", HTTPField.Name("X-API-Key")!: interactionsKey]
 
 /// An RFC 3339 timestamp `secondsAgo` before now.
 func recent(_ secondsAgo: Double = 1) -> String {

@@ -1,5 +1,6 @@
 import Foundation
 @testable import Ingest
+import Kafka
 import Testing
 
 @Suite("Idempotency cache")
@@ -49,6 +50,52 @@ struct IdempotencyCacheTests {
         #expect(cache.lookup("00000000-0000-4000-8000-000000000000") == nil)
         #expect(cache.lookup(["a", "b"]) == [nil, nil])
         #expect(cache.count == 0)
+    }
+
+    @Test("claims: of two requests with a new id one publishes, the other waits for its result (same payload) or conflicts; a failure releases the id, a success is remembered")
+    func claims() async {
+        let cache = IdempotencyCache(capacity: 10)
+        let key = IdempotencyCache.Key("0f8fad5b-d9cb-469f-a165-70867728950e")
+        let payload = PayloadDigest(Array("event".utf8))
+        let other = PayloadDigest(Array("other event".utf8))
+        guard case .claimed = cache.claim([(key: key, payload: payload)])[0] else { Issue.record("a new id is claimed"); return }
+        guard case .publishing(let first) = cache.claim([(key: key, payload: payload)])[0] else { Issue.record("the same event waits"); return }
+        guard case .conflict = cache.claim([(key: key, payload: other)])[0] else { Issue.record("other content under an id in flight conflicts"); return }
+        #expect(cache.inFlightCount == 1)
+
+        // A waiter that came before the result and one that comes after it both get it.
+        async let early = first.outcome()
+        try? await Task.sleep(for: .milliseconds(50))
+        cache.settle([(key: key, result: .failure(KafkaError.closed))])
+        let earlyResult = await early
+        let lateResult = await first.outcome()
+        #expect(earlyResult == .failure(KafkaError.closed))
+        #expect(lateResult == .failure(KafkaError.closed))
+        #expect(cache.inFlightCount == 0)
+        #expect(cache.lookup(keys: [key]) == [nil], "a failure is not remembered")
+
+        // Released: a retry claims it and publishes; this time it is accepted and remembered.
+        guard case .claimed = cache.claim([(key: key, payload: payload)])[0] else { Issue.record("a released id is claimed again"); return }
+        guard case .publishing(let second) = cache.claim([(key: key, payload: payload)])[0] else { Issue.record("the same event waits"); return }
+        let entry = IdempotencyCache.Entry(payload: payload, topic: "streamrec.movie-events", partition: 2, offset: 42)
+        cache.settle([(key: key, result: .success(entry))])
+        let secondResult = await second.outcome()
+        #expect(secondResult == .success(entry))
+        guard case .accepted(let remembered) = cache.claim([(key: key, payload: payload)])[0] else { Issue.record("a published id is a replay"); return }
+        #expect(remembered == entry)
+        guard case .conflict = cache.claim([(key: key, payload: other)])[0] else { Issue.record("other content under an accepted id conflicts"); return }
+        #expect(cache.inFlightCount == 0)
+    }
+
+    @Test("capacity 0: concurrent requests still share one publication, but nothing is remembered after it")
+    func claimsWithoutMemory() {
+        let cache = IdempotencyCache(capacity: 0)
+        let key = IdempotencyCache.Key("not-a-uuid")
+        let payload = PayloadDigest(Array("event".utf8))
+        guard case .claimed = cache.claim([(key: key, payload: payload)])[0] else { Issue.record("a new id is claimed"); return }
+        guard case .publishing = cache.claim([(key: key, payload: payload)])[0] else { Issue.record("the same event waits"); return }
+        cache.settle([(key: key, result: .success(IdempotencyCache.Entry(payload: payload, topic: "t", partition: 0, offset: 1)))])
+        guard case .claimed = cache.claim([(key: key, payload: payload)])[0] else { Issue.record("nothing remembered"); return }
     }
 
     @Test("agrees with a plain model over 20 000 random remembers and lookups (eviction, updates, text ids)")

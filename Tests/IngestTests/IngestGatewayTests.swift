@@ -347,7 +347,7 @@ struct IngestGatewayTests {
         // No broker: a published event stays in the producer's queue until shutdown purges it.
         let gateway = try await Gateway(brokers: ["127.0.0.1:\(TestStack.freePort())"]) { $0.producer.deliveryTimeout = .seconds(60) }
         let event = try EventValidator().validate(bytes: Array(Self.events(recent())[1].utf8), now: gateway.service.now) { EventID.random() }.get()
-        let pending = Task { await gateway.service.ingest([.success(event)]) }
+        let pending = Task { await gateway.service.ingest([.success(event)], producer: "tests") }
         try await Task.sleep(for: .milliseconds(200))
         try await gateway.test { client in
             try await client.execute(uri: "/metrics", method: .get) { response in

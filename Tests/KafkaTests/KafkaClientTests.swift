@@ -240,6 +240,7 @@ struct KafkaClientTests {
         #expect(error?.isMessageTimeout == true)
         #expect(error?.isRetriable == true)
         #expect(error?.isFatal == false)
+        #expect(error?.isOutcomeUnknown == false, "never sent: known not to be written")
         await producer.shutdown(flushTimeout: .zero)
     }
 
@@ -266,6 +267,8 @@ struct KafkaClientTests {
         let settled = await results
         #expect(settled.count == 20)
         #expect(settled.allSatisfy { if case .failure(let error) = $0 { error.name.hasPrefix("_PURGE") } else { false } })
+        // No broker: nothing was ever on the wire, so every record is known not to be written.
+        #expect(settled.allSatisfy { if case .failure(let error) = $0 { !error.isOutcomeUnknown } else { false } })
     }
 
     @Test("sends racing with shutdown each get an answer; acknowledged ones are really in the topic")

@@ -195,6 +195,7 @@ extension TestStack {
         environment["STREAMREC_CONFIG_DIR"] = repositoryRoot + "/configs"
         environment["STREAMREC_HTTP_PORT"] = String(port)
         environment["STREAMREC_GATEWAY_API_KEYS"] = "tests:\(apiKey)"
+        environment["STREAMREC_GATEWAY_CATALOG_PRODUCERS"] = "tests"
         environment["STREAMREC_GATEWAY_RATE_LIMIT"] = "0"
         environment["STREAMREC_TOPICS_MOVIE"] = movieTopic
         environment["STREAMREC_TOPICS_POLL"] = pollTopic
