@@ -4,7 +4,7 @@ import Events
 /// through them. Every key carries a hash tag (`{…}`) naming the group it belongs to, so each group
 /// lives in one Redis Cluster slot and every script touches one group's keys:
 ///
-/// - `{u:<user>}` — a user's profile, history, seen-set, affinities and event markers;
+/// - `{u:<user>}` — a user's profile, history, seen-set and affinities (and, on a cluster, event markers);
 /// - `{pop:<domain>}` — a domain's popularity buckets (all items, per genre/category) and the applied
 ///   offsets that make popularity updates idempotent;
 /// - `{p:<poll>}` — a poll's votes and tallies.
@@ -13,9 +13,12 @@ import Events
 /// forged from input. The layout is documented in docs/features.md.
 public struct FeatureKeys: Sendable, Hashable {
     public let prefix: String
+    /// Where event markers live (see ``eventMarker(user:eventID:)``).
+    public let topology: RedisTopology
 
-    public init(prefix: String) {
+    public init(prefix: String, topology: RedisTopology = .standalone) {
         self.prefix = prefix
+        self.topology = topology
     }
 
     // MARK: Users
@@ -34,7 +37,15 @@ public struct FeatureKeys: Sendable, Hashable {
     /// the API (the only key it may write: its Redis user's ACL allows writes to `*}:prefs:*` alone).
     public func userPreferences(_ user: String, _ domain: EventDomain) -> String { "\(prefix):{u:\(user)}:prefs:\(domain.rawValue)" }
     /// String `<topic>/<partition>/<offset>|<weight units>`: this event was applied, from that record.
-    public func eventMarker(user: String, eventID: String) -> String { "\(prefix):{u:\(user)}:event:\(eventID)" }
+    ///
+    /// Keyed by the event id alone on a standalone server (`<prefix>:event:<id>`), as the training store
+    /// deduplicates: the same id sent again under another user is a duplicate, not a second event. On a
+    /// cluster the user script must keep to the user's slot, so the marker carries the user's tag there
+    /// (`<prefix>:{u:<user>}:event:<id>`) and an id reused across users is deduplicated by the gateway
+    /// (its claims and idempotency cache) and the training store, not in Redis.
+    public func eventMarker(user: String, eventID: String) -> String {
+        topology == .cluster ? "\(prefix):{u:\(user)}:event:\(eventID)" : "\(prefix):event:\(eventID)"
+    }
 
     // MARK: Popularity
 

@@ -1,7 +1,8 @@
 import Redis
 
-/// The Lua scripts that apply events. Each runs atomically in Redis and touches the keys of one hash
-/// tag group only (see ``FeatureKeys``), so it stays valid on Redis Cluster.
+/// The Lua scripts that apply events. Each runs atomically in Redis. With `features.redis_topology =
+/// cluster` each call touches the keys of one hash tag group only (see ``FeatureKeys``: event markers then
+/// carry the user's tag); on a standalone server the user script also touches event markers keyed by id.
 enum FeatureScripts {
     /// Applies events to their users' state, each together with its event marker.
     ///

@@ -102,15 +102,27 @@ public final class FeatureWriter: Sendable {
     /// Last applied offset per `domain|topic/partition`, as last read or written by this member. Only
     /// a cache: the compare-and-set in the script is what guarantees correctness.
     private let appliedOffsets = Mutex<[String: AppliedOffset]>([:])
+    /// Topics whose id at hand turned out stale (see ``takeStaleTopicIDs()``).
+    private let staleTopicIDs = Mutex<Set<String>>([])
 
     public init(configuration: FeatureConfiguration, redis: RedisClient, logger: Logger = Logger(label: "streamrec.features")) {
         self.configuration = configuration
-        keys = FeatureKeys(prefix: configuration.keyPrefix)
+        keys = FeatureKeys(prefix: configuration.keyPrefix, topology: configuration.topology)
         self.redis = redis
         self.logger = logger
     }
 
     static let markerExpirySlackSeconds: Int64 = 600
+
+    /// Topics recreated while the id passed for them was still the old one (the log end told, not the
+    /// id), since the last call: look their ids up again before the next batch. Until then their
+    /// offsets are stored without an id.
+    public func takeStaleTopicIDs() -> Set<String> {
+        staleTopicIDs.withLock { stale in
+            defer { stale.removeAll() }
+            return stale
+        }
+    }
 
     /// Call after a rebalance: another member may have applied records of partitions we get back.
     public func forgetAppliedOffsets() {
@@ -341,6 +353,8 @@ public final class FeatureWriter: Sendable {
             let stored = try await knownAppliedOffsets(domain: domain, fields: fields, key: offsetsKey)
             // An applied offset of an earlier incarnation of the partition says nothing about this one.
             var applied: [String: Int64] = [:]
+            // Partitions whose id at hand may be stale (see below): their offset is written without one.
+            var unsureOfID: Set<String> = []
             for field in fields {
                 guard let done = stored[field] else { continue }
                 let topicID = logs.topicIDs[topics[field] ?? ""]
@@ -350,6 +364,13 @@ public final class FeatureWriter: Sendable {
                         metadata: ["domain": "\(domain)", "partition": "\(field)", "applied": "\(done.offset)", "stored_topic_id": "\(storedID)", "topic_id": "\(topicID)"]
                     )
                 } else if let end = logs.logEnds[field], done.offset >= end {
+                    // Recreated, yet the id at hand is the stored one: it was looked up before the
+                    // recreation. Labelling the new offsets with it would make the true id, once looked
+                    // up, disown them and count their records again.
+                    if topicID != nil {
+                        unsureOfID.insert(field)
+                        staleTopicIDs.withLock { _ = $0.insert(topics[field] ?? "") }
+                    }
                     logger.warning(
                         "partition offsets restarted below the applied offset (topic recreated?): counting from the new offsets",
                         metadata: ["domain": "\(domain)", "partition": "\(field)", "applied": "\(done.offset)", "log_end": "\(end)"]
@@ -393,7 +414,9 @@ public final class FeatureWriter: Sendable {
             var arguments: [any RedisArgumentConvertible] = [fields.count]
             var written: [String: AppliedOffset] = [:]
             for field in fields {
-                written[field] = AppliedOffset(offset: max(applied[field] ?? -1, lastOffsets[field]!), topicID: logs.topicIDs[topics[field] ?? ""])
+                written[field] = AppliedOffset(
+                    offset: max(applied[field] ?? -1, lastOffsets[field]!), topicID: unsureOfID.contains(field) ? nil : logs.topicIDs[topics[field] ?? ""]
+                )
                 arguments.append(field)
                 // Compare-and-set against what is stored; the new value from this incarnation's offsets.
                 arguments.append(stored[field]?.stored ?? "")

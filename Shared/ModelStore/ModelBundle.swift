@@ -43,7 +43,9 @@ public struct ModelBundle: Sendable {
 
     public func encoded() -> [UInt8] {
         var writer = BinaryWriter()
-        writer.write(Self.payloadVersion)
+        // Without the Bayesian part, version 2: an API from before version 3 still reads the artifact.
+        let version = bayesianRatings == nil ? 2 : Self.payloadVersion
+        writer.write(version)
         writer.write(userIDs)
         writer.write(itemIDs)
         let als = implicitALS.configuration
@@ -83,8 +85,8 @@ public struct ModelBundle: Sendable {
             writer.write(model.ease.weights)
             writer.write(model.transitions.weights)
         }
-        writer.write(UInt32(bayesianRatings == nil ? 0 : 1))
         if let model = bayesianRatings {
+            writer.write(UInt32(1))
             writer.write(UInt32(model.factors))
             writer.write(model.ratingRange.lowerBound)
             writer.write(model.ratingRange.upperBound)

@@ -48,7 +48,7 @@ public struct TitleIndex: Sendable {
         var byTrigram: [UInt64: [Int32]] = [:]
         var byLength: [Int: [Int32]] = [:]
         for (position, candidate) in keys.enumerated() {
-            for trigram in Self.trigrams(candidate.key) { byTrigram[trigram, default: []].append(Int32(position)) }
+            for trigram in Set(Self.trigrams(candidate.key)) { byTrigram[trigram, default: []].append(Int32(position)) }
             byLength[candidate.key.count, default: []].append(Int32(position))
         }
         keysByTrigram = byTrigram

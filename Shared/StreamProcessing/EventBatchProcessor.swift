@@ -92,6 +92,8 @@ public struct BatchReport: Sendable {
     /// Wall time of each stage (decode, catalog, redis, postgres, dead_letters); redis, postgres and
     /// dead_letters overlap.
     public var stageDurations: [(String, Duration)] = []
+    /// Topics whose ids must be looked up again (``FeatureWriter/takeStaleTopicIDs()``).
+    public var staleTopicIDs: Set<String> = []
 }
 
 /// Runs `body` and returns its result with its wall time.
@@ -184,7 +186,8 @@ public final class EventBatchProcessor: Sendable {
                 ("decode", decodeDuration), ("catalog", catalogDuration), ("redis", redisDuration), ("redis_users", outcome.userStepDuration),
                 ("redis_popularity", outcome.popularityStepDuration), ("postgres", postgresDuration),
                 ("dead_letters", lettersDuration),
-            ]
+            ],
+            staleTopicIDs: features.takeStaleTopicIDs()
         )
     }
 

@@ -86,6 +86,8 @@ public final class StreamProcessorService: Service, Sendable {
             let started = ContinuousClock.now
             do {
                 let report = try await processor.process(records, now: clock(), logEnds: logEnds, topicIDs: topicIDs)
+                // A topic recreated under an id looked up before: ask for the ids again.
+                if !report.staleTopicIDs.isEmpty { incarnations?.forget() }
                 metrics.batchDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
                 if failures > 0 {
                     logger.info("dependencies are back; batch applied", metadata: ["attempts": "\(failures + 1)"])

@@ -82,7 +82,7 @@ struct WindowArithmeticTests {
     @Test func clusterSlotsFollowHashTags() {
         // Reference values from the Redis Cluster specification's CRC16 (XMODEM): "123456789" → 0x31C3.
         #expect(RedisKeySlot.crc16(Array("123456789".utf8)) == 0x31C3)
-        let keys = FeatureKeys(prefix: "sr:v1")
+        let keys = FeatureKeys(prefix: "sr:v1", topology: .cluster)
         let user = "user-42"
         let slots = Set([
             keys.userProfile(user), keys.userHistory(user, .movie), keys.userSeen(user, .poll),
@@ -409,6 +409,25 @@ struct FeatureWriterTests {
         try await fixture.finish()
     }
 
+    /// The training store keeps one row per event id; Redis must count one event per id as well, even
+    /// when a producer sends the same id under two users (the markers were per user once, and both
+    /// counted).
+    @Test func anEventIDReusedUnderAnotherUserCountsOnce() async throws {
+        let fixture = try FeatureFixture()
+        let now = wallNow()
+        let id = EventID.random()
+        let first = at(makeEvent(.movieLike, user: "u1", subject: "m", at: now - 2000, id: id), offset: 0)
+        let second = at(makeEvent(.movieLike, user: "u2", subject: "m", at: now - 1000, id: id), offset: 1)
+        let outcome = try await fixture.writer.apply([first, second], now: now)
+        #expect(outcome.statuses.count == 2 && outcome.statuses[1] == .duplicate, "\(outcome.statuses)")
+        // Again in another batch and in the other order: still once.
+        _ = try await fixture.writer.apply([at(second.event, offset: 2)], now: now)
+        #expect(try await fixture.reader.popularityScores(.movie, window: "7d", now: now) == ["m": 1])
+        let (_, history) = try await fixture.reader.seenAndHistory(user: "u2", domain: .movie, seen: true, historyLimit: 10)
+        #expect(history.isEmpty, "u2 got the event of u1's id")
+        try await fixture.finish()
+    }
+
     /// With the topic's id at hand, a recreated partition is told from a replay even once it has grown
     /// past the old applied offset, which the log end alone cannot do; offsets stored without an id (as
     /// before ids were kept) are still read, and the id is added on the next write.
@@ -442,6 +461,29 @@ struct FeatureWriterTests {
         // Without an id at hand (a failed lookup) the stored offset is trusted, as before ids.
         _ = try await fixture.writer.apply(second, now: now, logEnds: ["t/0": 50])
         #expect(try await fixture.reader.popularityScores(.movie, window: "7d", now: now) == ["m": 30, "n": 50])
+        try await fixture.finish()
+    }
+
+    /// A topic recreated while the id at hand is still the old one (looked up before the recreation):
+    /// the log end tells, the new offsets are stored without an id and the topic is reported stale, so
+    /// that the true id, once looked up, does not disown them and count their records again.
+    @Test func aStaleTopicIDDoesNotLabelTheNewIncarnation() async throws {
+        let fixture = try FeatureFixture()
+        let now = wallNow()
+        func likes(_ item: String, _ count: Int) -> [FeatureEvent] {
+            (0..<count).map { at(makeEvent(.movieLike, user: "\(item)\($0)", subject: item, at: now - 1000), offset: Int64($0)) }
+        }
+        _ = try await fixture.writer.apply(likes("m", 30), now: now, logEnds: ["t/0": 30], topicIDs: ["t": "A"])
+        #expect(fixture.writer.takeStaleTopicIDs().isEmpty)
+        let second = likes("n", 5)
+        _ = try await fixture.writer.apply(second, now: now, logEnds: ["t/0": 5], topicIDs: ["t": "A"])
+        #expect(fixture.writer.takeStaleTopicIDs() == ["t"])
+        #expect(try await fixture.redis.send(RedisCommand("HGET", fixture.writer.keys.appliedOffsets(.movie), "t/0")).string == "4")
+        // The true id looked up again: the stored offset (no id) is trusted, a replay counts nothing.
+        fixture.writer.forgetAppliedOffsets()
+        _ = try await fixture.writer.apply(second, now: now, logEnds: ["t/0": 5], topicIDs: ["t": "B"])
+        #expect(try await fixture.reader.popularityScores(.movie, window: "7d", now: now) == ["m": 30, "n": 5])
+        #expect(try await fixture.redis.send(RedisCommand("HGET", fixture.writer.keys.appliedOffsets(.movie), "t/0")).string == "4@B")
         try await fixture.finish()
     }
 
@@ -499,8 +541,9 @@ struct FeatureWriterTests {
         for start in stride(from: 0, to: events.count, by: 500) {
             _ = try await reference.writer.apply(Array(events[start..<min(events.count, start + 500)]), now: now)
         }
+        // Event markers carry the user's tag on a cluster (`:{u:<user>}:event:<id>`), not on a standalone server.
         let onCluster = Dictionary(uniqueKeysWithValues: try await RedisSnapshot.take(redis, prefix: configuration.keyPrefix + ":", omittingKeysExpiringBefore: FeatureFixture.snapshotCutoff).map {
-            (String($0.key.dropFirst(configuration.keyPrefix.count)), $0.value)
+            (String($0.key.dropFirst(configuration.keyPrefix.count)).replacing(/^:\{u:[^}]*\}:event:/, with: ":event:"), $0.value)
         })
         #expect(onCluster.count > 500)
         #expect(onCluster == (try await reference.snapshot()))

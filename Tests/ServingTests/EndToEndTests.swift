@@ -9,10 +9,15 @@ import Training
 
 @Suite("End to end through the real gateway, processor and API binaries", .serialized)
 struct EndToEndTests {
-    @Test("a vote posted to ingest-gateway → Kafka → stream-processor → Redis → a different answer, the voted poll filtered; loadgen's freshness probes become visible through inference-api; the web page in headless Chromium changes after a click; ids full of metacharacters stored and returned verbatim")
+    @Test("a vote posted to ingest-gateway → Kafka → stream-processor → Redis → a different answer from each served top-N kind (sequence-aware EASE, implicit ALS), the voted poll filtered; loadgen's freshness probes become visible through inference-api; the web page in headless Chromium changes after a click; ids full of metacharacters stored and returned verbatim")
     func voteChangesRecommendations() async throws {
-        let fixture = try await RecommendationEngineTests.Fixture()
+        // The trainer pinned to sequence-aware EASE; the same artifact served as implicit ALS too
+        // (`inference.top_n_model = implicit-als`): the vote must reach both kinds' next answers.
+        let fixture = try await RecommendationEngineTests.Fixture(kind: .sequenceAwareEASE)
         _ = try await fixture.repository.reload(domain: "polls")
+        #expect(fixture.repository.model(for: "polls")?.bundle.topNKind == .sequenceAwareEASE)
+        var alsEngine = fixture.engine
+        alsEngine.alwaysImplicitALS = true
         let name = TestStack.uniqueName("e2e")
         let key = "e2e-key-\(UUID().uuidString)"
         let gatewayPort = TestStack.freePort()
@@ -44,6 +49,9 @@ struct EndToEndTests {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let before = try await fixture.engine.recommend(RecommendationRequest(user: "u0", domain: .poll, k: 10), now: now)
         #expect(before.strategy == .personalised)
+        let beforeALS = try await alsEngine.recommend(RecommendationRequest(user: "u0", domain: .poll, k: 10), now: now)
+        #expect(beforeALS.strategy == .personalised)
+        #expect(beforeALS.items.map(\.item) != before.items.map(\.item) || beforeALS.items.map(\.score) != before.items.map(\.score), "the two kinds answer alike")
         let voted = try #require(before.items.first?.item)
         let vote = Event(
             eventID: EventID.random(), type: .pollVote, userID: "u0", subjectID: voted,
@@ -69,6 +77,11 @@ struct EndToEndTests {
         #expect(after.strategy == .personalised)
         #expect(!after.items.map(\.item).contains(voted), "the voted poll is still recommended after 60 s")
         #expect(after.items.map(\.item) != Array(before.items.dropFirst().map(\.item)) || after.items.map(\.score) != Array(before.items.dropFirst().map(\.score)))
+        // Implicit ALS, from the same Redis state: the vote is folded in, the poll filtered.
+        let afterALS = try await alsEngine.recommend(RecommendationRequest(user: "u0", domain: .poll, k: 10), now: Int64(Date().timeIntervalSince1970 * 1000))
+        #expect(afterALS.strategy == .personalised)
+        #expect(!afterALS.items.map(\.item).contains(voted))
+        #expect(afterALS.items.map(\.item) != beforeALS.items.map(\.item) || afterALS.items.map(\.score) != beforeALS.items.map(\.score), "ALS answered as before the vote")
 
         // Ids full of SQL, Redis and shell metacharacters (and non-ASCII) are data: stored and returned
         // verbatim, never interpreted.

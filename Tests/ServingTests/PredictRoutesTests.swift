@@ -326,12 +326,10 @@ struct PredictRoutesTests {
             var quiet: [Duration] = []
             for _ in 0..<30 { quiet.append(try await similarLatency()) }
 
-            let trickle = Task.detached {
-                SlowClient.trickle(
-                    port: port, head: "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n",
-                    interval: .seconds(1), timeout: .seconds(20)
-                )
-            }
+            async let trickle = SlowClient.trickleOnItsOwnThread(
+                port: port, head: "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n",
+                interval: .seconds(1), timeout: .seconds(20)
+            )
             let loadEnds = ContinuousClock.now + .seconds(4)
             var underLoad: [Duration] = []
             var answered: [Int: Int] = [:]
@@ -354,7 +352,7 @@ struct PredictRoutesTests {
                 }
                 for try await statuses in group { answered.merge(statuses, uniquingKeysWith: +) }
             }
-            let closedAfter = await trickle.value
+            let closedAfter = await trickle
             print("predict under abuse: similar items median \(median(quiet)) quiet, \(median(underLoad)) under load (\(underLoad.count) calls); predict answers \(answered); trickle closed after \(String(describing: closedAfter))")
             #expect(Set(answered.keys).isSubset(of: [422, 429]), "\(answered)")
             #expect(answered[429, default: 0] > 0 && answered[422, default: 0] > 0, "\(answered)")
