@@ -147,12 +147,27 @@ let package = Package(
 
         // The Redis feature layout and logic, written once: the processor applies, the API reads.
         .target(name: "Features", dependencies: ["Events", "Redis", "ServiceSupport", .product(name: "Logging", package: "swift-log")], path: "Shared/Features"),
-        // The training side: the training store (written by the processor, read by the trainer), dataset
-        // bootstrap, training and offline evaluation, the model registry, reports.
+        // PostgreSQL's side of events: the training store's interactions and the catalog. Written by the
+        // processor, read by the trainer and the API.
+        .target(
+            name: "EventStore",
+            dependencies: ["Events", "Features", "Postgres", "ServiceSupport"],
+            path: "Shared/EventStore"
+        ),
+        // The model registry (PostgreSQL) and promotion announcements (Kafka): written by the trainer, read
+        // by the API.
+        .target(
+            name: "ModelRegistry",
+            dependencies: ["Events", "ModelStore", "Postgres", "Kafka", "ServiceSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Shared/ModelRegistry"
+        ),
+        // The training side: dataset bootstrap, training and offline evaluation, scheduled runs, reports.
+        // The live path (gateway, processor, API) must not depend on it (ModuleBoundaryTests).
         .target(
             name: "Training",
             dependencies: [
                 "Events", "Features", "ClientRuntime", "Postgres", "Kafka", "ServiceSupport", "ModelStore", "Recommender", "Datasets",
+                "EventStore", "ModelRegistry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -161,14 +176,14 @@ let package = Package(
         // Serving: the production models per domain (verified, hot-swapped) and the recommendation strategies.
         .target(
             name: "Serving",
-            dependencies: ["Events", "Features", "Recommender", "Redis", "Postgres", "Training", "ModelStore", "ClientRuntime", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Events", "Features", "Recommender", "Redis", "Postgres", "ModelRegistry", "ModelStore", "ClientRuntime", .product(name: "Logging", package: "swift-log")],
             path: "Shared/Serving"
         ),
         // The inference API's HTTP layer (the executable only wires configuration to it).
         .target(
             name: "Inference",
             dependencies: [
-                "Events", "Features", "Serving", "ServiceSupport", "Training", "ModelStore", "Redis", "Postgres", "Kafka",
+                "Events", "Features", "Serving", "ServiceSupport", "ModelRegistry", "ModelStore", "Redis", "Postgres", "Kafka",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -180,7 +195,7 @@ let package = Package(
         .target(
             name: "StreamProcessing",
             dependencies: [
-                "Events", "Features", "Kafka", "Postgres", "Redis", "ServiceSupport", "Training",
+                "Events", "Features", "Kafka", "Postgres", "Redis", "ServiceSupport", "EventStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

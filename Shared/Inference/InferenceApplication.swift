@@ -12,7 +12,7 @@ import ServiceLifecycle
 import ServiceSupport
 import Serving
 import Synchronization
-import Training
+import ModelRegistry
 
 /// Everything the inference API is configured with (`inference-api --help-config`).
 public struct InferenceConfiguration: Sendable {

@@ -8,7 +8,7 @@ import ModelStore
 import Redis
 import Serving
 import ServiceSupport
-import Training
+import ModelRegistry
 
 /// What the inference API's routes need.
 public struct InferenceService: Sendable {

@@ -3,7 +3,7 @@ import Logging
 import ModelStore
 import Recommender
 import Synchronization
-import Training
+import ModelRegistry
 
 /// A production model loaded for serving: the bundle, its manifest, and the index of every id.
 public final class ServingModel: Sendable {

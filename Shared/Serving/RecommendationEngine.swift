@@ -6,7 +6,6 @@ import Features
 import Recommender
 import Redis
 import Synchronization
-import Training
 
 public struct RecommendationRequest: Sendable, Hashable {
     public var user: String
@@ -122,7 +121,7 @@ public struct RecommendationEngine: Sendable {
     /// count when above the user's mean (their stored weight is centred on it).
     static func strength(_ entry: HistoryEntry) -> Float? {
         if entry.type == .movieRating { return entry.weight > 0 ? 1 : nil }
-        return ImplicitStrength.of(TrainingRow(user: "", item: entry.item, type: entry.type.rawValue, value: nil, time: 0))
+        return ImplicitStrength.of(type: entry.type.rawValue, value: nil)
     }
 
     public func recommend(_ request: RecommendationRequest, now: Int64) async throws(RedisError) -> RecommendationResult {

@@ -3,7 +3,7 @@ import Features
 import Kafka
 import Logging
 import Synchronization
-import Training
+import EventStore
 
 /// Where records that cannot be decoded go. Must have durably accepted them when `publish` returns.
 public protocol DeadLetterSink: Sendable {

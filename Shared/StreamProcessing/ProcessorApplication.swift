@@ -7,7 +7,7 @@ import Postgres
 import Redis
 import ServiceLifecycle
 import ServiceSupport
-import Training
+import EventStore
 
 /// Wires the processor's clients and services from its configuration. The executable runs this; tests
 /// run it too, in-process, against the real servers.

@@ -132,7 +132,7 @@ public struct Bootstrap: Sendable {
             var value: Double?
             if case .rating(let rating) = event.payload { value = rating }
             let row = TrainingRow(user: event.userID, item: event.subjectID, type: event.type.rawValue, value: value, time: 0)
-            let positive = (ImplicitStrength.of(row) ?? 0) >= 1
+            let positive = (ImplicitStrength.of(type: row.type, value: row.value) ?? 0) >= 1
             return "\(event.userID)\t\(event.subjectID)\t\(positive ? 5 : 2)\t\(event.occurredAt.millisecondsSinceEpoch / 1000)\n"
         }
         var kept: [Event] = []

@@ -74,26 +74,6 @@ public struct TrainingParameters: Sendable, Hashable {
     }
 }
 
-/// How strongly an interaction says "the user wants this item", for the implicit model. Nil: not a
-/// positive signal (dislikes, impressions, low ratings).
-public enum ImplicitStrength {
-    /// Whether an event of this type is an interaction with the item at all (an impression is not: the
-    /// item was shown, the user did nothing with it).
-    public static func isInteraction(_ type: String) -> Bool { type != "poll.impression" }
-
-    public static func of(_ row: TrainingRow) -> Float? {
-        switch row.type {
-        case "movie.rating": (row.value ?? 0) >= 4 ? 1 : nil
-        case "movie.like": 1
-        case "movie.view": 0.3
-        case "poll.vote": 1
-        case "poll.share": 1.5
-        case "poll.expand": 0.5
-        default: nil
-        }
-    }
-}
-
 /// The result of ``ModelTraining/train(rows:parameters:)``: the production bundle (fitted on all rows) and the
 /// offline metrics (fitted on the earlier part of each user's history, measured on the later part).
 public struct TrainedModels: Sendable {
@@ -126,7 +106,7 @@ public enum ModelTraining {
         for row in rows where ImplicitStrength.isInteraction(row.type) {
             let user = users.index(for: row.user)
             let item = items.index(for: row.item)
-            interactions.append(Interaction(user: user, item: item, value: ImplicitStrength.of(row) ?? 0, timestamp: row.time))
+            interactions.append(Interaction(user: user, item: item, value: ImplicitStrength.of(type: row.type, value: row.value) ?? 0, timestamp: row.time))
             if row.type == "movie.rating", let value = row.value {
                 ratings.append(Interaction(user: user, item: item, value: Float(value), timestamp: row.time))
             }

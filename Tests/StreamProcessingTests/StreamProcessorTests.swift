@@ -2,6 +2,7 @@ import Events
 import Features
 import Foundation
 @testable import Kafka
+import LoadGeneration
 import Postgres
 import Redis
 import StackTestSupport
@@ -236,6 +237,87 @@ struct StreamProcessorTests {
         let scores = try await FeatureReader(configuration: fixture.configuration.features, redis: redis).popularityScores(.movie, window: "7d", now: wallNow())
         #expect(scores == ["before": 300, "after": 500])
         #expect(try await fixture.storedInteractions() == 800)
+        try await fixture.cleanUp(redis)
+        await redis.shutdown()
+    }
+
+    @Test("A single POST without event_id whose record is sent but unanswered (broker frozen): the 503 carries the generated event_id; retried with it once the broker answers, the event is stored once")
+    func unansweredPostRetriedWithItsIDIsStoredOnce() async throws {
+        let broker = try PrivateBroker()
+        defer { try? broker.remove() }
+        var fixture = try await ProcessorFixture(partitions: 1)
+        fixture.configuration.consumer.bootstrapServers = broker.bootstrapServers
+        fixture.configuration.producer.bootstrapServers = broker.bootstrapServers
+        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: broker.bootstrapServers))
+        _ = try await admin.createTopics((fixture.topics.all + [fixture.deadLetterTopic]).map { KafkaTopicSpecification(name: $0, partitions: 1) })
+        await admin.shutdown()
+        // The gateway binary, on the private broker, with a short delivery timeout.
+        let port = TestStack.freePort()
+        let key = "unanswered-\(UUID().uuidString)"
+        var environment = TestStack.gatewayEnvironment(port: port, apiKey: key, movieTopic: fixture.topics.movie, pollTopic: fixture.topics.poll)
+        environment["STREAMREC_KAFKA_BROKERS"] = broker.bootstrapServers.joined(separator: ",")
+        environment["STREAMREC_KAFKA_DELIVERY_TIMEOUT"] = "2s"
+        let log = NSTemporaryDirectory() + "\(fixture.schema)-gateway.log"
+        let gateway = try TestStack.spawnInBackground([TestStack.executable("ingest-gateway")], environment: environment, outputPath: log)
+        defer {
+            kill(gateway, SIGKILL)
+            try? FileManager.default.removeItem(atPath: log)
+        }
+        func post(_ body: String) async throws -> (status: Int, body: String) {
+            try await HTTPConnection.connect(host: "127.0.0.1", port: port).session {
+                try await $0(.POST, "/v1/events", [("Content-Type", "application/json"), ("X-API-Key", key)], body)
+            }
+        }
+        let at = RFC3339.format(EventTimestamp(millisecondsSinceEpoch: wallNow() - 1000))
+        // Connected, topic and producer id known: the next record goes straight onto the wire.
+        var warmUp = (status: 0, body: "")
+        for _ in 0..<100 where warmUp.status != 202 {
+            warmUp = (try? await post(#"{"type":"movie.like","user_id":"warm","item_id":"m1","occurred_at":"\#(at)"}"#)) ?? (0, "")
+            if warmUp.status != 202 { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(warmUp.status == 202)
+        let pidText = try String(contentsOfFile: broker.runDirectory + "/pids/kafka.pid", encoding: .utf8)
+        let brokerPID = try #require(pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
+        kill(brokerPID, SIGSTOP)
+        let unanswered: (status: Int, body: String)
+        do {
+            defer { kill(brokerPID, SIGCONT) }
+            unanswered = try await post(#"{"type":"movie.like","user_id":"u1","item_id":"m2","occurred_at":"\#(at)"}"#)
+        }
+        #expect(unanswered.status == 503, "\(unanswered)")
+        let error = try JSONParser.parse(Array(unanswered.body.utf8))
+        guard case .object(let members) = error, case .object(let fields)? = members.first(where: { $0.key == "error" })?.value,
+            case .string(let eventID)? = fields.first(where: { $0.key == "event_id" })?.value
+        else {
+            Issue.record("no event_id in \(unanswered.body)")
+            return
+        }
+        // Retried with the returned id until the broker (and a fresh producer) take it.
+        var retried = (status: 0, body: "")
+        let deadline = ContinuousClock.now + .seconds(60)
+        while retried.status != 202, ContinuousClock.now < deadline {
+            retried = (try? await post(#"{"event_id":"\#(eventID)","type":"movie.like","user_id":"u1","item_id":"m2","occurred_at":"\#(at)"}"#)) ?? (0, "")
+            if retried.status != 202 { try await Task.sleep(for: .milliseconds(250)) }
+        }
+        #expect(retried.status == 202, "\(retried)")
+        // The topic may hold the event twice (the unanswered record may have been written); the store once.
+        let running = try await fixture.start()
+        let postgres = PostgresClient(configuration: fixture.configuration.postgres)
+        var rows = 0
+        var total = 0
+        let waitUntil = ContinuousClock.now + .seconds(60)
+        while total < 2, ContinuousClock.now < waitUntil {
+            total = try await postgres.query("SELECT count(*) FROM interactions")[0].decode(0, as: Int.self)
+            if total < 2 { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        try await Task.sleep(for: .seconds(2))  // anything further in the topic is applied too
+        rows = try await postgres.query("SELECT count(*) FROM interactions WHERE event_id = \(eventID)")[0].decode(0, as: Int.self)
+        total = try await postgres.query("SELECT count(*) FROM interactions")[0].decode(0, as: Int.self)
+        await postgres.shutdown()
+        await running.stop()
+        #expect(rows == 1)
+        #expect(total == 2, "the warm-up event and the retried one")
+        let redis = RedisClient(configuration: fixture.configuration.redis)
         try await fixture.cleanUp(redis)
         await redis.shutdown()
     }
