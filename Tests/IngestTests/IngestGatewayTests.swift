@@ -87,27 +87,9 @@ struct IngestGatewayTests {
     /// Sends a request whose body never completes; returns how long until the server closed the
     /// connection (nil: still open at `timeout`).
     static func stallAndWaitForClose(port: Int, timeout: Duration) -> Duration? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard connected == 0 else { return nil }
         let partial = "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-API-Key: \(producerKey)\r\nContent-Length: 1000\r\n\r\n{\"type\":\"m"
-        _ = partial.withCString { send(fd, $0, strlen($0), 0) }
-        var wait = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
-        let started = ContinuousClock.now
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while ContinuousClock.now - started < timeout {
-            let received = recv(fd, &buffer, buffer.count, 0)
-            if received == 0 || (received < 0 && errno != EAGAIN && errno != EINTR) { return ContinuousClock.now - started }
-            if received < 0, errno == EAGAIN { return nil }
-        }
-        return nil
+        // Nothing more is sent before `timeout`: the interval is the whole wait.
+        return SlowClient.trickle(port: port, head: partial, interval: timeout, timeout: timeout)
     }
 
     @Test("every event type is accepted (202 after the broker's ack) and is readable back with key, headers and value")

@@ -178,9 +178,10 @@ struct RedisClientTests {
         }
         defer { Task { await client.shutdown() } }
         let key = "\(prefix):overload"
-        // Hold the only lane with a command that blocks on the server for 3 s (long enough that the 20
-        // requests below are queued behind it even on a loaded machine)...
-        async let blocker = client.send("BLPOP", "\(prefix):never", "3")
+        let list = "\(prefix):release-\(io)"
+        // Hold the only lane with a command that blocks on the server until this test releases it (a fixed
+        // time once: on a loaded machine the requests below were not all queued before it ran out)...
+        async let blocker = client.send("BLPOP", list, "60")
         try await Task.sleep(for: .milliseconds(300))
         // ...so these queue up: five fit (a thread lane counts its queue; an event-loop lane writes at once
         // and counts everything unanswered, the blocker included, so four), the rest are refused at once.
@@ -196,9 +197,17 @@ struct RedisClientTests {
                     }
                 }
             }
-            return await group.reduce(into: [RedisError?]()) { $0.append($1) }
+            // The refusals come back at once; the accepted requests wait for the blocker.
+            var outcomes: [RedisError?] = []
+            while outcomes.count < 20 - accepted, let outcome = await group.next() { outcomes.append(outcome) }
+            try? await Task.sleep(for: .milliseconds(200))  // a wrongly accepted one would show up now
+            let releaser = try? makeClient(io) { _ in }
+            _ = try? await releaser?.send("LPUSH", list, "go")
+            await releaser?.shutdown()
+            while let outcome = await group.next() { outcomes.append(outcome) }
+            return outcomes
         }
-        #expect(try await blocker == .null)
+        #expect(try await blocker != .null)
         let refused = outcomes.compactMap { $0 }
         #expect(refused.count == 20 - accepted)
         #expect(refused.allSatisfy { $0 == .overloaded && $0.isRetriable })

@@ -1,4 +1,5 @@
 import Serving
+import StackTestSupport
 import Testing
 
 @Suite("Title resolution: spelling, articles, year, typos")
@@ -69,7 +70,7 @@ struct TitleIndexTests {
     /// same matches with the same distances.
     @Test("the trigram-narrowed typo search matches exactly what a scan of every title matches")
     func trigramSearchEqualsAFullScan() {
-        var random = SplitMix(state: 42)
+        var random = SplitMix64(seed: 42)
         let words = ["star", "war", "love", "night", "day", "man", "woman", "city", "dark", "light", "king", "queen", "story", "dead", "life", "house", "river", "blue", "red", "game", "last", "first", "time", "girl", "boy", "road", "home", "fire", "ice", "moon"]
         func title() -> String { (0..<Int.random(in: 1...5, using: &random)).map { _ in words.randomElement(using: &random)! }.joined(separator: " ") }
         let entries = (0..<1500).map { TitleIndex.Entry(id: String($0), title: title(), year: nil) }
@@ -106,17 +107,5 @@ struct TitleIndexTests {
             compared += 1
         }
         #expect(compared == 600 && withTypos > 150)
-    }
-}
-
-/// A seeded generator, so the comparison sees the same titles and typos on every run.
-private struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -268,6 +268,27 @@ struct ProcessorFixture {
         return (movies, polls)
     }
 
+    /// The same fixture with its consumer and producer on `broker` (a test's own, to restart).
+    func onPrivateBroker(_ broker: PrivateBroker) -> ProcessorFixture {
+        var fixture = self
+        fixture.configuration.consumer.bootstrapServers = broker.bootstrapServers
+        fixture.configuration.producer.bootstrapServers = broker.bootstrapServers
+        return fixture
+    }
+
+    /// The event topics and the dead-letter topic, one partition each, on `broker` (what the gateway's
+    /// readiness loop does after an empty restart).
+    func createTopics(on broker: PrivateBroker) async throws {
+        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: broker.bootstrapServers))
+        _ = try await admin.createTopics((topics.all + [deadLetterTopic]).map { KafkaTopicSpecification(name: $0, partitions: 1) })
+        await admin.shutdown()
+    }
+
+    /// `count` likes of `item`, each from a user of its own.
+    static func likes(_ item: String, _ count: Int, at time: Int64) -> [Event] {
+        (0..<count).map { Event(eventID: EventID.random(), type: .movieLike, userID: "\(item)-fan\($0)", subjectID: item, occurredAt: EventTimestamp(millisecondsSinceEpoch: time)) }
+    }
+
     func storedInteractions() async throws -> Int {
         let postgres = PostgresClient(configuration: configuration.postgres)  // its search path names the schema
         let count = try await postgres.query("SELECT count(*) FROM interactions")[0].decode(0, as: Int.self)

@@ -149,20 +149,12 @@ struct StreamProcessorTests {
     func brokerRestartedEmpty() async throws {
         let broker = try PrivateBroker()
         defer { try? broker.remove() }
-        var fixture = try await ProcessorFixture(partitions: 1)
-        fixture.configuration.consumer.bootstrapServers = broker.bootstrapServers
-        fixture.configuration.producer.bootstrapServers = broker.bootstrapServers
-        func createTopics() async throws {
-            let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: broker.bootstrapServers))
-            _ = try await admin.createTopics((fixture.topics.all + [fixture.deadLetterTopic]).map { KafkaTopicSpecification(name: $0, partitions: 1) })
-            await admin.shutdown()
-        }
+        let fixture = try await ProcessorFixture(partitions: 1).onPrivateBroker(broker)
+        func createTopics() async throws { try await fixture.createTopics(on: broker) }
         try await createTopics()
         let redis = RedisClient(configuration: fixture.configuration.redis)
         let now = wallNow()
-        func likes(_ item: String, _ count: Int) -> [Event] {
-            (0..<count).map { Event(eventID: EventID.random(), type: .movieLike, userID: "\(item)-fan\($0)", subjectID: item, occurredAt: EventTimestamp(millisecondsSinceEpoch: now - 1000)) }
-        }
+        func likes(_ item: String, _ count: Int) -> [Event] { ProcessorFixture.likes(item, count, at: now - 1000) }
         let before = likes("before", 300)
         let running = try await fixture.start()
         // A record that cannot be decoded: the dead-letter producer has sent before the restart.
@@ -204,20 +196,12 @@ struct StreamProcessorTests {
     func brokerRestartedEmptyWhileStopped() async throws {
         let broker = try PrivateBroker()
         defer { try? broker.remove() }
-        var fixture = try await ProcessorFixture(partitions: 1)
-        fixture.configuration.consumer.bootstrapServers = broker.bootstrapServers
-        fixture.configuration.producer.bootstrapServers = broker.bootstrapServers
-        func createTopics() async throws {
-            let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: broker.bootstrapServers))
-            _ = try await admin.createTopics((fixture.topics.all + [fixture.deadLetterTopic]).map { KafkaTopicSpecification(name: $0, partitions: 1) })
-            await admin.shutdown()
-        }
+        let fixture = try await ProcessorFixture(partitions: 1).onPrivateBroker(broker)
+        func createTopics() async throws { try await fixture.createTopics(on: broker) }
         try await createTopics()
         let redis = RedisClient(configuration: fixture.configuration.redis)
         let now = wallNow()
-        func likes(_ item: String, _ count: Int) -> [Event] {
-            (0..<count).map { Event(eventID: EventID.random(), type: .movieLike, userID: "\(item)-fan\($0)", subjectID: item, occurredAt: EventTimestamp(millisecondsSinceEpoch: now - 1000)) }
-        }
+        func likes(_ item: String, _ count: Int) -> [Event] { ProcessorFixture.likes(item, count, at: now - 1000) }
         var running = try await fixture.start()
         let committed1 = try await fixture.waitForCommitted(try await fixture.produce(likes("before", 300)), timeout: .seconds(60))
         #expect(committed1)
@@ -245,12 +229,8 @@ struct StreamProcessorTests {
     func unansweredPostRetriedWithItsIDIsStoredOnce() async throws {
         let broker = try PrivateBroker()
         defer { try? broker.remove() }
-        var fixture = try await ProcessorFixture(partitions: 1)
-        fixture.configuration.consumer.bootstrapServers = broker.bootstrapServers
-        fixture.configuration.producer.bootstrapServers = broker.bootstrapServers
-        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: broker.bootstrapServers))
-        _ = try await admin.createTopics((fixture.topics.all + [fixture.deadLetterTopic]).map { KafkaTopicSpecification(name: $0, partitions: 1) })
-        await admin.shutdown()
+        let fixture = try await ProcessorFixture(partitions: 1).onPrivateBroker(broker)
+        try await fixture.createTopics(on: broker)
         // The gateway binary, on the private broker, with a short delivery timeout.
         let port = TestStack.freePort()
         let key = "unanswered-\(UUID().uuidString)"
