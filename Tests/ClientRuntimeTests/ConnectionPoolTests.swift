@@ -90,8 +90,9 @@ struct ConnectionPoolTests {
             let started = ContinuousClock.now
             await #expect(throws: ConnectionPoolError.acquireTimedOut) { try await pool.withConnection { _ in } }
             let waited = ContinuousClock.now - started
-            // The upper bound only rules out a hang: timing under a loaded 2-core test run is noisy.
-            #expect(waited >= .milliseconds(90) && waited < .seconds(5))
+            // The upper bound only rules out a hang: under a loaded 2-core test run (a core kept busy beside
+            // the suite) the 100 ms timer once fired after more than 5 s.
+            #expect(waited >= .milliseconds(90) && waited < .seconds(30))
             releaseSignal.yield()
             releaseSignal.finish()
             try await group.waitForAll()

@@ -175,6 +175,7 @@ struct RedisClientTests {
         let client = try makeClient(io) {
             $0.connections = 1
             $0.maximumQueuedRequests = 5
+            $0.commandTimeout = .seconds(90)  // the blocker below waits for its release, however long it takes
         }
         defer { Task { await client.shutdown() } }
         let key = "\(prefix):overload"
