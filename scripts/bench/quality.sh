@@ -24,7 +24,7 @@
 #   CHECK       1: exit 1 if served < 0.95 × evaluate or served <= popularity (a gate)       [0]
 #   CONNECTIONS concurrent keep-alive connections to the API                                 [4]
 #   QUALITY_REDIS_PORT, QUALITY_PG_PORT, QUALITY_KAFKA_PORT, QUALITY_API_PORT
-#               the private stack's and the API's ports [36379, 35432, 39092, 18192], apart from
+#               the private stack's and the API's ports [22379, 22432, 22092, 18192], apart from
 #               `make test` (26379/25432/29092), `make run` (16379/15432/19092, 8080-8082) and the
 #               other benchmarks (46380/45433/49093, 18090-18092)
 # Work files: .run/quality/<protocol>/ (split, bootstrap dir, artifacts, logs, evaluate report).
@@ -40,7 +40,9 @@ K=10
 # The private stack: its own run dir and ports, so this runs beside `make run`, `make test` and the other
 # benchmarks. Set unconditionally (as scripts/bench/common.sh does) so a STACK_RUN_DIR exported for
 # another stack is never touched.
-export STACK_RUN_DIR=.run/quality/stack REDIS_PORT="${QUALITY_REDIS_PORT:-36379}" PG_PORT="${QUALITY_PG_PORT:-35432}" KAFKA_PORT="${QUALITY_KAFKA_PORT:-39092}"
+# Below the kernel's ephemeral range (32768–60999): a port there can be taken at random by any outgoing
+# connection on the machine (a make test run failed that way).
+export STACK_RUN_DIR=.run/quality/stack REDIS_PORT="${QUALITY_REDIS_PORT:-22379}" PG_PORT="${QUALITY_PG_PORT:-22432}" KAFKA_PORT="${QUALITY_KAFKA_PORT:-22092}"
 API_PORT="${QUALITY_API_PORT:-18192}"
 
 log() { printf 'quality: %s\n' "$*" >&2; }
