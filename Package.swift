@@ -259,6 +259,7 @@ let package = Package(
             name: "ServingTests",
             dependencies: [
                 "Serving", "Inference", "Recommender", "Ingest", "StreamProcessing", "Training", "Features", "ModelStore", "Datasets", "LoadGeneration", "StackTestSupport",
+                "SyntheticData",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
@@ -266,7 +267,7 @@ let package = Package(
         .testTarget(
             name: "IngestTests",
             dependencies: [
-                "Ingest", "StackTestSupport",
+                "Ingest", "StackTestSupport", "SyntheticData",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

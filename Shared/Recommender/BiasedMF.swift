@@ -192,30 +192,7 @@ extension BiasedMF {
         let count = Double(known.count)
         for f in 0..<k { a[f * n + f] += Double(configuration.regularization) * count + Double(prior) }
         a[k * n + k] += Double(configuration.biasRegularization) * count + Double(biasPrior)
-        // Cholesky A = L Lᵀ (lower triangle, in place), then two triangular solves.
-        for column in 0..<n {
-            var diagonal = a[column * n + column]
-            for m in 0..<column { diagonal -= a[column * n + m] * a[column * n + m] }
-            let pivot = diagonal.squareRoot()
-            a[column * n + column] = pivot
-            for row in (column + 1)..<n {
-                var value = a[row * n + column]
-                for m in 0..<column { value -= a[row * n + m] * a[column * n + m] }
-                a[row * n + column] = value / pivot
-            }
-        }
-        var y = [Double](repeating: 0, count: n)
-        for row in 0..<n {
-            var value = b[row]
-            for m in 0..<row { value -= a[row * n + m] * y[m] }
-            y[row] = value / a[row * n + row]
-        }
-        var x = [Double](repeating: 0, count: n)
-        for row in stride(from: n - 1, through: 0, by: -1) {
-            var value = y[row]
-            for m in (row + 1)..<n { value -= a[m * n + row] * x[m] }
-            x[row] = value / a[row * n + row]
-        }
+        let x = DenseSolver.choleskySolve(&a, b, n: n)
         return FoldedUser(bias: Float(x[k]), factors: x[0..<k].map(Float.init))
     }
 

@@ -39,4 +39,31 @@ public enum DenseSolver {
         }
         return x
     }
+
+    /// Solves A x = b for a symmetric positive definite A of order `n`, given (at least) its lower
+    /// triangle row-major in `a`, which is overwritten with the Cholesky factor L (A = L Lᵀ); then the two
+    /// triangular solves. The fold-ins' ridge systems: small and well conditioned by their penalty.
+    public static func choleskySolve(_ a: inout [Double], _ b: [Double], n: Int) -> [Double] {
+        for column in 0..<n {
+            var diagonal = a[column * n + column]
+            for m in 0..<column { diagonal -= a[column * n + m] * a[column * n + m] }
+            let pivot = max(diagonal, 1e-12).squareRoot()
+            a[column * n + column] = pivot
+            for row in (column + 1)..<max(column + 1, n) {
+                var value = a[row * n + column]
+                for m in 0..<column { value -= a[row * n + m] * a[column * n + m] }
+                a[row * n + column] = value / pivot
+            }
+        }
+        var y = b
+        for row in 0..<n {
+            for m in 0..<row { y[row] -= a[row * n + m] * y[m] }
+            y[row] /= a[row * n + row]
+        }
+        for row in stride(from: n - 1, through: 0, by: -1) {
+            for m in (row + 1)..<max(row + 1, n) { y[row] -= a[m * n + row] * y[m] }
+            y[row] /= a[row * n + row]
+        }
+        return y
+    }
 }

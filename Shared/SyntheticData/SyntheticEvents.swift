@@ -93,7 +93,7 @@ private func realisticType(_ percentile: Int) -> Int {
 }
 
 /// SplitMix64: small, fast, and the same sequence everywhere for a seed.
-public struct SplitMix {
+public struct SplitMix: RandomNumberGenerator {
     private var state: UInt64
 
     public init(_ seed: UInt64) { state = seed }

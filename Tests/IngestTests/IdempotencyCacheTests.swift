@@ -2,6 +2,7 @@ import Foundation
 @testable import Ingest
 import Kafka
 import StackTestSupport
+import SyntheticData
 import Testing
 
 @Suite("Idempotency cache")
@@ -107,7 +108,7 @@ struct IdempotencyCacheTests {
         let cache = IdempotencyCache(capacity: capacity)
         var model: [String: IdempotencyCache.Entry] = [:]
         var order: [String] = []
-        var generator = SplitMix64(seed: 7)
+        var generator = SplitMix(7)
         let ids = (0..<400).map { index -> String in
             // Every tenth id is not a UUID (kept as text); the rest are UUIDs that differ in one word only.
             index % 10 == 0 ? "client-id-\(index)" : String(format: "%08x-0000-4000-8000-%012x", index * 2_654_435_761 % 4_294_967_296, index)
