@@ -127,7 +127,7 @@ run: recommendations from the inference API (log: $STACK_RUN_DIR/inference-api.l
 
 run: the stream processor applies events to Redis and PostgreSQL (log: $STACK_RUN_DIR/stream-processor.log)
   curl -s http://127.0.0.1:$PROCESSOR_PORT/metrics | grep streamrec_processor_events_total
-  redis-cli -p $STREAMREC_REDIS_PORT ZRANGE 'sr:v1:{u:u1}:history:movie' 0 -1
+  redis-cli -p $STREAMREC_REDIS_PORT HGETALL 'sr:v2:{u:u1}:state:movie'
 
 run: the local stack is up (Ctrl-C stops it):
   redis      127.0.0.1:$STREAMREC_REDIS_PORT      (redis-cli -p $STREAMREC_REDIS_PORT)

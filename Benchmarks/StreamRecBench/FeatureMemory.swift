@@ -5,16 +5,16 @@ import Redis
 import SyntheticData
 
 // feature-memory: applies `users` × `per-user` interactions of the realistic mix (over the last hour)
-// through the feature writer, then sums MEMORY USAGE over the keys by kind. Prints bytes per user (the
-// profile, history and seen-set), per event marker (each kept for the largest window + lateness), per
-// popularity entry (an item in one bucket of one window) and per poll's votes and tally.
+// through the feature writer, then sums MEMORY USAGE over the keys by kind. Prints bytes per user (one
+// state hash per domain: history, seen-set, affinities, votes), per event id (each kept for the largest
+// window + lateness), per popularity entry (an item in one bucket of one window) and per poll's tally.
 
 func featureMemory(_ arguments: Arguments) async throws {
     let redis = RedisClient(configuration: RedisConfiguration(host: arguments.string("host", "127.0.0.1"), port: arguments.int("port", 6379)))
     let users = arguments.int("users", 10_000)
     let perUser = arguments.int("per-user", 30)
     var configuration = FeatureConfiguration()
-    configuration.keyPrefix = "memory\(Int(Date().timeIntervalSince1970)):v1"
+    configuration.keyPrefix = "memory\(Int(Date().timeIntervalSince1970)):v2"
     let writer = FeatureWriter(configuration: configuration, redis: redis)
     let now = Int64(Date().timeIntervalSince1970 * 1000)
     var groups: [String: [String]] = [:]
@@ -49,16 +49,21 @@ func featureMemory(_ arguments: Arguments) async throws {
         let replies = try await redis.pipeline(slice.map { RedisCommand("MEMORY", "USAGE", $0, "SAMPLES", 0) })
         for (key, reply) in zip(slice, replies) {
             let kind: String
-            if key.contains(":event:") { kind = "marker" }
+            if key.contains("{ids:") { kind = "ids" }
             else if key.contains("{u:") { kind = "user" }
+            else if key.contains(":tally:") { kind = "poll" }
             else if key.contains("{pop:") { kind = key.hasSuffix(":offsets") ? "offsets" : "popularity" }
-            else { kind = "poll" }
+            else { kind = "other" }
             bytes[kind, default: 0] += reply.int ?? 0
             counts[kind, default: 0] += 1
         }
     }
     var entries = 0
-    for key in keys where key.contains("{pop:") && !key.hasSuffix(":offsets") {
+    var ids = 0
+    for key in keys where key.contains("{ids:") {
+        ids += Int(try await redis.send(RedisCommand("HLEN", key)).int ?? 0)
+    }
+    for key in keys where key.contains("{pop:") && !key.hasSuffix(":offsets") && !key.contains(":tally:") {
         entries += Int(try await redis.send(RedisCommand("ZCARD", key)).int ?? 0)
     }
     let activeUsers = Set(events.map(\.userID)).count
@@ -66,10 +71,10 @@ func featureMemory(_ arguments: Arguments) async throws {
     print("result name=feature-memory events=\(events.count) users=\(activeUsers) keys=\(keys.count)")
     print("| what | keys | bytes | per |")
     print("| --- | ---: | ---: | --- |")
-    print("| user state (profile, history, seen) | \(counts["user"] ?? 0) | \(bytes["user"] ?? 0) | \((bytes["user"] ?? 0) / Int64(max(1, activeUsers))) B per user at \(perUser) events |")
-    print("| event markers | \(counts["marker"] ?? 0) | \(bytes["marker"] ?? 0) | \((bytes["marker"] ?? 0) / Int64(max(1, counts["marker"] ?? 0))) B per event, for \(configuration.horizonMilliseconds / 3_600_000) h |")
+    print("| user state (one hash per domain: history, seen, affinities, votes) | \(counts["user"] ?? 0) | \(bytes["user"] ?? 0) | \((bytes["user"] ?? 0) / Int64(max(1, activeUsers))) B per user at \(perUser) events |")
+    print("| event ids (hash per hour) | \(counts["ids"] ?? 0) | \(bytes["ids"] ?? 0) | \((bytes["ids"] ?? 0) / Int64(max(1, ids))) B per event, kept \(configuration.horizonMilliseconds / 3_600_000) h |")
     print("| popularity buckets (all + per genre/category, 3 windows) | \(counts["popularity"] ?? 0) | \(bytes["popularity"] ?? 0) | \((bytes["popularity"] ?? 0) / Int64(max(1, entries))) B per item-bucket entry (\(entries) entries) |")
-    print("| poll votes and tallies | \(counts["poll"] ?? 0) | \(bytes["poll"] ?? 0) | \((bytes["poll"] ?? 0) / Int64(max(1, polls))) B per poll |")
+    print("| poll tallies | \(counts["poll"] ?? 0) | \(bytes["poll"] ?? 0) | \((bytes["poll"] ?? 0) / Int64(max(1, polls))) B per voted poll |")
     // Leave nothing behind.
     for start in stride(from: 0, to: keys.count, by: 1000) {
         _ = try await redis.send(RedisCommand("DEL", arguments: Array(keys[start..<min(keys.count, start + 1000)])))

@@ -111,16 +111,9 @@ public struct EventWeights: Sendable, Hashable {
     public static func weight(_ units: Double) -> Double { units / unitsPerWeight }
 }
 
-/// Where the feature scripts may put keys. `standalone`: one script call may touch any keys.
-/// `cluster`: every call touches keys of one hash slot (the writer splits batches per slot).
-public enum RedisTopology: String, Sendable, Hashable {
-    case standalone
-    case cluster
-}
-
 public struct FeatureConfiguration: Sendable, Hashable {
-    /// Prefix of every key; the `v1` is the layout version (a new layout gets a new prefix).
-    public var keyPrefix: String = "sr:v1"
+    /// Prefix of every key; the `v2` is the layout version (a new layout gets a new prefix).
+    public var keyPrefix: String = "sr:v2"
     public var windows: [PopularityWindow] = [
         PopularityWindow(name: "1h", length: .seconds(3600), bucket: .seconds(300)),
         PopularityWindow(name: "24h", length: .seconds(86_400), bucket: .seconds(3600)),
@@ -131,8 +124,10 @@ public struct FeatureConfiguration: Sendable, Hashable {
     public var allowedLateness: Duration = .seconds(3600)
     /// Entries kept in a user's recent history, per domain.
     public var historyLength: Int = 200
-    /// Items kept in a user's seen-set, per domain (oldest dropped first).
+    /// Items kept in a user's seen-set, per domain (oldest dropped first). The set may grow to
+    /// ``seenTrimSlack`` past the limit before it is cut back to it: a cut is one more command.
     public var seenLimit: Int = 5000
+    public var seenTrimSlack: Int { max(8, seenLimit / 8) }
     /// A user's keys expire after this long without activity.
     public var userIdleExpiry: Duration = .seconds(90 * 86_400)
     public var weights = EventWeights()
@@ -140,9 +135,9 @@ public struct FeatureConfiguration: Sendable, Hashable {
     public var trendingShortWindow: String = "1h"
     public var trendingLongWindow: String = "24h"
     public var trendingPrior: Double = 1
-    public var topology: RedisTopology = .standalone
-    /// Events per script call: bounds how long one call holds Redis.
-    public var eventsPerScript: Int = 256
+    /// Users (per domain) whose state the processor keeps in memory between batches; past it the least
+    /// recently used are dropped and read again from Redis when next needed.
+    public var cachedUsers: Int = 200_000
 
     public init() {}
 

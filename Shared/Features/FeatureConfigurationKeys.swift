@@ -5,7 +5,7 @@ extension FeatureConfiguration {
     /// Read by the stream processor (which writes features) and the inference API (which reads them):
     /// both must agree, so both read the same keys.
     public enum Keys {
-        public static let keyPrefix = ConfigKey("features.key_prefix", default: "sr:v1", "Prefix of every feature key in Redis (the v1 is the layout version)")
+        public static let keyPrefix = ConfigKey("features.key_prefix", default: "sr:v2", "Prefix of every feature key in Redis (the v2 is the layout version)")
         public static let windows = ConfigKey("features.windows", default: "1h:5m,24h:1h,7d:6h", "Popularity windows as length:bucket, comma-separated")
         public static let lateness = ConfigKey("features.allowed_lateness", default: "1h", "Events older than the largest window plus this are late: counted and skipped")
         public static let historyLength = ConfigKey("features.history_length", default: "200", "Entries kept in a user's recent history, per domain")
@@ -20,12 +20,14 @@ extension FeatureConfiguration {
         public static let trendingShort = ConfigKey("features.trending_short_window", default: "1h", "Trending: the recent window (one of features.windows)")
         public static let trendingLong = ConfigKey("features.trending_long_window", default: "24h", "Trending: the baseline window (one of features.windows)")
         public static let trendingPrior = ConfigKey("features.trending_prior", default: "1", "Trending: prior weight per long window, so rare items do not dominate")
-        public static let topology = ConfigKey("features.redis_topology", default: "standalone", "standalone, or cluster (every script call touches one hash slot)")
-        public static let eventsPerScript = ConfigKey("features.events_per_script", default: "256", "Events per Redis script call (bounds how long one call holds Redis)")
+        /// Read by the stream processor only (``ProcessorConfiguration``): the API keeps no user state.
+        public static let cachedUsers = ConfigKey(
+            "features.cached_users", default: "200000", "Users (per domain) whose state is kept in memory between batches, least recently used dropped first"
+        )
 
         public static let all: [ConfigKey] = [
             keyPrefix, windows, lateness, historyLength, seenLimit, userIdleExpiry, weights, ratingPriorMean, ratingPriorStrength,
-            trendingShort, trendingLong, trendingPrior, topology, eventsPerScript,
+            trendingShort, trendingLong, trendingPrior,
         ]
     }
 
@@ -55,12 +57,6 @@ extension FeatureConfiguration {
             throw ConfigurationError(key: key.name, message: "not one of the windows in \(Keys.windows.name)")
         }
         trendingPrior = try reader.double(Keys.trendingPrior)
-        let topologyName = try reader.string(Keys.topology)
-        guard let topology = RedisTopology(rawValue: topologyName) else {
-            throw ConfigurationError(key: Keys.topology.name, message: "expected standalone or cluster, got \"\(topologyName)\"")
-        }
-        self.topology = topology
-        eventsPerScript = try reader.int(Keys.eventsPerScript, range: 1...10_000)
     }
 
     static func parseWeights(_ text: String, into defaults: EventWeights) throws(ConfigurationError) -> EventWeights {

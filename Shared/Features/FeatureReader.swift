@@ -125,12 +125,12 @@ public struct FeatureReader: Sendable {
 
     /// Most recent first; with `since`, only entries after that event time (ms).
     public func history(user: String, domain: EventDomain, limit: Int, since: Int64? = nil) async throws(RedisError) -> [HistoryEntry] {
-        try Self.historyEntries(try await redis.send(historyCommand(user: user, domain: domain, limit: limit, since: since)))
+        try Self.seenAndHistory(try await redis.send(RedisCommand("HGETALL", keys.userState(user, domain))), seen: false, historyLimit: limit, since: since).history
     }
 
     /// The seen-set (if asked) and the history in one round trip: what every recommendation reads. The
-    /// seen items come as a list (Redis keeps them unique): the caller maps them to what it needs
-    /// without hashing each into a `Set<String>` first.
+    /// seen items come as a list (each once): the caller maps them to what it needs without hashing each
+    /// into a `Set<String>` first.
     public func seenAndHistory(
         user: String, domain: EventDomain, seen includeSeen: Bool, historyLimit: Int, since: Int64? = nil
     ) async throws(RedisError) -> (seen: [String], history: [HistoryEntry]) {
@@ -139,20 +139,20 @@ public struct FeatureReader: Sendable {
     }
 
     /// What a recommendation reads of a user, in one round trip: the seen-set, the history (newest first,
-    /// since `since` if given), and the stated preferences (``preferences(user:domain:)``).
+    /// since `since` if given), and the stated preferences (``preferences(user:domain:)``). The seen-set
+    /// and the history are fields of one hash (``UserFeatureState``), read with one command.
     public func userState(
         user: String, domain: EventDomain, seen includeSeen: Bool, historyLimit: Int, since: Int64? = nil, preferences includePreferences: Bool
     ) async throws(RedisError) -> (seen: [String], history: [HistoryEntry], preferences: [String: Double]) {
         var commands: [RedisCommand] = []
-        if includeSeen { commands.append(RedisCommand("ZRANGE", keys.userSeen(user, domain), 0, -1)) }
-        if historyLimit > 0 { commands.append(historyCommand(user: user, domain: domain, limit: historyLimit, since: since)) }
+        let readsState = includeSeen || historyLimit > 0
+        if readsState { commands.append(RedisCommand("HGETALL", keys.userState(user, domain))) }
         if includePreferences { commands.append(RedisCommand("HGETALL", keys.userPreferences(user, domain))) }
         guard !commands.isEmpty else { return ([], [], [:]) }
         let replies = try await redis.pipeline(commands)
-        let seen = includeSeen ? try Self.memberList(replies[0]) : []
-        let history = historyLimit > 0 ? try Self.historyEntries(replies[includeSeen ? 1 : 0]) : []
+        let state: (seen: [String], history: [HistoryEntry]) = readsState ? try Self.seenAndHistory(replies[0], seen: includeSeen, historyLimit: historyLimit, since: since) : ([], [])
         let preferences = includePreferences ? try Self.numericHash(replies[replies.count - 1]) : [:]
-        return (seen, history, preferences)
+        return (state.seen, state.history, preferences)
     }
 
     /// The genres (movies) or categories (polls) a user stated, with their weights; empty if none.
@@ -160,27 +160,29 @@ public struct FeatureReader: Sendable {
         try await numericHash(keys.userPreferences(user, domain))
     }
 
-    private func historyCommand(user: String, domain: EventDomain, limit: Int, since: Int64?) -> RedisCommand {
-        let key = keys.userHistory(user, domain)
-        return since.map { RedisCommand("ZRANGE", key, "+inf", "(\($0)", "BYSCORE", "REV", "LIMIT", 0, limit) }
-            ?? RedisCommand("ZRANGE", key, 0, limit - 1, "REV")
-    }
-
-    private static func historyEntries(_ reply: RedisValue) throws(RedisError) -> [HistoryEntry] {
-        guard let members = reply.array else { throw .unexpectedReply("ZRANGE returned \(reply)") }
-        return try members.map { value throws(RedisError) in
-            guard let bytes = value.bytes, let entry = Self.historyEntry(bytes) else { throw .unexpectedReply("history member \(value)") }
-            return entry
+    /// The seen items (`s:` fields) and the history entries (`h:` fields, newest first by event time, ties
+    /// as a sorted set's reverse order) of a user state hash.
+    static func seenAndHistory(_ reply: RedisValue, seen includeSeen: Bool, historyLimit: Int, since: Int64?) throws(RedisError) -> (seen: [String], history: [HistoryEntry]) {
+        if case .error(let message) = reply { throw .server(message) }
+        guard let flat = reply.array, flat.count % 2 == 0 else { throw .unexpectedReply("HGETALL returned \(reply)") }
+        var seen: [String] = []
+        var history: [(time: Int64, entry: HistoryEntry, member: [UInt8])] = []
+        var index = 0
+        let seenTag = UInt8(ascii: "s"), historyTag = UInt8(ascii: "h"), colon = UInt8(ascii: ":")
+        while index < flat.count {
+            defer { index += 2 }
+            guard let field = flat[index].bytes, field.count >= 2, field[1] == colon else { continue }
+            if field[0] == seenTag, includeSeen {
+                seen.append(String(decoding: field[2...], as: UTF8.self))
+            } else if field[0] == historyTag, historyLimit > 0 {
+                guard let member = flat[index + 1].bytes, let entry = Self.historyEntry(member) else { throw .unexpectedReply("history entry \(flat[index + 1])") }
+                let time = entry.occurredAt.millisecondsSinceEpoch
+                if let since, time <= since { continue }
+                history.append((time, entry, member))
+            }
         }
-    }
-
-    private static func members(_ reply: RedisValue) throws(RedisError) -> Set<String> {
-        Set(try memberList(reply))
-    }
-
-    private static func memberList(_ reply: RedisValue) throws(RedisError) -> [String] {
-        guard let members = reply.array else { throw .unexpectedReply("ZRANGE returned \(reply)") }
-        return members.compactMap(\.string)
+        history.sort { $0.time != $1.time ? $0.time > $1.time : $1.member.lexicographicallyPrecedes($0.member) }
+        return (seen, history.prefix(max(0, historyLimit)).map(\.entry))
     }
 
     /// `time|type|item|units|event_id`; the item may contain '|', so the fields are found from both ends
@@ -206,41 +208,41 @@ public struct FeatureReader: Sendable {
 
     /// Every item the user interacted with in the domain (up to the seen limit).
     public func seen(user: String, domain: EventDomain) async throws(RedisError) -> Set<String> {
-        try Self.members(try await redis.send(RedisCommand("ZRANGE", keys.userSeen(user, domain), 0, -1)))
+        Set(try Self.seenAndHistory(try await redis.send(RedisCommand("HGETALL", keys.userState(user, domain))), seen: true, historyLimit: 0, since: nil).seen)
     }
 
     /// Genre or category → summed weight.
     public func affinity(user: String, domain: EventDomain) async throws(RedisError) -> [String: Double] {
-        let prefix = keys.affinityField(domain, group: "")
+        let reply = try await redis.send(RedisCommand("HGETALL", keys.userState(user, domain)))
+        guard let flat = reply.array, flat.count % 2 == 0 else { throw .unexpectedReply("HGETALL returned \(reply)") }
         var affinity: [String: Double] = [:]
-        for (field, units) in try await numericHash(keys.userProfile(user)) where field.hasPrefix(prefix) {
-            affinity[String(field.dropFirst(prefix.count))] = EventWeights.weight(units)
+        var index = 0
+        while index < flat.count {
+            defer { index += 2 }
+            guard let field = flat[index].string, field.hasPrefix("a:") else { continue }
+            guard let units = flat[index + 1].double else { throw .unexpectedReply("affinity \(flat[index + 1])") }
+            affinity[String(field.dropFirst(2))] = EventWeights.weight(units)
         }
         return affinity
     }
 
-    /// When the user last interacted (event time), if known: the newest history entry of any domain.
+    /// When the user last interacted (event time), if known: the newest of any domain.
     public func lastActive(user: String) async throws(RedisError) -> EventTimestamp? {
-        // Every domain's newest history entry in one round trip.
-        let replies = try await redis.pipeline(EventDomain.allCases.map { RedisCommand("ZRANGE", keys.userHistory(user, $0), -1, -1, "WITHSCORES") })
+        // Every domain's `t` field in one round trip.
+        let replies = try await redis.pipeline(EventDomain.allCases.map { RedisCommand("HGET", keys.userState(user, $0), "t") })
         var newest: Int64?
         for reply in replies {
             if case .error(let message) = reply { throw .server(message) }
-            if let pair = reply.array, pair.count == 2, let time = pair[1].int ?? pair[1].double.map({ Int64($0) }) {
-                newest = max(newest ?? time, time)
-            }
+            if let time = reply.int { newest = max(newest ?? time, time) }
         }
         return newest.map { EventTimestamp(millisecondsSinceEpoch: $0) }
     }
 
-    /// The per-option counts and the voter total as of one instant. They are two keys that one script
-    /// updates together, so they are read in one transaction: read one after the other, a vote applied
-    /// in between showed a total of 1 beside no option at all.
+    /// The per-option counts and the number of voters (their sum: each voter's current vote counts for
+    /// one option), from one key that one script call changes at a time: they always add up.
     public func pollTally(_ poll: String) async throws(RedisError) -> PollTally {
-        let replies = try await redis.transaction([RedisCommand("HGETALL", keys.pollTally(poll)), RedisCommand("GET", keys.pollTotal(poll))])
-        if case .error(let message) = replies[1] { throw .server(message) }
-        let options = try Self.numericHash(replies[0])
-        return PollTally(options: options.mapValues { Int($0) }, totalVoters: Int(replies[1].int ?? 0))
+        let options = try await numericHash(keys.pollTally(poll)).mapValues { Int($0) }
+        return PollTally(options: options, totalVoters: options.values.reduce(0, +))
     }
 
     private func numericHash(_ key: String) async throws(RedisError) -> [String: Double] {

@@ -19,7 +19,7 @@ public struct RecordPosition: Sendable, Hashable {
     /// `topic/partition`: the field of the applied-offsets hash.
     public var partitionField: String { Self.partitionField(topic: topic, partition: partition) }
     public static func partitionField(topic: String, partition: Int32) -> String { "\(topic)/\(partition)" }
-    /// `topic/partition/offset`: stored in event markers.
+    /// `topic/partition/offset`: stored with each applied event id.
     public var reference: String { "\(topic)/\(partition)/\(offset)" }
 }
 
@@ -57,9 +57,12 @@ public struct FeatureApplyOutcome: Sendable, Hashable {
     }
 
     public var statuses: [Status]
-    /// Wall time of the user-state step (with poll votes) and of the popularity step.
-    public var userStepDuration: Duration = .zero
+    /// Wall time of each step: reading what the batch needs, computing in memory, writing popularity and
+    /// tallies, writing the users' state.
+    public var readDuration: Duration = .zero
+    public var computeDuration: Duration = .zero
     public var popularityStepDuration: Duration = .zero
+    public var userStepDuration: Duration = .zero
 
     public func count(_ predicate: (Status) -> Bool) -> Int { statuses.reduce(0) { $0 + (predicate($1) ? 1 : 0) } }
     public var applied: Int { count { if case .applied = $0 { true } else { false } } }
@@ -70,15 +73,15 @@ public struct FeatureApplyOutcome: Sendable, Hashable {
 }
 
 extension RedisError {
-    /// An error reply that the same command would get again for the same input: a Lua error raised by our
-    /// scripts on an event (`ERR user_script:14: attempt to compare nil with number`, or an error of a
-    /// command they called, which Redis suffixes `script: …, on @user_script:N`), a key of the wrong type,
-    /// or our scripts' own refusals (`BADVOTE`). Replies about the server's state (`ERR max number of
+    /// An error reply that the same command would get again for the same input: a Lua error raised by a
+    /// script on an event (`ERR user_script:14: attempt to compare nil with number`, or an error of a
+    /// command it called, which Redis suffixes `script: …, on @user_script:N`), a key of the wrong type,
+    /// or a user state that cannot be read (`BADSTATE`). Replies about the server's state (`ERR max number of
     /// clients reached`, `OOM`, `NOPERM`, `READONLY`, `LOADING`, `BUSY`, …) are not: the batch is retried.
     public var refusesInput: Bool {
         guard case .server(let message) = self, let code = serverErrorCode, !isRetriable else { return false }
         switch code {
-        case "WRONGTYPE", "BADVOTE": return true
+        case "WRONGTYPE", "BADSTATE", "BADVOTE": return true
         case "ERR": return message.contains("user_script")
         default: return false
         }
@@ -89,30 +92,50 @@ extension RedisError {
 /// before (a crash between apply and commit, a rebalance), and the result is as if each record were
 /// applied once.
 ///
-/// - User state changes together with a per-event marker in one script: a replayed event is skipped,
-///   and the marker says whether it came from the same record (a replay) or another (a duplicate).
-/// - Popularity changes together with the last applied offset per partition, compare-and-set: a record
-///   at or below it was applied already. Weights are integers, so pre-aggregating a batch is exact.
-/// - Poll votes are last-writer-wins by event time: idempotent by construction.
+/// A batch costs a few round trips and about one command per user it touches, whatever the number of
+/// events (docs/features.md):
+/// 1. **Read** in one pipeline: the state of users not in the cache (`HGETALL`), where the batch's event
+///    ids were applied from (`HMGET` per hour), the applied offsets not in the cache.
+/// 2. **Compute** in memory, in record order: an event id applied from another record is a producer's
+///    duplicate; a record at or below the user's applied offset of its partition is a replay; everything
+///    else changes the user's state. Popularity and tallies are summed per (key, member).
+/// 3. **Write**, in this order: the new event ids; popularity and tallies in one script per domain,
+///    compare-and-set on the applied offsets (a crash after it: the replay skips popularity by offset and
+///    applies the users); each changed user's fields in one `HSET` carrying the user's applied offset
+///    (a crash part-way: each user's own offset says what it has).
+///
+/// Each user's hash has one writer: Kafka's key is the user, so the member owning the partition.
 public final class FeatureWriter: Sendable {
     public let configuration: FeatureConfiguration
     public let keys: FeatureKeys
     private let redis: RedisClient
     private let logger: Logger
-    /// Last applied offset per `domain|topic/partition`, as last read or written by this member. Only
-    /// a cache: the compare-and-set in the script is what guarantees correctness.
+    /// Last applied popularity offset per `domain|topic/partition`, as last read or written by this
+    /// member. Only a cache: the compare-and-set in the script is what guarantees correctness.
     private let appliedOffsets = Mutex<[String: AppliedOffset]>([:])
+    private let users: UserStateCache
+    /// The greatest common divisor of the windows' bucket lengths: events in the same quantum share every
+    /// window's bucket, so their popularity is summed before keys are named.
+    private let popularityTimeQuantum: Int64
     /// Topics whose id at hand turned out stale (see ``takeStaleTopicIDs()``).
     private let staleTopicIDs = Mutex<Set<String>>([])
 
     public init(configuration: FeatureConfiguration, redis: RedisClient, logger: Logger = Logger(label: "streamrec.features")) {
         self.configuration = configuration
-        keys = FeatureKeys(prefix: configuration.keyPrefix, topology: configuration.topology)
+        keys = FeatureKeys(prefix: configuration.keyPrefix)
         self.redis = redis
         self.logger = logger
+        users = UserStateCache(capacity: configuration.cachedUsers)
+        popularityTimeQuantum = configuration.windows.map(\.bucketMilliseconds).reduce(0) { Self.greatestCommonDivisor($0, $1) }
     }
 
-    static let markerExpirySlackSeconds: Int64 = 600
+    /// Event ids are kept until their event would be late, with minutes of slack: a producer's clock
+    /// ahead of the processor's would otherwise leave them under a millisecond to live.
+    static let eventIDExpirySlackSeconds: Int64 = 600
+    static let eventIDBucketMilliseconds: Int64 = 3_600_000
+
+    /// Users whose state is held in memory (for tests and metrics).
+    public var cachedUserCount: Int { users.count }
 
     /// Topics recreated while the id passed for them was still the old one (the log end told, not the
     /// id), since the last call: look their ids up again before the next batch. Until then their
@@ -124,9 +147,11 @@ public final class FeatureWriter: Sendable {
         }
     }
 
-    /// Call after a rebalance: another member may have applied records of partitions we get back.
+    /// Call after a rebalance: another member may have applied records of partitions we get back, so
+    /// neither the applied offsets nor the user states this member remembers can be trusted.
     public func forgetAppliedOffsets() {
         appliedOffsets.withLock { $0.removeAll() }
+        users.removeAll()
     }
 
     /// Applies `events` (in record order) as of wall-clock time `now` (ms since the epoch).
@@ -141,398 +166,479 @@ public final class FeatureWriter: Sendable {
     ///   old applied offset before it was read, which the log-end rule cannot. Offsets stored without an
     ///   id (before ids were kept, or from a broker that has none) fall back to the log-end rule.
     ///
-    /// An error Redis would give again for the same input (``RedisError/refusesInput``) does not fail the
-    /// batch: the batch is applied again in halves, in record order, down to the events Redis refuses on
-    /// their own, which come back as ``FeatureApplyOutcome/Status/rejected(reason:)``. Everything else is
-    /// applied once: re-applying a part is a replay, so an event whose user state the refused attempt
-    /// had written comes back `replayed`. Other errors are thrown: retry the batch later.
+    /// An error Redis would give again for the same input (``RedisError/refusesInput``: a user's state
+    /// key or a tally key of the wrong type) does not fail the batch: the events it concerns come back
+    /// ``FeatureApplyOutcome/Status/rejected(reason:)`` with no effect anywhere, and the rest is applied.
+    /// If most of a batch would be refused, a shared key is broken rather than the events: the error is
+    /// thrown. Other errors are thrown too: retry the batch later.
     public func apply(
         _ events: [FeatureEvent], now: Int64, logEnds: [String: Int64] = [:], topicIDs: [String: String] = [:]
     ) async throws(RedisError) -> FeatureApplyOutcome {
         let logs = PartitionLogs(logEnds: logEnds, topicIDs: topicIDs)
-        do {
-            return try await applyAll(events, now: now, logs: logs)
-        } catch where error.refusesInput {
-            logger.warning("Redis refused part of a batch; applying it in parts to set the refused events aside", metadata: ["error": "\(error)", "events": "\(events.count)"])
-            var outcome = FeatureApplyOutcome(statuses: [])
-            outcome.statuses.reserveCapacity(events.count)
-            try await applyIsolatingRefusals(events[...], now: now, logs: logs, into: &outcome)
-            // A few bad events are the events' fault; most of a batch refused says a shared key is broken
-            // (a popularity bucket, the offsets hash): retried, not dead-lettered wholesale.
-            if outcome.rejected > 1, outcome.rejected * 2 > events.count { throw error }
-            return outcome
-        }
-    }
-
-    /// Applies `events` whole, or in halves when Redis refuses them, appending their statuses in order.
-    private func applyIsolatingRefusals(
-        _ events: ArraySlice<FeatureEvent>, now: Int64, logs: PartitionLogs, into outcome: inout FeatureApplyOutcome
-    ) async throws(RedisError) {
-        do {
-            let part = try await applyAll(Array(events), now: now, logs: logs)
-            outcome.statuses += part.statuses
-            outcome.userStepDuration += part.userStepDuration
-            outcome.popularityStepDuration += part.popularityStepDuration
-        } catch where error.refusesInput {
-            if events.count == 1 {
-                let event = events.first!
-                logger.error(
-                    "Redis refuses this event; it goes to the dead-letter topic",
-                    metadata: ["event_id": "\(event.event.eventID)", "record": "\(event.position.reference)", "error": "\(error)"]
-                )
-                outcome.statuses.append(.rejected(reason: "\(error)"))
-                return
-            }
-            let middle = events.startIndex + events.count / 2
-            try await applyIsolatingRefusals(events[..<middle], now: now, logs: logs, into: &outcome)
-            try await applyIsolatingRefusals(events[middle...], now: now, logs: logs, into: &outcome)
-        }
-    }
-
-    private func applyAll(_ events: [FeatureEvent], now: Int64, logs: PartitionLogs) async throws(RedisError) -> FeatureApplyOutcome {
-        var statuses = [FeatureApplyOutcome.Status](repeating: .late, count: events.count)
-        let oldestOnTime = now - configuration.horizonMilliseconds
-        var onTime: [Int] = []
-        for (index, item) in events.enumerated() {
-            if item.event.type.isCatalog {
-                statuses[index] = .catalog
-            } else if item.event.occurredAt.millisecondsSinceEpoch >= oldestOnTime {
-                onTime.append(index)
-            }
-        }
-        let votes = onTime.filter { events[$0].event.type == .pollVote }
-        let started = ContinuousClock.now
-        let userStatuses: [Int: FeatureApplyOutcome.Status]
-        do {
-            async let votesApplied: Void = applyVotes(votes.map { events[$0] })
-            userStatuses = try await applyToUsers(onTime, of: events)
-            try await votesApplied
-        } catch let error as RedisError {
-            throw error
-        } catch {
-            throw .connectionLost("\(error)")
-        }
-        for (index, status) in userStatuses { statuses[index] = status }
-        let popularityStarted = ContinuousClock.now
-
-        // Popularity: everything applied now or earlier from the same record, unless its offset is
-        // already covered. Partitions of late and duplicate records advance too. Domains are
-        // independent (one hash tag each): both at once.
-        let finalStatuses = statuses
-        do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for domain in EventDomain.allCases {
-                    let inDomain = events.indices.filter { events[$0].event.domain == domain && !events[$0].event.type.isCatalog }
-                    guard !inDomain.isEmpty else { continue }
-                    group.addTask {
-                        try await self.applyToPopularity(
-                            domain: domain, indices: inDomain, events: events, statuses: finalStatuses, userStatuses: userStatuses, logs: logs
-                        )
-                    }
-                }
-                try await group.waitForAll()
-            }
-        } catch let error as RedisError {
-            throw error
-        } catch {
-            throw .connectionLost("\(error)")
-        }
-        let finished = ContinuousClock.now
-        return FeatureApplyOutcome(statuses: statuses, userStepDuration: popularityStarted - started, popularityStepDuration: finished - popularityStarted)
-    }
-
-    // MARK: - Users
-
-    private func applyToUsers(_ indices: [Int], of events: [FeatureEvent]) async throws(RedisError) -> [Int: FeatureApplyOutcome.Status] {
-        guard !indices.isEmpty else { return [:] }
-        // A user's events stay in one call and in record order: the rating mean depends on order.
-        let chunks = chunk(indices) { self.keys.userTag(events[$0].event.userID) }
-        var results: [Int: FeatureApplyOutcome.Status] = [:]
-        do {
-            try await withThrowingTaskGroup(of: [(Int, FeatureApplyOutcome.Status)].self) { group in
-                for chunk in chunks {
-                    group.addTask { try await self.applyUserChunk(chunk, of: events) }
-                }
-                for try await chunkResults in group {
-                    for (index, status) in chunkResults { results[index] = status }
-                }
-            }
-        } catch let error as RedisError {
-            throw error
-        } catch {
-            throw .connectionLost("\(error)")
-        }
-        return results
-    }
-
-    private func applyUserChunk(_ indices: [Int], of events: [FeatureEvent]) async throws(RedisError) -> [(Int, FeatureApplyOutcome.Status)] {
-        var scriptKeys: [any RedisArgumentConvertible] = []
-        scriptKeys.reserveCapacity(indices.count * 4)
-        let weights = configuration.weights
-        var arguments: [any RedisArgumentConvertible] = [
-            configuration.historyLength, configuration.seenLimit, weights.ratingPriorMean, weights.ratingPriorStrength,
-            max(1, configuration.userIdleExpiry.components.seconds),
-        ]
-        arguments.reserveCapacity(5 + indices.count * 9)
-        for index in indices {
-            let item = events[index]
-            let event = item.event
-            let user = event.userID
-            scriptKeys.append(keys.eventMarker(user: user, eventID: event.eventID))
-            scriptKeys.append(keys.userProfile(user))
-            scriptKeys.append(keys.userHistory(user, event.domain))
-            scriptKeys.append(keys.userSeen(user, event.domain))
-            let time = event.occurredAt.millisecondsSinceEpoch
-            var halfStars = 0
-            if case .rating(let value) = event.payload { halfStars = Int((value * 2).rounded()) }
-            // A marker must outlive every replay of its event that still counts (the horizon from the
-            // event's time), with minutes of slack: a producer's clock ahead of the processor's would
-            // otherwise leave it under a millisecond to live.
-            let markerExpiry = (time + configuration.horizonMilliseconds) / 1000 + Self.markerExpirySlackSeconds
-            arguments.append(item.position.reference)
-            arguments.append(event.subjectID)
-            arguments.append(event.type.rawValue)
-            arguments.append(weights.units(for: event.type).map(String.init) ?? "R")
-            arguments.append(halfStars)
-            arguments.append(time)
-            arguments.append(markerExpiry)
-            arguments.append(item.groups.joined(separator: "\u{1F}"))
-            arguments.append(event.eventID)
-        }
-        let reply = try await redis.evaluate(FeatureScripts.applyToUsers, keys: scriptKeys, arguments: arguments)
-        guard let replies = reply.array, replies.count == indices.count else {
-            throw .unexpectedReply("user script returned \(reply)")
-        }
-        var results: [(Int, FeatureApplyOutcome.Status)] = []
-        results.reserveCapacity(indices.count)
-        for (index, value) in zip(indices, replies) {
-            guard let text = value.string, let bar = text.firstIndex(of: "|") else { throw .unexpectedReply("user script item \(value)") }
-            switch text[..<bar] {
-            case "1":
-                guard let units = Int64(text[text.index(after: bar)...]) else { throw .unexpectedReply("user script item \(text)") }
-                results.append((index, .applied(weightUnits: units)))
-            case "2": results.append((index, .replayed))
-            default: results.append((index, .duplicate))
-            }
-        }
-        return results
-    }
-
-    /// Weight units recorded for a replayed event: needed for its popularity effect if that part was
-    /// not applied before the crash.
-    private func replayedWeights(_ indices: [Int], of events: [FeatureEvent]) async throws(RedisError) -> [Int: Int64] {
-        guard !indices.isEmpty else { return [:] }
-        let commands = indices.map { RedisCommand("GET", keys.eventMarker(user: events[$0].event.userID, eventID: events[$0].event.eventID)) }
-        let replies = try await redis.pipeline(commands)
-        var weights: [Int: Int64] = [:]
-        for (index, reply) in zip(indices, replies) {
-            guard let text = reply.string, let bar = text.firstIndex(of: "|"), let units = Int64(text[text.index(after: bar)...]) else {
-                throw .unexpectedReply("event marker \(reply)")
-            }
-            weights[index] = units
-        }
-        return weights
-    }
-
-    // MARK: - Popularity
-
-    private func applyToPopularity(
-        domain: EventDomain, indices: [Int], events: [FeatureEvent],
-        statuses: [FeatureApplyOutcome.Status], userStatuses: [Int: FeatureApplyOutcome.Status], logs: PartitionLogs
-    ) async throws(RedisError) {
-        let offsetsKey = keys.appliedOffsets(domain)
-        var lastOffsets: [String: Int64] = [:]
-        var topics: [String: String] = [:]
-        for index in indices {
-            let position = events[index].position
-            lastOffsets[position.partitionField] = max(lastOffsets[position.partitionField] ?? -1, position.offset)
-            topics[position.partitionField] = position.topic
-        }
-        let fields = lastOffsets.keys.sorted()
-        for attempt in 0..<5 {
-            let stored = try await knownAppliedOffsets(domain: domain, fields: fields, key: offsetsKey)
-            // An applied offset of an earlier incarnation of the partition says nothing about this one.
-            var applied: [String: Int64] = [:]
-            // Partitions whose id at hand may be stale (see below): their offset is written without one.
-            var unsureOfID: Set<String> = []
-            for field in fields {
-                guard let done = stored[field] else { continue }
-                let topicID = logs.topicIDs[topics[field] ?? ""]
-                if let storedID = done.topicID, let topicID, storedID != topicID {
-                    logger.warning(
-                        "partition belongs to a recreated topic (new topic id): counting from its offsets",
-                        metadata: ["domain": "\(domain)", "partition": "\(field)", "applied": "\(done.offset)", "stored_topic_id": "\(storedID)", "topic_id": "\(topicID)"]
-                    )
-                } else if let end = logs.logEnds[field], done.offset >= end {
-                    // Recreated, yet the id at hand is the stored one: it was looked up before the
-                    // recreation. Labelling the new offsets with it would make the true id, once looked
-                    // up, disown them and count their records again.
-                    if topicID != nil {
-                        unsureOfID.insert(field)
-                        staleTopicIDs.withLock { _ = $0.insert(topics[field] ?? "") }
-                    }
-                    logger.warning(
-                        "partition offsets restarted below the applied offset (topic recreated?): counting from the new offsets",
-                        metadata: ["domain": "\(domain)", "partition": "\(field)", "applied": "\(done.offset)", "log_end": "\(end)"]
-                    )
-                } else {
-                    applied[field] = done.offset
-                }
-            }
-            // Records already covered by the applied offsets are skipped.
-            var fresh: [Int] = []
-            var replayedIndices: [Int] = []
-            for index in indices {
-                let position = events[index].position
-                if let done = applied[position.partitionField], position.offset <= done { continue }
-                switch userStatuses[index] {
-                case .applied?: fresh.append(index)
-                case .replayed?: fresh.append(index); replayedIndices.append(index)
-                default: continue
-                }
-            }
-            let replayWeights = try await replayedWeights(replayedIndices, of: events)
-            var call = PopularityCall()
-            for index in fresh {
-                let units: Int64
-                if case .applied(let weight) = statuses[index] { units = weight } else { units = replayWeights[index] ?? 0 }
-                guard units != 0 else { continue }
-                let item = events[index]
-                let time = item.event.occurredAt.millisecondsSinceEpoch
-                for window in configuration.windows {
-                    let bucket = window.bucket(containing: time)
-                    // The bucket is read until its end plus the window length; lateness covers slow readers.
-                    let expiry = ((bucket + 1) * window.bucketMilliseconds + window.lengthMilliseconds + configuration.allowedLateness.milliseconds) / 1000 + 1
-                    call.add(keys.popularityBucket(domain, group: nil, window: window.name, bucket: bucket), expiry: expiry, item: item.event.subjectID, units: units)
-                    for group in item.groups {
-                        call.add(keys.popularityBucket(domain, group: group, window: window.name, bucket: bucket), expiry: expiry, item: item.event.subjectID, units: units)
-                    }
-                }
-            }
-            var scriptKeys: [any RedisArgumentConvertible] = [offsetsKey]
-            scriptKeys.append(contentsOf: call.bucketKeys)
-            var arguments: [any RedisArgumentConvertible] = [fields.count]
-            var written: [String: AppliedOffset] = [:]
-            for field in fields {
-                written[field] = AppliedOffset(
-                    offset: max(applied[field] ?? -1, lastOffsets[field]!), topicID: unsureOfID.contains(field) ? nil : logs.topicIDs[topics[field] ?? ""]
-                )
-                arguments.append(field)
-                // Compare-and-set against what is stored; the new value from this incarnation's offsets.
-                arguments.append(stored[field]?.stored ?? "")
-                arguments.append(written[field]!.stored)
-            }
-            for expiry in call.expiries { arguments.append(expiry) }
-            for (keyIndex, entries) in call.increments.enumerated() {
-                for (item, units) in entries.sorted(by: { $0.key < $1.key }) where units != 0 {
-                    arguments.append(keyIndex + 2)
-                    arguments.append(item)
-                    arguments.append(units)
-                }
-            }
+        var refused: [Int: String] = [:]
+        for attempt in 0..<8 {
+            let result: Attempt
             do {
-                try await redis.evaluate(FeatureScripts.applyToPopularity, keys: scriptKeys, arguments: arguments)
-                appliedOffsets.withLock { cache in
-                    for field in fields { cache[domain.rawValue + "|" + field] = written[field]! }
-                }
-                return
-            } catch where error.serverErrorCode == "STALE" {
-                logger.info("applied offsets moved under us (another member); re-reading", metadata: ["domain": "\(domain)", "attempt": "\(attempt)"])
+                result = try await applyOnce(events, now: now, logs: logs, refused: refused)
+            } catch {
+                // A write may have landed or not: what this member remembers is no longer sure.
+                users.removeAll()
+                throw error
+            }
+            switch result {
+            case .done(let outcome):
+                return outcome
+            case .stale:
+                logger.info("applied offsets moved under us (another member); re-reading", metadata: ["attempt": "\(attempt)"])
                 forgetAppliedOffsets()
+            case .refuse(let indices, let error):
+                logger.warning("Redis refuses events of this batch; they go to the dead-letter topic", metadata: ["error": "\(error)", "events": "\(indices.count)"])
+                for index in indices { refused[index] = "\(error)" }
+                if refused.count > 1, refused.count * 2 > events.count { throw error }
             }
         }
         throw .unexpectedReply("popularity offsets kept changing under this member")
     }
 
-    private func knownAppliedOffsets(domain: EventDomain, fields: [String], key: String) async throws(RedisError) -> [String: AppliedOffset] {
-        var known: [String: AppliedOffset] = [:]
-        var missing: [String] = []
-        appliedOffsets.withLock { cache in
-            for field in fields {
-                if let offset = cache[domain.rawValue + "|" + field] { known[field] = offset } else { missing.append(field) }
-            }
-        }
-        guard !missing.isEmpty else { return known }
-        let reply = try await redis.send(RedisCommand("HMGET", arguments: [key] + missing))
-        guard let values = reply.array, values.count == missing.count else { throw .unexpectedReply("HMGET returned \(reply)") }
-        for (field, value) in zip(missing, values) {
-            if let text = value.string {
-                guard let offset = AppliedOffset(stored: text) else { throw .unexpectedReply("applied offset \(text)") }
-                known[field] = offset
-            }
-        }
-        return known
+    private enum Attempt: Sendable {
+        case done(FeatureApplyOutcome)
+        /// Another member moved the applied offsets: re-read everything and compute again.
+        case stale
+        /// These events touch a key Redis refuses: compute again without them.
+        case refuse([Int], RedisError)
     }
 
-    // MARK: - Polls
+    /// What the read step found.
+    private struct Reads {
+        var states: [String: UserFeatureState] = [:]
+        var loaded: Set<String> = []
+        /// User state keys Redis refuses to read as ours, with the reason.
+        var refusedStates: [String: RedisError] = [:]
+        /// Event id → the record it was applied from.
+        var appliedFrom: [String: String] = [:]
+        /// Stored popularity offsets by domain and partition field.
+        var offsets: [EventDomain: [String: AppliedOffset]] = [:]
+        /// Event-id keys by domain and hour, named once per batch.
+        var eventIDKeys: [EventDomain: [Int64: String]] = [:]
 
-    private func applyVotes(_ votes: [FeatureEvent]) async throws(RedisError) {
-        guard !votes.isEmpty else { return }
-        let chunks = chunk(Array(votes.indices)) { self.keys.pollTag(votes[$0].event.subjectID) }
+        mutating func eventIDKey(_ event: Event, keys: FeatureKeys) -> String {
+            let hour = FeatureWriter.eventIDHour(event)
+            if let key = eventIDKeys[event.domain]?[hour] { return key }
+            let key = keys.eventIDs(event.domain, hour: hour)
+            eventIDKeys[event.domain, default: [:]][hour] = key
+            return key
+        }
+    }
+
+    private func applyOnce(_ events: [FeatureEvent], now: Int64, logs: PartitionLogs, refused: [Int: String]) async throws(RedisError) -> Attempt {
+        let started = ContinuousClock.now
+        var statuses = [FeatureApplyOutcome.Status](repeating: .late, count: events.count)
+        let oldestOnTime = now - configuration.horizonMilliseconds
+        var onTime: [Int] = []
+        var stateKeys: [Int: String] = [:]
+        for (index, item) in events.enumerated() {
+            if item.event.type.isCatalog {
+                statuses[index] = .catalog
+            } else if item.event.occurredAt.millisecondsSinceEpoch >= oldestOnTime {
+                onTime.append(index)
+                stateKeys[index] = keys.userState(item.event.userID, item.event.domain)
+            }
+        }
+        let partitions = partitionsByDomain(events)
+        var reads = try await read(events, onTime: onTime, stateKeys: stateKeys, partitions: partitions)
+        let computeStarted = ContinuousClock.now
+
+        // Popularity offsets: records at or below the trusted one were counted already.
+        var popularityApplied: [EventDomain: [String: Int64]] = [:]
+        var offsetsToStore: [EventDomain: [String: AppliedOffset]] = [:]
+        for (domain, fields) in partitions {
+            for (field, info) in fields {
+                let stored = reads.offsets[domain]?[field]
+                let trust = logs.trusted(stored, field: field, topic: info.topic)
+                if stored != nil, trust.offset == nil {
+                    logger.warning(
+                        "partition belongs to a recreated topic: counting from its offsets",
+                        metadata: ["domain": "\(domain)", "partition": "\(field)", "applied": "\(stored!.stored)", "log_end": "\(logs.logEnds[field].map(String.init) ?? "-")"]
+                    )
+                }
+                if trust.idIsStale { staleTopicIDs.withLock { _ = $0.insert(info.topic) } }
+                popularityApplied[domain, default: [:]][field] = trust.offset
+                offsetsToStore[domain, default: [:]][field] = AppliedOffset(offset: max(trust.offset ?? -1, info.lastOffset), topicID: trust.topicIDToStore)
+            }
+        }
+
+        // Compute, in record order.
+        var firstRecord: [String: String] = [:]
+        var newIDs: [String: [(id: String, record: String)]] = [:]
+        var popularity: [EventDomain: PopularityCall] = [:]
+        var touched: Set<String> = []
+        for index in onTime {
+            let item = events[index]
+            let event = item.event
+            let stateKey = stateKeys[index]!
+            if let error = reads.refusedStates[stateKey] {
+                statuses[index] = .rejected(reason: "\(error)")
+                continue
+            }
+            let record = item.position.reference
+            if let first = firstRecord[event.eventID] ?? reads.appliedFrom[event.eventID], first != record {
+                statuses[index] = .duplicate
+                continue
+            }
+            firstRecord[event.eventID] = record
+            let field = item.position.partitionField
+            let trust = logs.trusted(reads.states[stateKey]?.appliedOffsets[field], field: field, topic: item.position.topic)
+            if trust.idIsStale { staleTopicIDs.withLock { _ = $0.insert(item.position.topic) } }
+            if reads.appliedFrom[event.eventID] == nil {
+                newIDs[reads.eventIDKey(event, keys: keys), default: []].append((event.eventID, record))
+            }
+            if let done = trust.offset, item.position.offset <= done {
+                statuses[index] = .replayed
+                continue
+            }
+            touched.insert(stateKey)
+            if let reason = refused[index] {
+                // Set aside in an earlier attempt (a key it adds to is refused): its partition moves on
+                // for this user too, so that a replay does not apply it after all.
+                reads.states[stateKey, default: UserFeatureState()].skip(item.position, partitionField: field, topicID: trust.topicIDToStore)
+                statuses[index] = .rejected(reason: reason)
+                continue
+            }
+            // In place: a copy of the state would copy its seen-set on the first write.
+            let effect = reads.states[stateKey, default: UserFeatureState()].apply(item, partitionField: field, topicID: trust.topicIDToStore, configuration: configuration)
+            statuses[index] = .applied(weightUnits: effect.weightUnits)
+            if let done = popularityApplied[event.domain]?[field], item.position.offset <= done { continue }
+            popularity[event.domain, default: PopularityCall(domain: event.domain, timeQuantum: popularityTimeQuantum)].add(item, index: index, effect: effect)
+        }
+        let rejected = statuses.count { if case .rejected = $0 { true } else { false } }
+        if rejected > 1, rejected * 2 > events.count, let error = reads.refusedStates.values.first {
+            throw error
+        }
+
+        // Write: popularity first, then the users with their event ids.
+        let popularityStarted = ContinuousClock.now
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for chunk in chunks {
-                    group.addTask {
-                        var scriptKeys: [any RedisArgumentConvertible] = []
-                        var arguments: [any RedisArgumentConvertible] = []
-                        for index in chunk {
-                            let event = votes[index].event
-                            guard case .vote(let option) = event.payload else { continue }
-                            scriptKeys.append(self.keys.pollVotes(event.subjectID))
-                            scriptKeys.append(self.keys.pollTally(event.subjectID))
-                            scriptKeys.append(self.keys.pollTotal(event.subjectID))
-                            arguments.append(event.userID)
-                            arguments.append(option)
-                            arguments.append(event.occurredAt.millisecondsSinceEpoch)
-                            arguments.append(event.eventID)
-                        }
-                        try await self.redis.evaluate(FeatureScripts.applyVotes, keys: scriptKeys, arguments: arguments)
+            try await withThrowingTaskGroup(of: Attempt?.self) { group in
+                for (domain, fields) in offsetsToStore {
+                    let call = (popularity[domain] ?? PopularityCall(domain: domain, timeQuantum: popularityTimeQuantum)).expanded(keys: keys, configuration: configuration)
+                    let expected = reads.offsets[domain] ?? [:]
+                    group.addTask { try await self.writePopularity(domain: domain, call: call, expected: expected, store: fields) }
+                }
+                for try await result in group {
+                    if let result {
+                        group.cancelAll()
+                        throw AttemptInterrupted(attempt: result)
                     }
                 }
-                try await group.waitForAll()
             }
+        } catch let interrupted as AttemptInterrupted {
+            return interrupted.attempt
         } catch let error as RedisError {
             throw error
         } catch {
             throw .connectionLost("\(error)")
         }
+        appliedOffsets.withLock { cache in
+            for (domain, fields) in offsetsToStore {
+                for (field, offset) in fields { cache[domain.rawValue + "|" + field] = offset }
+            }
+        }
+        let usersStarted = ContinuousClock.now
+        try await writeUsers(touched, states: &reads.states, eventIDs: newIDs, now: now)
+        users.store(reads.states.filter { touched.contains($0.key) || reads.loaded.contains($0.key) })
+        let finished = ContinuousClock.now
+        return .done(FeatureApplyOutcome(
+            statuses: statuses, readDuration: computeStarted - started, computeDuration: popularityStarted - computeStarted,
+            popularityStepDuration: usersStarted - popularityStarted, userStepDuration: finished - usersStarted
+        ))
     }
 
-    // MARK: - Chunking
+    private struct AttemptInterrupted: Error {
+        var attempt: Attempt
+    }
 
-    /// Splits indices into script calls: everything of one hash tag (a user, a poll) in one call, in
-    /// order; on a cluster, one hash slot per call; otherwise about `eventsPerScript` per call.
-    private func chunk(_ indices: [Int], hashTag: (Int) -> String) -> [[Int]] {
-        let perCall = max(1, configuration.eventsPerScript)
-        var byBucket: [Int: [Int]] = [:]
-        let lanes = max(1, (indices.count + perCall - 1) / perCall)
-        for index in indices {
-            let slot = RedisKeySlot.slot(hashTag(index))
-            let bucket = configuration.topology == .cluster ? slot : slot % lanes
-            byBucket[bucket, default: []].append(index)
+    static func greatestCommonDivisor(_ a: Int64, _ b: Int64) -> Int64 { b == 0 ? a : greatestCommonDivisor(b, a % b) }
+
+    static func eventIDHour(_ event: Event) -> Int64 {
+        let time = event.occurredAt.millisecondsSinceEpoch
+        return time >= 0 ? time / eventIDBucketMilliseconds : (time - eventIDBucketMilliseconds + 1) / eventIDBucketMilliseconds
+    }
+
+    /// Per domain, per partition of the batch's interactions (late ones included: their partitions
+    /// advance too): the topic and the last offset.
+    private func partitionsByDomain(_ events: [FeatureEvent]) -> [EventDomain: [String: (topic: String, lastOffset: Int64)]] {
+        var result: [EventDomain: [String: (topic: String, lastOffset: Int64)]] = [:]
+        for item in events where !item.event.type.isCatalog {
+            let position = item.position
+            let known = result[item.event.domain]?[position.partitionField]?.lastOffset ?? -1
+            result[item.event.domain, default: [:]][position.partitionField] = (position.topic, max(known, position.offset))
         }
-        return byBucket.keys.sorted().map { byBucket[$0]! }
+        return result
+    }
+
+    // MARK: - Read
+
+    private func read(
+        _ events: [FeatureEvent], onTime: [Int], stateKeys: [Int: String], partitions: [EventDomain: [String: (topic: String, lastOffset: Int64)]]
+    ) async throws(RedisError) -> Reads {
+        var reads = Reads()
+        var wanted: [String] = []
+        var seenKeys: Set<String> = []
+        var idsByKey: [String: [String]] = [:]
+        var seenIDs: Set<String> = []
+        for index in onTime {
+            let key = stateKeys[index]!
+            if seenKeys.insert(key).inserted { wanted.append(key) }
+            let event = events[index].event
+            if seenIDs.insert(event.eventID).inserted {
+                idsByKey[reads.eventIDKey(event, keys: keys), default: []].append(event.eventID)
+            }
+        }
+        reads.states = users.states(for: wanted)
+        let missing = wanted.filter { reads.states[$0] == nil }
+        var missingOffsets: [(EventDomain, [String])] = []
+        appliedOffsets.withLock { cache in
+            for (domain, fields) in partitions {
+                var absent: [String] = []
+                for field in fields.keys.sorted() {
+                    if let offset = cache[domain.rawValue + "|" + field] { reads.offsets[domain, default: [:]][field] = offset } else { absent.append(field) }
+                }
+                if !absent.isEmpty { missingOffsets.append((domain, absent)) }
+            }
+        }
+        let idKeys = idsByKey.keys.sorted()
+        var commands = missing.map { RedisCommand("HGETALL", $0) }
+        for key in idKeys { commands.append(RedisCommand("HMGET", arguments: [key] + idsByKey[key]!)) }
+        for (domain, fields) in missingOffsets { commands.append(RedisCommand("HMGET", arguments: [keys.appliedOffsets(domain)] + fields)) }
+        let replies = try await redis.pipeline(commands)
+        var reply = 0
+        for key in missing {
+            defer { reply += 1 }
+            if case .error(let message) = replies[reply] {
+                let error = RedisError.server(message)
+                guard error.refusesInput else { throw error }
+                reads.refusedStates[key] = error
+            } else if let state = UserFeatureState(fields: replies[reply]) {
+                reads.states[key] = state
+                reads.loaded.insert(key)
+            } else {
+                reads.refusedStates[key] = .server("BADSTATE the user state at \(key) cannot be read as layout v2")
+            }
+        }
+        for key in idKeys {
+            defer { reply += 1 }
+            if case .error(let message) = replies[reply] { throw .server(message) }
+            guard let values = replies[reply].array, values.count == idsByKey[key]!.count else { throw .unexpectedReply("HMGET returned \(replies[reply])") }
+            for (id, value) in zip(idsByKey[key]!, values) {
+                if let record = value.string { reads.appliedFrom[id] = record }
+            }
+        }
+        for (domain, fields) in missingOffsets {
+            defer { reply += 1 }
+            if case .error(let message) = replies[reply] { throw .server(message) }
+            guard let values = replies[reply].array, values.count == fields.count else { throw .unexpectedReply("HMGET returned \(replies[reply])") }
+            for (field, value) in zip(fields, values) {
+                guard let text = value.string else { continue }
+                guard let offset = AppliedOffset(stored: text) else { throw .unexpectedReply("applied offset \(text)") }
+                reads.offsets[domain, default: [:]][field] = offset
+            }
+        }
+        return reads
+    }
+
+    // MARK: - Write
+
+    private func eventIDCommands(_ newIDs: [String: [(id: String, record: String)]]) -> [RedisCommand] {
+        var commands: [RedisCommand] = []
+        for key in newIDs.keys.sorted() {
+            var arguments: [any RedisArgumentConvertible] = [key]
+            for (id, record) in newIDs[key]! {
+                arguments.append(id)
+                arguments.append(record)
+            }
+            commands.append(RedisCommand("HSET", arguments: arguments))
+            // The hour after the key's, plus the horizon: no event of that hour can still count.
+            let hour = Int64(key[key.index(after: key.lastIndex(of: ":")!)...])!
+            let expiry = ((hour + 1) * Self.eventIDBucketMilliseconds + configuration.horizonMilliseconds) / 1000 + Self.eventIDExpirySlackSeconds
+            commands.append(RedisCommand("EXPIREAT", key, expiry))
+        }
+        return commands
+    }
+
+    /// One script call: nil when written, or what the attempt must do instead.
+    private func writePopularity(
+        domain: EventDomain, call: PopularityWrite, expected: [String: AppliedOffset], store: [String: AppliedOffset]
+    ) async throws(RedisError) -> Attempt? {
+        let fields = store.keys.sorted()
+        var scriptKeys: [any RedisArgumentConvertible] = [keys.appliedOffsets(domain)]
+        scriptKeys.append(contentsOf: call.bucketKeys)
+        scriptKeys.append(contentsOf: call.tallyKeys)
+        var arguments: [any RedisArgumentConvertible] = [fields.count]
+        for field in fields {
+            arguments.append(field)
+            arguments.append(expected[field]?.stored ?? "")
+            arguments.append(store[field]!.stored)
+        }
+        arguments.append(call.bucketKeys.count)
+        for expiry in call.expiries { arguments.append(expiry) }
+        var increments: [any RedisArgumentConvertible] = []
+        for (keyIndex, entries) in call.increments.enumerated() {
+            for (item, units) in entries.sorted(by: { $0.key < $1.key }) where units != 0 {
+                increments.append(keyIndex + 2)
+                increments.append(item)
+                increments.append(units)
+            }
+        }
+        arguments.append(increments.count / 3)
+        arguments.append(contentsOf: increments)
+        for (keyIndex, counts) in call.tallies.enumerated() {
+            for (option, change) in counts.sorted(by: { $0.key < $1.key }) where change != 0 {
+                arguments.append(keyIndex + 2 + call.bucketKeys.count)
+                arguments.append(option)
+                arguments.append(change)
+            }
+        }
+        do {
+            try await redis.evaluate(FeatureScripts.applyToPopularity, keys: scriptKeys, arguments: arguments)
+            return nil
+        } catch where error.serverErrorCode == "STALE" {
+            return .stale
+        } catch where error.serverErrorCode == "WRONGTYPE" {
+            // `WRONGTYPE key <index into KEYS> …`: the events adding to that key are set aside.
+            guard case .server(let message) = error, let keyIndex = message.split(separator: " ").dropFirst(2).first.flatMap({ Int($0) }),
+                keyIndex >= 2
+            else { throw error }
+            let position = keyIndex - 2
+            let indices = position < call.bucketKeys.count ? call.bucketContributors[position] : call.tallyContributors[position - call.bucketKeys.count]
+            return .refuse(indices.sorted(), error)
+        }
+    }
+
+    /// Each changed user's fields and the batch's new event ids, in one pipeline. The ids need not land
+    /// before the users: a replayed event's id is written again if it is missing.
+    private func writeUsers(
+        _ touched: Set<String>, states: inout [String: UserFeatureState], eventIDs: [String: [(id: String, record: String)]], now: Int64
+    ) async throws(RedisError) {
+        let idleSeconds = max(1, configuration.userIdleExpiry.components.seconds)
+        // Setting the expiry on every write would double the commands; a day's staleness in 90 is nothing.
+        let refreshAfter = min(idleSeconds * 100, 86_400_000)
+        var commands = eventIDCommands(eventIDs)
+        commands.reserveCapacity(commands.count + touched.count)
+        for key in touched.sorted() {
+            var set = RedisCommand("HSET", key)
+            let removed = states[key]!.takeChanges(into: &set)
+            let setsFields = set.lengths.count > 2
+            if removed.isEmpty {
+                if setsFields { commands.append(set) }
+            } else {
+                // Atomic with the fields set (the applied offset among them): a crash between the two would
+                // leave fields that the replay, seeing the offset, would never remove.
+                commands.append(RedisCommand("MULTI"))
+                commands.append(RedisCommand("HDEL", arguments: [key] + removed))
+                if setsFields { commands.append(set) }
+                commands.append(RedisCommand("EXEC"))
+            }
+            if now - states[key]!.expirySetAt >= refreshAfter {
+                commands.append(RedisCommand("EXPIRE", key, idleSeconds))
+                states[key]!.expirySetAt = now
+            }
+        }
+        for reply in try await redis.pipeline(commands) {
+            switch reply {
+            case .error(let message): throw .server(message)
+            case .array(let results):
+                for result in results { if case .error(let message) = result { throw .server(message) } }
+            default: continue
+            }
+        }
     }
 }
 
-/// Aggregated popularity increments of one script call.
+/// A domain's popularity and tally changes of one batch, summed as events are applied: events of the same
+/// item within the same time quantum (the greatest common divisor of the window buckets, so that every
+/// window puts them in the same bucket) and with the same groups add up, so key names are built per
+/// distinct (item, quantum), not per event.
 private struct PopularityCall {
+    struct Aggregate: Hashable {
+        var item: String
+        var quantum: Int64
+        var groups: [String]
+    }
+
+    let domain: EventDomain
+    let timeQuantum: Int64
+    var weights: [Aggregate: (units: Int64, events: [Int])] = [:]
+    /// Poll → option → change of its count, and the events behind each poll's changes.
+    var tallies: [String: [String: Int64]] = [:]
+    var tallyEvents: [String: [Int]] = [:]
+
+    init(domain: EventDomain, timeQuantum: Int64) {
+        self.domain = domain
+        self.timeQuantum = max(1, timeQuantum)
+    }
+
+    mutating func add(_ item: FeatureEvent, index: Int, effect: UserFeatureState.Effect) {
+        let event = item.event
+        if effect.weightUnits != 0 {
+            let time = event.occurredAt.millisecondsSinceEpoch
+            let quantum = time >= 0 ? time / timeQuantum : (time - timeQuantum + 1) / timeQuantum
+            let key = Aggregate(item: event.subjectID, quantum: quantum, groups: item.groups)
+            if weights[key] == nil { weights[key] = (0, []) }
+            weights[key]!.units += effect.weightUnits
+            weights[key]!.events.append(index)
+        }
+        if let tally = effect.tally {
+            if let from = tally.from { tallies[tally.poll, default: [:]][from, default: 0] -= 1 }
+            tallies[tally.poll, default: [:]][tally.to, default: 0] += 1
+            tallyEvents[tally.poll, default: []].append(index)
+        }
+    }
+
+    /// The script call's keys and arguments, in a fixed order (so that a replay sends the same call).
+    func expanded(keys: FeatureKeys, configuration: FeatureConfiguration) -> PopularityWrite {
+        var write = PopularityWrite()
+        var indexOfBucket: [String: Int] = [:]
+        for (aggregate, value) in weights where value.units != 0 {
+            let time = aggregate.quantum * timeQuantum
+            for window in configuration.windows {
+                let bucket = window.bucket(containing: time)
+                // The bucket is read until its end plus the window length; lateness covers slow readers.
+                let expiry = ((bucket + 1) * window.bucketMilliseconds + window.lengthMilliseconds + configuration.allowedLateness.milliseconds) / 1000 + 1
+                for group in [nil] + aggregate.groups.map(Optional.some) {
+                    let key = keys.popularityBucket(domain, group: group, window: window.name, bucket: bucket)
+                    let index: Int
+                    if let known = indexOfBucket[key] {
+                        index = known
+                    } else {
+                        index = write.bucketKeys.count
+                        indexOfBucket[key] = index
+                        write.bucketKeys.append(key)
+                        write.expiries.append(expiry)
+                        write.increments.append([:])
+                        write.bucketContributors.append([])
+                    }
+                    write.increments[index][aggregate.item, default: 0] += value.units
+                    write.bucketContributors[index].append(contentsOf: value.events)
+                }
+            }
+        }
+        for poll in tallies.keys.sorted() {
+            write.tallyKeys.append(keys.pollTally(poll))
+            write.tallies.append(tallies[poll]!)
+            write.tallyContributors.append(tallyEvents[poll] ?? [])
+        }
+        return write
+    }
+}
+
+/// One popularity script call: bucket keys with their expiries and increments, tally keys with their
+/// changes, and the events behind each key (set aside if Redis refuses the key).
+private struct PopularityWrite: Sendable {
     var bucketKeys: [String] = []
     var expiries: [Int64] = []
     var increments: [[String: Int64]] = []
-    var indexOfKey: [String: Int] = [:]
-
-    mutating func add(_ key: String, expiry: Int64, item: String, units: Int64) {
-        let index: Int
-        if let known = indexOfKey[key] {
-            index = known
-        } else {
-            index = bucketKeys.count
-            indexOfKey[key] = index
-            bucketKeys.append(key)
-            expiries.append(expiry)
-            increments.append([:])
-        }
-        increments[index][item, default: 0] += units
-    }
+    var bucketContributors: [[Int]] = []
+    var tallyKeys: [String] = []
+    var tallies: [[String: Int64]] = []
+    var tallyContributors: [[Int]] = []
 }

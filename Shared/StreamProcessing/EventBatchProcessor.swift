@@ -183,8 +183,9 @@ public final class EventBatchProcessor: Sendable {
         return BatchReport(
             records: records.count, features: outcome, events: events, deadLetters: finalLetters + refused, storedInteractions: rows, catalogUpdates: catalogUpdates,
             stageDurations: [
-                ("decode", decodeDuration), ("catalog", catalogDuration), ("redis", redisDuration), ("redis_users", outcome.userStepDuration),
-                ("redis_popularity", outcome.popularityStepDuration), ("postgres", postgresDuration),
+                ("decode", decodeDuration), ("catalog", catalogDuration), ("redis", redisDuration), ("redis_read", outcome.readDuration),
+                ("redis_compute", outcome.computeDuration), ("redis_popularity", outcome.popularityStepDuration), ("redis_users", outcome.userStepDuration),
+                ("postgres", postgresDuration),
                 ("dead_letters", lettersDuration),
             ],
             staleTopicIDs: features.takeStaleTopicIDs()

@@ -50,7 +50,7 @@ extension ProcessorConfiguration {
         public static let retryMaximum = ConfigKey("processor.retry_maximum", default: "2s", "Longest wait between retries of a batch")
 
         public static let all: [ConfigKey] = [host, port, deadLetterTopic, batchSize, batchLinger, retryInitial, retryMaximum, maxRecordBytes]
-            + ClientConfigKeys.eventTopics + FeatureConfiguration.Keys.all
+            + ClientConfigKeys.eventTopics + FeatureConfiguration.Keys.all + [FeatureConfiguration.Keys.cachedUsers]
             + ClientConfigKeys.kafkaConsumer + [ClientConfigKeys.kafkaDeliveryTimeout] + ClientConfigKeys.redis + ClientConfigKeys.postgres
     }
 
@@ -75,6 +75,7 @@ extension ProcessorConfiguration {
         topicReplicationFactor = try reader.int(ClientConfigKeys.topicReplication, range: 1...100)
         retryBackoff = Backoff(initial: try reader.duration(Keys.retryInitial), maximum: try reader.duration(Keys.retryMaximum))
         features = try FeatureConfiguration(reading: reader)
+        features.cachedUsers = try reader.int(FeatureConfiguration.Keys.cachedUsers, range: 0...100_000_000)
         migrationsDirectory = try reader.string(ClientConfigKeys.postgresMigrationsDirectory)
         maximumRecordBytes = try reader.int(Keys.maxRecordBytes, range: 1024...(64 << 20))
     }

@@ -113,12 +113,15 @@ public final class StreamProcessorService: Service, Sendable {
     private func record(_ report: BatchReport, records: [KafkaConsumerMessage]) {
         let now = clock()
         for (stage, duration) in report.stageDurations { metrics.stage(stage).recordNanoseconds(duration.nanoseconds) }
+        // Counted per (type, outcome) first: a counter looked up per event cost more than applying it.
+        var counts: [ProcessorMetrics.EventOutcome: Int64] = [:]
         for (item, status) in zip(report.events, report.features.statuses) {
-            metrics.events(item.event.type, status).increment()
+            counts[ProcessorMetrics.EventOutcome(type: item.event.type, status: status), default: 0] += 1
             if case .applied = status {
                 metrics.freshness.recordNanoseconds(max(0, now - item.event.occurredAt.millisecondsSinceEpoch) * 1_000_000)
             }
         }
+        for (outcome, count) in counts { metrics.events(outcome).increment(by: count) }
         for letter in report.deadLetters { metrics.deadLettered(letter.reason).increment() }
         var next: [KafkaTopicPartition: Int64] = [:]
         for record in records { next[record.topicPartition] = max(next[record.topicPartition] ?? 0, record.offset + 1) }
@@ -169,17 +172,26 @@ public struct ProcessorMetrics: Sendable {
         commitFailures = Counter(label: "streamrec_processor_commit_failures_total", factory: factory)
     }
 
-    func events(_ type: EventType, _ status: FeatureApplyOutcome.Status) -> Counter {
-        let outcome: String
-        switch status {
-        case .applied: outcome = "applied"
-        case .replayed: outcome = "replayed"
-        case .duplicate: outcome = "duplicate"
-        case .late: outcome = "late"
-        case .catalog: outcome = "catalog"
-        case .rejected: outcome = "dead_lettered"
+    /// The labels of `streamrec_processor_events_total`.
+    struct EventOutcome: Hashable {
+        var type: EventType
+        var outcome: String
+
+        init(type: EventType, status: FeatureApplyOutcome.Status) {
+            self.type = type
+            switch status {
+            case .applied: outcome = "applied"
+            case .replayed: outcome = "replayed"
+            case .duplicate: outcome = "duplicate"
+            case .late: outcome = "late"
+            case .catalog: outcome = "catalog"
+            case .rejected: outcome = "dead_lettered"
+            }
         }
-        return cache.counter("streamrec_processor_events_total", [("type", type.rawValue), ("outcome", outcome)], factory: factory)
+    }
+
+    func events(_ outcome: EventOutcome) -> Counter {
+        cache.counter("streamrec_processor_events_total", [("type", outcome.type.rawValue), ("outcome", outcome.outcome)], factory: factory)
     }
 
     func stage(_ name: String) -> Metrics.Timer {

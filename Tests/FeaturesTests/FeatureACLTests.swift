@@ -27,10 +27,10 @@ struct FeatureACLTests {
 
     @Test("the processor's user applies events (scripts included) and may not flush, configure or touch other keys; the API's user reads and writes nothing but stated preferences")
     func serviceUsers() async throws {
-        // Feature keys must start with "sr:" (the default `features.key_prefix` is sr:v1) to be in reach.
+        // Feature keys must start with "sr:" (the default `features.key_prefix` is sr:v2) to be in reach.
         let prefix = "sr:" + TestStack.uniqueName("acl")
         var features = FeatureConfiguration()
-        features.keyPrefix = prefix + ":v1"
+        features.keyPrefix = prefix + ":v2"
         let processor = RedisClient(configuration: try Self.configuration(user: "streamrec_processor"))
         let api = RedisClient(configuration: try Self.configuration(user: "streamrec_api"))
         let now = wallNow()
@@ -51,11 +51,11 @@ struct FeatureACLTests {
         // Reads as of one instant are transactions: allowed, but a write queued in one is still refused.
         #expect(Set(try await reader.trending(.movie, limit: 5, now: now).map(\.item)) == ["m1", "m2"])
         #expect(try await reader.pollTally("p1") == PollTally(options: [:], totalVoters: 0))
-        let queuedWrite = await #expect(throws: RedisError.self) { try await api.transaction([RedisCommand("SET", prefix + ":v1:x", "1")]) }
+        let queuedWrite = await #expect(throws: RedisError.self) { try await api.transaction([RedisCommand("SET", prefix + ":v2:x", "1")]) }
         #expect(queuedWrite?.serverErrorCode == "EXECABORT" || queuedWrite?.serverErrorCode == "NOPERM", "\(String(describing: queuedWrite))")
-        #expect(try await api.send(RedisCommand("EXISTS", prefix + ":v1:x")) == .integer(0))
-        #expect(await Self.refused(api, RedisCommand("SET", prefix + ":v1:x", "1")))
-        #expect(await Self.refused(api, RedisCommand("DEL", prefix + ":v1:x")))
+        #expect(try await api.send(RedisCommand("EXISTS", prefix + ":v2:x")) == .integer(0))
+        #expect(await Self.refused(api, RedisCommand("SET", prefix + ":v2:x", "1")))
+        #expect(await Self.refused(api, RedisCommand("DEL", prefix + ":v2:x")))
         #expect(await Self.refused(api, RedisCommand("EVAL", "return 1", 0)))
         #expect(await Self.refused(api, RedisCommand("FLUSHALL")))
         // Its one write: a user's stated preferences, and no other key of that user.
@@ -63,8 +63,8 @@ struct FeatureACLTests {
         #expect(try await reader.preferences(user: "u1", domain: .movie) == ["Comedy": 1, "Drama": 0.5])
         try await reader.preferenceWriter.set(user: "u1", domain: .movie, weights: [])
         #expect(try await reader.preferences(user: "u1", domain: .movie) == [:])
-        #expect(await Self.refused(api, RedisCommand("HSET", features.keyPrefix + ":{u:u1}:profile", "rating_sum", "1")))
-        #expect(await Self.refused(api, RedisCommand("DEL", features.keyPrefix + ":{u:u1}:seen:movie")))
+        #expect(await Self.refused(api, RedisCommand("HSET", features.keyPrefix + ":{u:u1}:state:movie", "r", "1|1")))
+        #expect(await Self.refused(api, RedisCommand("DEL", features.keyPrefix + ":{u:u1}:state:movie")))
         #expect(await Self.refused(api, RedisCommand("HSET", features.keyPrefix + ":prefs:x", "a", "1")))
         await processor.shutdown()
         await api.shutdown()

@@ -16,7 +16,7 @@ struct FeatureFixture {
     init(prefix: String = TestStack.uniqueName("test"), configure: (inout FeatureConfiguration) -> Void = { _ in }) throws {
         redis = RedisClient(configuration: try TestStack.redisConfiguration())
         var configuration = FeatureConfiguration()
-        configuration.keyPrefix = prefix + ":v1"
+        configuration.keyPrefix = prefix + ":v2"
         configure(&configuration)
         self.configuration = configuration
         writer = FeatureWriter(configuration: configuration, redis: redis)
@@ -82,19 +82,18 @@ struct WindowArithmeticTests {
     @Test func clusterSlotsFollowHashTags() {
         // Reference values from the Redis Cluster specification's CRC16 (XMODEM): "123456789" → 0x31C3.
         #expect(RedisKeySlot.crc16(Array("123456789".utf8)) == 0x31C3)
-        let keys = FeatureKeys(prefix: "sr:v1", topology: .cluster)
+        let keys = FeatureKeys(prefix: "sr:v2")
         let user = "user-42"
-        let slots = Set([
-            keys.userProfile(user), keys.userHistory(user, .movie), keys.userSeen(user, .poll),
-            keys.eventMarker(user: user, eventID: "e"),
-        ].map(RedisKeySlot.slot))
+        let slots = Set([keys.userState(user, .movie), keys.userState(user, .poll), keys.userPreferences(user, .movie)].map(RedisKeySlot.slot))
         #expect(slots.count == 1)
+        #expect(Set([keys.eventIDs(.movie, hour: 1), keys.eventIDs(.movie, hour: 2)].map(RedisKeySlot.slot)).count == 1)
         let popularity = Set([
             keys.appliedOffsets(.movie), keys.popularityBucket(.movie, group: nil, window: "1h", bucket: 7),
             keys.popularityBucket(.movie, group: "Drama", window: "7d", bucket: 1),
         ].map(RedisKeySlot.slot))
         #expect(popularity.count == 1)
-        #expect(Set([keys.pollVotes("p1"), keys.pollTally("p1"), keys.pollTotal("p1")].map(RedisKeySlot.slot)).count == 1)
+        // Tallies change in the poll domain's popularity script, with its applied offsets.
+        #expect(Set([keys.appliedOffsets(.poll), keys.pollTally("p1"), keys.pollTally("p2")].map(RedisKeySlot.slot)).count == 1)
     }
 }
 
@@ -220,29 +219,13 @@ struct FeatureWriterTests {
         try await fixture.finish()
     }
 
-    /// Votes stored before the layout put the option last (`option|time|event id`) are read from the right.
-    @Test func votesStoredInTheEarlierLayoutAreStillRead() async throws {
-        let fixture = try FeatureFixture()
-        let now = wallNow()
-        let keys = fixture.writer.keys
-        let earlierID = EventID.random()
-        _ = try await fixture.redis.send(RedisCommand("HSET", keys.pollVotes("p"), "u1", "x|y|\(now - 9000)|\(earlierID)"))
-        _ = try await fixture.redis.send(RedisCommand("HSET", keys.pollTally("p"), "x|y", 1))
-        _ = try await fixture.redis.send(RedisCommand("SET", keys.pollTotal("p"), 1))
-        // An older vote loses against the stored one; a newer one moves the count.
-        _ = try await fixture.writer.apply([at(makeEvent(.pollVote, user: "u1", subject: "p", at: now - 9500, payload: .vote(optionID: "z")), offset: 0)], now: now)
-        #expect(try await fixture.reader.pollTally("p") == PollTally(options: ["x|y": 1], totalVoters: 1))
-        _ = try await fixture.writer.apply([at(makeEvent(.pollVote, user: "u1", subject: "p", at: now - 1000, payload: .vote(optionID: "z")), offset: 1)], now: now)
-        #expect(try await fixture.reader.pollTally("p") == PollTally(options: ["z": 1], totalVoters: 1))
-        try await fixture.finish()
-    }
-
-    /// An event Redis refuses for good (here: its poll's votes key holds a string, so HGET fails with
-    /// WRONGTYPE) comes back `rejected` with the reason; the events around it are applied once.
+    /// An event Redis refuses for good (here: its poll's tally key holds a string, so the popularity script
+    /// answers WRONGTYPE for that key before writing anything) comes back `rejected` with the reason; the
+    /// events around it are applied once.
     @Test func anEventRedisRefusesIsSetAsideAndTheRestApplied() async throws {
         let fixture = try FeatureFixture()
         let now = wallNow()
-        _ = try await fixture.redis.send(RedisCommand("SET", fixture.writer.keys.pollVotes("broken"), "not a hash"))
+        _ = try await fixture.redis.send(RedisCommand("SET", fixture.writer.keys.pollTally("broken"), "not a hash"))
         var events: [FeatureEvent] = []
         for index in 0..<9 {
             let poll = index == 4 ? "broken" : "p"
@@ -257,14 +240,15 @@ struct FeatureWriterTests {
             return
         }
         #expect(reason.contains("WRONGTYPE"), "\(reason)")
-        // Events whose user state the refused first attempt wrote count as replayed when applied in parts.
-        #expect(outcome.applied + outcome.replayed == 9)
+        // Nothing is written before the refusal is known: the others are applied once, none replayed.
+        #expect(outcome.applied == 9)
         #expect(try await fixture.reader.pollTally("p") == PollTally(options: ["a": 4, "b": 4], totalVoters: 8))
         #expect(try await fixture.reader.popular(.movie, window: "1h", group: nil, limit: 10, now: now).map(\.item) == ["m1"])
-        // The batch again: the refused event is refused again, nothing else counts twice.
+        // The batch again: nothing counts twice, and the refused event is not applied after all (its
+        // partition moved on past it: it went to the dead-letter topic).
         let before = try await fixture.snapshot()
         let again = try await fixture.writer.apply(events, now: now)
-        #expect(again.rejected == 1 && again.applied == 0)
+        #expect(again.applied == 0 && again.replayed == 10, "\(again.statuses)")
         #expect(try await fixture.snapshot() == before)
         try await fixture.finish()
     }
@@ -281,12 +265,13 @@ struct FeatureWriterTests {
         #expect(!RedisError.connectionLost("reset").refusesInput)
     }
 
-    /// A refused write after the event's marker was set: the marker goes again, so the event stays refused
-    /// on every retry (a leftover marker made the retry call it a replay and count its popularity).
-    @Test func anEventRefusedAfterItsMarkerStaysRefused() async throws {
+    /// A user whose state key Redis refuses (a string where the hash belongs): the user's events are
+    /// refused on every retry, leave no trace (no event id kept, so a retry cannot call them replays or
+    /// duplicates) and count nowhere; other users' events apply.
+    @Test func anEventOfAUserWhoseStateIsRefusedStaysRefused() async throws {
         let fixture = try FeatureFixture()
         let now = wallNow()
-        _ = try await fixture.redis.send(RedisCommand("SET", fixture.writer.keys.userHistory("broken", .movie), "not a sorted set"))
+        _ = try await fixture.redis.send(RedisCommand("SET", fixture.writer.keys.userState("broken", .movie), "not a hash"))
         let events = [
             at(makeEvent(.movieLike, user: "fine", subject: "m1", at: now - 1000), offset: 0),
             at(makeEvent(.movieLike, user: "broken", subject: "m2", at: now - 1000), offset: 1),
@@ -300,7 +285,9 @@ struct FeatureWriterTests {
             }
             #expect(reason.contains("WRONGTYPE"), "\(reason)")
         }
-        #expect(try await fixture.redis.send(RedisCommand("EXISTS", fixture.writer.keys.eventMarker(user: "broken", eventID: events[1].event.eventID))) == .integer(0))
+        let idKey = fixture.writer.keys.eventIDs(.movie, hour: FeatureWriter.eventIDHour(events[1].event))
+        #expect(try await fixture.redis.send(RedisCommand("HEXISTS", idKey, events[1].event.eventID)) == .integer(0))
+        #expect(try await fixture.redis.send(RedisCommand("HEXISTS", idKey, events[0].event.eventID)) == .integer(1))
         let popular = try await fixture.reader.popularityScores(.movie, window: "1h", now: now)
         #expect(popular == ["m1": 1, "m3": 1], "the refused like counts nowhere; the others once")
         try await fixture.finish()
@@ -310,7 +297,7 @@ struct FeatureWriterTests {
     @Test func aBatchMostlyRefusedIsRetriedNotDeadLettered() async throws {
         let fixture = try FeatureFixture()
         let now = wallNow()
-        _ = try await fixture.redis.send(RedisCommand("SET", fixture.writer.keys.pollVotes("p"), "not a hash"))
+        _ = try await fixture.redis.send(RedisCommand("SET", fixture.writer.keys.pollTally("p"), "not a hash"))
         let votes = (0..<4).map { at(makeEvent(.pollVote, user: "u\($0)", subject: "p", at: now - 1000, payload: .vote(optionID: "a")), offset: Int64($0)) }
         let error = await #expect(throws: RedisError.self) { try await fixture.writer.apply(votes, now: now) }
         #expect(error?.refusesInput == true)
@@ -513,9 +500,11 @@ struct FeatureWriterTests {
         try await crashed.finish()
     }
 
-    /// On a Redis Cluster every script call must keep to one hash slot. A one-node cluster refuses
-    /// anything else (CROSSSLOT) exactly as a real one does: with `features.redis_topology = cluster` the
-    /// writer splits per slot and the whole stream applies; split for a standalone server, it is refused.
+    /// On a Redis Cluster every command and script call must keep to one hash slot. A one-node cluster
+    /// refuses anything else (CROSSSLOT) exactly as a real one does. The writer needs no cluster mode: each
+    /// user's state is one key, popularity and tallies one script per domain slot, event ids one key per
+    /// hour and domain. The whole stream applies, a replay counts nothing, and the state is the same as on
+    /// a standalone server.
     @Test func onAClusterEveryScriptCallKeepsToOneSlot() async throws {
         let server = try PrivateRedis(cluster: true)
         defer { try? server.remove() }
@@ -523,14 +512,10 @@ struct FeatureWriterTests {
         let events = Self.mixedEvents(count: 2000, now: now, seed: 11)
         let redis = RedisClient(configuration: server.configuration)
         var configuration = FeatureConfiguration()
-        configuration.keyPrefix = TestStack.uniqueName("cluster") + ":v1"
-        configuration.topology = .standalone
-        let standalone = FeatureWriter(configuration: configuration, redis: redis)
-        let refused = await #expect(throws: RedisError.self) { _ = try await standalone.apply(events, now: now) }
-        #expect(refused?.serverErrorCode == "CROSSSLOT", "\(String(describing: refused))")
-
-        configuration.keyPrefix = TestStack.uniqueName("cluster") + ":v1"
-        configuration.topology = .cluster
+        configuration.keyPrefix = TestStack.uniqueName("cluster") + ":v2"
+        // The one-node cluster refuses what a real one does.
+        let crossSlot = await #expect(throws: RedisError.self) { _ = try await redis.send(RedisCommand("MGET", "{a}x", "{b}y")) }
+        #expect(crossSlot?.serverErrorCode == "CROSSSLOT", "\(String(describing: crossSlot))")
         let writer = FeatureWriter(configuration: configuration, redis: redis)
         for start in stride(from: 0, to: events.count, by: 500) {
             _ = try await writer.apply(Array(events[start..<min(events.count, start + 500)]), now: now)
@@ -541,13 +526,12 @@ struct FeatureWriterTests {
         for start in stride(from: 0, to: events.count, by: 500) {
             _ = try await reference.writer.apply(Array(events[start..<min(events.count, start + 500)]), now: now)
         }
-        // Event markers carry the user's tag on a cluster (`:{u:<user>}:event:<id>`), not on a standalone server.
         let onCluster = Dictionary(uniqueKeysWithValues: try await RedisSnapshot.take(redis, prefix: configuration.keyPrefix + ":", omittingKeysExpiringBefore: FeatureFixture.snapshotCutoff).map {
-            (String($0.key.dropFirst(configuration.keyPrefix.count)).replacing(/^:\{u:[^}]*\}:event:/, with: ":event:"), $0.value)
+            (String($0.key.dropFirst(configuration.keyPrefix.count)), $0.value)
         })
         #expect(onCluster.count > 500)
         #expect(onCluster == (try await reference.snapshot()))
-        // Readers too: windows (ZUNION over buckets), trending and tallies (transactions) keep to one slot.
+        // Readers too: windows (ZUNION over buckets), trending (a transaction) and tallies keep to one slot.
         let reader = FeatureReader(configuration: configuration, redis: redis)
         #expect(!(try await reader.popular(.movie, window: "24h", limit: 5, now: now)).isEmpty)
         _ = try await reader.trending(.poll, limit: 5, now: now)

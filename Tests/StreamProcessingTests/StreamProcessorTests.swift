@@ -32,7 +32,7 @@ struct StreamProcessorTests {
         let firstRows = try await fixture.storedInteractions()
         #expect(firstRows == Set(interactions.map(\.eventID)).count)
         #expect(first.keys.contains { $0.hasPrefix(":{pop:movie}:group:Drama:") })
-        #expect(first.keys.contains { $0.hasPrefix(":{p:p1}:tally") })
+        #expect(first.keys.contains { $0.hasPrefix(":{pop:poll}:tally:p1") })
 
         var replay = fixture
         replay.configuration.consumer.groupID += "-replay"
@@ -88,8 +88,8 @@ struct StreamProcessorTests {
         func vote(_ user: String, _ poll: String, _ option: String, at time: Int64) -> Event {
             Event(eventID: EventID.random(), type: .pollVote, userID: user, subjectID: poll, occurredAt: EventTimestamp(millisecondsSinceEpoch: time), payload: .vote(optionID: option))
         }
-        // A key of the wrong type under one poll: every vote on it fails in Redis, now and on any retry.
-        _ = try await redis.send(RedisCommand("SET", keys.pollVotes("broken"), "not a hash"))
+        // A key of the wrong type under one poll: every vote on it is refused by Redis, now and on any retry.
+        _ = try await redis.send(RedisCommand("SET", keys.pollTally("broken"), "not a hash"))
         let refused = vote("u4", "broken", "a", at: now - 3000)
         let votes = [
             vote("u1", "p1", "a|b", at: now - 5000), vote("u1", "p1", "c", at: now - 4000),  // halted the processor before
