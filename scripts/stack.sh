@@ -286,8 +286,9 @@ start_redis() {
   local persistence=(--save '' --appendonly no)
   [ "${REDIS_PERSIST:-0}" = 1 ] && persistence=(--save '' --appendonly yes --appendfsync always)
   # Least privilege: one ACL user per Redis client service, limited to the feature keys (`features.key_prefix`
-  # starts with "sr:") — the processor reads, writes and runs the feature scripts; the API reads (MULTI/EXEC
-  # too: it reads a poll's counts and total, or two windows, as of one instant; queued writes are still refused); neither
+  # starts with "sr:") — the processor reads, writes and runs the feature script (MULTI/EXEC too: fields leave a
+  # user's state together with the fields set); the API reads (MULTI/EXEC too: it reads two windows as of one
+  # instant; queued writes are still refused); neither
   # may run dangerous commands (FLUSHALL, CONFIG, KEYS, …). The API's one write: a user's stated preferences
   # (`…}:prefs:<domain>`: after the user's hash tag, so no id can forge it), through an ACL selector. Locally with the stack's password (PG_PASSWORD),
   # in a file only we can read (not on the command line). The default user stays open on this loopback-only
@@ -295,7 +296,7 @@ start_redis() {
   local acl="$RUN/redis/users.acl"
   (umask 077; cat > "$acl" <<ACL
 user default on nopass ~* &* +@all
-user streamrec_processor on >$PG_PASSWORD ~sr:* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous -script|flush +select
+user streamrec_processor on >$PG_PASSWORD ~sr:* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous -script|flush +select +multi +exec +discard
 user streamrec_api on >$PG_PASSWORD ~sr:* resetchannels -@all +@read +@connection -@dangerous +select +multi +exec +discard (~sr:*}:prefs:* +hset +del +expire)
 ACL
   )

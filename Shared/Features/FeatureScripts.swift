@@ -13,8 +13,8 @@ enum FeatureScripts {
     /// If any partition's applied offset is not the expected one (another member applied meanwhile),
     /// nothing is written and the reply is the error `STALE`: the caller re-reads and recomputes. A key
     /// of the wrong type (nothing of ours writes one; someone else did) is found before anything is
-    /// written — a script is not rolled back — and answered `WRONGTYPE key <index> …`, so the caller can
-    /// set aside the events that touch it. A member whose score or count returns to exactly 0 is
+    /// written — a script is not rolled back — and answered `WRONGTYPE keys <index>,<index>… (…)`, every
+    /// such key at once, so the caller can set aside the events that touch them. A member whose score or count returns to exactly 0 is
     /// removed, so a like and a later dislike leave the same state whether applied in one batch or two.
     static let applyToPopularity = RedisScript(#"""
         local partitions = tonumber(ARGV[1])
@@ -25,13 +25,16 @@ enum FeatureScripts {
           a = a + 3
         end
         local buckets = tonumber(ARGV[a])
+        local wrong, example = {}, nil
         for i = 2, #KEYS do
           local kind = redis.call('TYPE', KEYS[i]).ok
           local wanted = i <= buckets + 1 and 'zset' or 'hash'
           if kind ~= wanted and kind ~= 'none' then
-            return redis.error_reply('WRONGTYPE key ' .. i .. ' (' .. KEYS[i] .. ') holds a ' .. kind .. ', not a ' .. wanted)
+            wrong[#wrong+1] = i
+            example = example or (KEYS[i] .. ' holds a ' .. kind .. ', not a ' .. wanted)
           end
         end
+        if #wrong > 0 then return redis.error_reply('WRONGTYPE keys ' .. table.concat(wrong, ',') .. ' (' .. example .. ')') end
         a = 2
         for i = 1, partitions do
           redis.call('HSET', KEYS[1], ARGV[a], ARGV[a+2])

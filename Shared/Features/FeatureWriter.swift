@@ -49,10 +49,10 @@ public struct FeatureApplyOutcome: Sendable, Hashable {
         case late
         /// Catalog events carry no interaction features.
         case catalog
-        /// Redis refused this event with an error it would give again for the same input (a script
-        /// error, a key of the wrong type): it is not applied, and the caller dead-letters it with
-        /// `reason` instead of retrying the batch forever. Redis does not roll a script back, so what
-        /// the script wrote before the refusing command stays.
+        /// Redis refused this event with an error it would give again for the same input (its user's
+        /// state, or a popularity or tally key it adds to, holds another type): it has no effect anywhere,
+        /// and the caller dead-letters it with `reason` instead of retrying the batch forever. Its event id
+        /// keeps the reason, so a retry or replay of the batch refuses it again.
         case rejected(reason: String)
     }
 
@@ -76,7 +76,7 @@ extension RedisError {
     /// An error reply that the same command would get again for the same input: a Lua error raised by a
     /// script on an event (`ERR user_script:14: attempt to compare nil with number`, or an error of a
     /// command it called, which Redis suffixes `script: …, on @user_script:N`), a key of the wrong type,
-    /// or a user state that cannot be read (`BADSTATE`). Replies about the server's state (`ERR max number of
+    /// or a user state that cannot be read (`BADSTATE`; `BADVOTE` came from layout v1's vote script). Replies about the server's state (`ERR max number of
     /// clients reached`, `OOM`, `NOPERM`, `READONLY`, `LOADING`, `BUSY`, …) are not: the batch is retried.
     public var refusesInput: Bool {
         guard case .server(let message) = self, let code = serverErrorCode, !isRetriable else { return false }
@@ -176,7 +176,9 @@ public final class FeatureWriter: Sendable {
     ) async throws(RedisError) -> FeatureApplyOutcome {
         let logs = PartitionLogs(logEnds: logEnds, topicIDs: topicIDs)
         var refused: [Int: String] = [:]
-        for attempt in 0..<8 {
+        var staleAttempts = 0
+        // Each refusal sets events aside for good, so refusals end; only STALE answers are counted.
+        while staleAttempts < 5 {
             let result: Attempt
             do {
                 result = try await applyOnce(events, now: now, logs: logs, refused: refused)
@@ -189,12 +191,15 @@ public final class FeatureWriter: Sendable {
             case .done(let outcome):
                 return outcome
             case .stale:
-                logger.info("applied offsets moved under us (another member); re-reading", metadata: ["attempt": "\(attempt)"])
+                staleAttempts += 1
+                logger.info("applied offsets moved under us (another member); re-reading", metadata: ["attempt": "\(staleAttempts)"])
                 forgetAppliedOffsets()
             case .refuse(let indices, let error):
                 logger.warning("Redis refuses events of this batch; they go to the dead-letter topic", metadata: ["error": "\(error)", "events": "\(indices.count)"])
                 for index in indices { refused[index] = "\(error)" }
                 if refused.count > 1, refused.count * 2 > events.count { throw error }
+                // The other domain's script may have landed: its offsets are read again, not expected.
+                appliedOffsets.withLock { $0.removeAll() }
             }
         }
         throw .unexpectedReply("popularity offsets kept changing under this member")
@@ -214,8 +219,8 @@ public final class FeatureWriter: Sendable {
         var loaded: Set<String> = []
         /// User state keys Redis refuses to read as ours, with the reason.
         var refusedStates: [String: RedisError] = [:]
-        /// Event id → the record it was applied from.
-        var appliedFrom: [String: String] = [:]
+        /// Event-id key → event id → the record it was applied from (`<record>!<reason>` if it was set aside).
+        var appliedFrom: [String: [String: String]] = [:]
         /// Stored popularity offsets by domain and partition field.
         var offsets: [EventDomain: [String: AppliedOffset]] = [:]
         /// Event-id keys by domain and hour, named once per batch.
@@ -245,7 +250,7 @@ public final class FeatureWriter: Sendable {
             }
         }
         let partitions = partitionsByDomain(events)
-        var reads = try await read(events, onTime: onTime, stateKeys: stateKeys, partitions: partitions)
+        var reads = try await read(events, onTime: onTime, stateKeys: stateKeys, partitions: partitions, now: now)
         let computeStarted = ContinuousClock.now
 
         // Popularity offsets: records at or below the trusted one were counted already.
@@ -268,7 +273,7 @@ public final class FeatureWriter: Sendable {
         }
 
         // Compute, in record order.
-        var firstRecord: [String: String] = [:]
+        var firstRecord: [String: [String: String]] = [:]
         var newIDs: [String: [(id: String, record: String)]] = [:]
         var popularity: [EventDomain: PopularityCall] = [:]
         var touched: Set<String> = []
@@ -281,30 +286,34 @@ public final class FeatureWriter: Sendable {
                 continue
             }
             let record = item.position.reference
-            if let first = firstRecord[event.eventID] ?? reads.appliedFrom[event.eventID], first != record {
+            let idKey = reads.eventIDKey(event, keys: keys)
+            let stored = reads.appliedFrom[idKey]?[event.eventID]
+            if let first = firstRecord[idKey]?[event.eventID] ?? stored.map(Self.recordOfStoredID), first != record {
                 statuses[index] = .duplicate
                 continue
             }
-            firstRecord[event.eventID] = record
+            firstRecord[idKey, default: [:]][event.eventID] = record
+            if let stored, let bang = stored.firstIndex(of: "!") {
+                // Set aside from this record before (in an earlier attempt or pass): still set aside, so a
+                // retry dead-letters it again and a replay never applies it.
+                statuses[index] = .rejected(reason: String(stored[stored.index(after: bang)...]))
+                continue
+            }
+            if let reason = refused[index] {
+                newIDs[idKey, default: []].append((event.eventID, record + "!" + reason))
+                statuses[index] = .rejected(reason: reason)
+                continue
+            }
+            if stored == nil { newIDs[idKey, default: []].append((event.eventID, record)) }
             let field = item.position.partitionField
             let trust = logs.trusted(reads.states[stateKey]?.appliedOffsets[field], field: field, topic: item.position.topic)
             if trust.idIsStale { staleTopicIDs.withLock { _ = $0.insert(item.position.topic) } }
-            if reads.appliedFrom[event.eventID] == nil {
-                newIDs[reads.eventIDKey(event, keys: keys), default: []].append((event.eventID, record))
-            }
             if let done = trust.offset, item.position.offset <= done {
                 statuses[index] = .replayed
                 continue
             }
             touched.insert(stateKey)
-            if let reason = refused[index] {
-                // Set aside in an earlier attempt (a key it adds to is refused): its partition moves on
-                // for this user too, so that a replay does not apply it after all.
-                reads.states[stateKey, default: UserFeatureState()].skip(item.position, partitionField: field, topicID: trust.topicIDToStore)
-                statuses[index] = .rejected(reason: reason)
-                continue
-            }
-            // In place: a copy of the state would copy its seen-set on the first write.
+            // In place: the state was taken out of the cache, so no other copy shares its seen-set.
             let effect = reads.states[stateKey, default: UserFeatureState()].apply(item, partitionField: field, topicID: trust.topicIDToStore, configuration: configuration)
             statuses[index] = .applied(weightUnits: effect.weightUnits)
             if let done = popularityApplied[event.domain]?[field], item.position.offset <= done { continue }
@@ -315,8 +324,12 @@ public final class FeatureWriter: Sendable {
             throw error
         }
 
-        // Write: popularity first, then the users with their event ids.
+        // Write: event ids first (a replay must find them, and a set-aside event its reason), then
+        // popularity, then the users.
         let popularityStarted = ContinuousClock.now
+        for reply in try await pipelineSpread(eventIDCommands(newIDs)) {
+            if case .error(let message) = reply { throw .server(message) }
+        }
         do {
             try await withThrowingTaskGroup(of: Attempt?.self) { group in
                 for (domain, fields) in offsetsToStore {
@@ -344,7 +357,7 @@ public final class FeatureWriter: Sendable {
             }
         }
         let usersStarted = ContinuousClock.now
-        try await writeUsers(touched, states: &reads.states, eventIDs: newIDs, now: now)
+        try await writeUsers(touched, states: &reads.states, now: now)
         users.store(reads.states.filter { touched.contains($0.key) || reads.loaded.contains($0.key) })
         let finished = ContinuousClock.now
         return .done(FeatureApplyOutcome(
@@ -358,6 +371,11 @@ public final class FeatureWriter: Sendable {
     }
 
     static func greatestCommonDivisor(_ a: Int64, _ b: Int64) -> Int64 { b == 0 ? a : greatestCommonDivisor(b, a % b) }
+
+    /// The record part of a stored event-id value (`<record>` or `<record>!<reason>`).
+    static func recordOfStoredID(_ stored: String) -> String {
+        stored.firstIndex(of: "!").map { String(stored[..<$0]) } ?? stored
+    }
 
     static func eventIDHour(_ event: Event) -> Int64 {
         let time = event.occurredAt.millisecondsSinceEpoch
@@ -379,22 +397,27 @@ public final class FeatureWriter: Sendable {
     // MARK: - Read
 
     private func read(
-        _ events: [FeatureEvent], onTime: [Int], stateKeys: [Int: String], partitions: [EventDomain: [String: (topic: String, lastOffset: Int64)]]
+        _ events: [FeatureEvent], onTime: [Int], stateKeys: [Int: String], partitions: [EventDomain: [String: (topic: String, lastOffset: Int64)]], now: Int64
     ) async throws(RedisError) -> Reads {
         var reads = Reads()
         var wanted: [String] = []
         var seenKeys: Set<String> = []
         var idsByKey: [String: [String]] = [:]
-        var seenIDs: Set<String> = []
+        var seenIDs: [String: Set<String>] = [:]
         for index in onTime {
             let key = stateKeys[index]!
             if seenKeys.insert(key).inserted { wanted.append(key) }
             let event = events[index].event
-            if seenIDs.insert(event.eventID).inserted {
-                idsByKey[reads.eventIDKey(event, keys: keys), default: []].append(event.eventID)
+            let idKey = reads.eventIDKey(event, keys: keys)
+            if seenIDs[idKey, default: []].insert(event.eventID).inserted {
+                idsByKey[idKey, default: []].append(event.eventID)
             }
         }
-        reads.states = users.states(for: wanted)
+        // Taken out of the cache (put back once written): shared with it, each user's seen-set would be
+        // copied on its first change. An entry not written for half the idle expiry may have expired in
+        // Redis meanwhile: it is read again.
+        let idleMilliseconds = configuration.userIdleExpiry.components.seconds * 1000
+        reads.states = users.take(wanted).filter { now - $0.value.writtenAt < idleMilliseconds / 2 }
         let missing = wanted.filter { reads.states[$0] == nil }
         var missingOffsets: [(EventDomain, [String])] = []
         appliedOffsets.withLock { cache in
@@ -410,7 +433,7 @@ public final class FeatureWriter: Sendable {
         var commands = missing.map { RedisCommand("HGETALL", $0) }
         for key in idKeys { commands.append(RedisCommand("HMGET", arguments: [key] + idsByKey[key]!)) }
         for (domain, fields) in missingOffsets { commands.append(RedisCommand("HMGET", arguments: [keys.appliedOffsets(domain)] + fields)) }
-        let replies = try await redis.pipeline(commands)
+        let replies = try await pipelineSpread(commands)
         var reply = 0
         for key in missing {
             defer { reply += 1 }
@@ -418,7 +441,8 @@ public final class FeatureWriter: Sendable {
                 let error = RedisError.server(message)
                 guard error.refusesInput else { throw error }
                 reads.refusedStates[key] = error
-            } else if let state = UserFeatureState(fields: replies[reply]) {
+            } else if var state = UserFeatureState(fields: replies[reply]) {
+                state.writtenAt = now
                 reads.states[key] = state
                 reads.loaded.insert(key)
             } else {
@@ -430,7 +454,7 @@ public final class FeatureWriter: Sendable {
             if case .error(let message) = replies[reply] { throw .server(message) }
             guard let values = replies[reply].array, values.count == idsByKey[key]!.count else { throw .unexpectedReply("HMGET returned \(replies[reply])") }
             for (id, value) in zip(idsByKey[key]!, values) {
-                if let record = value.string { reads.appliedFrom[id] = record }
+                if let record = value.string { reads.appliedFrom[key, default: [:]][id] = record }
             }
         }
         for (domain, fields) in missingOffsets {
@@ -504,26 +528,24 @@ public final class FeatureWriter: Sendable {
         } catch where error.serverErrorCode == "STALE" {
             return .stale
         } catch where error.serverErrorCode == "WRONGTYPE" {
-            // `WRONGTYPE key <index into KEYS> …`: the events adding to that key are set aside.
-            guard case .server(let message) = error, let keyIndex = message.split(separator: " ").dropFirst(2).first.flatMap({ Int($0) }),
-                keyIndex >= 2
-            else { throw error }
-            let position = keyIndex - 2
-            let indices = position < call.bucketKeys.count ? call.bucketContributors[position] : call.tallyContributors[position - call.bucketKeys.count]
+            // `WRONGTYPE keys <indices into KEYS> (…)`: the events adding to those keys are set aside.
+            guard case .server(let message) = error, let list = message.split(separator: " ").dropFirst(2).first else { throw error }
+            var indices: Set<Int> = []
+            for text in list.split(separator: ",") {
+                guard let keyIndex = Int(text), keyIndex >= 2 else { throw error }
+                let position = keyIndex - 2
+                indices.formUnion(position < call.bucketKeys.count ? call.bucketContributors[position] : call.tallyContributors[position - call.bucketKeys.count])
+            }
             return .refuse(indices.sorted(), error)
         }
     }
 
-    /// Each changed user's fields and the batch's new event ids, in one pipeline. The ids need not land
-    /// before the users: a replayed event's id is written again if it is missing.
-    private func writeUsers(
-        _ touched: Set<String>, states: inout [String: UserFeatureState], eventIDs: [String: [(id: String, record: String)]], now: Int64
-    ) async throws(RedisError) {
+    private func writeUsers(_ touched: Set<String>, states: inout [String: UserFeatureState], now: Int64) async throws(RedisError) {
         let idleSeconds = max(1, configuration.userIdleExpiry.components.seconds)
         // Setting the expiry on every write would double the commands; a day's staleness in 90 is nothing.
         let refreshAfter = min(idleSeconds * 100, 86_400_000)
-        var commands = eventIDCommands(eventIDs)
-        commands.reserveCapacity(commands.count + touched.count)
+        var commands: [RedisCommand] = []
+        commands.reserveCapacity(touched.count + touched.count / 8)
         for key in touched.sorted() {
             var set = RedisCommand("HSET", key)
             let removed = states[key]!.takeChanges(into: &set)
@@ -539,17 +561,62 @@ public final class FeatureWriter: Sendable {
                 commands.append(RedisCommand("EXEC"))
             }
             if now - states[key]!.expirySetAt >= refreshAfter {
-                commands.append(RedisCommand("EXPIRE", key, idleSeconds))
+                // A state holding votes never expires (as the tallies it counts in do not): forgotten, a
+                // later vote of the same user on the same poll would count a second time.
+                commands.append(states[key]!.votes.isEmpty ? RedisCommand("EXPIRE", key, idleSeconds) : RedisCommand("PERSIST", key))
                 states[key]!.expirySetAt = now
             }
+            states[key]!.writtenAt = now
         }
-        for reply in try await redis.pipeline(commands) {
+        for reply in try await pipelineSpread(commands) {
             switch reply {
             case .error(let message): throw .server(message)
             case .array(let results):
                 for result in results { if case .error(let message) = result { throw .server(message) } }
             default: continue
             }
+        }
+    }
+}
+
+extension FeatureWriter {
+    /// Sends `commands` in order, split into contiguous pipelines that run at once on several
+    /// connections, and returns the replies in order. A batch's commands are thousands of independent
+    /// single-key commands; one pipeline on one connection left encoding and decoding them to one thread.
+    /// A `MULTI` … `EXEC` block is never split. Commands of different pipelines may run in any order:
+    /// callers send only commands whose order does not matter (each user's or id hash's commands are
+    /// in one block).
+    func pipelineSpread(_ commands: [RedisCommand], parts: Int = 4, minimumPart: Int = 512) async throws(RedisError) -> [RedisValue] {
+        let count = min(parts, commands.count / minimumPart)
+        guard count > 1 else { return try await redis.pipeline(commands) }
+        var ranges: [Range<Int>] = []
+        var start = 0
+        var inTransaction = false
+        let target = (commands.count + count - 1) / count
+        for (index, command) in commands.enumerated() {
+            let name = command.name
+            if name == "MULTI" { inTransaction = true } else if name == "EXEC" { inTransaction = false }
+            if !inTransaction, index + 1 - start >= target, index + 1 < commands.count {
+                ranges.append(start..<(index + 1))
+                start = index + 1
+            }
+        }
+        ranges.append(start..<commands.count)
+        let redis = redis
+        do {
+            return try await withThrowingTaskGroup(of: (Int, [RedisValue]).self) { group in
+                for (part, range) in ranges.enumerated() {
+                    let slice = Array(commands[range])
+                    group.addTask { (part, try await redis.pipeline(slice)) }
+                }
+                var results = [[RedisValue]](repeating: [], count: ranges.count)
+                for try await (part, replies) in group { results[part] = replies }
+                return results.flatMap { $0 }
+            }
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw .connectionLost("\(error)")
         }
     }
 }
@@ -594,7 +661,7 @@ private struct PopularityCall {
         }
     }
 
-    /// The script call's keys and arguments, in a fixed order (so that a replay sends the same call).
+    /// The script call's keys and arguments.
     func expanded(keys: FeatureKeys, configuration: FeatureConfiguration) -> PopularityWrite {
         var write = PopularityWrite()
         var indexOfBucket: [String: Int] = [:]

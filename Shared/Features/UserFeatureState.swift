@@ -29,6 +29,8 @@ struct UserFeatureState: Sendable {
     var lastActive: Int64?
     /// Wall-clock ms when the key's expiry was last set by this process (0: not since it was read).
     var expirySetAt: Int64 = 0
+    /// Wall-clock ms when this state was last read from or written to Redis.
+    var writtenAt: Int64 = 0
 
     /// What changed since the last write (``takeChanges()``): the fields' values are built once per batch
     /// from the state, not once per event.
@@ -159,13 +161,6 @@ struct UserFeatureState: Sendable {
             }
         }
         return effect
-    }
-
-    /// Records that the event at `position` was dealt with (set aside: it went to the dead-letter topic)
-    /// without applying it, so that a replay does not apply it after all.
-    mutating func skip(_ position: RecordPosition, partitionField: String, topicID: String?) {
-        appliedOffsets[partitionField] = AppliedOffset(offset: position.offset, topicID: topicID)
-        changedOffsets.insert(partitionField)
     }
 
     /// Keeps the `limit` most recently seen items (ties: the larger item id stays, as a sorted set's rank order).

@@ -3,7 +3,7 @@ import Synchronization
 /// The user states a feature writer applied last, by Redis key, so that a user met again in a later batch
 /// costs no read. Only a cache: it is valid while this member is the only writer of those users (it owns
 /// their partitions), and is emptied after a rebalance and whenever a write may not have landed.
-/// Bounded: past `capacity` entries, the least recently used tenth is dropped.
+/// Bounded: past `capacity` entries, the least recently stored tenth is dropped.
 final class UserStateCache: Sendable {
     private struct Entry {
         var state: UserFeatureState
@@ -24,16 +24,13 @@ final class UserStateCache: Sendable {
 
     var count: Int { storage.withLock { $0.entries.count } }
 
-    /// The cached states among `keys`.
-    func states(for keys: some Sequence<String>) -> [String: UserFeatureState] {
+    /// Removes and returns the cached states among `keys`: the caller owns them until it stores them
+    /// back (a state shared with the cache would copy its collections on the first change).
+    func take(_ keys: some Sequence<String>) -> [String: UserFeatureState] {
         storage.withLock { storage in
-            storage.tick += 1
             var found: [String: UserFeatureState] = [:]
             for key in keys {
-                if let entry = storage.entries[key] {
-                    found[key] = entry.state
-                    storage.entries[key]!.lastUsed = storage.tick
-                }
+                if let entry = storage.entries.removeValue(forKey: key) { found[key] = entry.state }
             }
             return found
         }
@@ -48,9 +45,8 @@ final class UserStateCache: Sendable {
             if storage.entries.count > capacity {
                 // Sorting the ticks is O(n log n), paid once per tenth of the capacity inserted.
                 let keep = capacity - capacity / 10
-                let cutoff = storage.entries.values.map(\.lastUsed).sorted(by: >)[keep - 1]
-                storage.entries = storage.entries.filter { $0.value.lastUsed >= cutoff }
-                if storage.entries.count > capacity { storage.entries.removeAll() }
+                let kept = storage.entries.sorted { $0.value.lastUsed > $1.value.lastUsed }.prefix(keep)
+                storage.entries = Dictionary(uniqueKeysWithValues: kept.map { ($0.key, $0.value) })
             }
         }
     }

@@ -102,6 +102,9 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
     public var assignmentStrategy: String
     /// Most records handed out in one batch.
     public var maxBatchSize: Int
+    /// Most bytes of record values in one batch: the batch ends with the record that reaches it, so
+    /// large records cannot make a batch of `maxBatchSize` hold gigabytes.
+    public var maxBatchBytes: Int = 64 << 20
     /// After the first record of a batch, how long to wait for more before handing the batch out.
     public var batchLinger: Duration
     /// Blocking slice of the poll loop; also how quickly `close()` is noticed.

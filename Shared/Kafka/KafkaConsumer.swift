@@ -373,7 +373,8 @@ final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
         var batch: [KafkaConsumerMessage] = []
         let pollTimeout = Int32(max(1, configuration.pollInterval.milliseconds))
         var lingerDeadline: ContinuousClock.Instant?
-        while batch.count < configuration.maxBatchSize {
+        var bytes = 0
+        while batch.count < configuration.maxBatchSize, bytes < configuration.maxBatchBytes {
             if isClosed.load(ordering: .acquiring) || cancelled.isSet {
                 return batch.isEmpty ? nil : batch
             }
@@ -402,6 +403,7 @@ final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
                 continue
             }
             batch.append(Self.copy(raw))
+            bytes += message.len
             if lingerDeadline == nil { lingerDeadline = .now.advanced(by: configuration.batchLinger) }
         }
         return batch

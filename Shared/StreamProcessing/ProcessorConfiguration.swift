@@ -41,7 +41,10 @@ extension ProcessorConfiguration {
         public static let host = ConfigKey("http.host", default: "127.0.0.1", "Address of the operational endpoints (/healthz, /readyz, /metrics)")
         public static let port = ConfigKey("http.port", default: "8081", "Port of the operational endpoints")
         public static let deadLetterTopic = ConfigKey("topics.dead_letter", default: "streamrec.dead-letter", "Records that cannot be decoded go here, with the error in headers")
-        public static let batchSize = ConfigKey("processor.batch_size", default: "2000", "Most records applied in one batch")
+        public static let batchSize = ConfigKey(
+            "processor.batch_size", default: "20000",
+            "Most records applied in one batch (and at most 64 MiB of them); larger batches sum more popularity per Redis command when behind"
+        )
         public static let batchLinger = ConfigKey("processor.batch_linger", default: "20ms", "After a batch's first record, how long to wait for more")
         public static let retryInitial = ConfigKey("processor.retry_initial", default: "100ms", "First wait before retrying a batch while a dependency is down")
         public static let maxRecordBytes = ConfigKey(

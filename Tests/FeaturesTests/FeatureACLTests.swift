@@ -34,11 +34,20 @@ struct FeatureACLTests {
         let processor = RedisClient(configuration: try Self.configuration(user: "streamrec_processor"))
         let api = RedisClient(configuration: try Self.configuration(user: "streamrec_api"))
         let now = wallNow()
-        let outcome = try await FeatureWriter(configuration: features, redis: processor).apply([
+        let writer = FeatureWriter(configuration: features, redis: processor)
+        let outcome = try await writer.apply([
             at(makeEvent(.movieLike, user: "u1", subject: "m1", at: now - 1000), offset: 0),
             at(makeEvent(.movieRating, user: "u1", subject: "m2", at: now - 900, payload: .rating(4.5)), offset: 1),
         ], now: now)
         #expect(outcome.applied == 2)
+        // A like, then a dislike of the same genre: the affinity field goes (HDEL with HSET, in MULTI/EXEC).
+        let removing = try await writer.apply([
+            at(makeEvent(.movieLike, user: "u2", subject: "m3", at: now - 800), offset: 2, groups: ["Drama"]),
+            at(makeEvent(.movieDislike, user: "u2", subject: "m4", at: now - 700), offset: 3, groups: ["Drama"]),
+            at(makeEvent(.movieLike, user: "u3", subject: "m3", at: now - 800), offset: 4, groups: ["Drama"]),
+        ], now: now)
+        #expect(removing.applied == 3)
+        _ = try await writer.apply([at(makeEvent(.movieDislike, user: "u3", subject: "m4", at: now - 600), offset: 5, groups: ["Drama"])], now: now)
         #expect(await Self.refused(processor, RedisCommand("FLUSHALL")))
         #expect(await Self.refused(processor, RedisCommand("CONFIG", "GET", "requirepass")))
         #expect(await Self.refused(processor, RedisCommand("KEYS", "*")))
@@ -46,10 +55,12 @@ struct FeatureACLTests {
         #expect(await Self.refused(processor, RedisCommand("SCRIPT", "FLUSH")))
 
         let reader = FeatureReader(configuration: features, redis: api)
+        #expect(try await reader.affinity(user: "u2", domain: .movie) == [:])
+        #expect(try await reader.affinity(user: "u3", domain: .movie) == [:], "removed in a later batch: HDEL in MULTI/EXEC under the processor's user")
         #expect(try await reader.popularityScores(.movie, window: "7d", now: now)["m1"] == 1)
         #expect(try await reader.seen(user: "u1", domain: .movie) == ["m1", "m2"])
         // Reads as of one instant are transactions: allowed, but a write queued in one is still refused.
-        #expect(Set(try await reader.trending(.movie, limit: 5, now: now).map(\.item)) == ["m1", "m2"])
+        #expect(Set(try await reader.trending(.movie, limit: 5, now: now).map(\.item)) == ["m1", "m2", "m3"])
         #expect(try await reader.pollTally("p1") == PollTally(options: [:], totalVoters: 0))
         let queuedWrite = await #expect(throws: RedisError.self) { try await api.transaction([RedisCommand("SET", prefix + ":v2:x", "1")]) }
         #expect(queuedWrite?.serverErrorCode == "EXECABORT" || queuedWrite?.serverErrorCode == "NOPERM", "\(String(describing: queuedWrite))")

@@ -10,7 +10,13 @@
 #      inside scripts), and the Redis commands/s that implies, beside redis-benchmark -P 16 ZINCRBY on
 #      the same server right after (the ceiling of one Redis core)
 #   4. the processor's peak RSS, and how the two cores were shared during the run
-# Prints a markdown table; docs/benchmarks.md records its output. EVENTS defaults to 1000000.
+#   5. the Python peer (PEER_DIR, default ../shared/peers/python-processor: confluent-kafka + redis-py, 5
+#      commands per event, fewer features, no PostgreSQL) on the same movie topic contents and a flushed
+#      Redis database of its own, right after; skipped with a note if PEER_DIR is absent. Its venv is made
+#      once in .run/bench/peer-venv (pip: confluent-kafka, redis, hiredis).
+# Prints a markdown table and ends with one line:
+#   processor_events_per_second=N peer_events_per_second=M redis_commands_per_event=C rss_mib=R
+# docs/benchmarks.md records its output. EVENTS defaults to 1000000.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 EVENTS="${EVENTS:-1000000}"
@@ -68,6 +74,27 @@ rows=$(bench_psql -c "SELECT count(*) FROM $RUN_ID.interactions")
 ceiling=$(redis-benchmark -p "$REDIS_PORT" -P 16 -n 2000000 -r 100000 -q ZINCRBY "$RUN_ID:ceiling" 1 __rand_int__ | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /requests/) print $(i-1) }' | tail -1)
 bench_psql -c "DROP SCHEMA $RUN_ID CASCADE" >&2
 
+# The peer, on the movie topic as it is (catalog records among the events: it counts them as bad).
+PEER_DIR="${PEER_DIR:-../shared/peers/python-processor}"
+peer_rate="n/a"
+if [ -f "$PEER_DIR/processor.py" ]; then
+  venv=".run/bench/peer-venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    echo "bench: making the peer's venv in $venv" >&2
+    python3 -m venv "$venv" >&2 && "$venv/bin/pip" install -q confluent-kafka==2.16.1 redis==8.1.0 hiredis >&2
+  fi
+  movie_records=$(awk -v t="$RUN_ID.movie" '$1 == t { sum += $3 } END { print sum + 0 }' "$ENDS")
+  redis-cli -p "$REDIS_PORT" -n 1 FLUSHDB >/dev/null
+  echo "bench: the Python peer on $movie_records records of $RUN_ID.movie" >&2
+  peer=$("$venv/bin/python" "$PEER_DIR/processor.py" --bootstrap "$BROKER" --topic "$RUN_ID.movie" --group "peer-$RUN_ID" \
+    --redis "redis://127.0.0.1:$REDIS_PORT/1" --stop-after "$movie_records" | tail -1)
+  echo "bench: peer: $peer" >&2
+  peer_rate=$(python3 -c 'import json, sys; print(int(json.loads(sys.argv[1])["events_per_s"]))' "$peer")
+  redis-cli -p "$REDIS_PORT" -n 1 FLUSHDB >/dev/null
+else
+  echo "bench: no peer at $PEER_DIR (set PEER_DIR): peer skipped" >&2
+fi
+
 rate=$(sed -n 's/.*rate=\([0-9]*\).*/\1/p' <<< "$result")
 records=$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' <<< "$result")
 hz=$(getconf CLK_TCK)
@@ -88,3 +115,6 @@ awk -v p=$((p1 - p0)) -v r=$((r1 - r0)) -v b=$((b1 - b0)) -v q=$((q1 - q0)) -v n
   s = ns / 1e9
   printf "\ncores used while processing: processor %.2f, redis %.2f, postgres %.2f, broker %.2f (of 2)\n", p / hz / s, r / hz / s, q / hz / s, b / hz / s }'
 echo "$stages"
+echo "| peer (Python, movie topic, 5 commands per event, no PostgreSQL) events/s | $peer_rate |"
+awk -v c=$((calls1 - calls0)) -v n="$EVENTS" -v rate="$rate" -v peer="$peer_rate" -v rss="$rss_mib" \
+  'BEGIN { printf "processor_events_per_second=%d peer_events_per_second=%s redis_commands_per_event=%.2f rss_mib=%s\n", rate, peer, c / n, rss }'
