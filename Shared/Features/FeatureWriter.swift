@@ -324,14 +324,19 @@ public final class FeatureWriter: Sendable {
             throw error
         }
 
-        // Write: event ids first (a replay must find them, and a set-aside event its reason), then
-        // popularity, then the users.
+        // Write: event ids (a replay must find them, and a set-aside event its reason) and popularity,
+        // then the users.
         let popularityStarted = ContinuousClock.now
-        for reply in try await pipelineSpread(eventIDCommands(newIDs)) {
-            if case .error(let message) = reply { throw .server(message) }
-        }
+        let idCommands = eventIDCommands(newIDs)
         do {
             try await withThrowingTaskGroup(of: Attempt?.self) { group in
+                // The ids and popularity are independent keys: written at once; both land before the users.
+                group.addTask {
+                    for reply in try await self.pipelineSpread(idCommands) {
+                        if case .error(let message) = reply { throw RedisError.server(message) }
+                    }
+                    return nil
+                }
                 for (domain, fields) in offsetsToStore {
                     let call = (popularity[domain] ?? PopularityCall(domain: domain, timeQuantum: popularityTimeQuantum)).expanded(keys: keys, configuration: configuration)
                     let expected = reads.offsets[domain] ?? [:]
