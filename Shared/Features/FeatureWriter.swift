@@ -134,9 +134,6 @@ public final class FeatureWriter: Sendable {
     static let eventIDExpirySlackSeconds: Int64 = 600
     static let eventIDBucketMilliseconds: Int64 = 3_600_000
 
-    /// Users whose state is held in memory (for tests and metrics).
-    public var cachedUserCount: Int { users.count }
-
     /// Topics recreated while the id passed for them was still the old one (the log end told, not the
     /// id), since the last call: look their ids up again before the next batch. Until then their
     /// offsets are stored without an id.

@@ -173,10 +173,6 @@ struct UserFeatureState: Sendable {
         }
     }
 
-    var hasChanges: Bool {
-        countsChanged || !changedSeen.isEmpty || !changedAffinities.isEmpty || !changedOffsets.isEmpty || !changedVotes.isEmpty || !removed.isEmpty
-    }
-
     /// Appends the fields changed since the last call to `command` (an `HSET` of this state's key) and
     /// returns the fields to delete, sorted; afterwards nothing counts as changed.
     mutating func takeChanges(into command: inout RedisCommand) -> [String] {

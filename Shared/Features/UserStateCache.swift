@@ -22,8 +22,6 @@ final class UserStateCache: Sendable {
         self.capacity = max(0, capacity)
     }
 
-    var count: Int { storage.withLock { $0.entries.count } }
-
     /// Removes and returns the cached states among `keys`: the caller owns them until it stores them
     /// back (a state shared with the cache would copy its collections on the first change).
     func take(_ keys: some Sequence<String>) -> [String: UserFeatureState] {
