@@ -329,7 +329,7 @@ public final class FeatureWriter: Sendable {
             try await withThrowingTaskGroup(of: Attempt?.self) { group in
                 // The ids and popularity are independent keys: written at once; both land before the users.
                 group.addTask {
-                    for reply in try await self.pipelineSpread(idCommands) {
+                    for reply in try await self.redis.pipelineAcrossConnections(idCommands) {
                         if case .error(let message) = reply { throw RedisError.server(message) }
                     }
                     return nil
@@ -435,7 +435,7 @@ public final class FeatureWriter: Sendable {
         var commands = missing.map { RedisCommand("HGETALL", $0) }
         for key in idKeys { commands.append(RedisCommand("HMGET", arguments: [key] + idsByKey[key]!)) }
         for (domain, fields) in missingOffsets { commands.append(RedisCommand("HMGET", arguments: [keys.appliedOffsets(domain)] + fields)) }
-        let replies = try await pipelineSpread(commands)
+        let replies = try await redis.pipelineAcrossConnections(commands)
         var reply = 0
         for key in missing {
             defer { reply += 1 }
@@ -570,55 +570,13 @@ public final class FeatureWriter: Sendable {
             }
             states[key]!.writtenAt = now
         }
-        for reply in try await pipelineSpread(commands) {
+        for reply in try await redis.pipelineAcrossConnections(commands) {
             switch reply {
             case .error(let message): throw .server(message)
             case .array(let results):
                 for result in results { if case .error(let message) = result { throw .server(message) } }
             default: continue
             }
-        }
-    }
-}
-
-extension FeatureWriter {
-    /// Sends `commands` in order, split into contiguous pipelines that run at once on several
-    /// connections, and returns the replies in order. A batch's commands are thousands of independent
-    /// single-key commands; one pipeline on one connection left encoding and decoding them to one thread.
-    /// A `MULTI` … `EXEC` block is never split. Commands of different pipelines may run in any order:
-    /// callers send only commands whose order does not matter (each user's or id hash's commands are
-    /// in one block).
-    func pipelineSpread(_ commands: [RedisCommand], parts: Int = 4, minimumPart: Int = 512) async throws(RedisError) -> [RedisValue] {
-        let count = min(parts, commands.count / minimumPart)
-        guard count > 1 else { return try await redis.pipeline(commands) }
-        var ranges: [Range<Int>] = []
-        var start = 0
-        var inTransaction = false
-        let target = (commands.count + count - 1) / count
-        for (index, command) in commands.enumerated() {
-            let name = command.name
-            if name == "MULTI" { inTransaction = true } else if name == "EXEC" { inTransaction = false }
-            if !inTransaction, index + 1 - start >= target, index + 1 < commands.count {
-                ranges.append(start..<(index + 1))
-                start = index + 1
-            }
-        }
-        ranges.append(start..<commands.count)
-        let redis = redis
-        do {
-            return try await withThrowingTaskGroup(of: (Int, [RedisValue]).self) { group in
-                for (part, range) in ranges.enumerated() {
-                    let slice = Array(commands[range])
-                    group.addTask { (part, try await redis.pipeline(slice)) }
-                }
-                var results = [[RedisValue]](repeating: [], count: ranges.count)
-                for try await (part, replies) in group { results[part] = replies }
-                return results.flatMap { $0 }
-            }
-        } catch let error as RedisError {
-            throw error
-        } catch {
-            throw .connectionLost("\(error)")
         }
     }
 }

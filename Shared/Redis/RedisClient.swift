@@ -80,6 +80,49 @@ public final class RedisClient: Sendable {
         }
     }
 
+    /// Sends `commands` in order, split into contiguous pipelines that run at once, one per connection,
+    /// and returns the replies in order. For thousands of independent commands: in one pipeline, one
+    /// connection's thread encodes and decodes them all. A `MULTI` … `EXEC` block is never split. Commands
+    /// of different pipelines may run in any order, so the caller sends only commands whose order does not
+    /// matter across blocks. Fewer than `minimumPart` commands per connection go as one pipeline.
+    public func pipelineAcrossConnections(_ commands: [RedisCommand], minimumPart: Int = 512) async throws(RedisError) -> [RedisValue] {
+        let connections: Int
+        switch lanes {
+        case .threads(let lanes): connections = lanes.count
+        case .eventLoops(let lanes): connections = lanes.count
+        }
+        let count = min(connections, commands.count / max(1, minimumPart))
+        guard count > 1 else { return try await pipeline(commands) }
+        var ranges: [Range<Int>] = []
+        var start = 0
+        var inTransaction = false
+        let target = (commands.count + count - 1) / count
+        for (index, command) in commands.enumerated() {
+            let name = command.name
+            if name == "MULTI" { inTransaction = true } else if name == "EXEC" { inTransaction = false }
+            if !inTransaction, index + 1 - start >= target, index + 1 < commands.count {
+                ranges.append(start..<(index + 1))
+                start = index + 1
+            }
+        }
+        ranges.append(start..<commands.count)
+        do {
+            return try await withThrowingTaskGroup(of: (Int, [RedisValue]).self) { group in
+                for (part, range) in ranges.enumerated() {
+                    let slice = Array(commands[range])
+                    group.addTask { (part, try await self.pipeline(slice)) }
+                }
+                var results = [[RedisValue]](repeating: [], count: ranges.count)
+                for try await (part, replies) in group { results[part] = replies }
+                return results.flatMap { $0 }
+            }
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw .connectionLost("\(error)")
+        }
+    }
+
     /// Runs the commands as one `MULTI`/`EXEC` transaction: no other client's command runs between them
     /// (what reading several keys as of one instant needs). Returns their replies in order; error replies
     /// are values, as in ``pipeline(_:)``. On a cluster, all keys must share a hash slot.

@@ -89,8 +89,8 @@ public struct BatchReport: Sendable {
     /// Rows new to the training store (replays add none).
     public var storedInteractions: Int
     public var catalogUpdates: Int
-    /// Wall time of each stage (decode, catalog, redis, postgres, dead_letters); redis, postgres and
-    /// dead_letters overlap.
+    /// Wall time of each stage (decode, catalog, redis — with its steps redis_read, redis_compute,
+    /// redis_popularity, redis_users — postgres, dead_letters); redis, postgres and dead_letters overlap.
     public var stageDurations: [(String, Duration)] = []
     /// Topics whose ids must be looked up again (``FeatureWriter/takeStaleTopicIDs()``).
     public var staleTopicIDs: Set<String> = []
