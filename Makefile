@@ -30,6 +30,9 @@ bench-gateway: setup ## Ingest gateway: req/s and latency beside /healthz, batch
 bench-processor: setup ## Stream processor: events/s from a pre-filled topic, Redis load beside redis-benchmark
 	@bash scripts/bench/processor.sh
 
+bench-restart: setup ## Stream processor: seconds from a kill -9 and restart to the first event applied, under a steady load
+	@bash scripts/bench/restart.sh
+
 bench-freshness: setup ## End-to-end freshness at a steady 10k events/s through the gateway
 	@bash scripts/bench/freshness.sh
 
@@ -69,4 +72,4 @@ clean: ## Stop stacks and remove build output and run directories
 	-@$(TEST_STACK) bash scripts/stack.sh clean
 	rm -rf .build .run
 
-.PHONY: help setup build run test bench bench-gateway bench-processor bench-freshness bench-inference bench-recommender bench-quality soak fault-run configs stack-up stack-down test-stack-up test-stack-down clean
+.PHONY: help setup build run test bench bench-gateway bench-processor bench-restart bench-freshness bench-inference bench-recommender bench-quality soak fault-run configs stack-up stack-down test-stack-up test-stack-down clean

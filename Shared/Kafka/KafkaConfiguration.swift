@@ -95,6 +95,10 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
     public var autoOffsetReset: KafkaOffsetReset
     /// The group coordinator evicts a member silent for this long. A join takes about half of it.
     public var sessionTimeout: Duration
+    /// `group.instance.id`: static group membership. A member that restarts with the same id takes its
+    /// partitions back without a rebalance, instead of the group waiting out the dead member's session.
+    /// Each instance needs its own stable id (e.g. the pod name); nil is dynamic membership.
+    public var groupInstanceID: String?
     public var heartbeatInterval: Duration
     /// A member that does not ask for records for this long leaves the group.
     public var maxPollInterval: Duration
@@ -121,6 +125,7 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
         clientID: String = "streamrec",
         autoOffsetReset: KafkaOffsetReset = .earliest,
         sessionTimeout: Duration = .seconds(10),
+        groupInstanceID: String? = nil,
         heartbeatInterval: Duration = .seconds(3),
         maxPollInterval: Duration = .seconds(300),
         assignmentStrategy: String = "range,roundrobin",
@@ -134,6 +139,7 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
         self.clientID = clientID
         self.autoOffsetReset = autoOffsetReset
         self.sessionTimeout = sessionTimeout
+        self.groupInstanceID = groupInstanceID
         self.heartbeatInterval = heartbeatInterval
         self.maxPollInterval = maxPollInterval
         self.assignmentStrategy = assignmentStrategy
@@ -157,6 +163,7 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
             "partition.assignment.strategy": assignmentStrategy,
             "fetch.wait.max.ms": String(fetchWaitMax.milliseconds),
         ]
+        if let groupInstanceID { properties["group.instance.id"] = groupInstanceID }
         properties.merge(additionalProperties) { _, new in new }
         return properties
     }

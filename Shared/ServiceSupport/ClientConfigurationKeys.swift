@@ -42,6 +42,9 @@ public enum ClientConfigKeys {
     public static let kafkaGroupID = ConfigKey("kafka.group_id", default: "streamrec", "Consumer group id")
     public static let kafkaSessionTimeout = ConfigKey("kafka.session_timeout", default: "10s", "Consumer group session timeout")
     public static let kafkaHeartbeatInterval = ConfigKey("kafka.heartbeat_interval", default: "3s", "Consumer group heartbeat interval")
+    public static let kafkaGroupInstanceID = ConfigKey(
+        "kafka.group_instance_id", default: "",
+        "Static group membership (group.instance.id): a stable id per instance, e.g. the pod name, so that a restarted instance takes its partitions back without waiting out its old session; empty: dynamic membership")
 
     public static let movieTopic = ConfigKey("topics.movie", default: "streamrec.movie-events", "Topic of movie events")
     public static let pollTopic = ConfigKey("topics.poll", default: "streamrec.poll-events", "Topic of poll events")
@@ -55,7 +58,7 @@ public enum ClientConfigKeys {
         postgresStatementTimeout, postgresSchema, postgresMigrationsDirectory,
     ]
     public static let kafkaProducer: [ConfigKey] = [kafkaBrokers, kafkaCompression, kafkaLinger, kafkaDeliveryTimeout, kafkaQueueMaxMessages, kafkaDebug]
-    public static let kafkaConsumer: [ConfigKey] = [kafkaBrokers, kafkaGroupID, kafkaSessionTimeout, kafkaHeartbeatInterval, kafkaDebug]
+    public static let kafkaConsumer: [ConfigKey] = [kafkaBrokers, kafkaGroupID, kafkaGroupInstanceID, kafkaSessionTimeout, kafkaHeartbeatInterval, kafkaDebug]
 }
 
 extension EventTopics {
@@ -141,6 +144,7 @@ extension KafkaConsumerConfiguration {
             groupID: try reader.string(K.kafkaGroupID),
             clientID: clientID,
             sessionTimeout: try reader.duration(K.kafkaSessionTimeout),
+            groupInstanceID: try reader.optionalString(K.kafkaGroupInstanceID).flatMap { $0.isEmpty ? nil : $0 },
             heartbeatInterval: try reader.duration(K.kafkaHeartbeatInterval),
             additionalProperties: try KafkaProducerConfiguration.debugProperties(reader)
         )

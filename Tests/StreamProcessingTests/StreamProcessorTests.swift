@@ -367,6 +367,68 @@ struct StreamProcessorTests {
         await redis.shutdown()
     }
 
+    @Test(
+        "Killed with SIGKILL during a steady stream and started again at once, the processor applies events again: with a short session (dynamic membership) and with a static group.instance.id",
+        arguments: ["dynamic", "static"])
+    func killedDuringASteadyStreamResumesAfterARestart(membership: String) async throws {
+        let fixture = try await ProcessorFixture()
+        let redis = RedisClient(configuration: fixture.configuration.redis)
+        let now = wallNow()
+        let catalog = SyntheticEvents.catalog(movies: 50, polls: 10, now: now)
+        _ = try await fixture.runUntilCommitted(try await fixture.produce(catalog))
+        // About 1 000 events/s for the whole test, from a task of its own.
+        let stream = Task {
+            var seed: UInt64 = 1
+            while !Task.isCancelled {
+                _ = try await fixture.produce(SyntheticEvents.interactions(count: 100, users: 300, movies: 50, polls: 10, now: wallNow(), seed: seed))
+                seed += 1
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        var environment = try Self.environment(fixture)
+        if membership == "dynamic" {
+            // A session shorter than a restart, as `make run` configures the processor.
+            environment["STREAMREC_KAFKA_SESSION_TIMEOUT"] = "1s"
+            environment["STREAMREC_KAFKA_HEARTBEAT_INTERVAL"] = "250ms"
+        } else {
+            environment["STREAMREC_KAFKA_GROUP_INSTANCE_ID"] = "processor-\(fixture.schema)"
+        }
+        let port = Int(environment["STREAMREC_HTTP_PORT"]!)!
+        func applied() async -> Double {
+            guard let body = try? await HTTPConnection.connect(host: "127.0.0.1", port: port).session({ try await $0(.GET, "/metrics", [], nil) }).body
+            else { return 0 }
+            return PrometheusSamples(body).sum("streamrec_processor_events_total", matching: ["outcome": "applied"]) ?? 0
+        }
+        func waitUntilApplying(timeout: Duration) async throws -> Duration? {
+            let start = ContinuousClock.now
+            while ContinuousClock.now - start < timeout {
+                if await applied() > 0 { return ContinuousClock.now - start }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return nil
+        }
+        let log = NSTemporaryDirectory() + "\(fixture.schema)-\(membership).log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        func logTail() -> String { String(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(1500)) }
+
+        let first = try TestStack.spawnInBackground([TestStack.executable("stream-processor")], environment: environment, outputPath: log)
+        let firstStart = try await waitUntilApplying(timeout: .seconds(60))
+        #expect(firstStart != nil, "the first process never applied an event; log: \(logTail())")
+        try await Task.sleep(for: .seconds(2))
+        kill(first, SIGKILL)
+        _ = await TestStack.waitForExit(first, timeout: .seconds(10))
+        let second = try TestStack.spawnInBackground([TestStack.executable("stream-processor")], environment: environment, outputPath: log)
+        // A bound that only rules out waiting for ever; the figure itself comes from `make bench-restart`.
+        let resumed = try await waitUntilApplying(timeout: .seconds(30))
+        stream.cancel()
+        #expect(resumed != nil, "no event applied within 30 s of the restart (\(membership)); log: \(logTail())")
+        print("processor restart (\(membership) membership): first event applied \(resumed.map { "\($0)" } ?? "never") after the restart")
+        kill(second, SIGTERM)
+        #expect(await TestStack.waitForExit(second, timeout: .seconds(30)) == 0, "graceful exit; log: \(logTail())")
+        try await fixture.cleanUp(redis)
+        await redis.shutdown()
+    }
+
     static func environment(_ fixture: ProcessorFixture) throws -> [String: String] {
         let configuration = fixture.configuration
         var environment = TestStack.environment
