@@ -1,6 +1,7 @@
 import ClientRuntime
 import Events
 import Foundation
+import HTTPSupport
 import Kafka
 import Logging
 import Metrics

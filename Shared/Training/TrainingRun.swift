@@ -1,3 +1,4 @@
+import ClientConfiguration
 import ClientRuntime
 import Events
 import Foundation
@@ -6,7 +7,7 @@ import Logging
 import ModelStore
 import Postgres
 import Recommender
-import ServiceSupport
+import ServiceConfiguration
 
 /// Everything the trainer is configured with (`trainer --help-config`).
 public struct TrainerConfiguration: Sendable {

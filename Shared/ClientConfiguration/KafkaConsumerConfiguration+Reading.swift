@@ -1,0 +1,16 @@
+import Kafka
+import ServiceConfiguration
+
+extension KafkaConsumerConfiguration {
+    public init(reading reader: ConfigReader, clientID: String) throws(ConfigurationError) {
+        typealias K = ClientConfigKeys
+        self.init(
+            bootstrapServers: try reader.list(K.kafkaBrokers),
+            groupID: try reader.string(K.kafkaGroupID),
+            clientID: clientID,
+            sessionTimeout: try reader.duration(K.kafkaSessionTimeout),
+            heartbeatInterval: try reader.duration(K.kafkaHeartbeatInterval),
+            additionalProperties: try KafkaProducerConfiguration.debugProperties(reader)
+        )
+    }
+}
