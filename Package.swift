@@ -169,7 +169,7 @@ let package = Package(
         ),
 
         // The Redis feature layout and logic, written once: the processor applies, the API reads.
-        .target(name: "Features", dependencies: ["Events", "Redis", "ServiceConfiguration", .product(name: "Logging", package: "swift-log")], path: "Shared/Features"),
+        .target(name: "Features", dependencies: ["ClientRuntime", "Events", "Redis", "ServiceConfiguration", .product(name: "Logging", package: "swift-log")], path: "Shared/Features"),
         // PostgreSQL's side of events: the training store's interactions and the catalog. Written by the
         // processor, read by the trainer and the API.
         .target(
