@@ -43,6 +43,10 @@ public enum ClientConfigKeys {
     public static let pollTopic = ConfigKey("topics.poll", default: "streamrec.poll-events", "Topic of poll events")
     public static let topicPartitions = ConfigKey("topics.partitions", default: "6", "Partitions of each event topic when a service creates it")
     public static let topicReplication = ConfigKey("topics.replication_factor", default: "1", "Replication factor of each topic a service creates")
+    /// Declared once: the trainer announces on it, every inference API instance listens to it.
+    public static let modelUpdatedTopic = ConfigKey(
+        "topics.model_updated", default: "streamrec.model-updated", "Topic on which the trainer announces promotions (each API instance reloads)"
+    )
     public static let eventTopics: [ConfigKey] = [movieTopic, pollTopic, topicPartitions, topicReplication]
 
     public static let redis: [ConfigKey] = [redisHost, redisPort, redisUsername, redisPassword, redisDatabase, redisConnections, redisLaneFill, redisIO, redisConnectTimeout, redisCommandTimeout]
