@@ -58,7 +58,6 @@ let package = Package(
         .target(
             name: "ClientRuntime",
             dependencies: [
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Shared/ClientRuntime"
@@ -88,7 +87,6 @@ let package = Package(
             dependencies: [
                 "CLibPQ", "ClientRuntime",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Shared/Postgres"
         ),
@@ -109,26 +107,49 @@ let package = Package(
         // Sending events to the ingest gateway over HTTP: dataset replay and load generation.
         .target(
             name: "LoadGeneration",
-            dependencies: ["Events", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")],
+            dependencies: [
+                "Events", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             path: "Shared/LoadGeneration"
         ),
         // Model artifacts: the file format (manifest, sha256), the store on disk, the payload codec.
         .target(name: "ModelStore", dependencies: ["Events", "Recommender"], path: "Shared/ModelStore"),
         // Deterministic synthetic event streams (catalog and interaction mixes) for tests and benchmarks.
         .target(name: "SyntheticData", dependencies: ["Events"], path: "Shared/SyntheticData"),
+        // Configuration keys and their reader (environment > file > default). No dependencies.
+        .target(name: "ServiceConfiguration", path: "Shared/ServiceConfiguration"),
+        // The shared clients' configuration keys, and the clients' configurations read from them.
         .target(
-            name: "ServiceSupport",
+            name: "ClientConfiguration",
+            dependencies: ["ServiceConfiguration", "ClientRuntime", "Events", "Kafka", "Redis", "Postgres"],
+            path: "Shared/ClientConfiguration"
+        ),
+        // What every HTTP service shares: the JSON error body and responses, the request-id middleware,
+        // server settings (deadlines, connection limit, event-loop pinning), CORS, operational routes,
+        // rate limits. No clients.
+        .target(
+            name: "HTTPSupport",
             dependencies: [
-                "ClientRuntime", "Kafka", "Redis", "Postgres", "Events",
+                "ServiceConfiguration", "ClientRuntime", "Events",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            ],
+            path: "Shared/HTTPSupport"
+        ),
+        // What wires a service: start-up and logging, metrics, dependency probes.
+        .target(
+            name: "ServiceSupport",
+            dependencies: [
+                "ServiceConfiguration", "HTTPSupport", "Kafka", "Redis", "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Shared/ServiceSupport"
         ),
@@ -137,28 +158,30 @@ let package = Package(
         .target(
             name: "Ingest",
             dependencies: [
-                "Events", "Kafka", "ServiceSupport", "ClientRuntime",
+                "Events", "Kafka", "ServiceConfiguration", "ClientConfiguration", "HTTPSupport", "ServiceSupport", "ClientRuntime",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Shared/Ingest"
         ),
 
         // The Redis feature layout and logic, written once: the processor applies, the API reads.
-        .target(name: "Features", dependencies: ["Events", "Redis", "ServiceSupport", .product(name: "Logging", package: "swift-log")], path: "Shared/Features"),
+        .target(name: "Features", dependencies: ["ClientRuntime", "Events", "Redis", "ServiceConfiguration", .product(name: "Logging", package: "swift-log")], path: "Shared/Features"),
         // PostgreSQL's side of events: the training store's interactions and the catalog. Written by the
         // processor, read by the trainer and the API.
         .target(
             name: "EventStore",
-            dependencies: ["Events", "Features", "Postgres", "ServiceSupport"],
+            dependencies: ["Events", "Features", "Postgres"],
             path: "Shared/EventStore"
         ),
         // The model registry (PostgreSQL) and promotion announcements (Kafka): written by the trainer, read
         // by the API.
         .target(
             name: "ModelRegistry",
-            dependencies: ["Events", "ModelStore", "Postgres", "Kafka", "ServiceSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Events", "ModelStore", "Postgres", "Kafka", .product(name: "Logging", package: "swift-log")],
             path: "Shared/ModelRegistry"
         ),
         // The training side: dataset bootstrap, training and offline evaluation, scheduled runs, reports.
@@ -166,8 +189,8 @@ let package = Package(
         .target(
             name: "Training",
             dependencies: [
-                "Events", "Features", "ClientRuntime", "Postgres", "Kafka", "ServiceSupport", "ModelStore", "Recommender", "Datasets",
-                "EventStore", "ModelRegistry",
+                "Events", "Features", "ClientRuntime", "Postgres", "Kafka", "ServiceConfiguration", "ClientConfiguration", "ModelStore", "Recommender",
+                "Datasets", "EventStore", "ModelRegistry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -183,10 +206,12 @@ let package = Package(
         .target(
             name: "Inference",
             dependencies: [
-                "Events", "Features", "Serving", "ServiceSupport", "ModelRegistry", "ModelStore", "Redis", "Postgres", "Kafka",
+                "Events", "Features", "Serving", "ServiceConfiguration", "ClientConfiguration", "HTTPSupport", "ServiceSupport", "ModelRegistry",
+                "ModelStore", "Redis", "Postgres", "Kafka",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             path: "Shared/Inference"
@@ -195,8 +220,10 @@ let package = Package(
         .target(
             name: "StreamProcessing",
             dependencies: [
-                "Events", "Features", "Kafka", "Postgres", "Redis", "ServiceSupport", "EventStore",
+                "Events", "Features", "Kafka", "Postgres", "Redis", "ClientRuntime", "ServiceConfiguration", "ClientConfiguration", "HTTPSupport",
+                "ServiceSupport", "EventStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -206,21 +233,32 @@ let package = Package(
         // Services: thin shells that wire clients together.
         .executableTarget(
             name: "IngestGateway",
-            dependencies: ["Ingest", "ServiceSupport", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [
+                "Ingest", "Kafka", "ServiceConfiguration", "HTTPSupport", "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Services/IngestGateway"
         ),
-        .executableTarget(name: "StreamProcessor", dependencies: ["StreamProcessing", "ServiceSupport"], path: "Services/StreamProcessor"),
+        .executableTarget(
+            name: "StreamProcessor",
+            dependencies: ["StreamProcessing", "ServiceConfiguration", "ServiceSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Services/StreamProcessor"
+        ),
         .executableTarget(
             name: "Trainer",
             dependencies: [
                 "ServiceSupport", "ClientRuntime", "Recommender", "Training", "Datasets", "ModelStore", "Kafka", "Events", "LoadGeneration",
+                "ServiceConfiguration", "Postgres",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Services/Trainer"
         ),
         .executableTarget(
             name: "InferenceAPI",
-            dependencies: ["Inference", "ServiceSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            dependencies: ["Inference", "ServiceConfiguration", "ServiceSupport", .product(name: "Logging", package: "swift-log")],
             path: "Services/InferenceAPI"
         ),
 
@@ -228,7 +266,7 @@ let package = Package(
             name: "StreamRecBench",
             dependencies: [
                 "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender", "SyntheticData", "Features", "LoadGeneration", "Ingest",
-                "ClientRuntime", "Datasets", "Serving",
+                "ClientRuntime", "Datasets", "Serving", "ServiceConfiguration",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -241,34 +279,73 @@ let package = Package(
         // Tests. Integration tests talk to the real servers started by scripts/stack.sh.
         .target(
             name: "StackTestSupport",
-            dependencies: ["Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "SyntheticData"],
+            dependencies: ["ClientRuntime", "Kafka", "Redis", "Postgres", "SyntheticData"],
             path: "Tests/StackTestSupport"
         ),
         .testTarget(name: "ClientRuntimeTests", dependencies: ["ClientRuntime"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "StackTestSupport"]),
-        .testTarget(name: "RedisTests", dependencies: ["Redis", "StackTestSupport", .product(name: "NIOPosix", package: "swift-nio")]),
+        .testTarget(
+            name: "RedisTests",
+            dependencies: [
+                "Redis", "ClientRuntime", "StackTestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "StackTestSupport"]),
-        .testTarget(name: "ServiceSupportTests", dependencies: ["ServiceSupport", "StackTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")]),
+        .testTarget(
+            name: "ServiceSupportTests",
+            dependencies: ["ServiceSupport", "ServiceConfiguration", "ClientConfiguration", "Kafka", "Redis", "Postgres", "StackTestSupport"]
+        ),
+        .testTarget(
+            name: "HTTPSupportTests",
+            dependencies: [
+                "HTTPSupport", "Events", "StackTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "EventsTests", dependencies: ["Events"]),
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender"]),
-        .testTarget(name: "FeaturesTests", dependencies: ["Features", "StackTestSupport"]),
+        .testTarget(name: "FeaturesTests", dependencies: ["Features", "Events", "Redis", "StackTestSupport"]),
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "Recommender", "Events"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
-        .testTarget(name: "StreamProcessingTests", dependencies: ["StreamProcessing", "Features", "Training", "Ingest", "LoadGeneration", "SyntheticData", "StackTestSupport", "Postgres"]),
+        .testTarget(
+            name: "StreamProcessingTests",
+            dependencies: [
+                "StreamProcessing", "Features", "Training", "Ingest", "LoadGeneration", "SyntheticData", "StackTestSupport", "Postgres", "Events", "Kafka",
+                "Redis", "ServiceSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(
             name: "ServingTests",
             dependencies: [
                 "Serving", "Inference", "Recommender", "Ingest", "StreamProcessing", "Training", "Features", "ModelStore", "Datasets", "LoadGeneration", "StackTestSupport",
-                "SyntheticData",
+                "SyntheticData", "Events", "Kafka", "Redis", "Postgres", "ServiceConfiguration", "HTTPSupport", "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport", "ClientRuntime", "Features", "Events", "Postgres"]),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: [
+                "Training", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport", "ClientRuntime", "Features", "Events", "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "IngestTests",
             dependencies: [
-                "Ingest", "StackTestSupport", "SyntheticData",
+                "Ingest", "StackTestSupport", "SyntheticData", "Events", "Kafka", "ServiceConfiguration", "HTTPSupport", "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]

@@ -3,6 +3,7 @@ import Foundation
 import Ingest
 import Kafka
 import Logging
+import ServiceConfiguration
 import ServiceSupport
 
 /// Where a request's cost goes, without HTTP and without wrk: the same events as the wrk scripts

@@ -1,6 +1,7 @@
 import Foundation
 import Inference
 import Logging
+import ServiceConfiguration
 import ServiceSupport
 
 // The inference API: Redis features + model artifacts + PostgreSQL metadata → recommendations. This

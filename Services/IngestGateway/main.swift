@@ -1,8 +1,10 @@
 import Foundation
+import HTTPSupport
 import Hummingbird
 import Ingest
 import Kafka
 import Logging
+import ServiceConfiguration
 import ServiceLifecycle
 import ServiceSupport
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceConfiguration
 import ServiceSupport
 import StreamProcessing
 

@@ -8,6 +8,7 @@ import Logging
 import ModelStore
 import Postgres
 import Recommender
+import ServiceConfiguration
 import ServiceLifecycle
 import ServiceSupport
 import Training

@@ -2,7 +2,6 @@ import Events
 import Features
 import Foundation
 import Postgres
-import ServiceSupport
 
 /// The PostgreSQL side of the processor: the `interactions` training store and the catalog tables
 /// (schema in configs/migrations). Every write is idempotent, so a replayed batch changes nothing.
@@ -72,7 +71,7 @@ public struct TrainingStore: Sendable {
             let options = JSONValue.array(poll.options.map { .object([("id", .string($0.id)), ("text", .string($0.text))]) })
             try await postgres.query("""
                 INSERT INTO polls (poll_id, question, category, author, options, created_at, updated_at)
-                VALUES (\(event.subjectID), \(poll.question), \(poll.category), \(poll.author), \(String(decoding: JSONResponse.encode(options), as: UTF8.self)), \(updatedAt), \(updatedAt))
+                VALUES (\(event.subjectID), \(poll.question), \(poll.category), \(poll.author), \(String(decoding: JSONWriter.encode(options), as: UTF8.self)), \(updatedAt), \(updatedAt))
                 ON CONFLICT (poll_id) DO UPDATE
                 SET question = EXCLUDED.question, category = EXCLUDED.category, author = EXCLUDED.author,
                     options = EXCLUDED.options, updated_at = EXCLUDED.updated_at

@@ -152,8 +152,8 @@ public struct Event: Sendable, Hashable {
 }
 
 /// Random (version 4) UUIDs, lower-case, from the kernel's CSPRNG. Foundation's `UUID()` reads a device
-/// file on Linux and one `getrandom` per id was still 15 % of the ingest CPU, so random bytes are
-/// fetched 4 KiB at a time and handed out 16 bytes per id.
+/// file on Linux, and even one `getrandom` per id is a system call for every event ingested, so random
+/// bytes are fetched 4 KiB at a time and handed out 16 bytes per id.
 public enum EventID {
     private static let pool = RandomPool()
 

@@ -419,6 +419,8 @@ struct Fields {
 }
 
 extension Duration {
+    /// ClientRuntime's `Duration.milliseconds`, here again because the event contract is a pure core that
+    /// imports none of the project's modules.
     var wholeMilliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000

@@ -369,6 +369,13 @@ public struct JSONWriter {
         bytes.reserveCapacity(capacity)
     }
 
+    /// One whole JSON document: a stored `jsonb` value, a Kafka record's payload, an HTTP body.
+    public static func encode(_ value: JSONValue, capacity: Int = 256) -> [UInt8] {
+        var writer = JSONWriter(capacity: capacity)
+        writer.value(value)
+        return writer.bytes
+    }
+
     public mutating func raw(_ text: StaticString) {
         bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }

@@ -1,3 +1,4 @@
+import ClientRuntime
 import Events
 
 /// A sliding popularity window evaluated at bucket granularity: `length` must be a whole number of
@@ -11,8 +12,8 @@ public struct PopularityWindow: Sendable, Hashable, CustomStringConvertible {
 
     public init(name: String, length: Duration, bucket: Duration) {
         self.name = name
-        lengthMilliseconds = Int64(length.components.seconds) * 1000 + length.components.attoseconds / 1_000_000_000_000_000
-        bucketMilliseconds = Int64(bucket.components.seconds) * 1000 + bucket.components.attoseconds / 1_000_000_000_000_000
+        lengthMilliseconds = length.milliseconds
+        bucketMilliseconds = bucket.milliseconds
     }
 
     public var bucketCount: Int64 { lengthMilliseconds / bucketMilliseconds }
@@ -147,10 +148,6 @@ public struct FeatureConfiguration: Sendable, Hashable {
     public var horizonMilliseconds: Int64 { largestWindowMilliseconds + allowedLateness.milliseconds }
 
     public func window(named name: String) -> PopularityWindow? { windows.first { $0.name == name } }
-}
-
-extension Duration {
-    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }
 
 extension String {

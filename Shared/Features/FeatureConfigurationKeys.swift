@@ -1,5 +1,5 @@
 import Events
-import ServiceSupport
+import ServiceConfiguration
 
 extension FeatureConfiguration {
     /// Read by the stream processor (which writes features) and the inference API (which reads them):

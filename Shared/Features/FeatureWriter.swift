@@ -1,3 +1,4 @@
+import ClientRuntime
 import Events
 import Logging
 import Redis
@@ -418,7 +419,7 @@ public final class FeatureWriter: Sendable {
         // Taken out of the cache (put back once written): shared with it, each user's seen-set would be
         // copied on its first change. An entry not written for half the idle expiry may have expired in
         // Redis meanwhile: it is read again.
-        let idleMilliseconds = configuration.userIdleExpiry.components.seconds * 1000
+        let idleMilliseconds = configuration.userIdleExpiry.milliseconds
         reads.states = users.take(wanted).filter { now - $0.value.writtenAt < idleMilliseconds / 2 }
         let missing = wanted.filter { reads.states[$0] == nil }
         var missingOffsets: [(EventDomain, [String])] = []

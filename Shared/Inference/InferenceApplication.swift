@@ -1,6 +1,8 @@
+import ClientConfiguration
 import Events
 import Features
 import Foundation
+import HTTPSupport
 import Hummingbird
 import Kafka
 import Logging
@@ -8,6 +10,7 @@ import Metrics
 import ModelStore
 import Postgres
 import Redis
+import ServiceConfiguration
 import ServiceLifecycle
 import ServiceSupport
 import Serving

@@ -1,13 +1,13 @@
 import Events
 import Features
 import Foundation
+import HTTPSupport
 import HTTPTypes
 import Hummingbird
 import Logging
 import ModelStore
 import Redis
 import Serving
-import ServiceSupport
 import ModelRegistry
 
 /// What the inference API's routes need.

@@ -1,10 +1,10 @@
 import Events
 import Features
 import Foundation
+import HTTPSupport
 import HTTPTypes
 import Hummingbird
 import Serving
-import ServiceSupport
 
 /// `POST /v1/predict` (ratings in, predicted ratings out, the classic contract and its legacy body) and
 /// `GET /v1/similar?title=` — the routes that take what people type: titles, resolved server-side.

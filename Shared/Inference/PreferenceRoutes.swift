@@ -1,8 +1,8 @@
 import Events
 import Features
+import HTTPSupport
 import Hummingbird
 import Serving
-import ServiceSupport
 
 /// `PUT|GET|DELETE /v1/users/{id}/preferences?domain=`: what a user states they like before they have
 /// events (genres of movies, categories of polls, with weights). Recommendations for a user the model does

@@ -1,4 +1,5 @@
 import Events
+import HTTPSupport
 import Hummingbird
 import Kafka
 import Logging

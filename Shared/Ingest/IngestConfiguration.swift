@@ -1,6 +1,8 @@
+import ClientConfiguration
 import Events
+import HTTPSupport
 import Kafka
-import ServiceSupport
+import ServiceConfiguration
 
 /// Everything the ingest gateway is configured with. Each key is documented (`ingest-gateway
 /// --help-config`) and has a default.

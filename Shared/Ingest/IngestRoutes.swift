@@ -1,9 +1,9 @@
 import ClientRuntime
 import Events
+import HTTPSupport
 import HTTPTypes
 import Hummingbird
 import Kafka
-import ServiceSupport
 
 extension HTTPField.Name {
     static let apiKey = HTTPField.Name("X-API-Key")!

@@ -1,4 +1,5 @@
 import CRdKafka
+import ClientRuntime
 
 /// How records are compressed on the wire (`compression.codec`).
 public enum KafkaCompression: String, Sendable, Hashable, CaseIterable {
@@ -191,14 +192,6 @@ public struct KafkaAdminConfiguration: Sendable, Hashable {
         var properties = ["bootstrap.servers": bootstrapServers.joined(separator: ","), "client.id": clientID]
         properties.merge(additionalProperties) { _, new in new }
         return properties
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds, as librdkafka's `*.ms` properties take them.
-    var milliseconds: Int {
-        let (seconds, attoseconds) = components
-        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
     }
 }
 

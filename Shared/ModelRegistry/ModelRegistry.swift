@@ -2,7 +2,6 @@ import Events
 import Foundation
 import ModelStore
 import Postgres
-import ServiceSupport
 
 public struct RegistryEntry: Sendable, Hashable {
     public enum Status: String, Sendable, Hashable {
@@ -144,7 +143,7 @@ public struct ModelRegistry: Sendable {
     }
 
     static func json(_ metrics: [String: Double]) -> String {
-        String(decoding: JSONResponse.encode(.object(metrics.sorted { $0.key < $1.key }.map { ($0.key, .number(String($0.value))) })), as: UTF8.self)
+        String(decoding: JSONWriter.encode(.object(metrics.sorted { $0.key < $1.key }.map { ($0.key, .number(String($0.value))) })), as: UTF8.self)
     }
 
     static func parseMetrics(_ text: String) -> [String: Double] {

@@ -2,7 +2,6 @@ import Events
 import Kafka
 import Logging
 import ModelStore
-import ServiceSupport
 
 /// The `model-updated` announcement: one JSON record per promotion (or rollback) on the configured
 /// topic, key = domain, `{"domain","version","path","created_at"}`; returns once the broker acknowledged.
@@ -39,7 +38,7 @@ public struct ModelUpdateAnnouncer: Sendable {
         let kafka = try KafkaProducer(configuration: producer, logger: logger)
         do {
             _ = try await kafka.send(KafkaProducerMessage(
-                topic: topic, key: Array(manifest.domain.utf8), value: JSONResponse.encode(Self.message(for: manifest, path: path))
+                topic: topic, key: Array(manifest.domain.utf8), value: JSONWriter.encode(Self.message(for: manifest, path: path))
             ))
         } catch {
             await kafka.shutdown()

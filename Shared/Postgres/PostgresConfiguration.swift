@@ -47,8 +47,7 @@ public struct PostgresConfiguration: Sendable, Hashable {
     var connectionParameters: [(String, String)] {
         var options = "-c TimeZone=UTC -c DateStyle=ISO"
         if let statementTimeout {
-            let (seconds, attoseconds) = statementTimeout.components
-            let milliseconds = max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+            let milliseconds = max(1, statementTimeout.milliseconds)
             options += " -c statement_timeout=\(milliseconds)"
         }
         if let searchPath {

@@ -52,6 +52,4 @@ public enum RedisValue: Sendable, Hashable {
         if case .array(let values) = self { return values }
         return nil
     }
-
-    public var isNull: Bool { self == .null }
 }

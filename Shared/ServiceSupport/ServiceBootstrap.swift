@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceConfiguration
 import ServiceLifecycle
 
 /// Start-up steps every StreamRec executable shares: configuration, logging, and a clear exit on a

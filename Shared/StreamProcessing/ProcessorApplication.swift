@@ -1,13 +1,14 @@
 import Events
 import Features
+import HTTPSupport
 import Hummingbird
 import Kafka
 import Logging
 import Postgres
 import Redis
 import ServiceLifecycle
-import ServiceSupport
 import EventStore
+import ServiceSupport
 
 /// Wires the processor's clients and services from its configuration. The executable runs this; tests
 /// run it too, in-process, against the real servers.

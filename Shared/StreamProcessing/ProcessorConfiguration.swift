@@ -1,10 +1,11 @@
+import ClientConfiguration
 import ClientRuntime
 import Events
 import Features
 import Kafka
 import Postgres
 import Redis
-import ServiceSupport
+import ServiceConfiguration
 
 /// Everything the stream processor is configured with (`stream-processor --help-config`).
 public struct ProcessorConfiguration: Sendable {

@@ -1,3 +1,4 @@
+import ClientConfiguration
 import ClientRuntime
 import Events
 import Foundation
@@ -6,7 +7,7 @@ import Logging
 import ModelStore
 import Postgres
 import Recommender
-import ServiceSupport
+import ServiceConfiguration
 
 /// Everything the trainer is configured with (`trainer --help-config`).
 public struct TrainerConfiguration: Sendable {
@@ -33,7 +34,7 @@ public struct TrainerConfiguration: Sendable {
         public static let metric = ConfigKey("trainer.promotion_metric", default: "ndcg@10", "Validation metric of the promotion gate (higher is better)")
         public static let tolerance = ConfigKey("trainer.promotion_tolerance", default: "0.02", "A new model is promoted unless its metric is worse than production's by more than this share")
         public static let window = ConfigKey("trainer.history_window", default: "0", "Train on interactions this recent (e.g. 180d); 0 = all")
-        public static let topic = ConfigKey("topics.model_updated", default: "streamrec.model-updated", "Topic on which promotions are announced")
+        public static let topic = ClientConfigKeys.modelUpdatedTopic
         public static let factors = ConfigKey("training.als_factors", default: "64", "Implicit ALS factors")
         public static let iterations = ConfigKey("training.als_iterations", default: "15", "Implicit ALS iterations")
         public static let regularization = ConfigKey("training.als_regularization", default: "60", "Implicit ALS L2 regularisation")

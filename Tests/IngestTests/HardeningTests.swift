@@ -5,7 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Ingest
 import Kafka
-import ServiceSupport
+import ServiceConfiguration
 import StackTestSupport
 import Testing
 

@@ -1,11 +1,11 @@
 import Events
 import Foundation
+import HTTPSupport
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Ingest
 import Kafka
-import ServiceSupport
 import StackTestSupport
 import Testing
 

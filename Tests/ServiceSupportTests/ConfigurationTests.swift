@@ -1,7 +1,9 @@
+import ClientConfiguration
 import Foundation
 import Kafka
 import Postgres
 import Redis
+import ServiceConfiguration
 import ServiceSupport
 import StackTestSupport
 import Testing

@@ -53,13 +53,42 @@ struct ModuleBoundaryTests {
     func coresAreIOFree() {
         let graph = Self.imports()
         let clients: Set<String> = [
-            "Kafka", "Redis", "Postgres", "ClientRuntime", "ServiceSupport", "Features", "EventStore", "ModelRegistry", "Hummingbird", "HummingbirdCore",
+            "Kafka", "Redis", "Postgres", "ClientRuntime", "ServiceSupport", "HTTPSupport", "ClientConfiguration", "Features", "EventStore", "ModelRegistry",
+            "Hummingbird", "HummingbirdCore",
             "NIOCore", "NIOPosix", "FoundationNetworking", "CRdKafka", "CHiredis", "CLibPQ", "Logging", "Metrics",
         ]
         for core in ["Events", "Recommender", "ModelStore", "Datasets"] {
             #expect(graph[core] != nil, "no sources found for \(core)")
             let forbidden = Self.reachable(from: core, in: graph).intersection(clients)
             #expect(forbidden.isEmpty, "\(core) reaches \(forbidden.sorted())")
+        }
+    }
+
+    @Test("the configuration module imports nothing but Foundation")
+    func configurationIsDependencyFree() {
+        let graph = Self.imports()
+        #expect(graph["ServiceConfiguration"] != nil, "no sources found for ServiceConfiguration")
+        let imported = (graph["ServiceConfiguration"] ?? []).subtracting(["Foundation"])
+        #expect(imported.isEmpty, "ServiceConfiguration imports \(imported.sorted())")
+    }
+
+    @Test("the HTTP layer (HTTPSupport) reaches no client: no Kafka, Redis or PostgreSQL")
+    func httpSupportHasNoClients() {
+        let graph = Self.imports()
+        #expect(graph["HTTPSupport"] != nil, "no sources found for HTTPSupport")
+        let forbidden = Self.reachable(from: "HTTPSupport", in: graph)
+            .intersection(["Kafka", "Redis", "Postgres", "CRdKafka", "CHiredis", "CLibPQ", "ServiceSupport", "ClientConfiguration"])
+        #expect(forbidden.isEmpty, "HTTPSupport reaches \(forbidden.sorted())")
+    }
+
+    @Test("the domain libraries (Features, Training, ModelRegistry, EventStore) reach no service wiring or HTTP server")
+    func domainLibrariesHaveNoServiceWiring() {
+        let graph = Self.imports()
+        for module in ["Features", "Training", "ModelRegistry", "EventStore"] {
+            #expect(graph[module] != nil, "no sources found for \(module)")
+            let forbidden = Self.reachable(from: module, in: graph)
+                .intersection(["ServiceSupport", "HTTPSupport", "Hummingbird", "HummingbirdCore", "Prometheus"])
+            #expect(forbidden.isEmpty, "\(module) reaches \(forbidden.sorted())")
         }
     }
 }

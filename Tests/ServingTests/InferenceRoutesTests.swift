@@ -1,19 +1,21 @@
 import Events
 import Features
 import Foundation
+import HTTPSupport
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 @testable import Inference
 import Postgres
 import Redis
+import ServiceConfiguration
+import ServiceSupport
 import Training
 import Datasets
 import Kafka
 import Logging
 import ServiceLifecycle
 import Serving
-import ServiceSupport
 import StackTestSupport
 import Synchronization
 import Testing

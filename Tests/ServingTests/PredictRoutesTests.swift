@@ -1,6 +1,7 @@
 import Events
 import Features
 import Foundation
+import HTTPSupport
 import Hummingbird
 import HummingbirdTesting
 import Inference
@@ -8,7 +9,6 @@ import Logging
 import Postgres
 import Redis
 import Serving
-import ServiceSupport
 import StackTestSupport
 import Synchronization
 import Testing

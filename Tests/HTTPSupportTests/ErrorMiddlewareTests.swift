@@ -1,10 +1,10 @@
 import Events
 import Foundation
+import HTTPSupport
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
-import ServiceSupport
 import Synchronization
 import Testing
 

@@ -1,8 +1,8 @@
 import Foundation
+import HTTPSupport
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import ServiceSupport
 import StackTestSupport
 import Testing
 

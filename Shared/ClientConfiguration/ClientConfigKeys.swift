@@ -1,8 +1,4 @@
-import Events
-import ClientRuntime
-import Kafka
-import Postgres
-import Redis
+import ServiceConfiguration
 
 /// Configuration keys of the shared clients, declared once for every service that uses them.
 public enum ClientConfigKeys {
@@ -50,6 +46,10 @@ public enum ClientConfigKeys {
     public static let pollTopic = ConfigKey("topics.poll", default: "streamrec.poll-events", "Topic of poll events")
     public static let topicPartitions = ConfigKey("topics.partitions", default: "6", "Partitions of each event topic when a service creates it")
     public static let topicReplication = ConfigKey("topics.replication_factor", default: "1", "Replication factor of each topic a service creates")
+    /// Declared once: the trainer announces on it, every inference API instance listens to it.
+    public static let modelUpdatedTopic = ConfigKey(
+        "topics.model_updated", default: "streamrec.model-updated", "Topic on which the trainer announces promotions (each API instance reloads)"
+    )
     public static let eventTopics: [ConfigKey] = [movieTopic, pollTopic, topicPartitions, topicReplication]
 
     public static let redis: [ConfigKey] = [redisHost, redisPort, redisUsername, redisPassword, redisDatabase, redisConnections, redisLaneFill, redisIO, redisConnectTimeout, redisCommandTimeout]
@@ -59,94 +59,4 @@ public enum ClientConfigKeys {
     ]
     public static let kafkaProducer: [ConfigKey] = [kafkaBrokers, kafkaCompression, kafkaLinger, kafkaDeliveryTimeout, kafkaQueueMaxMessages, kafkaDebug]
     public static let kafkaConsumer: [ConfigKey] = [kafkaBrokers, kafkaGroupID, kafkaGroupInstanceID, kafkaSessionTimeout, kafkaHeartbeatInterval, kafkaDebug]
-}
-
-extension EventTopics {
-    public init(reading reader: ConfigReader) throws(ConfigurationError) {
-        self.init(movie: try reader.string(ClientConfigKeys.movieTopic), poll: try reader.string(ClientConfigKeys.pollTopic))
-    }
-}
-
-extension RedisConfiguration {
-    public init(reading reader: ConfigReader) throws(ConfigurationError) {
-        typealias K = ClientConfigKeys
-        self.init(
-            host: try reader.string(K.redisHost),
-            port: try reader.int(K.redisPort, range: 1...65535),
-            username: try reader.optionalString(K.redisUsername),
-            password: try reader.optionalString(K.redisPassword),
-            database: try reader.int(K.redisDatabase, range: 0...1023),
-            connectTimeout: try reader.duration(K.redisConnectTimeout),
-            commandTimeout: try reader.duration(K.redisCommandTimeout),
-            connections: try reader.int(K.redisConnections, range: 1...256),
-            laneFill: try reader.int(K.redisLaneFill, range: 0...100_000),
-            io: try Self.ioModel(reader.string(K.redisIO))
-        )
-    }
-
-    private static func ioModel(_ text: String) throws(ConfigurationError) -> IOModel {
-        guard let model = IOModel(rawValue: text) else {
-            throw ConfigurationError(key: ClientConfigKeys.redisIO.name, message: "expected threads or event_loops, got \"\(text)\"")
-        }
-        return model
-    }
-}
-
-extension PostgresConfiguration {
-    public init(reading reader: ConfigReader, applicationName: String) throws(ConfigurationError) {
-        typealias K = ClientConfigKeys
-        let poolSize = try reader.int(K.postgresPoolSize, range: 1...1024)
-        self.init(
-            host: try reader.string(K.postgresHost),
-            port: try reader.int(K.postgresPort, range: 1...65535),
-            database: try reader.string(K.postgresDatabase),
-            user: try reader.string(K.postgresUser),
-            password: try reader.optionalString(K.postgresPassword),
-            applicationName: applicationName,
-            statementTimeout: try reader.duration(K.postgresStatementTimeout),
-            searchPath: try reader.string(K.postgresSchema).isEmpty ? nil : try reader.string(K.postgresSchema),
-            pool: ConnectionPoolConfiguration(maximumConnections: poolSize)
-        )
-    }
-}
-
-extension KafkaProducerConfiguration {
-    public init(reading reader: ConfigReader, clientID: String) throws(ConfigurationError) {
-        typealias K = ClientConfigKeys
-        let compressionName = try reader.string(K.kafkaCompression)
-        guard let compression = KafkaCompression(rawValue: compressionName) else {
-            throw ConfigurationError(key: K.kafkaCompression.name, message: "expected one of \(KafkaCompression.allCases.map(\.rawValue)), got \"\(compressionName)\"")
-        }
-        self.init(
-            bootstrapServers: try reader.list(K.kafkaBrokers),
-            clientID: clientID,
-            compression: compression,
-            linger: try reader.duration(K.kafkaLinger),
-            queueMaxMessages: try reader.int(K.kafkaQueueMaxMessages, range: 1...10_000_000),
-            deliveryTimeout: try reader.duration(K.kafkaDeliveryTimeout),
-            additionalProperties: try Self.debugProperties(reader)
-        )
-    }
-}
-
-extension KafkaProducerConfiguration {
-    static func debugProperties(_ reader: ConfigReader) throws(ConfigurationError) -> [String: String] {
-        let contexts = try reader.string(ClientConfigKeys.kafkaDebug)
-        return contexts.isEmpty ? [:] : ["debug": contexts]
-    }
-}
-
-extension KafkaConsumerConfiguration {
-    public init(reading reader: ConfigReader, clientID: String) throws(ConfigurationError) {
-        typealias K = ClientConfigKeys
-        self.init(
-            bootstrapServers: try reader.list(K.kafkaBrokers),
-            groupID: try reader.string(K.kafkaGroupID),
-            clientID: clientID,
-            sessionTimeout: try reader.duration(K.kafkaSessionTimeout),
-            groupInstanceID: try reader.optionalString(K.kafkaGroupInstanceID).flatMap { $0.isEmpty ? nil : $0 },
-            heartbeatInterval: try reader.duration(K.kafkaHeartbeatInterval),
-            additionalProperties: try KafkaProducerConfiguration.debugProperties(reader)
-        )
-    }
 }

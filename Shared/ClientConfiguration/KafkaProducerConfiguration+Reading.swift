@@ -1,0 +1,28 @@
+import Kafka
+import ServiceConfiguration
+
+extension KafkaProducerConfiguration {
+    public init(reading reader: ConfigReader, clientID: String) throws(ConfigurationError) {
+        typealias K = ClientConfigKeys
+        let compressionName = try reader.string(K.kafkaCompression)
+        guard let compression = KafkaCompression(rawValue: compressionName) else {
+            throw ConfigurationError(key: K.kafkaCompression.name, message: "expected one of \(KafkaCompression.allCases.map(\.rawValue)), got \"\(compressionName)\"")
+        }
+        self.init(
+            bootstrapServers: try reader.list(K.kafkaBrokers),
+            clientID: clientID,
+            compression: compression,
+            linger: try reader.duration(K.kafkaLinger),
+            queueMaxMessages: try reader.int(K.kafkaQueueMaxMessages, range: 1...10_000_000),
+            deliveryTimeout: try reader.duration(K.kafkaDeliveryTimeout),
+            additionalProperties: try Self.debugProperties(reader)
+        )
+    }
+}
+
+extension KafkaProducerConfiguration {
+    static func debugProperties(_ reader: ConfigReader) throws(ConfigurationError) -> [String: String] {
+        let contexts = try reader.string(ClientConfigKeys.kafkaDebug)
+        return contexts.isEmpty ? [:] : ["debug": contexts]
+    }
+}
