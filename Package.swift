@@ -158,7 +158,10 @@ let package = Package(
         // by the API.
         .target(
             name: "ModelRegistry",
-            dependencies: ["Events", "ModelStore", "Postgres", "Kafka", "ServiceSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Events", "ModelStore", "Postgres", "Kafka", "ServiceSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Shared/ModelRegistry"
         ),
         // The training side: dataset bootstrap, training and offline evaluation, scheduled runs, reports.
@@ -255,12 +258,31 @@ let package = Package(
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "Recommender", "Events"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "StreamProcessingTests", dependencies: ["StreamProcessing", "Features", "Training", "Ingest", "LoadGeneration", "SyntheticData", "StackTestSupport", "Postgres"]),
+        // A trained polls model and small trainer settings, shared by the serving and the inference API's tests.
+        .target(
+            name: "ServingTestSupport",
+            dependencies: ["Serving", "Training", "Features", "Datasets", "Recommender", "Events", "Postgres", "Redis", "StackTestSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/ServingTestSupport"
+        ),
         .testTarget(
             name: "ServingTests",
             dependencies: [
                 "Serving", "Inference", "Recommender", "Ingest", "StreamProcessing", "Training", "Features", "ModelStore", "Datasets", "LoadGeneration", "StackTestSupport",
-                "SyntheticData",
+                "SyntheticData", "ModelRegistry", "ServingTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        // The inference API's routes, configuration and wiring (Inference).
+        .testTarget(
+            name: "InferenceTests",
+            dependencies: [
+                "Inference", "Serving", "Features", "Training", "Datasets", "Events", "Postgres", "Redis", "Kafka", "ServiceSupport", "StackTestSupport",
+                "ServingTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport", "ClientRuntime", "Features", "Events", "Postgres"]),

@@ -9,6 +9,7 @@ import Postgres
 import Redis
 import Serving
 import ServiceSupport
+import ServingTestSupport
 import StackTestSupport
 import Synchronization
 import Testing
