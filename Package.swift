@@ -179,14 +179,17 @@ let package = Package(
         // Serving: the production models per domain (verified, hot-swapped) and the recommendation strategies.
         .target(
             name: "Serving",
-            dependencies: ["Events", "Features", "Recommender", "Redis", "Postgres", "ModelRegistry", "ModelStore", "ClientRuntime", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Events", "Features", "Recommender", "Redis", "Postgres", "EventStore", "ModelRegistry", "ModelStore", "ClientRuntime",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Shared/Serving"
         ),
         // The inference API's HTTP layer (the executable only wires configuration to it).
         .target(
             name: "Inference",
             dependencies: [
-                "Events", "Features", "Serving", "ServiceSupport", "ModelRegistry", "ModelStore", "Redis", "Postgres", "Kafka",
+                "Events", "Features", "Serving", "ServiceSupport", "EventStore", "ModelRegistry", "ModelStore", "Redis", "Postgres", "Kafka",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -1,3 +1,4 @@
+import EventStore
 import Logging
 import Postgres
 import ServiceLifecycle
@@ -106,9 +107,8 @@ final class MetadataRefresher: Service, Sendable {
             }
         }
         if catalogSchema.withLock({ $0 }) == nil {
-            // Where our catalog tables live, named as the trigger names them (unquoted, exact case).
-            let row = try? await postgres.query("SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass('polls')").first
-            if let schema = try? row?.decode(0, as: String.self) { catalogSchema.withLock { $0 = schema } }
+            // Where our catalog tables live, named as the trigger names them.
+            if let schema = try? await TrainingStore(postgres: postgres).catalogSchema() { catalogSchema.withLock { $0 = schema } }
         }
         do {
             try await catalog.refresh(from: postgres)
