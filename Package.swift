@@ -105,7 +105,7 @@ let package = Package(
         // The public event contract v1: types, validation, canonical JSON, topics. Pure; no I/O.
         .target(name: "Events", path: "Shared/Events"),
         // Public datasets' layouts (MovieLens) and the calibrated synthetic polls generator. Pure.
-        .target(name: "Datasets", dependencies: ["Recommender"], path: "Shared/Datasets"),
+        .target(name: "Datasets", dependencies: ["Recommender", "Events"], path: "Shared/Datasets"),
         // Sending events to the ingest gateway over HTTP: dataset replay and load generation.
         .target(
             name: "LoadGeneration",
