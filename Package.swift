@@ -103,7 +103,7 @@ let package = Package(
         // The public event contract v1: types, validation, canonical JSON, topics. Pure; no I/O.
         .target(name: "Events", path: "Shared/Events"),
         // Public datasets' layouts (MovieLens) and the calibrated synthetic polls generator. Pure.
-        .target(name: "Datasets", dependencies: ["Recommender"], path: "Shared/Datasets"),
+        .target(name: "Datasets", dependencies: ["Recommender", "Events"], path: "Shared/Datasets"),
         // Sending events to the ingest gateway over HTTP: dataset replay and load generation.
         .target(
             name: "LoadGeneration",
@@ -181,7 +181,10 @@ let package = Package(
         // by the API.
         .target(
             name: "ModelRegistry",
-            dependencies: ["Events", "ModelStore", "Postgres", "Kafka", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Events", "ModelStore", "Postgres", "Kafka", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Shared/ModelRegistry"
         ),
         // The training side: dataset bootstrap, training and offline evaluation, scheduled runs, reports.
@@ -199,15 +202,18 @@ let package = Package(
         // Serving: the production models per domain (verified, hot-swapped) and the recommendation strategies.
         .target(
             name: "Serving",
-            dependencies: ["Events", "Features", "Recommender", "Redis", "Postgres", "ModelRegistry", "ModelStore", "ClientRuntime", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Events", "Features", "Recommender", "Redis", "Postgres", "EventStore", "ModelRegistry", "ModelStore", "ClientRuntime",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Shared/Serving"
         ),
         // The inference API's HTTP layer (the executable only wires configuration to it).
         .target(
             name: "Inference",
             dependencies: [
-                "Events", "Features", "Serving", "ServiceConfiguration", "ClientConfiguration", "HTTPSupport", "ServiceSupport", "ModelRegistry",
-                "ModelStore", "Redis", "Postgres", "Kafka",
+                "Events", "Features", "Serving", "ServiceConfiguration", "ClientConfiguration", "HTTPSupport", "ServiceSupport", "EventStore",
+                "ModelRegistry", "ModelStore", "Redis", "Postgres", "Kafka",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -319,11 +325,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // A trained polls model and small trainer settings, shared by the serving and the inference API's tests.
+        .target(
+            name: "ServingTestSupport",
+            dependencies: ["Serving", "Training", "Features", "Datasets", "Recommender", "Events", "Postgres", "Redis", "StackTestSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/ServingTestSupport"
+        ),
         .testTarget(
             name: "ServingTests",
             dependencies: [
                 "Serving", "Inference", "Recommender", "Ingest", "StreamProcessing", "Training", "Features", "ModelStore", "Datasets", "LoadGeneration", "StackTestSupport",
-                "SyntheticData", "Events", "Kafka", "Redis", "Postgres", "ServiceConfiguration", "HTTPSupport", "ServiceSupport",
+                "SyntheticData", "Events", "Kafka", "Redis", "Postgres", "ServiceConfiguration", "HTTPSupport", "ServiceSupport", "ModelRegistry",
+                "ServingTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -337,6 +350,19 @@ let package = Package(
             dependencies: [
                 "Training", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport", "ClientRuntime", "Features", "Events", "Postgres",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The inference API's routes, configuration and wiring (Inference).
+        .testTarget(
+            name: "InferenceTests",
+            dependencies: [
+                "Inference", "Serving", "Features", "Training", "Datasets", "Events", "Postgres", "Redis", "Kafka", "ServiceConfiguration", "HTTPSupport",
+                "ServiceSupport", "StackTestSupport", "ServingTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(

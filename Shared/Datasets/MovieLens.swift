@@ -1,3 +1,4 @@
+import Events
 import Recommender
 
 /// One rating of a public dataset.
@@ -112,7 +113,7 @@ public enum MovieLens {
                 guard fields.count >= 5 + grouplens100KGenres.count else { throw DatasetFileError(file: file, line: number, "expected 24 fields") }
                 let flags = fields[(fields.count - grouplens100KGenres.count)...]
                 let genres = zip(grouplens100KGenres, flags).filter { $0.1 == "1" && $0.0 != "unknown" }.map(\.0)
-                let (title, year) = splitYear(String(fields[1]))
+                let (title, year) = MovieTitle.splitYear(String(fields[1]))
                 movies.append(MovieRecord(id: String(fields[0]), title: title, year: year, genres: genres))
             case .recbole100K:
                 if index == 0 { continue }
@@ -125,27 +126,17 @@ public enum MovieLens {
             case .oneMillion:
                 let fields = line.split(separator: "::", omittingEmptySubsequences: false)
                 guard fields.count >= 3 else { throw DatasetFileError(file: file, line: number, "expected id::title::genres") }
-                let (title, year) = splitYear(String(fields[1]))
+                let (title, year) = MovieTitle.splitYear(String(fields[1]))
                 movies.append(MovieRecord(id: String(fields[0]), title: title, year: year, genres: genreList(fields[2])))
             case .csv:
                 if index == 0 { continue }
                 let fields = csvFields(line)
                 guard fields.count >= 3 else { throw DatasetFileError(file: file, line: number, "expected movieId,title,genres") }
-                let (title, year) = splitYear(fields[1])
+                let (title, year) = MovieTitle.splitYear(fields[1])
                 movies.append(MovieRecord(id: fields[0], title: title, year: year, genres: genreList(Substring(fields[2]))))
             }
         }
         return movies
-    }
-
-    /// `Toy Story (1995)` → ("Toy Story", 1995); a title without a trailing year stays whole.
-    public static func splitYear(_ raw: String) -> (String, Int?) {
-        let title = raw.trimmingCharacters(in: " ")
-        guard title.hasSuffix(")"), let open = title.lastIndex(of: "(") else { return (title, nil) }
-        let inside = title[title.index(after: open)..<title.index(before: title.endIndex)]
-        // "(1995)" or a range such as "(2007-2013)" in the newer files: the first year.
-        guard let year = Int(inside.prefix(4)), (1870...2100).contains(year) else { return (title, nil) }
-        return (title[..<open].trimmingCharacters(in: " "), year)
     }
 
     static func genreList(_ text: Substring) -> [String] {

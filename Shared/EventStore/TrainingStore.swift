@@ -3,8 +3,10 @@ import Features
 import Foundation
 import Postgres
 
-/// The PostgreSQL side of the processor: the `interactions` training store and the catalog tables
-/// (schema in configs/migrations). Every write is idempotent, so a replayed batch changes nothing.
+/// The PostgreSQL side of events: the `interactions` training store and the catalog tables (schema in
+/// configs/migrations), written by the processor (and the trainer's bootstrap), read by the processor
+/// (genres and categories), the trainer and the API (the whole catalog). Every write is idempotent, so a
+/// replayed batch changes nothing.
 public struct TrainingStore: Sendable {
     private let postgres: PostgresClient
 
@@ -68,10 +70,9 @@ public struct TrainingStore: Sendable {
                 WHERE movies.updated_at <= EXCLUDED.updated_at
                 """)
         case .pollCreated(let poll):
-            let options = JSONValue.array(poll.options.map { .object([("id", .string($0.id)), ("text", .string($0.text))]) })
             try await postgres.query("""
                 INSERT INTO polls (poll_id, question, category, author, options, created_at, updated_at)
-                VALUES (\(event.subjectID), \(poll.question), \(poll.category), \(poll.author), \(String(decoding: JSONWriter.encode(options), as: UTF8.self)), \(updatedAt), \(updatedAt))
+                VALUES (\(event.subjectID), \(poll.question), \(poll.category), \(poll.author), \(PollOptionsJSON.encode(poll.options)), \(updatedAt), \(updatedAt))
                 ON CONFLICT (poll_id) DO UPDATE
                 SET question = EXCLUDED.question, category = EXCLUDED.category, author = EXCLUDED.author,
                     options = EXCLUDED.options, updated_at = EXCLUDED.updated_at
@@ -97,6 +98,33 @@ public struct TrainingStore: Sendable {
             }
         }
         return result
+    }
+
+    /// The whole catalog: every movie's title, year and genres, every poll's question, category and
+    /// options (the inference API keeps it in memory, `CatalogMetadata`).
+    public func catalog() async throws -> Catalog {
+        var movies: [String: Catalog.Movie] = [:]
+        for row in try await postgres.query("SELECT item_id, title, year, genres FROM movies") {
+            movies[try row.decode(0, as: String.self)] = Catalog.Movie(
+                title: try row.decode(1, as: String.self), year: try row.decode(2, as: Int?.self), genres: try row.decode(3, as: [String].self)
+            )
+        }
+        var polls: [String: Catalog.Poll] = [:]
+        for row in try await postgres.query("SELECT poll_id, question, category, options::text FROM polls") {
+            polls[try row.decode(0, as: String.self)] = Catalog.Poll(
+                question: try row.decode(1, as: String.self), category: try row.decode(2, as: String.self),
+                options: PollOptionsJSON.decode(try row.decode(3, as: String.self))
+            )
+        }
+        return Catalog(movies: movies, polls: polls)
+    }
+
+    /// The schema that holds the catalog tables, as PostgreSQL names it (unquoted, exact case): what the
+    /// catalog tables' trigger (migration 0003) puts before the table in its `NOTIFY` payload. Nil when the
+    /// tables do not exist yet.
+    public func catalogSchema() async throws -> String? {
+        let row = try await postgres.query("SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass('polls')").first
+        return try row?.decode(0, as: String.self)
     }
 
     static func date(_ timestamp: EventTimestamp) -> Date {

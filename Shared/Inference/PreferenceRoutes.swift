@@ -16,8 +16,8 @@ enum PreferenceRoutes {
     static func add<Context: RequestContext>(to router: Router<Context>, service: InferenceService) {
         router.put("/v1/users/:user_id/preferences") { request, context in
             var request = request
-            let user = try InferenceRoutes.identifier(context.parameters.get("user_id"), field: "user_id")
-            let domain = try InferenceRoutes.domainParameter(request.uri.queryParameters)
+            let user = try InferenceQuery.identifier(context.parameters.get("user_id"), field: "user_id")
+            let domain = try InferenceQuery(request).domain()
             guard request.mediaType == nil || request.mediaType == "application/json" else {
                 throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send application/json")
             }
@@ -25,28 +25,28 @@ enum PreferenceRoutes {
             do {
                 try await service.features.preferenceWriter.set(user: user, domain: domain, weights: stated)
             } catch {
-                throw InferenceRoutes.featuresUnavailable(error)
+                throw APIError.featuresUnavailable(error)
             }
             return body(user: user, domain: domain, stated.map { ($0.group, $0.weight) })
         }
         router.get("/v1/users/:user_id/preferences") { request, context in
-            let user = try InferenceRoutes.identifier(context.parameters.get("user_id"), field: "user_id")
-            let domain = try InferenceRoutes.domainParameter(request.uri.queryParameters)
+            let user = try InferenceQuery.identifier(context.parameters.get("user_id"), field: "user_id")
+            let domain = try InferenceQuery(request).domain()
             let stated: [String: Double]
             do {
                 stated = try await service.features.preferences(user: user, domain: domain)
             } catch {
-                throw InferenceRoutes.featuresUnavailable(error)
+                throw APIError.featuresUnavailable(error)
             }
             return body(user: user, domain: domain, stated.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { ($0.key, $0.value) })
         }
         router.delete("/v1/users/:user_id/preferences") { request, context in
-            let user = try InferenceRoutes.identifier(context.parameters.get("user_id"), field: "user_id")
-            let domain = try InferenceRoutes.domainParameter(request.uri.queryParameters)
+            let user = try InferenceQuery.identifier(context.parameters.get("user_id"), field: "user_id")
+            let domain = try InferenceQuery(request).domain()
             do {
                 try await service.features.preferenceWriter.set(user: user, domain: domain, weights: [])
             } catch {
-                throw InferenceRoutes.featuresUnavailable(error)
+                throw APIError.featuresUnavailable(error)
             }
             return Response(status: .noContent)
         }

@@ -1,22 +1,14 @@
 import Events
+import EventStore
 import Postgres
 import Synchronization
 
 /// Titles, years and genres of movies; questions, options and categories of polls: read from the
-/// catalog tables, kept in memory, refreshed periodically (a refresh that fails keeps the last copy).
+/// catalog tables (``TrainingStore/catalog()``), kept in memory, refreshed periodically (a refresh that
+/// fails keeps the last copy).
 public final class CatalogMetadata: Sendable {
-    public struct Movie: Sendable, Hashable {
-        public var title: String
-        public var year: Int?
-        public var genres: [String]
-    }
-
-    public struct Poll: Sendable, Hashable {
-        public var question: String
-        public var category: String
-        /// (id, text) in the poll's order.
-        public var options: [PollOption]
-    }
+    public typealias Movie = Catalog.Movie
+    public typealias Poll = Catalog.Poll
 
     private struct State {
         var movies: [String: Movie] = [:]
@@ -38,19 +30,8 @@ public final class CatalogMetadata: Sendable {
     public init() {}
 
     public func refresh(from postgres: PostgresClient) async throws {
-        var movies: [String: Movie] = [:]
-        for row in try await postgres.query("SELECT item_id, title, year, genres FROM movies") {
-            movies[try row.decode(0, as: String.self)] = Movie(
-                title: try row.decode(1, as: String.self), year: try row.decode(2, as: Int?.self), genres: try row.decode(3, as: [String].self)
-            )
-        }
-        var polls: [String: Poll] = [:]
-        for row in try await postgres.query("SELECT poll_id, question, category, options::text FROM polls") {
-            polls[try row.decode(0, as: String.self)] = Poll(
-                question: try row.decode(1, as: String.self), category: try row.decode(2, as: String.self),
-                options: Self.options(try row.decode(3, as: String.self))
-            )
-        }
+        let catalog = try await TrainingStore(postgres: postgres).catalog()
+        let (movies, polls) = (catalog.movies, catalog.polls)
         // Built outside the lock: requests keep reading the previous index meanwhile.
         let titles = TitleIndex(movies.map { TitleIndex.Entry(id: $0.key, title: $0.value.title, year: $0.value.year) }.sorted { $0.id < $1.id })
         let movieMembers = movies.mapValues { movie -> [(key: String, value: JSONValue)] in
@@ -111,17 +92,6 @@ public final class CatalogMetadata: Sendable {
         switch domain {
         case .movie: movie(id)?.genres
         case .poll: poll(id).map { [$0.category] }
-        }
-    }
-
-    static func options(_ json: String) -> [PollOption] {
-        guard case .array(let items)? = try? JSONParser.parse(Array(json.utf8)) else { return [] }
-        return items.compactMap { item in
-            guard case .object(let members) = item,
-                case .string(let id)? = members.first(where: { $0.key == "id" })?.value,
-                case .string(let text)? = members.first(where: { $0.key == "text" })?.value
-            else { return nil }
-            return PollOption(id: id, text: text)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Events
 import Foundation
 
 /// Resolves what people type ("toy story", "Toy Story (1995)", "Matrix, The", "the shawshank
@@ -60,7 +61,7 @@ public struct TitleIndex: Sendable {
     /// Whether `query` names a title without typos: the cheap look-up, before the edit-distance scan over
     /// every title that ``resolve(_:)`` falls back to.
     public func matchesExactly(_ query: String) -> Bool {
-        let (text, year) = Self.splitYear(query)
+        let (text, year) = MovieTitle.splitYear(query)
         guard let key = Self.keys(of: text).first, let indices = exact[key] else { return false }
         return year == nil || indices.contains { entries[$0].year == year }
     }
@@ -69,7 +70,7 @@ public struct TitleIndex: Sendable {
     ///   index picks (how typos were looked up before the index; kept as the reference that tests and
     ///   `streamrec-bench title-resolution` compare the index with).
     public func resolve(_ query: String, scanningEveryTitle: Bool = false) -> Resolution {
-        let (text, year) = Self.splitYear(query)
+        let (text, year) = MovieTitle.splitYear(query)
         guard let key = Self.keys(of: text).first, !key.isEmpty else { return .unknown(suggestions: []) }
         func filtered(_ indices: [Int]) -> [Entry] {
             let found = indices.map { entries[$0] }
@@ -157,15 +158,6 @@ public struct TitleIndex: Sendable {
 
     /// Leading ("the matrix") and trailing ("matrix, the") articles, in the languages of MovieLens titles.
     static let articles: Set<String> = ["the", "a", "an", "il", "la", "le", "les", "l", "el", "los", "las", "der", "die", "das", "lo", "i"]
-
-    /// "Toy Story (1995)" → ("Toy Story", 1995); a title without a trailing year is returned as is.
-    static func splitYear(_ text: String) -> (String, Int?) {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        guard trimmed.hasSuffix(")"), let open = trimmed.lastIndex(of: "(") else { return (trimmed, nil) }
-        let inside = trimmed[trimmed.index(after: open)..<trimmed.index(before: trimmed.endIndex)]
-        guard inside.count == 4, let year = Int(inside) else { return (trimmed, nil) }
-        return (String(trimmed[..<open]).trimmingCharacters(in: .whitespaces), year)
-    }
 
     /// The normalised keys of a title: the title itself, then an alternate title in parentheses
     /// ("Horseman on the Roof, The (Hussard sur le toit, Le)") if there is one.

@@ -1,8 +1,9 @@
 import Foundation
-@testable import Inference
 import Kafka
 import Logging
+import ModelRegistry
 import ServiceLifecycle
+import ServingTestSupport
 import StackTestSupport
 import Testing
 import Training
@@ -23,7 +24,7 @@ struct ModelUpdateListenerTests {
         let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
             bootstrapServers: brokers, groupID: TestStack.uniqueName("api"), sessionTimeout: .seconds(6), heartbeatInterval: .seconds(1)
         ), logger: logger)
-        let listener = ModelUpdateListener(consumer: consumer, topic: topic, models: fixture.repository, logger: logger)
+        let listener = ModelUpdateListener(consumer: consumer, topic: topic, logger: logger) { domain in _ = try await fixture.repository.reload(domain: domain) }
         let group = ServiceGroup(configuration: .init(services: [consumer, listener], logger: logger))
         let running = Task { try await group.run() }
 

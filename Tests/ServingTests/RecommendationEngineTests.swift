@@ -8,63 +8,15 @@ import Postgres
 import Recommender
 import Redis
 import Serving
+import ServingTestSupport
 import StackTestSupport
 import Testing
 import Training
 
 @Suite("Serving: production models and recommendation strategies against Redis and PostgreSQL", .serialized)
 struct RecommendationEngineTests {
-    /// A trained polls model in a schema of the test's own, and features under a key prefix of its own.
-    struct Fixture {
-        let schema = TestStack.uniqueName("serve")
-        let postgres: PostgresClient
-        let redis: RedisClient
-        let run: TrainingRun
-        let repository: ModelRepository
-        let writer: FeatureWriter
-        let engine: RecommendationEngine
-        let data: SyntheticPolls
-
-        /// - Parameter kind: the top-N model the trainer must choose (nil: whichever validates better).
-        init(kind: TopNKind? = nil) async throws {
-            let postgresConfiguration = try await TestStack.createSchema(schema)
-            postgres = PostgresClient(configuration: postgresConfiguration)
-            var configuration = try TrainerConfiguration.small(schema: schema, postgres: postgresConfiguration)
-            if let kind { configuration.parameters.topNCandidates = [kind] }
-            _ = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
-            data = TrainingFixtureData.smallPolls()
-            _ = try await Bootstrap(store: TrainingStore(postgres: postgres)).load(polls: data)
-            var logger = Logger(label: "serving-tests")
-            logger.logLevel = .warning
-            run = TrainingRun(configuration: configuration, postgres: postgres, logger: logger) { _, _ in }
-            _ = try await run.train(domain: "polls", force: false, codeRevision: "test")
-            repository = ModelRepository(registry: run.registry, artifacts: run.artifacts, logger: logger)
-            redis = RedisClient(configuration: try TestStack.redisConfiguration())
-            var features = FeatureConfiguration()
-            features.keyPrefix = schema + ":v1"
-            writer = FeatureWriter(configuration: features, redis: redis)
-            let categories = Dictionary(uniqueKeysWithValues: data.polls.map { ($0.id, [$0.category]) })
-            var engine = RecommendationEngine(models: repository, features: FeatureReader(configuration: features, redis: redis)) { _, id in categories[id] }
-            engine.popularMaxAge = .zero  // the tests check each write's effect at once
-            self.engine = engine
-        }
-
-        func vote(_ user: String, _ poll: String, at time: Int64, offset: Int64, categories: [String] = []) async throws {
-            let event = Event(
-                eventID: EventID.random(), type: .pollVote, userID: user, subjectID: poll,
-                occurredAt: EventTimestamp(millisecondsSinceEpoch: time), payload: .vote(optionID: "o0")
-            )
-            _ = try await writer.apply([FeatureEvent(event: event, position: RecordPosition(topic: "t", partition: 0, offset: offset), groups: categories)], now: time)
-        }
-
-        func finish() async throws {
-            try await RedisSnapshot.delete(redis, prefix: schema + ":v1:")
-            await redis.shutdown()
-            await postgres.shutdown()
-            try await TestStack.dropSchema(schema)
-            try? FileManager.default.removeItem(atPath: run.configuration.artifactsDirectory)
-        }
-    }
+    /// The polls fixture, shared with the inference API's tests (ServingTestSupport).
+    typealias Fixture = PollsModelFixture
 
     @Test("personalised for a trained user, changed by a fresh vote; fold-in for a new user with events; popular for nobody; the user's training history never recommended", arguments: TopNKind.allCases)
     func strategies(kind: TopNKind) async throws {
@@ -241,20 +193,5 @@ struct RecommendationEngineTests {
         #expect(Set(versions).isSubset(of: [old, second.manifest.version]))
         #expect(repository.model(for: "polls")?.manifest.version == second.manifest.version)
         try await fixture.finish()
-    }
-}
-
-extension TrainerConfiguration {
-    /// Small models in a schema and artifacts directory of the test's own: the serving tests check the
-    /// paths, the benchmarks measure quality.
-    static func small(schema: String, postgres: PostgresConfiguration) throws -> TrainerConfiguration {
-        var configuration = TrainerConfiguration(postgres: postgres, producer: .init(bootstrapServers: try TestStack.kafkaBrokers()))
-        configuration.artifactsDirectory = NSTemporaryDirectory() + schema
-        configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
-        configuration.parameters.alsFactors = 8
-        configuration.parameters.alsIterations = 4
-        configuration.parameters.alsRegularization = 1
-        configuration.parameters.ratingFactors = 8
-        return configuration
     }
 }

@@ -16,6 +16,8 @@ import Kafka
 import Logging
 import ServiceLifecycle
 import Serving
+import ServiceSupport
+import ServingTestSupport
 import StackTestSupport
 import Synchronization
 import Testing
@@ -35,8 +37,8 @@ struct InferenceRoutesTests {
 
     static let adminToken = "admin-token-0123456789abcdef"
 
-    func withApplication(_ body: @Sendable (RecommendationEngineTests.Fixture, any TestClientProtocol) async throws -> Void) async throws {
-        let fixture = try await RecommendationEngineTests.Fixture()
+    func withApplication(_ body: @Sendable (PollsModelFixture, any TestClientProtocol) async throws -> Void) async throws {
+        let fixture = try await PollsModelFixture()
         _ = try await fixture.repository.reload(domain: "polls")
         let catalog = CatalogMetadata()
         try await catalog.refresh(from: fixture.postgres)
@@ -119,15 +121,15 @@ struct InferenceRoutesTests {
 
     @Test("items written straight to bytes say the same as the JSON-tree description: metadata, unknown items, reasons")
     func itemsWrittenDirectlyMatchTheTree() async throws {
-        let fixture = try await RecommendationEngineTests.Fixture()
+        let fixture = try await PollsModelFixture()
         let catalog = CatalogMetadata()
         try await catalog.refresh(from: fixture.postgres)
         let items = [ScoredItem(item: "p1", score: 0.75), ScoredItem(item: "not-in-the-catalog", score: -1.5e-7), ScoredItem(item: "p2", score: 3)]
         let because = ["p1": "p3", "p2": "unknown-reason"]
         var writer = JSONWriter()
-        InferenceRoutes.writeItems(&writer, .poll, items[...], catalog: catalog, because: because)
+        ItemJSON.writeItems(&writer, .poll, items[...], catalog: catalog, because: because)
         let direct = try JSONParser.parse(writer.bytes)
-        let tree = JSONValue.array(items.map { InferenceRoutes.item(.poll, $0, catalog: catalog, because: because[$0.item]) })
+        let tree = JSONValue.array(items.map { ItemJSON.item(.poll, $0, catalog: catalog, because: because[$0.item]) })
         // Member order differs (the fragments are pre-encoded); the sorted encodings must be identical.
         #expect(JSONResponse.encode(direct) == JSONResponse.encode(tree))
         guard case .array(let parsed) = direct, case .object(let first) = parsed[0] else { Issue.record("not an array of objects"); return }
@@ -222,7 +224,7 @@ struct InferenceRoutesTests {
 
     @Test("Redis stopped while serving: recommendations from the model alone and the last popular list read, marked degraded; poll results and lists never read 503 with Retry-After; /readyz degraded, not 503; Redis back: fresh answers again")
     func redisOutageWhileServing() async throws {
-        let fixture = try await RecommendationEngineTests.Fixture()  // a trained polls model in a schema of its own
+        let fixture = try await PollsModelFixture()  // a trained polls model in a schema of its own
         let server = try PrivateRedis()
         defer { try? server.remove() }
         var logger = Logger(label: "inference-tests")
@@ -472,17 +474,5 @@ struct InferenceRoutesTests {
                 #expect(response.status == .ok)
             }
         }
-    }
-}
-
-/// The small synthetic polls catalog of the trainer tests, for fixtures of this target.
-enum TrainingFixtureData {
-    static func smallPolls() -> SyntheticPolls {
-        var polls = SyntheticPolls.Configuration()
-        polls.users = 300
-        polls.polls = 80
-        polls.medianUsersPerPoll = 20
-        polls.meanUsersPerPoll = 26
-        return SyntheticPolls(configuration: polls)
     }
 }

@@ -9,6 +9,7 @@ import Logging
 import Postgres
 import Redis
 import Serving
+import ServingTestSupport
 import StackTestSupport
 import Synchronization
 import Testing
