@@ -38,6 +38,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         // System-library shims: a module map and one header each, nothing else.
@@ -173,6 +174,18 @@ let package = Package(
             ],
             path: "Shared/Training"
         ),
+        // The trainer's command line (argument-parser): one command per file, parsed and tested without the
+        // binary. Training code: the live path must not depend on it (ModuleBoundaryTests).
+        .target(
+            name: "TrainerCommands",
+            dependencies: [
+                "ServiceSupport", "ClientRuntime", "Recommender", "Training", "Datasets", "ModelStore", "Kafka", "Events", "LoadGeneration", "Postgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/TrainerCommands"
+        ),
         // Serving: the production models per domain (verified, hot-swapped) and the recommendation strategies.
         .target(
             name: "Serving",
@@ -210,14 +223,7 @@ let package = Package(
             path: "Services/IngestGateway"
         ),
         .executableTarget(name: "StreamProcessor", dependencies: ["StreamProcessing", "ServiceSupport"], path: "Services/StreamProcessor"),
-        .executableTarget(
-            name: "Trainer",
-            dependencies: [
-                "ServiceSupport", "ClientRuntime", "Recommender", "Training", "Datasets", "ModelStore", "Kafka", "Events", "LoadGeneration",
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "Services/Trainer"
-        ),
+        .executableTarget(name: "Trainer", dependencies: ["TrainerCommands", "ServiceSupport"], path: "Services/Trainer"),
         .executableTarget(
             name: "InferenceAPI",
             dependencies: ["Inference", "ServiceSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
@@ -229,6 +235,7 @@ let package = Package(
             dependencies: [
                 "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender", "SyntheticData", "Features", "LoadGeneration", "Ingest",
                 "ClientRuntime", "Datasets", "Serving",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -236,7 +243,11 @@ let package = Package(
             path: "Benchmarks/StreamRecBench"
         ),
         // Steady event load through the gateway with end-to-end freshness probes through the API.
-        .executableTarget(name: "LoadGen", dependencies: ["LoadGeneration", "Training", "Datasets", "Events"], path: "Benchmarks/LoadGen"),
+        .executableTarget(
+            name: "LoadGen",
+            dependencies: ["LoadGeneration", "Training", "Datasets", "Events", "ServiceSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/LoadGen"
+        ),
 
         // Tests. Integration tests talk to the real servers started by scripts/stack.sh.
         .target(
@@ -263,6 +274,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
+        .testTarget(name: "TrainerCommandsTests", dependencies: ["TrainerCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport", "ClientRuntime", "Features", "Events", "Postgres"]),
         .testTarget(
             name: "IngestTests",
