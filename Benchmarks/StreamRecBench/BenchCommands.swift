@@ -12,8 +12,19 @@ struct StreamRecBenchCommand: AsyncParsableCommand {
         commandName: "streamrec-bench",
         abstract: "StreamRec's benchmarks; each prints machine-readable `result name=<what> ...` lines (scripts/bench/).",
         version: BuildInfo.version,
-        subcommands: [KafkaProducerBenchmark.self, CreateTopicCommand.self, RedisBenchmark.self, EventsCodecBenchmark.self, RecommenderEvaluationBenchmark.self, PredictEvaluationBenchmark.self, ALSFitBenchmark.self, ProcessorFillCommand.self, ProcessorWaitCommand.self, GatewayLoadBenchmark.self, GatewayStagesBenchmark.self, FeatureMemoryBenchmark.self, TitleResolutionBenchmark.self]
+        subcommands: [
+            KafkaProducerBenchmark.self, CreateTopicCommand.self, RedisBenchmark.self, EventsCodecBenchmark.self,
+            RecommenderEvaluationBenchmark.self, PredictEvaluationBenchmark.self, ALSFitBenchmark.self,
+            ProcessorFillCommand.self, ProcessorWaitCommand.self, GatewayLoadBenchmark.self,
+            GatewayStagesBenchmark.self, FeatureMemoryBenchmark.self, TitleResolutionBenchmark.self,
+        ]
     )
+
+    /// No benchmark named: the usage on standard error and 64 (EX_USAGE), as for an unknown one; a script
+    /// that lost its benchmark's name must not pass.
+    func run() async throws {
+        throw ValidationError("name a benchmark")
+    }
 }
 
 /// What every benchmark takes: `--debug` logs at debug level (and is librdkafka's `debug` property for

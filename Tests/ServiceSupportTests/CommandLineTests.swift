@@ -42,11 +42,13 @@ struct CommandLineTests {
         #expect(output.contains("no-such-option"), "\(binary) said: \(output)")
     }
 
-    @Test("misspelt options of the trainer and loadgen are refused, not ignored")
+    @Test("misspelt options, a missing benchmark name and extra service arguments are refused, not ignored")
     func misspellings() throws {
         #expect(try run("trainer", ["list", "--domian", "movies"]).status == 64)
         #expect(try run("loadgen", ["--rat", "500"]).status == 64)
         #expect(try run("streamrec-bench", ["redis", "--prot", "1"]).status == 64)
         #expect(try run("streamrec-bench", ["no-such-benchmark"]).status == 64)
+        #expect(try run("streamrec-bench", []).status == 64, "no benchmark named")
+        #expect(try run("ingest-gateway", ["--help-config", "--extra"]).status == 64)
     }
 }
