@@ -36,13 +36,18 @@ public struct TrainerCommand: AsyncParsableCommand {
 
     public init() {}
 
-    public func run() async throws {
+    /// The informational flags win wherever they stand (`trainer list --help-config` too, as before): they
+    /// end the parse with a clean exit that prints the text, before any command runs.
+    public func validate() throws {
         if configTemplate {
-            print(ServiceBootstrap.configurationTemplate(service: Self.service, summary: Self.summary, keys: Self.configurationKeys))
-        } else if helpConfig {
-            print(ServiceBootstrap.keyTable(service: Self.service, keys: Self.configurationKeys))
-        } else {
-            try await CheckCommand().run()
+            throw CleanExit.message(ServiceBootstrap.configurationTemplate(service: Self.service, summary: Self.summary, keys: Self.configurationKeys))
         }
+        if helpConfig {
+            throw CleanExit.message(ServiceBootstrap.keyTable(service: Self.service, keys: Self.configurationKeys))
+        }
+    }
+
+    public func run() async throws {
+        try await CheckCommand().run()
     }
 }

@@ -32,8 +32,10 @@ struct TrainerCommandLineTests {
         let root = try parse([], as: TrainerCommand.self)
         #expect(!root.helpConfig && !root.configTemplate)
         _ = try parse(["check"], as: CheckCommand.self)
-        #expect(try parse(["--help-config"], as: TrainerCommand.self).helpConfig)
-        #expect(try parse(["--config-template"], as: TrainerCommand.self).configTemplate)
+        // The informational flags print and exit 0 wherever they stand.
+        for arguments in [["--help-config"], ["--config-template"], ["list", "--help-config"]] {
+            #expect(exitCode(arguments) == 0, "\(arguments)")
+        }
     }
 
     @Test("bootstrap: the scripts' command lines and the defaults")
