@@ -37,7 +37,7 @@ public enum ServiceBootstrap {
     /// Answers the command line of a service, which takes no arguments besides informational ones:
     /// `--help` (usage), `--version`, `--help-config` (the key table) and `--config-template` (the
     /// commented file) print and exit 0 without starting anything; anything else exits 64 (EX_USAGE) with
-    /// the usage, so a misspelt flag is not mistaken for a running service. Returns only for an empty
+    /// a message, so a misspelt flag is not mistaken for a running service. Returns only for an empty
     /// command line: the service's configuration comes from the environment and `configs/<service>.conf`.
     public static func answerCommandLine(
         service: String, summary: String, keys: [ConfigKey], arguments: [String] = CommandLine.arguments
