@@ -38,6 +38,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         // System-library shims: a module map and one header each, nothing else.
@@ -199,6 +200,19 @@ let package = Package(
             ],
             path: "Shared/Training"
         ),
+        // The trainer's command line (argument-parser): one command per file, parsed and tested without the
+        // binary. Training code: the live path must not depend on it (ModuleBoundaryTests).
+        .target(
+            name: "TrainerCommands",
+            dependencies: [
+                "ServiceSupport", "ServiceConfiguration", "ClientRuntime", "Recommender", "Training", "Datasets", "ModelStore", "Kafka",
+                "Events", "LoadGeneration", "Postgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/TrainerCommands"
+        ),
         // Serving: the production models per domain (verified, hot-swapped) and the recommendation strategies.
         .target(
             name: "Serving",
@@ -252,16 +266,7 @@ let package = Package(
             dependencies: ["StreamProcessing", "ServiceConfiguration", "ServiceSupport", .product(name: "Logging", package: "swift-log")],
             path: "Services/StreamProcessor"
         ),
-        .executableTarget(
-            name: "Trainer",
-            dependencies: [
-                "ServiceSupport", "ClientRuntime", "Recommender", "Training", "Datasets", "ModelStore", "Kafka", "Events", "LoadGeneration",
-                "ServiceConfiguration", "Postgres",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "Services/Trainer"
-        ),
+        .executableTarget(name: "Trainer", dependencies: ["TrainerCommands", "ServiceSupport"], path: "Services/Trainer"),
         .executableTarget(
             name: "InferenceAPI",
             dependencies: ["Inference", "ServiceConfiguration", "ServiceSupport", .product(name: "Logging", package: "swift-log")],
@@ -273,6 +278,7 @@ let package = Package(
             dependencies: [
                 "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender", "SyntheticData", "Features", "LoadGeneration", "Ingest",
                 "ClientRuntime", "Datasets", "Serving", "ServiceConfiguration",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -280,7 +286,11 @@ let package = Package(
             path: "Benchmarks/StreamRecBench"
         ),
         // Steady event load through the gateway with end-to-end freshness probes through the API.
-        .executableTarget(name: "LoadGen", dependencies: ["LoadGeneration", "Training", "Datasets", "Events"], path: "Benchmarks/LoadGen"),
+        .executableTarget(
+            name: "LoadGen",
+            dependencies: ["LoadGeneration", "Training", "Datasets", "Events", "ServiceSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/LoadGen"
+        ),
 
         // Tests. Integration tests talk to the real servers started by scripts/stack.sh.
         .target(
@@ -365,6 +375,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .testTarget(name: "TrainerCommandsTests", dependencies: ["TrainerCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "IngestTests",
             dependencies: [

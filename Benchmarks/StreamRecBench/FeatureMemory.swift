@@ -9,10 +9,10 @@ import SyntheticData
 // state hash per domain: history, seen-set, affinities, votes), per event id (each kept for the largest
 // window + lateness), per popularity entry (an item in one bucket of one window) and per poll's tally.
 
-func featureMemory(_ arguments: Arguments) async throws {
-    let redis = RedisClient(configuration: RedisConfiguration(host: arguments.string("host", "127.0.0.1"), port: arguments.int("port", 6379)))
-    let users = arguments.int("users", 10_000)
-    let perUser = arguments.int("per-user", 30)
+func featureMemory(_ arguments: FeatureMemoryBenchmark) async throws {
+    let redis = RedisClient(configuration: RedisConfiguration(host: arguments.host, port: arguments.port))
+    let users = arguments.users
+    let perUser = arguments.perUser
     var configuration = FeatureConfiguration()
     configuration.keyPrefix = "memory\(Int(Date().timeIntervalSince1970)):v2"
     let writer = FeatureWriter(configuration: configuration, redis: redis)

@@ -8,15 +8,15 @@ import LoadGeneration
 // processor's own freshness histogram is what scripts/bench/freshness.sh reads).
 // Prints: result name=gateway-load ops=<events accepted> seconds=<wall> rate=<events/s> non2xx=<count>
 
-func gatewayLoad(_ arguments: Arguments) async throws {
+func gatewayLoad(_ arguments: GatewayLoadBenchmark) async throws {
     var configuration = LoadGenerator.Configuration()
-    configuration.gatewayHost = arguments.string("host", "127.0.0.1")
-    configuration.gatewayPort = arguments.int("port", 8080)
-    configuration.apiKey = arguments.string("api-key", "")
-    configuration.rate = Double(arguments.int("rate", 10_000))
-    configuration.batch = arguments.int("batch", 10)
-    configuration.connections = arguments.int("connections", 8)
-    configuration.duration = .seconds(arguments.int("seconds", 30))
+    configuration.gatewayHost = arguments.host
+    configuration.gatewayPort = arguments.port
+    configuration.apiKey = arguments.apiKey
+    configuration.rate = Double(arguments.rate)
+    configuration.batch = arguments.batch
+    configuration.connections = arguments.connections
+    configuration.duration = .seconds(arguments.seconds)
     configuration.probesPerSecond = 0
     // 50 000 users × 1 682 items of likes; ids and times are replaced when sent.
     let templates = (0..<50_000).map { index in

@@ -19,12 +19,12 @@ import ServiceSupport
 /// and the count of those that did not), the steadier figure on a noisy
 /// machine; with `--broker-pid` also the broker's CPU per event. `scripts/bench/gateway.sh` gives the
 /// whole gateway's figure over HTTP beside them.
-func gatewayStages(_ arguments: Arguments) async throws {
-    let requests = arguments.int("requests", 3000)
-    let perRequest = arguments.int("events", 100)
-    let window = arguments.int("window", 16)
-    let stages = arguments.string("stages", "kafka,codec,ingest").split(separator: ",").map(String.init)
-    let brokerPID = arguments.values["broker-pid"].flatMap { Int32($0) }
+func gatewayStages(_ arguments: GatewayStagesBenchmark) async throws {
+    let requests = arguments.requests
+    let perRequest = arguments.events
+    let window = arguments.window
+    let stages = arguments.stages.split(separator: ",").map(String.init)
+    let brokerPID = arguments.brokerPid
     let configuration = ServiceBootstrap.loadConfiguration(service: "ingest-gateway", keys: [ServiceBootstrap.logLevel] + IngestConfiguration.Keys.all) { reader throws(ConfigurationError) in
         try IngestConfiguration(reading: reader)
     }

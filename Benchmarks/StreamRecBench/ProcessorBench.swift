@@ -10,11 +10,11 @@ import SyntheticData
 //   processor-wait: polls the group's committed offsets until they reach those ends; prints the rate
 //                   from the first committed progress to the end
 
-func processorFill(_ arguments: Arguments) async throws {
-    let brokers = arguments.string("brokers", "127.0.0.1:9092").split(separator: ",").map(String.init)
-    let topics = EventTopics(movie: arguments.string("movie-topic", "bench.movie-events"), poll: arguments.string("poll-topic", "bench.poll-events"))
-    let count = arguments.int("events", 1_000_000)
-    let partitions = arguments.int("partitions", 6)
+func processorFill(_ arguments: ProcessorFillCommand) async throws {
+    let brokers = arguments.brokers.split(separator: ",").map(String.init)
+    let topics = EventTopics(movie: arguments.movieTopic, poll: arguments.pollTopic)
+    let count = arguments.events
+    let partitions = arguments.partitions
     let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: brokers))
     _ = try await admin.createTopics(topics.all.map { KafkaTopicSpecification(name: $0, partitions: partitions) })
     await admin.shutdown()
@@ -39,27 +39,27 @@ func processorFill(_ arguments: Arguments) async throws {
     let chunk = 50_000
     for start in stride(from: 0, to: count, by: chunk) {
         try await send(SyntheticEvents.interactions(
-            count: min(chunk, count - start), users: 50_000, movies: 1682, polls: 707, now: now, span: Int64(arguments.int("span-minutes", 10)) * 60_000,
+            count: min(chunk, count - start), users: 50_000, movies: 1682, polls: 707, now: now, span: Int64(arguments.spanMinutes) * 60_000,
             mix: .realistic, seed: UInt64(start + 1)
         ))
     }
     await producer.shutdown()
     let lines = ends.sorted { $0.key < $1.key }.map { "\($0.key.topic) \($0.key.partition) \($0.value)" }
-    try (lines.joined(separator: "\n") + "\n").write(toFile: arguments.string("ends-file", "/tmp/streamrec-ends"), atomically: true, encoding: .utf8)
+    try (lines.joined(separator: "\n") + "\n").write(toFile: arguments.endsFile, atomically: true, encoding: .utf8)
     report("processor-fill", operations: catalog.count + count, elapsed: ContinuousClock.now - started)
 }
 
-func processorWait(_ arguments: Arguments) async throws {
-    let brokers = arguments.string("brokers", "127.0.0.1:9092").split(separator: ",").map(String.init)
-    let text = try String(contentsOfFile: arguments.string("ends-file", "/tmp/streamrec-ends"), encoding: .utf8)
+func processorWait(_ arguments: ProcessorWaitCommand) async throws {
+    let brokers = arguments.brokers.split(separator: ",").map(String.init)
+    let text = try String(contentsOfFile: arguments.endsFile, encoding: .utf8)
     var ends: [KafkaTopicPartition: Int64] = [:]
     for line in text.split(separator: "\n") {
         let parts = line.split(separator: " ")
         ends[KafkaTopicPartition(topic: String(parts[0]), partition: Int32(parts[1])!)] = Int64(parts[2])!
     }
     let total = ends.values.reduce(0, +)
-    let observer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: arguments.string("group", "streamrec")))
-    let deadline = ContinuousClock.now + .seconds(arguments.int("timeout", 600))
+    let observer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(bootstrapServers: brokers, groupID: arguments.group))
+    let deadline = ContinuousClock.now + .seconds(arguments.timeout)
     var first: (ContinuousClock.Instant, Int64)?
     var done: ContinuousClock.Instant?
     while done == nil, ContinuousClock.now < deadline {

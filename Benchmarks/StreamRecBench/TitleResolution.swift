@@ -8,21 +8,21 @@ import Serving
 /// 480 exact ones), as 20 concurrent callers would send it.
 ///
 ///   streamrec-bench title-resolution --data data/ml-100k [--queries 500] [--rounds 5]
-func titleResolution(_ arguments: Arguments) throws {
-    let directory = arguments.string("data", "data/ml-100k")
+func titleResolution(_ arguments: TitleResolutionBenchmark) throws {
+    let directory = arguments.data
     let layout = MovieLens.Layout.allCases.first { FileManager.default.fileExists(atPath: directory + "/" + $0.files.movies) } ?? .recbole100K
     let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/" + layout.files.movies)))
     let movies = try MovieLens.parseMovies(MovieLens.text(bytes), layout: layout)
     let index = TitleIndex(movies.map { TitleIndex.Entry(id: $0.id, title: $0.title, year: $0.year) })
     // One letter replaced in the middle of each title (deterministic): what a hurried user types.
-    let misspelt = movies.prefix(arguments.int("queries", 500)).map { movie -> String in
+    let misspelt = movies.prefix(arguments.queries).map { movie -> String in
         var letters = Array(movie.title)
         let at = letters.count / 2
         letters[at] = letters[at] == "q" ? "z" : "q"
         return String(letters)
     }
     let exact = movies.suffix(480).map(\.title)
-    let rounds = arguments.int("rounds", 5)
+    let rounds = arguments.rounds
     func timed(_ body: () -> Void) -> Duration {
         var times: [Duration] = []
         for _ in 0..<rounds {

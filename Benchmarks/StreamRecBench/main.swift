@@ -10,19 +10,6 @@ import Redis
 //   result name=<what> ops=<count> seconds=<wall time> rate=<ops per second>
 // scripts/bench/foundation.sh runs them side by side with kcat and redis-benchmark.
 
-struct Arguments {
-    var values: [String: String] = [:]
-    init(_ arguments: ArraySlice<String>) {
-        var iterator = arguments.makeIterator()
-        while let argument = iterator.next() {
-            guard argument.hasPrefix("--") else { continue }
-            values[String(argument.dropFirst(2))] = iterator.next() ?? ""
-        }
-    }
-    func string(_ name: String, _ fallback: String) -> String { values[name] ?? fallback }
-    func int(_ name: String, _ fallback: Int) -> Int { values[name].flatMap { Int($0) } ?? fallback }
-}
-
 struct StandardError: TextOutputStream {
     mutating func write(_ string: String) { FileHandle.standardError.write(Data(string.utf8)) }
 }
@@ -36,27 +23,27 @@ func report(_ name: String, operations: Int, elapsed: Duration, extra: String = 
 
 /// Produces `messages` records of `size` bytes with the same settings kcat gets, keeping at most
 /// `window` chunks of `chunk` records in flight (librdkafka's queue holds 100k by default).
-func kafkaProducer(_ arguments: Arguments) async throws {
-    let brokers = arguments.string("brokers", "127.0.0.1:9092").split(separator: ",").map(String.init)
-    let topic = arguments.string("topic", "bench")
-    let count = arguments.int("messages", 500_000)
-    let size = arguments.int("size", 100)
-    let chunk = arguments.int("chunk", 10_000)
-    let window = arguments.int("window", 8)
-    let compression = KafkaCompression(rawValue: arguments.string("compression", "none")) ?? .none
+func kafkaProducer(_ arguments: KafkaProducerBenchmark) async throws {
+    let brokers = arguments.brokers.split(separator: ",").map(String.init)
+    let topic = arguments.topic
+    let count = arguments.messages
+    let size = arguments.size
+    let chunk = arguments.chunk
+    let window = arguments.window
+    let compression = KafkaCompression(rawValue: arguments.compression) ?? .none
     let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(
-        bootstrapServers: brokers, clientID: "streamrec-bench", enableIdempotence: arguments.string("idempotence", "true") == "true", acks: "all",
-        compression: compression, linger: .milliseconds(arguments.int("linger-ms", 5)), batchMaxMessages: 10_000,
-        queueMaxMessages: arguments.int("queue", 100_000), deliveryTimeout: .seconds(60),
-        pollInterval: .milliseconds(arguments.int("poll-ms", 100)),
-        additionalProperties: arguments.values["debug"].map { ["debug": $0] } ?? [:]
+        bootstrapServers: brokers, clientID: "streamrec-bench", enableIdempotence: arguments.idempotence == "true", acks: "all",
+        compression: compression, linger: .milliseconds(arguments.lingerMs), batchMaxMessages: 10_000,
+        queueMaxMessages: arguments.queue, deliveryTimeout: .seconds(60),
+        pollInterval: .milliseconds(arguments.pollMs),
+        additionalProperties: arguments.common.debug.map { ["debug": $0] } ?? [:]
     ))
     let payload = [UInt8](repeating: UInt8(ascii: "x"), count: size)
     let chunks = stride(from: 0, to: count, by: chunk).map { start in
         (start..<min(start + chunk, count)).map { _ in KafkaProducerMessage(topic: topic, key: nil, value: payload) }
     }
     let warmupStarted = ContinuousClock.now
-    if arguments.int("warmup", 0) > 0 {
+    if arguments.warmup > 0 {
         _ = try await producer.send(KafkaProducerMessage(topic: topic, key: nil, value: payload))
         print("warmup took \(ContinuousClock.now - warmupStarted)", to: &standardError)
     }
@@ -88,23 +75,23 @@ func kafkaProducer(_ arguments: Arguments) async throws {
     report("swift-producer", operations: count, elapsed: elapsed)
 }
 
-func createTopic(_ arguments: Arguments) async throws {
-    let brokers = arguments.string("brokers", "127.0.0.1:9092").split(separator: ",").map(String.init)
+func createTopic(_ arguments: CreateTopicCommand) async throws {
+    let brokers = arguments.brokers.split(separator: ",").map(String.init)
     let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: brokers))
-    try await admin.createTopics([KafkaTopicSpecification(name: arguments.string("name", "bench"), partitions: arguments.int("partitions", 6))])
+    try await admin.createTopics([KafkaTopicSpecification(name: arguments.name, partitions: arguments.partitions)])
     await admin.shutdown()
 }
 
 /// `concurrency` tasks, each sending pipelines of `pipeline` commands until `ops` commands were sent in
 /// total (as redis-benchmark -c N -P P does with N connections), over the client's `connections` lanes.
-func redis(_ arguments: Arguments) async throws {
-    let concurrency = arguments.int("concurrency", 50)
-    let connections = arguments.int("connections", 4)
-    let pipeline = arguments.int("pipeline", 16)
-    let operations = arguments.int("ops", 1_000_000)
-    let command = arguments.string("command", "incr")
+func redis(_ arguments: RedisBenchmark) async throws {
+    let concurrency = arguments.concurrency
+    let connections = arguments.connections
+    let pipeline = arguments.pipeline
+    let operations = arguments.ops
+    let command = arguments.command
     let client = RedisClient(configuration: RedisConfiguration(
-        host: arguments.string("host", "127.0.0.1"), port: arguments.int("port", 6379),
+        host: arguments.host, port: arguments.port,
         connections: connections
     ))
     let key = "bench:\(command):\(UUID().uuidString.prefix(8))"
@@ -144,8 +131,8 @@ func redis(_ arguments: Arguments) async throws {
 }
 
 /// Parse + validate + canonical JSON of `count` events, in process: the gateway's per-event CPU cost.
-func eventsCodec(_ arguments: Arguments) {
-    let count = arguments.int("events", 200_000)
+func eventsCodec(_ arguments: EventsCodecBenchmark) {
+    let count = arguments.events
     let validator = EventValidator()
     let now = EventTimestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
     let at = RFC3339.format(now)
@@ -172,19 +159,19 @@ func eventsCodec(_ arguments: Arguments) {
 /// `largest profile` ratings, the same targets for every `n`). The served fold-in
 /// (`BiasedMF.foldIn`, as `ServingModel.predictedRatings` calls it) is compared with the global mean and
 /// with the item baseline (mean + item bias: what a model without the profile can say).
-func predictEvaluation(_ arguments: Arguments) throws {
-    let path = arguments.string("data", "data/ml-100k/ml-100k.inter")
+func predictEvaluation(_ arguments: PredictEvaluationBenchmark) throws {
+    let path = arguments.data
     let dataset = try RatingsDataset.parse(String(contentsOfFile: path, encoding: .utf8))
-    let folds = arguments.int("folds", 5)
-    let profiles = arguments.string("profiles", "1,3,5,10,20").split(separator: ",").compactMap { Int($0) }.sorted()
+    let folds = arguments.folds
+    let profiles = arguments.profiles.split(separator: ",").compactMap { Int($0) }.sorted()
     let largest = profiles.last ?? 20
     var configuration = BiasedMF.Configuration()
-    configuration.factors = arguments.int("factors", configuration.factors)
+    configuration.factors = arguments.factors ?? configuration.factors
     // --prior/--bias-prior fix the fold-in penalties; --select chooses them per fold on validation users
     // cut from that fold's training users (never on its test users).
-    let fixedPrior = arguments.values["prior"].flatMap(Float.init) ?? 5
-    let fixedBiasPrior = arguments.values["bias-prior"].flatMap(Float.init) ?? 10
-    let select = arguments.values["select"].map { !["0", "false", "no"].contains($0) } ?? false
+    let fixedPrior = arguments.prior ?? 5
+    let fixedBiasPrior = arguments.biasPrior ?? 10
+    let select = arguments.select.map { !["0", "false", "no"].contains($0) } ?? false
     var generator = SeededRandom(seed: 42)
     var users = Array(0..<dataset.users.count)
     users.shuffle(using: &generator)
@@ -270,21 +257,21 @@ func predictEvaluation(_ arguments: Arguments) throws {
 }
 
 /// Quality of the explicit-rating model and popularity on MovieLens, both protocols.
-func recommenderEvaluation(_ arguments: Arguments) throws {
-    let path = arguments.string("data", "data/ml-100k/ml-100k.inter")
+func recommenderEvaluation(_ arguments: RecommenderEvaluationBenchmark) throws {
+    let path = arguments.data
     let dataset = try RatingsDataset.parse(String(contentsOfFile: path, encoding: .utf8))
     var configuration = BiasedMF.Configuration()
-    configuration.factors = arguments.int("factors", configuration.factors)
-    configuration.maximumEpochs = arguments.int("epochs", configuration.maximumEpochs)
-    if let rate = arguments.values["lr"].flatMap(Float.init) { configuration.learningRate = rate }
-    if let reg = arguments.values["reg"].flatMap(Float.init) { configuration.regularization = reg }
+    configuration.factors = arguments.factors ?? configuration.factors
+    configuration.maximumEpochs = arguments.epochs ?? configuration.maximumEpochs
+    if let rate = arguments.lr { configuration.learningRate = rate }
+    if let reg = arguments.reg { configuration.regularization = reg }
     for (protocolName, split) in [
         ("random", Splits.random(dataset.interactions, testFraction: 0.2, seed: 42)),
         ("temporal", Splits.temporal(dataset.interactions, testFraction: 0.2)),
     ] {
         // Validation is cut from train (never from test).
         let inner = Splits.random(split.train, testFraction: 0.1, seed: 7)
-        if arguments.values["mf-search"] != nil {
+        if arguments.mfSearch != nil {
             let chosen = ModelSelection.biasedMF(train: inner.train, validation: inner.test, userCount: dataset.users.count, itemCount: dataset.items.count, base: configuration)
             configuration = chosen.configuration
             print("search name=biased-mf-\(protocolName) lr=\(chosen.configuration.learningRate) reg=\(chosen.configuration.regularization) validation_rmse=\(String(format: "%.4f", chosen.validationRMSE))")
@@ -303,8 +290,8 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
         let knnInner = KNNBaseline.fit(inner.train, userCount: dataset.users.count, itemCount: dataset.items.count)
         let (svdppInner, svdppEpoch) = SVDPlusPlus.fit(train: inner.train, validation: inner.test, userCount: dataset.users.count, itemCount: dataset.items.count)
         var bayesianConfiguration = BayesianMF.Configuration()
-        bayesianConfiguration.factors = arguments.int("bmf-factors", bayesianConfiguration.factors)
-        bayesianConfiguration.iterations = arguments.int("bmf-iterations", bayesianConfiguration.iterations)
+        bayesianConfiguration.factors = arguments.bmfFactors ?? bayesianConfiguration.factors
+        bayesianConfiguration.iterations = arguments.bmfIterations ?? bayesianConfiguration.iterations
         let bayesianInner = BayesianMF.fit(train: inner.train, userCount: dataset.users.count, itemCount: dataset.items.count, configuration: bayesianConfiguration)
         let validationPredictions = [
             inner.test.map { Double(model.predict(user: Int($0.user), item: Int($0.item))) },
@@ -351,13 +338,13 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
 
         // Implicit ALS on the positives of train.
         var alsConfiguration = ImplicitALS.Configuration()
-        alsConfiguration.factors = arguments.int("als-factors", alsConfiguration.factors)
-        alsConfiguration.iterations = arguments.int("als-iterations", alsConfiguration.iterations)
-        if let value = arguments.values["als-reg"].flatMap(Float.init) { alsConfiguration.regularization = value }
-        if let value = arguments.values["als-alpha"].flatMap(Float.init) { alsConfiguration.alpha = value }
-        if let value = arguments.values["als-w0"].flatMap(Float.init) { alsConfiguration.unobservedWeight = value }
+        alsConfiguration.factors = arguments.alsFactors ?? alsConfiguration.factors
+        alsConfiguration.iterations = arguments.alsIterations ?? alsConfiguration.iterations
+        if let value = arguments.alsReg { alsConfiguration.regularization = value }
+        if let value = arguments.alsAlpha { alsConfiguration.alpha = value }
+        if let value = arguments.alsW0 { alsConfiguration.unobservedWeight = value }
         let positives = split.train.filter { $0.value >= 4 }.map { Interaction(user: $0.user, item: $0.item, value: 1, timestamp: $0.timestamp) }
-        if arguments.values["als-search"] != nil {
+        if arguments.alsSearch != nil {
             alsConfiguration.iterations = 15
             let searchStarted = ContinuousClock.now
             let (chosen, validationNDCG) = ModelSelection.implicitALS(positives: positives, userCount: dataset.users.count, itemCount: dataset.items.count, base: alsConfiguration)
@@ -422,7 +409,7 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
             print("result name=\(name)-\(protocolName) ndcg10=\(String(format: "%.4f", r.ndcg)) precision10=\(String(format: "%.4f", r.precision)) recall10=\(String(format: "%.4f", r.recall)) hit10=\(String(format: "%.4f", r.hitRate)) coverage10=\(String(format: "%.4f", r.coverage)) fit_seconds=\(sequenceElapsed)")
         }
         // Blend of ALS and EASE, weight chosen on validation (models refitted on the validation-fit part).
-        if arguments.values["als-search"] != nil {
+        if arguments.alsSearch != nil {
             let split = ValidationSplit(positives, userCount: dataset.users.count, itemCount: dataset.items.count, seed: 17)
             let (weight, blendValidation) = ModelSelection.blendWeight(
                 als: ImplicitALS.fit(split.matrix, configuration: alsConfiguration), ease: EASE.fit(split.matrix, configuration: easeConfiguration),
@@ -442,17 +429,17 @@ func recommenderEvaluation(_ arguments: Arguments) throws {
 
 /// Fit time of implicit ALS on all MovieLens positives (rating >= 4), median of `runs`, for the side-by-side
 /// comparison with the `implicit` library (scripts/bench/recommender.sh).
-func alsFitTime(_ arguments: Arguments) throws {
-    let dataset = try RatingsDataset.parse(String(contentsOfFile: arguments.string("data", "data/ml-100k/ml-100k.inter"), encoding: .utf8))
+func alsFitTime(_ arguments: ALSFitBenchmark) throws {
+    let dataset = try RatingsDataset.parse(String(contentsOfFile: arguments.data, encoding: .utf8))
     let positives = dataset.interactions.filter { $0.value >= 4 }.map { Interaction(user: $0.user, item: $0.item, value: 1) }
     let matrix = InteractionMatrix(positives, userCount: dataset.users.count, itemCount: dataset.items.count)
     var configuration = ImplicitALS.Configuration()
-    configuration.factors = arguments.int("factors", 64)
-    configuration.iterations = arguments.int("iterations", 15)
-    configuration.threads = arguments.int("threads", 2)
-    configuration.conjugateGradientSteps = arguments.int("cg-steps", 3)
+    configuration.factors = arguments.factors
+    configuration.iterations = arguments.iterations
+    configuration.threads = arguments.threads
+    configuration.conjugateGradientSteps = arguments.cgSteps
     var times: [Double] = []
-    for _ in 0..<arguments.int("runs", 3) {
+    for _ in 0..<arguments.runs {
         let started = ContinuousClock.now
         _ = ImplicitALS.fit(matrix, configuration: configuration)
         let elapsed = ContinuousClock.now - started
@@ -462,29 +449,7 @@ func alsFitTime(_ arguments: Arguments) throws {
     print("result name=swift-als-fit factors=\(configuration.factors) iterations=\(configuration.iterations) threads=\(configuration.threads) positives=\(positives.count) seconds=\(String(format: "%.3f", median))")
 }
 
-let arguments = Arguments(CommandLine.arguments.dropFirst(2))
-if arguments.values["debug"] != nil {
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = .debug
-        return handler
-    }
-}
-switch CommandLine.arguments.dropFirst().first {
-case "kafka-producer": try await kafkaProducer(arguments)
-case "create-topic": try await createTopic(arguments)
-case "redis": try await redis(arguments)
-case "events-codec": eventsCodec(arguments)
-case "recommender-eval": try recommenderEvaluation(arguments)
-case "predict-eval": try predictEvaluation(arguments)
-case "als-fit": try alsFitTime(arguments)
-case "processor-fill": try await processorFill(arguments)
-case "processor-wait": try await processorWait(arguments)
-case "gateway-load": try await gatewayLoad(arguments)
-case "gateway-stages": try await gatewayStages(arguments)
-case "feature-memory": try await featureMemory(arguments)
-case "title-resolution": try titleResolution(arguments)
-default:
-    print("usage: streamrec-bench kafka-producer|create-topic|redis|events-codec|recommender-eval|predict-eval|als-fit|processor-fill|processor-wait|gateway-load|gateway-stages|feature-memory|title-resolution [--option value ...]")
-    exit(2)
-}
+// Top-level code would pick ParsableCommand's synchronous `main()` (which refuses an asynchronous root
+// command at run time); inside an async function the asynchronous overload is chosen.
+func start() async { await StreamRecBenchCommand.main() }
+await start()

@@ -8,7 +8,7 @@ import ServiceSupport
 // file only wires configuration to the Inference module; the behaviour lives there and in Serving.
 let service = "inference-api"
 let keys = [ServiceBootstrap.logLevel] + InferenceConfiguration.Keys.all
-ServiceBootstrap.answerInformationalArguments(
+ServiceBootstrap.answerCommandLine(
     service: service, summary: "The inference API: Redis features + model artifacts + PostgreSQL metadata → recommendations.", keys: keys
 )
 let configuration = ServiceBootstrap.loadConfiguration(service: service, keys: keys) { reader throws(ConfigurationError) in

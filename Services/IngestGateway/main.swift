@@ -12,7 +12,7 @@ import ServiceSupport
 // Ingest module; the behaviour lives there.
 let service = "ingest-gateway"
 let keys = [ServiceBootstrap.logLevel] + IngestConfiguration.Keys.all
-ServiceBootstrap.answerInformationalArguments(service: service, summary: "The ingest gateway: HTTP → validated events → Kafka.", keys: keys)
+ServiceBootstrap.answerCommandLine(service: service, summary: "The ingest gateway: HTTP → validated events → Kafka.", keys: keys)
 
 let configuration = ServiceBootstrap.loadConfiguration(service: service, keys: keys) { reader throws(ConfigurationError) in
     try IngestConfiguration(reading: reader)

@@ -8,7 +8,7 @@ import StreamProcessing
 // only wires configuration to the StreamProcessing module; the behaviour lives there.
 let service = "stream-processor"
 let keys = [ServiceBootstrap.logLevel] + ProcessorConfiguration.Keys.all
-ServiceBootstrap.answerInformationalArguments(
+ServiceBootstrap.answerCommandLine(
     service: service, summary: "The stream processor: Kafka consumer group → Redis features + PostgreSQL training store.", keys: keys
 )
 

@@ -35,20 +35,57 @@ public enum ServiceBootstrap {
         return lines.joined(separator: "\n")
     }
 
-    /// Answers `--help-config` (the key table) and `--config-template` (the commented file) and exits;
-    /// returns normally for any other command line.
-    public static func answerInformationalArguments(
+    /// Answers the command line of a service, which takes no arguments besides informational ones:
+    /// `--help` (usage), `--version`, `--help-config` (the key table) and `--config-template` (the
+    /// commented file) print and exit 0 without starting anything; anything else exits 64 (EX_USAGE) with
+    /// a message, so a misspelt flag is not mistaken for a running service. Returns only for an empty
+    /// command line: the service's configuration comes from the environment and `configs/<service>.conf`.
+    public static func answerCommandLine(
         service: String, summary: String, keys: [ConfigKey], arguments: [String] = CommandLine.arguments
     ) {
-        if arguments.contains("--config-template") {
+        let given = Array(arguments.dropFirst())
+        guard let first = given.first else { return }
+        guard given.count == 1 else { refuse(service: service, "unexpected arguments \(given.joined(separator: " "))") }
+        switch first {
+        case "--help", "-h":
+            print(usage(service: service, summary: summary))
+        case "--version":
+            print(BuildInfo.version)
+        case "--config-template":
             print(configurationTemplate(service: service, summary: summary, keys: keys))
-            Foundation.exit(0)
+        case "--help-config":
+            print(keyTable(service: service, keys: keys))
+        default:
+            refuse(service: service, "unknown argument \(first)")
         }
-        if arguments.contains("--help-config") {
-            print("Configuration of \(service) (configs/\(service).conf; environment variables win):\n")
-            print(documentation(of: keys))
-            Foundation.exit(0)
-        }
+        Foundation.exit(0)
+    }
+
+    /// What `<service> --help` prints.
+    public static func usage(service: String, summary: String) -> String {
+        """
+        \(summary)
+
+        usage: \(service)                     start the service (until SIGTERM or SIGINT)
+               \(service) --help-config       every configuration key, its environment variable and default
+               \(service) --config-template   the commented configs/\(service).conf
+               \(service) --version           print the version (\(BuildInfo.version))
+               \(service) --help              this text
+
+        The service takes no other arguments. Configuration: environment variables (STREAMREC_...) win over
+        configs/\(service).conf (STREAMREC_CONFIG_DIR chooses the directory), which wins over the documented
+        defaults; a secret can be read from a file (KEY_file = /path, or STREAMREC_..._FILE).
+        """
+    }
+
+    /// The key table `--help-config` prints.
+    public static func keyTable(service: String, keys: [ConfigKey]) -> String {
+        "Configuration of \(service) (configs/\(service).conf; environment variables win):\n\n" + documentation(of: keys)
+    }
+
+    private static func refuse(service: String, _ message: String) -> Never {
+        FileHandle.standardError.write(Data("\(service): \(message)\nRun `\(service) --help` for usage.\n".utf8))
+        Foundation.exit(64)
     }
 
     /// The commented `configs/<service>.conf` that documents every key (`<service> --config-template`).

@@ -38,13 +38,13 @@ struct ModuleBoundaryTests {
         return seen
     }
 
-    @Test("the live path (gateway, processor, API) reaches no training, dataset or load-generation code")
+    @Test("the live path (gateway, processor, API) reaches no training, trainer command-line, dataset or load-generation code")
     func livePathHasNoTrainingCode() {
         let graph = Self.imports()
-        #expect(graph["Training"] != nil && graph["Inference"] != nil, "the scan found the modules")
+        #expect(graph["Training"] != nil && graph["Inference"] != nil && graph["TrainerCommands"] != nil, "the scan found the modules")
         let livePath = ["IngestGateway", "StreamProcessor", "InferenceAPI", "Ingest", "StreamProcessing", "Serving", "Inference", "Features", "EventStore", "ModelRegistry"]
         for module in livePath {
-            let forbidden = Self.reachable(from: module, in: graph).intersection(["Training", "Datasets", "LoadGeneration", "SyntheticData"])
+            let forbidden = Self.reachable(from: module, in: graph).intersection(["Training", "TrainerCommands", "Datasets", "LoadGeneration", "SyntheticData"])
             #expect(forbidden.isEmpty, "\(module) reaches \(forbidden.sorted())")
         }
     }
