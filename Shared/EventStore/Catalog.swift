@@ -2,17 +2,8 @@ import Events
 
 /// The catalog as the `movies` and `polls` tables hold it: what ``TrainingStore/catalog()`` reads.
 public struct Catalog: Sendable {
-    public struct Movie: Sendable, Hashable {
-        public var title: String
-        public var year: Int?
-        public var genres: [String]
-
-        public init(title: String, year: Int?, genres: [String]) {
-            self.title = title
-            self.year = year
-            self.genres = genres
-        }
-    }
+    /// A movie's row: the same fields the `movie.added` event carries.
+    public typealias Movie = MovieDetails
 
     public struct Poll: Sendable, Hashable {
         public var question: String
