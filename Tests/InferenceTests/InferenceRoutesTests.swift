@@ -39,7 +39,7 @@ struct InferenceRoutesTests {
 
     func withApplication(_ body: @Sendable (PollsModelFixture, any TestClientProtocol) async throws -> Void) async throws {
         let fixture = try await PollsModelFixture()
-        _ = try await fixture.repository.reload(domain: "polls")
+        _ = try await fixture.repository.reload(domain: .poll)
         let catalog = CatalogMetadata()
         try await catalog.refresh(from: fixture.postgres)
         let service = InferenceService(
@@ -452,7 +452,7 @@ struct InferenceRoutesTests {
                     Issue.record("no models")
                     return
                 }
-                #expect(polls.first { $0.key == "version" }?.value == .string(fixture.repository.model(for: "polls")!.manifest.version))
+                #expect(polls.first { $0.key == "version" }?.value == .string(fixture.repository.model(for: .poll)!.manifest.version))
             }
             try await client.execute(uri: "/v1/items/p5/similar?domain=polls&k=4", method: .get) { response in
                 #expect(response.status == .ok)
