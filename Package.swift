@@ -309,7 +309,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "StackTestSupport"]),
         .testTarget(
             name: "ServiceSupportTests",
-            dependencies: ["ServiceSupport", "ServiceConfiguration", "ClientConfiguration", "Kafka", "Redis", "Postgres", "StackTestSupport"]
+            dependencies: ["ServiceSupport", "ServiceConfiguration", "ClientConfiguration", "Kafka", "Redis", "Postgres", "StackTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "HTTPSupportTests",

@@ -60,8 +60,10 @@ done
 # the stack's password), holding only the grants of configs/postgres/least-privilege.sql (idempotent).
 PGPASSWORD="$STREAMREC_POSTGRES_PASSWORD" psql -h "$STREAMREC_POSTGRES_HOST" -p "$STREAMREC_POSTGRES_PORT" \
   -U "$STREAMREC_POSTGRES_USER" -d "$STREAMREC_POSTGRES_DATABASE" -v ON_ERROR_STOP=1 -q -f configs/postgres/least-privilege.sql
-processor_role=(STREAMREC_POSTGRES_USER=streamrec_processor STREAMREC_REDIS_USERNAME=streamrec_processor STREAMREC_REDIS_PASSWORD="$STREAMREC_POSTGRES_PASSWORD")
-api_role=(STREAMREC_POSTGRES_USER=streamrec_api STREAMREC_REDIS_USERNAME=streamrec_api STREAMREC_REDIS_PASSWORD="$STREAMREC_POSTGRES_PASSWORD")
+# They only check the schema (postgres.apply_migrations=false): a missing migration stops the processor and keeps
+# the API unready, naming it, instead of a half-privileged attempt to apply it.
+processor_role=(STREAMREC_POSTGRES_USER=streamrec_processor STREAMREC_REDIS_USERNAME=streamrec_processor STREAMREC_REDIS_PASSWORD="$STREAMREC_POSTGRES_PASSWORD" STREAMREC_POSTGRES_APPLY_MIGRATIONS=false)
+api_role=(STREAMREC_POSTGRES_USER=streamrec_api STREAMREC_REDIS_USERNAME=streamrec_api STREAMREC_REDIS_PASSWORD="$STREAMREC_POSTGRES_PASSWORD" STREAMREC_POSTGRES_APPLY_MIGRATIONS=false)
 
 # A secret of this machine's (24 random bytes, hex), kept across runs, readable by root only.
 secret_file() {

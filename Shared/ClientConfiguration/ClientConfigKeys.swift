@@ -28,6 +28,11 @@ public enum ClientConfigKeys {
     public static let postgresStatementTimeout = ConfigKey("postgres.statement_timeout", default: "30s", "Server-side bound on each statement")
     public static let postgresSchema = ConfigKey("postgres.schema", default: "", "Schema for the service's tables (search_path); empty: the server's default (public). Must exist")
     public static let postgresMigrationsDirectory = ConfigKey("postgres.migrations_dir", default: "configs/migrations", "Schema migration SQL files, applied at start")
+    /// The processor's and the API's only (the trainer always applies): see `SchemaMigrations`.
+    public static let postgresApplyMigrations = ConfigKey(
+        "postgres.apply_migrations", default: "true",
+        "Apply missing schema migrations at start (true), or only check that none is missing and refuse to go on (false: the trainer applies them)"
+    )
 
     public static let kafkaBrokers = ConfigKey("kafka.brokers", default: "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
     public static let kafkaCompression = ConfigKey("kafka.compression", default: "lz4", "Producer compression: none, gzip, snappy, lz4, zstd")

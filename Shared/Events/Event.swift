@@ -4,9 +4,28 @@ import Glibc
 import Synchronization
 
 /// The two event domains. Each has its own Kafka topic.
+///
+/// Spelled two ways on purpose, both fixed by contract: `rawValue` ("movie", "poll") is the events' own
+/// prefix (`movie.rating`), the `interactions.domain` column and the Redis keys' part; `name` ("movies",
+/// "polls") is what the API (`domain=`), the trainer (`--domain`), the model registry and the artifacts'
+/// directories say. Converting between them happens only here.
 public enum EventDomain: String, Sendable, Hashable, CaseIterable {
     case movie
     case poll
+
+    /// The domain as the API, the trainer's command line, the model registry and artifacts spell it.
+    public var name: String {
+        switch self {
+        case .movie: "movies"
+        case .poll: "polls"
+        }
+    }
+
+    /// The domain `name` spells ("movies", "polls"); nil for anything else.
+    public init?(name: String) {
+        guard let domain = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = domain
+    }
 
     /// The field holding the domain's subject id.
     public var subjectField: String {

@@ -26,7 +26,7 @@ public struct InferenceApplication: Sendable {
     let metrics: ServiceMetrics
     let logger: Logger
 
-    /// Connects, applies migrations and loads what exists (no model yet: popular only; a model that
+    /// Connects, applies migrations (or checks them: `postgres.apply_migrations`) and loads what exists (no model yet: popular only; a model that
     /// fails to load is logged and retried on the next announcement or admin reload).
     public static func start(configuration: InferenceConfiguration, metrics: ServiceMetrics, logger: Logger) async throws -> InferenceApplication {
         let redis = RedisClient(configuration: configuration.redis, logger: logger)
@@ -43,7 +43,8 @@ public struct InferenceApplication: Sendable {
         // PostgreSQL down at start is not fatal: the API serves popular lists from Redis meanwhile and
         // the refresher loads the schema, models and catalog when it is back.
         let refresher = MetadataRefresher(
-            catalog: catalog, models: models, postgres: postgres, migrationsDirectory: configuration.migrationsDirectory,
+            catalog: catalog, models: models, postgres: postgres,
+            migrations: SchemaMigrations(directory: configuration.migrationsDirectory, apply: configuration.applyMigrations),
             interval: configuration.metadataRefresh, minimumInterval: configuration.catalogMinInterval, logger: logger
         )
         await refresher.refreshOnce(initial: true)
@@ -87,12 +88,16 @@ public struct InferenceApplication: Sendable {
         let redis = redis
         let postgres = postgres
         let models = service.models
+        let refresher = refresher
         // Every dependency only degrades the answers (model-only, cached popular, cached metadata, popular
         // only): the instance stays in rotation.
         OperationalRoutes.add(to: router, metrics: metrics, degradable: ["redis", "postgres", "models"]) {
             var checks = await DependencyProbes.readiness(redis: redis, postgres: postgres)
-            let loaded = ["movies", "polls"].filter { models.model(for: $0) != nil }
+            let loaded = EventDomain.allCases.filter { models.model(for: $0) != nil }
             checks.append(("models", loaded.isEmpty ? "no production model loaded: popular only" : nil))
+            // Not degradable: an instance that only checks the schema and found a migration missing
+            // would answer from tables it does not know; it stays out of rotation until it is applied.
+            checks.append(("schema", refresher.schemaProblem))
             return checks
         }
         return router
@@ -103,7 +108,9 @@ public struct InferenceApplication: Sendable {
         let consumer = try KafkaConsumer(configuration: configuration.consumer, logger: logger)
         return [
             consumer,
-            ModelUpdateListener(consumer: consumer, topic: configuration.modelUpdatedTopic, logger: logger) { [models = service.models] domain in
+            ModelUpdateListener(consumer: consumer, topic: configuration.modelUpdatedTopic, logger: logger) { [models = service.models] name in
+                // A domain this build does not serve has no model to reload.
+                guard let domain = EventDomain(name: name) else { return }
                 _ = try await models.reload(domain: domain)
             },
             refresher,

@@ -40,6 +40,8 @@ public struct InferenceConfiguration: Sendable {
     public var postgres: PostgresConfiguration
     public var consumer: KafkaConsumerConfiguration
     public var migrationsDirectory = "configs/migrations"
+    /// Apply missing migrations (true, `postgres.apply_migrations`), or only check (see `SchemaMigrations`).
+    public var applyMigrations = true
 
     public init(redis: RedisConfiguration, postgres: PostgresConfiguration, consumer: KafkaConsumerConfiguration) {
         self.redis = redis
@@ -86,7 +88,7 @@ public struct InferenceConfiguration: Sendable {
         public static let all: [ConfigKey] = [
             host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.requestTimeoutKey, HTTPServerSettings.maximumConnectionsKey,
             HTTPServerSettings.pinToEventLoopKey, predictRateLimit, predictRateBurst, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, topNModel, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
-            + ClientConfigKeys.redis + ClientConfigKeys.postgres + [ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug]
+            + ClientConfigKeys.redis + ClientConfigKeys.postgres + [ClientConfigKeys.postgresApplyMigrations, ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug]
     }
 
     public init(reading reader: ConfigReader) throws(ConfigurationError) {
@@ -131,5 +133,6 @@ public struct InferenceConfiguration: Sendable {
         case let other: throw ConfigurationError(key: Keys.topNModel.name, message: "trained or implicit-als, got \(other)")
         }
         migrationsDirectory = try reader.string(ClientConfigKeys.postgresMigrationsDirectory)
+        applyMigrations = try reader.bool(ClientConfigKeys.postgresApplyMigrations)
     }
 }

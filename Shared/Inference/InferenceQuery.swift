@@ -17,11 +17,11 @@ struct InferenceQuery {
 
     /// `domain=movies|polls`; movies when absent.
     func domain() throws -> EventDomain {
-        switch parameters.get("domain") ?? "movies" {
-        case "movies": .movie
-        case "polls": .poll
-        default: throw APIError(.badRequest, code: "invalid_parameter", message: "domain is movies or polls", field: "domain")
+        guard let name = parameters.get("domain") else { return .movie }
+        guard let domain = EventDomain(name: name) else {
+            throw APIError(.badRequest, code: "invalid_parameter", message: "domain is movies or polls", field: "domain")
         }
+        return domain
     }
 
     /// An integer parameter within `range`; `value` when absent.

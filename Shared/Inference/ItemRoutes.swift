@@ -13,14 +13,14 @@ enum ItemRoutes {
             let query = InferenceQuery(request)
             let domain = try query.domain()
             let k = try query.k()
-            guard let model = service.models.model(for: RecommendationEngine.modelDomain(domain)) else {
-                throw APIError.unavailable(code: "no_model", message: "no \(RecommendationEngine.modelDomain(domain)) model is served yet", retryAfter: .seconds(30))
+            guard let model = service.models.model(for: domain) else {
+                throw APIError.unavailable(code: "no_model", message: "no \(domain.name) model is served yet", retryAfter: .seconds(30))
             }
             guard let similar = model.similar(to: itemID, k: k) else {
                 throw APIError(.notFound, code: "unknown_item", message: "the model does not know \(itemID)", field: "item_id")
             }
             return JSONResponse.make(.ok, .object([
-                ("item_id", .string(itemID)), ("domain", .string(RecommendationEngine.modelDomain(domain))), ("model_version", .string(model.manifest.version)),
+                ("item_id", .string(itemID)), ("domain", .string(domain.name)), ("model_version", .string(model.manifest.version)),
                 ("items", .array(similar.map { ItemJSON.item(domain, ScoredItem(item: $0.item, score: Double($0.score)), catalog: service.catalog) })),
             ]))
         }

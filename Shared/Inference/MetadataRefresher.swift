@@ -1,7 +1,9 @@
+import Events
 import EventStore
 import Logging
 import Postgres
 import ServiceLifecycle
+import ServiceSupport
 import Serving
 import Synchronization
 
@@ -17,11 +19,15 @@ final class MetadataRefresher: Service, Sendable {
     let catalog: CatalogMetadata
     let models: ModelRepository
     let postgres: PostgresClient
-    let migrationsDirectory: String
+    let migrations: SchemaMigrations
     let interval: Duration
     let minimumInterval: Duration
     let logger: Logger
     private let migrated = Mutex(false)
+    private let schemaCheck = Mutex<String?>(nil)
+    /// Why the schema is not usable: a migration missing while this instance only checks
+    /// (`postgres.apply_migrations = false`); nil otherwise, also while PostgreSQL cannot be reached.
+    var schemaProblem: String? { schemaCheck.withLock { $0 } }
     private let wakeUps: AsyncStream<Void>
     private let wakeUp: AsyncStream<Void>.Continuation
     /// Refreshes caused by notifications (and the listener's reconnections), for tests.
@@ -35,13 +41,13 @@ final class MetadataRefresher: Service, Sendable {
     private let catalogSchema = Mutex<String?>(nil)
 
     init(
-        catalog: CatalogMetadata, models: ModelRepository, postgres: PostgresClient, migrationsDirectory: String, interval: Duration,
+        catalog: CatalogMetadata, models: ModelRepository, postgres: PostgresClient, migrations: SchemaMigrations, interval: Duration,
         minimumInterval: Duration = .milliseconds(250), logger: Logger
     ) {
         self.catalog = catalog
         self.models = models
         self.postgres = postgres
-        self.migrationsDirectory = migrationsDirectory
+        self.migrations = migrations
         self.interval = interval
         self.minimumInterval = minimumInterval
         self.logger = logger
@@ -100,8 +106,12 @@ final class MetadataRefresher: Service, Sendable {
     func refreshOnce(initial: Bool, modelsToo: Bool = true) async {
         if !migrated.withLock({ $0 }) {
             do {
-                _ = try await PostgresMigrator(directory: migrationsDirectory).migrate(postgres)
+                try await migrations.prepare(postgres, logger: logger)
                 migrated.withLock { $0 = true }
+                schemaCheck.withLock { $0 = nil }
+            } catch PostgresError.migration(let reason) where !migrations.apply {
+                logger.error("PostgreSQL schema not usable; not ready, checking again every refresh", metadata: ["error": "\(reason)"])
+                schemaCheck.withLock { $0 = reason }
             } catch {
                 logger.warning("PostgreSQL schema not checked; retrying every refresh", metadata: ["error": "\(error)"])
             }
@@ -116,13 +126,13 @@ final class MetadataRefresher: Service, Sendable {
             logger.warning("catalog refresh failed; serving the last copy", metadata: ["error": "\(error)"])
         }
         guard modelsToo else { return }
-        for domain in ["movies", "polls"] {
+        for domain in EventDomain.allCases {
             do {
                 if try await models.reload(domain: domain) == nil, initial {
-                    logger.warning("no production model yet; serving popular only", metadata: ["domain": "\(domain)"])
+                    logger.warning("no production model yet; serving popular only", metadata: ["domain": "\(domain.name)"])
                 }
             } catch {
-                logger.error("production model could not be loaded; the one served (if any) stays", metadata: ["domain": "\(domain)", "error": "\(error)"])
+                logger.error("production model could not be loaded; the one served (if any) stays", metadata: ["domain": "\(domain.name)", "error": "\(error)"])
             }
         }
     }

@@ -9,17 +9,17 @@ import Serving
 enum ModelRoutes {
     static func add<Context: RequestContext>(to router: Router<Context>, service: InferenceService) {
         router.get("/v1/models") { _, _ in
-            JSONResponse.make(.ok, .object([("models", .array(["movies", "polls"].compactMap { service.models.model(for: $0).map(describe) }))]))
+            JSONResponse.make(.ok, .object([("models", .array(EventDomain.allCases.compactMap { service.models.model(for: $0).map(describe) }))]))
         }
         router.post("/v1/admin/reload") { request, _ in
             try authorizeAdmin(request, token: service.adminToken)
             var versions: [(key: String, value: JSONValue)] = []
-            for domain in ["movies", "polls"] {
+            for domain in EventDomain.allCases {
                 do {
                     let version = try await service.models.reload(domain: domain)
-                    versions.append((domain, version.map { .string($0) } ?? .null))
+                    versions.append((domain.name, version.map { .string($0) } ?? .null))
                 } catch {
-                    throw APIError(.unprocessableContent, code: "model_refused", message: "\(domain): \(error); the previous model keeps serving", field: nil)
+                    throw APIError(.unprocessableContent, code: "model_refused", message: "\(domain.name): \(error); the previous model keeps serving", field: nil)
                 }
             }
             return JSONResponse.make(.ok, .object([("models", .object(versions))]))

@@ -47,7 +47,7 @@ enum PopularRoutes {
         var writer = JSONWriter(capacity: 160 + 160 * min(k, list.items.count))
         writer.append(UInt8(ascii: "{"))
         writer.key("domain", first: true)
-        writer.string(RecommendationEngine.modelDomain(domain))
+        writer.string(domain.name)
         for (key, value) in describing {
             writer.key(key)
             writer.string(value)

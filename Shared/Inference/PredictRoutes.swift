@@ -34,7 +34,7 @@ enum PredictRoutes {
             let body = try PredictBody.parse(try await request.collectBody(limit: PredictBody.maximumBytes))
             let k = body.k ?? queryK
             let minimumSupport = try query.minimumSupport(default: defaultMinimumSupport)
-            guard let model = service.models.model(for: "movies"), model.predictsRatings else {
+            guard let model = service.models.model(for: .movie), model.predictsRatings else {
                 throw APIError.unavailable(code: "no_model", message: "no movies rating model is served yet", retryAfter: .seconds(30))
             }
             var resolved: [(rated: PredictBody.RatedMovie, id: String, typos: Int)] = []
@@ -97,7 +97,7 @@ enum PredictRoutes {
             let query = InferenceQuery(request)
             let title = try query.title()
             let k = try query.k()
-            guard let model = service.models.model(for: "movies") else {
+            guard let model = service.models.model(for: .movie) else {
                 throw APIError.unavailable(code: "no_model", message: "no movies model is served yet", retryAfter: .seconds(30))
             }
             let (id, typos) = try resolve(.title(title), field: "title", service: service, model: model, unknownStatus: .notFound)

@@ -73,7 +73,7 @@ enum PreferenceRoutes {
         var stated: [(group: String, weight: Double)]?
         for (key, value) in members {
             guard key == "genres" || key == "categories" else {
-                throw APIError(.badRequest, code: "unknown_field", message: "unknown field \(key) (\(name) for \(RecommendationEngine.modelDomain(domain)))", field: key)
+                throw APIError(.badRequest, code: "unknown_field", message: "unknown field \(key) (\(name) for \(domain.name))", field: key)
             }
             guard case .object(let entries) = value else {
                 throw APIError(.badRequest, code: "invalid_type", message: "\(key) is an object of name → weight", field: key)
@@ -108,7 +108,7 @@ enum PreferenceRoutes {
 
     static func body(user: String, domain: EventDomain, _ stated: [(String, Double)]) -> Response {
         JSONResponse.make(.ok, .object([
-            ("user_id", .string(user)), ("domain", .string(RecommendationEngine.modelDomain(domain))),
+            ("user_id", .string(user)), ("domain", .string(domain.name)),
             ("preferences", .array(stated.map { .object([("group", .string($0.0)), ("weight", .number(String($0.1)))]) })),
         ]))
     }

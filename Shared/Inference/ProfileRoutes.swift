@@ -38,7 +38,7 @@ enum ProfileRoutes {
                 return .object(members)
             }
             return JSONResponse.make(.ok, .object([
-                ("user_id", .string(user)), ("domain", .string(RecommendationEngine.modelDomain(domain))),
+                ("user_id", .string(user)), ("domain", .string(domain.name)),
                 ("last_active", lastActive.map { .string($0.description) } ?? .null),
                 ("affinities", .array(affinities)), ("history", .array(entries)),
             ]))

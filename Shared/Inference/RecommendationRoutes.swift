@@ -33,7 +33,7 @@ enum RecommendationRoutes {
             writer.key("user_id", first: true)
             writer.string(user)
             writer.key("domain")
-            writer.string(RecommendationEngine.modelDomain(domain))
+            writer.string(domain.name)
             writer.key("strategy")
             writer.string(result.strategy.rawValue)
             writer.key("model_version")

@@ -9,10 +9,9 @@ enum WebPageRoutes {
         router.get("/v1/ui/config") { _, _ in
             JSONResponse.make(.ok, .object([
                 ("gateway_url", .string(service.ui.gatewayURL)), ("gateway_api_key", service.ui.gatewayAPIKey.map { .string($0) } ?? .null),
-                ("groups", .object([
-                    ("movies", .array(service.catalog.knownGroups(.movie).sorted().map { .string($0) })),
-                    ("polls", .array(service.catalog.knownGroups(.poll).sorted().map { .string($0) })),
-                ])),
+                ("groups", .object(EventDomain.allCases.map { domain in
+                    (domain.name, .array(service.catalog.knownGroups(domain).sorted().map { .string($0) }))
+                })),
             ]))
         }
     }

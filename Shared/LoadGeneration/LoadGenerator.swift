@@ -215,7 +215,7 @@ public struct LoadGenerator: Sendable {
     private func recommendations(connection: Int, started: ContinuousClock.Instant, report: ReportBox) async throws {
         let configuration = configuration
         let interval = Duration.seconds(Double(configuration.recommendationConnections) / configuration.recommendationRate)
-        let domainName = domain == .movie ? "movies" : "polls"
+        let domainName = domain.name
         var generator = SystemRandomNumberGenerator()
         let api = try await HTTPConnection.connect(host: configuration.apiHost, port: configuration.apiPort)
         try await api.session { send in
@@ -291,7 +291,7 @@ public struct LoadGenerator: Sendable {
         let status = try await gateway.session { send in try await send(.POST, "/v1/events", sentHeaders, GatewayPoster.line(event)).status }
         guard status / 100 == 2 else { return .refused }
         let api = try await HTTPConnection.connect(host: configuration.apiHost, port: configuration.apiPort)
-        let path = "/v1/users/\(user)/recommendations?domain=\(domain == .movie ? "movies" : "polls")&k=5"
+        let path = "/v1/users/\(user)/recommendations?domain=\(domain.name)&k=5"
         return try await api.session { send in
             while ContinuousClock.now - posted < configuration.probeTimeout {
                 let (status, body) = try await send(.GET, path, [], nil)

@@ -81,6 +81,30 @@ public struct PostgresMigrator: Sendable {
         }
     }
 
+    /// The migrations not applied yet, in version order, without changing anything (no table created, no
+    /// lock taken: a role without DDL rights can ask). An applied migration whose file changed since is
+    /// refused, as `migrate` refuses it.
+    public func pending(_ client: PostgresClient) async throws(PostgresError) -> [Migration] {
+        let bookkeeping = try await client.query("SELECT to_regclass('schema_migrations') IS NOT NULL")[0].decode(0, as: Bool.self)
+        guard bookkeeping else { return migrations }
+        var recorded: [Int: String] = [:]
+        for row in try await client.query("SELECT version, checksum FROM schema_migrations") {
+            recorded[try row.decode(0, as: Int.self)] = try row.decode(1, as: String.self)
+        }
+        var missing: [Migration] = []
+        for migration in migrations {
+            guard let existing = recorded[migration.version] else {
+                missing.append(migration)
+                continue
+            }
+            let checksum = try await client.query("SELECT md5(\(migration.sql))")[0].decode(0, as: String.self)
+            guard existing == checksum else {
+                throw .migration("migration \(migration.name) was changed after it was applied (checksum \(existing) → \(checksum))")
+            }
+        }
+        return missing
+    }
+
     private static func applyMissing(
         _ migrations: [Migration], session: PostgresSession, logger: Logger
     ) async throws(PostgresError) -> [Int] {

@@ -1,4 +1,5 @@
 import ClientRuntime
+import Events
 import Logging
 import ModelStore
 import Recommender
@@ -156,11 +157,11 @@ public final class ServingModel: Sendable {
 /// artifact completely before the swap, requests in flight keep the model they started with, and a
 /// corrupted or unreadable artifact is refused while the old model keeps serving.
 public final class ModelRepository: Sendable {
-    private let models = Mutex<[String: ServingModel]>([:])
+    private let models = Mutex<[EventDomain: ServingModel]>([:])
     private let registry: ModelRegistry
     private let artifacts: ArtifactStore
     private let logger: Logger
-    /// Called after each swap with (domain, new version, previous version): metrics, logs.
+    /// Called after each swap with (domain's name, new version, previous version): metrics, logs.
     private let onSwap: @Sendable (String, String, String?) -> Void
 
     public init(registry: ModelRegistry, artifacts: ArtifactStore, logger: Logger, onSwap: @escaping @Sendable (String, String, String?) -> Void = { _, _, _ in }) {
@@ -170,7 +171,7 @@ public final class ModelRepository: Sendable {
         self.onSwap = onSwap
     }
 
-    public func model(for domain: String) -> ServingModel? {
+    public func model(for domain: EventDomain) -> ServingModel? {
         models.withLock { $0[domain] }
     }
 
@@ -178,8 +179,8 @@ public final class ModelRepository: Sendable {
     /// version now served (nil: no production model yet). Throws, keeping the old model, if the artifact
     /// is missing, corrupted or does not match the registry's checksum.
     @discardableResult
-    public func reload(domain: String) async throws -> String? {
-        guard let entry = try await registry.production(domain: domain) else { return model(for: domain)?.manifest.version }
+    public func reload(domain: EventDomain) async throws -> String? {
+        guard let entry = try await registry.production(domain: domain.name) else { return model(for: domain)?.manifest.version }
         if model(for: domain)?.manifest.version == entry.version { return entry.version }
         let path = entry.path
         let artifacts = artifacts
@@ -198,8 +199,8 @@ public final class ModelRepository: Sendable {
             defer { models[domain] = model }
             return models[domain]?.manifest.version
         }
-        logger.info("serving model", metadata: ["domain": "\(domain)", "version": "\(entry.version)", "previous": "\(previous ?? "none")"])
-        onSwap(domain, entry.version, previous)
+        logger.info("serving model", metadata: ["domain": "\(domain.name)", "version": "\(entry.version)", "previous": "\(previous ?? "none")"])
+        onSwap(domain.name, entry.version, previous)
         return entry.version
     }
 }

@@ -115,7 +115,6 @@ public struct RecommendationEngine: Sendable {
         self.groups = groups
     }
 
-    public static func modelDomain(_ domain: EventDomain) -> String { domain == .movie ? "movies" : "polls" }
 
     /// How strongly a history entry says "more like this", as in training (`ImplicitStrength`); ratings
     /// count when above the user's mean (their stored weight is centred on it).
@@ -125,7 +124,7 @@ public struct RecommendationEngine: Sendable {
     }
 
     public func recommend(_ request: RecommendationRequest, now: Int64) async throws(RedisError) -> RecommendationResult {
-        let model = models.model(for: Self.modelDomain(request.domain))
+        let model = models.model(for: request.domain)
         // A user the model was trained on needs only what happened since training (unless reasons are
         // asked for: they come from the whole recent history).
         let since = model.flatMap { model in

@@ -24,15 +24,14 @@ public struct ProcessorApplication: Sendable {
     let metrics: ServiceMetrics
     let logger: Logger
 
-    /// Connects, applies schema migrations and makes sure the topics exist. Throws if a dependency is
+    /// Connects, applies schema migrations (or checks them: `postgres.apply_migrations`) and makes sure the topics exist. Throws if a dependency is
     /// unreachable: the process exits and its supervisor restarts it.
     public static func start(configuration: ProcessorConfiguration, metrics: ServiceMetrics, logger: Logger) async throws -> ProcessorApplication {
         let redis = RedisClient(configuration: configuration.redis, logger: logger)
         let postgres = PostgresClient(configuration: configuration.postgres, logger: logger)
         let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: configuration.consumer.bootstrapServers), logger: logger)
         do {
-            let applied = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
-            if !applied.isEmpty { logger.info("schema migrations applied", metadata: ["versions": "\(applied)"]) }
+            try await SchemaMigrations(directory: configuration.migrationsDirectory, apply: configuration.applyMigrations).prepare(postgres, logger: logger)
             _ = try await DependencyProbes.redis(redis)
             let wanted = configuration.topics.all.map {
                 KafkaTopicSpecification.durable(name: $0, partitions: configuration.topicPartitions, replicationFactor: configuration.topicReplicationFactor)

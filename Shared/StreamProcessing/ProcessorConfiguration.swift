@@ -24,6 +24,8 @@ public struct ProcessorConfiguration: Sendable {
     public var redis: RedisConfiguration
     public var postgres: PostgresConfiguration
     public var migrationsDirectory: String = "configs/migrations"
+    /// Apply missing migrations at start (true, `postgres.apply_migrations`), or only check (see `SchemaMigrations`).
+    public var applyMigrations = true
     /// Records above this size go to the dead-letter topic unparsed.
     public var maximumRecordBytes: Int = Self.defaultMaximumRecordBytes
     /// Four times the gateway's largest event (64 KiB): canonical JSON of a valid event never comes near it.
@@ -55,7 +57,7 @@ extension ProcessorConfiguration {
 
         public static let all: [ConfigKey] = [host, port, deadLetterTopic, batchSize, batchLinger, retryInitial, retryMaximum, maxRecordBytes]
             + ClientConfigKeys.eventTopics + FeatureConfiguration.Keys.all + [FeatureConfiguration.Keys.cachedUsers]
-            + ClientConfigKeys.kafkaConsumer + [ClientConfigKeys.kafkaDeliveryTimeout] + ClientConfigKeys.redis + ClientConfigKeys.postgres
+            + ClientConfigKeys.kafkaConsumer + [ClientConfigKeys.kafkaDeliveryTimeout] + ClientConfigKeys.redis + ClientConfigKeys.postgres + [ClientConfigKeys.postgresApplyMigrations]
     }
 
     public init(reading reader: ConfigReader) throws(ConfigurationError) {
@@ -81,6 +83,7 @@ extension ProcessorConfiguration {
         features = try FeatureConfiguration(reading: reader)
         features.cachedUsers = try reader.int(FeatureConfiguration.Keys.cachedUsers, range: 0...100_000_000)
         migrationsDirectory = try reader.string(ClientConfigKeys.postgresMigrationsDirectory)
+        applyMigrations = try reader.bool(ClientConfigKeys.postgresApplyMigrations)
         maximumRecordBytes = try reader.int(Keys.maxRecordBytes, range: 1024...(64 << 20))
     }
 }

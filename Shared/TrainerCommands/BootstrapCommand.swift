@@ -63,13 +63,7 @@ struct BootstrapCommand: AsyncParsableCommand {
         if let layout, MovieLens.Layout(rawValue: layout) == nil { throw ValidationError("unknown --layout \(layout)") }
     }
 
-    var eventDomain: EventDomain? {
-        switch domain {
-        case "movies": .movie
-        case "polls": .poll
-        default: nil
-        }
-    }
+    var eventDomain: EventDomain? { EventDomain(name: domain) }
 
     var replayEndpoint: (host: String, port: Int)? {
         guard let replay, let url = URL(string: replay), let host = url.host, let port = url.port else { return nil }

@@ -32,8 +32,8 @@ struct TrainerSession {
         let postgres = PostgresClient(configuration: configuration.postgres, logger: logger)
         var status: Int32 = 0
         do {
-            let applied = try await PostgresMigrator(directory: configuration.migrationsDirectory).migrate(postgres)
-            if !applied.isEmpty { logger.info("schema migrations applied", metadata: ["versions": "\(applied)"]) }
+            // The trainer always applies: it is the service that owns the schema (SchemaMigrations).
+            let applied = try await SchemaMigrations(directory: configuration.migrationsDirectory, apply: true).prepare(postgres, logger: logger)
             let run = TrainingRun(configuration: configuration, postgres: postgres, logger: logger, announce: announcer(configuration: configuration, logger: logger))
             try await body(TrainerSession(configuration: configuration, logger: logger, postgres: postgres, run: run, appliedMigrations: applied))
         } catch let exit as ExitCode {

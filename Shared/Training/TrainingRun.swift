@@ -140,16 +140,14 @@ public struct TrainingRun: Sendable {
         self.logger = logger
     }
 
-    public static func storeDomain(_ domain: String) throws -> String {
-        switch domain {
-        case "movies": "movie"
-        case "polls": "poll"
-        default: throw TrainingError.unknownDomain(domain)
-        }
+    /// The domain `name` spells (`--domain movies|polls`, the registry's domains).
+    static func eventDomain(_ name: String) throws -> EventDomain {
+        guard let domain = EventDomain(name: name) else { throw TrainingError.unknownDomain(name) }
+        return domain
     }
 
     public func readRows(domain: String) async throws -> [TrainingRow] {
-        let storeDomain = try Self.storeDomain(domain)
+        let storeDomain = try Self.eventDomain(domain).rawValue
         let since = configuration.historyWindow.map { Date().addingTimeInterval(-Double($0.components.seconds)) } ?? Date(timeIntervalSince1970: 0)
         return try await postgres.query("""
             SELECT user_id, item_id, event_type, value, (extract(epoch FROM occurred_at) * 1000)::bigint
@@ -173,7 +171,7 @@ public struct TrainingRun: Sendable {
         let trained = await onDedicatedThread { ModelTraining.train(rows: rows, parameters: parameters) }
         let now = EventTimestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
         let manifest = ModelManifest(
-            kind: domain == "movies" ? "movie-bundle" : "poll-bundle", domain: domain, version: Self.newVersion(domain: domain, at: now),
+            kind: try Self.eventDomain(domain).rawValue + "-bundle", domain: domain, version: Self.newVersion(domain: domain, at: now),
             createdAt: now, dataRows: rows.count, dataMaxEventTime: rows.last.map { EventTimestamp(millisecondsSinceEpoch: $0.time * 1000) },
             dataContentHash: Self.contentHash(rows), hyperParameters: configuration.parameters.description.merging(trained.chosen) { $1 }, metrics: trained.metrics,
             codeRevision: codeRevision

@@ -39,7 +39,7 @@ struct InferenceRoutesTests {
 
     func withApplication(_ body: @Sendable (PollsModelFixture, any TestClientProtocol) async throws -> Void) async throws {
         let fixture = try await PollsModelFixture()
-        _ = try await fixture.repository.reload(domain: "polls")
+        _ = try await fixture.repository.reload(domain: .poll)
         let catalog = CatalogMetadata()
         try await catalog.refresh(from: fixture.postgres)
         let service = InferenceService(
@@ -362,6 +362,35 @@ struct InferenceRoutesTests {
         await application.shutdown()
     }
 
+    @Test("postgres.apply_migrations = false on a schema missing a migration: the API stays unready naming it, and applies nothing")
+    func checkOnlyStaysUnreadyOnAnUnmigratedSchema() async throws {
+        var logger = Logger(label: "inference-tests")
+        logger.logLevel = .critical
+        let schema = TestStack.uniqueName("apischema")
+        var configuration = try Self.apiConfiguration(postgres: try await TestStack.createSchema(schema))
+        configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
+        configuration.features.keyPrefix = schema + ":v1"
+        configuration.applyMigrations = false
+        let application = try await InferenceApplication.start(configuration: configuration, metrics: ServiceMetrics(), logger: logger)
+        try await Application(router: application.router()).test(.router) { client in
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                let body = Self.json(response)
+                #expect(body["status"] == .string("not_ready"))
+                guard case .object(let checks)? = body["checks"], case .string(let schemaCheck)? = checks.first(where: { $0.key == "schema" })?.value else {
+                    Issue.record("no schema check in \(body)")
+                    return
+                }
+                #expect(schemaCheck.contains("the schema lacks migration 0001_training_store"), "\(schemaCheck)")
+            }
+        }
+        await application.shutdown()
+        let postgres = PostgresClient(configuration: configuration.postgres)
+        #expect(try await postgres.query("SELECT to_regclass('schema_migrations') IS NULL")[0].decode(0, as: Bool.self), "checking applied something")
+        await postgres.shutdown()
+        try await TestStack.dropSchema(schema)
+    }
+
     @Test("popular, trending, a user's profile, poll results (404 for an unknown poll), similar items (404 for an unknown item), models, admin reload needs the token")
     func otherRoutes() async throws {
         try await withApplication { fixture, client in
@@ -452,7 +481,7 @@ struct InferenceRoutesTests {
                     Issue.record("no models")
                     return
                 }
-                #expect(polls.first { $0.key == "version" }?.value == .string(fixture.repository.model(for: "polls")!.manifest.version))
+                #expect(polls.first { $0.key == "version" }?.value == .string(fixture.repository.model(for: .poll)!.manifest.version))
             }
             try await client.execute(uri: "/v1/items/p5/similar?domain=polls&k=4", method: .get) { response in
                 #expect(response.status == .ok)

@@ -39,7 +39,7 @@ struct MovieFixture {
         run = TrainingRun(configuration: configuration, postgres: postgres, logger: logger) { _, _ in }
         _ = try await run.train(domain: "movies", force: false, codeRevision: "test")
         repository = ModelRepository(registry: run.registry, artifacts: run.artifacts, logger: logger)
-        _ = try await repository.reload(domain: "movies")
+        _ = try await repository.reload(domain: .movie)
         redis = RedisClient(configuration: try TestStack.redisConfiguration())
         var features = FeatureConfiguration()
         features.keyPrefix = schema + ":v1"

@@ -14,8 +14,8 @@ struct EndToEndTests {
         // The trainer pinned to sequence-aware EASE; the same artifact served as implicit ALS too
         // (`inference.top_n_model = implicit-als`): the vote must reach both kinds' next answers.
         let fixture = try await RecommendationEngineTests.Fixture(kind: .sequenceAwareEASE)
-        _ = try await fixture.repository.reload(domain: "polls")
-        #expect(fixture.repository.model(for: "polls")?.bundle.topNKind == .sequenceAwareEASE)
+        _ = try await fixture.repository.reload(domain: .poll)
+        #expect(fixture.repository.model(for: .poll)?.bundle.topNKind == .sequenceAwareEASE)
         var alsEngine = fixture.engine
         alsEngine.alwaysImplicitALS = true
         let name = TestStack.uniqueName("e2e")

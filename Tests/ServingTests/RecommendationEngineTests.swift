@@ -21,9 +21,9 @@ struct RecommendationEngineTests {
     @Test("personalised for a trained user, changed by a fresh vote; fold-in for a new user with events; popular for nobody; the user's training history never recommended", arguments: TopNKind.allCases)
     func strategies(kind: TopNKind) async throws {
         let fixture = try await Fixture(kind: kind)
-        let version = try await fixture.repository.reload(domain: "polls")
+        let version = try await fixture.repository.reload(domain: .poll)
         #expect(version != nil)
-        let model = try #require(fixture.repository.model(for: "polls"))
+        let model = try #require(fixture.repository.model(for: .poll))
         #expect(model.bundle.topNKind == kind)
         #expect(model.manifest.hyperParameters["top_n.kind"] == kind.rawValue)
         // Every trained user: nothing from their training history (it is not in Redis: bootstrapped).
@@ -81,14 +81,14 @@ struct RecommendationEngineTests {
     @Test("a corrupted new artifact is refused and the old model keeps serving", arguments: TopNKind.allCases)
     func corruptedArtifactKeepsTheOldModel(kind: TopNKind) async throws {
         let fixture = try await Fixture(kind: kind)
-        let served = try await fixture.repository.reload(domain: "polls")
+        let served = try await fixture.repository.reload(domain: .poll)
         // A second run, promoted, whose file is then damaged on disk.
         let second = try await fixture.run.train(domain: "polls", force: true, codeRevision: "test")
         var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: second.path)))
         bytes[bytes.count / 2] ^= 0xFF
         try Data(bytes).write(to: URL(fileURLWithPath: second.path))
-        await #expect(throws: ModelArtifactError.self) { try await fixture.repository.reload(domain: "polls") }
-        #expect(fixture.repository.model(for: "polls")?.manifest.version == served)
+        await #expect(throws: ModelArtifactError.self) { try await fixture.repository.reload(domain: .poll) }
+        #expect(fixture.repository.model(for: .poll)?.manifest.version == served)
         let result = try await fixture.engine.recommend(RecommendationRequest(user: "u0", domain: .poll, k: 3), now: Int64(Date().timeIntervalSince1970 * 1000))
         #expect(result.modelVersion == served && result.items.count == 3)
         try await fixture.finish()
@@ -98,7 +98,7 @@ struct RecommendationEngineTests {
     @Test("Redis down: personalised and popular answers from the model alone, marked degraded; no model and no Redis: an error", arguments: [RedisConfiguration.IOModel.threads, .eventLoops])
     func redisDownDegradesToTheModel(io: RedisConfiguration.IOModel) async throws {
         let fixture = try await Fixture()
-        _ = try await fixture.repository.reload(domain: "polls")
+        _ = try await fixture.repository.reload(domain: .poll)
         // A Redis client for a port where nothing listens.
         let unreachable = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: TestStack.freePort(), connectTimeout: .milliseconds(200), io: io))
         var features = FeatureConfiguration()
@@ -170,7 +170,7 @@ struct RecommendationEngineTests {
     @Test("hot reload while requests run: every request answered, each by the old or the new model", arguments: TopNKind.allCases)
     func hotReloadUnderConcurrentRequests(kind: TopNKind) async throws {
         let fixture = try await Fixture(kind: kind)
-        let old = try #require(try await fixture.repository.reload(domain: "polls"))
+        let old = try #require(try await fixture.repository.reload(domain: .poll))
         let second = try await fixture.run.train(domain: "polls", force: true, codeRevision: "test")
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let engine = fixture.engine
@@ -182,7 +182,7 @@ struct RecommendationEngineTests {
                 }
             }
             group.addTask {
-                try await repository.reload(domain: "polls")
+                try await repository.reload(domain: .poll)
                 return nil
             }
             var seen: [String] = []
@@ -191,7 +191,7 @@ struct RecommendationEngineTests {
         }
         #expect(versions.count == 200)
         #expect(Set(versions).isSubset(of: [old, second.manifest.version]))
-        #expect(repository.model(for: "polls")?.manifest.version == second.manifest.version)
+        #expect(repository.model(for: .poll)?.manifest.version == second.manifest.version)
         try await fixture.finish()
     }
 }

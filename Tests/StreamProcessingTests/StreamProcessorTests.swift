@@ -472,6 +472,31 @@ struct StreamProcessorTests {
     private func makeLike(at now: Int64) -> Event {
         Event(eventID: EventID.random(), type: .movieLike, userID: "u", subjectID: "m1", occurredAt: EventTimestamp(millisecondsSinceEpoch: now))
     }
+
+    @Test("With postgres.apply_migrations = false the processor refuses to start on a schema missing a migration, naming it; applying (the default) migrates")
+    func checkOnlyRefusesAnUnmigratedSchema() async throws {
+        var fixture = try await ProcessorFixture(partitions: 1)
+        let redis = RedisClient(configuration: fixture.configuration.redis)
+        fixture.configuration.applyMigrations = false
+        let refused = await #expect(throws: PostgresError.self) { _ = try await fixture.start() }
+        #expect(refused?.description.contains("the schema lacks migration 0001_training_store") == true)
+        #expect(refused?.description.contains("trainer check") == true)
+
+        fixture.configuration.applyMigrations = true
+        let running = try await fixture.start()
+        await running.stop()
+        let postgres = PostgresClient(configuration: fixture.configuration.postgres)
+        let versions = try await postgres.query("SELECT version FROM schema_migrations ORDER BY version").map { try $0.decode(0, as: Int.self) }
+        #expect(versions == (try PostgresMigrator(directory: fixture.configuration.migrationsDirectory).migrations.map(\.version)))
+        await postgres.shutdown()
+
+        // Now current: the check passes and the processor starts.
+        fixture.configuration.applyMigrations = false
+        let checked = try await fixture.start()
+        await checked.stop()
+        try await fixture.cleanUp(redis)
+        await redis.shutdown()
+    }
 }
 
 func wallNow() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
