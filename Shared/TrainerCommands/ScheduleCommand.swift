@@ -2,7 +2,6 @@ import ArgumentParser
 import ClientRuntime
 import ServiceConfiguration
 import ServiceLifecycle
-import ServiceSupport
 import Training
 
 /// `trainer schedule`: trains the domains periodically until SIGTERM or SIGINT; a failing run is logged
