@@ -277,7 +277,7 @@ let package = Package(
             name: "StreamRecBench",
             dependencies: [
                 "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender", "SyntheticData", "Features", "LoadGeneration", "Ingest",
-                "ClientRuntime", "Datasets", "Serving", "ServiceConfiguration",
+                "ClientRuntime", "Datasets", "Serving", "ServiceConfiguration", "EventStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),

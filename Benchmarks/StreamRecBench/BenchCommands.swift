@@ -16,7 +16,7 @@ struct StreamRecBenchCommand: AsyncParsableCommand {
             KafkaProducerBenchmark.self, CreateTopicCommand.self, RedisBenchmark.self, EventsCodecBenchmark.self,
             RecommenderEvaluationBenchmark.self, PredictEvaluationBenchmark.self, ALSFitBenchmark.self,
             ProcessorFillCommand.self, ProcessorWaitCommand.self, GatewayLoadBenchmark.self,
-            GatewayStagesBenchmark.self, FeatureMemoryBenchmark.self, TitleResolutionBenchmark.self,
+            GatewayStagesBenchmark.self, FeatureMemoryBenchmark.self, TitleResolutionBenchmark.self, ProcessorStagesBenchmark.self,
         ]
     )
 
@@ -263,5 +263,29 @@ struct TitleResolutionBenchmark: AsyncParsableCommand {
     func run() async throws {
         common.bootstrapLogging()
         try titleResolution(self)
+    }
+}
+
+struct ProcessorStagesBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "processor-stages",
+        abstract: "The processor's sinks alone and together on the same in-memory events: decode, training store (PostgreSQL), features (Redis)."
+    )
+
+    @OptionGroup var common: CommonBenchOptions
+    @Option(name: .customLong("events")) var events: Int = 1_000_000
+    @Option(name: .customLong("batch"), help: "Records per batch (the processor's kafka.max_batch_size).") var batch: Int = 20_000
+    @Option(name: .customLong("partitions")) var partitions: Int = 6
+    @Option(name: .customLong("redis-host")) var redisHost: String = "127.0.0.1"
+    @Option(name: .customLong("redis-port")) var redisPort: Int = 6379
+    @Option(name: .customLong("postgres-host")) var postgresHost: String = "127.0.0.1"
+    @Option(name: .customLong("postgres-port")) var postgresPort: Int = 5432
+    @Option(name: .customLong("postgres-database")) var postgresDatabase: String = "streamrec"
+    @Option(name: .customLong("postgres-user")) var postgresUser: String = "streamrec"
+    @Option(name: .customLong("migrations")) var migrations: String = "configs/migrations"
+
+    func run() async throws {
+        common.bootstrapLogging()
+        try await processorStages(self)
     }
 }

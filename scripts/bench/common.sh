@@ -124,3 +124,21 @@ bench_pipeline_down() {
   rm -rf "var/bench-$RUN_ID"
   bench_stack_down
 }
+
+# Where a record's time goes inside the processor (from its /metrics): batches, mean records per batch,
+# mean wall time per stage, and how many batches took over 1 s. Prints one line.
+processor_stage_summary() {  # PORT
+  curl -fs "http://127.0.0.1:$1/metrics" | awk -F'[{}" ]+' '
+    /^streamrec_processor_stage_duration_seconds_sum/ { sum[$3] = $NF }
+    /^streamrec_processor_stage_duration_seconds_count/ { count[$3] = $NF }
+    /^streamrec_processor_batch_duration_seconds_sum/ { bsum = $NF }
+    /^streamrec_processor_batch_duration_seconds_count/ { bcount = $NF }
+    /^streamrec_processor_batch_duration_seconds_bucket/ && /le="1.0"|le="1"/ { bunder = $NF }
+    /^streamrec_processor_events_total/ { events += $NF }
+    END {
+      if (bcount == 0) { print "processor: no batch"; exit }
+      printf "processor: %d batches, %.0f records per batch, %d over 1 s; mean per batch: whole %.1f ms", bcount, events / bcount, bcount - bunder, 1000 * bsum / bcount
+      for (s in sum) if (count[s] > 0) printf ", %s %.1f ms", s, 1000 * sum[s] / count[s]
+      print ""
+    }'
+}

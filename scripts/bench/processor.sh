@@ -58,6 +58,10 @@ STREAMREC_KAFKA_BROKERS="$BROKER" STREAMREC_KAFKA_GROUP_ID="$RUN_ID" STREAMREC_T
   .build/release/stream-processor >&2 &
 processor_pid=$!
 sleep 0.5
+# BENCH_PERF=1: a CPU profile of the processor for 10 s from its start (perf report -i .run/bench/processor.perf).
+if [ "${BENCH_PERF:-0}" = 1 ]; then
+  perf record -F 999 -g -o .run/bench/processor.perf -p "$processor_pid" -- sleep 10 >/dev/null 2>&1 &
+fi
 p0=$(ticks "$processor_pid"); r0=$(ticks "$redis_pid"); b0=$(ticks "$broker_pid"); q0=$(pg_ticks); t0=$(date +%s%N)
 result=$($BENCH processor-wait --brokers "$BROKER" --group "$RUN_ID" --ends-file "$ENDS")
 p1=$(ticks "$processor_pid"); r1=$(ticks "$redis_pid"); b1=$(ticks "$broker_pid"); q1=$(pg_ticks); t1=$(date +%s%N)
@@ -95,6 +99,15 @@ else
   echo "bench: no peer at $PEER_DIR (set PEER_DIR): peer skipped" >&2
 fi
 
+# The processor's sinks alone, on the same Redis and PostgreSQL, on as many in-memory events (no Kafka): which
+# of them is the floor (STAGES=0 skips it).
+stages_alone=""
+if [ "${STAGES:-1}" = 1 ]; then
+  echo "bench: the sinks alone (processor-stages, $EVENTS events)" >&2
+  stages_alone=$(STREAMREC_POSTGRES_PASSWORD="$STREAMREC_POSTGRES_PASSWORD" $BENCH processor-stages --events "$EVENTS" \
+    --redis-port "$REDIS_PORT" --postgres-port "$PG_PORT" --postgres-database "$STREAMREC_POSTGRES_DATABASE" --postgres-user "$STREAMREC_POSTGRES_USER" | tail -1)
+fi
+
 rate=$(sed -n 's/.*rate=\([0-9]*\).*/\1/p' <<< "$result")
 records=$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' <<< "$result")
 hz=$(getconf CLK_TCK)
@@ -116,5 +129,6 @@ awk -v p=$((p1 - p0)) -v r=$((r1 - r0)) -v b=$((b1 - b0)) -v q=$((q1 - q0)) -v n
   printf "\ncores used while processing: processor %.2f, redis %.2f, postgres %.2f, broker %.2f (of 2)\n", p / hz / s, r / hz / s, q / hz / s, b / hz / s }'
 echo "$stages"
 echo "| peer (Python, movie topic, 5 commands per event, no PostgreSQL) events/s | $peer_rate |"
+[ -n "$stages_alone" ] && echo "$stages_alone"
 awk -v c=$((calls1 - calls0)) -v n="$EVENTS" -v rate="$rate" -v peer="$peer_rate" -v rss="$rss_mib" \
   'BEGIN { printf "processor_events_per_second=%d peer_events_per_second=%s redis_commands_per_event=%.2f rss_mib=%s\n", rate, peer, c / n, rss }'
