@@ -24,22 +24,24 @@ final class UserStateCache: Sendable {
 
     /// Removes and returns the cached states among `keys`: the caller owns them until it stores them
     /// back (a state shared with the cache would copy its collections on the first change).
-    func take(_ keys: some Sequence<String>) -> [String: UserFeatureState] {
+    /// Only states `usable` accepts are returned; the others are dropped (read again).
+    func take(_ keys: some Sequence<String>, where usable: (UserFeatureState) -> Bool = { _ in true }) -> [String: UserFeatureState] {
         storage.withLock { storage in
             var found: [String: UserFeatureState] = [:]
             for key in keys {
-                if let entry = storage.entries.removeValue(forKey: key) { found[key] = entry.state }
+                if let entry = storage.entries.removeValue(forKey: key), usable(entry.state) { found[key] = entry.state }
             }
             return found
         }
     }
 
-    /// Stores states as written to Redis.
-    func store(_ states: [String: UserFeatureState]) {
+    /// Stores states as written to Redis: those of `states` whose key `keep` accepts (no intermediate
+    /// dictionary: copying one retains every state's collections).
+    func store(_ states: [String: UserFeatureState], keeping keep: (String) -> Bool = { _ in true }) {
         guard capacity > 0 else { return }
         storage.withLock { storage in
             storage.tick += 1
-            for (key, state) in states { storage.entries[key] = Entry(state: state, lastUsed: storage.tick) }
+            for (key, state) in states where keep(key) { storage.entries[key] = Entry(state: state, lastUsed: storage.tick) }
             if storage.entries.count > capacity {
                 // Sorting the ticks is O(n log n), paid once per tenth of the capacity inserted.
                 let keep = capacity - capacity / 10

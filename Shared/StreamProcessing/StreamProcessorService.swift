@@ -115,10 +115,12 @@ public final class StreamProcessorService: Service, Sendable {
         for (stage, duration) in report.stageDurations { metrics.stage(stage).recordNanoseconds(duration.nanoseconds) }
         // Counted per (type, outcome) first: a counter looked up per event cost more than applying it.
         var counts: [ProcessorMetrics.EventOutcome: Int64] = [:]
-        for (item, status) in zip(report.events, report.features.statuses) {
-            counts[ProcessorMetrics.EventOutcome(type: item.event.type, status: status), default: 0] += 1
+        // By index: iterating the events would copy each (and retain its strings) for two fields.
+        for index in report.events.indices where index < report.features.statuses.count {
+            let status = report.features.statuses[index]
+            counts[ProcessorMetrics.EventOutcome(type: report.events[index].event.type, status: status), default: 0] += 1
             if case .applied = status {
-                metrics.freshness.recordNanoseconds(max(0, now - item.event.occurredAt.millisecondsSinceEpoch) * 1_000_000)
+                metrics.freshness.recordNanoseconds(max(0, now - report.events[index].event.occurredAt.millisecondsSinceEpoch) * 1_000_000)
             }
         }
         for (outcome, count) in counts { metrics.events(outcome).increment(by: count) }
