@@ -16,12 +16,9 @@ struct SecurityConfigurationTests {
         try ConfigReader(keys: keys, fileValues: [:], environment: environment, source: "test")
     }
 
-    /// A readable file standing in for a certificate (the reader checks files exist; librdkafka parses them).
-    static let someFile: String = {
-        let path = NSTemporaryDirectory() + "streamrec-security-\(UUID().uuidString.prefix(8)).pem"
-        FileManager.default.createFile(atPath: path, contents: Data("not parsed here\n".utf8))
-        return path
-    }()
+    /// A readable file standing in for a certificate (the reader checks files exist; librdkafka parses them):
+    /// this source file, which is certainly not a certificate, and nothing to clean up.
+    static let someFile = #filePath
 
     func kafkaError(_ environment: [String: String]) throws -> ConfigurationError? {
         let reader = try reader(environment)
