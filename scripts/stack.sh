@@ -41,10 +41,15 @@
 #   REDIS_PORT        redis port                                           [16379]
 #   REDIS_CLUSTER     1: redis as a one-node cluster owning every slot (tests) [0]
 #   REDIS_CLUSTER_PORT  its cluster bus port                  [REDIS_PORT ± 10000]
+#   REDIS_TLS_PORT    also listen with TLS on this port (tests); needs REDIS_TLS_CERT, REDIS_TLS_KEY
+#                     (server certificate and key, PEM) and REDIS_TLS_CA (CA of client certificates,
+#                     which are optional)                                  [unset: no TLS]
 #   PG_PORT           postgres port                                        [15432]
 #   PG_DATABASE       database created for the app                         [streamrec]
 #   PG_USER           app role (LOGIN, owner of PG_DATABASE)               [streamrec]
 #   PG_PASSWORD       app role password (scram-sha-256 over TCP)           [streamrec]
+#   PG_SSL_CERT, PG_SSL_KEY  server certificate and key (PEM): postgres starts with ssl=on, plaintext
+#                     still accepted (tests choose sslmode)                [unset: no TLS]
 #   PG_BINDIR         postgres binaries  [highest /usr/lib/postgresql/*/bin, else pg_config --bindir]
 #   KAFKA_PORT        tansu (Kafka protocol) port                          [19092]
 #   STREAMREC_PREFIX  where scripts/setup.sh installed tansu + librdkafka  [/opt/streamrec]
@@ -306,9 +311,16 @@ ACL
   # The cluster bus port defaults to port + 10 000, invalid above 55 535 (tests pick ports up to 60 999).
   local bus="${REDIS_CLUSTER_PORT:-$((REDIS_PORT > 55535 ? REDIS_PORT - 10000 : REDIS_PORT + 10000))}"
   [ "${REDIS_CLUSTER:-0}" = 1 ] && cluster=(--cluster-enabled yes --cluster-config-file "$RUN/redis/nodes.conf" --cluster-port "$bus")
+  # REDIS_TLS_PORT: a TLS listener beside the plain one (which the health check keeps using); client
+  # certificates optional, so a test can connect with or without one.
+  local tls=()
+  if [ -n "${REDIS_TLS_PORT:-}" ]; then
+    tls=(--tls-port "$REDIS_TLS_PORT" --tls-cert-file "$REDIS_TLS_CERT" --tls-key-file "$REDIS_TLS_KEY"
+      --tls-ca-cert-file "$REDIS_TLS_CA" --tls-auth-clients optional)
+  fi
   spawn "$logf" "$(pid_file redis)" redis-server \
     --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN/redis" --aclfile "$acl" \
-    "${persistence[@]}" "${cluster[@]}" --daemonize no --logfile "$logf"
+    "${persistence[@]}" "${cluster[@]}" "${tls[@]}" --daemonize no --logfile "$logf"
   wait_healthy redis "$SPAWNED_PID" redis_healthy
   if [ "${REDIS_CLUSTER:-0}" = 1 ]; then
     # Slots survive a restart in nodes.conf; assigning them again would fail, so only when unassigned.
@@ -457,16 +469,26 @@ start_postgres() {
     fi
   done
   local logf; logf="$(component_log postgres)"
+  # PG_SSL_CERT/PG_SSL_KEY: TLS (tests). Copied beside the cluster, owned by the server's user and the key
+  # readable by it alone: postgres refuses a key file others can read.
+  local ssl=()
+  if [ -n "${PG_SSL_CERT:-}" ]; then
+    cp "$PG_SSL_CERT" "$PG_DIR/server.crt"
+    cp "$PG_SSL_KEY" "$PG_DIR/server.key"
+    chmod 600 "$PG_DIR/server.key"
+    if is_root; then chown postgres:postgres "$PG_DIR/server.crt" "$PG_DIR/server.key"; fi
+    ssl=(-c ssl=on -c "ssl_cert_file=$PG_DIR/server.crt" -c "ssl_key_file=$PG_DIR/server.key")
+  fi
   # fsync/synchronous_commit/full_page_writes off: throwaway test cluster, speed over durability.
   if is_root; then
     spawn "$logf" "$(pid_file postgres)" setpriv --reuid=postgres --regid=postgres --init-groups -- \
       "$PG_BIN/postgres" -D "$PG_DIR/data" -p "$PG_PORT" -k "$PG_DIR" \
       -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-      -c full_page_writes=off -c max_connections=200
+      -c full_page_writes=off -c max_connections=200 "${ssl[@]}"
   else
     spawn "$logf" "$(pid_file postgres)" "$PG_BIN/postgres" -D "$PG_DIR/data" -p "$PG_PORT" -k "$PG_DIR" \
       -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-      -c full_page_writes=off -c max_connections=200
+      -c full_page_writes=off -c max_connections=200 "${ssl[@]}"
   fi
   local pid="$SPAWNED_PID"
   wait_healthy_pg "$pid"

@@ -40,7 +40,7 @@ await ServiceBootstrap.run(
         let producers = try ProducerSlot(flushTimeout: configuration.producer.deliveryTimeout, logger: logger) {
             try KafkaProducer(configuration: configuration.producer, logger: logger)
         }
-        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: configuration.producer.bootstrapServers), logger: logger)
+        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(for: configuration.producer), logger: logger)
         let ingest = IngestService(configuration: configuration, producers: producers, metrics: metrics, logger: logger)
         let readiness = BrokerReadiness(admin: admin, producers: producers, configuration: configuration, logger: logger)
         let app = Application(

@@ -16,6 +16,17 @@ public enum ClientConfigKeys {
         "redis.io", default: "threads",
         "Who does Redis I/O: threads (redis.connections hiredis connections, each with its own thread) or event_loops (one connection per NIO event loop; no thread hand-off for callers on those loops)"
     )
+    public static let redisTLS = ConfigKey(
+        "redis.tls", default: "false",
+        "Connect to Redis over TLS (the server's tls-port); needs redis.io = event_loops (hiredis 0.14, the threads model, has no TLS here)")
+    public static let redisTLSCAFile = ConfigKey(
+        "redis.tls_ca_file", default: "", "PEM file of the CAs that signed the Redis server's certificate; empty: the system's trust store")
+    public static let redisTLSCertificateFile = ConfigKey(
+        "redis.tls_cert_file", default: "", "Client certificate (PEM) for servers with tls-auth-clients yes (Redis's default); needs redis.tls_key_file")
+    public static let redisTLSKeyFile = ConfigKey("redis.tls_key_file", default: "", "The client certificate's private key (PEM)")
+    public static let redisTLSServerName = ConfigKey(
+        "redis.tls_server_name", default: "",
+        "Name the server's certificate must carry (and SNI); empty: redis.host (an IP address is then checked against the certificate's IP entries)")
     public static let redisConnectTimeout = ConfigKey("redis.connect_timeout", default: "2s", "Bound on connecting to Redis")
     public static let redisCommandTimeout = ConfigKey("redis.command_timeout", default: "5s", "Bound on each Redis command")
 
@@ -24,6 +35,14 @@ public enum ClientConfigKeys {
     public static let postgresDatabase = ConfigKey("postgres.database", default: "streamrec", "PostgreSQL database")
     public static let postgresUser = ConfigKey("postgres.user", default: "streamrec", "PostgreSQL user")
     public static let postgresPassword = ConfigKey("postgres.password", default: nil, "PostgreSQL password (or postgres.password_file)", secret: true)
+    public static let postgresSSLMode = ConfigKey(
+        "postgres.sslmode", default: "prefer",
+        "libpq sslmode: disable, allow, prefer (TLS if offered: no protection), require (TLS, certificate unchecked), verify-ca, verify-full (TLS, CA and host name checked)")
+    public static let postgresSSLRootCertificate = ConfigKey(
+        "postgres.ssl_root_cert", default: "", "PEM file of the CAs that signed the server's certificate (sslrootcert), for verify-ca and verify-full; empty: ~/.postgresql/root.crt")
+    public static let postgresSSLCertificate = ConfigKey(
+        "postgres.ssl_cert", default: "", "Client certificate (sslcert, PEM) for certificate authentication; needs postgres.ssl_key")
+    public static let postgresSSLKey = ConfigKey("postgres.ssl_key", default: "", "The client certificate's private key (sslkey, PEM, readable by its owner only)")
     public static let postgresPoolSize = ConfigKey("postgres.pool_size", default: "8", "Most PostgreSQL connections open at once")
     public static let postgresStatementTimeout = ConfigKey("postgres.statement_timeout", default: "30s", "Server-side bound on each statement")
     public static let postgresSchema = ConfigKey("postgres.schema", default: "", "Schema for the service's tables (search_path); empty: the server's default (public). Must exist")
@@ -47,6 +66,30 @@ public enum ClientConfigKeys {
         "kafka.group_instance_id", default: "",
         "Static group membership (group.instance.id): a stable id per instance, e.g. the pod name, so that a restarted instance takes its partitions back without waiting out its old session; empty: dynamic membership")
 
+    public static let kafkaSecurityProtocol = ConfigKey(
+        "kafka.security_protocol", default: "plaintext",
+        "How clients reach the brokers: plaintext, ssl (TLS), sasl_plaintext (SASL without TLS) or sasl_ssl (SASL over TLS); producers, consumers and admin clients alike")
+    public static let kafkaSASLMechanism = ConfigKey(
+        "kafka.sasl_mechanism", default: "",
+        "SASL mechanism with sasl_plaintext or sasl_ssl: PLAIN (sasl_ssl only), SCRAM-SHA-256 or SCRAM-SHA-512; empty: none")
+    public static let kafkaSASLUsername = ConfigKey("kafka.sasl_username", default: "", "SASL user with sasl_plaintext or sasl_ssl")
+    public static let kafkaSASLPassword = ConfigKey(
+        "kafka.sasl_password", default: nil, "SASL password with sasl_plaintext or sasl_ssl (or kafka.sasl_password_file); never logged", secret: true)
+    public static let kafkaSSLCAFile = ConfigKey(
+        "kafka.ssl_ca_file", default: "", "PEM file of the CAs that signed the brokers' certificates, with ssl or sasl_ssl; empty: the system's trust store")
+    public static let kafkaSSLCertificateFile = ConfigKey(
+        "kafka.ssl_certificate_file", default: "", "Client certificate (PEM) for brokers that require one, with ssl or sasl_ssl; needs kafka.ssl_key_file")
+    public static let kafkaSSLKeyFile = ConfigKey("kafka.ssl_key_file", default: "", "The client certificate's private key (PEM)")
+    public static let kafkaSSLKeyPassword = ConfigKey(
+        "kafka.ssl_key_password", default: nil, "Passphrase of an encrypted kafka.ssl_key_file (or kafka.ssl_key_password_file)", secret: true)
+    public static let kafkaSSLVerifyHostname = ConfigKey(
+        "kafka.ssl_verify_hostname", default: "true",
+        "Check that each broker's certificate names its address (false accepts any certificate of the CA for any broker)")
+    public static let kafkaSecurity: [ConfigKey] = [
+        kafkaSecurityProtocol, kafkaSASLMechanism, kafkaSASLUsername, kafkaSASLPassword, kafkaSSLCAFile, kafkaSSLCertificateFile, kafkaSSLKeyFile,
+        kafkaSSLKeyPassword, kafkaSSLVerifyHostname,
+    ]
+
     public static let movieTopic = ConfigKey("topics.movie", default: "streamrec.movie-events", "Topic of movie events")
     public static let pollTopic = ConfigKey("topics.poll", default: "streamrec.poll-events", "Topic of poll events")
     public static let topicPartitions = ConfigKey("topics.partitions", default: "6", "Partitions of each event topic when a service creates it")
@@ -57,11 +100,14 @@ public enum ClientConfigKeys {
     )
     public static let eventTopics: [ConfigKey] = [movieTopic, pollTopic, topicPartitions, topicReplication]
 
-    public static let redis: [ConfigKey] = [redisHost, redisPort, redisUsername, redisPassword, redisDatabase, redisConnections, redisLaneFill, redisIO, redisConnectTimeout, redisCommandTimeout]
+    public static let redis: [ConfigKey] = [redisHost, redisPort, redisUsername, redisPassword, redisDatabase, redisConnections, redisLaneFill, redisIO, redisConnectTimeout, redisCommandTimeout,
+        redisTLS, redisTLSCAFile, redisTLSCertificateFile, redisTLSKeyFile, redisTLSServerName,
+    ]
     public static let postgres: [ConfigKey] = [
         postgresHost, postgresPort, postgresDatabase, postgresUser, postgresPassword, postgresPoolSize,
-        postgresStatementTimeout, postgresSchema, postgresMigrationsDirectory,
+        postgresStatementTimeout, postgresSchema, postgresMigrationsDirectory, postgresSSLMode, postgresSSLRootCertificate, postgresSSLCertificate,
+        postgresSSLKey,
     ]
-    public static let kafkaProducer: [ConfigKey] = [kafkaBrokers, kafkaCompression, kafkaLinger, kafkaDeliveryTimeout, kafkaQueueMaxMessages, kafkaDebug]
-    public static let kafkaConsumer: [ConfigKey] = [kafkaBrokers, kafkaGroupID, kafkaGroupInstanceID, kafkaSessionTimeout, kafkaHeartbeatInterval, kafkaDebug]
+    public static let kafkaProducer: [ConfigKey] = [kafkaBrokers, kafkaCompression, kafkaLinger, kafkaDeliveryTimeout, kafkaQueueMaxMessages, kafkaDebug] + kafkaSecurity
+    public static let kafkaConsumer: [ConfigKey] = [kafkaBrokers, kafkaGroupID, kafkaGroupInstanceID, kafkaSessionTimeout, kafkaHeartbeatInterval, kafkaDebug] + kafkaSecurity
 }

@@ -11,6 +11,7 @@ extension KafkaProducerConfiguration {
         self.init(
             bootstrapServers: try reader.list(K.kafkaBrokers),
             clientID: clientID,
+            security: try KafkaSecurity(reading: reader),
             compression: compression,
             linger: try reader.duration(K.kafkaLinger),
             queueMaxMessages: try reader.int(K.kafkaQueueMaxMessages, range: 1...10_000_000),

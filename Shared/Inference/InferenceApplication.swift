@@ -51,7 +51,7 @@ public struct InferenceApplication: Sendable {
         // The announcement topic, so the listener can subscribe before the first promotion (creating it
         // is idempotent; a broker that is down now only delays hot reloads).
         do {
-            let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: configuration.consumer.bootstrapServers), logger: logger)
+            let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(for: configuration.consumer), logger: logger)
             defer { Task { await admin.shutdown() } }
             if !(try await admin.listTopics()).contains(configuration.modelUpdatedTopic) {
                 _ = try await admin.createTopics([KafkaTopicSpecification(name: configuration.modelUpdatedTopic, partitions: 1)])

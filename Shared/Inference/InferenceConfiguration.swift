@@ -89,6 +89,7 @@ public struct InferenceConfiguration: Sendable {
             host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.requestTimeoutKey, HTTPServerSettings.maximumConnectionsKey,
             HTTPServerSettings.pinToEventLoopKey, predictRateLimit, predictRateBurst, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, topNModel, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
             + ClientConfigKeys.redis + ClientConfigKeys.postgres + [ClientConfigKeys.postgresApplyMigrations, ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug]
+            + ClientConfigKeys.kafkaSecurity
     }
 
     public init(reading reader: ConfigReader) throws(ConfigurationError) {
@@ -96,7 +97,7 @@ public struct InferenceConfiguration: Sendable {
         // record: replaying old announcements is harmless, a reload of the served version does nothing).
         var consumer = KafkaConsumerConfiguration(
             bootstrapServers: try reader.list(ClientConfigKeys.kafkaBrokers), groupID: "inference-api-\(UUID().uuidString.prefix(8).lowercased())",
-            clientID: "inference-api", autoOffsetReset: .earliest
+            clientID: "inference-api", security: try KafkaSecurity(reading: reader), autoOffsetReset: .earliest
         )
         consumer.maxBatchSize = 100
         self.init(

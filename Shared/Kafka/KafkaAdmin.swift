@@ -55,6 +55,7 @@ public final class KafkaAdmin: Sendable {
     public init(configuration: KafkaAdminConfiguration, logger: Logger = Logger(label: "streamrec.kafka.admin")) throws(KafkaError) {
         self.configuration = configuration
         let context = KafkaHandleContext(logger: logger)
+        try configuration.security.check()
         let conf = try makeKafkaConf(configuration.properties)
         context.install(on: conf)
         self.context = context

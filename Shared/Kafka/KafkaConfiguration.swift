@@ -37,12 +37,15 @@ public struct KafkaProducerConfiguration: Sendable, Hashable {
     public var deliveryTimeout: Duration
     /// How long the poll thread blocks per wait for delivery reports; does not add latency.
     public var pollInterval: Duration
+    /// TLS and SASL (``KafkaSecurity``); plaintext by default.
+    public var security: KafkaSecurity
     /// Any other librdkafka property, applied last.
     public var additionalProperties: [String: String]
 
     public init(
         bootstrapServers: [String],
         clientID: String = "streamrec",
+        security: KafkaSecurity = .plaintext,
         enableIdempotence: Bool = true,
         acks: String = "all",
         compression: KafkaCompression = .lz4,
@@ -65,6 +68,7 @@ public struct KafkaProducerConfiguration: Sendable, Hashable {
         self.queueMaxKilobytes = queueMaxKilobytes
         self.deliveryTimeout = deliveryTimeout
         self.pollInterval = pollInterval
+        self.security = security
         self.additionalProperties = additionalProperties
     }
 
@@ -82,6 +86,7 @@ public struct KafkaProducerConfiguration: Sendable, Hashable {
             "queue.buffering.max.kbytes": String(queueMaxKilobytes),
             "message.timeout.ms": String(max(1, deliveryTimeout.milliseconds)),
         ]
+        properties.merge(security.properties) { _, new in new }
         properties.merge(additionalProperties) { _, new in new }
         return properties
     }
@@ -118,12 +123,15 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
     /// that do not answer a held fetch as soon as records arrive (the local Tansu one) add up to this
     /// much latency to every record, so it is 50 ms rather than librdkafka's 500 ms.
     public var fetchWaitMax: Duration = .milliseconds(50)
+    /// TLS and SASL (``KafkaSecurity``); plaintext by default.
+    public var security: KafkaSecurity
     public var additionalProperties: [String: String]
 
     public init(
         bootstrapServers: [String],
         groupID: String,
         clientID: String = "streamrec",
+        security: KafkaSecurity = .plaintext,
         autoOffsetReset: KafkaOffsetReset = .earliest,
         sessionTimeout: Duration = .seconds(10),
         groupInstanceID: String? = nil,
@@ -147,6 +155,7 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
         self.maxBatchSize = maxBatchSize
         self.batchLinger = batchLinger
         self.pollInterval = pollInterval
+        self.security = security
         self.additionalProperties = additionalProperties
     }
 
@@ -165,6 +174,7 @@ public struct KafkaConsumerConfiguration: Sendable, Hashable {
             "fetch.wait.max.ms": String(fetchWaitMax.milliseconds),
         ]
         if let groupInstanceID { properties["group.instance.id"] = groupInstanceID }
+        properties.merge(security.properties) { _, new in new }
         properties.merge(additionalProperties) { _, new in new }
         return properties
     }
@@ -176,22 +186,43 @@ public struct KafkaAdminConfiguration: Sendable, Hashable {
     public var clientID: String
     /// Bound on each admin request.
     public var requestTimeout: Duration
+    /// TLS and SASL (``KafkaSecurity``); plaintext by default.
+    public var security: KafkaSecurity
     public var additionalProperties: [String: String]
 
     public init(
         bootstrapServers: [String], clientID: String = "streamrec-admin", requestTimeout: Duration = .seconds(15),
-        additionalProperties: [String: String] = [:]
+        security: KafkaSecurity = .plaintext, additionalProperties: [String: String] = [:]
     ) {
         self.bootstrapServers = bootstrapServers
         self.clientID = clientID
         self.requestTimeout = requestTimeout
+        self.security = security
         self.additionalProperties = additionalProperties
+    }
+
+    /// An admin client for the brokers (and with the security settings) of a producer.
+    public init(for producer: KafkaProducerConfiguration, requestTimeout: Duration = .seconds(15)) {
+        self.init(bootstrapServers: producer.bootstrapServers, requestTimeout: requestTimeout, security: producer.security)
+    }
+
+    /// An admin client for the brokers (and with the security settings) of a consumer.
+    public init(for consumer: KafkaConsumerConfiguration, requestTimeout: Duration = .seconds(15)) {
+        self.init(bootstrapServers: consumer.bootstrapServers, requestTimeout: requestTimeout, security: consumer.security)
     }
 
     public var properties: [String: String] {
         var properties = ["bootstrap.servers": bootstrapServers.joined(separator: ","), "client.id": clientID]
+        properties.merge(security.properties) { _, new in new }
         properties.merge(additionalProperties) { _, new in new }
         return properties
+    }
+}
+
+extension KafkaSecurity {
+    /// ``validate()`` as the clients' error.
+    func check() throws(KafkaError) {
+        do { try validate() } catch { throw .configuration("security: \(error.message)") }
     }
 }
 

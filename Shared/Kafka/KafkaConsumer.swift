@@ -30,6 +30,7 @@ public final class KafkaConsumer: Sendable {
         self.configuration = configuration
         self.logger = logger
         let context = ConsumerContext(logger: logger, onRebalance: onRebalance)
+        try configuration.security.check()
         let conf = try makeKafkaConf(configuration.properties)
         context.install(on: conf)
         rd_kafka_conf_set_rebalance_cb(conf) { handle, error, partitions, opaque in

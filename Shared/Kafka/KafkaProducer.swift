@@ -24,6 +24,7 @@ public final class KafkaProducer: Sendable {
         self.configuration = configuration
         self.logger = logger
         let context = ProducerContext(logger: logger)
+        try configuration.security.check()
         let conf = try makeKafkaConf(configuration.properties)
         context.install(on: conf)
         rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in

@@ -25,7 +25,7 @@ public struct ModelUpdateAnnouncer: Sendable {
     }
 
     public func announce(_ manifest: ModelManifest, path: String) async throws {
-        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: producer.bootstrapServers), logger: logger)
+        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(for: producer), logger: logger)
         do {
             if !(try await admin.listTopics()).contains(topic) {
                 _ = try await admin.createTopics([KafkaTopicSpecification(name: topic, partitions: 1)])

@@ -17,6 +17,15 @@ public struct PostgresConfiguration: Sendable, Hashable {
     /// `search_path` for the client's sessions; `nil` keeps the server's default (`"$user", public`).
     public var searchPath: String?
     public var pool: ConnectionPoolConfiguration
+    /// TLS (`sslmode`); libpq's default, `prefer`, falls back to plaintext. See ``PostgresSSLMode``.
+    public var sslMode: PostgresSSLMode
+    /// PEM file of the CA(s) that signed the server's certificate (`sslrootcert`), checked with
+    /// `verify-ca` and `verify-full`; `nil`: libpq's default, `~/.postgresql/root.crt`.
+    public var sslRootCertificate: String?
+    /// Client certificate (`sslcert`, PEM) for servers that authenticate clients by certificate; with ``sslKey``.
+    public var sslCertificate: String?
+    /// The client certificate's private key (`sslkey`, PEM; libpq refuses a key file others can read).
+    public var sslKey: String?
 
     public init(
         host: String = "127.0.0.1",
@@ -28,7 +37,11 @@ public struct PostgresConfiguration: Sendable, Hashable {
         connectTimeout: Duration = .seconds(5),
         statementTimeout: Duration? = .seconds(30),
         searchPath: String? = nil,
-        pool: ConnectionPoolConfiguration = .init()
+        pool: ConnectionPoolConfiguration = .init(),
+        sslMode: PostgresSSLMode = .prefer,
+        sslRootCertificate: String? = nil,
+        sslCertificate: String? = nil,
+        sslKey: String? = nil
     ) {
         self.host = host
         self.port = port
@@ -40,6 +53,10 @@ public struct PostgresConfiguration: Sendable, Hashable {
         self.statementTimeout = statementTimeout
         self.searchPath = searchPath
         self.pool = pool
+        self.sslMode = sslMode
+        self.sslRootCertificate = sslRootCertificate
+        self.sslCertificate = sslCertificate
+        self.sslKey = sslKey
     }
 
     /// libpq connection keywords. Values are passed as separate parameters, never pasted into a
@@ -75,6 +92,11 @@ public struct PostgresConfiguration: Sendable, Hashable {
             ("keepalives_count", "3"),
         ]
         if let password { parameters.append(("password", password)) }
+        // Each as a parameter of its own: a path with spaces or quotes needs no conninfo escaping.
+        parameters.append(("sslmode", sslMode.rawValue))
+        if let sslRootCertificate { parameters.append(("sslrootcert", sslRootCertificate)) }
+        if let sslCertificate { parameters.append(("sslcert", sslCertificate)) }
+        if let sslKey { parameters.append(("sslkey", sslKey)) }
         return parameters
     }
 }

@@ -42,7 +42,9 @@ public final class RedisClient: Sendable {
         case .threads:
             lanes = .threads((0..<configuration.connections).map { RedisLane(index: $0, configuration: configuration, logger: logger) })
         case .eventLoops:
-            lanes = .eventLoops(eventLoopGroup.makeIterator().map { RedisEventLoopLane(eventLoop: $0, configuration: configuration, logger: logger) })
+            // One TLS context (certificates read once) for all connections; a bad file fails every connect.
+            let tls = configuration.tls.map { tls in Result { () throws(RedisError) in try tls.makeContext() } }
+            lanes = .eventLoops(eventLoopGroup.makeIterator().map { RedisEventLoopLane(eventLoop: $0, configuration: configuration, tls: tls, logger: logger) })
         }
     }
 

@@ -33,6 +33,8 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// one connection per NIO event loop of the client's group (callers on those loops need no thread
     /// hand-off, others go round-robin; `connections` and `laneFill` are then unused).
     public var io: IOModel
+    /// TLS to the server; `nil`: plaintext. Needs ``IOModel/eventLoops`` (see ``RedisTLS``).
+    public var tls: RedisTLS?
 
     public enum IOModel: String, Sendable, Hashable {
         case threads
@@ -51,7 +53,8 @@ public struct RedisConfiguration: Sendable, Hashable {
         laneFill: Int = 0,
         maximumQueuedRequests: Int = 10_000,
         reconnectBackoff: Backoff = .init(),
-        io: IOModel = .threads
+        io: IOModel = .threads,
+        tls: RedisTLS? = nil
     ) {
         precondition(connections > 0, "Redis needs at least one connection")
         self.host = host
@@ -66,5 +69,6 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.maximumQueuedRequests = maximumQueuedRequests
         self.reconnectBackoff = reconnectBackoff
         self.io = io
+        self.tls = tls
     }
 }

@@ -17,6 +17,10 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {
 
     /// Connects and, when configured, authenticates and selects the database.
     public init(configuration: RedisConfiguration) throws(RedisError) {
+        // hiredis 0.14 (no libhiredis_ssl) would connect in clear text and send AUTH's password so.
+        guard configuration.tls == nil else {
+            throw .connectionFailed("TLS needs redis.io = event_loops: the threads model (hiredis) has no TLS in this build")
+        }
         let context = redisConnectWithTimeout(configuration.host, Int32(configuration.port), cTimeval(configuration.connectTimeout))
         guard let context else { throw .connectionFailed("out of memory") }
         if context.pointee.err != 0 {

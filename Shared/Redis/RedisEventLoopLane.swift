@@ -2,6 +2,7 @@ import ClientRuntime
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// One Redis connection owned by a NIO event loop: commands are written and replies parsed
@@ -36,6 +37,8 @@ final class RedisEventLoopLane: @unchecked Sendable {
 
     let eventLoop: any EventLoop
     private let configuration: RedisConfiguration
+    /// `nil`: plaintext; else the client's TLS context, or why it could not be made.
+    private let tls: Result<NIOSSLContext, RedisError>?
     private let logger: Logger
     private let connectedFlag = Atomic<Bool>(false)
 
@@ -52,9 +55,10 @@ final class RedisEventLoopLane: @unchecked Sendable {
     private var lastConnectError = RedisError.connectionFailed("not connected yet")
     private var isShutDown = false
 
-    init(eventLoop: any EventLoop, configuration: RedisConfiguration, logger: Logger) {
+    init(eventLoop: any EventLoop, configuration: RedisConfiguration, tls: Result<NIOSSLContext, RedisError>? = nil, logger: Logger) {
         self.eventLoop = eventLoop
         self.configuration = configuration
+        self.tls = tls
         self.logger = logger
         outbound = ByteBufferAllocator().buffer(capacity: 4096)
     }
@@ -129,21 +133,54 @@ final class RedisEventLoopLane: @unchecked Sendable {
 
     private func connect() {
         connection = .connecting
+        var sslContext: NIOSSLContext?
+        switch tls {
+        case nil: break
+        case .success(let context): sslContext = context
+        case .failure(let error): return connectFailed(error)
+        }
+        // Completed when TLS is up (at once without TLS); always completed, also when the connect fails.
+        let handshake = eventLoop.makePromise(of: Void.self)
+        if sslContext == nil { handshake.succeed() }
+        let expectedHostname = configuration.tls?.expectedHostname(connectingTo: configuration.host)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        try channel.pipeline.syncOperations.addHandlers([
+                            try NIOSSLClientHandler(context: sslContext, serverHostname: expectedHostname), RedisTLSHandshakeHandler(done: handshake),
+                        ])
+                    }
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(RESPDecoder()), RedisReplyHandler(lane: self, channel: channel),
                     ])
                 }
             }
+        let handshakeTimeout = sslContext.map { _ in
+            eventLoop.scheduleTask(in: TimeAmount(configuration.connectTimeout)) {
+                handshake.fail(RedisError.connectionFailed("no TLS handshake within \(self.configuration.connectTimeout)"))
+            }
+        }
+        let address = "\(configuration.host):\(configuration.port)"
         bootstrap.connect(host: configuration.host, port: configuration.port).hop(to: eventLoop).whenComplete { result in
             switch result {
-            case .success(let channel): self.connected(channel)
-            case .failure(let error): self.connectFailed(.connectionFailed("\(self.configuration.host):\(self.configuration.port): \(error)"))
+            case .success(let channel):
+                handshake.futureResult.whenComplete { outcome in
+                    handshakeTimeout?.cancel()
+                    switch outcome {
+                    case .success: self.connected(channel)
+                    case .failure(let error):
+                        channel.close(promise: nil)
+                        self.connectFailed(.connectionFailed("\(address): TLS handshake failed: \(error)"))
+                    }
+                }
+            case .failure(let error):
+                handshakeTimeout?.cancel()
+                handshake.fail(error)
+                self.connectFailed(.connectionFailed("\(address): \(error)"))
             }
         }
     }

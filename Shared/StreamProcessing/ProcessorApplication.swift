@@ -29,7 +29,7 @@ public struct ProcessorApplication: Sendable {
     public static func start(configuration: ProcessorConfiguration, metrics: ServiceMetrics, logger: Logger) async throws -> ProcessorApplication {
         let redis = RedisClient(configuration: configuration.redis, logger: logger)
         let postgres = PostgresClient(configuration: configuration.postgres, logger: logger)
-        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: configuration.consumer.bootstrapServers), logger: logger)
+        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(for: configuration.consumer), logger: logger)
         do {
             try await SchemaMigrations(directory: configuration.migrationsDirectory, apply: configuration.applyMigrations).prepare(postgres, logger: logger)
             _ = try await DependencyProbes.redis(redis)

@@ -66,7 +66,7 @@ extension ProcessorConfiguration {
         consumer.batchLinger = try reader.duration(Keys.batchLinger)
         // Only dead letters are produced; they must be acknowledged before the batch commits.
         let producer = KafkaProducerConfiguration(
-            bootstrapServers: consumer.bootstrapServers, clientID: "stream-processor-dlq",
+            bootstrapServers: consumer.bootstrapServers, clientID: "stream-processor-dlq", security: consumer.security,
             deliveryTimeout: try reader.duration(ClientConfigKeys.kafkaDeliveryTimeout)
         )
         self.init(

@@ -13,7 +13,7 @@ struct CheckCommand: AsyncParsableCommand {
             let database = try await DependencyProbes.postgres(session.postgres)
             session.logger.info("\(database), migrations applied now: \(session.appliedMigrations)")
             let admin = try KafkaAdmin(
-                configuration: KafkaAdminConfiguration(bootstrapServers: session.configuration.producer.bootstrapServers), logger: session.logger
+                configuration: KafkaAdminConfiguration(for: session.configuration.producer), logger: session.logger
             )
             let broker = try await DependencyProbes.kafka(admin)
             session.logger.info("\(broker)")

@@ -241,8 +241,18 @@ public final class PrivateRedis: PrivateServer, @unchecked Sendable {
     /// - Parameter persistent: keep data across stop/start (append-only file), as a production Redis would.
     /// - Parameter cluster: a one-node Redis Cluster owning every slot: refuses keys of several slots in one
     ///   command or script (CROSSSLOT), as a real cluster does.
-    public init(persistent: Bool = false, cluster: Bool = false) throws {
+    /// With `tls`, also a TLS listener on ``tlsPort`` with the CA's server certificate (client certificates
+    /// of the CA accepted, not required).
+    public init(persistent: Bool = false, cluster: Bool = false, tls: TestCertificateAuthority? = nil) throws {
         var environment: [String: String] = [:]
+        let tlsPort = tls.map { _ in TestStack.freePort() }
+        self.tlsPort = tlsPort
+        if let tls, let tlsPort {
+            environment["REDIS_TLS_PORT"] = String(tlsPort)
+            environment["REDIS_TLS_CERT"] = tls.serverCertificateFile
+            environment["REDIS_TLS_KEY"] = tls.serverKeyFile
+            environment["REDIS_TLS_CA"] = tls.caFile
+        }
         if persistent { environment["REDIS_PERSIST"] = "1" }
         if cluster {
             environment["REDIS_CLUSTER"] = "1"
@@ -251,12 +261,22 @@ public final class PrivateRedis: PrivateServer, @unchecked Sendable {
         try super.init(component: "redis", portVariable: "REDIS_PORT", environment: environment)
     }
     public var configuration: RedisConfiguration { RedisConfiguration(host: "127.0.0.1", port: port) }
+    /// The TLS listener's port, when started with a CA.
+    public let tlsPort: Int?
 }
 
 /// A PostgreSQL server of a test's own (its own data directory; initdb on first start), to stop and start
 /// without disturbing other tests.
 public final class PrivatePostgres: PrivateServer, @unchecked Sendable {
-    public init() throws { try super.init(component: "postgres", portVariable: "PG_PORT") }
+    /// With `tls`, the server runs with `ssl=on` and the CA's server certificate (plaintext still accepted).
+    public init(tls: TestCertificateAuthority? = nil) throws {
+        var environment: [String: String] = [:]
+        if let tls {
+            environment["PG_SSL_CERT"] = tls.serverCertificateFile
+            environment["PG_SSL_KEY"] = tls.serverKeyFile
+        }
+        try super.init(component: "postgres", portVariable: "PG_PORT", environment: environment)
+    }
     public var configuration: PostgresConfiguration {
         PostgresConfiguration(
             host: "127.0.0.1", port: port, database: "streamrec", user: "streamrec", password: "streamrec", applicationName: "streamrec-tests",
