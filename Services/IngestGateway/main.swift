@@ -11,10 +11,10 @@ import ServiceSupport
 // The ingest gateway: HTTP → validated events → Kafka. This file only wires configuration to the
 // Ingest module; the behaviour lives there.
 let service = "ingest-gateway"
-let keys = [ServiceBootstrap.logLevel] + IngestConfiguration.Keys.all
+let keys = ServiceBootstrap.commonKeys + IngestConfiguration.Keys.all
 ServiceBootstrap.answerCommandLine(service: service, summary: "The ingest gateway: HTTP → validated events → Kafka.", keys: keys)
 
-let configuration = ServiceBootstrap.loadConfiguration(service: service, keys: keys) { reader throws(ConfigurationError) in
+let (settings, configuration) = ServiceBootstrap.load(service: service, keys: keys) { reader throws(ConfigurationError) in
     try IngestConfiguration(reading: reader)
 }
 let logger = Logger(label: "streamrec.\(service)")
@@ -35,7 +35,7 @@ struct Gateway {
 // A producer or admin client that cannot be made exits 69, an error while running (e.g. the port is taken)
 // exits 1 with the reason logged, as in the other services.
 await ServiceBootstrap.run(
-    logger: logger,
+    logger: logger, settings: settings,
     start: {
         let producers = try ProducerSlot(flushTimeout: configuration.producer.deliveryTimeout, logger: logger) {
             try KafkaProducer(configuration: configuration.producer, logger: logger)

@@ -33,11 +33,13 @@ public final class BrokerReadiness: Service, Sendable {
         await admin.shutdown()
     }
 
-    /// Creates missing topics and refreshes metadata every interval until shutdown.
+    /// Creates missing topics and refreshes metadata every interval until shutdown. The wait ends at once
+    /// on SIGTERM (`cancelWhenGracefulShutdown`): the gateway exits without waiting out an interval.
     public func run() async throws {
+        let interval = configuration.readinessInterval
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             await check()
-            try? await Task.sleep(for: configuration.readinessInterval)
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
         await admin.shutdown()
     }

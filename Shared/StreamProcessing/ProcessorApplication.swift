@@ -115,14 +115,15 @@ public struct ProcessorApplication: Sendable {
     }
 }
 
-/// Refreshes the lag gauges every few seconds, also while no batches flow.
+/// Refreshes the lag gauges every few seconds, also while no batches flow. Its wait ends at once on
+/// SIGTERM, so it never holds the shutdown up.
 struct LagRefresher: Service {
     let service: StreamProcessorService
 
     func run() async throws {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             await service.refreshLag()
-            try? await Task.sleep(for: .seconds(5))
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
         }
     }
 }

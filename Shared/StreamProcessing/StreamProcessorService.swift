@@ -104,7 +104,9 @@ public final class StreamProcessorService: Service, Sendable {
                     metrics.paused.record(1)
                 }
                 if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
-                try? await Task.sleep(for: retryBackoff.delay(afterFailures: failures))
+                // SIGTERM ends the backoff at once: the batch is left uncommitted for the next owner.
+                let delay = retryBackoff.delay(afterFailures: failures)
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
                 if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
             }
         }

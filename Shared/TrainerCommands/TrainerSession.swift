@@ -15,6 +15,8 @@ import Training
 /// the announcer. ``run(_:)`` maps failures to the trainer's exit codes and closes PostgreSQL either way.
 struct TrainerSession {
     let configuration: TrainerConfiguration
+    /// Logging and the shutdown timeout (`trainer schedule`'s service group).
+    let settings: ServiceSettings
     let logger: Logger
     let postgres: PostgresClient
     let run: TrainingRun
@@ -25,7 +27,7 @@ struct TrainerSession {
     /// errors exit 65 (EX_DATAERR: the data or the registry state, not the machine), PostgreSQL and Kafka
     /// errors 69 (EX_UNAVAILABLE), anything else 1.
     static func run(_ body: (TrainerSession) async throws -> Void) async throws {
-        let configuration = ServiceBootstrap.loadConfiguration(service: TrainerCommand.service, keys: TrainerCommand.configurationKeys) {
+        let (settings, configuration) = ServiceBootstrap.load(service: TrainerCommand.service, keys: TrainerCommand.configurationKeys) {
             reader throws(ConfigurationError) in try TrainerConfiguration(reading: reader)
         }
         let logger = Logger(label: "streamrec.trainer")
@@ -35,7 +37,7 @@ struct TrainerSession {
             // The trainer always applies: it is the service that owns the schema (SchemaMigrations).
             let applied = try await SchemaMigrations(directory: configuration.migrationsDirectory, apply: true).prepare(postgres, logger: logger)
             let run = TrainingRun(configuration: configuration, postgres: postgres, logger: logger, announce: announcer(configuration: configuration, logger: logger))
-            try await body(TrainerSession(configuration: configuration, logger: logger, postgres: postgres, run: run, appliedMigrations: applied))
+            try await body(TrainerSession(configuration: configuration, settings: settings, logger: logger, postgres: postgres, run: run, appliedMigrations: applied))
         } catch let exit as ExitCode {
             status = exit.rawValue
         } catch where error is TrainingError || error is RegistryError || error is DatasetFileError {

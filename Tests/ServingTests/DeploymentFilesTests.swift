@@ -46,7 +46,7 @@ struct DeploymentFilesTests {
 
     @Test("every STREAMREC_* variable in docker-compose.yml, the Dockerfile and deploy/ is a key some service reads")
     func environmentVariablesAreConfigurationKeys() throws {
-        let keys = [ServiceBootstrap.logLevel] + IngestConfiguration.Keys.all + ProcessorConfiguration.Keys.all + TrainerConfiguration.Keys.all
+        let keys = ServiceBootstrap.commonKeys + IngestConfiguration.Keys.all + ProcessorConfiguration.Keys.all + TrainerConfiguration.Keys.all
             + InferenceConfiguration.Keys.all
         var known = Set(keys.map(\.environmentVariable))
         known.insert("STREAMREC_CONFIG_DIR")  // where configs/<service>.conf is read from
