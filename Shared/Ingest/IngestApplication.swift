@@ -90,6 +90,8 @@ public enum IngestApplication {
     public static func router(service: IngestService, readiness: BrokerReadiness?, metrics: ServiceMetrics) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(AllowedOriginsCORSMiddleware(origins: service.configuration.corsOrigins))
+        // Outside the error middleware: it sees every answer's final status and request id.
+        if service.configuration.accessLog { router.middlewares.add(AccessLogMiddleware(logger: service.logger)) }
         router.middlewares.add(ErrorAndRequestIDMiddleware())
         IngestRoutes.add(to: router, service: service)
         OperationalRoutes.add(to: router, metrics: metrics) {

@@ -12,7 +12,16 @@ public enum ServiceBootstrap {
 
     /// Bootstraps swift-log once per process, at the configured level, to standard error.
     public static func bootstrapLogging(_ settings: ServiceSettings) {
-        bootstrapLogging(level: settings.logLevel)
+        switch settings.logFormat {
+        case .text:
+            bootstrapLogging(level: settings.logLevel)
+        case .json:
+            LoggingSystem.bootstrap { label in
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = settings.logLevel
+                return handler
+            }
+        }
     }
 
     /// Bootstraps swift-log once per process, at the given level, as text to standard error.
@@ -110,7 +119,7 @@ public enum ServiceBootstrap {
     }
 
     /// Reads the service's configuration (environment > `configs/<service>.conf` > defaults), starts
-    /// logging at `log.level` and builds the typed configuration; a bad or unknown key exits with 78,
+    /// logging at `log.level` in `log.format` and builds the typed configuration; a bad or unknown key exits with 78,
     /// naming it. What every service's `main` does first.
     public static func loadConfiguration<Configuration>(
         service: String, keys: [ConfigKey], _ make: (ConfigReader) throws(ConfigurationError) -> Configuration

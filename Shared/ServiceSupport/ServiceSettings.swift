@@ -12,14 +12,19 @@ public struct ServiceSettings: Sendable {
             "service.shutdown_timeout", default: "15s",
             "Longest graceful shutdown (SIGTERM/SIGINT); past it the remaining work is cancelled and the process exits 1"
         )
-        public static let all: [ConfigKey] = [logLevel, shutdownTimeout]
+        public static let logFormat = ConfigKey(
+            "log.format", default: "text", "text (human-readable lines) or json (one object per line: timestamp, level, label, message and every metadata key)"
+        )
+        public static let all: [ConfigKey] = [logLevel, logFormat, shutdownTimeout]
     }
 
     public var logLevel: Logger.Level
+    public var logFormat: LogFormat
     public var shutdownTimeout: Duration
 
-    public init(logLevel: Logger.Level = .info, shutdownTimeout: Duration = .seconds(15)) {
+    public init(logLevel: Logger.Level = .info, logFormat: LogFormat = .text, shutdownTimeout: Duration = .seconds(15)) {
         self.logLevel = logLevel
+        self.logFormat = logFormat
         self.shutdownTimeout = shutdownTimeout
     }
 
@@ -29,6 +34,11 @@ public struct ServiceSettings: Sendable {
             throw ConfigurationError(key: Keys.logLevel.name, message: "unknown log level \"\(text)\"")
         }
         logLevel = level
+        let format = try reader.string(Keys.logFormat)
+        guard let logFormat = LogFormat(rawValue: format) else {
+            throw ConfigurationError(key: Keys.logFormat.name, message: "expected text or json, got \"\(format)\"")
+        }
+        self.logFormat = logFormat
         shutdownTimeout = try reader.duration(Keys.shutdownTimeout)
         guard shutdownTimeout > .zero else {
             throw ConfigurationError(key: Keys.shutdownTimeout.name, message: "must be longer than zero")

@@ -41,16 +41,16 @@ struct TrainerSession {
         } catch let exit as ExitCode {
             status = exit.rawValue
         } catch where error is TrainingError || error is RegistryError || error is DatasetFileError {
-            logger.error("\(error)")
+            logger.error("refused: data or registry state", metadata: ["error": "\(error)"])
             status = 65
         } catch let error as PostgresError {
-            logger.error("PostgreSQL: \(error)")
+            logger.error("PostgreSQL failed", metadata: ["error": "\(error)"])
             status = 69
         } catch let error as KafkaError {
-            logger.error("Kafka: \(error)")
+            logger.error("Kafka failed", metadata: ["error": "\(error)"])
             status = 69
         } catch {
-            logger.error("\(error)")
+            logger.error("failed", metadata: ["error": "\(error)"])
             status = 1
         }
         await postgres.shutdown()
