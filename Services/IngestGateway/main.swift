@@ -24,6 +24,8 @@ if configuration.authMode == .open {
 
 let metrics = ServiceMetrics()
 metrics.bootstrapGlobally()
+// librdkafka's statistics as gauges when kafka.statistics_interval > 0 (off by default).
+let kafkaStatistics = KafkaStatisticsMetrics(factory: metrics.factory)
 
 /// What runs: the producer slot, the broker readiness loop and the HTTP server.
 struct Gateway {
@@ -38,7 +40,7 @@ await ServiceBootstrap.run(
     logger: logger, settings: settings,
     start: {
         let producers = try ProducerSlot(flushTimeout: configuration.producer.deliveryTimeout, logger: logger) {
-            try KafkaProducer(configuration: configuration.producer, logger: logger)
+            try KafkaProducer(configuration: configuration.producer, logger: logger, onStatistics: kafkaStatistics.record)
         }
         let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: configuration.producer.bootstrapServers), logger: logger)
         let ingest = IngestService(configuration: configuration, producers: producers, metrics: metrics, logger: logger)

@@ -39,6 +39,9 @@ public enum ClientConfigKeys {
     public static let kafkaLinger = ConfigKey("kafka.linger", default: "5ms", "Producer batching delay (linger.ms)")
     public static let kafkaDeliveryTimeout = ConfigKey("kafka.delivery_timeout", default: "30s", "A record not acknowledged within this fails (message.timeout.ms)")
     public static let kafkaQueueMaxMessages = ConfigKey("kafka.queue_max_messages", default: "100000", "Producer local queue bound; beyond it sends fail fast (backpressure)")
+    public static let kafkaStatisticsInterval = ConfigKey(
+        "kafka.statistics_interval", default: "0s", "librdkafka statistics every this long (statistics.interval.ms) as streamrec_kafka_* gauges; 0s: off"
+    )
     public static let kafkaDebug = ConfigKey("kafka.debug", default: "", "librdkafka debug contexts, e.g. broker,topic,eos (empty: off)")
     public static let kafkaGroupID = ConfigKey("kafka.group_id", default: "streamrec", "Consumer group id")
     public static let kafkaSessionTimeout = ConfigKey("kafka.session_timeout", default: "10s", "Consumer group session timeout")
@@ -62,6 +65,6 @@ public enum ClientConfigKeys {
         postgresHost, postgresPort, postgresDatabase, postgresUser, postgresPassword, postgresPoolSize,
         postgresStatementTimeout, postgresSchema, postgresMigrationsDirectory,
     ]
-    public static let kafkaProducer: [ConfigKey] = [kafkaBrokers, kafkaCompression, kafkaLinger, kafkaDeliveryTimeout, kafkaQueueMaxMessages, kafkaDebug]
-    public static let kafkaConsumer: [ConfigKey] = [kafkaBrokers, kafkaGroupID, kafkaGroupInstanceID, kafkaSessionTimeout, kafkaHeartbeatInterval, kafkaDebug]
+    public static let kafkaProducer: [ConfigKey] = [kafkaBrokers, kafkaCompression, kafkaLinger, kafkaDeliveryTimeout, kafkaQueueMaxMessages, kafkaDebug, kafkaStatisticsInterval]
+    public static let kafkaConsumer: [ConfigKey] = [kafkaBrokers, kafkaGroupID, kafkaGroupInstanceID, kafkaSessionTimeout, kafkaHeartbeatInterval, kafkaDebug, kafkaStatisticsInterval]
 }

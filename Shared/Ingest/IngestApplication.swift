@@ -89,6 +89,9 @@ public final class BrokerReadiness: Service, Sendable {
 public enum IngestApplication {
     public static func router(service: IngestService, readiness: BrokerReadiness?, metrics: ServiceMetrics) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        // The HTTP metrics the inference API has too, by the same names (hb_requests_total,
+        // http_server_request_duration_seconds per route template, method and status; global factory).
+        router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(AllowedOriginsCORSMiddleware(origins: service.configuration.corsOrigins))
         // Outside the error middleware: it sees every answer's final status and request id.
         if service.configuration.accessLog { router.middlewares.add(AccessLogMiddleware(logger: service.logger)) }

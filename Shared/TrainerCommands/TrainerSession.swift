@@ -68,12 +68,13 @@ struct TrainerSession {
         try await Self.announcer(configuration: configuration, logger: logger)(manifest, path)
     }
 
-    /// The source revision for manifests: STREAMREC_CODE_REVISION, else the checkout's HEAD, else "unknown".
+    /// The source revision for manifests: STREAMREC_CODE_REVISION, else the checkout's HEAD, else the
+    /// revision stamped into the binary (`BuildInfo.revision`, "unknown" when none was).
     static func codeRevision() -> String {
         if let revision = ProcessInfo.processInfo.environment["STREAMREC_CODE_REVISION"], !revision.isEmpty { return revision }
-        guard let head = try? String(contentsOfFile: ".git/HEAD", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) else { return "unknown" }
+        guard let head = try? String(contentsOfFile: ".git/HEAD", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) else { return BuildInfo.revision }
         guard head.hasPrefix("ref: ") else { return head }
-        return (try? String(contentsOfFile: ".git/" + head.dropFirst(5), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? "unknown"
+        return (try? String(contentsOfFile: ".git/" + head.dropFirst(5), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? BuildInfo.revision
     }
 
     /// A one-line refusal on standard error, then the exit status (the messages the trainer always printed).

@@ -81,6 +81,17 @@ struct DeploymentFilesTests {
         }
     }
 
+    @Test("the consumer-lag alert reads the broker-side exporter, which docker-compose, Prometheus and deploy/ run")
+    func lagAlertUsesTheBrokerSideExporter() throws {
+        let alerts = try Self.text("configs/prometheus/alerts.yml")
+        let lagAlert = try #require(alerts.components(separatedBy: "- alert: ").first { $0.hasPrefix("StreamRecConsumerLagGrowing") })
+        #expect(lagAlert.contains("kafka_consumergroup_lag"), "\(lagAlert)")
+        #expect(try Self.text("docker-compose.yml").contains("danielqsj/kafka-exporter"))
+        #expect(try Self.text("configs/prometheus/prometheus.yml").contains("kafka-exporter:9308"))
+        #expect(try Self.text("deploy/base/kafka-exporter.yaml").contains("danielqsj/kafka-exporter"))
+        #expect(try Self.text("deploy/base/kustomization.yaml").contains("kafka-exporter.yaml"))
+    }
+
     @Test("docker-compose.yml is valid for docker-compose (config -q; no engine needed)")
     func composeFileValidates() async throws {
         // docker-compose 1.29 (Debian) predates the top-level `name`: checked without that line.
