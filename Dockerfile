@@ -21,6 +21,10 @@ COPY Shared Shared
 COPY Services Services
 COPY Benchmarks Benchmarks
 COPY Tests Tests
+# The revision streamrec_build_info reports: the image has no .git, so it comes in as a build argument
+# (docker-compose passes GIT_REVISION; `docker build --build-arg GIT_REVISION=$(git rev-parse --short=12 HEAD)`).
+# Package.swift reads it from the environment, which ARG sets for RUN.
+ARG GIT_REVISION=unknown
 # Static Swift runtime: the runtime image needs only libc and the three C client libraries.
 RUN swift build -c release --static-swift-stdlib \
  && mkdir -p /out/bin \

@@ -18,6 +18,12 @@ let recommenderCPUSettings: [SwiftSetting] = Context.environment["STREAMREC_TARG
     [.unsafeFlags(["-target-cpu", $0])]
 } ?? []
 
+// The revision every binary reports (streamrec_build_info, BuildInfo.revision): GIT_REVISION from the
+// environment (the Dockerfile's build argument: an image build has no .git), else the commit SwiftPM sees
+// (with "-dirty" for uncommitted changes), else "unknown".
+let buildRevision = Context.environment["GIT_REVISION"].flatMap { $0.isEmpty ? nil : $0 }
+    ?? Context.gitInformation.map { String($0.currentCommit.prefix(12)) + ($0.hasUncommittedChanges ? "-dirty" : "") } ?? "unknown"
+
 let package = Package(
     name: "StreamRec",
     platforms: [.macOS(.v14)],
@@ -123,6 +129,8 @@ let package = Package(
         .target(name: "ModelStore", dependencies: ["Events", "Recommender"], path: "Shared/ModelStore"),
         // Deterministic synthetic event streams (catalog and interaction mixes) for tests and benchmarks.
         .target(name: "SyntheticData", dependencies: ["Events"], path: "Shared/SyntheticData"),
+        // The build's revision as a C define (see buildRevision above). No dependencies.
+        .target(name: "CBuildInfo", path: "Shared/CBuildInfo", cSettings: [.define("STREAMREC_REVISION", to: "\"\(buildRevision)\"")]),
         // Configuration keys and their reader (environment > file > default). No dependencies.
         .target(name: "ServiceConfiguration", path: "Shared/ServiceConfiguration"),
         // The shared clients' configuration keys, and the clients' configurations read from them.
@@ -151,7 +159,7 @@ let package = Package(
         .target(
             name: "ServiceSupport",
             dependencies: [
-                "ServiceConfiguration", "HTTPSupport", "Kafka", "Redis", "Postgres",
+                "ServiceConfiguration", "HTTPSupport", "Kafka", "Redis", "Postgres", "CBuildInfo",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

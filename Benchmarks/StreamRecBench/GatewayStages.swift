@@ -25,7 +25,7 @@ func gatewayStages(_ arguments: GatewayStagesBenchmark) async throws {
     let window = arguments.window
     let stages = arguments.stages.split(separator: ",").map(String.init)
     let brokerPID = arguments.brokerPid
-    let configuration = ServiceBootstrap.loadConfiguration(service: "ingest-gateway", keys: [ServiceBootstrap.logLevel] + IngestConfiguration.Keys.all) { reader throws(ConfigurationError) in
+    let configuration = ServiceBootstrap.loadConfiguration(service: "ingest-gateway", keys: ServiceBootstrap.commonKeys + IngestConfiguration.Keys.all) { reader throws(ConfigurationError) in
         try IngestConfiguration(reading: reader)
     }
     let bodies = (0..<requests).map { batchBody(request: $0, events: perRequest) }

@@ -7,11 +7,11 @@ import ServiceSupport
 // The inference API: Redis features + model artifacts + PostgreSQL metadata → recommendations. This
 // file only wires configuration to the Inference module; the behaviour lives there and in Serving.
 let service = "inference-api"
-let keys = [ServiceBootstrap.logLevel] + InferenceConfiguration.Keys.all
+let keys = ServiceBootstrap.commonKeys + InferenceConfiguration.Keys.all
 ServiceBootstrap.answerCommandLine(
     service: service, summary: "The inference API: Redis features + model artifacts + PostgreSQL metadata → recommendations.", keys: keys
 )
-let configuration = ServiceBootstrap.loadConfiguration(service: service, keys: keys) { reader throws(ConfigurationError) in
+let (settings, configuration) = ServiceBootstrap.load(service: service, keys: keys) { reader throws(ConfigurationError) in
     try InferenceConfiguration(reading: reader)
 }
 let logger = Logger(label: "streamrec.\(service)")
@@ -21,6 +21,6 @@ if configuration.adminToken.isEmpty {
 let metrics = ServiceMetrics()
 metrics.bootstrapGlobally()
 await ServiceBootstrap.run(
-    logger: logger, start: { try await InferenceApplication.start(configuration: configuration, metrics: metrics, logger: logger) },
+    logger: logger, settings: settings, start: { try await InferenceApplication.start(configuration: configuration, metrics: metrics, logger: logger) },
     services: { try $0.services() }, shutdown: { await $0.shutdown() }
 )

@@ -11,10 +11,10 @@ import ServiceSupport
 // The ingest gateway: HTTP → validated events → Kafka. This file only wires configuration to the
 // Ingest module; the behaviour lives there.
 let service = "ingest-gateway"
-let keys = [ServiceBootstrap.logLevel] + IngestConfiguration.Keys.all
+let keys = ServiceBootstrap.commonKeys + IngestConfiguration.Keys.all
 ServiceBootstrap.answerCommandLine(service: service, summary: "The ingest gateway: HTTP → validated events → Kafka.", keys: keys)
 
-let configuration = ServiceBootstrap.loadConfiguration(service: service, keys: keys) { reader throws(ConfigurationError) in
+let (settings, configuration) = ServiceBootstrap.load(service: service, keys: keys) { reader throws(ConfigurationError) in
     try IngestConfiguration(reading: reader)
 }
 let logger = Logger(label: "streamrec.\(service)")
@@ -24,6 +24,8 @@ if configuration.authMode == .open {
 
 let metrics = ServiceMetrics()
 metrics.bootstrapGlobally()
+// librdkafka's statistics as gauges when kafka.statistics_interval > 0 (off by default).
+let kafkaStatistics = KafkaStatisticsMetrics(factory: metrics.factory)
 
 /// What runs: the producer slot, the broker readiness loop and the HTTP server.
 struct Gateway {
@@ -35,10 +37,10 @@ struct Gateway {
 // A producer or admin client that cannot be made exits 69, an error while running (e.g. the port is taken)
 // exits 1 with the reason logged, as in the other services.
 await ServiceBootstrap.run(
-    logger: logger,
+    logger: logger, settings: settings,
     start: {
         let producers = try ProducerSlot(flushTimeout: configuration.producer.deliveryTimeout, logger: logger) {
-            try KafkaProducer(configuration: configuration.producer, logger: logger)
+            try KafkaProducer(configuration: configuration.producer, logger: logger, onStatistics: kafkaStatistics.record)
         }
         let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(for: configuration.producer), logger: logger)
         let ingest = IngestService(configuration: configuration, producers: producers, metrics: metrics, logger: logger)

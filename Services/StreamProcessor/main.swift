@@ -7,12 +7,12 @@ import StreamProcessing
 // The stream processor: Kafka consumer group → Redis features + PostgreSQL training store. This file
 // only wires configuration to the StreamProcessing module; the behaviour lives there.
 let service = "stream-processor"
-let keys = [ServiceBootstrap.logLevel] + ProcessorConfiguration.Keys.all
+let keys = ServiceBootstrap.commonKeys + ProcessorConfiguration.Keys.all
 ServiceBootstrap.answerCommandLine(
     service: service, summary: "The stream processor: Kafka consumer group → Redis features + PostgreSQL training store.", keys: keys
 )
 
-let configuration = ServiceBootstrap.loadConfiguration(service: service, keys: keys) { reader throws(ConfigurationError) in
+let (settings, configuration) = ServiceBootstrap.load(service: service, keys: keys) { reader throws(ConfigurationError) in
     try ProcessorConfiguration(reading: reader)
 }
 let logger = Logger(label: "streamrec.\(service)")
@@ -20,6 +20,6 @@ let metrics = ServiceMetrics(durationBuckets: ProcessorMetrics.durationBuckets)
 metrics.bootstrapGlobally()
 
 await ServiceBootstrap.run(
-    logger: logger, start: { try await ProcessorApplication.start(configuration: configuration, metrics: metrics, logger: logger) },
+    logger: logger, settings: settings, start: { try await ProcessorApplication.start(configuration: configuration, metrics: metrics, logger: logger) },
     services: { $0.services() }, shutdown: { await $0.shutdown() }
 )

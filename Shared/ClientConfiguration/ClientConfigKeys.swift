@@ -58,6 +58,9 @@ public enum ClientConfigKeys {
     public static let kafkaLinger = ConfigKey("kafka.linger", default: "5ms", "Producer batching delay (linger.ms)")
     public static let kafkaDeliveryTimeout = ConfigKey("kafka.delivery_timeout", default: "30s", "A record not acknowledged within this fails (message.timeout.ms)")
     public static let kafkaQueueMaxMessages = ConfigKey("kafka.queue_max_messages", default: "100000", "Producer local queue bound; beyond it sends fail fast (backpressure)")
+    public static let kafkaStatisticsInterval = ConfigKey(
+        "kafka.statistics_interval", default: "0s", "librdkafka statistics every this long (statistics.interval.ms) as streamrec_kafka_* gauges; 0s: off"
+    )
     public static let kafkaDebug = ConfigKey("kafka.debug", default: "", "librdkafka debug contexts, e.g. broker,topic,eos (empty: off)")
     public static let kafkaGroupID = ConfigKey("kafka.group_id", default: "streamrec", "Consumer group id")
     public static let kafkaSessionTimeout = ConfigKey("kafka.session_timeout", default: "10s", "Consumer group session timeout")
@@ -108,6 +111,6 @@ public enum ClientConfigKeys {
         postgresStatementTimeout, postgresSchema, postgresMigrationsDirectory, postgresSSLMode, postgresSSLRootCertificate, postgresSSLCertificate,
         postgresSSLKey,
     ]
-    public static let kafkaProducer: [ConfigKey] = [kafkaBrokers, kafkaCompression, kafkaLinger, kafkaDeliveryTimeout, kafkaQueueMaxMessages, kafkaDebug] + kafkaSecurity
-    public static let kafkaConsumer: [ConfigKey] = [kafkaBrokers, kafkaGroupID, kafkaGroupInstanceID, kafkaSessionTimeout, kafkaHeartbeatInterval, kafkaDebug] + kafkaSecurity
+    public static let kafkaProducer: [ConfigKey] = [kafkaBrokers, kafkaCompression, kafkaLinger, kafkaDeliveryTimeout, kafkaQueueMaxMessages, kafkaDebug, kafkaStatisticsInterval] + kafkaSecurity
+    public static let kafkaConsumer: [ConfigKey] = [kafkaBrokers, kafkaGroupID, kafkaGroupInstanceID, kafkaSessionTimeout, kafkaHeartbeatInterval, kafkaDebug, kafkaStatisticsInterval] + kafkaSecurity
 }

@@ -24,6 +24,9 @@ extension KafkaProducerConfiguration {
 extension KafkaProducerConfiguration {
     static func debugProperties(_ reader: ConfigReader) throws(ConfigurationError) -> [String: String] {
         let contexts = try reader.string(ClientConfigKeys.kafkaDebug)
-        return contexts.isEmpty ? [:] : ["debug": contexts]
+        var properties = contexts.isEmpty ? [:] : ["debug": contexts]
+        let statistics = try reader.duration(ClientConfigKeys.kafkaStatisticsInterval)
+        if statistics > .zero { properties["statistics.interval.ms"] = String(max(1, statistics.components.seconds * 1000 + statistics.components.attoseconds / 1_000_000_000_000_000)) }
+        return properties
     }
 }

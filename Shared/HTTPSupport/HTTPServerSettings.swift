@@ -20,6 +20,12 @@ public enum HTTPServerSettings {
         "A request (head and body) must arrive within this long of the connection opening or the previous response; otherwise the connection is closed (bounds slow-loris clients that trickle bytes)"
     )
 
+    /// Off by default: a line per request costs on the hot paths (the recommendations route answers in ~1 ms).
+    public static let accessLogKey = ConfigKey(
+        "http.access_log", default: "false",
+        "Log one info line per request (method, route template, status, duration_ms, request_id as metadata; AccessLogMiddleware)"
+    )
+
     public static let maximumConnectionsKey = ConfigKey(
         "http.max_connections", default: "4096", "Connections held open at once; one more is closed as soon as it is accepted"
     )

@@ -79,6 +79,8 @@ public struct InferenceApplication: Sendable {
         // Requests, errors and durations per route and status (hb_requests_total,
         // http_server_request_duration_seconds), through the global metrics factory.
         router.middlewares.add(MetricsMiddleware())
+        // Outside the error middleware: it sees every answer's final status and request id.
+        if configuration.accessLog { router.middlewares.add(AccessLogMiddleware(logger: logger)) }
         router.middlewares.add(ErrorAndRequestIDMiddleware())
         if !configuration.webRoot.isEmpty {
             // The page: index.html at /, its script and style beside it.

@@ -27,6 +27,8 @@ public struct InferenceConfiguration: Sendable {
     public var maximumConnections = HTTPServerSettings.defaultMaximumConnections
     /// Routes run on their connection's event loop (`http.pin_to_event_loop`).
     public var pinToEventLoop = false
+    /// One log line per request (`http.access_log`).
+    public var accessLog = false
     /// `POST /v1/predict` calls per second over all callers, and the burst above it (`inference.predict_rate_limit`, `inference.predict_rate_burst`).
     public var predictRateLimit = 100.0
     public var predictRateBurst = 200.0
@@ -87,7 +89,7 @@ public struct InferenceConfiguration: Sendable {
 
         public static let all: [ConfigKey] = [
             host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.requestTimeoutKey, HTTPServerSettings.maximumConnectionsKey,
-            HTTPServerSettings.pinToEventLoopKey, predictRateLimit, predictRateBurst, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, topNModel, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
+            HTTPServerSettings.pinToEventLoopKey, HTTPServerSettings.accessLogKey, predictRateLimit, predictRateBurst, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, topNModel, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
             + ClientConfigKeys.redis + ClientConfigKeys.postgres + [ClientConfigKeys.postgresApplyMigrations, ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug]
             + ClientConfigKeys.kafkaSecurity
     }
@@ -110,6 +112,7 @@ public struct InferenceConfiguration: Sendable {
         requestReadTimeout = try reader.duration(HTTPServerSettings.requestTimeoutKey)
         maximumConnections = try reader.int(HTTPServerSettings.maximumConnectionsKey, range: 1...1_000_000)
         pinToEventLoop = try reader.bool(HTTPServerSettings.pinToEventLoopKey)
+        accessLog = try reader.bool(HTTPServerSettings.accessLogKey)
         predictRateLimit = Double(try reader.int(Keys.predictRateLimit, range: 0...1_000_000))
         predictRateBurst = Double(try reader.int(Keys.predictRateBurst, range: 1...1_000_000))
         adminToken = try reader.optionalString(Keys.adminToken) ?? ""

@@ -78,6 +78,7 @@ final class MetadataRefresher: Service, Sendable {
         }
         listener.start()
         let interval = interval
+        let minimumInterval = minimumInterval
         await withDiscardingTaskGroup { group in
             group.addTask { [self] in
                 while !Task.isCancelled {
@@ -87,7 +88,7 @@ final class MetadataRefresher: Service, Sendable {
             }
             for await _ in wakeUps.cancelOnGracefulShutdown() {
                 await refreshOnce(initial: false, modelsToo: fullRefreshDue.exchange(false, ordering: .acquiringAndReleasing))
-                try? await Task.sleep(for: minimumInterval)
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: minimumInterval) }
             }
             group.cancelAll()
         }

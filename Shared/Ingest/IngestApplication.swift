@@ -33,11 +33,13 @@ public final class BrokerReadiness: Service, Sendable {
         await admin.shutdown()
     }
 
-    /// Creates missing topics and refreshes metadata every interval until shutdown.
+    /// Creates missing topics and refreshes metadata every interval until shutdown. The wait ends at once
+    /// on SIGTERM (`cancelWhenGracefulShutdown`): the gateway exits without waiting out an interval.
     public func run() async throws {
+        let interval = configuration.readinessInterval
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             await check()
-            try? await Task.sleep(for: configuration.readinessInterval)
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
         await admin.shutdown()
     }
@@ -87,7 +89,12 @@ public final class BrokerReadiness: Service, Sendable {
 public enum IngestApplication {
     public static func router(service: IngestService, readiness: BrokerReadiness?, metrics: ServiceMetrics) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        // The HTTP metrics the inference API has too, by the same names (hb_requests_total,
+        // http_server_request_duration_seconds per route template, method and status; global factory).
+        router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(AllowedOriginsCORSMiddleware(origins: service.configuration.corsOrigins))
+        // Outside the error middleware: it sees every answer's final status and request id.
+        if service.configuration.accessLog { router.middlewares.add(AccessLogMiddleware(logger: service.logger)) }
         router.middlewares.add(ErrorAndRequestIDMiddleware())
         IngestRoutes.add(to: router, service: service)
         OperationalRoutes.add(to: router, metrics: metrics) {

@@ -46,6 +46,8 @@ public struct IngestConfiguration: Sendable {
     public var requestReadTimeout = HTTPServerSettings.defaultRequestReadTimeout
     /// Connections held open at once (`http.max_connections`).
     public var maximumConnections = HTTPServerSettings.defaultMaximumConnections
+    /// One log line per request (`http.access_log`).
+    public var accessLog = false
     public var producer: KafkaProducerConfiguration
 
     public init(producer: KafkaProducerConfiguration) {
@@ -83,7 +85,7 @@ extension IngestConfiguration {
         public static let replication = ClientConfigKeys.topicReplication
 
         public static let all: [ConfigKey] = [
-            host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.requestTimeoutKey, HTTPServerSettings.maximumConnectionsKey, authMode, apiKeys, catalogProducers, rateLimit, rateBurst, maxEventBytes, maxBatchEvents, maxBatchBytes, idempotencyCache,
+            host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.requestTimeoutKey, HTTPServerSettings.maximumConnectionsKey, HTTPServerSettings.accessLogKey, authMode, apiKeys, catalogProducers, rateLimit, rateBurst, maxEventBytes, maxBatchEvents, maxBatchBytes, idempotencyCache,
             readinessInterval, retryAfter, corsOrigins, strict, maxFutureSkew, maxAge, movieTopic, pollTopic, partitions, replication,
         ] + ClientConfigKeys.kafkaProducer
     }
@@ -95,6 +97,7 @@ extension IngestConfiguration {
         idleTimeout = try reader.duration(HTTPServerSettings.idleTimeoutKey)
         requestReadTimeout = try reader.duration(HTTPServerSettings.requestTimeoutKey)
         maximumConnections = try reader.int(HTTPServerSettings.maximumConnectionsKey, range: 1...1_000_000)
+        accessLog = try reader.bool(HTTPServerSettings.accessLogKey)
         let mode = try reader.string(Keys.authMode)
         guard let authMode = AuthMode(rawValue: mode) else {
             throw ConfigurationError(key: Keys.authMode.name, message: "expected api_key or open, got \"\(mode)\"")

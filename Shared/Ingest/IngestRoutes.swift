@@ -40,26 +40,20 @@ public enum IngestRoutes {
         let outcome = await service.ingest([candidate], producer: producer)[0]
         switch outcome {
         case .accepted(let eventID, let entry, let replay):
-            service.metrics.requests("events", 202)
             var headers = HTTPFields()
             if replay { headers[.idempotentReplay] = "true" }
             return JSONResponse.make(.accepted, acceptedBody(eventID: eventID, entry: entry), headers: headers)
         case .rejected(let error):
-            service.metrics.requests("events", 400)
             throw APIError(validation: error)
         case .forbidden(let type):
-            service.metrics.requests("events", 403)
             throw catalogNotPermitted(type)
         case .conflict(let eventID):
-            service.metrics.requests("events", 409)
             throw APIError(.conflict, code: "event_id_conflict", message: "event_id \(eventID) was already sent with different content", field: "event_id")
         case .unavailable(let eventID, let error):
             // The id is in the answer (it may be one the gateway generated): the record may still reach
             // Kafka, and a retry with this id is then deduplicated instead of counted twice.
-            service.metrics.requests("events", 503)
             throw unavailable(error, service: service).with(eventID: eventID)
         case .failed(let eventID, let error):
-            service.metrics.requests("events", 502)
             throw refused(error).with(eventID: eventID)
         }
     }
@@ -172,7 +166,6 @@ public enum IngestRoutes {
         if unconfirmed > 0, let retryError {
             headers[.retryAfter] = unavailable(retryError, service: service).headers[.retryAfter]
         }
-        service.metrics.requests("batch", Int(status.code))
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: summary.bytes)))
     }
 

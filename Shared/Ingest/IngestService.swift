@@ -310,10 +310,6 @@ struct IngestMetrics: Sendable {
         queueDepth = Gauge(label: "streamrec_gateway_producer_queue_depth", factory: factory)
     }
 
-    func requests(_ route: String, _ status: Int) {
-        countersByName.counter("streamrec_gateway_requests_total", [("route", route), ("status", String(status))], factory: factory).increment()
-    }
-
     func accepted(_ type: EventType) {
         acceptedByType[type]?.increment()
     }

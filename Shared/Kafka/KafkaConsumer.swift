@@ -21,16 +21,21 @@ public final class KafkaConsumer: Sendable {
     private let pollExecutor: BlockingExecutor
     private let logger: Logger
 
-    /// - Parameter onRebalance: called on the poll thread after each assignment change was applied.
+    /// - Parameters:
+    ///   - onRebalance: called on the poll thread after each assignment change was applied.
+    ///   - onStatistics: librdkafka's statistics, every `statistics.interval.ms` (off unless set in the
+    ///     configuration's properties), on the poll thread.
     public init(
         configuration: KafkaConsumerConfiguration,
         logger: Logger = Logger(label: "streamrec.kafka.consumer"),
-        onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)? = nil
+        onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)? = nil,
+        onStatistics: (@Sendable (KafkaStatistics) -> Void)? = nil
     ) throws(KafkaError) {
         self.configuration = configuration
         self.logger = logger
         let context = ConsumerContext(logger: logger, onRebalance: onRebalance)
         try configuration.security.check()
+        context.onStatistics.withLock { $0 = onStatistics }
         let conf = try makeKafkaConf(configuration.properties)
         context.install(on: conf)
         rd_kafka_conf_set_rebalance_cb(conf) { handle, error, partitions, opaque in

@@ -10,6 +10,9 @@ class KafkaHandleContext: @unchecked Sendable {
     /// A fatal error librdkafka reported, after which the handle cannot be used (idempotence or
     /// group-membership guarantees lost).
     let fatalError = Mutex<KafkaError?>(nil)
+    /// Called with each statistics report (`statistics.interval.ms` > 0), on the librdkafka thread that
+    /// delivers it. Set before the handle is made.
+    let onStatistics = Mutex<(@Sendable (KafkaStatistics) -> Void)?>(nil)
 
     init(logger: Logger) {
         self.logger = logger
@@ -29,6 +32,12 @@ class KafkaHandleContext: @unchecked Sendable {
             let message = text.map { String(cString: $0) } ?? ""
             let facility = facility.map { String(cString: $0) } ?? ""
             context.logger.log(level: Logger.Level(syslog: level), "librdkafka: \(message)", metadata: ["facility": "\(facility)"])
+        }
+        rd_kafka_conf_set_stats_cb(conf) { _, json, length, opaque in
+            guard let context = KafkaHandleContext.from(opaque), let json, let report = context.onStatistics.withLock({ $0 }) else { return 0 }
+            context.logger.trace("librdkafka statistics", metadata: ["json": "\(String(cString: json))"])
+            if let statistics = KafkaStatistics.parse(UnsafeRawBufferPointer(start: json, count: length)) { report(statistics) }
+            return 0  // librdkafka frees the JSON
         }
         rd_kafka_conf_set_error_cb(conf) { handle, code, reason, opaque in
             guard let context = KafkaHandleContext.from(opaque) else { return }

@@ -20,11 +20,17 @@ public final class KafkaProducer: Sendable {
     private let handle: HandleBox
     private let logger: Logger
 
-    public init(configuration: KafkaProducerConfiguration, logger: Logger = Logger(label: "streamrec.kafka.producer")) throws(KafkaError) {
+    /// - Parameter onStatistics: librdkafka's statistics, every `statistics.interval.ms` (off unless set in
+    ///   the configuration's properties), on a librdkafka thread.
+    public init(
+        configuration: KafkaProducerConfiguration, logger: Logger = Logger(label: "streamrec.kafka.producer"),
+        onStatistics: (@Sendable (KafkaStatistics) -> Void)? = nil
+    ) throws(KafkaError) {
         self.configuration = configuration
         self.logger = logger
         let context = ProducerContext(logger: logger)
         try configuration.security.check()
+        context.onStatistics.withLock { $0 = onStatistics }
         let conf = try makeKafkaConf(configuration.properties)
         context.install(on: conf)
         rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in

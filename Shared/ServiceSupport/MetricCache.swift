@@ -20,8 +20,19 @@ public final class MetricCache: Sendable {
         cached(label, dimensions) { Metrics.Timer(label: label, dimensions: dimensions, factory: factory) }
     }
 
+    /// Removes a gauge from the exposition (its series disappears instead of staying frozen) and from this
+    /// cache, so asking for it again makes a fresh one.
+    public func destroyGauge(_ label: String, _ dimensions: [(String, String)]) {
+        let key = Self.key(Metrics.Gauge.self, label, dimensions)
+        (made.withLock { $0.removeValue(forKey: key) } as? Metrics.Gauge)?.destroy()
+    }
+
+    private static func key<Metric>(_ type: Metric.Type, _ label: String, _ dimensions: [(String, String)]) -> String {
+        "\(Metric.self)|" + label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
+    }
+
     private func cached<Metric: Sendable>(_ label: String, _ dimensions: [(String, String)], make: () -> Metric) -> Metric {
-        let key = "\(Metric.self)|" + label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
+        let key = Self.key(Metric.self, label, dimensions)
         return made.withLock { made in
             if let metric = made[key] as? Metric { return metric }
             let metric = make()

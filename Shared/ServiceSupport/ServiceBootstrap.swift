@@ -6,9 +6,25 @@ import ServiceLifecycle
 /// Start-up steps every StreamRec executable shares: configuration, logging, and a clear exit on a
 /// configuration error.
 public enum ServiceBootstrap {
-    public static let logLevel = ConfigKey("log.level", default: "info", "trace, debug, info, notice, warning, error or critical")
+    public static let logLevel = ServiceSettings.Keys.logLevel
+    /// The keys every executable reads besides its own (``ServiceSettings``).
+    public static let commonKeys = ServiceSettings.Keys.all
 
     /// Bootstraps swift-log once per process, at the configured level, to standard error.
+    public static func bootstrapLogging(_ settings: ServiceSettings) {
+        switch settings.logFormat {
+        case .text:
+            bootstrapLogging(level: settings.logLevel)
+        case .json:
+            LoggingSystem.bootstrap { label in
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = settings.logLevel
+                return handler
+            }
+        }
+    }
+
+    /// Bootstraps swift-log once per process, at the given level, as text to standard error.
     public static func bootstrapLogging(level: Logger.Level) {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -18,11 +34,7 @@ public enum ServiceBootstrap {
     }
 
     public static func parseLevel(_ reader: ConfigReader) throws(ConfigurationError) -> Logger.Level {
-        let text = try reader.string(logLevel)
-        guard let level = Logger.Level(rawValue: text) else {
-            throw ConfigurationError(key: logLevel.name, message: "unknown log level \"\(text)\"")
-        }
-        return level
+        try ServiceSettings(reading: reader).logLevel
     }
 
     /// Markdown table of keys, their environment variables and defaults (README and `--help-config`).
@@ -107,15 +119,24 @@ public enum ServiceBootstrap {
     }
 
     /// Reads the service's configuration (environment > `configs/<service>.conf` > defaults), starts
-    /// logging at `log.level` and builds the typed configuration; a bad or unknown key exits with 78,
+    /// logging at `log.level` in `log.format` and builds the typed configuration; a bad or unknown key exits with 78,
     /// naming it. What every service's `main` does first.
     public static func loadConfiguration<Configuration>(
         service: String, keys: [ConfigKey], _ make: (ConfigReader) throws(ConfigurationError) -> Configuration
     ) -> Configuration {
+        load(service: service, keys: keys, make).configuration
+    }
+
+    /// ``loadConfiguration(service:keys:_:)`` that also answers the ``ServiceSettings`` (`keys` must
+    /// hold ``commonKeys``): the shutdown timeout ``run(logger:settings:start:services:shutdown:)`` applies.
+    public static func load<Configuration>(
+        service: String, keys: [ConfigKey], _ make: (ConfigReader) throws(ConfigurationError) -> Configuration
+    ) -> (settings: ServiceSettings, configuration: Configuration) {
         do {
             let reader = try ConfigReader.load(service: service, keys: keys)
-            bootstrapLogging(level: try parseLevel(reader))
-            return try make(reader)
+            let settings = try ServiceSettings(reading: reader)
+            bootstrapLogging(settings)
+            return (settings, try make(reader))
         } catch {
             exit(dueTo: error)
         }
@@ -129,9 +150,10 @@ public enum ServiceBootstrap {
 
     /// What every service main does after its configuration: start the application (a dependency
     /// unreachable at start exits 69, EX_UNAVAILABLE, so the supervisor restarts it), run its services
-    /// until SIGTERM or SIGINT (an error exits 1), then close the clients the services do not own.
+    /// until SIGTERM or SIGINT (an error exits 1), then close the clients the services do not own. A
+    /// graceful shutdown longer than `settings.shutdownTimeout` is escalated to cancellation and exits 1.
     public static func run<Application>(
-        logger: Logger, start: () async throws -> Application, services: (Application) throws -> [any Service],
+        logger: Logger, settings: ServiceSettings = ServiceSettings(), start: () async throws -> Application, services: (Application) throws -> [any Service],
         shutdown: (Application) async -> Void
     ) async {
         let application: Application
@@ -142,7 +164,7 @@ public enum ServiceBootstrap {
             Foundation.exit(69)
         }
         do {
-            let group = ServiceGroup(configuration: .init(services: try services(application), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            let group = ServiceGroup(configuration: groupConfiguration(services: try services(application), settings: settings, logger: logger))
             try await group.run()
         } catch {
             logger.error("stopped with an error", metadata: ["error": "\(error)"])
@@ -150,5 +172,12 @@ public enum ServiceBootstrap {
             Foundation.exit(1)
         }
         await shutdown(application)
+    }
+
+    /// A service group stopped gracefully by SIGTERM or SIGINT, cancelled after `settings.shutdownTimeout`.
+    public static func groupConfiguration(services: [any Service], settings: ServiceSettings, logger: Logger) -> ServiceGroupConfiguration {
+        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = settings.shutdownTimeout
+        return configuration
     }
 }

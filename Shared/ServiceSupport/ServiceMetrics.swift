@@ -20,6 +20,8 @@ public struct ServiceMetrics: MetricsExposition, Sendable {
         ]
         factory.durationHistogramBuckets = durationBuckets
         self.factory = factory
+        // Which build answers: a constant 1, its labels are the information.
+        Gauge(label: "streamrec_build_info", dimensions: [("version", BuildInfo.version), ("revision", BuildInfo.revision)], factory: factory).record(1)
     }
 
     /// Makes this registry the process-wide swift-metrics backend (once, in `main`).

@@ -112,7 +112,7 @@ public final class EventBatchProcessor: Sendable {
     private let store: TrainingStore
     private let deadLetters: any DeadLetterSink
     private let catalog = CatalogCache()
-    private let maximumRecordBytes: Int
+    private let recordCheck: EventRecordCheck
     private let logger: Logger
 
     public init(
@@ -120,7 +120,7 @@ public final class EventBatchProcessor: Sendable {
         maximumRecordBytes: Int = ProcessorConfiguration.defaultMaximumRecordBytes, logger: Logger
     ) {
         self.topics = topics
-        self.maximumRecordBytes = maximumRecordBytes
+        recordCheck = EventRecordCheck(topics: topics, maximumRecordBytes: maximumRecordBytes)
         self.features = features
         self.store = store
         self.deadLetters = deadLetters
@@ -225,26 +225,8 @@ public final class EventBatchProcessor: Sendable {
     }
 
     func decode(_ record: KafkaConsumerMessage) -> Result<Event, DeadLetter> {
-        // Third parties can write to our topics directly: a record larger than any event the gateway
-        // accepts is refused before it is parsed.
-        if record.value.count > maximumRecordBytes {
-            return .failure(DeadLetter(
-                record: record, reason: "record_too_large", field: nil,
-                message: "\(record.value.count) bytes; events are at most \(maximumRecordBytes) (processor.max_record_bytes)"
-            ))
-        }
-        if let version = record.header(EventHeaders.schemaVersion)?.stringValue, version != Event.schemaVersion {
-            return .failure(DeadLetter(record: record, reason: "unsupported_schema_version", field: nil, message: "schema-version \(version.prefix(32)) is not \(Event.schemaVersion)"))
-        }
-        let event: Event
-        do {
-            event = try Event.decode(record.value)
-        } catch {
-            return .failure(DeadLetter(record: record, reason: error.code.rawValue, field: error.field, message: error.message))
-        }
-        guard topics.topic(for: event.domain) == record.topic else {
-            return .failure(DeadLetter(record: record, reason: "wrong_topic", field: "type", message: "\(event.type.rawValue) does not belong on \(record.topic)"))
-        }
-        return .success(event)
+        // Third parties can write to our topics directly: the rules are the ones the redrive applies too.
+        recordCheck.check(value: record.value, schemaVersion: record.header(EventHeaders.schemaVersion)?.stringValue, topic: record.topic)
+            .mapError { DeadLetter(record: record, reason: $0.reason, field: $0.field, message: $0.message) }
     }
 }

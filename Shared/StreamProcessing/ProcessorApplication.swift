@@ -9,6 +9,7 @@ import Redis
 import ServiceLifecycle
 import EventStore
 import ServiceSupport
+import Synchronization
 
 /// Wires the processor's clients and services from its configuration. The executable runs this; tests
 /// run it too, in-process, against the real servers.
@@ -53,17 +54,20 @@ public struct ProcessorApplication: Sendable {
         // Dead letters are few, and a batch waits on them: one send timing out while the broker answers
         // is enough to replace the producer (its only records in flight are the batch's letters, which
         // the batch's retry sends again).
+        let statistics = KafkaStatisticsMetrics(factory: metrics.factory)
         let producer = try ProducerSlot(flushTimeout: producerConfiguration.deliveryTimeout, failuresBeforeReplacement: 1, logger: logger) {
-            try KafkaProducer(configuration: producerConfiguration, logger: logger)
+            try KafkaProducer(configuration: producerConfiguration, logger: logger, onStatistics: statistics.record)
         }
         let incarnations = TopicIncarnations(logger: logger) { names in try await admin.topicIDs(names) }
+        let revocations = RevocationTarget()
         let consumer = try KafkaConsumer(configuration: configuration.consumer, logger: logger) { event in
             // Another member may have applied records of partitions we own now, and a rejoin may
             // follow a broker that restarted empty: its topics are new incarnations.
             features.forgetAppliedOffsets()
             incarnations.forget()
+            if case .revoked(let partitions) = event { revocations.service.withLock { $0 }?.forget(partitions) }
             logger.info("partitions rebalanced", metadata: ["event": "\(event)"])
-        }
+        } onStatistics: { statistics.record($0) }
         let processor = EventBatchProcessor(
             topics: configuration.topics, features: features, store: TrainingStore(postgres: postgres),
             deadLetters: KafkaDeadLetterSink(producers: producer, topic: configuration.deadLetterTopic) {
@@ -73,8 +77,9 @@ public struct ProcessorApplication: Sendable {
         )
         let service = StreamProcessorService(
             consumer: consumer, processor: processor, incarnations: incarnations, topics: configuration.topics.all, retryBackoff: configuration.retryBackoff,
-            metrics: ProcessorMetrics(factory: metrics.factory), logger: logger
+            metrics: ProcessorMetrics(factory: metrics.factory, consumerGroup: configuration.consumer.groupID), logger: logger
         )
+        revocations.service.withLock { $0 = service }
         return ProcessorApplication(
             configuration: configuration, redis: redis, postgres: postgres, features: features, service: service,
             producer: producer, consumer: consumer, admin: admin, metrics: metrics, logger: logger
@@ -115,14 +120,21 @@ public struct ProcessorApplication: Sendable {
     }
 }
 
-/// Refreshes the lag gauges every few seconds, also while no batches flow.
+/// The service the consumer's rebalance callback reports revoked partitions to: the callback is made
+/// before the service (which needs the consumer), so it finds the service here once it exists.
+final class RevocationTarget: Sendable {
+    let service = Mutex<StreamProcessorService?>(nil)
+}
+
+/// Refreshes the lag gauges every few seconds, also while no batches flow. Its wait ends at once on
+/// SIGTERM, so it never holds the shutdown up.
 struct LagRefresher: Service {
     let service: StreamProcessorService
 
     func run() async throws {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             await service.refreshLag()
-            try? await Task.sleep(for: .seconds(5))
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
         }
     }
 }

@@ -29,7 +29,7 @@ public struct ProcessorConfiguration: Sendable {
     /// Records above this size go to the dead-letter topic unparsed.
     public var maximumRecordBytes: Int = Self.defaultMaximumRecordBytes
     /// Four times the gateway's largest event (64 KiB): canonical JSON of a valid event never comes near it.
-    public static let defaultMaximumRecordBytes = 256 * 1024
+    public static let defaultMaximumRecordBytes = EventRecordCheck.defaultMaximumRecordBytes
 
     public init(consumer: KafkaConsumerConfiguration, producer: KafkaProducerConfiguration, redis: RedisConfiguration, postgres: PostgresConfiguration) {
         self.consumer = consumer

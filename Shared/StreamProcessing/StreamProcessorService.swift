@@ -104,7 +104,9 @@ public final class StreamProcessorService: Service, Sendable {
                     metrics.paused.record(1)
                 }
                 if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
-                try? await Task.sleep(for: retryBackoff.delay(afterFailures: failures))
+                // SIGTERM ends the backoff at once: the batch is left uncommitted for the next owner.
+                let delay = retryBackoff.delay(afterFailures: failures)
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
                 if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
             }
         }
@@ -133,13 +135,28 @@ public final class StreamProcessorService: Service, Sendable {
         for (partition, offset) in next { metrics.committedOffset(partition).record(offset) }
     }
 
-    /// Refreshes lag gauges: high watermark from the latest fetch minus our committed offset.
+    /// Refreshes lag gauges: high watermark from the latest fetch minus our committed offset, for the
+    /// partitions this member still owns (any other is forgotten here too, should a revoke have been missed).
     public func refreshLag() async {
+        let assigned = Set(consumer.assignment)
+        let gone = committed.withLock { Array($0.keys.filter { !assigned.contains($0) }) }
+        if !gone.isEmpty { forget(gone) }
         let known = committed.withLock { $0 }
         guard !known.isEmpty, let highs = try? consumer.fetchedHighWatermarks(for: Array(known.keys)) else { return }
         for (partition, offset) in known {
             if let high = highs[partition] { metrics.lag(partition).record(max(0, high - offset)) }
         }
+    }
+}
+
+extension StreamProcessorService {
+    /// Partitions revoked in a rebalance: their lag and committed-offset series stop being exported at once
+    /// (the new owner exports them; a frozen copy here would count them twice in a `sum()`).
+    public func forget(_ partitions: [KafkaTopicPartition]) {
+        committed.withLock { committed in
+            for partition in partitions { committed[partition] = nil }
+        }
+        for partition in partitions { metrics.forget(partition) }
     }
 }
 
@@ -158,6 +175,8 @@ public struct ProcessorMetrics: Sendable {
     ]
 
     let factory: any MetricsFactory
+    /// The `consumergroup` label of the per-partition gauges (kafka-exporter's name for it).
+    let consumerGroup: String
     let batchDuration: Metrics.Timer
     let freshness: Metrics.Timer
     let paused: Gauge
@@ -165,8 +184,9 @@ public struct ProcessorMetrics: Sendable {
     let commitFailures: Counter
     private let cache = MetricCache()
 
-    public init(factory: any MetricsFactory) {
+    public init(factory: any MetricsFactory, consumerGroup: String = "") {
         self.factory = factory
+        self.consumerGroup = consumerGroup
         batchDuration = Metrics.Timer(label: "streamrec_processor_batch_duration_seconds", factory: factory)
         freshness = Metrics.Timer(label: "streamrec_processor_freshness_seconds", factory: factory)
         paused = Gauge(label: "streamrec_processor_paused", factory: factory)
@@ -205,10 +225,20 @@ public struct ProcessorMetrics: Sendable {
     }
 
     func committedOffset(_ partition: KafkaTopicPartition) -> Gauge {
-        cache.gauge("streamrec_processor_committed_offset", [("topic", partition.topic), ("partition", String(partition.partition))], factory: factory)
+        cache.gauge("streamrec_processor_committed_offset", dimensions(partition), factory: factory)
     }
 
     func lag(_ partition: KafkaTopicPartition) -> Gauge {
-        cache.gauge("streamrec_processor_lag_records", [("topic", partition.topic), ("partition", String(partition.partition))], factory: factory)
+        cache.gauge("streamrec_processor_lag_records", dimensions(partition), factory: factory)
+    }
+
+    /// Stops exporting a partition's gauges (revoked from this member).
+    func forget(_ partition: KafkaTopicPartition) {
+        cache.destroyGauge("streamrec_processor_committed_offset", dimensions(partition))
+        cache.destroyGauge("streamrec_processor_lag_records", dimensions(partition))
+    }
+
+    private func dimensions(_ partition: KafkaTopicPartition) -> [(String, String)] {
+        [("consumergroup", consumerGroup), ("topic", partition.topic), ("partition", String(partition.partition))]
     }
 }

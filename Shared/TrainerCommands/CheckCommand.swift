@@ -11,12 +11,12 @@ struct CheckCommand: AsyncParsableCommand {
     func run() async throws {
         try await TrainerSession.run { session in
             let database = try await DependencyProbes.postgres(session.postgres)
-            session.logger.info("\(database), migrations applied now: \(session.appliedMigrations)")
+            session.logger.info("PostgreSQL reachable", metadata: ["database": "\(database)", "migrations_applied_now": "\(session.appliedMigrations)"])
             let admin = try KafkaAdmin(
                 configuration: KafkaAdminConfiguration(for: session.configuration.producer), logger: session.logger
             )
             let broker = try await DependencyProbes.kafka(admin)
-            session.logger.info("\(broker)")
+            session.logger.info("broker reachable", metadata: ["broker": "\(broker)"])
             await admin.shutdown()
             session.logger.info("all dependencies reachable")
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import ClientRuntime
 import ServiceConfiguration
 import ServiceLifecycle
+import ServiceSupport
 import Training
 
 /// `trainer schedule`: trains the domains periodically until SIGTERM or SIGINT; a failing run is logged
@@ -34,7 +35,8 @@ struct ScheduleCommand: AsyncParsableCommand {
                 run: session.run, domains: domains, interval: interval, retry: Backoff(initial: retry, maximum: max(retry, .seconds(600))),
                 codeRevision: TrainerSession.codeRevision(), logger: session.logger
             )
-            try await ServiceGroup(configuration: .init(services: [schedule], gracefulShutdownSignals: [.sigterm, .sigint], logger: session.logger)).run()
+            // SIGTERM ends the wait between runs at once; a run in progress gets `service.shutdown_timeout`.
+            try await ServiceGroup(configuration: ServiceBootstrap.groupConfiguration(services: [schedule], settings: session.settings, logger: session.logger)).run()
         }
     }
 }

@@ -12,7 +12,7 @@ public struct TrainerCommand: AsyncParsableCommand {
     public static let service = "trainer"
     public static let summary = "The trainer: PostgreSQL training store → models, artifacts, registry."
     /// Every configuration key the trainer reads (`--help-config`, `--config-template`, the configuration).
-    public static var configurationKeys: [ConfigKey] { [ServiceBootstrap.logLevel] + TrainerConfiguration.Keys.all }
+    public static var configurationKeys: [ConfigKey] { ServiceBootstrap.commonKeys + TrainerConfiguration.Keys.all }
 
     public static let configuration = CommandConfiguration(
         commandName: service,

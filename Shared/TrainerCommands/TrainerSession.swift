@@ -15,6 +15,8 @@ import Training
 /// the announcer. ``run(_:)`` maps failures to the trainer's exit codes and closes PostgreSQL either way.
 struct TrainerSession {
     let configuration: TrainerConfiguration
+    /// Logging and the shutdown timeout (`trainer schedule`'s service group).
+    let settings: ServiceSettings
     let logger: Logger
     let postgres: PostgresClient
     let run: TrainingRun
@@ -25,7 +27,7 @@ struct TrainerSession {
     /// errors exit 65 (EX_DATAERR: the data or the registry state, not the machine), PostgreSQL and Kafka
     /// errors 69 (EX_UNAVAILABLE), anything else 1.
     static func run(_ body: (TrainerSession) async throws -> Void) async throws {
-        let configuration = ServiceBootstrap.loadConfiguration(service: TrainerCommand.service, keys: TrainerCommand.configurationKeys) {
+        let (settings, configuration) = ServiceBootstrap.load(service: TrainerCommand.service, keys: TrainerCommand.configurationKeys) {
             reader throws(ConfigurationError) in try TrainerConfiguration(reading: reader)
         }
         let logger = Logger(label: "streamrec.trainer")
@@ -35,20 +37,20 @@ struct TrainerSession {
             // The trainer always applies: it is the service that owns the schema (SchemaMigrations).
             let applied = try await SchemaMigrations(directory: configuration.migrationsDirectory, apply: true).prepare(postgres, logger: logger)
             let run = TrainingRun(configuration: configuration, postgres: postgres, logger: logger, announce: announcer(configuration: configuration, logger: logger))
-            try await body(TrainerSession(configuration: configuration, logger: logger, postgres: postgres, run: run, appliedMigrations: applied))
+            try await body(TrainerSession(configuration: configuration, settings: settings, logger: logger, postgres: postgres, run: run, appliedMigrations: applied))
         } catch let exit as ExitCode {
             status = exit.rawValue
         } catch where error is TrainingError || error is RegistryError || error is DatasetFileError {
-            logger.error("\(error)")
+            logger.error("refused: data or registry state", metadata: ["error": "\(error)"])
             status = 65
         } catch let error as PostgresError {
-            logger.error("PostgreSQL: \(error)")
+            logger.error("PostgreSQL failed", metadata: ["error": "\(error)"])
             status = 69
         } catch let error as KafkaError {
-            logger.error("Kafka: \(error)")
+            logger.error("Kafka failed", metadata: ["error": "\(error)"])
             status = 69
         } catch {
-            logger.error("\(error)")
+            logger.error("failed", metadata: ["error": "\(error)"])
             status = 1
         }
         await postgres.shutdown()
@@ -66,12 +68,13 @@ struct TrainerSession {
         try await Self.announcer(configuration: configuration, logger: logger)(manifest, path)
     }
 
-    /// The source revision for manifests: STREAMREC_CODE_REVISION, else the checkout's HEAD, else "unknown".
+    /// The source revision for manifests: STREAMREC_CODE_REVISION, else the checkout's HEAD, else the
+    /// revision stamped into the binary (`BuildInfo.revision`, "unknown" when none was).
     static func codeRevision() -> String {
         if let revision = ProcessInfo.processInfo.environment["STREAMREC_CODE_REVISION"], !revision.isEmpty { return revision }
-        guard let head = try? String(contentsOfFile: ".git/HEAD", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) else { return "unknown" }
+        guard let head = try? String(contentsOfFile: ".git/HEAD", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) else { return BuildInfo.revision }
         guard head.hasPrefix("ref: ") else { return head }
-        return (try? String(contentsOfFile: ".git/" + head.dropFirst(5), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? "unknown"
+        return (try? String(contentsOfFile: ".git/" + head.dropFirst(5), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? BuildInfo.revision
     }
 
     /// A one-line refusal on standard error, then the exit status (the messages the trainer always printed).

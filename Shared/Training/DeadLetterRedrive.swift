@@ -68,29 +68,22 @@ public struct DeadLetterRedrive: Sendable {
         }
     }
 
-    public let topics: EventTopics
-    public let maximumRecordBytes: Int
+    /// The processor's rules (one definition in Events).
+    public let recordCheck: EventRecordCheck
 
-    public init(topics: EventTopics, maximumRecordBytes: Int = 256 * 1024) {
-        self.topics = topics
-        self.maximumRecordBytes = maximumRecordBytes
+    public init(topics: EventTopics, maximumRecordBytes: Int = EventRecordCheck.defaultMaximumRecordBytes) {
+        recordCheck = EventRecordCheck(topics: topics, maximumRecordBytes: maximumRecordBytes)
     }
 
     /// Why `letter` would be dead-lettered again (the processor's reason codes), or nil if it would now pass.
     public func failure(of letter: Letter) -> String? {
         if letter.isIncomplete { return "incomplete_copy" }
         guard let sourceTopic = letter.sourceTopic else { return "unknown_source_topic" }
-        if letter.value.count > maximumRecordBytes { return "record_too_large" }
-        if let version = letter.headers.first(where: { $0.name == EventHeaders.schemaVersion })?.stringValue, version != Event.schemaVersion {
-            return "unsupported_schema_version"
+        let version = letter.headers.first(where: { $0.name == EventHeaders.schemaVersion })?.stringValue
+        switch recordCheck.check(value: letter.value, schemaVersion: version, topic: sourceTopic) {
+        case .success: return nil
+        case .failure(let rejection): return rejection.reason
         }
-        let event: Event
-        do {
-            event = try Event.decode(letter.value)
-        } catch {
-            return error.code.rawValue
-        }
-        return topics.topic(for: event.domain) == sourceTopic ? nil : "wrong_topic"
     }
 
     /// Reads the dead-letter topic from its start until nothing new came for `idle` (a consumer group of its

@@ -36,7 +36,10 @@ public final class ProgressReporter: Sendable {
         } else {
             let decile = Int(fraction * 10)
             if lastDecile.exchange(decile, ordering: .relaxed) != decile {
-                logger.info("\(label): \(done)/\(total) (\(decile * 10) %), \(Int(rate))/s, ETA \(Int(remaining.rounded())) s")
+                logger.info("progress", metadata: [
+                    "step": "\(label)", "done": "\(done)", "total": "\(total)", "percent": "\(decile * 10)", "per_second": "\(Int(rate))",
+                    "eta_seconds": "\(Int(remaining.rounded()))",
+                ])
             }
         }
     }

@@ -63,7 +63,8 @@ public struct TrainingSchedule: Service {
             consecutiveFailures = failed.isEmpty ? 0 : consecutiveFailures + 1
             let untilFullRound = fullRoundDue - ContinuousClock.now
             let wait = failed.isEmpty ? untilFullRound : min(retry.delay(afterFailures: consecutiveFailures), untilFullRound)
-            try? await Task.sleep(for: max(.zero, wait))
+            // The wait (up to `interval`, 24 h) ends at once on SIGTERM.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: max(.zero, wait)) }
         }
     }
 }

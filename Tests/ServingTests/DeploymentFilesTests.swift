@@ -46,7 +46,7 @@ struct DeploymentFilesTests {
 
     @Test("every STREAMREC_* variable in docker-compose.yml, the Dockerfile and deploy/ is a key some service reads")
     func environmentVariablesAreConfigurationKeys() throws {
-        let keys = [ServiceBootstrap.logLevel] + IngestConfiguration.Keys.all + ProcessorConfiguration.Keys.all + TrainerConfiguration.Keys.all
+        let keys = ServiceBootstrap.commonKeys + IngestConfiguration.Keys.all + ProcessorConfiguration.Keys.all + TrainerConfiguration.Keys.all
             + InferenceConfiguration.Keys.all
         var known = Set(keys.map(\.environmentVariable))
         known.insert("STREAMREC_CONFIG_DIR")  // where configs/<service>.conf is read from
@@ -79,6 +79,17 @@ struct DeploymentFilesTests {
                 #expect(isExported, "\(file): \(metric) is not exported by any service")
             }
         }
+    }
+
+    @Test("the consumer-lag alert reads the broker-side exporter, which docker-compose, Prometheus and deploy/ run")
+    func lagAlertUsesTheBrokerSideExporter() throws {
+        let alerts = try Self.text("configs/prometheus/alerts.yml")
+        let lagAlert = try #require(alerts.components(separatedBy: "- alert: ").first { $0.hasPrefix("StreamRecConsumerLagGrowing") })
+        #expect(lagAlert.contains("kafka_consumergroup_lag"), "\(lagAlert)")
+        #expect(try Self.text("docker-compose.yml").contains("danielqsj/kafka-exporter"))
+        #expect(try Self.text("configs/prometheus/prometheus.yml").contains("kafka-exporter:9308"))
+        #expect(try Self.text("deploy/base/kafka-exporter.yaml").contains("danielqsj/kafka-exporter"))
+        #expect(try Self.text("deploy/base/kustomization.yaml").contains("kafka-exporter.yaml"))
     }
 
     @Test("docker-compose.yml is valid for docker-compose (config -q; no engine needed)")
