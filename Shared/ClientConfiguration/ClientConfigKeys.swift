@@ -16,6 +16,10 @@ public enum ClientConfigKeys {
         "redis.io", default: "threads",
         "Who does Redis I/O: threads (redis.connections hiredis connections, each with its own thread) or event_loops (one connection per NIO event loop; no thread hand-off for callers on those loops)"
     )
+    public static let redisCluster = ConfigKey(
+        "redis.cluster", default: "false",
+        "Redis Cluster mode: redis.host/redis.port are a seed node; commands go to their hash slot's master (MOVED/ASK followed); false: one server"
+    )
     public static let redisConnectTimeout = ConfigKey("redis.connect_timeout", default: "2s", "Bound on connecting to Redis")
     public static let redisCommandTimeout = ConfigKey("redis.command_timeout", default: "5s", "Bound on each Redis command")
 
@@ -57,7 +61,7 @@ public enum ClientConfigKeys {
     )
     public static let eventTopics: [ConfigKey] = [movieTopic, pollTopic, topicPartitions, topicReplication]
 
-    public static let redis: [ConfigKey] = [redisHost, redisPort, redisUsername, redisPassword, redisDatabase, redisConnections, redisLaneFill, redisIO, redisConnectTimeout, redisCommandTimeout]
+    public static let redis: [ConfigKey] = [redisHost, redisPort, redisUsername, redisPassword, redisDatabase, redisConnections, redisLaneFill, redisIO, redisCluster, redisConnectTimeout, redisCommandTimeout]
     public static let postgres: [ConfigKey] = [
         postgresHost, postgresPort, postgresDatabase, postgresUser, postgresPassword, postgresPoolSize,
         postgresStatementTimeout, postgresSchema, postgresMigrationsDirectory,

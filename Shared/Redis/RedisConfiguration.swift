@@ -33,6 +33,10 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// one connection per NIO event loop of the client's group (callers on those loops need no thread
     /// hand-off, others go round-robin; `connections` and `laneFill` are then unused).
     public var io: IOModel
+    /// Redis Cluster mode: `host`/`port` are a seed node; the client learns the slot map from it
+    /// (`CLUSTER SLOTS`), keeps lanes per master (of the `io` model; `connections` per master) and routes
+    /// every command by its key's slot, following `MOVED` and `ASK`. Default false: one server.
+    public var cluster: Bool
 
     public enum IOModel: String, Sendable, Hashable {
         case threads
@@ -51,7 +55,8 @@ public struct RedisConfiguration: Sendable, Hashable {
         laneFill: Int = 0,
         maximumQueuedRequests: Int = 10_000,
         reconnectBackoff: Backoff = .init(),
-        io: IOModel = .threads
+        io: IOModel = .threads,
+        cluster: Bool = false
     ) {
         precondition(connections > 0, "Redis needs at least one connection")
         self.host = host
@@ -66,5 +71,6 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.maximumQueuedRequests = maximumQueuedRequests
         self.reconnectBackoff = reconnectBackoff
         self.io = io
+        self.cluster = cluster
     }
 }
