@@ -11,7 +11,7 @@ import Testing
 struct FeatureClusterTests {
     @Test("applied on 3 masters while every slot of one master (the popularity slot's) moves to another: the same state as on one server, a replay counts nothing, the readers answer alike")
     func writerAndReadersDuringALiveReshard() async throws {
-        let cluster = try PrivateRedisCluster()
+        let cluster = try await PrivateRedisCluster.start()
         defer { try? cluster.remove() }
         let now = wallNow()
         let events = FeatureWriterTests.mixedEvents(count: 6000, now: now, seed: 23)

@@ -6,8 +6,9 @@ import StackTestSupport
 import Testing
 
 /// The client in cluster mode against a real Redis Cluster of three masters on loopback, each test with a
-/// cluster of its own (``PrivateRedisCluster``: `scripts/stack.sh` with `REDIS_CLUSTER=3`, stopped by PID).
-@Suite("Redis client against a real 3-master Redis Cluster")
+/// cluster of its own (``PrivateRedisCluster``: `scripts/stack.sh` with `REDIS_CLUSTER=3`, stopped by PID). One
+/// at a time: three masters each, and a live reshard, are a real load on a 2-core machine.
+@Suite("Redis client against a real 3-master Redis Cluster", .serialized)
 struct RedisClusterTests {
     @Test("key slots are Redis's: CRC16/XMODEM of the key or of its {hash tag}")
     func keySlots() {
@@ -21,7 +22,7 @@ struct RedisClusterTests {
 
     @Test("the client's slot of a key is the cluster's (CLUSTER KEYSLOT), tags and binary keys included")
     func slotsAgreeWithTheServer() async throws {
-        let cluster = try PrivateRedisCluster()
+        let cluster = try await PrivateRedisCluster.start()
         defer { try? cluster.remove() }
         let admin = RedisClient(configuration: RedisConfiguration(port: cluster.basePort, connections: 1))
         defer { Task { await admin.shutdown() } }
@@ -36,7 +37,7 @@ struct RedisClusterTests {
 
     @Test("the main cases on a cluster: routing, pipelines across masters in order, errors, transactions, scripts", arguments: RedisConfiguration.IOModel.allCases)
     func mainCases(io: RedisConfiguration.IOModel) async throws {
-        let cluster = try PrivateRedisCluster()
+        let cluster = try await PrivateRedisCluster.start()
         defer { try? cluster.remove() }
         let client = RedisClient(configuration: cluster.configuration(io: io), eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
         defer { Task { await client.shutdown() } }
@@ -126,7 +127,7 @@ struct RedisClusterTests {
 
     @Test("MOVED: after a slot moved to another master the client follows, reads the slot map again and routes there", arguments: RedisConfiguration.IOModel.allCases)
     func followsMoved(io: RedisConfiguration.IOModel) async throws {
-        let cluster = try PrivateRedisCluster()
+        let cluster = try await PrivateRedisCluster.start()
         defer { try? cluster.remove() }
         let client = RedisClient(configuration: cluster.configuration(io: io), eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
         defer { Task { await client.shutdown() } }
@@ -150,7 +151,7 @@ struct RedisClusterTests {
 
     @Test("ASK during a migration: moved keys are read and written on the target with ASKING, the rest on the source; the map is not changed", arguments: RedisConfiguration.IOModel.allCases)
     func followsAsk(io: RedisConfiguration.IOModel) async throws {
-        let cluster = try PrivateRedisCluster()
+        let cluster = try await PrivateRedisCluster.start()
         defer { try? cluster.remove() }
         let client = RedisClient(configuration: cluster.configuration(io: io), eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
         defer { Task { await client.shutdown() } }
@@ -190,7 +191,7 @@ struct RedisClusterTests {
 
     @Test("a live reshard (redis-cli --cluster reshard) under a steady write load: nothing lost, nothing counted twice")
     func liveReshard() async throws {
-        let cluster = try PrivateRedisCluster()
+        let cluster = try await PrivateRedisCluster.start()
         defer { try? cluster.remove() }
         // Both I/O models write at once.
         let clients = [

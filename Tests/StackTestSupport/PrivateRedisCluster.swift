@@ -15,6 +15,13 @@ public final class PrivateRedisCluster: PrivateServer, @unchecked Sendable {
     /// The first master's port (the seed); the others follow it.
     public let basePort: Int
 
+    /// Starts a cluster on a thread of its own: creating one blocks for a second or two (`redis-cli --cluster
+    /// create`, waiting for `cluster_state:ok`), which on the cooperative pool would stall every other test.
+    public static func start() async throws -> PrivateRedisCluster {
+        try await onDedicatedThread { Result(catching: { try PrivateRedisCluster() }) }.get()
+    }
+
+    /// Blocks while the cluster starts: prefer ``start()`` from async code.
     public init() throws {
         basePort = try Self.freePortBase()
         try super.init(

@@ -11,7 +11,7 @@ import Testing
 struct StreamProcessorClusterTests {
     @Test("30k events applied on 3 masters while 2 000 slots move between them: the same Redis state, key by key, as a clean pass on one server; a replay by a second group changes nothing")
     func processorOnAClusterDuringAReshard() async throws {
-        let cluster = try PrivateRedisCluster()
+        let cluster = try await PrivateRedisCluster.start()
         defer { try? cluster.remove() }
         let fixture = try await ProcessorFixture(redis: cluster.configuration(connections: 2))
         let redis = RedisClient(configuration: fixture.configuration.redis)
