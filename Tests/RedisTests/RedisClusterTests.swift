@@ -1,7 +1,7 @@
 import ClientRuntime
 import Foundation
 import NIOPosix
-import Redis
+@testable import Redis
 import StackTestSupport
 import Testing
 
@@ -18,6 +18,27 @@ struct RedisClusterTests {
         #expect(RedisHashSlot.slot(of: "foo{}{bar}") != RedisHashSlot.slot(of: "bar"))  // an empty first tag: the whole key
         #expect(RedisHashSlot.slot(of: "foo{{bar}}zap") == RedisHashSlot.slot(of: "{bar"))
         #expect(RedisHashSlot.slot(of: "foo{bar}{zap}") == RedisHashSlot.slot(of: "bar"))
+    }
+
+    @Test("commands are routed by their keys: first argument, numkeys forms, scripts (all keys in one slot or refused), keyless to any master")
+    func routing() {
+        let slot = RedisHashSlot.slot(of: "{t}")
+        #expect(RedisCommand("HGET", "{t}a", "f").clusterRouting == .slot(slot))
+        #expect(RedisCommand("ZUNION", 2, "{t}a", "{t}b", "WITHSCORES").clusterRouting == .slot(slot))
+        #expect(RedisCommand("EVALSHA", "abc", 2, "{t}a", "{t}b", "arg").clusterRouting == .slot(slot))
+        #expect(RedisCommand("EVALSHA", "abc", 0, "arg").clusterRouting == .anyMaster)
+        #expect(RedisCommand("MEMORY", "USAGE", "{t}a").clusterRouting == .slot(slot))
+        for keyless in [RedisCommand("PING"), RedisCommand("SCRIPT", "LOAD", "return 1"), RedisCommand("scan", "0"), RedisCommand("MULTI")] {
+            #expect(keyless.clusterRouting == .anyMaster)
+        }
+        guard case .crossSlot(let message) = RedisCommand("EVALSHA", "abc", 2, "{a}x", "{b}y").clusterRouting else {
+            Issue.record("a script over two slots must be refused")
+            return
+        }
+        #expect(message.hasPrefix("CROSSSLOT") && message.contains("hash tag"))
+        #expect(RedisNodeAddress(parsing: ":7000", defaultHost: "10.0.0.1") == RedisNodeAddress(host: "10.0.0.1", port: 7000))
+        #expect(RedisNodeAddress(parsing: "::1:7000", defaultHost: "x") == RedisNodeAddress(host: "::1", port: 7000))
+        #expect(RedisNodeAddress(parsing: "host", defaultHost: "x") == nil)
     }
 
     @Test("the client's slot of a key is the cluster's (CLUSTER KEYSLOT), tags and binary keys included")
