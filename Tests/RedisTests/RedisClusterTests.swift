@@ -210,6 +210,39 @@ struct RedisClusterTests {
         #expect(try await client.send("GET", "{ask}:new").int == 1)
     }
 
+    @Test("a master that goes away and comes back: its slots fail as retriable while it is down, the others' keep working, and it serves again once back", arguments: RedisConfiguration.IOModel.allCases)
+    func masterGoesAwayAndComesBack(io: RedisConfiguration.IOModel) async throws {
+        let cluster = try await PrivateRedisCluster.start()
+        defer { try? cluster.remove() }
+        var configuration = cluster.configuration(io: io)
+        configuration.reconnectBackoff = .init(initial: .milliseconds(20), maximum: .milliseconds(200))
+        let client = RedisClient(configuration: configuration, eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+        defer { Task { await client.shutdown() } }
+        var keyOn: [Int: String] = [:]
+        for index in 0..<100 where keyOn.count < 3 {
+            let key = "restart:\(index)"
+            let port = try await cluster.owner(of: RedisHashSlot.slot(of: key))
+            if keyOn[port] == nil { keyOn[port] = key }
+        }
+        for key in keyOn.values { try await client.send("SET", key, "before") }
+        let down = cluster.masterPorts[1], up = cluster.masterPorts[0]
+        try await cluster.stopMaster(1)
+        // Before the cluster marks the master failed (cluster-node-timeout 5 s), the other masters serve.
+        let error = await #expect(throws: RedisError.self) { try await client.send("GET", keyOn[down]!) }
+        #expect(error?.isRetriable == true, "\(String(describing: error))")
+        #expect(try await client.send("GET", keyOn[up]!).string == "before")
+
+        try await cluster.startStoppedMasters()
+        var served = false
+        for _ in 0..<100 where !served {
+            if (try? await client.send("SET", keyOn[down]!, "after")) != nil { served = true } else { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(served)
+        #expect(try await client.send("GET", keyOn[down]!).string == "after")
+        #expect(try await client.send("GET", keyOn[up]!).string == "before")
+        #expect(client.clusterRedirections.slotMapReads >= 2, "the lost master made the client read the map again")
+    }
+
     @Test("a live reshard (redis-cli --cluster reshard) under a steady write load: nothing lost, nothing counted twice")
     func liveReshard() async throws {
         let cluster = try await PrivateRedisCluster.start()

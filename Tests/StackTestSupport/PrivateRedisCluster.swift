@@ -90,6 +90,22 @@ public final class PrivateRedisCluster: PrivateServer, @unchecked Sendable {
         return ContinuousClock.now - started
     }
 
+    /// Stops master `index` (SIGTERM to the PID `scripts/stack.sh` recorded) and waits until it is gone.
+    public func stopMaster(_ index: Int) async throws {
+        let pidFile = runDirectory + "/pids/redis-cluster-\(index).pid"
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw TestStack.NotRunning(description: "no pid file \(pidFile)")
+        }
+        kill(pid, SIGTERM)
+        for _ in 0..<200 where kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(25)) }
+    }
+
+    /// Starts the masters that are not running again (`scripts/stack.sh start redis`: same ports and
+    /// nodes.conf, so the same slots; no persistence, so empty), and waits for `cluster_state:ok`.
+    public func startStoppedMasters() async throws {
+        try await onDedicatedThread { Result(catching: { try self.start() }) }.get()
+    }
+
     /// Three consecutive ports free, and free 10 000 above (the cluster bus ports).
     static func freePortBase() throws -> Int {
         for _ in 0..<200 {
