@@ -21,6 +21,9 @@ run: setup ## Install, start the local stack, build and start the suite
 test: setup ## Run all tests against a freshly started local stack
 	@$(TEST_STACK) bash scripts/test.sh
 
+test-cluster: setup ## Only the Redis Cluster tests (each starts its own 3-master cluster; broker and PostgreSQL from the test stack)
+	@$(TEST_STACK) bash scripts/test.sh --filter 'RedisClusterTests|FeatureClusterTests|StreamProcessorClusterTests'
+
 bench: setup ## Foundation benchmarks (Kafka producer vs kcat, Redis vs redis-benchmark)
 	@bash scripts/bench/foundation.sh
 

@@ -29,6 +29,11 @@
 #       export STREAMREC_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 #       export STREAMREC_RDKAFKA_LIB_DIR=$STREAMREC_PREFIX/lib
 #       export STACK_RUN_DIR=$RUN
+#       export STREAMREC_REDIS_CLUSTER_SEED=127.0.0.1:$REDIS_CLUSTER_PORT  (only while a cluster of
+#              REDIS_CLUSTER≥3 masters runs: run a service against it with STREAMREC_REDIS_HOST/PORT
+#              set to the seed and STREAMREC_REDIS_CLUSTER=true)
+#   $RUN/pids/redis-cluster-<i>.pid        pids of the cluster's masters (i = 0, 1, …)
+#   $RUN/redis-cluster/<port>/             each master's dir (nodes.conf, redis.log)
 #
 # (*) When run as root, postgres runs as user `postgres`; if that user cannot
 #     reach $RUN/postgres (e.g. the repo is under /root), or the socket path would
@@ -40,7 +45,11 @@
 #   STACK_TIMEOUT     seconds to wait for each component to become healthy [30]
 #   REDIS_PORT        redis port                                           [16379]
 #   REDIS_CLUSTER     1: redis as a one-node cluster owning every slot (tests) [0]
-#   REDIS_CLUSTER_PORT  its cluster bus port                  [REDIS_PORT ± 10000]
+#                     3 (or more): besides that redis, a Redis Cluster of that many masters (no
+#                     replicas) on REDIS_CLUSTER_PORT, +1, …; started and stopped with `redis`
+#   REDIS_CLUSTER_PORT  REDIS_CLUSTER=1: its cluster bus port [REDIS_PORT ± 10000]
+#                     REDIS_CLUSTER≥3: the first master's port [REDIS_PORT + 1]; each master's
+#                     cluster bus port is its port + 10000
 #   REDIS_TLS_PORT    also listen with TLS on this port (tests); needs REDIS_TLS_CERT, REDIS_TLS_KEY
 #                     (server certificate and key, PEM) and REDIS_TLS_CA (CA of client certificates,
 #                     which are optional)                                  [unset: no TLS]
@@ -111,7 +120,7 @@ pid_file() { printf '%s/pids/%s.pid\n' "$RUN" "$1"; }
 # Process name (/proc/PID/comm) each component's pid must have.
 expected_comm() {
   case "$1" in
-    redis) echo redis-server ;;
+    redis | redis-cluster-*) echo redis-server ;;
     postgres) echo postgres ;;
     kafka) echo tansu ;;
   esac
@@ -120,6 +129,7 @@ expected_comm() {
 component_port() {
   case "$1" in
     redis) echo "$REDIS_PORT" ;;
+    redis-cluster-*) cluster_master_port "${1#redis-cluster-}" ;;
     postgres) echo "$PG_PORT" ;;
     kafka) echo "$KAFKA_PORT" ;;
   esac
@@ -128,6 +138,7 @@ component_port() {
 component_log() {
   case "$1" in
     redis) echo "$RUN/redis/redis.log" ;;
+    redis-cluster-*) echo "$RUN/redis-cluster/$(cluster_master_port "${1#redis-cluster-}")/redis.log" ;;
     postgres) echo "$RUN/postgres/postgres.log" ;;
     kafka) echo "$RUN/kafka/tansu.log" ;;
   esac
@@ -333,6 +344,89 @@ ACL
       sleep 0.1; waited=$((waited + 1))
     done
   fi
+}
+
+# ---------------------------------------------------------------------------
+# redis cluster (REDIS_CLUSTER ≥ 3)
+# ---------------------------------------------------------------------------
+# How many masters the multi-master cluster has (0: none asked for; REDIS_CLUSTER=1 is the one-node
+# cluster above, which is the `redis` server itself).
+cluster_master_count() {
+  local n="${REDIS_CLUSTER:-0}"
+  if [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 3 ]; then echo "$n"; else echo 0; fi
+}
+cluster_base_port() { echo "${REDIS_CLUSTER_PORT:-$((REDIS_PORT + 1))}"; }
+cluster_master_port() { echo "$(( $(cluster_base_port) + $1 ))"; }
+
+# Masters started by an earlier `start` (their pid files), whatever REDIS_CLUSTER says now.
+cluster_started_indexes() {
+  local f
+  for f in "$RUN"/pids/redis-cluster-*.pid; do
+    [ -e "$f" ] || continue
+    f="${f##*/redis-cluster-}"; echo "${f%.pid}"
+  done | sort -n
+}
+
+cluster_info() { redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null | tr -d '\r'; }
+
+# A cluster of REDIS_CLUSTER masters on loopback: every master started (its own dir, nodes.conf, log;
+# no persistence: a restart comes back empty but keeps its slots), the slots spread over them by
+# `redis-cli --cluster create` on first start, and ready once every master says cluster_state:ok.
+start_redis_cluster() {
+  local n i port bus comp dir pid pids=() addresses=() waited
+  n="$(cluster_master_count)"
+  [ "$n" -gt 0 ] || return 0
+  [[ "$(cluster_base_port)" =~ ^[0-9]+$ ]] || die "REDIS_CLUSTER_PORT must be a number (got '$(cluster_base_port)')"
+  [ "$(( $(cluster_master_port $((n - 1))) + 10000 ))" -le 65535 ] || die "REDIS_CLUSTER_PORT too high: cluster bus ports are port + 10000"
+  for ((i = 0; i < n; i++)); do
+    comp="redis-cluster-$i"; port="$(cluster_master_port "$i")"; bus=$((port + 10000))
+    addresses+=("127.0.0.1:$port")
+    if pid="$(running_pid "$comp")"; then
+      log "$comp already running (pid $pid, port $(recorded_port "$comp"))"
+      continue
+    fi
+    rm -f "$(pid_file "$comp")"
+    port_open "$port" && die "cannot start $comp: port 127.0.0.1:$port is already in use (set REDIS_CLUSTER_PORT)"
+    port_open "$bus" && die "cannot start $comp: cluster bus port 127.0.0.1:$bus is already in use (set REDIS_CLUSTER_PORT)"
+    dir="$RUN/redis-cluster/$port"
+    mkdir -p "$dir"
+    printf '%s\n' "$port" > "$(port_file "$comp")"
+    spawn "$dir/redis.log" "$(pid_file "$comp")" redis-server \
+      --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
+      --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" --cluster-port "$bus" --cluster-node-timeout 5000 \
+      --daemonize no --logfile "$dir/redis.log"
+    pids+=("$SPAWNED_PID")
+    REDIS_CHECK_PORT="$port" wait_healthy "$comp" "$SPAWNED_PID" redis_port_healthy
+  done
+  # First start: no slot assigned anywhere yet. Later starts keep what nodes.conf says (a resharded
+  # layout included).
+  if cluster_info "$(cluster_master_port 0)" | grep -q '^cluster_slots_assigned:0$'; then
+    log "redis cluster: creating ($n masters: ${addresses[*]})"
+    redis-cli --cluster create "${addresses[@]}" --cluster-replicas 0 --cluster-yes >"$RUN/redis-cluster/create.log" 2>&1 \
+      || { cat "$RUN/redis-cluster/create.log" >&2; die "redis-cli --cluster create failed"; }
+  fi
+  waited=0
+  for ((i = 0; i < n; i++)); do
+    port="$(cluster_master_port "$i")"
+    until cluster_info "$port" | grep -q '^cluster_state:ok$' && cluster_info "$port" | grep -q "^cluster_known_nodes:$n\$"; do
+      [ "$waited" -ge $((STACK_TIMEOUT * 10)) ] && die "redis cluster: 127.0.0.1:$port not cluster_state:ok after ${STACK_TIMEOUT}s"
+      sleep 0.1; waited=$((waited + 1))
+    done
+  done
+  log "redis cluster ok: ${addresses[*]} (seed 127.0.0.1:$(cluster_master_port 0))"
+}
+
+redis_port_healthy() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_CHECK_PORT" ping 2>/dev/null)" = PONG ]; }
+
+stop_redis_cluster() {
+  local i
+  for i in $(cluster_started_indexes); do stop_component "redis-cluster-$i"; done
+}
+
+status_redis_cluster() {
+  local i rc=0
+  for i in $(cluster_started_indexes); do status_component "redis-cluster-$i" || rc=3; done
+  return "$rc"
 }
 
 # ---------------------------------------------------------------------------
@@ -581,7 +675,7 @@ clean_component() {
   local comp="$1" loc
   stop_component "$comp"
   case "$comp" in
-    redis) rm -rf "$RUN/redis" ;;
+    redis) stop_redis_cluster; rm -rf "$RUN/redis" "$RUN/redis-cluster" ;;
     kafka) rm -rf "$RUN/kafka" ;;
     postgres)
       if [ -f "$RUN/postgres/location" ]; then
@@ -608,6 +702,9 @@ write_env() {
     printf 'export STREAMREC_KAFKA_BROKERS=%q\n' "127.0.0.1:$KAFKA_PORT"
     printf 'export STREAMREC_RDKAFKA_LIB_DIR=%q\n' "$PREFIX/lib"
     printf 'export STACK_RUN_DIR=%q\n' "$RUN"
+    if [ -n "$(cluster_started_indexes)" ]; then
+      printf 'export STREAMREC_REDIS_CLUSTER_SEED=%q\n' "127.0.0.1:$(recorded_port redis-cluster-0)"
+    fi
   } > "$f.tmp"
   mv -f "$f.tmp" "$f"
 }
@@ -632,16 +729,16 @@ main() {
 
   case "$cmd" in
     start)
-      for c in "${comps[@]}"; do "start_$c"; done
+      for c in "${comps[@]}"; do "start_$c"; if [ "$c" = redis ]; then start_redis_cluster; fi; done
       write_env
       log "env: $RUN/env"
       ;;
     stop)
-      for c in "${comps[@]}"; do stop_component "$c"; done
+      for c in "${comps[@]}"; do stop_component "$c"; if [ "$c" = redis ]; then stop_redis_cluster; fi; done
       ;;
     restart)
-      for c in "${comps[@]}"; do stop_component "$c"; done
-      for c in "${comps[@]}"; do "start_$c"; done
+      for c in "${comps[@]}"; do stop_component "$c"; if [ "$c" = redis ]; then stop_redis_cluster; fi; done
+      for c in "${comps[@]}"; do "start_$c"; if [ "$c" = redis ]; then start_redis_cluster; fi; done
       write_env
       log "env: $RUN/env"
       ;;
@@ -651,7 +748,10 @@ main() {
       ;;
     status)
       local rc=0
-      for c in "${comps[@]}"; do status_component "$c" || rc=3; done
+      for c in "${comps[@]}"; do
+        status_component "$c" || rc=3
+        if [ "$c" = redis ]; then status_redis_cluster || rc=3; fi
+      done
       return "$rc"
       ;;
   esac

@@ -27,6 +27,10 @@ public enum ClientConfigKeys {
     public static let redisTLSServerName = ConfigKey(
         "redis.tls_server_name", default: "",
         "Name the server's certificate must carry (and SNI); empty: redis.host (an IP address is then checked against the certificate's IP entries)")
+    public static let redisCluster = ConfigKey(
+        "redis.cluster", default: "false",
+        "Redis Cluster mode: redis.host/redis.port are a seed node; commands go to their hash slot's master (MOVED/ASK followed); false: one server"
+    )
     public static let redisConnectTimeout = ConfigKey("redis.connect_timeout", default: "2s", "Bound on connecting to Redis")
     public static let redisCommandTimeout = ConfigKey("redis.command_timeout", default: "5s", "Bound on each Redis command")
 
@@ -103,7 +107,7 @@ public enum ClientConfigKeys {
     )
     public static let eventTopics: [ConfigKey] = [movieTopic, pollTopic, topicPartitions, topicReplication]
 
-    public static let redis: [ConfigKey] = [redisHost, redisPort, redisUsername, redisPassword, redisDatabase, redisConnections, redisLaneFill, redisIO, redisConnectTimeout, redisCommandTimeout,
+    public static let redis: [ConfigKey] = [redisHost, redisPort, redisUsername, redisPassword, redisDatabase, redisConnections, redisLaneFill, redisIO, redisCluster, redisConnectTimeout, redisCommandTimeout,
         redisTLS, redisTLSCAFile, redisTLSCertificateFile, redisTLSKeyFile, redisTLSServerName,
     ]
     public static let postgres: [ConfigKey] = [

@@ -15,7 +15,8 @@ extension RedisConfiguration {
             commandTimeout: try reader.duration(K.redisCommandTimeout),
             connections: try reader.int(K.redisConnections, range: 1...256),
             laneFill: try reader.int(K.redisLaneFill, range: 0...100_000),
-            io: try Self.ioModel(reader.string(K.redisIO))
+            io: try Self.ioModel(reader.string(K.redisIO)),
+            cluster: try reader.bool(K.redisCluster)
         )
         tls = try Self.tls(reader, host: host, io: io)
         if password == nil, username != nil {

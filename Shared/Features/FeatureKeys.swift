@@ -55,28 +55,3 @@ public struct FeatureKeys: Sendable, Hashable {
     /// the poll domain's popularity slot, so that tallies change in the same script as the applied offsets.
     public func pollTally(_ poll: String) -> String { "\(prefix):{pop:\(EventDomain.poll.rawValue)}:tally:\(poll)" }
 }
-
-/// Redis Cluster's key → slot mapping (CRC16/XMODEM of the hash tag, mod 16384), used to split
-/// script calls so that each touches one slot.
-public enum RedisKeySlot {
-    public static func slot(_ key: String) -> Int {
-        var bytes = Array(key.utf8)
-        if let open = bytes.firstIndex(of: UInt8(ascii: "{")),
-            let close = bytes[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1
-        {
-            bytes = Array(bytes[(open + 1)..<close])
-        }
-        return Int(crc16(bytes) % 16384)
-    }
-
-    static func crc16(_ bytes: [UInt8]) -> UInt16 {
-        var crc: UInt16 = 0
-        for byte in bytes {
-            crc ^= UInt16(byte) << 8
-            for _ in 0..<8 {
-                crc = crc & 0x8000 != 0 ? (crc << 1) ^ 0x1021 : crc << 1
-            }
-        }
-        return crc
-    }
-}

@@ -23,6 +23,11 @@ import Synchronization
 /// With ``RedisConfiguration/IOModel/eventLoops`` the lanes are instead one connection per NIO event
 /// loop (``RedisEventLoopLane``), and a caller running on one of those loops uses that loop's connection.
 ///
+/// With ``RedisConfiguration/cluster`` the client speaks to a Redis Cluster (``RedisCluster``): the configured
+/// host and port are a seed from which the slot map is learned, each master gets lanes of its own (of the
+/// configured I/O model), and every command, pipeline, transaction and script is routed to its slot's master,
+/// following `MOVED` and `ASK`. The API is the same.
+///
 /// Blocking commands (`BLPOP`, `SUBSCRIBE`) would hold a lane; this client is not meant for them.
 public final class RedisClient: Sendable {
     public let configuration: RedisConfiguration
@@ -38,6 +43,10 @@ public final class RedisClient: Sendable {
     ) {
         self.configuration = configuration
         self.logger = logger
+        if configuration.cluster {
+            lanes = .cluster(RedisCluster(configuration: configuration, logger: logger, eventLoopGroup: eventLoopGroup))
+            return
+        }
         switch configuration.io {
         case .threads:
             lanes = .threads((0..<configuration.connections).map { RedisLane(index: $0, configuration: configuration, logger: logger) })
@@ -51,6 +60,8 @@ public final class RedisClient: Sendable {
     private enum Lanes {
         case threads([RedisLane])
         case eventLoops([RedisEventLoopLane])
+        /// A client per master, and the routing between them.
+        case cluster(RedisCluster)
     }
 
     /// Sends one command. An error reply is thrown as ``RedisError/server(_:)``.
@@ -79,6 +90,8 @@ public final class RedisClient: Sendable {
             // The caller's own loop's connection if it runs on one (no hand-off at all); else round-robin.
             let lane = lanes.first { $0.eventLoop.inEventLoop } ?? lanes[nextLane.wrappingAdd(1, ordering: .relaxed).oldValue % lanes.count]
             return try await lane.submit(commands)
+        case .cluster(let cluster):
+            return try await cluster.execute(commands)
         }
     }
 
@@ -92,6 +105,10 @@ public final class RedisClient: Sendable {
         switch lanes {
         case .threads(let lanes): connections = lanes.count
         case .eventLoops(let lanes): connections = lanes.count
+        case .cluster(let cluster):
+            // Each master's share is split over that master's connections.
+            guard !commands.isEmpty else { return [] }
+            return try await cluster.execute(commands, minimumPart: minimumPart)
         }
         let count = min(connections, commands.count / max(1, minimumPart))
         guard count > 1 else { return try await pipeline(commands) }
@@ -157,6 +174,13 @@ public final class RedisClient: Sendable {
     public func evaluate(
         _ script: RedisScript, keys: [any RedisArgumentConvertible], arguments: [any RedisArgumentConvertible]
     ) async throws(RedisError) -> RedisValue {
+        if case .cluster(let cluster) = lanes {
+            let sha = try await script.sha(loadingWith: self)
+            var command = RedisCommand("EVALSHA", sha, keys.count)
+            for key in keys { command.append(key) }
+            for argument in arguments { command.append(argument) }
+            return try await cluster.evaluate(script, sha: sha, evalsha: command)
+        }
         for attempt in 0..<2 {
             let sha = try await script.sha(loadingWith: self)
             var command = RedisCommand("EVALSHA", sha, keys.count)
@@ -177,7 +201,42 @@ public final class RedisClient: Sendable {
         switch lanes {
         case .threads(let lanes): for lane in lanes { await lane.shutdown() }
         case .eventLoops(let lanes): for lane in lanes { await lane.shutdown() }
+        case .cluster(let cluster): await cluster.shutdown()
         }
+    }
+
+    /// The masters this client sends to: a cluster's, as its slot map names them (read first if needed);
+    /// the one configured server otherwise.
+    public func masters() async throws(RedisError) -> [RedisNodeAddress] {
+        if case .cluster(let cluster) = lanes { return try await cluster.masters() }
+        return [RedisNodeAddress(host: configuration.host, port: configuration.port)]
+    }
+
+    /// Sends one command to one master named by ``masters()``, whatever its keys (`SCAN`, `DBSIZE`,
+    /// `FLUSHALL` per node). Error replies are values, as in a pipeline. Without cluster mode `node` must be
+    /// the configured server.
+    public func send(_ command: RedisCommand, toMaster node: RedisNodeAddress) async throws(RedisError) -> RedisValue {
+        if case .cluster(let cluster) = lanes { return try await cluster.node(node).pipeline([command])[0] }
+        return try await pipeline([command])[0]
+    }
+
+    /// Sends one command to every master (`FLUSHALL`, `SCRIPT FLUSH`, `DBSIZE` on a cluster); replies in the
+    /// order of ``masters()``, error replies as values.
+    public func sendToEveryMaster(_ command: RedisCommand) async throws(RedisError) -> [RedisValue] {
+        if case .cluster(let cluster) = lanes { return try await cluster.sendToEveryMaster(command) }
+        return try await pipeline([command])
+    }
+
+    /// Redirections followed and slot map reads so far (all zero without cluster mode).
+    public var clusterRedirections: RedisRedirectionCounts {
+        if case .cluster(let cluster) = lanes { return cluster.redirectionCounts }
+        return RedisRedirectionCounts()
+    }
+
+    /// Reads the cluster's slot map again now (it is read by itself on a redirection or a lost node);
+    /// does nothing without cluster mode.
+    public func refreshClusterSlots() async throws(RedisError) {
+        if case .cluster(let cluster) = lanes { try await cluster.refreshSlotMap() }
     }
 
     /// Connections currently open, for metrics and tests.
@@ -185,6 +244,7 @@ public final class RedisClient: Sendable {
         switch lanes {
         case .threads(let lanes): lanes.count { $0.isConnected }
         case .eventLoops(let lanes): lanes.count { $0.isConnected }
+        case .cluster(let cluster): cluster.openConnections
         }
     }
 }

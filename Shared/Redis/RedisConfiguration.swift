@@ -35,6 +35,10 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var io: IOModel
     /// TLS to the server; `nil`: plaintext. Needs ``IOModel/eventLoops`` (see ``RedisTLS``).
     public var tls: RedisTLS?
+    /// Redis Cluster mode: `host`/`port` are a seed node; the client learns the slot map from it
+    /// (`CLUSTER SLOTS`), keeps lanes per master (of the `io` model; `connections` per master) and routes
+    /// every command by its key's slot, following `MOVED` and `ASK`. Default false: one server.
+    public var cluster: Bool
 
     public enum IOModel: String, Sendable, Hashable {
         case threads
@@ -54,7 +58,8 @@ public struct RedisConfiguration: Sendable, Hashable {
         maximumQueuedRequests: Int = 10_000,
         reconnectBackoff: Backoff = .init(),
         io: IOModel = .threads,
-        tls: RedisTLS? = nil
+        tls: RedisTLS? = nil,
+        cluster: Bool = false
     ) {
         precondition(connections > 0, "Redis needs at least one connection")
         self.host = host
@@ -70,5 +75,6 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.reconnectBackoff = reconnectBackoff
         self.io = io
         self.tls = tls
+        self.cluster = cluster
     }
 }

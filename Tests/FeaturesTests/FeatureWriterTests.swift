@@ -81,19 +81,19 @@ struct WindowArithmeticTests {
 
     @Test func clusterSlotsFollowHashTags() {
         // Reference values from the Redis Cluster specification's CRC16 (XMODEM): "123456789" → 0x31C3.
-        #expect(RedisKeySlot.crc16(Array("123456789".utf8)) == 0x31C3)
+        #expect(RedisHashSlot.crc16(Array("123456789".utf8)[...]) == 0x31C3)
         let keys = FeatureKeys(prefix: "sr:v2")
         let user = "user-42"
-        let slots = Set([keys.userState(user, .movie), keys.userState(user, .poll), keys.userPreferences(user, .movie)].map(RedisKeySlot.slot))
+        let slots = Set([keys.userState(user, .movie), keys.userState(user, .poll), keys.userPreferences(user, .movie)].map { RedisHashSlot.slot(of: $0) })
         #expect(slots.count == 1)
-        #expect(Set([keys.eventIDs(.movie, hour: 1), keys.eventIDs(.movie, hour: 2)].map(RedisKeySlot.slot)).count == 1)
+        #expect(Set([keys.eventIDs(.movie, hour: 1), keys.eventIDs(.movie, hour: 2)].map { RedisHashSlot.slot(of: $0) }).count == 1)
         let popularity = Set([
             keys.appliedOffsets(.movie), keys.popularityBucket(.movie, group: nil, window: "1h", bucket: 7),
             keys.popularityBucket(.movie, group: "Drama", window: "7d", bucket: 1),
-        ].map(RedisKeySlot.slot))
+        ].map { RedisHashSlot.slot(of: $0) })
         #expect(popularity.count == 1)
         // Tallies change in the poll domain's popularity script, with its applied offsets.
-        #expect(Set([keys.appliedOffsets(.poll), keys.pollTally("p1"), keys.pollTally("p2")].map(RedisKeySlot.slot)).count == 1)
+        #expect(Set([keys.appliedOffsets(.poll), keys.pollTally("p1"), keys.pollTally("p2")].map { RedisHashSlot.slot(of: $0) }).count == 1)
     }
 }
 
@@ -559,7 +559,7 @@ struct FeatureWriterTests {
         }
         var offsets: [Int64] = [0, 0]
         return SyntheticEvents.interactions(count: count, now: now, seed: seed).map { event in
-            let partition = Int32(RedisKeySlot.slot(event.userID) % 2)
+            let partition = Int32(RedisHashSlot.slot(of: event.userID) % 2)
             defer { offsets[Int(partition)] += 1 }
             return FeatureEvent(
                 event: event, position: RecordPosition(topic: "t", partition: partition, offset: offsets[Int(partition)]),

@@ -11,15 +11,18 @@ public enum RedisSnapshot {
     ///   all of them or in none.
     public static func take(_ redis: RedisClient, prefix: String, omittingKeysExpiringBefore cutoff: Int64? = nil) async throws -> [String: String] {
         var keys: [String] = []
-        var cursor = "0"
-        repeat {
-            let reply = try await redis.send(RedisCommand("SCAN", cursor, "MATCH", prefix + "*", "COUNT", 1000))
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let found = parts[1].array else {
-                throw RedisError.unexpectedReply("SCAN \(reply)")
-            }
-            cursor = next
-            keys.append(contentsOf: found.compactMap(\.string))
-        } while cursor != "0"
+        // On a cluster every master holds its own slots' keys: each is scanned.
+        for master in try await redis.masters() {
+            var cursor = "0"
+            repeat {
+                let reply = try await redis.send(RedisCommand("SCAN", cursor, "MATCH", prefix + "*", "COUNT", 1000), toMaster: master)
+                guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let found = parts[1].array else {
+                    throw RedisError.unexpectedReply("SCAN \(reply)")
+                }
+                cursor = next
+                keys.append(contentsOf: found.compactMap(\.string))
+            } while cursor != "0"
+        }
         var unique = Array(Set(keys))
         if let cutoff {
             // PEXPIRETIME: -1 no expiry, -2 gone already.
@@ -60,8 +63,11 @@ public enum RedisSnapshot {
     /// Deletes every key under the prefix (test cleanup).
     public static func delete(_ redis: RedisClient, prefix: String) async throws {
         let keys = Array(try await take(redis, prefix: prefix).keys)
+        // One DEL per key: on a cluster the keys are in many slots (a DEL of several would be CROSSSLOT).
         for start in stride(from: 0, to: keys.count, by: 500) {
-            _ = try await redis.send(RedisCommand("DEL", arguments: Array(keys[start..<min(keys.count, start + 500)])))
+            for reply in try await redis.pipeline(keys[start..<min(keys.count, start + 500)].map { RedisCommand("DEL", $0) }) {
+                if case .error(let message) = reply { throw RedisError.server(message) }
+            }
         }
     }
 }
