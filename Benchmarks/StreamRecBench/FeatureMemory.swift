@@ -17,14 +17,7 @@ func featureMemory(_ arguments: FeatureMemoryBenchmark) async throws {
     configuration.keyPrefix = "memory\(Int(Date().timeIntervalSince1970)):v2"
     let writer = FeatureWriter(configuration: configuration, redis: redis)
     let now = Int64(Date().timeIntervalSince1970 * 1000)
-    var groups: [String: [String]] = [:]
-    for event in SyntheticEvents.catalog(movies: 1682, polls: 707, now: now) {
-        switch event.payload {
-        case .movieAdded(let movie): groups[event.subjectID] = movie.genres
-        case .pollCreated(let poll): groups[event.subjectID] = [poll.category]
-        default: break
-        }
-    }
+    let groups = syntheticCatalogGroups(now: now)
     let events = SyntheticEvents.interactions(
         count: users * perUser, users: users, movies: 1682, polls: 707, now: now, span: 3_600_000, mix: .realistic, seed: 42
     )
@@ -80,4 +73,18 @@ func featureMemory(_ arguments: FeatureMemoryBenchmark) async throws {
         _ = try await redis.send(RedisCommand("DEL", arguments: Array(keys[start..<min(keys.count, start + 1000)])))
     }
     await redis.shutdown()
+}
+
+/// The genres of the benchmarks' MovieLens-sized synthetic catalog (1682 movies), and the category of its
+/// 707 polls, by item id: what the processor would look up in the catalog.
+func syntheticCatalogGroups(now: Int64) -> [String: [String]] {
+    var groups: [String: [String]] = [:]
+    for event in SyntheticEvents.catalog(movies: 1682, polls: 707, now: now) {
+        switch event.payload {
+        case .movieAdded(let movie): groups[event.subjectID] = movie.genres
+        case .pollCreated(let poll): groups[event.subjectID] = [poll.category]
+        default: break
+        }
+    }
+    return groups
 }

@@ -16,14 +16,7 @@ import SyntheticData
 func processorStages(_ arguments: ProcessorStagesBenchmark) async throws {
     let logger = Logger(label: "streamrec.bench")
     let now = Int64(Date().timeIntervalSince1970 * 1000)
-    var groups: [String: [String]] = [:]
-    for event in SyntheticEvents.catalog(movies: 1682, polls: 707, now: now) {
-        switch event.payload {
-        case .movieAdded(let movie): groups[event.subjectID] = movie.genres
-        case .pollCreated(let poll): groups[event.subjectID] = [poll.category]
-        default: break
-        }
-    }
+    let groups = syntheticCatalogGroups(now: now)
     let events = SyntheticEvents.interactions(
         count: arguments.events, users: 50_000, movies: 1682, polls: 707, now: now, span: 600_000, mix: .realistic, seed: 7
     )
