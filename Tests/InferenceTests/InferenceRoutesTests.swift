@@ -139,7 +139,7 @@ struct InferenceRoutesTests {
 
     @Test("PostgreSQL stopped while serving: answers keep their metadata and models, /readyz says degraded; back: ready again, and the catalog listener reconnects (a poll written then arrives by NOTIFY)")
     func postgresOutageWhileServing() async throws {
-        let server = try PrivatePostgres()
+        let server = try await offThePool { try PrivatePostgres() }
         defer { try? server.remove() }
         var logger = Logger(label: "inference-tests")
         logger.logLevel = .critical
@@ -225,7 +225,7 @@ struct InferenceRoutesTests {
     @Test("Redis stopped while serving: recommendations from the model alone and the last popular list read, marked degraded; poll results and lists never read 503 with Retry-After; /readyz degraded, not 503; Redis back: fresh answers again")
     func redisOutageWhileServing() async throws {
         let fixture = try await PollsModelFixture()  // a trained polls model in a schema of its own
-        let server = try PrivateRedis()
+        let server = try await offThePool { try PrivateRedis() }
         defer { try? server.remove() }
         var logger = Logger(label: "inference-tests")
         logger.logLevel = .critical

@@ -8,13 +8,13 @@ import Testing
 struct PostgresTLSTests {
     @Test("verify-full with the server's CA connects encrypted; another CA is refused with the reason; require does not verify")
     func verifyFull() async throws {
-        let authority = try TestCertificateAuthority()
-        let stranger = try TestCertificateAuthority(name: "Someone else's CA")
+        let authority = try await offThePool { try TestCertificateAuthority() }
+        let stranger = try await offThePool { try TestCertificateAuthority(name: "Someone else's CA") }
         defer {
             authority.remove()
             stranger.remove()
         }
-        let server = try PrivatePostgres(tls: authority)
+        let server = try await offThePool { try PrivatePostgres(tls: authority) }
         defer { try? server.remove() }
 
         var configuration = server.configuration

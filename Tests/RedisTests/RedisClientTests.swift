@@ -248,7 +248,7 @@ struct RedisClientTests {
 struct RedisRestartTests {
     @Test("after redis-server restarts, the client reconnects by itself", arguments: RedisConfiguration.IOModel.allCases)
     func reconnectAfterRestart(io: RedisConfiguration.IOModel) async throws {
-        let server = try PrivateRedis()
+        let server = try await offThePool { try PrivateRedis() }
         defer { try? server.remove() }
         var configuration = server.configuration
         configuration.connections = 2

@@ -356,7 +356,7 @@ enum ClusterAdmin {
     /// the target, MIGRATING on the source, MIGRATE); with `.all` the slot is then given to the target on
     /// every master, else it is left mid-migration.
     static func migrate(slot: Int, from source: Int, to target: Int, cluster: PrivateRedisCluster, keys: Keys, prepare: Bool = true) async throws {
-        let sourceID = try cluster.nodeID(port: source), targetID = try cluster.nodeID(port: target)
+        let (sourceID, targetID) = try await offThePool { (try cluster.nodeID(port: source), try cluster.nodeID(port: target)) }
         if prepare {
             try expectOK(try await send(RedisCommand("CLUSTER", "SETSLOT", slot, "IMPORTING", sourceID), port: target))
             try expectOK(try await send(RedisCommand("CLUSTER", "SETSLOT", slot, "MIGRATING", targetID), port: source))

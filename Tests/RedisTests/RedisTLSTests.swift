@@ -31,13 +31,13 @@ struct RedisTLSTests {
 
     @Test("event loops: the server's CA verifies it (by IP or by name, with or without a client certificate); another CA, plaintext or a missing CA file is refused")
     func eventLoops() async throws {
-        let authority = try TestCertificateAuthority()
-        let stranger = try TestCertificateAuthority(name: "Someone else's CA")
+        let authority = try await offThePool { try TestCertificateAuthority() }
+        let stranger = try await offThePool { try TestCertificateAuthority(name: "Someone else's CA") }
         defer {
             authority.remove()
             stranger.remove()
         }
-        let server = try PrivateRedis(tls: authority)
+        let server = try await offThePool { try PrivateRedis(tls: authority) }
         defer { try? server.remove() }
 
         // By IP address (checked against the certificate's IP entry), then with a client certificate, then
@@ -82,9 +82,9 @@ struct RedisTLSTests {
 
     @Test("event loops over TLS: AUTH with an ACL user and password works; a wrong password is refused")
     func aclUserOverTLS() async throws {
-        let authority = try TestCertificateAuthority()
+        let authority = try await offThePool { try TestCertificateAuthority() }
         defer { authority.remove() }
-        let server = try PrivateRedis(tls: authority)
+        let server = try await offThePool { try PrivateRedis(tls: authority) }
         defer { try? server.remove() }
         var configuration = try Self.tlsConfiguration(server, RedisTLS(caFile: authority.caFile))
         configuration.username = "streamrec_api"

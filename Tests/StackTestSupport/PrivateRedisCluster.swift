@@ -76,11 +76,11 @@ public final class PrivateRedisCluster: PrivateServer, @unchecked Sendable {
     /// Moves `slots` slots from the master on port `from` to the one on `to` with `redis-cli --cluster reshard`
     /// (run on a thread of its own: it blocks), while the caller's load goes on. Returns how long it took.
     public func reshard(slots: Int, from source: Int, to target: Int) async throws -> Duration {
-        let (sourceID, targetID) = (try nodeID(port: source), try nodeID(port: target))
         let started = ContinuousClock.now
         let result = await onDedicatedThread {
             Result(catching: {
-                try self.redisCLI([
+                let (sourceID, targetID) = (try self.nodeID(port: source), try self.nodeID(port: target))
+                return try self.redisCLI([
                     "--cluster", "reshard", "127.0.0.1:\(source)", "--cluster-from", sourceID, "--cluster-to", targetID,
                     "--cluster-slots", String(slots), "--cluster-yes", "--cluster-pipeline", "20",
                 ])

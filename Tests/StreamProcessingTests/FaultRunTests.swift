@@ -32,7 +32,7 @@ struct FaultRunTests {
     @Test("SIGKILLs, a rebalance and a Redis restart during ingest: every accepted event once in Kafka and PostgreSQL; Redis equals a clean pass")
     func noLossNoDoubleCount() async throws {
         let total = Int(ProcessInfo.processInfo.environment["FAULT_EVENTS"] ?? "") ?? 50_000
-        let redisServer = try PrivateRedis(persistent: true)
+        let redisServer = try await offThePool { try PrivateRedis(persistent: true) }
         var fixture = try await ProcessorFixture(redis: redisServer.configuration, partitions: 3)
         fixture.configuration.features.keyPrefix = fixture.schema + ":v1"
         let redis = RedisClient(configuration: redisServer.configuration)

@@ -127,7 +127,7 @@ struct StreamProcessorTests {
 
     @Test("PostgreSQL down mid-run: processing pauses without committing, resumes when it is back; every interaction stored once, Redis as a clean pass")
     func postgresOutagePausesAndResumes() async throws {
-        let server = try PrivatePostgres()
+        let server = try await offThePool { try PrivatePostgres() }
         defer { try? server.remove() }
         var fixture = try await ProcessorFixture()
         fixture.configuration.postgres = server.configuration
@@ -304,7 +304,7 @@ struct StreamProcessorTests {
 
     @Test("Redis down mid-run: processing pauses without committing, resumes when Redis is back, nothing lost")
     func redisOutagePausesAndResumes() async throws {
-        let privateRedis = try PrivateRedis(persistent: true)
+        let privateRedis = try await offThePool { try PrivateRedis(persistent: true) }
         defer { try? privateRedis.remove() }
         var fixture = try await ProcessorFixture(redis: privateRedis.configuration)
         fixture.configuration.redis.commandTimeout = .seconds(1)

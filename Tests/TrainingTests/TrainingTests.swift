@@ -198,7 +198,7 @@ struct TrainingTests {
 
     @Test("PostgreSQL down: the scheduled run fails cleanly (no artifact, no registry entry) and is retried after the backoff, not the interval; it succeeds once PostgreSQL is back")
     func scheduleRetriesAfterPostgresOutage() async throws {
-        let server = try PrivatePostgres()
+        let server = try await offThePool { try PrivatePostgres() }
         defer { try? server.remove() }
         let configuration = try TrainingFixture.configuration(
             postgres: server.configuration, artifacts: NSTemporaryDirectory() + TestStack.uniqueName("artifacts")
