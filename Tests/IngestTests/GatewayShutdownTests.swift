@@ -110,7 +110,7 @@ extension GatewayShutdownTests {
     }
 
     @Test("its HTTP port already taken: exit 1 with the reason logged, not a crash")
-    func portTaken() throws {
+    func portTaken() async throws {
         // Hold a listening socket on a free port for the gateway to collide with.
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
@@ -125,7 +125,7 @@ extension GatewayShutdownTests {
         let suffix = UUID().uuidString.prefix(8).lowercased()
         let environment = try Self.environment(port: port, topics: EventTopics(movie: "taken-movie-\(suffix)", poll: "taken-poll-\(suffix)"))
 
-        let (exitCode, output) = try TestStack.spawnAndWait([TestStack.executable("ingest-gateway")], environment: environment)
+        let (exitCode, output) = try await offThePool { try TestStack.spawnAndWait([TestStack.executable("ingest-gateway")], environment: environment) }
         #expect(exitCode == 1, "\(output.suffix(2000))")
         #expect(output.contains("stopped with an error") && output.contains("Address already in use"), "\(output.suffix(2000))")
         #expect(!output.contains("crashed"), "\(output.suffix(2000))")

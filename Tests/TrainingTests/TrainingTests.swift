@@ -316,13 +316,16 @@ struct TrainerCommandLineTests {
         environment["STREAMREC_TRAINING_ALS_FACTORS"] = "8"
         environment["STREAMREC_TRAINING_ALS_ITERATIONS"] = "4"
         environment["STREAMREC_LOG_LEVEL"] = "warning"
-        func trainer(_ arguments: String...) throws -> (status: Int32, output: String) {
-            try TestStack.spawnAndWait([TestStack.executable("trainer")] + arguments, environment: environment)
+        // A training run takes seconds: waited for off the cooperative pool, which other tests need meanwhile.
+        // The environment as it is at the call (the test changes it between runs).
+        func trainer(_ arguments: String...) async throws -> (status: Int32, output: String) {
+            let current = environment
+            return try await offThePool { try TestStack.spawnAndWait([TestStack.executable("trainer")] + arguments, environment: current) }
         }
 
-        let first = try trainer("train", "--domain", "polls")
+        let first = try await trainer("train", "--domain", "polls")
         #expect(first.status == 0 && first.output.contains("promoted polls-"), "\(first.output)")
-        let second = try trainer("train", "--domain", "polls")
+        let second = try await trainer("train", "--domain", "polls")
         #expect(second.status == 0 && second.output.contains("(replacing "), "\(second.output)")  // same data, same metric: within tolerance
         let registry = ModelRegistry(postgres: fixture.postgres)
         let versions = try await registry.list(domain: "polls").sorted { $0.version < $1.version }.map(\.version)
@@ -330,32 +333,32 @@ struct TrainerCommandLineTests {
         let (older, newer) = (versions[0], versions[1])
         #expect(try await registry.production(domain: "polls")?.version == newer)
 
-        let listed = try trainer("list", "--domain", "polls")
+        let listed = try await trainer("list", "--domain", "polls")
         #expect(listed.status == 0)
         #expect(listed.output.split(separator: "\n").contains { $0.contains(newer) && $0.contains("\tproduction\t") }, "\(listed.output)")
 
-        let rollback = try trainer("rollback", "--domain", "polls")
+        let rollback = try await trainer("rollback", "--domain", "polls")
         #expect(rollback.status == 0 && rollback.output.contains("rolled back polls to \(older)"), "\(rollback.output)")
         #expect(try await registry.production(domain: "polls")?.version == older)
         // The version rolled back from is archived: not promoted again (its artifact may be pruned).
-        let archived = try trainer("promote", "--version", newer)
+        let archived = try await trainer("promote", "--version", newer)
         #expect(archived.status == 65 && archived.output.contains("archived, not a candidate"), "status \(archived.status): \(archived.output)")
         // A stricter gate (must beat production by 50 %): the next run stays a candidate; promoting it is
         // refused (exit 1) unless forced.
         environment["STREAMREC_TRAINER_PROMOTION_TOLERANCE"] = "-0.5"
-        let third = try trainer("train", "--domain", "polls")
+        let third = try await trainer("train", "--domain", "polls")
         #expect(third.status == 0 && third.output.contains("kept production"), "\(third.output)")
         let candidate = try #require(try await registry.list(domain: "polls").first { $0.status == .candidate }?.version)
-        let gated = try trainer("promote", "--version", candidate)
+        let gated = try await trainer("promote", "--version", candidate)
         #expect(gated.status == 1 && gated.output.contains("rejected"), "status \(gated.status): \(gated.output)")
         #expect(try await registry.production(domain: "polls")?.version == older)
-        let forced = try trainer("promote", "--version", candidate, "--force")
+        let forced = try await trainer("promote", "--version", candidate, "--force")
         #expect(forced.status == 0 && forced.output.contains("\(candidate): promoted"), "status \(forced.status): \(forced.output)")
         #expect(try await registry.production(domain: "polls")?.version == candidate)
 
-        #expect(try trainer("promote").status == 64)
-        #expect(try trainer("rollback").status == 64)
-        #expect(try trainer("no-such-command").status == 64)
+        #expect(try await trainer("promote").status == 64)
+        #expect(try await trainer("rollback").status == 64)
+        #expect(try await trainer("no-such-command").status == 64)
 
         // Every production change was announced, in order: train, train, rollback, forced promote.
         let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
