@@ -37,6 +37,7 @@ def broker_ticks():
 delays = []  # (received at, delay s)
 lock = threading.Lock()
 done = threading.Event()
+assigned = threading.Event()
 
 
 def consume():
@@ -45,7 +46,7 @@ def consume():
         "fetch.wait.max.ms": os.environ.get("FETCH_WAIT_MS", "50"), "fetch.min.bytes": os.environ.get("FETCH_MIN_BYTES", "1"),
         "enable.auto.commit": False,
     })
-    consumer.subscribe([topic])
+    consumer.subscribe([topic], on_assign=lambda _consumer, _partitions: assigned.set())
     while not done.is_set():
         message = consumer.poll(0.1)
         if message is None or message.error():
@@ -61,7 +62,11 @@ consuming = os.environ.get("CONSUME", "1") != "0"
 reader = threading.Thread(target=consume)
 if consuming:
     reader.start()
-    time.sleep(3)  # the reader joins its group first
+    # Production starts once the reader owns its partitions: a group join takes seconds on the local
+    # broker, and records waiting for it would count as the broker's delay.
+    if not assigned.wait(60):
+        sys.exit("broker-alone: the consumer got no partitions within 60 s")
+    time.sleep(1)
 producer = Producer({"bootstrap.servers": brokers, "linger.ms": 5, "acks": "all", "enable.idempotence": True})
 template = {"schema_version": "1", "type": "movie.rating", "item_id": "m1", "value": 4.0}
 started = time.time()
