@@ -53,7 +53,6 @@ started=$(date +%s)
 # processor's batches in the interval (count, mean wall ms): a freshness tail that grows with the run
 # shows here as a process taking more of the machine, or batches slowing down.
 redis_pid=$(cat "$STACK_RUN_DIR/pids/redis.pid"); broker_pid=$(cat "$STACK_RUN_DIR/pids/kafka.pid")
-pg_ticks() { local total=0 p; for p in $(pgrep -f "postgres.*$PG_PORT|postgres:" || true); do total=$((total + $(ticks "$p" 2>/dev/null || echo 0))); done; echo "$total"; }
 cpu_sample() { echo "$(ticks "$gateway_pid") $(ticks "$processor_pid") $(ticks "$api_pid") $(ticks "$redis_pid") $(pg_ticks) $(ticks "$broker_pid") $(date +%s%N)"; }
 batch_sample() { curl -fs "http://127.0.0.1:$PROCESSOR_PORT/metrics" | awk '/^streamrec_processor_batch_duration_seconds_sum/ { s = $NF } /^streamrec_processor_batch_duration_seconds_count/ { c = $NF } END { printf "%d %.3f", c, s }'; }
 read -r -a cpu0 <<< "$(cpu_sample)"; read -r b0 s0 <<< "$(batch_sample)"

@@ -190,8 +190,6 @@ public final class FeatureWriter: Sendable {
         var newIDs: [String: [(id: String, record: String)]] = [:]
         var popularity: [EventDomain: PopularityCall] = [:]
         var touched: Set<String> = []
-        // A partition's field is named once per run of its records (a fetch returns them together).
-        var lastTopic = "", lastPartition: Int32 = -1, field = ""
         for index in onTime {
             let item = events[index]
             let event = item.event
@@ -200,12 +198,7 @@ public final class FeatureWriter: Sendable {
                 statuses[index] = .rejected(reason: "\(error)")
                 continue
             }
-            if item.position.partition != lastPartition || item.position.topic != lastTopic {
-                (lastTopic, lastPartition) = (item.position.topic, item.position.partition)
-                field = item.position.partitionField
-            }
-            // `topic/partition/offset`, as ``RecordPosition/reference``.
-            let record = field + "/" + String(item.position.offset)
+            let record = item.position.reference
             let idKey = reads.eventIDKey(event, keys: keys)
             let stored = reads.appliedFrom[idKey]?[event.eventID]
             if let first = firstRecord[idKey]?[event.eventID] ?? stored.map(Self.recordOfStoredID), first != record {
@@ -225,6 +218,7 @@ public final class FeatureWriter: Sendable {
                 continue
             }
             if stored == nil { newIDs[idKey, default: []].append((event.eventID, record)) }
+            let field = item.position.partitionField
             let trust = logs.trusted(reads.states[stateKey]?.appliedOffsets[field], field: field, topic: item.position.topic)
             if trust.idIsStale { staleTopicIDs.withLock { _ = $0.insert(item.position.topic) } }
             if let done = trust.offset, item.position.offset <= done {
@@ -311,17 +305,10 @@ public final class FeatureWriter: Sendable {
     /// advance too): the topic and the last offset.
     private func partitionsByDomain(_ events: [FeatureEvent]) -> [EventDomain: [String: (topic: String, lastOffset: Int64)]] {
         var result: [EventDomain: [String: (topic: String, lastOffset: Int64)]] = [:]
-        // By index, and the field named once per run of records from one partition (a fetch returns a
-        // partition's records together): copying each event and naming its field cost more than the rest.
-        var lastTopic = "", lastPartition: Int32 = -1, lastField = ""
-        for index in events.indices where !events[index].event.type.isCatalog {
-            let domain = events[index].event.domain
-            let topic = events[index].position.topic, partition = events[index].position.partition, offset = events[index].position.offset
-            if partition != lastPartition || topic != lastTopic {
-                (lastTopic, lastPartition, lastField) = (topic, partition, RecordPosition.partitionField(topic: topic, partition: partition))
-            }
-            let known = result[domain]?[lastField]?.lastOffset ?? -1
-            if offset > known { result[domain, default: [:]][lastField] = (topic, offset) }
+        for item in events where !item.event.type.isCatalog {
+            let position = item.position
+            let known = result[item.event.domain]?[position.partitionField]?.lastOffset ?? -1
+            result[item.event.domain, default: [:]][position.partitionField] = (position.topic, max(known, position.offset))
         }
         return result
     }

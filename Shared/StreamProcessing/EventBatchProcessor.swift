@@ -35,20 +35,20 @@ public struct DeadLetter: Error, Sendable, Hashable {
         var key = record.key
         let originalBytes = (key?.count ?? 0) + headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.count }
         if originalBytes > Self.maximumKeyAndHeaderBytes {
-            headers = [KafkaHeader(name: "dlq-headers-dropped", value: String(originalBytes))]
+            headers = [KafkaHeader(name: DeadLetterHeaders.headersDropped, value: String(originalBytes))]
             if let original = key, original.count > Self.maximumKeyAndHeaderBytes { key = Array(original.prefix(Self.maximumKeyAndHeaderBytes)) }
         }
-        headers.append(KafkaHeader(name: "dlq-reason", value: reason))
-        if let field { headers.append(KafkaHeader(name: "dlq-field", value: field)) }
-        headers.append(KafkaHeader(name: "dlq-error", value: String(decoding: message.utf8.prefix(Self.maximumMessageBytes), as: UTF8.self)))
+        headers.append(KafkaHeader(name: DeadLetterHeaders.reason, value: reason))
+        if let field { headers.append(KafkaHeader(name: DeadLetterHeaders.field, value: field)) }
+        headers.append(KafkaHeader(name: DeadLetterHeaders.error, value: String(decoding: message.utf8.prefix(Self.maximumMessageBytes), as: UTF8.self)))
         var value = record.value
         if value.count > Self.maximumValueBytes {
-            headers.append(KafkaHeader(name: "dlq-truncated-from", value: String(value.count)))
+            headers.append(KafkaHeader(name: DeadLetterHeaders.truncatedFrom, value: String(value.count)))
             value = Array(value.prefix(Self.maximumValueBytes))
         }
-        headers.append(KafkaHeader(name: "dlq-source-topic", value: record.topic))
-        headers.append(KafkaHeader(name: "dlq-source-partition", value: String(record.partition)))
-        headers.append(KafkaHeader(name: "dlq-source-offset", value: String(record.offset)))
+        headers.append(KafkaHeader(name: DeadLetterHeaders.sourceTopic, value: record.topic))
+        headers.append(KafkaHeader(name: DeadLetterHeaders.sourcePartition, value: String(record.partition)))
+        headers.append(KafkaHeader(name: DeadLetterHeaders.sourceOffset, value: String(record.offset)))
         return KafkaProducerMessage(topic: topic, key: key, value: value, headers: headers)
     }
 }

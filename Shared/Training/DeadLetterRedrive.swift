@@ -25,12 +25,12 @@ public struct DeadLetterRedrive: Sendable {
         public init(_ record: KafkaConsumerMessage) {
             partition = record.partition
             offset = record.offset
-            reason = record.header("dlq-reason")?.stringValue ?? "unknown"
-            sourceTopic = record.header("dlq-source-topic")?.stringValue
+            reason = record.header(DeadLetterHeaders.reason)?.stringValue ?? "unknown"
+            sourceTopic = record.header(DeadLetterHeaders.sourceTopic)?.stringValue
             key = record.key
             value = record.value
-            headers = record.headers.filter { !$0.name.hasPrefix("dlq-") }
-            isIncomplete = record.header("dlq-truncated-from") != nil || record.header("dlq-headers-dropped") != nil
+            headers = record.headers.filter { !$0.name.hasPrefix(DeadLetterHeaders.prefix) }
+            isIncomplete = record.header(DeadLetterHeaders.truncatedFrom) != nil || record.header(DeadLetterHeaders.headersDropped) != nil
         }
     }
 

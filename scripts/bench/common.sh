@@ -88,6 +88,10 @@ bench_open_loop_fields() {
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # Peak resident memory of a process, in MiB.
+# CPU ticks of every PostgreSQL process (postmaster and backends; on a machine running other PostgreSQL
+# servers, theirs are counted too).
+pg_ticks() { local total=0 p; for p in $(pgrep -f "postgres.*$PG_PORT|postgres:" || true); do total=$((total + $(ticks "$p" 2>/dev/null || echo 0))); done; echo "$total"; }
+
 peak_rss_mib() { awk '/VmHWM/ { printf "%d", $2 / 1024 }' "/proc/$1/status"; }
 
 # The whole pipeline on the bench stack, release builds, for the benchmarks that need all of it: a schema,

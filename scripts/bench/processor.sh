@@ -46,7 +46,6 @@ $BENCH processor-fill --brokers "$BROKER" --movie-topic "$RUN_ID.movie" --poll-t
   --events "$EVENTS" --span-minutes "${SPAN_MINUTES:-10}" --partitions 6 --ends-file "$ENDS" >&2
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-pg_ticks() { local total=0; for p in $(pgrep -f "postgres.*$PG_PORT|postgres:" || true); do total=$((total + $(ticks "$p" 2>/dev/null || echo 0))); done; echo "$total"; }
 redis_calls() { redis-cli -p "$REDIS_PORT" INFO commandstats | awk -F'[=,]' '/^cmdstat_/ && !/cmdstat_info/ { sum += $2 } END { print sum + 0 }'; }
 redis_pid=$(cat "$STACK_RUN_DIR/pids/redis.pid")
 broker_pid=$(cat "$STACK_RUN_DIR/pids/kafka.pid")
