@@ -86,11 +86,19 @@ public struct InferenceConfiguration: Sendable {
         )
         public static let predictRateBurst = ConfigKey("inference.predict_rate_burst", default: "200", "POST /v1/predict calls allowed in a burst above inference.predict_rate_limit")
         public static let topic = ClientConfigKeys.modelUpdatedTopic
+        /// The API's own defaults for two shared keys: a recommendation is read, served from Redis and
+        /// answered on one thread, with no hand-off to the cooperative pool or a lane thread (9–24 % less CPU
+        /// per request at 2 000 requests/s, docs/benchmarks.md). Defaults rather than lines in
+        /// configs/inference-api.conf, which a regenerated template once dropped unnoticed.
+        public static let pinToEventLoop = HTTPServerSettings.pinToEventLoopKey.withDefault(
+            "true", because: "with redis.io = event_loops a request stays on its connection's thread")
+        public static let redisIO = ClientConfigKeys.redisIO.withDefault(
+            "event_loops", because: "its routes run on the event loops (http.pin_to_event_loop), which then read Redis themselves")
 
         public static let all: [ConfigKey] = [
             host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.requestTimeoutKey, HTTPServerSettings.maximumConnectionsKey,
-            HTTPServerSettings.pinToEventLoopKey, HTTPServerSettings.accessLogKey, predictRateLimit, predictRateBurst, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, topNModel, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
-            + ClientConfigKeys.redis + ClientConfigKeys.postgres + [ClientConfigKeys.postgresApplyMigrations, ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug]
+            pinToEventLoop, HTTPServerSettings.accessLogKey, predictRateLimit, predictRateBurst, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, topNModel, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
+            + ClientConfigKeys.redis.map { $0.name == redisIO.name ? redisIO : $0 } + ClientConfigKeys.postgres + [ClientConfigKeys.postgresApplyMigrations, ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug]
             + ClientConfigKeys.kafkaSecurity
     }
 
@@ -111,7 +119,7 @@ public struct InferenceConfiguration: Sendable {
         idleTimeout = try reader.duration(HTTPServerSettings.idleTimeoutKey)
         requestReadTimeout = try reader.duration(HTTPServerSettings.requestTimeoutKey)
         maximumConnections = try reader.int(HTTPServerSettings.maximumConnectionsKey, range: 1...1_000_000)
-        pinToEventLoop = try reader.bool(HTTPServerSettings.pinToEventLoopKey)
+        pinToEventLoop = try reader.bool(Keys.pinToEventLoop)
         accessLog = try reader.bool(HTTPServerSettings.accessLogKey)
         predictRateLimit = Double(try reader.int(Keys.predictRateLimit, range: 0...1_000_000))
         predictRateBurst = Double(try reader.int(Keys.predictRateBurst, range: 1...1_000_000))

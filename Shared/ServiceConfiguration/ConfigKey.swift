@@ -15,6 +15,13 @@ public struct ConfigKey: Sendable, Hashable, CustomStringConvertible {
         isSecret = secret
     }
 
+    /// The same key with this service's own default: a shared key (e.g. `redis.io`) that one service
+    /// runs differently. Declared in the service's key list, it is what the reader falls back to and what
+    /// the service's `--config-template` shows, so regenerating `configs/` cannot drop the setting.
+    public func withDefault(_ value: String, because reason: String) -> ConfigKey {
+        ConfigKey(name, default: value, summary + "; this service: \(value), \(reason)", secret: isSecret)
+    }
+
     public var environmentVariable: String {
         "STREAMREC_" + name.uppercased().map { $0.isLetter || $0.isNumber ? String($0) : "_" }.joined()
     }

@@ -79,7 +79,8 @@ public struct ConfigReader: Sendable {
         if let path = environment[key.environmentVariable + "_FILE"] { return try Self.secret(at: path, key: key) }
         if let value = fileValues[key.name] { return value }
         if let path = fileValues[key.name + "_file"] { return try Self.secret(at: path, key: key) }
-        return key.defaultValue
+        // The service's declared key: it may carry a default of its own (``ConfigKey/withDefault(_:because:)``).
+        return keys[key.name]!.defaultValue
     }
 
     private static func secret(at path: String, key: ConfigKey) throws(ConfigurationError) -> String {

@@ -337,6 +337,21 @@ struct InferenceRoutesTests {
         }
     }
 
+    @Test("the API's own defaults: routes pinned to their event loop and Redis read on those loops; still set by the file or environment")
+    func oneThreadPerRequestByDefault() throws {
+        let keys = InferenceConfiguration.Keys.all
+        let defaults = try InferenceConfiguration(reading: try ConfigReader(keys: keys, fileValues: [:], environment: [:], source: "t"))
+        #expect(defaults.pinToEventLoop)
+        #expect(defaults.redis.io == .eventLoops)
+        let overridden = try InferenceConfiguration(
+            reading: try ConfigReader(keys: keys, fileValues: ["http.pin_to_event_loop": "false"], environment: ["STREAMREC_REDIS_IO": "threads"], source: "t"))
+        #expect(!overridden.pinToEventLoop)
+        #expect(overridden.redis.io == .threads)
+        // Declared once each: the service's versions replace the shared ones, they are not added beside them.
+        #expect(keys.filter { $0.name == "redis.io" }.count == 1)
+        #expect(keys.filter { $0.name == "http.pin_to_event_loop" }.count == 1)
+    }
+
     @Test("PostgreSQL down at start: the API starts, answers from Redis (popular), and /readyz says degraded, not 503")
     func startsWithPostgresDown() async throws {
         var logger = Logger(label: "inference-tests")

@@ -10,6 +10,8 @@ bench_secret() { printf '%s-%s' "$1" "$(head -c 12 /dev/urandom | od -An -tx1 | 
 # Release builds of what bench_pipeline_up starts, plus loadgen.
 bench_pipeline_build() {
   local product
+  # BENCH_SKIP_BUILD=1: use the release binaries as they are (e.g. a profile while another build holds the machine).
+  [ "${BENCH_SKIP_BUILD:-0}" = 1 ] && return 0
   for product in trainer inference-api ingest-gateway stream-processor loadgen; do swift build -c release --product "$product" >&2; done
 }
 
