@@ -157,7 +157,7 @@ public struct RecommendationEngine: Sendable {
             if let ease = model.bundle.sequenceAwareEASE, !alwaysImplicitALS {
                 // Built only when there are fresh events to check (a known user's history holds hundreds of
                 // items: hashing them on every request would cost more than the check saves).
-                let trained = fresh.isEmpty ? [] : trainedUser.map { Set(model.bundle.histories.items(of: Int($0))) } ?? []
+                let trained = fresh.isEmpty ? nil : trainedUser.map { ItemBitSet(itemCount: model.bundle.itemIDs.count, model.bundle.histories.items(of: Int($0))) }
                 let input = Self.easeInput(fresh.reversed(), model: model, otherWeight: ease.configuration.otherWeight, trained: trained)
                 if trainedUser != nil || !input.isEmpty {
                     var computed = [Float](repeating: 0, count: model.bundle.itemIDs.count)
@@ -258,12 +258,12 @@ public struct RecommendationEngine: Sendable {
     /// As in training, one entry per item at its strongest weight (a view then a like is one like), and
     /// none for items of the user's training history (`trained`: already in their scores).
     static func easeInput(
-        _ entries: some Sequence<HistoryEntry>, model: ServingModel, otherWeight: Float, trained: Set<Int32> = []
+        _ entries: some Sequence<HistoryEntry>, model: ServingModel, otherWeight: Float, trained: ItemBitSet? = nil
     ) -> [(item: Int32, weight: Float)] {
         var input: [(item: Int32, weight: Float)] = []
         var position: [Int32: Int] = [:]
         for entry in entries {
-            guard entry.type != .pollImpression, let index = model.itemIndex[entry.item], !trained.contains(index) else { continue }
+            guard entry.type != .pollImpression, let index = model.itemIndex[entry.item], !(trained?.contains(index) ?? false) else { continue }
             let weight: Float = (strength(entry) ?? 0) >= 1 ? 1 : otherWeight
             if let at = position[index] {
                 // Its first position in time, its strongest weight.
@@ -280,8 +280,8 @@ public struct RecommendationEngine: Sendable {
         let ids = model.bundle.itemIDs
         // Excluded items as one bit per catalog item (a known user's seen-set holds hundreds of items:
         // a Set of strings, then a Set of indices, hashed each of them twice per request).
-        var excludedBits = [UInt64](repeating: 0, count: (ids.count + 63) / 64)
-        func exclude(_ index: Int32) { excludedBits[Int(index) >> 6] |= 1 << UInt64(index & 63) }
+        var excluded = ItemBitSet(itemCount: ids.count)
+        func exclude(_ index: Int32) { excluded.insert(index) }
         func exclude(_ item: String) {
             if let index = model.itemIndex[item] { exclude(index) }
         }
@@ -291,7 +291,7 @@ public struct RecommendationEngine: Sendable {
         // history, or events older than the processor's history).
         if request.excludeSeen, let trainedUser { model.bundle.histories.items(of: Int(trainedUser)).forEach(exclude) }
         let selected = TopK.select(scores, k: request.k) { index in
-            if excludedBits[index >> 6] & (1 << UInt64(index & 63)) != 0 || scores[index] == -.infinity { return true }
+            if excluded.contains(index) || scores[index] == -.infinity { return true }
             if let group = request.group { return !(groups(request.domain, ids[index])?.contains(group) ?? false) }
             return false
         }
