@@ -22,7 +22,8 @@ extension KafkaProducerConfiguration {
 }
 
 extension KafkaProducerConfiguration {
-    static func debugProperties(_ reader: ConfigReader) throws(ConfigurationError) -> [String: String] {
+    /// librdkafka properties from `kafka.debug` and `kafka.statistics_interval`, for any client.
+    public static func debugProperties(_ reader: ConfigReader) throws(ConfigurationError) -> [String: String] {
         let contexts = try reader.string(ClientConfigKeys.kafkaDebug)
         var properties = contexts.isEmpty ? [:] : ["debug": contexts]
         let statistics = try reader.duration(ClientConfigKeys.kafkaStatisticsInterval)

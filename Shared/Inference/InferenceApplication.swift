@@ -107,7 +107,8 @@ public struct InferenceApplication: Sendable {
 
     /// Start order; shutdown runs in reverse (the HTTP server finishes its requests first).
     public func services() throws -> [any Service] {
-        let consumer = try KafkaConsumer(configuration: configuration.consumer, logger: logger)
+        let statistics = KafkaStatisticsMetrics(factory: metrics.factory)
+        let consumer = try KafkaConsumer(configuration: configuration.consumer, logger: logger, onStatistics: statistics.record)
         return [
             consumer,
             ModelUpdateListener(consumer: consumer, topic: configuration.modelUpdatedTopic, logger: logger) { [models = service.models] name in

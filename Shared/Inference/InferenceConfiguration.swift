@@ -98,7 +98,7 @@ public struct InferenceConfiguration: Sendable {
         public static let all: [ConfigKey] = [
             host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.requestTimeoutKey, HTTPServerSettings.maximumConnectionsKey,
             pinToEventLoop, HTTPServerSettings.accessLogKey, predictRateLimit, predictRateBurst, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, topNModel, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
-            + ClientConfigKeys.redis.map { $0.name == redisIO.name ? redisIO : $0 } + ClientConfigKeys.postgres + [ClientConfigKeys.postgresApplyMigrations, ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug]
+            + ClientConfigKeys.redis.map { $0.name == redisIO.name ? redisIO : $0 } + ClientConfigKeys.postgres + [ClientConfigKeys.postgresApplyMigrations, ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug, ClientConfigKeys.kafkaStatisticsInterval]
             + ClientConfigKeys.kafkaSecurity
     }
 
@@ -107,7 +107,8 @@ public struct InferenceConfiguration: Sendable {
         // record: replaying old announcements is harmless, a reload of the served version does nothing).
         var consumer = KafkaConsumerConfiguration(
             bootstrapServers: try reader.list(ClientConfigKeys.kafkaBrokers), groupID: "inference-api-\(UUID().uuidString.prefix(8).lowercased())",
-            clientID: "inference-api", security: try KafkaSecurity(reading: reader), autoOffsetReset: .earliest
+            clientID: "inference-api", security: try KafkaSecurity(reading: reader), autoOffsetReset: .earliest,
+            additionalProperties: try KafkaProducerConfiguration.debugProperties(reader)
         )
         consumer.maxBatchSize = 100
         self.init(

@@ -352,6 +352,17 @@ struct InferenceRoutesTests {
         #expect(keys.filter { $0.name == "http.pin_to_event_loop" }.count == 1)
     }
 
+    @Test("kafka.statistics_interval and kafka.debug reach the API's model-update consumer (its statistics become gauges as the other services')")
+    func consumerStatisticsConfiguration() throws {
+        let keys = InferenceConfiguration.Keys.all
+        let off = try InferenceConfiguration(reading: try ConfigReader(keys: keys, fileValues: [:], environment: [:], source: "t"))
+        #expect(off.consumer.additionalProperties["statistics.interval.ms"] == nil)
+        let on = try InferenceConfiguration(
+            reading: try ConfigReader(keys: keys, fileValues: ["kafka.statistics_interval": "15s", "kafka.debug": "cgrp"], environment: [:], source: "t"))
+        #expect(on.consumer.additionalProperties["statistics.interval.ms"] == "15000")
+        #expect(on.consumer.additionalProperties["debug"] == "cgrp")
+    }
+
     @Test("PostgreSQL down at start: the API starts, answers from Redis (popular), and /readyz says degraded, not 503")
     func startsWithPostgresDown() async throws {
         var logger = Logger(label: "inference-tests")

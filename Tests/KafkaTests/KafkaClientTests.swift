@@ -62,6 +62,24 @@ struct KafkaClientTests {
         #expect(version.major > 2 || (version.major == 2 && version.minor >= 2), "librdkafka \(KafkaLibrary.version) is too old for Tansu: run scripts/setup.sh")
     }
 
+    @Test("a consumer given statistics.interval.ms reports librdkafka's statistics to its callback (as the API's model-update consumer does)")
+    func consumerStatistics() async throws {
+        let topic = try await makeTopic(partitions: 1)
+        var configuration = try testConsumerConfiguration(group: TestStack.uniqueName("group"))
+        configuration.additionalProperties["statistics.interval.ms"] = "200"
+        let reports = LockedBox<[KafkaStatistics]>([])
+        let consumer = try KafkaConsumer(configuration: configuration) { statistics in reports.mutex.withLock { $0.append(statistics) } }
+        try consumer.subscribe(topics: [topic])
+        // Polling is what delivers the reports: consume (nothing arrives) until one came or 15 s passed.
+        let deadline = ContinuousClock.now + .seconds(15)
+        while reports.mutex.withLock({ $0.isEmpty }), ContinuousClock.now < deadline {
+            _ = try await consume(consumer, timeout: .milliseconds(500)) { _ in false }
+        }
+        await consumer.close()
+        let first = try #require(reports.mutex.withLock { $0.first }, "no statistics within 15 s")
+        #expect(first.clientType == "consumer")
+    }
+
     @Test("topics are created with their partition count; creating again is a no-op")
     func createAndDescribeTopic() async throws {
         let topic = TestStack.uniqueName("admin-topic")
