@@ -8,8 +8,8 @@ import StackTestSupport
 import Testing
 import Training
 
-/// `trainer backfill-features`' core against the real Redis and PostgreSQL: events applied as the stream
-/// processor applies them (the feature writer, record by record, with the broker's topic ids, and the
+/// `trainer backfill-features`' core against the real Redis and PostgreSQL: events (60 of them late) applied
+/// as the stream processor applies them (the feature writer, record by record, with the broker's topic ids, and the
 /// training store's append), then Redis rebuilt or re-walked from the training store.
 @Suite("Feature backfill from the training store", .serialized)
 struct FeatureBackfillTests {
@@ -52,7 +52,18 @@ struct FeatureBackfillTests {
             }
             // Keyed by user: all of a user's records in one of three partitions per topic, offsets in stream order.
             var nextOffset: [String: Int64] = [:]
-            events = SyntheticEvents.interactions(count: count, users: 300, now: now, seed: 24).map { event in
+            // And 60 older than the largest window plus the lateness (7 d 1 h): late for the processor, late for
+            // the backfill, stored all the same.
+            let lateTime: Int64 = now - 7 * 86_400_000 - 2 * 3_600_000
+            let late: [Event] = (0..<60).map { (index: Int) -> Event in
+                let isMovie = index % 2 == 0
+                let subject = isMovie ? "m\(index % 50)" : "p\(index % 20)"
+                return Event(
+                    eventID: EventID.random(), type: isMovie ? .movieLike : .pollShare, userID: "user-\(index % 7)", subjectID: subject,
+                    occurredAt: EventTimestamp(millisecondsSinceEpoch: lateTime - Int64(index))
+                )
+            }
+            events = (SyntheticEvents.interactions(count: count, users: 300, now: now, seed: 24) + late).map { event in
                 let topic = event.domain == .movie ? Self.movieTopicName : Self.pollTopicName
                 let partition = Int32(event.userID.utf8.reduce(0) { $0 &+ Int($1) } % 3)
                 let field = "\(topic)/\(partition)"
@@ -146,13 +157,13 @@ struct FeatureBackfillTests {
         let rebuilt = try await fixture.snapshot()
         // One row per event id in the store: the producer's repeats (about 1 %) were never stored twice.
         #expect(report.read == report.total && report.applied == liveApplied && report.alreadyApplied == 0, "\(report)")
-        #expect(report.duplicates == 0 && report.late == 0 && report.rejected == 0 && report.unpositioned == 0, "\(report)")
+        #expect(report.duplicates == 0 && report.late == 60 && report.rejected == 0 && report.unpositioned == 0, "\(report)")
         #expect(rebuilt.count == live.count)
         #expect(rebuilt == Self.withoutTopicIDs(live), "\(Self.differences(rebuilt, Self.withoutTopicIDs(live)))")
 
         // A second backfill over the rebuilt state counts nothing again.
         let again = try await fixture.backfill()
-        #expect(again.applied == 0 && again.alreadyApplied == again.read, "\(again)")
+        #expect(again.applied == 0 && again.late == 60 && again.alreadyApplied + again.late == again.read, "\(again)")
         #expect(try await fixture.snapshot() == rebuilt)
         try await fixture.finish()
     }
@@ -165,7 +176,7 @@ struct FeatureBackfillTests {
         try await fixture.live(fixture.events[...], writer: fixture.writer())
         let live = try await fixture.snapshot()
         let over = try await fixture.backfill()
-        #expect(over.applied == 0 && over.alreadyApplied == over.read && over.read > 10_000, "\(over)")
+        #expect(over.applied == 0 && over.late == 60 && over.alreadyApplied + over.late == over.read && over.read > 10_000, "\(over)")
         let afterBackfill = try await fixture.snapshot()
         #expect(afterBackfill == live, "\(Self.differences(afterBackfill, live))")
 
