@@ -206,7 +206,7 @@ let package = Package(
         .target(
             name: "Training",
             dependencies: [
-                "Events", "Features", "ClientRuntime", "Postgres", "Kafka", "ServiceConfiguration", "ClientConfiguration", "ModelStore", "Recommender",
+                "Events", "Features", "ClientRuntime", "Postgres", "Kafka", "Redis", "ServiceConfiguration", "ClientConfiguration", "ModelStore", "Recommender",
                 "Datasets", "EventStore", "ModelRegistry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -219,7 +219,7 @@ let package = Package(
             name: "TrainerCommands",
             dependencies: [
                 "ServiceSupport", "ServiceConfiguration", "ClientRuntime", "Recommender", "Training", "Datasets", "ModelStore", "Kafka",
-                "Events", "LoadGeneration", "Postgres",
+                "Events", "Features", "LoadGeneration", "Postgres", "Redis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -371,7 +371,7 @@ let package = Package(
         .testTarget(
             name: "TrainingTests",
             dependencies: [
-                "Training", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport", "ClientRuntime", "Features", "Events", "Postgres",
+                "Training", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport", "ClientRuntime", "Features", "Events", "Postgres", "Redis",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -388,7 +388,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "TrainerCommandsTests", dependencies: ["TrainerCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "TrainerCommandsTests", dependencies: ["TrainerCommands", "Events", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "IngestTests",
             dependencies: [

@@ -118,6 +118,37 @@ public final class FeatureWriter: Sendable {
         throw .unexpectedReply("popularity offsets kept changing under this member")
     }
 
+    /// Releases the event ids of `events` that were set aside (``FeatureApplyOutcome/Status/rejected(reason:)``,
+    /// dead-lettered as `feature_rejected`); returns how many were. A set-aside id keeps its reason so that a
+    /// retry or replay of its record never applies it; a copy sent back by `trainer redrive-dead-letters` is a
+    /// new record, which that id would make a duplicate. Once the key Redis refused is fixed, releasing the
+    /// id lets the copy apply. Ids applied normally are left alone (the value has no `!`); nothing else
+    /// writes a set-aside id, so reading then deleting races with nobody.
+    public func releaseSetAside(_ events: [Event]) async throws(RedisError) -> Int {
+        var idsByKey: [String: [String]] = [:]
+        for event in events where !event.type.isCatalog {
+            idsByKey[keys.eventIDs(event.domain, hour: Self.eventIDHour(event)), default: []].append(event.eventID)
+        }
+        let idKeys = idsByKey.keys.sorted()
+        guard !idKeys.isEmpty else { return 0 }
+        let replies = try await redis.pipeline(idKeys.map { RedisCommand("HMGET", arguments: [$0] + idsByKey[$0]!) })
+        var deletions: [RedisCommand] = []
+        var released = 0
+        for (key, reply) in zip(idKeys, replies) {
+            if case .error(let message) = reply { throw .server(message) }
+            guard let values = reply.array, values.count == idsByKey[key]!.count else { throw .unexpectedReply("HMGET returned \(reply)") }
+            let setAside = zip(idsByKey[key]!, values).filter { $0.1.string?.contains("!") == true }.map(\.0)
+            guard !setAside.isEmpty else { continue }
+            released += setAside.count
+            deletions.append(RedisCommand("HDEL", arguments: [key] + setAside))
+        }
+        for reply in try await redis.pipeline(deletions) {
+            if case .error(let message) = reply { throw .server(message) }
+        }
+        logger.info("set-aside event ids released", metadata: ["released": "\(released)"])
+        return released
+    }
+
     private enum Attempt: Sendable {
         case done(FeatureApplyOutcome)
         /// Another member moved the applied offsets: re-read everything and compute again.

@@ -30,6 +30,8 @@ struct PartitionLogs: Sendable {
         if let end = logEnds[field], stored.offset >= end {
             return Trust(offset: nil, idIsStale: topicID != nil, topicIDToStore: nil)
         }
-        return Trust(offset: stored.offset, topicIDToStore: topicID)
+        // Without an id at hand (the trainer's backfill reads positions from the training store, which keeps
+        // no topic ids), a trusted offset keeps the id it was stored with: the backfill does not strip it.
+        return Trust(offset: stored.offset, topicIDToStore: topicID ?? stored.topicID)
     }
 }

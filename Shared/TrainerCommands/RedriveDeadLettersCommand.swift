@@ -1,8 +1,10 @@
 import ArgumentParser
 import Events
+import Features
 import Foundation
 import Kafka
 import Logging
+import Redis
 import ServiceConfiguration
 import ServiceSupport
 import Training
@@ -64,8 +66,12 @@ struct RedriveDeadLettersCommand: AsyncParsableCommand {
         let selection = DeadLetterRedrive.Selection(
             reason: reason, partition: partition, offsets: partition == nil ? nil : (fromOffset ?? 0)...(toOffset ?? Int64.max))
         let producer = dryRun ? nil : try KafkaProducer(configuration: producerConfiguration, logger: logger)
-        let report = await redrive.redrive(letters, selection: selection, producer: producer, dryRun: dryRun)
+        // feature_rejected: their event ids are released in the processor's Redis (redis.*, features.*) first.
+        let redis = reason == DeadLetterRedrive.featureRejected ? RedisClient(configuration: configuration.redis, logger: logger) : nil
+        let features = redis.map { FeatureWriter(configuration: configuration.features, redis: $0, logger: logger) }
+        let report = await redrive.redrive(letters, selection: selection, producer: producer, dryRun: dryRun, features: features)
         await producer?.shutdown()
+        await redis?.shutdown()
         print("\(dryRun ? "dry run: " : "")\(report)")
         if report.failed > 0 { throw ExitCode(69) }
     }

@@ -25,7 +25,7 @@ public struct TrainerCommand: AsyncParsableCommand {
         version: BuildInfo.version,
         subcommands: [
             CheckCommand.self, BootstrapCommand.self, TrainCommand.self, PromoteCommand.self, RollbackCommand.self, ListCommand.self,
-            ScheduleCommand.self, EvaluateCommand.self, RedriveDeadLettersCommand.self,
+            ScheduleCommand.self, EvaluateCommand.self, RedriveDeadLettersCommand.self, BackfillFeaturesCommand.self,
         ]
     )
 

@@ -1,4 +1,5 @@
 import Events
+import Features
 import Foundation
 import Kafka
 import Logging
@@ -61,10 +62,13 @@ public struct DeadLetterRedrive: Sendable {
         public var skipped: [String: Int] = [:]
         /// Letters that failed to send (the broker's error); they stay on the dead-letter topic.
         public var failed = 0
+        /// `feature_rejected` letters whose set-aside event id was released in Redis before they were sent.
+        public var released = 0
 
         public var description: String {
             let skippedText = skipped.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
             return "selected \(selected), passed \(passed), sent \(sent), skipped \(skipped.values.reduce(0, +))\(skippedText.isEmpty ? "" : " (\(skippedText))"), failed \(failed)"
+                + (released > 0 ? ", set-aside ids released \(released)" : "")
         }
     }
 
@@ -116,11 +120,22 @@ public struct DeadLetterRedrive: Sendable {
         Dictionary(grouping: letters, by: \.reason).map { ($0.key, $0.value.count) }.sorted { $0.reason < $1.reason }
     }
 
+    /// The reason the processor gives events whose Redis key was refused (``FeatureApplyOutcome``'s `rejected`).
+    public static let featureRejected = "feature_rejected"
+
     /// Sends the selected letters that would now pass back to their topic (original key, value and headers),
     /// each acknowledged; `dryRun` only checks.
-    public func redrive(_ letters: [Letter], selection: Selection, producer: KafkaProducer?, dryRun: Bool = false) async -> Report {
+    ///
+    /// A `feature_rejected` event's id stays set aside in Redis (so a replay never applies it), which would
+    /// make the copy sent back a duplicate with no effect: with `features` (the processor's feature writer
+    /// configuration) those ids are released first, once the refused key is fixed; without it such letters
+    /// are skipped as `set_aside_in_redis`.
+    public func redrive(
+        _ letters: [Letter], selection: Selection, producer: KafkaProducer?, dryRun: Bool = false, features: FeatureWriter? = nil
+    ) async -> Report {
         var report = Report()
         var outgoing: [KafkaProducerMessage] = []
+        var setAside: [Event] = []
         for letter in letters where selection.contains(letter) {
             report.selected += 1
             if let failure = failure(of: letter) {
@@ -128,10 +143,27 @@ public struct DeadLetterRedrive: Sendable {
                 continue
             }
             guard let sourceTopic = letter.sourceTopic else { continue }
+            if letter.reason == Self.featureRejected {
+                let version = letter.headers.first(where: { $0.name == EventHeaders.schemaVersion })?.stringValue
+                guard features != nil, case .success(let event) = recordCheck.check(value: letter.value, schemaVersion: version, topic: sourceTopic) else {
+                    report.skipped["set_aside_in_redis", default: 0] += 1
+                    continue
+                }
+                setAside.append(event)
+            }
             outgoing.append(KafkaProducerMessage(topic: sourceTopic, key: letter.key, value: letter.value, headers: letter.headers))
         }
         report.passed = outgoing.count
         guard !dryRun, let producer, !outgoing.isEmpty else { return report }
+        if let features, !setAside.isEmpty {
+            do {
+                report.released = try await features.releaseSetAside(setAside)
+            } catch {
+                // Sent while still set aside, they would be dropped as duplicates: nothing is sent.
+                report.failed = outgoing.count
+                return report
+            }
+        }
         for result in await producer.send(outgoing) {
             if case .success = result { report.sent += 1 } else { report.failed += 1 }
         }

@@ -1,12 +1,14 @@
 import ClientConfiguration
 import ClientRuntime
 import Events
+import Features
 import Foundation
 import Kafka
 import Logging
 import ModelStore
 import Postgres
 import Recommender
+import Redis
 import ServiceConfiguration
 
 /// Everything the trainer is configured with (`trainer --help-config`).
@@ -22,6 +24,10 @@ public struct TrainerConfiguration: Sendable {
     public var postgres: PostgresConfiguration
     public var producer: KafkaProducerConfiguration
     public var migrationsDirectory = "configs/migrations"
+    /// The features' Redis and layout, for `trainer backfill-features` only: the same keys and values as
+    /// the stream processor's (docs/features.md, "Backfill"), so the backfill writes what the processor does.
+    public var redis = RedisConfiguration()
+    public var features = FeatureConfiguration()
 
     public init(postgres: PostgresConfiguration, producer: KafkaProducerConfiguration) {
         self.postgres = postgres
@@ -63,7 +69,7 @@ public struct TrainerConfiguration: Sendable {
             artifacts, keep, metric, tolerance, window, topic, factors, iterations, regularization, alpha, itemItemMemory, holdout, candidates,
             bayesianSweeps,
         ]
-            + ClientConfigKeys.postgres + ClientConfigKeys.kafkaProducer
+            + ClientConfigKeys.postgres + ClientConfigKeys.kafkaProducer + ClientConfigKeys.redis + FeatureConfiguration.Keys.all
     }
 
     public init(reading reader: ConfigReader) throws(ConfigurationError) {
@@ -93,6 +99,8 @@ public struct TrainerConfiguration: Sendable {
         parameters.topNCandidates = Set(kinds.compactMap(TopNKind.init(rawValue:)))
         parameters.bayesianSweeps = try reader.int(Keys.bayesianSweeps, range: 0...10_000)
         migrationsDirectory = try reader.string(ClientConfigKeys.postgresMigrationsDirectory)
+        redis = try RedisConfiguration(reading: reader)
+        features = try FeatureConfiguration(reading: reader)
     }
 }
 
