@@ -38,13 +38,16 @@ public struct ModelBundle: Sendable {
     public var topNKind: TopNKind { sequenceAwareEASE == nil ? .implicitALS : .sequenceAwareEASE }
 
     /// 1: ALS, biased MF, popularity. 2: and the histories and the optional sequence-aware EASE (1 is
-    /// still read: no histories, ALS serves). 3: and the optional Bayesian MF fold-in (2 is still read).
-    static let payloadVersion: UInt32 = 3
+    /// still read: no histories, ALS serves). 3: and the optional Bayesian MF fold-in (2 is still read). 4: and
+    /// the fold-in's optional recent bias (``BayesianFoldIn/RecentBias``) and item offsets (3 is still read:
+    /// neither).
+    static let payloadVersion: UInt32 = 4
 
     public func encoded() -> [UInt8] {
         var writer = BinaryWriter()
-        // Without the Bayesian part, version 2: an API from before version 3 still reads the artifact.
-        let version = bayesianRatings == nil ? 2 : Self.payloadVersion
+        // Without the Bayesian part, version 2, and without its recent bias, 3: an older API still reads the
+        // artifact.
+        let version: UInt32 = bayesianRatings.map { $0.recentBias == nil && $0.itemOffsets.isEmpty ? 3 : Self.payloadVersion } ?? 2
         writer.write(version)
         writer.write(userIDs)
         writer.write(itemIDs)
@@ -97,6 +100,15 @@ public struct ModelBundle: Sendable {
             writer.write(model.itemBiases)
             writer.write(model.itemFactors)
             writer.write(model.knownItems)
+            if version >= 4 {
+                writer.write(UInt32(model.recentBias == nil ? 0 : 1))
+                if let recentBias = model.recentBias {
+                    writer.write(recentBias.share)
+                    writer.write(recentBias.precision)
+                    writer.write(recentBias.decay)
+                }
+                writer.write(model.itemOffsets)
+            }
         }
         return writer.bytes
     }
@@ -186,9 +198,18 @@ public struct ModelBundle: Sendable {
             let itemBiases = try reader.readFloats()
             let itemFactors = try reader.readFloats()
             let knownItems = try reader.readFloats()
+            var recentBias: BayesianFoldIn.RecentBias?
+            var itemOffsets: [Float] = []
+            if version >= 4 {
+                if try reader.read(UInt32.self) == 1 {
+                    recentBias = .init(share: try reader.read(Float.self), precision: try reader.read(Float.self), decay: try reader.read(Float.self))
+                }
+                itemOffsets = try reader.readFloats()
+            }
             guard let model = BayesianFoldIn(
                 factors: factors, itemCount: items.count, ratingRange: lower...upper, globalBiases: globalBiases, noisePrecisions: noisePrecisions,
-                priorMeans: priorMeans, priorPrecisions: priorPrecisions, itemBiases: itemBiases, itemFactors: itemFactors, knownItems: knownItems
+                priorMeans: priorMeans, priorPrecisions: priorPrecisions, itemBiases: itemBiases, itemFactors: itemFactors, knownItems: knownItems,
+                recentBias: recentBias, itemOffsets: itemOffsets
             ) else { throw .invalidPayload("Bayesian MF shapes do not match the catalog") }
             bayesianRatings = model
         }

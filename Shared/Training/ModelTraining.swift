@@ -81,9 +81,14 @@ public struct TrainedModels: Sendable {
     /// `ndcg@10`, `recall@10` (the served top-N model's), `als.ndcg@10`, `validation.<kind>.ndcg@10` (each
     /// top-N candidate's validation figure), `popularity.ndcg@10`, `popularity.recall@10`, `rmse` (the served
     /// rating model's, if there are ratings) beside `biased_mf.rmse`, `bayesian_mf.rmse` and their
-    /// `validation.` figures, `users`, `items`, `test_users`.
+    /// `validation.` figures; where Bayesian MF won, its served fold-in's `bayesian_mf.fold_in.rmse` and, if
+    /// the recent bias was chosen, `bayesian_mf.recent_bias.rmse`, and with the popularity calibration too,
+    /// `bayesian_mf.calibrated.rmse` (with `validation.` figures, the calibration's cross-validated); `users`,
+    /// `items`, `test_users`.
     public var metrics: [String: Double]
-    /// What the top-N choice decided: `top_n.kind` and the chosen model's hyper-parameters; `ratings.kind`.
+    /// What the top-N choice decided: `top_n.kind` and the chosen model's hyper-parameters; `ratings.kind`
+    /// and, when chosen, `ratings.recent_bias.share`, `.precision` and `.decay`,
+    /// `ratings.popularity_calibration.intercept` and `.slope`.
     public var chosen: [String: String]
     /// nDCG@k on the test part after each ALS iteration count in `curveIterations` (the learning curve).
     public var learningCurve: [(iterations: Int, ndcg: Double)]
@@ -187,7 +192,11 @@ public enum ModelTraining {
             configuration.factors = parameters.ratingFactors
             configuration.seed = parameters.seed
             let (ratingTrain, ratingTest) = Splits.temporal(ratings, testFraction: parameters.testFraction)
-            let (fitPart, validation) = Splits.random(ratingTrain, testFraction: 0.1, seed: parameters.seed)
+            // Validation held out as the question is asked: each user's latest ratings of the training part
+            // (`training.holdout` latest), else a seeded random share.
+            let (fitPart, validation) = parameters.holdout == .latest
+                ? Splits.temporal(ratingTrain, testFraction: 0.1)
+                : Splits.random(ratingTrain, testFraction: 0.1, seed: parameters.seed)
             let (model, history) = BiasedMF.fit(train: fitPart, validation: validation, userCount: users.count, itemCount: items.count, configuration: configuration)
             metrics["biased_mf.rmse"] = model.rmse(on: ratingTest)
             metrics["validation.biased_mf.rmse"] = model.rmse(on: validation)
@@ -196,11 +205,45 @@ public enum ModelTraining {
             bayesian.burnIn = parameters.bayesianSweeps * 15 / 100
             bayesian.seed = parameters.seed
             var bayesianWins = false
+            var recentBias: BayesianFoldIn.RecentBias?
+            var calibration: PopularityCalibration?
             if parameters.bayesianSweeps > 0 {
                 let candidate = BayesianMF.fit(train: fitPart, userCount: users.count, itemCount: items.count, configuration: bayesian)
                 metrics["bayesian_mf.rmse"] = candidate.rmse(on: ratingTest)
                 metrics["validation.bayesian_mf.rmse"] = candidate.rmse(on: validation)
                 bayesianWins = metrics["validation.bayesian_mf.rmse"]! < metrics["validation.biased_mf.rmse"]!
+                if bayesianWins {
+                    // What the API serves is the fold-in of a user's ratings: whether their latest ratings
+                    // carry a bias of their own is chosen on the same validation split.
+                    var served = BayesianFoldIn(candidate, keeping: parameters.bayesianSamplesServed)
+                    let choice = ModelSelection.recentBias(served, fit: fitPart, validation: validation)
+                    recentBias = choice.recentBias
+                    metrics["validation.bayesian_mf.fold_in.rmse"] = choice.withoutRMSE
+                    metrics["validation.bayesian_mf.recent_bias.rmse"] = choice.validationRMSE
+                    served.recentBias = recentBias
+                    // Then whether a correction by the item's rating count helps (out of sample, within validation).
+                    let fitCounts = PopularityCalibration.counts(fitPart, itemCount: items.count)
+                    let calibrationChoice = ModelSelection.popularityCalibration(served, fit: fitPart, validation: validation, counts: fitCounts)
+                    calibration = calibrationChoice.calibration
+                    metrics["validation.bayesian_mf.calibrated.rmse"] = calibrationChoice.crossValidatedRMSE
+                    // On the test part, each user's training ratings folded in, as the API would (the item counts
+                    // those of what the model was fitted on).
+                    var plain = served
+                    plain.recentBias = nil
+                    metrics["bayesian_mf.fold_in.rmse"] = plain.rmse(history: ratingTrain, on: ratingTest)
+                    if let recentBias {
+                        metrics["bayesian_mf.recent_bias.rmse"] = served.rmse(history: ratingTrain, on: ratingTest)
+                        chosen["ratings.recent_bias.share"] = String(recentBias.share)
+                        chosen["ratings.recent_bias.precision"] = String(recentBias.precision)
+                        chosen["ratings.recent_bias.decay"] = String(recentBias.decay)
+                    }
+                    if let calibration {
+                        served.itemOffsets = calibration.itemOffsets(counts: fitCounts)
+                        metrics["bayesian_mf.calibrated.rmse"] = served.rmse(history: ratingTrain, on: ratingTest)
+                        chosen["ratings.popularity_calibration.intercept"] = String(calibration.intercept)
+                        chosen["ratings.popularity_calibration.slope"] = String(calibration.slope)
+                    }
+                }
             }
             chosen["ratings.kind"] = bayesianWins ? "bayesian-mf" : "biased-mf"
             metrics["rmse"] = bayesianWins ? metrics["bayesian_mf.rmse"] : metrics["biased_mf.rmse"]
@@ -211,6 +254,10 @@ public enum ModelTraining {
             if bayesianWins {
                 let production = BayesianMF.fit(train: ratings, userCount: users.count, itemCount: items.count, configuration: bayesian)
                 bayesianRatings = BayesianFoldIn(production, keeping: parameters.bayesianSamplesServed)
+                bayesianRatings?.recentBias = recentBias
+                if let calibration {
+                    bayesianRatings?.itemOffsets = calibration.itemOffsets(counts: PopularityCalibration.counts(ratings, itemCount: items.count))
+                }
             }
         }
 

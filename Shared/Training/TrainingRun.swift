@@ -52,7 +52,7 @@ public struct TrainerConfiguration: Sendable {
 
         public static let holdout = ConfigKey(
             "training.holdout", default: "latest",
-            "What the top-N model is chosen and evaluated for: latest (each user's latest interactions: what comes next) or random (a random share)"
+            "What the top-N and rating models are chosen and evaluated for: latest (each user's latest interactions: what comes next) or random (a random share)"
         )
 
         public static let candidates = ConfigKey(

@@ -85,6 +85,19 @@ struct ModelArtifactTests {
         #expect(store.versions(domain: "movies") == [Self.manifest().version])
     }
 
+    @Test("the fold-in's recent bias survives the round trip (payload version 4); without it the payload stays version 3")
+    func recentBiasRoundTrip() throws {
+        var bundle = Self.bundle()
+        #expect(Array(bundle.encoded().prefix(4)) == [3, 0, 0, 0], "little-endian version 3")
+        bundle.bayesianRatings?.recentBias = .init(share: 0.2, precision: 10, decay: 0.5)
+        let restored = try ModelBundle.decode(bundle.encoded())
+        let read = try #require(restored.bayesianRatings)
+        #expect(read.recentBias == .init(share: 0.2, precision: 10, decay: 0.5))
+        let original = try #require(bundle.bayesianRatings)
+        let given: [(item: Int, rating: Float)] = [(0, 5), (2, 1), (1, 2)]
+        #expect(read.predict(read.foldIn(given), item: 1) == original.predict(original.foldIn(given), item: 1))
+    }
+
     @Test func truncatedAndCorruptedFilesAreRefused() throws {
         let bytes = ModelArtifact(manifest: Self.manifest(), payload: Self.bundle().encoded()).encoded()
         // Every truncation, including inside the header, is refused with a clear error.
