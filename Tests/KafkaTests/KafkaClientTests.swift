@@ -68,7 +68,7 @@ struct KafkaClientTests {
         var configuration = try testConsumerConfiguration(group: TestStack.uniqueName("group"))
         configuration.additionalProperties["statistics.interval.ms"] = "200"
         let reports = LockedBox<[KafkaStatistics]>([])
-        let consumer = try KafkaConsumer(configuration: configuration) { statistics in reports.mutex.withLock { $0.append(statistics) } }
+        let consumer = try KafkaConsumer(configuration: configuration, onStatistics: { statistics in reports.mutex.withLock { $0.append(statistics) } })
         try consumer.subscribe(topics: [topic])
         // Polling is what delivers the reports: consume (nothing arrives) until one came or 15 s passed.
         let deadline = ContinuousClock.now + .seconds(15)
