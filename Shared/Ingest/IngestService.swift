@@ -145,9 +145,9 @@ public final class IngestService: Sendable {
     /// The trace context a request's events carry in their Kafka headers (`traceparent`, `tracestate`).
     /// Tracing on: the current span's context (the request's server span, which continues the caller's
     /// trace or starts one). Tracing off: the caller's `traceparent` as it came, if it is valid, and its
-    /// `tracestate` (at most 512 characters) with it: a header lookup per request and, only when the
-    /// caller sent one, two small strings; no header at all otherwise.
-    public func traceHeaders(traceparent: String?, tracestate: String?) -> [KafkaHeader] {
+    /// `tracestate` (at most 512 characters, looked up only then) with it: one header lookup per request
+    /// and, only when the caller sent a traceparent, two small strings; no header at all otherwise.
+    public func traceHeaders(traceparent: String?, tracestate: @autoclosure () -> String?) -> [KafkaHeader] {
         if let instrument {
             guard let context = ServiceContext.current else { return [] }
             var headers: [KafkaHeader] = []
@@ -156,7 +156,7 @@ public final class IngestService: Sendable {
         }
         guard let traceparent, let parsed = TraceParent(traceparent) else { return [] }
         var headers = [KafkaHeader(name: EventHeaders.traceparent, value: parsed.description)]
-        if let tracestate, !tracestate.isEmpty, tracestate.utf8.count <= TraceParent.maximumTraceStateLength {
+        if let tracestate = tracestate(), !tracestate.isEmpty, tracestate.utf8.count <= TraceParent.maximumTraceStateLength {
             headers.append(KafkaHeader(name: EventHeaders.tracestate, value: tracestate))
         }
         return headers

@@ -8,7 +8,7 @@ public struct TracingSettings: Sendable, Hashable {
     public enum Keys {
         public static let enabled = ConfigKey(
             "tracing.enabled", default: "false",
-            "Record spans (W3C traceparent in, OTLP/HTTP out to tracing.otlp_endpoint) and put trace_id/span_id into log lines; off: no spans, an incoming traceparent is only forwarded into the event's Kafka headers"
+            "Record spans (W3C traceparent in, OTLP/HTTP out to tracing.otlp_endpoint) and put trace_id/span_id into log lines; off: no spans (the gateway still forwards a valid incoming traceparent into its events' Kafka headers)"
         )
         public static let otlpEndpoint = ConfigKey(
             "tracing.otlp_endpoint", default: "http://127.0.0.1:4318/v1/traces",
