@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // librdkafka is linked against Debian's headers (2.0.2) but, where scripts/setup.sh installed a newer
@@ -48,6 +48,12 @@ let package = Package(
         // TLS for the Redis client's event-loop connections (hiredis 0.14 here has no TLS). Already in the
         // graph through Hummingbird; declared so that the Redis module can use it directly.
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.2"),
+        // Tracing (docs/reliability.md, Tracing): the API every instrumented module uses; already in the graph
+        // through Hummingbird's TracingMiddleware.
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.0"),
+        // The OTLP exporter, started only when `tracing.enabled`. Its OTLP/HTTP trait alone: the default
+        // traits add OTLP/gRPC, which builds grpc-swift (minutes of every clean build) for nothing we use.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // System-library shims: a module map and one header each, nothing else.
@@ -152,6 +158,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             path: "Shared/HTTPSupport"
         ),
@@ -164,6 +171,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
             ],
             path: "Shared/ServiceSupport"
         ),
@@ -178,6 +187,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             path: "Shared/Ingest"
         ),
@@ -259,6 +269,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             path: "Shared/StreamProcessing"
         ),
@@ -308,7 +319,7 @@ let package = Package(
         // Tests. Integration tests talk to the real servers started by scripts/stack.sh.
         .target(
             name: "StackTestSupport",
-            dependencies: ["ClientRuntime", "Kafka", "Redis", "Postgres", "SyntheticData"],
+            dependencies: ["ClientRuntime", "Kafka", "Redis", "Postgres", "SyntheticData", "Events", .product(name: "Tracing", package: "swift-distributed-tracing")],
             path: "Tests/StackTestSupport"
         ),
         .testTarget(name: "ClientRuntimeTests", dependencies: ["ClientRuntime"]),
@@ -343,9 +354,13 @@ let package = Package(
             name: "StreamProcessingTests",
             dependencies: [
                 "StreamProcessing", "Features", "Training", "Ingest", "LoadGeneration", "SyntheticData", "StackTestSupport", "Postgres", "Events", "Kafka",
-                "Redis", "ServiceSupport",
+                "Redis", "ServiceSupport", "HTTPSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
         // A trained polls model and small trainer settings, shared by the serving and the inference API's tests.

@@ -7,7 +7,7 @@ import ServiceSupport
 // The inference API: Redis features + model artifacts + PostgreSQL metadata → recommendations. This
 // file only wires configuration to the Inference module; the behaviour lives there and in Serving.
 let service = "inference-api"
-let keys = ServiceBootstrap.commonKeys + InferenceConfiguration.Keys.all
+let keys = ServiceBootstrap.commonKeys + TracingSettings.Keys.all + InferenceConfiguration.Keys.all
 ServiceBootstrap.answerCommandLine(
     service: service, summary: "The inference API: Redis features + model artifacts + PostgreSQL metadata → recommendations.", keys: keys
 )
@@ -21,6 +21,8 @@ if configuration.adminToken.isEmpty {
 let metrics = ServiceMetrics()
 metrics.bootstrapGlobally()
 await ServiceBootstrap.run(
-    logger: logger, settings: settings, start: { try await InferenceApplication.start(configuration: configuration, metrics: metrics, logger: logger) },
+    logger: logger, settings: settings, start: {
+        try await InferenceApplication.start(configuration: configuration, metrics: metrics, logger: logger, tracing: settings.tracing.enabled)
+    },
     services: { try $0.services() }, shutdown: { await $0.shutdown() }
 )

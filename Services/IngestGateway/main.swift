@@ -11,7 +11,7 @@ import ServiceSupport
 // The ingest gateway: HTTP → validated events → Kafka. This file only wires configuration to the
 // Ingest module; the behaviour lives there.
 let service = "ingest-gateway"
-let keys = ServiceBootstrap.commonKeys + IngestConfiguration.Keys.all
+let keys = ServiceBootstrap.commonKeys + TracingSettings.Keys.all + IngestConfiguration.Keys.all
 ServiceBootstrap.answerCommandLine(service: service, summary: "The ingest gateway: HTTP → validated events → Kafka.", keys: keys)
 
 let (settings, configuration) = ServiceBootstrap.load(service: service, keys: keys) { reader throws(ConfigurationError) in
@@ -43,7 +43,9 @@ await ServiceBootstrap.run(
             try KafkaProducer(configuration: configuration.producer, logger: logger, onStatistics: kafkaStatistics.record)
         }
         let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(for: configuration.producer), logger: logger)
-        let ingest = IngestService(configuration: configuration, producers: producers, metrics: metrics, logger: logger)
+        let ingest = IngestService(
+            configuration: configuration, producers: producers, metrics: metrics, logger: logger, instrument: TracingBootstrap.tracer(settings.tracing)
+        )
         let readiness = BrokerReadiness(admin: admin, producers: producers, configuration: configuration, logger: logger)
         let app = Application(
             router: IngestApplication.router(service: ingest, readiness: readiness, metrics: metrics),

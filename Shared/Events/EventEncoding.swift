@@ -141,6 +141,12 @@ public enum EventHeaders {
     public static let eventType = "event-type"
     public static let contentType = "content-type"
     public static let jsonContentType = "application/json"
+    /// W3C Trace Context: the trace an event was posted in (``TraceParent``), carried from the gateway's
+    /// request to the processor's batch span (docs/reliability.md, Tracing). Optional: absent when the
+    /// request had none and tracing is off.
+    public static let traceparent = "traceparent"
+    /// W3C Trace Context's vendor state, carried with ``traceparent`` only.
+    public static let tracestate = "tracestate"
 }
 
 /// Topic names, one per domain (configurable; these are the defaults).

@@ -25,10 +25,13 @@ public struct InferenceApplication: Sendable {
     let refresher: MetadataRefresher
     let metrics: ServiceMetrics
     let logger: Logger
+    /// `tracing.enabled`: a server span per request (Hummingbird's `TracingMiddleware`, continuing the
+    /// caller's `traceparent` or starting a trace) and its context answered as `traceresponse`.
+    var tracing = false
 
     /// Connects, applies migrations (or checks them: `postgres.apply_migrations`) and loads what exists (no model yet: popular only; a model that
     /// fails to load is logged and retried on the next announcement or admin reload).
-    public static func start(configuration: InferenceConfiguration, metrics: ServiceMetrics, logger: Logger) async throws -> InferenceApplication {
+    public static func start(configuration: InferenceConfiguration, metrics: ServiceMetrics, logger: Logger, tracing: Bool = false) async throws -> InferenceApplication {
         let redis = RedisClient(configuration: configuration.redis, logger: logger)
         let postgres = PostgresClient(configuration: configuration.postgres, logger: logger)
         let registry = ModelRegistry(postgres: postgres)
@@ -70,12 +73,17 @@ public struct InferenceApplication: Sendable {
             predictLimiter: RateLimiter(ratePerSecond: configuration.predictRateLimit, burst: configuration.predictRateBurst)
         )
         return InferenceApplication(
-            configuration: configuration, service: service, redis: redis, postgres: postgres, refresher: refresher, metrics: metrics, logger: logger
+            configuration: configuration, service: service, redis: redis, postgres: postgres, refresher: refresher, metrics: metrics, logger: logger,
+            tracing: tracing
         )
     }
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
+        if tracing {
+            router.middlewares.add(TracingMiddleware())
+            router.middlewares.add(TraceResponseMiddleware())
+        }
         // Requests, errors and durations per route and status (hb_requests_total,
         // http_server_request_duration_seconds), through the global metrics factory.
         router.middlewares.add(MetricsMiddleware())

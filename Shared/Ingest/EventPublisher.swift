@@ -2,7 +2,8 @@ import Events
 import Kafka
 
 /// Writes validated events to their domain's topic: key = `user_id` (per-user ordering), value =
-/// canonical JSON, headers `schema-version`, `event-type`, `content-type`.
+/// canonical JSON, headers `schema-version`, `event-type`, `content-type` (and the request's
+/// `traceparent`/`tracestate`, when it has a trace).
 public struct EventPublisher: Sendable {
     public let producers: ProducerSlot
     public let topics: EventTopics
@@ -12,12 +13,14 @@ public struct EventPublisher: Sendable {
         self.topics = topics
     }
 
-    public static func message(for event: Event, canonicalJSON: [UInt8], topics: EventTopics) -> KafkaProducerMessage {
+    /// `trace`: the request's `traceparent`/`tracestate` headers, appended to the type's three (a new
+    /// array only when there are any).
+    public static func message(for event: Event, canonicalJSON: [UInt8], topics: EventTopics, trace: [KafkaHeader] = []) -> KafkaProducerMessage {
         KafkaProducerMessage(
             topic: topics.topic(for: event.domain),
             key: Array(event.userID.utf8),
             value: canonicalJSON,
-            headers: headersByType[event.type]!
+            headers: trace.isEmpty ? headersByType[event.type]! : headersByType[event.type]! + trace
         )
     }
 

@@ -89,6 +89,12 @@ public final class BrokerReadiness: Service, Sendable {
 public enum IngestApplication {
     public static func router(service: IngestService, readiness: BrokerReadiness?, metrics: ServiceMetrics) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        // Tracing on: a server span per request (continuing the caller's traceparent or starting a trace),
+        // whose context the events' Kafka headers carry, answered as `traceresponse`. Off: neither.
+        if service.instrument != nil {
+            router.middlewares.add(TracingMiddleware())
+            router.middlewares.add(TraceResponseMiddleware())
+        }
         // The HTTP metrics the inference API has too, by the same names (hb_requests_total,
         // http_server_request_duration_seconds per route template, method and status; global factory).
         router.middlewares.add(MetricsMiddleware())

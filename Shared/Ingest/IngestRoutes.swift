@@ -8,6 +8,8 @@ import Kafka
 extension HTTPField.Name {
     static let apiKey = HTTPField.Name("X-API-Key")!
     static let idempotentReplay = HTTPField.Name("Idempotent-Replay")!
+    static let traceparent = HTTPField.Name("traceparent")!
+    static let tracestate = HTTPField.Name("tracestate")!
 }
 
 /// The gateway's HTTP API (described in `configs/openapi/ingest-gateway.yaml`).
@@ -37,7 +39,7 @@ public enum IngestRoutes {
         } catch {
             candidate = .failure(EventValidator.error(from: error))
         }
-        let outcome = await service.ingest([candidate], producer: producer)[0]
+        let outcome = await service.ingest([candidate], producer: producer, trace: traceHeaders(request, service: service))[0]
         switch outcome {
         case .accepted(let eventID, let entry, let replay):
             var headers = HTTPFields()
@@ -99,7 +101,7 @@ public enum IngestRoutes {
             candidates = service.validate(lines: lines, now: now)
         }
 
-        let outcomes = await service.ingest(candidates, producer: producer)
+        let outcomes = await service.ingest(candidates, producer: producer, trace: traceHeaders(request, service: service))
         // The answer is written directly (no JSON tree): at 100 events per request it is a large share
         // of the work otherwise.
         var accepted = 0
@@ -184,6 +186,11 @@ public enum IngestRoutes {
         case .rejected:
             throw APIError(.forbidden, code: "invalid_api_key", message: "the API key is not valid")
         }
+    }
+
+    /// The request's trace context for its events' Kafka headers (``IngestService/traceHeaders(traceparent:tracestate:)``).
+    static func traceHeaders(_ request: Request, service: IngestService) -> [KafkaHeader] {
+        service.traceHeaders(traceparent: request.headers[.traceparent], tracestate: request.headers[.tracestate])
     }
 
     static func limitRate(_ cost: Int, producer: String, service: IngestService) throws {

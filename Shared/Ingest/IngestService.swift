@@ -7,6 +7,7 @@ import Logging
 import Metrics
 import ServiceSupport
 import Synchronization
+import Tracing
 
 /// The gateway's behaviour, independent of HTTP: authenticate, rate-limit, validate, deduplicate,
 /// publish, and say per event what happened.
@@ -37,8 +38,13 @@ public final class IngestService: Sendable {
     let validator: EventValidator
     let metrics: IngestMetrics
     let logger: Logger
+    /// While tracing is on (`tracing.enabled`), the instrument that writes the request span's context into
+    /// each event's Kafka headers; nil while it is off: an incoming `traceparent` is then forwarded as it
+    /// came (``traceHeaders(traceparent:tracestate:)``).
+    public let instrument: (any Instrument)?
 
-    public init(configuration: IngestConfiguration, producers: ProducerSlot, metrics: ServiceMetrics, logger: Logger) {
+    public init(configuration: IngestConfiguration, producers: ProducerSlot, metrics: ServiceMetrics, logger: Logger, instrument: (any Instrument)? = nil) {
+        self.instrument = instrument
         self.configuration = configuration
         publisher = EventPublisher(producers: producers, topics: configuration.topics)
         authenticator = ProducerAuthenticator(mode: configuration.authMode, keys: configuration.apiKeys, catalogProducers: configuration.catalogProducers)
@@ -136,6 +142,26 @@ public final class IngestService: Sendable {
         byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
     }
 
+    /// The trace context a request's events carry in their Kafka headers (`traceparent`, `tracestate`).
+    /// Tracing on: the current span's context (the request's server span, which continues the caller's
+    /// trace or starts one). Tracing off: the caller's `traceparent` as it came, if it is valid, and its
+    /// `tracestate` (at most 512 characters, looked up only then) with it: one header lookup per request
+    /// and, only when the caller sent a traceparent, two small strings; no header at all otherwise.
+    public func traceHeaders(traceparent: String?, tracestate: @autoclosure () -> String?) -> [KafkaHeader] {
+        if let instrument {
+            guard let context = ServiceContext.current else { return [] }
+            var headers: [KafkaHeader] = []
+            instrument.inject(context, into: &headers, using: KafkaHeadersInjector())
+            return headers
+        }
+        guard let traceparent, let parsed = TraceParent(traceparent) else { return [] }
+        var headers = [KafkaHeader(name: EventHeaders.traceparent, value: parsed.description)]
+        if let tracestate = tracestate(), !tracestate.isEmpty, tracestate.utf8.count <= TraceParent.maximumTraceStateLength {
+            headers.append(KafkaHeader(name: EventHeaders.tracestate, value: tracestate))
+        }
+        return headers
+    }
+
     /// Parses and validates each line; a malformed line is rejected in its place, the others proceed.
     public func validate(lines: [ArraySlice<UInt8>], now: EventTimestamp) -> [Result<Event, EventValidationError>] {
         lines.map { line in
@@ -162,7 +188,10 @@ public final class IngestService: Sendable {
     /// come back as `.rejected` in place) and reports every outcome in input order. `producer`: the
     /// name the request authenticated as (``ProducerAuthenticator``), which says whether it may send
     /// catalog events.
-    public func ingest(_ candidates: [Result<Event, EventValidationError>], producer: String) async -> [Outcome] {
+    ///
+    /// `trace`: the request's trace context as Kafka headers (``traceHeaders(traceparent:tracestate:)``),
+    /// added to every record of the request.
+    public func ingest(_ candidates: [Result<Event, EventValidationError>], producer: String, trace: [KafkaHeader] = []) async -> [Outcome] {
         var outcomes = [Outcome?](repeating: nil, count: candidates.count)
         let catalogAllowed = authenticator.maySendCatalog(producer)
         // Positions into `candidates`, not copies of the events: an `Event` is a dozen references, and
@@ -228,7 +257,7 @@ public final class IngestService: Sendable {
                 waiting.append((first.index, publication))
             case .claimed:
                 toPublish.append((first.index, first.key, first.digest))
-                messages.append(EventPublisher.message(for: event, canonicalJSON: first.canonical, topics: publisher.topics))
+                messages.append(EventPublisher.message(for: event, canonicalJSON: first.canonical, topics: publisher.topics, trace: trace))
             }
         }
 

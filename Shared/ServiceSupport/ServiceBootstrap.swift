@@ -10,17 +10,23 @@ public enum ServiceBootstrap {
     /// The keys every executable reads besides its own (``ServiceSettings``).
     public static let commonKeys = ServiceSettings.Keys.all
 
-    /// Bootstraps swift-log once per process, at the configured level, to standard error.
+    /// Bootstraps swift-log once per process, at the configured level, to standard error. While tracing
+    /// is on, every line carries the current span's trace_id and span_id (``TracingBootstrap/logMetadataProvider``).
     public static func bootstrapLogging(_ settings: ServiceSettings) {
+        let provider = settings.tracing.enabled ? TracingBootstrap.logMetadataProvider : nil
         switch settings.logFormat {
         case .text:
-            bootstrapLogging(level: settings.logLevel)
-        case .json:
-            LoggingSystem.bootstrap { label in
-                var handler = JSONLogHandler(label: label)
+            LoggingSystem.bootstrap({ label, provider in
+                var handler = StreamLogHandler.standardError(label: label, metadataProvider: provider)
                 handler.logLevel = settings.logLevel
                 return handler
-            }
+            }, metadataProvider: provider)
+        case .json:
+            LoggingSystem.bootstrap({ label, provider in
+                var handler = JSONLogHandler(label: label, metadataProvider: provider)
+                handler.logLevel = settings.logLevel
+                return handler
+            }, metadataProvider: provider)
         }
     }
 
@@ -134,7 +140,10 @@ public enum ServiceBootstrap {
     ) -> (settings: ServiceSettings, configuration: Configuration) {
         do {
             let reader = try ConfigReader.load(service: service, keys: keys)
-            let settings = try ServiceSettings(reading: reader)
+            var settings = try ServiceSettings(reading: reader)
+            if keys.contains(where: { $0.name == TracingSettings.Keys.enabled.name }) {
+                settings.tracing = try TracingSettings(reading: reader, serviceName: service)
+            }
             bootstrapLogging(settings)
             return (settings, try make(reader))
         } catch {
@@ -156,6 +165,15 @@ public enum ServiceBootstrap {
         logger: Logger, settings: ServiceSettings = ServiceSettings(), start: () async throws -> Application, services: (Application) throws -> [any Service],
         shutdown: (Application) async -> Void
     ) async {
+        // Before the application starts, so that its services find the tracer bootstrapped; first in the
+        // group, so that it stops last and flushes the spans of everything else's shutdown.
+        let tracing: (any Service)?
+        do {
+            tracing = try TracingBootstrap.start(settings.tracing, logger: logger)
+        } catch {
+            logger.critical("cannot start tracing", metadata: ["error": "\(error)"])
+            Foundation.exit(78)
+        }
         let application: Application
         do {
             application = try await start()
@@ -164,7 +182,7 @@ public enum ServiceBootstrap {
             Foundation.exit(69)
         }
         do {
-            let group = ServiceGroup(configuration: groupConfiguration(services: try services(application), settings: settings, logger: logger))
+            let group = ServiceGroup(configuration: groupConfiguration(services: (tracing.map { [$0] } ?? []) + (try services(application)), settings: settings, logger: logger))
             try await group.run()
         } catch {
             logger.error("stopped with an error", metadata: ["error": "\(error)"])

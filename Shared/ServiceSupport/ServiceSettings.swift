@@ -21,11 +21,14 @@ public struct ServiceSettings: Sendable {
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
     public var shutdownTimeout: Duration
+    /// `tracing.*`, read only for the services that declare ``TracingSettings/Keys/all`` (off otherwise).
+    public var tracing: TracingSettings
 
-    public init(logLevel: Logger.Level = .info, logFormat: LogFormat = .text, shutdownTimeout: Duration = .seconds(15)) {
+    public init(logLevel: Logger.Level = .info, logFormat: LogFormat = .text, shutdownTimeout: Duration = .seconds(15), tracing: TracingSettings = TracingSettings()) {
         self.logLevel = logLevel
         self.logFormat = logFormat
         self.shutdownTimeout = shutdownTimeout
+        self.tracing = tracing
     }
 
     public init(reading reader: ConfigReader) throws(ConfigurationError) {
@@ -43,5 +46,6 @@ public struct ServiceSettings: Sendable {
         guard shutdownTimeout > .zero else {
             throw ConfigurationError(key: Keys.shutdownTimeout.name, message: "must be longer than zero")
         }
+        tracing = TracingSettings()
     }
 }

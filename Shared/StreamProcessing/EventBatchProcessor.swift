@@ -2,8 +2,10 @@ import Events
 import Features
 import Kafka
 import Logging
+import ServiceSupport
 import Synchronization
 import EventStore
+import Tracing
 
 /// Where records that cannot be decoded go. Must have durably accepted them when `publish` returns.
 public protocol DeadLetterSink: Sendable {
@@ -114,11 +116,19 @@ public final class EventBatchProcessor: Sendable {
     private let catalog = CatalogCache()
     private let recordCheck: EventRecordCheck
     private let logger: Logger
+    /// While tracing is on, the tracer of the batch spans (``process(_:now:logEnds:topicIDs:)``); nil
+    /// while it is off: no span, no header is looked at.
+    private let tracer: (any Tracer)?
+
+    /// A batch span links at most this many records' traces: OpenTelemetry's default limit of links per
+    /// span (a collector would drop the rest), and a bound on the span's size for batches of thousands.
+    public static let maximumSpanLinks = 128
 
     public init(
         topics: EventTopics, features: FeatureWriter, store: TrainingStore, deadLetters: any DeadLetterSink,
-        maximumRecordBytes: Int = ProcessorConfiguration.defaultMaximumRecordBytes, logger: Logger
+        maximumRecordBytes: Int = ProcessorConfiguration.defaultMaximumRecordBytes, logger: Logger, tracer: (any Tracer)? = nil
     ) {
+        self.tracer = tracer
         self.topics = topics
         recordCheck = EventRecordCheck(topics: topics, maximumRecordBytes: maximumRecordBytes)
         self.features = features
@@ -131,8 +141,43 @@ public final class EventBatchProcessor: Sendable {
     ///   - now: wall-clock milliseconds, for lateness.
     ///   - logEnds: the partitions' log end offsets, and
     ///   - topicIDs: the topics' ids (see ``FeatureWriter/apply(_:now:logEnds:topicIDs:)``).
+    ///
+    /// While tracing is on, the batch is one span, `apply batch` (kind consumer), linked to the trace of
+    /// each record that carries a `traceparent` (the gateway's request; at most ``maximumSpanLinks``): one
+    /// span per batch rather than one per record, since a batch is hundreds of records applied together.
+    /// The batch's log lines carry the span's ids.
     public func process(
         _ records: [KafkaConsumerMessage], now: Int64, logEnds: [String: Int64] = [:], topicIDs: [String: String] = [:]
+    ) async throws -> BatchReport {
+        guard let tracer else { return try await apply(records, now: now, logEnds: logEnds, topicIDs: topicIDs) }
+        let span = tracer.startSpan("apply batch", context: .topLevel, ofKind: .consumer)
+        var linked = 0
+        for record in records where linked < Self.maximumSpanLinks && record.header(EventHeaders.traceparent) != nil {
+            var context = ServiceContext.topLevel
+            tracer.extract(record.headers, into: &context, using: KafkaHeadersExtractor())
+            span.addLink(SpanLink(context: context, attributes: [:]))
+            linked += 1
+        }
+        span.attributes["messaging.system"] = "kafka"
+        span.attributes["messaging.batch.message_count"] = records.count
+        span.attributes["streamrec.batch.traced_records"] = linked
+        do {
+            let report = try await ServiceContext.$current.withValue(span.context) {
+                try await apply(records, now: now, logEnds: logEnds, topicIDs: topicIDs)
+            }
+            span.attributes["streamrec.batch.dead_letters"] = report.deadLetters.count
+            span.end()
+            return report
+        } catch {
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error))
+            span.end()
+            throw error
+        }
+    }
+
+    private func apply(
+        _ records: [KafkaConsumerMessage], now: Int64, logEnds: [String: Int64], topicIDs: [String: String]
     ) async throws -> BatchReport {
         let started = ContinuousClock.now
         var letters: [DeadLetter] = []

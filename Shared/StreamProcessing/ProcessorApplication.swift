@@ -10,6 +10,7 @@ import ServiceLifecycle
 import EventStore
 import ServiceSupport
 import Synchronization
+import Tracing
 
 /// Wires the processor's clients and services from its configuration. The executable runs this; tests
 /// run it too, in-process, against the real servers.
@@ -27,7 +28,8 @@ public struct ProcessorApplication: Sendable {
 
     /// Connects, applies schema migrations (or checks them: `postgres.apply_migrations`) and makes sure the topics exist. Throws if a dependency is
     /// unreachable: the process exits and its supervisor restarts it.
-    public static func start(configuration: ProcessorConfiguration, metrics: ServiceMetrics, logger: Logger) async throws -> ProcessorApplication {
+    /// `tracer`: the batch spans' tracer while tracing is on (``TracingBootstrap/tracer(_:)``), nil while it is off.
+    public static func start(configuration: ProcessorConfiguration, metrics: ServiceMetrics, logger: Logger, tracer: (any Tracer)? = nil) async throws -> ProcessorApplication {
         let redis = RedisClient(configuration: configuration.redis, logger: logger)
         let postgres = PostgresClient(configuration: configuration.postgres, logger: logger)
         let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(for: configuration.consumer), logger: logger)
@@ -73,7 +75,7 @@ public struct ProcessorApplication: Sendable {
             deadLetters: KafkaDeadLetterSink(producers: producer, topic: configuration.deadLetterTopic) {
                 (try? await admin.listTopics()) != nil
             },
-            maximumRecordBytes: configuration.maximumRecordBytes, logger: logger
+            maximumRecordBytes: configuration.maximumRecordBytes, logger: logger, tracer: tracer
         )
         let service = StreamProcessorService(
             consumer: consumer, processor: processor, incarnations: incarnations, topics: configuration.topics.all, retryBackoff: configuration.retryBackoff,

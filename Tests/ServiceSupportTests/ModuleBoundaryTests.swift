@@ -81,6 +81,18 @@ struct ModuleBoundaryTests {
         #expect(forbidden.isEmpty, "HTTPSupport reaches \(forbidden.sorted())")
     }
 
+    @Test("tracing: only ServiceSupport imports the exporter (OTel); the clients, the cores and the domain libraries know no tracing")
+    func tracingStaysInTheServiceLayer() {
+        let graph = Self.imports()
+        let exporterUsers = graph.filter { $0.value.contains("OTel") }.keys.sorted()
+        #expect(exporterUsers == ["ServiceSupport"], "OTel is imported by \(exporterUsers)")
+        for module in ["Kafka", "Redis", "Postgres", "ClientRuntime", "Events", "Recommender", "ModelStore", "Datasets", "Features", "EventStore", "ModelRegistry", "Training"] {
+            #expect(graph[module] != nil, "no sources found for \(module)")
+            let forbidden = Self.reachable(from: module, in: graph).intersection(["Tracing", "Instrumentation", "ServiceContextModule", "OTel"])
+            #expect(forbidden.isEmpty, "\(module) reaches \(forbidden.sorted())")
+        }
+    }
+
     @Test("the domain libraries (Features, Training, ModelRegistry, EventStore) reach no service wiring or HTTP server")
     func domainLibrariesHaveNoServiceWiring() {
         let graph = Self.imports()

@@ -12,6 +12,7 @@ import ServiceSupport
 import Training
 import StackTestSupport
 import Testing
+import Tracing
 import StreamProcessing
 
 /// Topics, a consumer group, a Redis key prefix and a Postgres schema of one test's own, and ways to
@@ -103,19 +104,21 @@ struct ProcessorFixture {
     }
 
     /// Runs the processor in this process until it has committed `ends`, then shuts it down gracefully.
-    func runUntilCommitted(_ ends: [KafkaTopicPartition: Int64], timeout: Duration = .seconds(90)) async throws -> ProcessorRun {
-        let running = try await start()
+    func runUntilCommitted(_ ends: [KafkaTopicPartition: Int64], timeout: Duration = .seconds(90), tracer: (any Tracer)? = nil) async throws -> ProcessorRun {
+        let running = try await start(tracer: tracer)
         let reached = try await waitForCommitted(ends, timeout: timeout)
         await running.stop()
         guard reached else { throw FixtureError("the processor did not commit \(ends) within \(timeout); it has \(running.application.service.committedOffsets)") }
         return running
     }
 
-    /// - Parameter http: also serve `/healthz`, `/readyz` and `/metrics` on `configuration.port`.
-    func start(http: Bool = false) async throws -> ProcessorRun {
+    /// - Parameters:
+    ///   - http: also serve `/healthz`, `/readyz` and `/metrics` on `configuration.port`.
+    ///   - tracer: the batch spans' tracer (tracing on), nil for tracing off.
+    func start(http: Bool = false, tracer: (any Tracer)? = nil) async throws -> ProcessorRun {
         var logger = Logger(label: "processor-tests")
         logger.logLevel = ProcessInfo.processInfo.environment["PROCESSOR_TEST_LOG"] == "1" ? .info : .warning
-        let application = try await ProcessorApplication.start(configuration: configuration, metrics: ServiceMetrics(), logger: logger)
+        let application = try await ProcessorApplication.start(configuration: configuration, metrics: ServiceMetrics(), logger: logger, tracer: tracer)
         let group = ServiceGroup(configuration: .init(services: application.services(includingHTTP: http), logger: logger))
         let task = Task { try await group.run() }
         return ProcessorRun(application: application, group: group, task: task, port: configuration.port)
