@@ -159,7 +159,7 @@ struct SeveralInstancesTests {
             #expect(status == 0, "\(name) exited \(String(describing: status)) on SIGTERM; log: \(instances.log(name).suffix(1500))")
         }
 
-        print("several instances: \(figures)")
+        print("several instances: events posted \(figures.sent) in \(figures.requests) batch requests (\(figures.non2xxRequests) non-2xx), accepted or answered as duplicates \(figures.accepted), rejected \(figures.rejected), unavailable \(figures.unavailable)")
         print("several instances: \(answers)")
         print("several instances: group of 3 joined \(groupJoined) after the start; SIGKILL after it applied \(appliedBeforeKill) events, \(committedAtKill) of \(recordsOnTopics) committed records; first part posted until \(firstPartPostedAfterKill) after the kill; restarted member assigned \(rejoinedAfter) after the kill; applied per live instance \(appliedBy.sorted { $0.key < $1.key }); drained \(drained) after the last post")
         #expect(figures.sent == total && figures.accepted == total && figures.rejected == 0 && figures.unavailable == 0 && figures.non2xxRequests == 0, "\(figures)")
