@@ -92,6 +92,35 @@ struct DeploymentFilesTests {
         #expect(try Self.text("deploy/base/kustomization.yaml").contains("kafka-exporter.yaml"))
     }
 
+    /// The first capture group of every match, in order.
+    static func captures(_ pattern: String, in text: String) throws -> [String] {
+        let regex = try NSRegularExpression(pattern: pattern)
+        return regex.matches(in: text, range: NSRange(text.startIndex..., in: text)).compactMap { Range($0.range(at: 1), in: text).map { String(text[$0]) } }
+    }
+
+    @Test("replica counts as SeveralInstancesTests runs them: processors at least 2 and at most the partitions, each compose processor with a static id of its own; gateways and APIs (stateless) at least 2 in deploy/")
+    func replicaCountsMatchTheSeveralInstancesRun() throws {
+        let partitions = try #require(try Self.captures(#"STREAMREC_TOPICS_PARTITIONS: "(\d+)""#, in: try Self.text("deploy/base/config.yaml")).first.flatMap { Int($0) })
+        let processors = try #require(try Self.captures(#"replicas: (\d+)"#, in: try Self.text("deploy/base/stream-processor.yaml")).first.flatMap { Int($0) })
+        #expect(processors >= 2 && processors <= partitions, "\(processors) processor replicas over \(partitions) partitions")
+        for file in ["deploy/base/ingest-gateway.yaml", "deploy/base/inference-api.yaml"] {
+            let text = try Self.text(file)
+            for key in ["replicas", "minReplicas"] {
+                let count = try Self.captures(#"\b"# + key + #": (\d+)"#, in: text).first.flatMap { Int($0) }
+                #expect((count ?? 0) >= 2, "\(file): \(key) \(String(describing: count))")
+            }
+        }
+        let compose = try Self.text("docker-compose.yml")
+        let composePartitions = try Self.captures(#"STREAMREC_TOPICS_PARTITIONS: "(\d+)""#, in: compose) + Self.captures(#"--topic "\$\$topic" --partitions (\d+)"#, in: compose)
+        #expect(composePartitions.count == 2, "the event topics' partitions: \(composePartitions)")
+        let smallest = try #require(composePartitions.compactMap { Int($0) }.min())
+        let instanceIDs = try Self.captures(#"STREAMREC_KAFKA_GROUP_INSTANCE_ID: (\S+)"#, in: compose)
+        #expect(instanceIDs.count >= 2 && instanceIDs.count <= smallest, "\(instanceIDs.count) processors over \(smallest) partitions")
+        #expect(Set(instanceIDs).count == instanceIDs.count, "two processors share a group.instance.id (the broker fences one): \(instanceIDs)")
+        let scraped = try Self.captures(#"(stream-processor[-0-9]*):8081"#, in: try Self.text("configs/prometheus/prometheus.yml"))
+        #expect(scraped.count == instanceIDs.count, "Prometheus scrapes \(scraped), compose runs \(instanceIDs.count) processors")
+    }
+
     @Test("docker-compose.yml is valid for docker-compose (config -q; no engine needed)")
     func composeFileValidates() async throws {
         // docker-compose 1.29 (Debian) predates the top-level `name`: checked without that line.

@@ -69,43 +69,7 @@ struct FaultRunTests {
         let started = ContinuousClock.now
         let figures = try await withThrowingTaskGroup(of: Figures.self) { tasks in
             // Ingest: batches of 100, each event retried with its own id until the gateway accepts or rejects it.
-            tasks.addTask {
-                var figures = Figures()
-                for _ in 0..<100 {  // until the gateway listens
-                    if (try? await HTTPConnection.connect(host: "127.0.0.1", port: gatewayPort).session { try await $0(.GET, "/readyz", [], nil) })?.status == 200 { break }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-                let poster = try await GatewayPoster.connect(host: "127.0.0.1", port: gatewayPort, apiKey: key, group: .singletonMultiThreadedEventLoopGroup)
-                try await poster.session { post in
-                    var pending = events[...]
-                    figures.sent = events.count
-                    while !pending.isEmpty {
-                        let batch = Array(pending.prefix(100))
-                        let (status, body) = try await post(batch.map(GatewayPoster.line).joined(separator: "\n"))
-                        figures.requests += 1
-                        guard status == 200, case .object(let members)? = try? JSONParser.parse(Array(body.utf8)),
-                            case .array(let results)? = members.first(where: { $0.key == "results" })?.value
-                        else {
-                            figures.non2xxRequests += 1
-                            try await Task.sleep(for: .milliseconds(200))
-                            continue
-                        }
-                        var retry: [Event] = []
-                        for (event, result) in zip(batch, results) {
-                            guard case .object(let fields) = result, case .string(let outcome)? = fields.first(where: { $0.key == "status" })?.value else { continue }
-                            switch outcome {
-                            case "accepted", "duplicate": figures.accepted += 1
-                            case "rejected": figures.rejected += 1
-                            default:
-                                figures.unavailable += 1
-                                retry.append(event)
-                            }
-                        }
-                        pending = ArraySlice(retry + pending.dropFirst(batch.count))
-                    }
-                }
-                return figures
-            }
+            tasks.addTask { try await Self.ingest(events, port: gatewayPort, apiKey: key) }
             // Faults, while the ingest runs.
             tasks.addTask {
                 var figures = Figures()
@@ -152,7 +116,7 @@ struct FaultRunTests {
 
         // What the topics hold (read back from the start), then everything applied and committed by the
         // surviving instance, which then stops cleanly.
-        let (ids, ends) = try await audit(fixture)
+        let (ids, ends) = try await Self.audit(fixture)
         let caughtUp = try await fixture.waitForCommitted(ends, timeout: .seconds(Double(max(120, total / 1000))))
         if let survivor = figures.survivor {
             kill(survivor, SIGTERM)
@@ -195,10 +159,53 @@ struct FaultRunTests {
         try redisServer.remove()
     }
 
+    /// Posts `events` to a gateway binary listening on `port` (waiting for its `/readyz` first) in NDJSON
+    /// batches of 100; an event answered `unavailable` is posted again with its own id until the gateway
+    /// accepts or rejects it, so every event ends up in Kafka (a non-2xx request is counted and retried).
+    /// `pause` spaces the batches out (a paced load). Also used by ``SeveralInstancesTests``.
+    static func ingest(_ events: [Event], port gatewayPort: Int, apiKey key: String, pause: Duration = .zero) async throws -> Figures {
+        var figures = Figures()
+        for _ in 0..<100 {  // until the gateway listens
+            if (try? await HTTPConnection.connect(host: "127.0.0.1", port: gatewayPort).session { try await $0(.GET, "/readyz", [], nil) })?.status == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let poster = try await GatewayPoster.connect(host: "127.0.0.1", port: gatewayPort, apiKey: key, group: .singletonMultiThreadedEventLoopGroup)
+        try await poster.session { post in
+            var pending = events[...]
+            figures.sent = events.count
+            while !pending.isEmpty {
+                let batch = Array(pending.prefix(100))
+                let (status, body) = try await post(batch.map(GatewayPoster.line).joined(separator: "\n"))
+                figures.requests += 1
+                guard status == 200, case .object(let members)? = try? JSONParser.parse(Array(body.utf8)),
+                    case .array(let results)? = members.first(where: { $0.key == "results" })?.value
+                else {
+                    figures.non2xxRequests += 1
+                    try await Task.sleep(for: .milliseconds(200))
+                    continue
+                }
+                var retry: [Event] = []
+                for (event, result) in zip(batch, results) {
+                    guard case .object(let fields) = result, case .string(let outcome)? = fields.first(where: { $0.key == "status" })?.value else { continue }
+                    switch outcome {
+                    case "accepted", "duplicate": figures.accepted += 1
+                    case "rejected": figures.rejected += 1
+                    default:
+                        figures.unavailable += 1
+                        retry.append(event)
+                    }
+                }
+                pending = ArraySlice(retry + pending.dropFirst(batch.count))
+                if pause > .zero { try await Task.sleep(for: pause) }
+            }
+        }
+        return figures
+    }
+
     /// Every event_id on the fixture's topics (catalog events excluded) and each partition's end offset,
     /// read from the start until every partition is read up to the high watermark its fetches report
     /// (a latest-offset query is not reliable on the local broker).
-    func audit(_ fixture: ProcessorFixture) async throws -> (ids: [String], ends: [KafkaTopicPartition: Int64]) {
+    static func audit(_ fixture: ProcessorFixture) async throws -> (ids: [String], ends: [KafkaTopicPartition: Int64]) {
         let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
             bootstrapServers: fixture.configuration.consumer.bootstrapServers, groupID: TestStack.uniqueName("audit"), autoOffsetReset: .earliest
         ))
