@@ -217,7 +217,7 @@ let package = Package(
             name: "Training",
             dependencies: [
                 "Events", "Features", "ClientRuntime", "Postgres", "Kafka", "Redis", "ServiceConfiguration", "ClientConfiguration", "ModelStore", "Recommender",
-                "Datasets", "EventStore", "ModelRegistry",
+                "Datasets", "EventStore", "ModelRegistry", "Ingest",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

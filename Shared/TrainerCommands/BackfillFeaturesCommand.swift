@@ -1,6 +1,7 @@
 import ArgumentParser
 import Events
 import Foundation
+import Kafka
 import Redis
 import ServiceConfiguration
 import Training
@@ -17,7 +18,8 @@ struct BackfillFeaturesCommand: AsyncParsableCommand {
             they were read from: what Redis already has (applied by the processor or an earlier backfill) is \
             not counted again, and the processor later finds what the backfill applied. Without --since or \
             --from: everything that can still count (the largest features.windows plus features.allowed_lateness). \
-            Redis and the features.* keys are the stream processor's (configs/trainer.conf or STREAMREC_*).
+            Redis and the features.* keys are the stream processor's (configs/trainer.conf or STREAMREC_*). \
+            Stop the processors first, or use --through-topics, which is safe while they run.
             """
     )
 
@@ -32,6 +34,15 @@ struct BackfillFeaturesCommand: AsyncParsableCommand {
 
     @Option(help: "Events that occurred before this RFC 3339 time (default: now).")
     var to: String?
+
+    @Flag(help: "Publish the events to the event topics instead of applying them here: the running processors apply them, exactly once with what they apply live.")
+    var throughTopics = false
+
+    @Option(help: "The movie events' topic (topics.movie), with --through-topics.")
+    var movieTopic = "streamrec.movie-events"
+
+    @Option(help: "The poll events' topic (topics.poll), with --through-topics.")
+    var pollTopic = "streamrec.poll-events"
 
     var eventDomain: EventDomain? { EventDomain(name: domain) }
 
@@ -64,8 +75,26 @@ struct BackfillFeaturesCommand: AsyncParsableCommand {
             guard let range = range(now: Int64(Date().timeIntervalSince1970 * 1000), horizon: features.horizonMilliseconds) else {
                 throw ExitCode.validationFailure
             }
-            print("backfill-features: \(range), Redis \(session.configuration.redis.host):\(session.configuration.redis.port), keys \(features.keyPrefix)")
             let progress = ProgressReporter("backfill \(range.domain.name)", logger: session.logger)
+            if throughTopics {
+                let topics = EventTopics(movie: movieTopic, poll: pollTopic)
+                print("backfill-features: \(range), published to \(topics.topic(for: range.domain)) for the running processors")
+                let producer = try KafkaProducer(configuration: session.configuration.producer, logger: session.logger)
+                do {
+                    let report = try await FeatureBackfill(postgres: session.postgres, destination: .topics(producer, topics), logger: session.logger)
+                        .run(range) { progress.update($0.read, of: $0.total) }
+                    await producer.shutdown()
+                    print("backfill-features: \(report)")
+                    let ends = report.publishedEnds.sorted { $0.key < $1.key }
+                    print("backfill-features: applied once the processors' group has committed " + ends.map { "\($0.key.topic)/\($0.key.partition)@\($0.value)" }.joined(separator: ", "))
+                } catch let error as KafkaError {
+                    await producer.shutdown()
+                    session.logger.error("Kafka failed", metadata: ["error": "\(error)"])
+                    throw ExitCode(69)
+                }
+                return
+            }
+            print("backfill-features: \(range), Redis \(session.configuration.redis.host):\(session.configuration.redis.port), keys \(features.keyPrefix)")
             do {
                 let report = try await FeatureBackfill.run(
                     range, postgres: session.postgres, redis: session.configuration.redis, features: features, logger: session.logger

@@ -1,6 +1,8 @@
 import Events
 import Features
 import Foundation
+import Ingest
+import Kafka
 import Logging
 import Postgres
 import Redis
@@ -60,6 +62,12 @@ public struct FeatureBackfill: Sendable {
         /// Rows without a source position (none is written without one): not applied, since nothing could
         /// tell them apart from the processor's records.
         public var unpositioned = 0
+        /// Published to the event topics (``Destination/topics(_:)``), acknowledged by the broker: what the
+        /// processors do with each is counted by them (applied, or a duplicate of an id already applied).
+        public var published = 0
+        /// Per partition, the offset after the last record published: the backfill has been applied once the
+        /// processors' group has committed these (what an operator, or a test, waits for).
+        public var publishedEnds: [KafkaTopicPartition: Int64] = [:]
         public var elapsed: Duration = .zero
 
         public init() {}
@@ -70,7 +78,10 @@ public struct FeatureBackfill: Sendable {
         }
 
         public var description: String {
-            "read \(read), applied \(applied), already applied \(alreadyApplied), duplicates \(duplicates), late \(late), "
+            if published > 0 {
+                return "read \(read), published \(published), without position \(unpositioned); \(Int(perSecond.rounded())) events/s"
+            }
+            return "read \(read), applied \(applied), already applied \(alreadyApplied), duplicates \(duplicates), late \(late), "
                 + "rejected \(rejected), without position \(unpositioned); \(Int(perSecond.rounded())) events/s"
         }
 
@@ -88,15 +99,31 @@ public struct FeatureBackfill: Sendable {
     public static let chunkRows = 5000
     private static let fetchChunk: PostgresQuery = "FETCH FORWARD 5000 FROM feature_backfill"
 
+    /// Where the backfill's events go.
+    public enum Destination: Sendable {
+        /// Applied here, through a feature writer of the backfill's own configured as the processor's (same
+        /// `features.*` keys; its cache then holds the users met in this run only). Only while no processor
+        /// runs on these users: a processor keeps the state of the users its partitions own in memory (one
+        /// writer per user), and one of the two writers would overwrite what the other added.
+        case featureWriter(FeatureWriter)
+        /// Published to the event topics, keyed by user, as the gateway publishes events: the owner of each
+        /// user's partition applies them as it applies every record, so they are exactly once together with
+        /// the running processors. An event whose effects Redis still holds is a duplicate of its id there;
+        /// one whose effects were lost (the id with them) counts again; one too old is late, as live.
+        case topics(KafkaProducer, EventTopics)
+    }
+
     private let postgres: PostgresClient
-    private let writer: FeatureWriter
+    private let destination: Destination
     private let logger: Logger
 
-    /// - Parameter writer: a writer of this backfill's own, configured as the processor's (same
-    ///   `features.*` keys): its cache then holds the users met in this run only.
     public init(postgres: PostgresClient, writer: FeatureWriter, logger: Logger) {
+        self.init(postgres: postgres, destination: .featureWriter(writer), logger: logger)
+    }
+
+    public init(postgres: PostgresClient, destination: Destination, logger: Logger) {
         self.postgres = postgres
-        self.writer = writer
+        self.destination = destination
         self.logger = logger
     }
 
@@ -138,15 +165,28 @@ public struct FeatureBackfill: Sendable {
                     }
                     events.append(item)
                 }
-                let unknown = Set(events.map(\.event.subjectID)).filter { groups[$0] == nil }
-                if !unknown.isEmpty {
-                    let found = try await store.groups(range.domain, ids: Array(unknown))
-                    // Unknown to the catalog: no groups, as the processor applies them.
-                    for id in unknown { groups[id] = found[id] ?? [] }
+                switch destination {
+                case .featureWriter(let writer):
+                    let unknown = Set(events.map(\.event.subjectID)).filter { groups[$0] == nil }
+                    if !unknown.isEmpty {
+                        let found = try await store.groups(range.domain, ids: Array(unknown))
+                        // Unknown to the catalog: no groups, as the processor applies them.
+                        for id in unknown { groups[id] = found[id] ?? [] }
+                    }
+                    for index in events.indices { events[index].groups = groups[events[index].event.subjectID] ?? [] }
+                    let outcome = try await writer.apply(events, now: Int64(Date().timeIntervalSince1970 * 1000))
+                    report.add(outcome)
+                case .topics(let producer, let topics):
+                    let messages = events.map { EventPublisher.message(for: $0.event, canonicalJSON: $0.event.canonicalJSON(), topics: topics) }
+                    // Each chunk acknowledged before the next is read: a failure stops the backfill with what
+                    // was published counted (publishing the range again is harmless: duplicates by id).
+                    for delivery in await producer.send(messages) {
+                        let acknowledged = try delivery.get()
+                        let partition = KafkaTopicPartition(topic: acknowledged.topic, partition: acknowledged.partition)
+                        report.publishedEnds[partition] = max(report.publishedEnds[partition] ?? 0, acknowledged.offset + 1)
+                    }
+                    report.published += messages.count
                 }
-                for index in events.indices { events[index].groups = groups[events[index].event.subjectID] ?? [] }
-                let outcome = try await writer.apply(events, now: Int64(Date().timeIntervalSince1970 * 1000))
-                report.add(outcome)
                 report.elapsed = ContinuousClock.now - started
                 progress(report)
                 rows = try await next
