@@ -177,11 +177,13 @@ let package = Package(
             path: "Shared/ServiceSupport"
         ),
 
+        // An event as the Kafka record the gateway publishes and the processor reads (key, value, headers).
+        .target(name: "EventRecords", dependencies: ["Events", "Kafka"], path: "Shared/EventRecords"),
         // The ingest gateway's behaviour and HTTP routes (the executable only wires configuration to it).
         .target(
             name: "Ingest",
             dependencies: [
-                "Events", "Kafka", "ServiceConfiguration", "ClientConfiguration", "HTTPSupport", "ServiceSupport", "ClientRuntime",
+                "Events", "EventRecords", "Kafka", "ServiceConfiguration", "ClientConfiguration", "HTTPSupport", "ServiceSupport", "ClientRuntime",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -217,7 +219,7 @@ let package = Package(
             name: "Training",
             dependencies: [
                 "Events", "Features", "ClientRuntime", "Postgres", "Kafka", "Redis", "ServiceConfiguration", "ClientConfiguration", "ModelStore", "Recommender",
-                "Datasets", "EventStore", "ModelRegistry", "Ingest",
+                "Datasets", "EventStore", "ModelRegistry", "EventRecords",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -300,7 +302,7 @@ let package = Package(
         .executableTarget(
             name: "StreamRecBench",
             dependencies: [
-                "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender", "SyntheticData", "Features", "LoadGeneration", "Ingest",
+                "Kafka", "Redis", "Postgres", "ServiceSupport", "Events", "Recommender", "SyntheticData", "Features", "LoadGeneration", "Ingest", "EventRecords",
                 "ClientRuntime", "Datasets", "Serving", "ServiceConfiguration", "EventStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -353,7 +355,7 @@ let package = Package(
         .testTarget(
             name: "StreamProcessingTests",
             dependencies: [
-                "StreamProcessing", "Features", "Training", "Ingest", "LoadGeneration", "SyntheticData", "StackTestSupport", "Postgres", "Events", "Kafka",
+                "StreamProcessing", "Features", "Training", "Ingest", "EventRecords", "LoadGeneration", "SyntheticData", "StackTestSupport", "Postgres", "Events", "Kafka",
                 "Redis", "ServiceSupport", "HTTPSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

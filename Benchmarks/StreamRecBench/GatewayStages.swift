@@ -1,3 +1,4 @@
+import EventRecords
 import Events
 import Foundation
 import Ingest
@@ -42,7 +43,7 @@ func gatewayStages(_ arguments: GatewayStagesBenchmark) async throws {
     let records = stages.contains("kafka") ? bodies.map { body in
         decode(body, service: service).compactMap { candidate -> KafkaProducerMessage? in
             guard case .success(let event) = candidate else { return nil }
-            return EventPublisher.message(for: event, canonicalJSON: event.canonicalJSON(), topics: service.publisher.topics)
+            return EventRecord.message(for: event, canonicalJSON: event.canonicalJSON(), topics: service.publisher.topics)
         }
     } : []
     // The producer learns the topics' partitions on first use: one record each, untimed.

@@ -1,3 +1,4 @@
+import EventRecords
 import Events
 import Foundation
 import Ingest
@@ -27,7 +28,7 @@ func processorFill(_ arguments: ProcessorFillCommand) async throws {
     var ends: [KafkaTopicPartition: Int64] = [:]
     func send(_ events: [Event]) async throws {
         // Exactly as the gateway writes them.
-        let messages = events.map { EventPublisher.message(for: $0, canonicalJSON: $0.canonicalJSON(), topics: topics) }
+        let messages = events.map { EventRecord.message(for: $0, canonicalJSON: $0.canonicalJSON(), topics: topics) }
         for result in await producer.send(messages) {
             let report = try result.get()
             let partition = KafkaTopicPartition(topic: report.topic, partition: report.partition)

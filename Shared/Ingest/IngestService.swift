@@ -1,4 +1,5 @@
 import ClientRuntime
+import EventRecords
 import Events
 import Foundation
 import HTTPSupport
@@ -257,7 +258,7 @@ public final class IngestService: Sendable {
                 waiting.append((first.index, publication))
             case .claimed:
                 toPublish.append((first.index, first.key, first.digest))
-                messages.append(EventPublisher.message(for: event, canonicalJSON: first.canonical, topics: publisher.topics, trace: trace))
+                messages.append(EventRecord.message(for: event, canonicalJSON: first.canonical, topics: publisher.topics, trace: trace))
             }
         }
 

@@ -1,7 +1,7 @@
+import EventRecords
 import Events
 import Features
 import Foundation
-import Ingest
 import Kafka
 import Logging
 import Postgres
@@ -177,7 +177,7 @@ public struct FeatureBackfill: Sendable {
                     let outcome = try await writer.apply(events, now: Int64(Date().timeIntervalSince1970 * 1000))
                     report.add(outcome)
                 case .topics(let producer, let topics):
-                    let messages = events.map { EventPublisher.message(for: $0.event, canonicalJSON: $0.event.canonicalJSON(), topics: topics) }
+                    let messages = events.map { EventRecord.message(for: $0.event, canonicalJSON: $0.event.canonicalJSON(), topics: topics) }
                     // Each chunk acknowledged before the next is read: a failure stops the backfill with what
                     // was published counted (publishing the range again is harmless: duplicates by id).
                     for delivery in await producer.send(messages) {

@@ -1,3 +1,4 @@
+import EventRecords
 import Events
 import Features
 import Foundation
@@ -85,7 +86,7 @@ struct ProcessorFixture {
     /// end offset per partition written to.
     @discardableResult
     func produce(_ events: [Event]) async throws -> [KafkaTopicPartition: Int64] {
-        try await produce(events.map { EventPublisher.message(for: $0, canonicalJSON: $0.canonicalJSON(), topics: topics) })
+        try await produce(events.map { EventRecord.message(for: $0, canonicalJSON: $0.canonicalJSON(), topics: topics) })
     }
 
     @discardableResult
