@@ -99,12 +99,7 @@ struct FaultRunTests {
             }
             var combined = Figures()
             for try await part in tasks {
-                combined.sent += part.sent
-                combined.accepted += part.accepted
-                combined.rejected += part.rejected
-                combined.unavailable += part.unavailable
-                combined.requests += part.requests
-                combined.non2xxRequests += part.non2xxRequests
+                combined.add(part)
                 combined.kills += part.kills
                 combined.rebalances += part.rebalances
                 combined.redisRestarts += part.redisRestarts

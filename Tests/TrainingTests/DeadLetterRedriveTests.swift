@@ -12,15 +12,25 @@ import Training
 /// (original record + `dlq-*` headers), listed by reason, and the fixed ones sent back to their topic.
 @Suite("Dead-letter redrive against the local broker")
 struct DeadLetterRedriveTests {
-    @Test("letters are listed by reason; of one reason, those that now pass go back to their topic as they were, those that would fail again are reported")
-    func redrive() async throws {
+    /// A dead-letter topic and the two event topics of the test's own (one partition each), a quiet logger
+    /// and a producer on the local broker.
+    static func topics() async throws -> (
+        brokers: [String], deadLetters: String, movie: String, poll: String, logger: Logger, producer: KafkaProducer
+    ) {
         let brokers = try TestStack.kafkaBrokers()
         let deadLetters = TestStack.uniqueName("dlq"), movie = TestStack.uniqueName("movie"), poll = TestStack.uniqueName("poll")
         let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: brokers))
         _ = try await admin.createTopics([deadLetters, movie, poll].map { KafkaTopicSpecification(name: $0, partitions: 1) })
+        await admin.shutdown()
         var logger = Logger(label: "redrive-tests")
         logger.logLevel = .warning
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: brokers), logger: logger)
+        return (brokers, deadLetters, movie, poll, logger, producer)
+    }
+
+    @Test("letters are listed by reason; of one reason, those that now pass go back to their topic as they were, those that would fail again are reported")
+    func redrive() async throws {
+        let (brokers, deadLetters, movie, poll, logger, producer) = try await Self.topics()
 
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let like = Event(eventID: EventID.random(), type: .movieLike, userID: "u", subjectID: "m1", occurredAt: EventTimestamp(millisecondsSinceEpoch: now))
@@ -76,13 +86,7 @@ struct DeadLetterRedriveTests {
 
     @Test("a feature_rejected letter after the fix: skipped without Redis; with it, its set-aside event id is released and the copy sent back applies once")
     func featureRejectedAfterTheFix() async throws {
-        let brokers = try TestStack.kafkaBrokers()
-        let deadLetters = TestStack.uniqueName("dlq"), movie = TestStack.uniqueName("movie"), poll = TestStack.uniqueName("poll")
-        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: brokers))
-        _ = try await admin.createTopics([deadLetters, movie, poll].map { KafkaTopicSpecification(name: $0, partitions: 1) })
-        var logger = Logger(label: "redrive-tests")
-        logger.logLevel = .warning
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: brokers), logger: logger)
+        let (brokers, deadLetters, movie, poll, logger, producer) = try await Self.topics()
         let redis = RedisClient(configuration: try TestStack.redisConfiguration())
         var features = FeatureConfiguration()
         features.keyPrefix = TestStack.uniqueName("redrive") + ":v2"
