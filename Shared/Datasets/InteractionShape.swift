@@ -28,7 +28,7 @@ public struct InteractionShape: Sendable, Hashable, CustomStringConvertible {
     public static let movieLens100K = InteractionShape(
         events: 100_000, users: 943, ratedItems: 1682, itemPopularityGini: 0.6290, topTenthItemShare: 0.4270,
         userActivityGini: 0.4719, medianRatingsPerUser: 65, maximumRatingsPerUser: 737, meanRating: 3.5299,
-        ratingShares: [0.0611, 0.1137, 0.2715, 0.3417, 0.2120], genresPerMovie: 1.7188,
+        ratingShares: [0.0611, 0.1137, 0.27145, 0.34174, 0.21201], genresPerMovie: 1.7188,
         genreShares: [
             ("Drama", 0.4310), ("Comedy", 0.3002), ("Action", 0.1492), ("Thriller", 0.1492), ("Romance", 0.1468), ("Adventure", 0.0803),
             ("Children's", 0.0725), ("Crime", 0.0648), ("Sci-Fi", 0.0600), ("Horror", 0.0547), ("War", 0.0422), ("Mystery", 0.0363),
