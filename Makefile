@@ -48,6 +48,9 @@ bench-recommender: setup ## Recommender core on MovieLens 100K (quality and fit 
 bench-quality: setup ## Recommendation quality through the HTTP API (nDCG@10 served vs evaluate vs popularity, RMSE)
 	@bash scripts/bench/quality.sh
 
+bench-scale: setup ## Cost curves: training time, peak memory, artifact size at 1x and 10x MovieLens 100K (SCALE_SIZES="1 10 100"); run under the build lock
+	@bash scripts/bench/scale.sh
+
 soak: setup ## 10-minute soak of the whole pipeline: RSS, lag, latency, freshness (not in CI)
 	@bash scripts/soak.sh
 
@@ -75,4 +78,4 @@ clean: ## Stop stacks and remove build output and run directories
 	-@$(TEST_STACK) bash scripts/stack.sh clean
 	rm -rf .build .run
 
-.PHONY: help setup build run test bench bench-gateway bench-processor bench-restart bench-freshness bench-inference bench-recommender bench-quality soak fault-run configs stack-up stack-down test-stack-up test-stack-down clean
+.PHONY: help setup build run test bench bench-gateway bench-processor bench-restart bench-freshness bench-inference bench-recommender bench-quality bench-scale soak fault-run configs stack-up stack-down test-stack-up test-stack-down clean

@@ -6,14 +6,16 @@ import LoadGeneration
 import Training
 
 /// `trainer bootstrap`: loads a dataset into the training store (or replays it through the gateway): a
-/// MovieLens directory, the calibrated synthetic polls, or your own interactions file.
+/// MovieLens directory, the calibrated synthetic polls, MovieLens-like synthetic movies of any size, or your
+/// own interactions file.
 struct BootstrapCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bootstrap",
         abstract: "Load a dataset into the training store, or send it through the ingest gateway.",
         discussion: """
             Sources: --dataset (a MovieLens directory: 100K, RecBole 100K, 1M or 20M/25M layout), --polls (the \
-            calibrated synthetic polls dataset) or --interactions FILE (your own TSV/CSV of user item rating \
+            calibrated synthetic polls dataset), --synthetic-movies (MovieLens-100K-shaped ratings of any size: \
+            --events, --users, --items, --seed) or --interactions FILE (your own TSV/CSV of user item rating \
             timestamp, a header allowed; for polls the third column is the option voted).
             """
     )
@@ -30,8 +32,20 @@ struct BootstrapCommand: AsyncParsableCommand {
     @Flag(help: "Load the calibrated synthetic polls dataset.")
     var polls = false
 
-    @Option(help: "The synthetic polls' seed.")
+    @Option(help: "The synthetic polls' or movies' seed.")
     var seed: UInt64?
+
+    @Flag(name: .customLong("synthetic-movies"), help: "Load synthetic ratings shaped like MovieLens 100K (its size by default).")
+    var syntheticMovies = false
+
+    @Option(help: "Ratings of --synthetic-movies.")
+    var events = 100_000
+
+    @Option(help: "Users of --synthetic-movies.")
+    var users = 943
+
+    @Option(help: "Movies of --synthetic-movies.")
+    var items = 1682
 
     @Option(help: "Load your own TSV/CSV of user item rating timestamp.")
     var interactions: String?
@@ -61,6 +75,11 @@ struct BootstrapCommand: AsyncParsableCommand {
         guard eventDomain != nil else { throw ValidationError("--domain movies|polls, got \(domain)") }
         if let replay, replayEndpoint == nil { throw ValidationError("--replay http://HOST:PORT, got \(replay)") }
         if let layout, MovieLens.Layout(rawValue: layout) == nil { throw ValidationError("unknown --layout \(layout)") }
+        if syntheticMovies {
+            guard users > 0, items > 0, events > 0 else { throw ValidationError("--events, --users and --items must be positive") }
+            let cap = Int(Double(items) * SyntheticMovies.Configuration().maximumShareOfCatalog)
+            guard events <= cap * users else { throw ValidationError("--events \(events) do not fit \(users) users rating at most \(cap) of \(items) items each") }
+        }
     }
 
     var eventDomain: EventDomain? { EventDomain(name: domain) }
@@ -115,6 +134,16 @@ struct BootstrapCommand: AsyncParsableCommand {
         if let path = interactions {
             guard let data = FileManager.default.contents(atPath: path) else { throw TrainerSession.fail("trainer bootstrap: cannot read \(path)", status: 66) }
             return try Bootstrap.events(interactions: MovieLens.text(Array(data)), file: path, domain: eventDomain ?? .movie)
+        }
+        if syntheticMovies {
+            let data = SyntheticMovies(configuration: SyntheticMovies.Configuration(users: users, items: items, events: events, seed: seed ?? 100))
+            // The shape beside MovieLens 100K's, on stderr: what the cost curves were measured on.
+            let generated = InteractionShape(movies: data.movies, ratings: data.ratings).description.split(separator: "\n")
+            let reference = InteractionShape.movieLens100K.description.split(separator: "\n")
+            for (line, target) in zip(generated, reference) {
+                FileHandle.standardError.write(Data("shape: \(line)    (ml-100k: \(target.split(separator: " ", maxSplits: 1).last ?? ""))\n".utf8))
+            }
+            return Bootstrap.events(movies: data)
         }
         if polls {
             var configuration = SyntheticPolls.Configuration()

@@ -148,6 +148,13 @@ public struct Bootstrap: Sendable {
         return HeldOut(kept: kept, trainText: trainText, testText: testText)
     }
 
+    /// The synthetic movies (``SyntheticMovies``) as a MovieLens dataset named after their size and seed, so
+    /// that two sizes loaded into one store never share an event id.
+    public static func events(movies data: SyntheticMovies) -> Events {
+        let c = data.configuration
+        return events(dataset: "synthetic-movies-\(c.seed)-\(c.users)u-\(c.items)i-\(c.events)e", movies: data.movies, ratings: data.ratings)
+    }
+
     public static func events(polls data: SyntheticPolls) -> Events {
         let dataset = "synthetic-polls-\(data.configuration.seed)"
         let created = EventTimestamp(millisecondsSinceEpoch: (data.configuration.end - Int64(data.configuration.spanDays + 1) * 86_400) * 1000)

@@ -54,6 +54,17 @@ struct TrainerCommandLineTests {
         #expect(exitCode(["bootstrap", "--limit", "many"]) == 64)
     }
 
+    @Test("bootstrap --synthetic-movies: scripts/bench/scale.sh's command line, ML-100K's size by default, sizes that cannot fit refused")
+    func bootstrapSyntheticMovies() throws {
+        let scaled = try parse(["bootstrap", "--synthetic-movies", "--events", "1000000", "--users", "6040", "--items", "3706", "--seed", "100"], as: BootstrapCommand.self)
+        #expect(scaled.syntheticMovies && scaled.events == 1_000_000 && scaled.users == 6040 && scaled.items == 3706 && scaled.seed == 100)
+        let defaults = try parse(["bootstrap", "--synthetic-movies"], as: BootstrapCommand.self)
+        #expect(defaults.events == 100_000 && defaults.users == 943 && defaults.items == 1682 && defaults.seed == nil)
+        // 10 users can rate at most 44 % of 10 items each: 40 ratings.
+        #expect(exitCode(["bootstrap", "--synthetic-movies", "--events", "41", "--users", "10", "--items", "10"]) == 64)
+        #expect(exitCode(["bootstrap", "--synthetic-movies", "--users", "0"]) == 64)
+    }
+
     @Test("train, promote, rollback, list, schedule: values, flags and defaults")
     func registryCommands() throws {
         let train = try parse(["train", "--domain", "movies"], as: TrainCommand.self)
