@@ -22,6 +22,12 @@ struct BackfillFeaturesCommandLineTests {
         let everything = try #require(try TrainerCommand.parseAsRoot(["backfill-features", "--domain", "movies"]) as? BackfillFeaturesCommand)
         #expect(everything.range(now: now, horizon: horizon)?.from.millisecondsSinceEpoch == now - horizon)
 
+        // Through the topics: off by default; the topics' names as the processor's configuration has them.
+        #expect(!everything.throughTopics)
+        let published = try #require(
+            try TrainerCommand.parseAsRoot(["backfill-features", "--domain", "polls", "--through-topics", "--poll-topic", "prod.poll-events"]) as? BackfillFeaturesCommand)
+        #expect(published.throughTopics && published.pollTopic == "prod.poll-events" && published.movieTopic == "streamrec.movie-events")
+
         for bad in [
             ["backfill-features"], ["backfill-features", "--domain", "books"], ["backfill-features", "--domain", "movies", "--since", "soon"],
             ["backfill-features", "--domain", "movies", "--since", "7d", "--from", "2026-12-01T00:00:00Z"],

@@ -86,15 +86,9 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_open "$API_PORT" && die "port $API_PORT is in use (set QUALITY_API_PORT)"
 
 bash scripts/fetch-data.sh >&2
-for component in redis postgres kafka; do
-  bash scripts/stack.sh status "$component" > /dev/null 2>&1 || started+=("$component")
-done
-log "starting the private stack in $STACK_RUN_DIR"
-bash scripts/stack.sh start >&2
-# shellcheck disable=SC1091
-source "$STACK_RUN_DIR/env"
-export PGPASSWORD="$STREAMREC_POSTGRES_PASSWORD"
-psql_app() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$STREAMREC_POSTGRES_USER" -d "$STREAMREC_POSTGRES_DATABASE" "$@"; }
+# shellcheck source=scripts/bench/private-stack.sh
+source scripts/bench/private-stack.sh
+private_stack_up
 
 # field KEY: the value of KEY in $served, quality.py serve's line
 # ("served_ndcg10=… popularity_ndcg10=… served_rmse=… served_seen_share=… users=N").

@@ -82,15 +82,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for component in redis postgres kafka; do
-  bash scripts/stack.sh status "$component" > /dev/null 2>&1 || started+=("$component")
-done
-log "starting the private stack in $STACK_RUN_DIR"
-bash scripts/stack.sh start >&2
-# shellcheck disable=SC1091
-source "$STACK_RUN_DIR/env"
-export PGPASSWORD="$STREAMREC_POSTGRES_PASSWORD"
-psql_app() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$STREAMREC_POSTGRES_USER" -d "$STREAMREC_POSTGRES_DATABASE" "$@"; }
+# shellcheck source=scripts/bench/private-stack.sh
+source scripts/bench/private-stack.sh
+private_stack_up
 
 # From a /usr/bin/time -v log: wall seconds, peak RSS in MiB.
 wall_seconds() {
