@@ -1,5 +1,4 @@
 import ArgumentParser
-import Logging
 import ServiceSupport
 
 // The benchmarks' command line: one subcommand per benchmark, each with the options it reads and their
@@ -35,11 +34,7 @@ struct CommonBenchOptions: ParsableArguments {
 
     func bootstrapLogging() {
         guard debug != nil else { return }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .debug
-            return handler
-        }
+        ServiceBootstrap.bootstrapLogging(level: .debug)
     }
 }
 

@@ -12,7 +12,7 @@ extension KafkaConsumerConfiguration {
             sessionTimeout: try reader.duration(K.kafkaSessionTimeout),
             groupInstanceID: try reader.optionalString(K.kafkaGroupInstanceID).flatMap { $0.isEmpty ? nil : $0 },
             heartbeatInterval: try reader.duration(K.kafkaHeartbeatInterval),
-            additionalProperties: try KafkaProducerConfiguration.debugProperties(reader)
+            additionalProperties: try KafkaProducerConfiguration.diagnosticProperties(reader)
         )
     }
 }

@@ -16,14 +16,14 @@ extension KafkaProducerConfiguration {
             linger: try reader.duration(K.kafkaLinger),
             queueMaxMessages: try reader.int(K.kafkaQueueMaxMessages, range: 1...10_000_000),
             deliveryTimeout: try reader.duration(K.kafkaDeliveryTimeout),
-            additionalProperties: try Self.debugProperties(reader)
+            additionalProperties: try Self.diagnosticProperties(reader)
         )
     }
 }
 
 extension KafkaProducerConfiguration {
     /// librdkafka properties from `kafka.debug` and `kafka.statistics_interval`, for any client.
-    public static func debugProperties(_ reader: ConfigReader) throws(ConfigurationError) -> [String: String] {
+    public static func diagnosticProperties(_ reader: ConfigReader) throws(ConfigurationError) -> [String: String] {
         let contexts = try reader.string(ClientConfigKeys.kafkaDebug)
         var properties = contexts.isEmpty ? [:] : ["debug": contexts]
         let statistics = try reader.duration(ClientConfigKeys.kafkaStatisticsInterval)

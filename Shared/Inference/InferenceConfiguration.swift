@@ -108,7 +108,7 @@ public struct InferenceConfiguration: Sendable {
         var consumer = KafkaConsumerConfiguration(
             bootstrapServers: try reader.list(ClientConfigKeys.kafkaBrokers), groupID: "inference-api-\(UUID().uuidString.prefix(8).lowercased())",
             clientID: "inference-api", security: try KafkaSecurity(reading: reader), autoOffsetReset: .earliest,
-            additionalProperties: try KafkaProducerConfiguration.debugProperties(reader)
+            additionalProperties: try KafkaProducerConfiguration.diagnosticProperties(reader)
         )
         consumer.maxBatchSize = 100
         self.init(
