@@ -394,6 +394,7 @@ start_redis_cluster() {
     spawn "$dir/redis.log" "$(pid_file "$comp")" redis-server \
       --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
       --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" --cluster-port "$bus" --cluster-node-timeout 5000 \
+      --cluster-require-full-coverage no \
       --daemonize no --logfile "$dir/redis.log"
     pids+=("$SPAWNED_PID")
     REDIS_CHECK_PORT="$port" wait_healthy "$comp" "$SPAWNED_PID" redis_port_healthy

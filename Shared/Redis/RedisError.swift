@@ -17,7 +17,10 @@ public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     public var isRetriable: Bool {
         switch self {
         case .connectionFailed, .connectionLost, .overloaded: true
-        case .server(let message): message.hasPrefix("LOADING") || message.hasPrefix("BUSY") || message.hasPrefix("TRYAGAIN")
+        // CLUSTERDOWN and MASTERDOWN pass once a lost master is back or replaced.
+        case .server(let message):
+            message.hasPrefix("LOADING") || message.hasPrefix("BUSY") || message.hasPrefix("TRYAGAIN")
+                || message.hasPrefix("CLUSTERDOWN") || message.hasPrefix("MASTERDOWN")
         case .shutDown, .unexpectedReply: false
         }
     }

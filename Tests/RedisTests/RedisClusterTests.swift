@@ -227,9 +227,19 @@ struct RedisClusterTests {
         for key in keyOn.values { try await client.send("SET", key, "before") }
         let down = cluster.masterPorts[1], up = cluster.masterPorts[0]
         try await cluster.stopMaster(1)
-        // Before the cluster marks the master failed (cluster-node-timeout 5 s), the other masters serve.
+        // The other masters serve, before and after the cluster marks the master failed (cluster-node-timeout
+        // 5 s): scripts/stack.sh sets cluster-require-full-coverage no.
         let error = await #expect(throws: RedisError.self) { try await client.send("GET", keyOn[down]!) }
         #expect(error?.isRetriable == true, "\(String(describing: error))")
+        #expect(try await client.send("GET", keyOn[up]!).string == "before")
+        // Once the others have marked it failed, too.
+        var markedFailed = false
+        for _ in 0..<150 where !markedFailed {
+            let nodes = try await ClusterAdmin.send(RedisCommand("CLUSTER", "NODES"), port: up).string ?? ""
+            markedFailed = nodes.split(separator: "\n").contains { $0.contains("127.0.0.1:\(down)@") && $0.contains(",fail") }
+            if !markedFailed { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(markedFailed, "127.0.0.1:\(down) marked failed within 15 s")
         #expect(try await client.send("GET", keyOn[up]!).string == "before")
 
         try await cluster.startStoppedMasters()
