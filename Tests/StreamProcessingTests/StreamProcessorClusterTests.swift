@@ -1,6 +1,7 @@
 import Events
 import Foundation
 import Kafka
+import LoadGeneration
 import Redis
 import StackTestSupport
 import Testing
@@ -63,6 +64,139 @@ struct StreamProcessorClusterTests {
         try await fixture.cleanUp(redis)
         await single.shutdown()
         await redis.shutdown()
+    }
+
+    @Test("the real processor binary on a 3-master cluster, SIGKILLed twice at random points and restarted: the same Redis state, key by key, as a clean pass on one server; the real inference-api binary on the cluster answers as one on that server")
+    func killedOnAClusterEqualsACleanPassOnOneServer() async throws {
+        let cluster = try await PrivateRedisCluster.start()
+        defer { try? cluster.remove() }
+        let fixture = try await ProcessorFixture(redis: cluster.configuration(connections: 2))
+        let redis = RedisClient(configuration: fixture.configuration.redis)
+        let now = wallNow()
+        let catalog = SyntheticEvents.catalog(movies: 300, polls: 60, now: now)
+        var ends = try await fixture.produce(catalog)
+        _ = try await fixture.runUntilCommitted(ends)
+        let events = SyntheticEvents.interactions(count: 60_000, users: 2000, movies: 300, polls: 60, now: now, seed: 31)
+        ends.merge(try await fixture.produce(events)) { max($0, $1) }
+
+        var environment = try StreamProcessorTests.environment(fixture)
+        environment["STREAMREC_REDIS_HOST"] = "127.0.0.1"
+        environment["STREAMREC_REDIS_PORT"] = String(cluster.basePort)  // a seed node
+        environment["STREAMREC_REDIS_CLUSTER"] = "true"
+        let log = NSTemporaryDirectory() + "\(fixture.schema).log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        var random = SplitMix(UInt64(now))
+        let total = ends.values.reduce(0, +)
+        var committedAtKills: [Int64] = []
+        var finished = false
+        for attempt in 0..<6 where !finished {
+            let pid = try TestStack.spawnInBackground([TestStack.executable("stream-processor")], environment: environment, outputPath: log)
+            if attempt < 2 {
+                // Once it applies (the join takes a few seconds, the first one longer), a random while more,
+                // then a kill without warning.
+                let before = try await fixture.committedRecords(Array(ends.keys))
+                let deadline = ContinuousClock.now + .seconds(60)
+                while try await fixture.committedRecords(Array(ends.keys)) <= before, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                try await Task.sleep(for: .milliseconds(200 + random.next(1500)))
+                kill(pid, SIGKILL)
+                _ = await TestStack.waitForExit(pid, timeout: .seconds(10))
+                committedAtKills.append(try await fixture.committedRecords(Array(ends.keys)))
+            } else {
+                finished = try await fixture.waitForCommitted(ends, timeout: .seconds(120))
+                kill(pid, SIGTERM)
+                let status = await TestStack.waitForExit(pid, timeout: .seconds(30))
+                #expect(status == 0, "graceful exit; log: \(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(1500))")
+            }
+        }
+        #expect(finished, "log: \(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(1500))")
+        // The kills must land mid-run, or this test proves nothing.
+        #expect(committedAtKills.contains { $0 > Int64(catalog.count) && $0 < total }, "committed at the kills: \(committedAtKills) of \(total)")
+        print("processor binary on a cluster: committed at the SIGKILLs \(committedAtKills) of \(total) records")
+
+        let single = RedisClient(configuration: try TestStack.redisConfiguration())
+        let clean = try await fixture.secondPass(catalog: catalog, redis: try TestStack.redisConfiguration())
+        _ = try await clean.runUntilCommitted(ends, timeout: .seconds(180))
+        let onCluster = try await fixture.redisSnapshot(redis)
+        let expected = try await clean.redisSnapshot(single)
+        #expect(onCluster.count > 1000)
+        let differing = Self.differing(onCluster, expected)
+        #expect(differing.isEmpty, "\(differing.count) keys differ (killed on a cluster vs clean on one server): \(differing.prefix(5).map { "\($0): \(onCluster[$0]?.prefix(200) ?? "absent") vs \(expected[$0]?.prefix(200) ?? "absent")" })")
+        #expect(try await fixture.storedInteractions() == (try await clean.storedInteractions()))
+
+        // The API binary on the cluster, and one on the single server reading the clean pass: the same answers.
+        let logDirectory = NSTemporaryDirectory() + fixture.schema + "-apis"
+        try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+        let apis = SeveralInstancesTests.Instances(logDirectory: logDirectory)
+        defer {
+            apis.killAll()
+            try? FileManager.default.removeItem(atPath: logDirectory)
+        }
+        let apiPorts = [TestStack.freePort(), TestStack.freePort()]
+        for (index, pass) in [fixture, clean].enumerated() {
+            var api = TestStack.environment
+            api["STREAMREC_CONFIG_DIR"] = TestStack.repositoryRoot + "/configs"
+            api["STREAMREC_LOG_LEVEL"] = "warning"
+            api["STREAMREC_HTTP_PORT"] = String(apiPorts[index])
+            api["STREAMREC_FEATURES_KEY_PREFIX"] = pass.configuration.features.keyPrefix
+            api["STREAMREC_POSTGRES_SCHEMA"] = pass.schema
+            api["STREAMREC_POSTGRES_MIGRATIONS_DIR"] = TestStack.repositoryRoot + "/configs/migrations"
+            api["STREAMREC_TOPICS_MODEL_UPDATED"] = pass.schema + "-model-updated"
+            api["STREAMREC_TRAINER_ARTIFACTS_DIR"] = logDirectory + "/artifacts-\(index)"
+            if index == 0 {
+                api["STREAMREC_REDIS_HOST"] = "127.0.0.1"
+                api["STREAMREC_REDIS_PORT"] = String(cluster.basePort)
+                api["STREAMREC_REDIS_CLUSTER"] = "true"
+            }
+            try await apis.start("api-\(index)", "inference-api", api)
+        }
+        for port in apiPorts {
+            let ready = try await SeveralInstancesTests.poll(timeout: .seconds(60)) {
+                (try? await HTTPConnection.connect(host: "127.0.0.1", port: port).session { try await $0(.GET, "/readyz", [], nil) })?.status == 200
+            }
+            try #require(ready, "port \(port) not ready within 60 s; logs: \(apis.logTails())")
+        }
+        // Recommendations (no model: the popular windows less each user's seen-set), the popular lists and
+        // poll results. Compared by their items (an answer may carry per-answer ids or times).
+        let users = Array(Set(events.prefix(400).map(\.userID))).sorted().prefix(25)
+        let paths = users.flatMap { ["/v1/users/\($0)/recommendations?domain=movies&k=10", "/v1/users/\($0)/recommendations?domain=polls&k=5"] }
+            + ["/v1/popular?domain=movies&k=20", "/v1/popular?domain=movies&k=20&window=1h", "/v1/popular?domain=polls&k=10", "/v1/trending?domain=movies&k=10"]
+            + (0..<10).map { "/v1/polls/p\($0)/results" }
+        var compared = 0, withItems = 0, withoutItems: [String] = []
+        var differingAnswers: [String] = []
+        for path in paths {
+            var answers: [String] = []
+            for port in apiPorts {
+                let response = try await HTTPConnection.connect(host: "127.0.0.1", port: port).session { try await $0(.GET, path, [], nil) }
+                #expect(response.status == 200, "\(path) on \(port): \(response.status) \(response.body.prefix(300))")
+                answers.append(Self.comparable(response.body))
+            }
+            compared += 1
+            if answers[0].contains("\"item_id\"") || answers[0].contains("\"votes\"") { withItems += 1 } else { withoutItems.append("\(path): \(answers[0].prefix(120))") }
+            if answers[0] != answers[1] { differingAnswers.append("\(path): \(answers[0].prefix(200)) vs \(answers[1].prefix(200))") }
+        }
+        // Most answers name items (a user may have seen every poll): equal empty answers would prove little.
+        #expect(withItems >= paths.count * 3 / 4, "\(withItems) of \(paths.count) answers name items; without: \(withoutItems.prefix(6))")
+        print("inference-api on a cluster: \(compared) answers compared, \(withItems) naming items, \(differingAnswers.count) differing")
+        #expect(compared == paths.count && differingAnswers.isEmpty, "\(differingAnswers.count) of \(paths.count) answers differ: \(differingAnswers.prefix(3))")
+        for name in ["api-0", "api-1"] {
+            apis.kill(name, SIGTERM)
+            #expect(await apis.waitForExit(name, timeout: .seconds(30)) == 0, "\(name) on SIGTERM; log: \(apis.log(name).suffix(1000))")
+        }
+
+        try await clean.cleanUp(single)
+        try await fixture.cleanUp(redis)
+        await single.shutdown()
+        await redis.shutdown()
+    }
+
+    /// An answer's items (ids in order, with their scores or counts), or the whole body if it has none.
+    static func comparable(_ body: String) -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any] else { return body }
+        let kept = object.filter { ["items", "options", "total_voters"].contains($0.key) }
+        guard !kept.isEmpty, let data = try? JSONSerialization.data(withJSONObject: kept, options: [.sortedKeys]) else { return body }
+        return String(decoding: data, as: UTF8.self)
     }
 
     static func differing(_ left: [String: String], _ right: [String: String]) -> [String] {
