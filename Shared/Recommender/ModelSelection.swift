@@ -132,6 +132,21 @@ extension ModelSelection {
         windows: [Int] = [5, 20], recentItems: [Int] = [3, 10], easeWeights: [Float] = [1, 0.8, 0.67, 0.57, 0.5],
         isPositive: (Interaction) -> Bool
     ) -> (configuration: SequenceAwareEASE.Configuration, validationNDCG: Double) {
+        var times = StageTimes()
+        return sequenceAwareEASE(
+            interactions: interactions, userCount: userCount, itemCount: itemCount, holdout: holdout, otherWeights: otherWeights,
+            regularization: regularization, windows: windows, recentItems: recentItems, easeWeights: easeWeights, isPositive: isPositive, times: &times
+        )
+    }
+
+    /// ``sequenceAwareEASE(interactions:userCount:itemCount:holdout:otherWeights:regularization:windows:recentItems:easeWeights:isPositive:)``,
+    /// adding the wall time of each stage (`ease.`…) to `times`.
+    public static func sequenceAwareEASE(
+        interactions: [Interaction], userCount: Int, itemCount: Int, holdout: ValidationSplit.Holdout,
+        otherWeights: [Float] = [0, 0.1, 0.3, 0.5], regularization: [Float] = [100, 200, 400],
+        windows: [Int] = [5, 20], recentItems: [Int] = [3, 10], easeWeights: [Float] = [1, 0.8, 0.67, 0.57, 0.5],
+        isPositive: (Interaction) -> Bool, times: inout StageTimes
+    ) -> (configuration: SequenceAwareEASE.Configuration, validationNDCG: Double) {
         let split = ValidationSplit(interactions, userCount: userCount, itemCount: itemCount, holdout: holdout, relevant: isPositive)
         let users = Array(Set(split.validation.map(\.user))).sorted()
         let rows = Dictionary(uniqueKeysWithValues: users.enumerated().map { ($1, $0) })
@@ -140,6 +155,7 @@ extension ModelSelection {
         // Each candidate's standardised scores, per validation user, are computed once and blended per weight
         // (an array, not a dictionary: the search order, and so the choice among ties, must not vary by run).
         var transitionScores: [(NextItemTransitions.Configuration, [Float])] = []
+        let transitionsStarted = ContinuousClock.now
         for window in windows {
             var configuration = NextItemTransitions.Configuration()
             configuration.window = window
@@ -153,6 +169,7 @@ extension ModelSelection {
                 }))
             }
         }
+        times.add("ease.transitions fit and score", seconds: StageTimes.seconds(ContinuousClock.now - transitionsStarted))
         var best = (configuration: SequenceAwareEASE.Configuration(), validationNDCG: -1.0)
         for otherWeight in otherWeights {
             let weighted = SequenceAwareEASE.weightedInput(split.fit, otherWeight: otherWeight, isPositive: isPositive)
@@ -160,10 +177,14 @@ extension ModelSelection {
             for lambda in regularization {
                 var easeConfiguration = EASE.Configuration()
                 easeConfiguration.regularization = lambda
-                let ease = EASE.fit(matrix, configuration: easeConfiguration)
-                let easeScores = standardisedScores(users: users, itemCount: n) { user, out in
-                    ease.scores(for: matrix.weightedHistory(of: Int(user)), into: out)
+                let ease = times.measure("ease.fit (gram + inversion)") { EASE.fit(matrix, configuration: easeConfiguration) }
+                let easeScores = times.measure("ease.score validation users") {
+                    standardisedScores(users: users, itemCount: n) { user, out in
+                        ease.scores(for: matrix.weightedHistory(of: Int(user)), into: out)
+                    }
                 }
+                let blendsStarted = ContinuousClock.now
+                defer { times.add("ease.blend and evaluate", seconds: StageTimes.seconds(ContinuousClock.now - blendsStarted)) }
                 // Weight 1 (EASE alone) once, then each transition candidate with each lower weight.
                 let candidates = [(NextItemTransitions.Configuration(), [Float](), Float(1))]
                     + transitionScores.flatMap { transitions, scores in easeWeights.filter { $0 < 1 }.map { (transitions, scores, $0) } }

@@ -10,7 +10,8 @@
 #
 # train_s is the whole command's wall time (read the store, fit and validate every candidate, the rating
 # models too, write the artifact, register, announce); train_peak_mib its peak RSS; artifact_mib the
-# artifact written. Not measured yet (so not printed): serving (artifact load time, API p50/p99 and RSS),
+# artifact written; the wall time of each training stage (the report's `stage:` lines) goes to standard error
+# and .run/scale/<size>/<candidates>/stages.txt. Not measured yet (so not printed): serving (artifact load time, API p50/p99 and RSS),
 # Redis bytes per user and item, the processor's events/s.
 #
 # Sizes (SCALE_SIZES, default "1 10"): multiples of MovieLens 100K, or EVENTSxUSERSxITEMS for any other.
@@ -127,6 +128,9 @@ for size in $SCALE_SIZES; do
     model="$(grep -o 'top_n\.kind=[a-z-]*' "$report" | head -n 1 | cut -d= -f2)"
     rating_model="$(grep -oE 'ratings\.kind=[a-z-]*' "$report" | head -n 1 | cut -d= -f2 || true)"
     artifact_mib="$(stat -c %s "$artifact" | awk '{ printf "%.1f", $1 / 1048576 }')"
+    # The run's wall time by stage (the report's `stage:` lines), kept beside the run and shown.
+    grep '^stage: ' "$report" > "$run/stages.txt" || true
+    sed "s/^/scale: ${size}x: /" "$run/stages.txt" >&2
 
     line="events=$events users=$users items=$items candidates=$candidates bootstrap_s=$bootstrap_s train_s=$(wall_seconds "$run/train.time")"
     line+=" train_peak_mib=$(peak_mib "$run/train.time") artifact_mib=$artifact_mib model=${model:-unknown}"
