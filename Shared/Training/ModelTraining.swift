@@ -162,18 +162,27 @@ public enum ModelTraining {
 
         // ALS's learning curve (and its figure beside the served model's).
         let alsMatrix = InteractionMatrix(trainInput.alsInput(train), userCount: users.count, itemCount: items.count)
-        var curve: [(iterations: Int, ndcg: Double)] = []
-        for iterations in curveIterations where iterations < parameters.alsIterations {
-            var configuration = als
-            configuration.iterations = iterations
-            let model = ImplicitALS.fit(alsMatrix, configuration: configuration)
-            curve.append((iterations, ranking { model.recommend(user: Int($0), k: parameters.k, excluding: seen[$0] ?? []) }.ndcg))
+        // One fit gives every point (the model after i iterations is what a fit of i iterations returns); where
+        // ALS is the served model, its full fit is `evaluated`, so this one stops at the curve's last point.
+        let points = curveIterations.filter { $0 < parameters.alsIterations }
+        var curveNDCG: [Int: Double] = [:]
+        func scoreCurve(_ iterations: Int, _ model: ImplicitALS) {
+            curveNDCG[iterations] = ranking { model.recommend(user: Int($0), k: parameters.k, excluding: seen[$0] ?? []) }.ndcg
         }
         let alsRanking: Metrics.Ranking
-        if case .implicitALS = evaluated { alsRanking = topRanking } else {
-            let model = ImplicitALS.fit(alsMatrix, configuration: als)
+        if case .implicitALS = evaluated {
+            alsRanking = topRanking
+            if let last = points.max() {
+                var configuration = als
+                configuration.iterations = last
+                let model = ImplicitALS.fit(alsMatrix, configuration: configuration, observing: Set(points), scoreCurve)
+                scoreCurve(last, model)
+            }
+        } else {
+            let model = ImplicitALS.fit(alsMatrix, configuration: als, observing: Set(points), scoreCurve)
             alsRanking = ranking { model.recommend(user: Int($0), k: parameters.k, excluding: seen[$0] ?? []) }
         }
+        var curve: [(iterations: Int, ndcg: Double)] = points.map { ($0, curveNDCG[$0]!) }
         curve.append((parameters.alsIterations, alsRanking.ndcg))
         times.add("test: als learning curve", seconds: StageTimes.seconds(ContinuousClock.now - curveStarted))
         let trainPopularity = Popularity(train, itemCount: items.count) { $0.value >= 1 }

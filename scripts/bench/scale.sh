@@ -132,7 +132,8 @@ serve() {
   STREAMREC_LOG_LEVEL=info STREAMREC_HTTP_PORT="$SCALE_API_PORT" "$BIN_DIR/inference-api" > "$dir/api.log" 2>&1 &
   api_pid=$!
   for _ in $(seq 600); do
-    load_s="$(grep -o '"load_seconds":"[0-9.]*"' "$dir/api.log" | head -n 1 | cut -d'"' -f4 || true)"
+    # The line as text (load_seconds=0.639) or JSON ("load_seconds":"0.639"), whichever the log format is.
+    load_s="$(grep -oE 'load_seconds"?[=:]"?[0-9.]+' "$dir/api.log" | head -n 1 | grep -oE '[0-9.]+$' || true)"
     [ -n "$load_s" ] && curl -fs "http://127.0.0.1:$SCALE_API_PORT/readyz" > /dev/null 2>&1 && break
     kill -0 "$api_pid" 2>/dev/null || { cat "$dir/api.log" >&2; die "inference-api exited"; }
     sleep 0.2
