@@ -16,13 +16,16 @@ import sys
 
 CURVES = [
     ("train_s", "training wall time", "s"),
+    ("train_s@implicit-als", "training wall time, ALS pinned", "s"),
     ("train_peak_mib", "training peak RSS", "MiB"),
+    ("train_peak_mib@implicit-als", "training peak RSS, ALS pinned", "MiB"),
     ("artifact_mib", "artifact size", "MiB"),
     ("load_s", "artifact load time (API)", "s"),
     ("api_p99_ms", "API p99 at 2k req/s offered", "ms"),
     ("api_rss_mib", "API peak RSS", "MiB"),
     ("redis_bytes_per_user", "Redis bytes per user", "B"),
     ("redis_bytes_per_item", "Redis bytes per item", "B"),
+    ("redis_bytes_per_event", "Redis bytes per event id kept", "B"),
     ("backfill_events_per_s", "feature writer events/s (backfill)", "events/s"),
 ]
 
@@ -109,7 +112,22 @@ def main():
     lines = []
     for name in args.files or ["-"]:
         lines += (sys.stdin if name == "-" else open(name)).read().splitlines()
-    rows = [row for row in parse(lines) if row.get("candidates", args.candidates) == args.candidates]
+    # One row per size: the chosen candidate set's line, with every other line's fields of that size as
+    # field@candidates, and the fields it lacks (the Redis figures, printed on a size's last line) filled in.
+    bysize = {}
+    for row in parse(lines):
+        bysize.setdefault(row["events"], []).append(row)
+    rows = []
+    for events, group in bysize.items():
+        chosen = [row for row in group if row.get("candidates", args.candidates) == args.candidates]
+        if not chosen:
+            continue
+        merged = dict(chosen[0])
+        for row in group:
+            for key, value in row.items():
+                merged.setdefault(key, value)
+                merged.setdefault(f"{key}@{row.get('candidates', '')}", value)
+        rows.append(merged)
     rows.sort(key=lambda row: float(row["events"]))
     os.makedirs(args.out, exist_ok=True)
     sizes = [row["events"] for row in rows]
@@ -127,12 +145,12 @@ def main():
             continue
         xs, ys = zip(*measured)
         exponent = slope(xs, ys)
-        path = os.path.join(args.out, f"{field}.svg")
+        path = os.path.join(args.out, f"{field.replace('@', '-')}.svg")
         with open(path, "w") as handle:
             handle.write(svg(title, unit, xs, ys, exponent))
         cells = " | ".join("–" if y is None else f"{y:g}" for _, y in pairs)
         exponent_text = "–" if exponent is None else f"{exponent:.2f}" + ("" if len(measured) > 2 else " (2 points)")
-        print(f"| {title} ({unit}) | {cells} | {exponent_text} | [{field}.svg]({os.path.relpath(path, 'docs')}) |")
+        print(f"| {title} ({unit}) | {cells} | {exponent_text} | [{os.path.basename(path)}]({os.path.relpath(path, 'docs')}) |")
 
 
 if __name__ == "__main__":
