@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cost curves (issue 22), first slice: how training grows with events, users and items.
+# Cost curves (issue 22): how training, serving, Redis and the feature writer grow with events, users and items.
 #
 # For each size, MovieLens-100K-shaped synthetic ratings (`trainer bootstrap --synthetic-movies`,
 # Shared/Datasets/SyntheticMovies.swift) are loaded into a fresh PostgreSQL schema by the trainer's one
@@ -7,6 +7,8 @@
 # /usr/bin/time -v. One line per size and candidate set:
 #
 #   events=… users=… items=… candidates=… bootstrap_s=… train_s=… train_peak_mib=… artifact_mib=… model=<top-N kind that won> rating_model=…
+#     [load_s=… api_p50_ms=… api_p99_ms=… api_failed=… api_rss_mib=…]   (the first candidate set's line)
+#     [backfill_events_per_s=… redis_bytes_per_user=… redis_bytes_per_item=… redis_bytes_per_event=…]   (the size's last line)
 #
 # train_s is the whole command's wall time (read the store, fit and validate every candidate, the rating
 # models too, write the artifact, register, announce); train_peak_mib its peak RSS; artifact_mib the
@@ -22,8 +24,8 @@
 # ({u:…}) over the users, redis_bytes_per_item that of the popularity keys ({pop:…}) over the items,
 # redis_bytes_per_event that of the event-id keys ({ids:…}, kept for deduplication) over the events.
 # The wall time of each training stage (the report's `stage:` lines) goes to standard error
-# and .run/scale/<size>/<candidates>/stages.txt. Not measured yet (so not printed): serving (artifact load time, API p50/p99 and RSS),
-# Redis bytes per user and item, the processor's events/s.
+# and .run/scale/<size>/<candidates>/stages.txt. The processor's own events/s through Kafka is not measured
+# here (the feature writer's rate through the backfill stands for it). Plots: scripts/bench/scale_plot.py.
 #
 # Sizes (SCALE_SIZES, default "1 10"): multiples of MovieLens 100K, or EVENTSxUSERSxITEMS for any other.
 #   1   →    100 000 events,   943 users,  1 682 items (MovieLens 100K's dimensions)
