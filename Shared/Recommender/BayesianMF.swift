@@ -251,7 +251,9 @@ struct GibbsSampler {
         let threads = configuration.threads
         biases.withUnsafeMutableBufferPointer { biasBuffer in
             residuals.withUnsafeMutableBufferPointer { residualBuffer in
-                guard let biasBase = biasBuffer.baseAddress, let residualBase = residualBuffer.baseAddress else { return }
+                // No ratings: no residuals (and no base address), but every owner is still drawn, from its prior.
+                guard let biasBase = biasBuffer.baseAddress else { return }
+                let residualBase = residualBuffer.baseAddress ?? UnsafeMutablePointer(bitPattern: 16)!
                 let b = UncheckedPointer(biasBase)
                 let e = UncheckedPointer(residualBase)
                 ParallelRanges.forEach(noise.count, threads: threads) { owners in
@@ -286,7 +288,8 @@ struct GibbsSampler {
         let threads = configuration.threads
         factors.withUnsafeMutableBufferPointer { factorBuffer in
             residuals.withUnsafeMutableBufferPointer { residualBuffer in
-                guard let factorBase = factorBuffer.baseAddress, let residualBase = residualBuffer.baseAddress else { return }
+                guard let factorBase = factorBuffer.baseAddress else { return }
+                let residualBase = residualBuffer.baseAddress ?? UnsafeMutablePointer(bitPattern: 16)!
                 let theta = UncheckedPointer(factorBase)
                 let e = UncheckedPointer(residualBase)
                 other.withUnsafeBufferPointer { otherBuffer in
@@ -296,7 +299,10 @@ struct GibbsSampler {
                             let of = SendablePointer(otherOfBuffer.baseAddress)
                             let rowsOf = SendablePointer(indexBuffer.baseAddress)
                             ParallelRanges.forEach(noise.count, threads: threads) { owners in
-                                guard let h = h.pointer, let of = of.pointer, let rowsOf = rowsOf.pointer else { return }
+                                // Empty arrays have no base address; then no owner has rows and these are never read.
+                                let h = h.pointer ?? UnsafePointer(bitPattern: 16)!
+                                let of = of.pointer ?? UnsafePointer(bitPattern: 16)!
+                                let rowsOf = rowsOf.pointer ?? UnsafePointer(bitPattern: 16)!
                                 for owner in owners {
                                     let rows = start[owner]..<start[owner + 1]
                                     var sumResidualTimesH: Double = 0
