@@ -62,7 +62,7 @@ def decades(low, high):
 
 
 def svg(title, unit, xs, ys, exponent):
-    width, height, left, right, top, bottom = 520, 320, 70, 20, 40, 50
+    width, height, left, right, top, bottom = 560, 320, 70, 60, 40, 50
     xa, xb = decades(min(xs), max(xs))
     ya, yb = decades(min(ys), max(ys))
 
