@@ -48,7 +48,7 @@ bench-recommender: setup ## Recommender core on MovieLens 100K (quality and fit 
 bench-quality: setup ## Recommendation quality through the HTTP API (nDCG@10 served vs evaluate vs popularity, RMSE)
 	@bash scripts/bench/quality.sh
 
-bench-scale: setup ## Cost curves: training time, peak memory, artifact size at 1x and 10x MovieLens 100K (SCALE_SIZES="1 10 100"); run under the build lock
+bench-scale: setup ## Cost curves at 1x and 10x MovieLens 100K (SCALE_SIZES="1 10 100"): training by stage, API load/p99/RSS, Redis bytes per user/item; run under the build lock
 	@bash scripts/bench/scale.sh
 
 soak: setup ## 10-minute soak of the whole pipeline: RSS, lag, latency, freshness (not in CI)

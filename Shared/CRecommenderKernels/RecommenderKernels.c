@@ -124,3 +124,133 @@ void sr_weighted_rows_sum(const float *matrix, long columns, const int32_t *rows
         }
     }
 }
+
+// Blocked Gauss–Jordan inversion of a symmetric positive definite matrix (EASE's Gram matrix): the sweep
+// operator applied to a block K of pivots at a time. With P = A_KK⁻¹: A_KK ← P, A_Kj ← P A_Kj,
+// A_iK ← −A_iK P, A_ij ← A_ij − A_iK (P A_Kj) for i, j outside K. The last is a rank-|K| update of the whole
+// matrix, which is where the time goes: done a block at a time it reads the matrix from memory n / |K| times
+// instead of n times (one pivot at a time is bound by memory bandwidth, not arithmetic).
+
+SR_MULTIVERSION
+void sr_sweep_prepare(float *a, long n, long kb, int bs, float *pinv, float *panel) {
+    // P = A_KK⁻¹ by unblocked Gauss–Jordan on a copy (every pivot positive: the matrix is positive definite).
+    for (int r = 0; r < bs; r++) memcpy(pinv + (long)r * bs, a + (kb + r) * n + kb, sizeof(float) * (size_t)bs);
+    for (int k = 0; k < bs; k++) {
+        float *base = pinv + (long)k * bs;
+        const float inverse = 1 / base[k];
+        for (int j = 0; j < bs; j++) base[j] *= inverse;
+        base[k] = inverse;
+        for (int i = 0; i < bs; i++) {
+            if (i == k) continue;
+            float *row = pinv + (long)i * bs;
+            const float factor = row[k];
+            if (factor == 0) continue;
+            for (int j = 0; j < bs; j++) row[j] -= factor * base[j];
+            row[k] = -factor * base[k];
+        }
+    }
+    // panel = P · A_K*, with the columns of K zero (the update leaves them alone; they are set from P).
+    memset(panel, 0, sizeof(float) * (size_t)bs * (size_t)n);
+    for (int r = 0; r < bs; r++) {
+        float *out = panel + (long)r * n;
+        for (int t = 0; t < bs; t++) sr_axpy(pinv[(long)r * bs + t], a + (kb + t) * n, out, (int)n);
+        for (int j = 0; j < bs; j++) out[kb + j] = 0;
+    }
+}
+
+// Rows i (outside K) of [rowBegin, rowEnd): A_i* −= A_iK · panel, four rows and 16 columns at a time so that
+// each panel load serves four rows, in column tiles that keep the panel's tile in cache across the rows.
+// The body, inlined into each variant of sr_sweep_update_rows (vector code directly in a multiversioned
+// function trips clang's AVX calling-convention check; the other kernels are written the same way).
+static inline __attribute__((always_inline)) void sr_sweep_update(
+    float *a, long n, long kb, int bs, const float *panel, long rowBegin, long rowEnd) {
+    const long tile = 512;
+    float c[4][256];
+    if (bs > 256) return;
+    for (long j0 = 0; j0 < n; j0 += tile) {
+        const long j1 = j0 + tile < n ? j0 + tile : n;
+        long i = rowBegin;
+        while (i < rowEnd) {
+            long rows[4];
+            int count = 0;
+            while (count < 4 && i < rowEnd) {
+                if (i < kb || i >= kb + bs) rows[count++] = i;
+                i++;
+            }
+            // The K columns are unchanged by the update (the panel is zero there), so they are read as they were.
+            for (int r = 0; r < count; r++) memcpy(c[r], a + rows[r] * n + kb, sizeof(float) * (size_t)bs);
+            if (count == 4) {
+                float *r0 = a + rows[0] * n, *r1 = a + rows[1] * n, *r2 = a + rows[2] * n, *r3 = a + rows[3] * n;
+                long j = j0;
+                for (; j + 16 <= j1; j += 16) {
+                    sr_v8 a0 = sr_load(r0 + j), b0 = sr_load(r0 + j + 8);
+                    sr_v8 a1 = sr_load(r1 + j), b1 = sr_load(r1 + j + 8);
+                    sr_v8 a2 = sr_load(r2 + j), b2 = sr_load(r2 + j + 8);
+                    sr_v8 a3 = sr_load(r3 + j), b3 = sr_load(r3 + j + 8);
+                    for (int t = 0; t < bs; t++) {
+                        const sr_v8 p = sr_load(panel + (long)t * n + j), q = sr_load(panel + (long)t * n + j + 8);
+                        a0 -= c[0][t] * p; b0 -= c[0][t] * q;
+                        a1 -= c[1][t] * p; b1 -= c[1][t] * q;
+                        a2 -= c[2][t] * p; b2 -= c[2][t] * q;
+                        a3 -= c[3][t] * p; b3 -= c[3][t] * q;
+                    }
+                    sr_store(r0 + j, a0); sr_store(r0 + j + 8, b0);
+                    sr_store(r1 + j, a1); sr_store(r1 + j + 8, b1);
+                    sr_store(r2 + j, a2); sr_store(r2 + j + 8, b2);
+                    sr_store(r3 + j, a3); sr_store(r3 + j + 8, b3);
+                }
+                for (; j < j1; j++) {
+                    float s0 = r0[j], s1 = r1[j], s2 = r2[j], s3 = r3[j];
+                    for (int t = 0; t < bs; t++) {
+                        const float p = panel[(long)t * n + j];
+                        s0 -= c[0][t] * p; s1 -= c[1][t] * p; s2 -= c[2][t] * p; s3 -= c[3][t] * p;
+                    }
+                    r0[j] = s0; r1[j] = s1; r2[j] = s2; r3[j] = s3;
+                }
+            } else {
+                for (int r = 0; r < count; r++) {
+                    float *row = a + rows[r] * n;
+                    long j = j0;
+                    for (; j + 8 <= j1; j += 8) {
+                        sr_v8 acc = sr_load(row + j);
+                        for (int t = 0; t < bs; t++) acc -= c[r][t] * sr_load(panel + (long)t * n + j);
+                        sr_store(row + j, acc);
+                    }
+                    for (; j < j1; j++) {
+                        float s = row[j];
+                        for (int t = 0; t < bs; t++) s -= c[r][t] * panel[(long)t * n + j];
+                        row[j] = s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+SR_MULTIVERSION
+void sr_sweep_update_rows(float *a, long n, long kb, int bs, const float *panel, long rowBegin, long rowEnd) {
+    sr_sweep_update(a, n, kb, bs, panel, rowBegin, rowEnd);
+}
+
+// Rows i (outside K) of [rowBegin, rowEnd): A_iK ← −A_iK · P, after the update (which left A_iK as it was).
+SR_MULTIVERSION
+void sr_sweep_pivot_columns(float *a, long n, long kb, int bs, const float *pinv, long rowBegin, long rowEnd) {
+    float c[256];
+    if (bs > 256) return;
+    for (long i = rowBegin; i < rowEnd; i++) {
+        if (i >= kb && i < kb + bs) continue;
+        float *row = a + i * n + kb;
+        memcpy(c, row, sizeof(float) * (size_t)bs);
+        for (int s = 0; s < bs; s++) row[s] = 0;
+        for (int t = 0; t < bs; t++) sr_axpy(-c[t], pinv + (long)t * bs, row, bs);
+    }
+}
+
+// A_K* ← panel (P A_Kj outside K), A_KK ← P.
+void sr_sweep_finish(float *a, long n, long kb, int bs, const float *pinv, const float *panel) {
+    for (int r = 0; r < bs; r++) {
+        float *row = a + (kb + r) * n;
+        memcpy(row, panel + (long)r * n, sizeof(float) * (size_t)n);
+        memcpy(row + kb, pinv + (long)r * bs, sizeof(float) * (size_t)bs);
+    }
+}

@@ -74,6 +74,9 @@ public struct BayesianFoldIn: Sendable {
     /// Added to each known item's prediction (then clipped to the scale): a ``PopularityCalibration`` of the
     /// item's training count, fitted on validation residuals. Empty: none.
     public var itemOffsets: [Float] = []
+    /// Threads folding in users for ``predictions(history:on:)`` (offline evaluation only; a request folds in one
+    /// user on its own thread).
+    public var threads = 2
 
     /// The served part of `model`: `keeping` of its samples, evenly spaced (all if it has fewer).
     public init(_ model: BayesianMF, keeping: Int) {
@@ -140,6 +143,8 @@ public struct BayesianFoldIn: Sendable {
         var a = [Double](repeating: 0, count: n * n)
         var b = [Double](repeating: 0, count: n)
         var features = [Double](repeating: 1, count: n)
+        // Evidence weights by position: the same for every sample (exp per rating once, not once per sample).
+        let weights = known.indices.map { recentBias?.weight(position: $0, of: known.count) ?? 1 }
         for sample in 0..<sampleCount {
             for index in a.indices { a[index] = 0 }
             let alpha = Double(noisePrecisions[sample])
@@ -154,16 +159,31 @@ public struct BayesianFoldIn: Sendable {
                 b[priors] = 0
             }
             let itemBase = sample * itemCount
-            for (position, (item, rating)) in known.enumerated() {
-                let factorBase = (itemBase + item) * factors
-                for f in 0..<factors { features[f + 1] = Double(itemFactors[factorBase + f]) }
-                if recentBias != nil { features[priors] = position >= recentStart ? 1 : 0 }
-                let weight = recentBias?.weight(position: position, of: known.count) ?? 1
-                let target = weight * alpha * Double(rating - globalBiases[sample] - itemBiases[itemBase + item])
-                for row in 0..<n {
-                    b[row] += features[row] * target
-                    let scaled = weight * alpha * features[row]
-                    for column in 0...row { a[row * n + column] += scaled * features[column] }
+            let hasRecentBias = recentBias != nil
+            let globalBias = globalBiases[sample]
+            // The normal equations' sums, through raw pointers: this loop is most of a fold-in, and of the
+            // trainer's recent-bias search (the arithmetic and its order are the checked loop's).
+            a.withUnsafeMutableBufferPointer { a in
+                b.withUnsafeMutableBufferPointer { b in
+                    features.withUnsafeMutableBufferPointer { features in
+                        itemFactors.withUnsafeBufferPointer { itemFactors in
+                            itemBiases.withUnsafeBufferPointer { itemBiases in
+                                for (position, (item, rating)) in known.enumerated() {
+                                    let factorBase = (itemBase + item) * factors
+                                    for f in 0..<factors { features[f + 1] = Double(itemFactors[factorBase + f]) }
+                                    if hasRecentBias { features[priors] = position >= recentStart ? 1 : 0 }
+                                    let weight = weights[position]
+                                    let target = weight * alpha * Double(rating - globalBias - itemBiases[itemBase + item])
+                                    for row in 0..<n {
+                                        b[row] += features[row] * target
+                                        let scaled = weight * alpha * features[row]
+                                        let aRow = row * n
+                                        for column in 0...row { a[aRow + column] += scaled * features[column] }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
             let mean = DenseSolver.choleskySolve(&a, b, n: n)
@@ -215,10 +235,22 @@ extension BayesianFoldIn {
         var asked: [Int32: [Int]] = [:]
         for (index, interaction) in heldOut.enumerated() { asked[interaction.user, default: []].append(index) }
         var predicted = [Float](repeating: 0, count: heldOut.count)
-        for user in asked.keys.sorted() {
-            let ordered = (histories[user] ?? []).sorted { ($0.timestamp, $0.item) < ($1.timestamp, $1.item) }
-            let folded = foldIn(ordered.map { (item: Int($0.item), rating: $0.value) })
-            for index in asked[user]! { predicted[index] = predict(folded, item: Int(heldOut[index].item)) }
+        // Users in parallel (the fold-ins of a recent-bias search are most of a large training run): each
+        // writes its own held-out indices, so the result is the same on any number of threads.
+        let users = asked.keys.sorted()
+        let model = self
+        let userHistories = histories
+        let askedIndices = asked
+        predicted.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            let output = UncheckedPointer(base)
+            ParallelRanges.forEach(users.count, threads: threads) { range in
+                for user in users[range] {
+                    let ordered = (userHistories[user] ?? []).sorted { ($0.timestamp, $0.item) < ($1.timestamp, $1.item) }
+                    let folded = model.foldIn(ordered.map { (item: Int($0.item), rating: $0.value) })
+                    for index in askedIndices[user]! { output.pointer[index] = model.predict(folded, item: Int(heldOut[index].item)) }
+                }
+            }
         }
         return predicted
     }

@@ -1,3 +1,4 @@
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -22,6 +23,9 @@ public struct BayesianMF: RatingPredictor, Sendable {
         public var initialScale: Float = 0.1
         public var seed: UInt64 = 42
         public var ratingRange: ClosedRange<Float> = 0.5...5.0
+        /// Threads drawing a group's parameters (users' or items'): given the others, each one's draw touches its
+        /// own ratings only, and the noise is drawn in order beforehand, so the chain is the same for any count.
+        public var threads: Int = 2
         public init() {}
     }
 
@@ -206,9 +210,19 @@ struct GibbsSampler {
 
     /// θ' ~ N((α Σ (e + θh) h + μλ) / (α Σh² + λ), 1 / (α Σh² + λ)) given Σ e·h and Σ h² over θ's rows.
     mutating func drawParameter(current theta: Double, sumResidualTimesH: Double, sumHSquared: Double, mean: Double, precision: Double) -> Double {
+        Self.posteriorDraw(
+            current: theta, sumResidualTimesH: sumResidualTimesH, sumHSquared: sumHSquared, mean: mean, precision: precision,
+            noisePrecision: noisePrecision, gaussian: generator.nextGaussian()
+        )
+    }
+
+    /// ``drawParameter(current:sumResidualTimesH:sumHSquared:mean:precision:)`` with its standard normal draw given.
+    static func posteriorDraw(
+        current theta: Double, sumResidualTimesH: Double, sumHSquared: Double, mean: Double, precision: Double, noisePrecision: Double, gaussian: Double
+    ) -> Double {
         let posteriorPrecision = noisePrecision * sumHSquared + precision
         let posteriorMean = (noisePrecision * (sumResidualTimesH + theta * sumHSquared) + mean * precision) / posteriorPrecision
-        return posteriorMean + generator.nextGaussian() / posteriorPrecision.squareRoot()
+        return posteriorMean + gaussian / posteriorPrecision.squareRoot()
     }
 
     /// The group's prior (μ, λ) drawn from its Normal–Gamma posterior given the group's values (α_λ = β_λ =
@@ -230,15 +244,34 @@ struct GibbsSampler {
     mutating func drawBiases(_ biases: [Float], start: [Int], index: [Int32], mean: inout Double) -> (biases: [Float], prior: (mean: Double, precision: Double)) {
         var biases = biases
         let prior = drawPrior(biases, mean: &mean)
-        for owner in biases.indices {
-            let rows = start[owner]..<start[owner + 1]
-            var sum: Double = 0
-            for position in rows { sum += Double(residuals[Int(index[position])]) }
-            let old = biases[owner]
-            let drawn = Float(drawParameter(current: Double(old), sumResidualTimesH: sum, sumHSquared: Double(rows.count), mean: prior.mean, precision: prior.precision))
-            let delta = drawn - old
-            biases[owner] = drawn
-            for position in rows { residuals[Int(index[position])] -= delta }
+        // Each owner's noise in owner order (as one thread would draw it), then the owners in parallel: each
+        // owner's rows are its own, so their residual updates never meet.
+        let noise = (0..<biases.count).map { _ in generator.nextGaussian() }
+        let alpha = noisePrecision
+        let threads = configuration.threads
+        biases.withUnsafeMutableBufferPointer { biasBuffer in
+            residuals.withUnsafeMutableBufferPointer { residualBuffer in
+                // No ratings: no residuals (and no base address), but every owner is still drawn, from its prior.
+                guard let biasBase = biasBuffer.baseAddress else { return }
+                let residualBase = residualBuffer.baseAddress ?? UnsafeMutablePointer(bitPattern: 16)!
+                let b = UncheckedPointer(biasBase)
+                let e = UncheckedPointer(residualBase)
+                ParallelRanges.forEach(noise.count, threads: threads) { owners in
+                    for owner in owners {
+                        let rows = start[owner]..<start[owner + 1]
+                        var sum: Double = 0
+                        for position in rows { sum += Double(e.pointer[Int(index[position])]) }
+                        let old = b.pointer[owner]
+                        let drawn = Float(Self.posteriorDraw(
+                            current: Double(old), sumResidualTimesH: sum, sumHSquared: Double(rows.count), mean: prior.mean, precision: prior.precision,
+                            noisePrecision: alpha, gaussian: noise[owner]
+                        ))
+                        let delta = drawn - old
+                        b.pointer[owner] = drawn
+                        for position in rows { e.pointer[Int(index[position])] -= delta }
+                    }
+                }
+            }
         }
         return (biases, prior)
     }
@@ -249,24 +282,54 @@ struct GibbsSampler {
         let k = configuration.factors
         var factors = factors
         let prior = drawPrior(stride(from: f, to: factors.count, by: k).lazy.map { factors[$0] }, mean: &mean)
-        for owner in 0..<(start.count - 1) {
-            let rows = start[owner]..<start[owner + 1]
-            var sumResidualTimesH: Double = 0
-            var sumHSquared: Double = 0
-            for position in rows {
-                let row = Int(index[position])
-                let h = Double(other[Int(otherOf[row]) * k + f])
-                sumResidualTimesH += Double(residuals[row]) * h
-                sumHSquared += h * h
-            }
-            let old = factors[owner * k + f]
-            let drawn = Float(drawParameter(current: Double(old), sumResidualTimesH: sumResidualTimesH, sumHSquared: sumHSquared, mean: prior.mean, precision: prior.precision))
-            let delta = drawn - old
-            factors[owner * k + f] = drawn
-            guard delta != 0 else { continue }
-            for position in rows {
-                let row = Int(index[position])
-                residuals[row] -= delta * other[Int(otherOf[row]) * k + f]
+        // As in drawBiases: the noise in owner order first, then the owners in parallel over disjoint rows.
+        let noise = (0..<(start.count - 1)).map { _ in generator.nextGaussian() }
+        let alpha = noisePrecision
+        let threads = configuration.threads
+        factors.withUnsafeMutableBufferPointer { factorBuffer in
+            residuals.withUnsafeMutableBufferPointer { residualBuffer in
+                guard let factorBase = factorBuffer.baseAddress else { return }
+                let residualBase = residualBuffer.baseAddress ?? UnsafeMutablePointer(bitPattern: 16)!
+                let theta = UncheckedPointer(factorBase)
+                let e = UncheckedPointer(residualBase)
+                other.withUnsafeBufferPointer { otherBuffer in
+                    otherOf.withUnsafeBufferPointer { otherOfBuffer in
+                        index.withUnsafeBufferPointer { indexBuffer in
+                            let h = SendablePointer(otherBuffer.baseAddress)
+                            let of = SendablePointer(otherOfBuffer.baseAddress)
+                            let rowsOf = SendablePointer(indexBuffer.baseAddress)
+                            ParallelRanges.forEach(noise.count, threads: threads) { owners in
+                                // Empty arrays have no base address; then no owner has rows and these are never read.
+                                let h = h.pointer ?? UnsafePointer(bitPattern: 16)!
+                                let of = of.pointer ?? UnsafePointer(bitPattern: 16)!
+                                let rowsOf = rowsOf.pointer ?? UnsafePointer(bitPattern: 16)!
+                                for owner in owners {
+                                    let rows = start[owner]..<start[owner + 1]
+                                    var sumResidualTimesH: Double = 0
+                                    var sumHSquared: Double = 0
+                                    for position in rows {
+                                        let row = Int(rowsOf[position])
+                                        let value = Double(h[Int(of[row]) * k + f])
+                                        sumResidualTimesH += Double(e.pointer[row]) * value
+                                        sumHSquared += value * value
+                                    }
+                                    let old = theta.pointer[owner * k + f]
+                                    let drawn = Float(Self.posteriorDraw(
+                                        current: Double(old), sumResidualTimesH: sumResidualTimesH, sumHSquared: sumHSquared, mean: prior.mean,
+                                        precision: prior.precision, noisePrecision: alpha, gaussian: noise[owner]
+                                    ))
+                                    let delta = drawn - old
+                                    theta.pointer[owner * k + f] = drawn
+                                    guard delta != 0 else { continue }
+                                    for position in rows {
+                                        let row = Int(rowsOf[position])
+                                        e.pointer[row] -= delta * h[Int(of[row]) * k + f]
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
         return (factors, prior)

@@ -81,31 +81,39 @@ public struct EASE: Sendable {
         return TopK.select(scores, k: k) { seen.contains(Int32($0)) }.map { Int32($0.index) }
     }
 
+    /// Pivots swept per block by ``invertSymmetricPositiveDefinite(_:n:threads:)``: the matrix is read from memory
+    /// once per block, and the block's panel (block × n floats) stays in cache during the update.
+    static let inversionBlock = 64
+
     /// Gauss–Jordan inversion in place, without pivoting (the matrix is symmetric positive definite, so
-    /// every pivot is positive). Row updates of each step are split across threads.
+    /// every pivot is positive), a block of pivots at a time (the sweep operator: `sr_sweep_*`). One pivot at a
+    /// time, each step streams the whole matrix from memory (n steps of n² floats: memory-bound, 12 s for 3 706
+    /// items); a block's rank-64 update does 64 steps' arithmetic per pass. Each block's row updates are split
+    /// across threads; the order of operations does not depend on the thread count.
     static func invertSymmetricPositiveDefinite(_ matrix: inout [Float], n: Int, threads: Int) {
-        let threads = max(1, threads)
+        guard n > 0 else { return }
+        let threads = max(1, min(threads, n))
+        let block = inversionBlock
+        var inversePivots = [Float](repeating: 0, count: block * block)
+        var panel = [Float](repeating: 0, count: block * n)
         matrix.withUnsafeMutableBufferPointer { buffer in
-            let a = UncheckedPointer(buffer.baseAddress!)
-            var pivotRow = [Float](repeating: 0, count: n)
-            for k in 0..<n {
-                let base = a.pointer + k * n
-                let pivot = base[k]
-                let inverse = 1 / pivot
-                for j in 0..<n { base[j] *= inverse }
-                base[k] = inverse
-                for j in 0..<n { pivotRow[j] = base[j] }
-                pivotRow.withUnsafeBufferPointer { pivotBuffer in
-                    let p = UncheckedPointer(UnsafeMutablePointer(mutating: pivotBuffer.baseAddress!))
+            inversePivots.withUnsafeMutableBufferPointer { pivots in
+                panel.withUnsafeMutableBufferPointer { panelBuffer in
+                    let a = UncheckedPointer(buffer.baseAddress!)
+                    let p = UncheckedPointer(pivots.baseAddress!)
+                    let q = UncheckedPointer(panelBuffer.baseAddress!)
                     let chunk = (n + threads - 1) / threads
-                    DispatchQueue.concurrentPerform(iterations: threads) { part in
-                        for i in (part * chunk)..<min(n, (part + 1) * chunk) where i != k {
-                            let row = a.pointer + i * n
-                            let factor = row[k]
-                            if factor == 0 { continue }
-                            for j in 0..<n { row[j] -= factor * p.pointer[j] }
-                            row[k] = -factor * p.pointer[k]
+                    for blockStart in stride(from: 0, to: n, by: block) {
+                        let size = Int32(min(block, n - blockStart))
+                        sr_sweep_prepare(a.pointer, n, blockStart, size, p.pointer, q.pointer)
+                        DispatchQueue.concurrentPerform(iterations: threads) { part in
+                            let begin = part * chunk
+                            let end = min(n, begin + chunk)
+                            guard begin < end else { return }
+                            sr_sweep_update_rows(a.pointer, n, blockStart, size, q.pointer, begin, end)
+                            sr_sweep_pivot_columns(a.pointer, n, blockStart, size, p.pointer, begin, end)
                         }
+                        sr_sweep_finish(a.pointer, n, blockStart, size, p.pointer, q.pointer)
                     }
                 }
             }

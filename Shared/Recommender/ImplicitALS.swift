@@ -49,12 +49,26 @@ public struct ImplicitALS: Sendable {
 
     /// Fits on `matrix` (values are the implicit strengths, e.g. 1 per positive).
     public static func fit(_ matrix: InteractionMatrix, configuration: Configuration = Configuration()) -> ImplicitALS {
+        fit(matrix, configuration: configuration, observing: []) { _, _ in }
+    }
+
+    /// ``fit(_:configuration:)``, handing `observe` the model as it stands after each iteration count in
+    /// `observing` (below `configuration.iterations`): the model a fit with that many iterations returns, so a
+    /// learning curve costs one fit, not one per point.
+    public static func fit(
+        _ matrix: InteractionMatrix, configuration: Configuration, observing: Set<Int>, _ observe: (Int, ImplicitALS) -> Void
+    ) -> ImplicitALS {
         var generator = SeededRandom(seed: configuration.seed)
         let k = configuration.factors
         let scale = Double(configuration.initialScale)
         var users = (0..<(matrix.userCount * k)).map { _ in Float(generator.nextGaussian() * scale) }
         var items = (0..<(matrix.itemCount * k)).map { _ in Float(generator.nextGaussian() * scale) }
-        for _ in 0..<configuration.iterations {
+        for iteration in 0..<configuration.iterations {
+            if observing.contains(iteration) {
+                var snapshot = configuration
+                snapshot.iterations = iteration
+                observe(iteration, ImplicitALS(configuration: snapshot, userCount: matrix.userCount, itemCount: matrix.itemCount, userFactors: users, itemFactors: items))
+            }
             solveRows(
                 into: &users, fixed: items, rowCount: matrix.userCount, offsets: matrix.userOffsets,
                 columns: matrix.userItems, values: matrix.userValues, configuration: configuration

@@ -68,11 +68,22 @@ public enum TopNSelection {
     public static func itemItemBytes(itemCount: Int) -> Int { 3 * itemCount * itemCount * MemoryLayout<Float>.size }
 
     public static func choose(_ input: Input) -> TopNChoice {
-        let split = ValidationSplit(input.interactions, userCount: input.userCount, itemCount: input.itemCount, holdout: input.holdout, relevant: input.isPositive)
-        let als = ImplicitALS.fit(InteractionMatrix(input.alsInput(split.fit), userCount: input.userCount, itemCount: input.itemCount), configuration: input.implicitALS)
+        var times = StageTimes()
+        return choose(input, times: &times)
+    }
+
+    /// ``choose(_:)``, adding the wall time of each stage to `times`.
+    public static func choose(_ input: Input, times: inout StageTimes) -> TopNChoice {
+        let split = times.measure("validation split") {
+            ValidationSplit(input.interactions, userCount: input.userCount, itemCount: input.itemCount, holdout: input.holdout, relevant: input.isPositive)
+        }
+        let als = times.measure("als fit") {
+            ImplicitALS.fit(InteractionMatrix(input.alsInput(split.fit), userCount: input.userCount, itemCount: input.itemCount), configuration: input.implicitALS)
+        }
+        let alsScore = times.measure("als evaluate") { split.ndcg { user, excluded in als.recommend(user: Int(user), k: 10, excluding: excluded) } }
         var choice = TopNChoice(
             kind: .implicitALS, sequenceAwareEASE: .init(), implicitALS: input.implicitALS,
-            validationNDCG: [.implicitALS: split.ndcg { user, excluded in als.recommend(user: Int(user), k: 10, excluding: excluded) }], skipped: [:]
+            validationNDCG: [.implicitALS: alsScore], skipped: [:]
         )
         let bytes = itemItemBytes(itemCount: input.itemCount)
         guard input.candidates.contains(.sequenceAwareEASE) else {
@@ -84,7 +95,8 @@ public enum TopNSelection {
             return choice
         }
         let (configuration, score) = ModelSelection.sequenceAwareEASE(
-            interactions: input.interactions, userCount: input.userCount, itemCount: input.itemCount, holdout: input.holdout, isPositive: input.isPositive
+            interactions: input.interactions, userCount: input.userCount, itemCount: input.itemCount, holdout: input.holdout, isPositive: input.isPositive,
+            times: &times
         )
         choice.validationNDCG[.sequenceAwareEASE] = score
         choice.sequenceAwareEASE = configuration

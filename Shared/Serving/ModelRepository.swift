@@ -184,6 +184,7 @@ public final class ModelRepository: Sendable {
         if model(for: domain)?.manifest.version == entry.version { return entry.version }
         let path = entry.path
         let artifacts = artifacts
+        let loadStarted = ContinuousClock.now
         // Reading, hashing and decoding a large artifact takes a while: off the cooperative pool.
         let loaded: Result<ServingModel, any Error> = await onDedicatedThread {
             Result {
@@ -199,7 +200,11 @@ public final class ModelRepository: Sendable {
             defer { models[domain] = model }
             return models[domain]?.manifest.version
         }
-        logger.info("serving model", metadata: ["domain": "\(domain.name)", "version": "\(entry.version)", "previous": "\(previous ?? "none")"])
+        // load_seconds: reading, checking and decoding the artifact (what a larger catalog costs at startup and swap).
+        logger.info("serving model", metadata: [
+            "domain": "\(domain.name)", "version": "\(entry.version)", "previous": "\(previous ?? "none")",
+            "load_seconds": "\(((ContinuousClock.now - loadStarted).inSeconds * 1000).rounded() / 1000)",
+        ])
         onSwap(domain.name, entry.version, previous)
         return entry.version
     }

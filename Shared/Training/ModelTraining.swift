@@ -92,6 +92,9 @@ public struct TrainedModels: Sendable {
     public var chosen: [String: String]
     /// nDCG@k on the test part after each ALS iteration count in `curveIterations` (the learning curve).
     public var learningCurve: [(iterations: Int, ndcg: Double)]
+    /// Wall time of each stage of ``ModelTraining/train(rows:parameters:curveIterations:)`` (what a run's
+    /// report and log show, and what the cost curves break down).
+    public var stageTimes = StageTimes()
 }
 
 /// Training and offline evaluation, pure: rows in, models and metrics out; deterministic for a seed.
@@ -102,6 +105,8 @@ public struct TrainedModels: Sendable {
 /// the API excludes it.
 public enum ModelTraining {
     public static func train(rows: [TrainingRow], parameters: TrainingParameters, curveIterations: [Int] = [1, 3, 5, 10, 15]) -> TrainedModels {
+        var times = StageTimes()
+        let indexingStarted = ContinuousClock.now
         var users = IDMap()
         var items = IDMap()
         // Every interaction that tells something of a user's taste, valued at its implicit strength (0: seen,
@@ -117,6 +122,7 @@ public enum ModelTraining {
             }
         }
         interactions = strongestPerPair(interactions)
+        times.add("index rows", seconds: StageTimes.seconds(ContinuousClock.now - indexingStarted))
         let als = parameters.implicitALS
         let validation: ValidationSplit.Holdout = parameters.holdout == .latest ? .latest : .random(seed: parameters.seed)
         func input(_ interactions: [Interaction]) -> TopNSelection.Input {
@@ -130,6 +136,7 @@ public enum ModelTraining {
 
         // Offline evaluation: each user's latest interactions (or a random share) are the test, their
         // positives the hits.
+        let splitStarted = ContinuousClock.now
         let (train, test) = parameters.holdout == .latest
             ? Splits.temporal(interactions, testFraction: parameters.testFraction)
             : Splits.random(interactions, testFraction: parameters.testFraction, seed: parameters.seed)
@@ -137,31 +144,47 @@ public enum ModelTraining {
         for interaction in test where interaction.value >= 1 { relevant[interaction.user, default: []].insert(interaction.item) }
         var seen: [Int32: Set<Int32>] = [:]
         for interaction in train { seen[interaction.user, default: []].insert(interaction.item) }
+        times.add("test split", seconds: StageTimes.seconds(ContinuousClock.now - splitStarted))
         func ranking(_ recommend: (Int32) -> [Int32]) -> Metrics.Ranking {
             var lists: [Int32: [Int32]] = [:]
             for user in relevant.keys { lists[user] = recommend(user) }
             return Metrics.ranking(recommendations: lists, relevant: relevant, k: parameters.k, catalogSize: items.count)
         }
         let trainInput = input(train)
-        let choice = TopNSelection.choose(trainInput)
-        let evaluated = TopNSelection.fit(choice, on: trainInput)
-        let topRanking = ranking { user in evaluated.recommend(user: user, k: parameters.k, excluding: seen[user] ?? []).map(\.item) }
+        var choiceTimes = StageTimes()
+        let choice = TopNSelection.choose(trainInput, times: &choiceTimes)
+        times.add(choiceTimes, prefix: "top-n choice: ")
+        let evaluated = times.measure("test: fit chosen top-n") { TopNSelection.fit(choice, on: trainInput) }
+        let topRanking = times.measure("test: evaluate chosen top-n") {
+            ranking { user in evaluated.recommend(user: user, k: parameters.k, excluding: seen[user] ?? []).map(\.item) }
+        }
+        let curveStarted = ContinuousClock.now
 
         // ALS's learning curve (and its figure beside the served model's).
         let alsMatrix = InteractionMatrix(trainInput.alsInput(train), userCount: users.count, itemCount: items.count)
-        var curve: [(iterations: Int, ndcg: Double)] = []
-        for iterations in curveIterations where iterations < parameters.alsIterations {
-            var configuration = als
-            configuration.iterations = iterations
-            let model = ImplicitALS.fit(alsMatrix, configuration: configuration)
-            curve.append((iterations, ranking { model.recommend(user: Int($0), k: parameters.k, excluding: seen[$0] ?? []) }.ndcg))
+        // One fit gives every point (the model after i iterations is what a fit of i iterations returns); where
+        // ALS is the served model, its full fit is `evaluated`, so this one stops at the curve's last point.
+        let points = curveIterations.filter { $0 < parameters.alsIterations }
+        var curveNDCG: [Int: Double] = [:]
+        func scoreCurve(_ iterations: Int, _ model: ImplicitALS) {
+            curveNDCG[iterations] = ranking { model.recommend(user: Int($0), k: parameters.k, excluding: seen[$0] ?? []) }.ndcg
         }
         let alsRanking: Metrics.Ranking
-        if case .implicitALS = evaluated { alsRanking = topRanking } else {
-            let model = ImplicitALS.fit(alsMatrix, configuration: als)
+        if case .implicitALS = evaluated {
+            alsRanking = topRanking
+            if let last = points.max() {
+                var configuration = als
+                configuration.iterations = last
+                let model = ImplicitALS.fit(alsMatrix, configuration: configuration, observing: Set(points), scoreCurve)
+                scoreCurve(last, model)
+            }
+        } else {
+            let model = ImplicitALS.fit(alsMatrix, configuration: als, observing: Set(points), scoreCurve)
             alsRanking = ranking { model.recommend(user: Int($0), k: parameters.k, excluding: seen[$0] ?? []) }
         }
+        var curve: [(iterations: Int, ndcg: Double)] = points.map { ($0, curveNDCG[$0]!) }
         curve.append((parameters.alsIterations, alsRanking.ndcg))
+        times.add("test: als learning curve", seconds: StageTimes.seconds(ContinuousClock.now - curveStarted))
         let trainPopularity = Popularity(train, itemCount: items.count) { $0.value >= 1 }
         let popularityRanking = ranking { user in trainPopularity.top(parameters.k) { seen[user]?.contains(Int32($0)) ?? false } }
         var metrics: [String: Double] = [
@@ -197,7 +220,9 @@ public enum ModelTraining {
             let (fitPart, validation) = parameters.holdout == .latest
                 ? Splits.temporal(ratingTrain, testFraction: 0.1)
                 : Splits.random(ratingTrain, testFraction: 0.1, seed: parameters.seed)
-            let (model, history) = BiasedMF.fit(train: fitPart, validation: validation, userCount: users.count, itemCount: items.count, configuration: configuration)
+            let (model, history) = times.measure("ratings: biased mf fit (validation)") {
+                BiasedMF.fit(train: fitPart, validation: validation, userCount: users.count, itemCount: items.count, configuration: configuration)
+            }
             metrics["biased_mf.rmse"] = model.rmse(on: ratingTest)
             metrics["validation.biased_mf.rmse"] = model.rmse(on: validation)
             var bayesian = BayesianMF.Configuration()
@@ -208,22 +233,30 @@ public enum ModelTraining {
             var recentBias: BayesianFoldIn.RecentBias?
             var calibration: PopularityCalibration?
             if parameters.bayesianSweeps > 0 {
-                let candidate = BayesianMF.fit(train: fitPart, userCount: users.count, itemCount: items.count, configuration: bayesian)
-                metrics["bayesian_mf.rmse"] = candidate.rmse(on: ratingTest)
-                metrics["validation.bayesian_mf.rmse"] = candidate.rmse(on: validation)
+                let candidate = times.measure("ratings: bayesian mf fit (validation)") {
+                    BayesianMF.fit(train: fitPart, userCount: users.count, itemCount: items.count, configuration: bayesian)
+                }
+                times.measure("ratings: bayesian mf evaluate") {
+                    metrics["bayesian_mf.rmse"] = candidate.rmse(on: ratingTest)
+                    metrics["validation.bayesian_mf.rmse"] = candidate.rmse(on: validation)
+                }
                 bayesianWins = metrics["validation.bayesian_mf.rmse"]! < metrics["validation.biased_mf.rmse"]!
                 if bayesianWins {
                     // What the API serves is the fold-in of a user's ratings: whether their latest ratings
                     // carry a bias of their own is chosen on the same validation split.
                     var served = BayesianFoldIn(candidate, keeping: parameters.bayesianSamplesServed)
-                    let choice = ModelSelection.recentBias(served, fit: fitPart, validation: validation)
+                    let choice = times.measure("ratings: recent-bias choice") { ModelSelection.recentBias(served, fit: fitPart, validation: validation) }
                     recentBias = choice.recentBias
                     metrics["validation.bayesian_mf.fold_in.rmse"] = choice.withoutRMSE
                     metrics["validation.bayesian_mf.recent_bias.rmse"] = choice.validationRMSE
                     served.recentBias = recentBias
                     // Then whether a correction by the item's rating count helps (out of sample, within validation).
                     let fitCounts = PopularityCalibration.counts(fitPart, itemCount: items.count)
-                    let calibrationChoice = ModelSelection.popularityCalibration(served, fit: fitPart, validation: validation, counts: fitCounts)
+                    let calibrationChoice = times.measure("ratings: popularity calibration choice") {
+                        ModelSelection.popularityCalibration(served, fit: fitPart, validation: validation, counts: fitCounts)
+                    }
+                    let foldInTestStarted = ContinuousClock.now
+                    defer { times.add("ratings: fold-in test rmse", seconds: StageTimes.seconds(ContinuousClock.now - foldInTestStarted)) }
                     calibration = calibrationChoice.calibration
                     metrics["validation.bayesian_mf.calibrated.rmse"] = calibrationChoice.crossValidatedRMSE
                     // On the test part, each user's training ratings folded in, as the API would (the item counts
@@ -250,9 +283,13 @@ public enum ModelTraining {
             // Production: all ratings; biased MF as many epochs as validation chose (it stays in the bundle
             // either way, for artifacts read by an API that predates the Bayesian fold-in).
             configuration.maximumEpochs = max(1, history.bestEpoch + 1)
-            ratingModel = BiasedMF.fit(train: ratings, userCount: users.count, itemCount: items.count, configuration: configuration).model
+            ratingModel = times.measure("final: biased mf fit") {
+                BiasedMF.fit(train: ratings, userCount: users.count, itemCount: items.count, configuration: configuration).model
+            }
             if bayesianWins {
-                let production = BayesianMF.fit(train: ratings, userCount: users.count, itemCount: items.count, configuration: bayesian)
+                let production = times.measure("final: bayesian mf fit") {
+                    BayesianMF.fit(train: ratings, userCount: users.count, itemCount: items.count, configuration: bayesian)
+                }
                 bayesianRatings = BayesianFoldIn(production, keeping: parameters.bayesianSamplesServed)
                 bayesianRatings?.recentBias = recentBias
                 if let calibration {
@@ -263,22 +300,26 @@ public enum ModelTraining {
 
         // Production: the chosen kind on everything (ALS too: fold-in and reasons use its factors).
         let fullInput = input(interactions)
-        let production = TopNSelection.fit(choice, on: fullInput)
+        let production = times.measure("final: top-n fit") { TopNSelection.fit(choice, on: fullInput) }
         var sequenceAwareEASE: SequenceAwareEASE?
         let productionALS: ImplicitALS
         switch production {
         case .implicitALS(let model): productionALS = model
         case .sequenceAwareEASE(let model):
             sequenceAwareEASE = model
-            productionALS = ImplicitALS.fit(InteractionMatrix(fullInput.alsInput(interactions), userCount: users.count, itemCount: items.count), configuration: als)
+            productionALS = times.measure("final: als fit (fold-in and reasons)") {
+                ImplicitALS.fit(InteractionMatrix(fullInput.alsInput(interactions), userCount: users.count, itemCount: items.count), configuration: als)
+            }
         }
-        let popularity = Popularity(interactions, itemCount: items.count) { $0.value >= 1 }
-        let histories = UserHistories(interactions, userCount: users.count, weight: TopNSelection.historyWeight(choice, input: fullInput))
-        let bundle = ModelBundle(
-            userIDs: users.ids, itemIDs: items.ids, implicitALS: productionALS, ratings: ratingModel, popularity: popularity.scores,
-            histories: histories, sequenceAwareEASE: sequenceAwareEASE, bayesianRatings: bayesianRatings
-        )
-        return TrainedModels(bundle: bundle, metrics: metrics, chosen: chosen, learningCurve: curve)
+        let bundle = times.measure("final: popularity, histories, bundle") {
+            let popularity = Popularity(interactions, itemCount: items.count) { $0.value >= 1 }
+            let histories = UserHistories(interactions, userCount: users.count, weight: TopNSelection.historyWeight(choice, input: fullInput))
+            return ModelBundle(
+                userIDs: users.ids, itemIDs: items.ids, implicitALS: productionALS, ratings: ratingModel, popularity: popularity.scores,
+                histories: histories, sequenceAwareEASE: sequenceAwareEASE, bayesianRatings: bayesianRatings
+            )
+        }
+        return TrainedModels(bundle: bundle, metrics: metrics, chosen: chosen, learningCurve: curve, stageTimes: times)
     }
 
     /// One interaction per (user, item): the strongest signal, at its latest time.

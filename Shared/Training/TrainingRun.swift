@@ -171,12 +171,19 @@ public struct TrainingRun: Sendable {
 
     public func train(domain: String, force: Bool, codeRevision: String) async throws -> TrainingSummary {
         let started = ContinuousClock.now
+        var times = StageTimes()
         let rows = try await readRows(domain: domain)
+        times.add("read rows from postgresql", seconds: (ContinuousClock.now - started).inSeconds)
         guard !rows.isEmpty else { throw TrainingError.noData(domain: domain) }
         logger.info("training", metadata: ["domain": "\(domain)", "rows": "\(rows.count)"])
         // Seconds of CPU: on a thread of its own, not on the cooperative pool other tasks need.
         let parameters = configuration.parameters
+        let trainStarted = ContinuousClock.now
         let trained = await onDedicatedThread { ModelTraining.train(rows: rows, parameters: parameters) }
+        // The pure stages; what the training took beside them (index maps and the like) shows as "other".
+        times.add(trained.stageTimes, prefix: "")
+        times.add("train: other", seconds: max(0, (ContinuousClock.now - trainStarted).inSeconds - trained.stageTimes.totalSeconds))
+        let writeStarted = ContinuousClock.now
         let now = EventTimestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
         let manifest = ModelManifest(
             kind: try Self.eventDomain(domain).rawValue + "-bundle", domain: domain, version: Self.newVersion(domain: domain, at: now),
@@ -188,6 +195,8 @@ public struct TrainingRun: Sendable {
         // Absolute in the registry: the API and other tools may run from another directory.
         let written = try artifacts.write(artifact)
         let path = written.hasPrefix("/") ? written : FileManager.default.currentDirectoryPath + "/" + written
+        times.add("encode and write artifact", seconds: (ContinuousClock.now - writeStarted).inSeconds)
+        let registerStarted = ContinuousClock.now
         try await registry.register(manifest, path: path, sha256: artifact.payloadSHA256)
         let previous = try await registry.production(domain: domain)
         let decision = try await registry.promote(
@@ -200,9 +209,13 @@ public struct TrainingRun: Sendable {
         let protected = Set([production?.version, production?.replacedVersion].compactMap { $0 })
         let pruned = artifacts.prune(domain: domain, keep: configuration.keepVersions, protected: protected)
         if !pruned.isEmpty { logger.info("pruned old artifacts", metadata: ["versions": "\(pruned)"]) }
+        times.add("register, promote, announce, prune", seconds: (ContinuousClock.now - registerStarted).inSeconds)
+        for stage in times.stages {
+            logger.info("stage time", metadata: ["stage": "\(stage.name)", "seconds": "\(String(format: "%.2f", stage.seconds))", "count": "\(stage.count)"])
+        }
         let reportPath = try TrainingReport.write(
             manifest: manifest, curve: trained.learningCurve, previous: previous, decision: decision,
-            seconds: (ContinuousClock.now - started).inSeconds, next: artifacts.path(domain: domain, version: manifest.version)
+            seconds: (ContinuousClock.now - started).inSeconds, stages: times, next: artifacts.path(domain: domain, version: manifest.version)
         )
         return TrainingSummary(manifest: manifest, path: path, decision: decision, reportPath: reportPath)
     }
@@ -229,7 +242,7 @@ public struct TrainingRun: Sendable {
 enum TrainingReport {
     static func write(
         manifest: ModelManifest, curve: [(iterations: Int, ndcg: Double)], previous: RegistryEntry?, decision: PromotionDecision,
-        seconds: Double, next artifactPath: String
+        seconds: Double, stages: StageTimes, next artifactPath: String
     ) throws -> String {
         let base = String(artifactPath.dropLast(ArtifactStore.fileExtension.count))
         let svgPath = base + ".curve.svg"
@@ -252,6 +265,10 @@ enum TrainingReport {
         case .promoted(let replacing): lines += ["", "**Promoted** to production" + (replacing.map { " (replacing \($0))" } ?? "") + "."]
         case .rejected(let reason): lines += ["", "**Not promoted**: \(reason)."]
         }
+        // One `stage:` line each, for scripts (scripts/bench/scale.sh reads them).
+        lines += ["", "Wall time by stage (a stage run several times adds up; `count` runs):", "", "```"]
+        lines += stages.stages.map { "stage: \($0.name) seconds=\(String(format: "%.2f", $0.seconds)) count=\($0.count)" }
+        lines += ["```"]
         lines += ["", "Learning curve (nDCG on the held-out latest interactions by ALS iterations):", "", "![learning curve](\((svgPath as NSString).lastPathComponent))", ""]
         let reportPath = base + ".report.md"
         try lines.joined(separator: "\n").write(toFile: reportPath, atomically: true, encoding: .utf8)

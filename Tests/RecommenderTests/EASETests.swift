@@ -34,6 +34,47 @@ struct EASETests {
         }
     }
 
+    @Test("the blocked inversion (several blocks of pivots, two threads) gives the closed form, as one pivot at a time does")
+    func blockedInversionMatchesTheClosedForm() {
+        // 150 items: three blocks of 64 pivots (the last one short), rows split over two threads.
+        let itemCount = 150
+        var generator = SeededRandom(seed: 5)
+        var data: [Interaction] = []
+        for user in 0..<400 {
+            var items = Set<Int32>()
+            for _ in 0..<(5 + Int(generator.next() % 40)) { items.insert(Int32(generator.next() % UInt64(itemCount))) }
+            for item in items.sorted() { data.append(.init(user: Int32(user), item: item, value: generator.nextUnit() < 0.2 ? 0.3 : 1)) }
+        }
+        var configuration = EASE.Configuration()
+        configuration.regularization = 20
+        let model = EASE.fit(InteractionMatrix(data, userCount: 400, itemCount: itemCount), configuration: configuration)
+        // The reference in Double: G = XᵀX + λI, inverted one pivot at a time.
+        let n = itemCount
+        var g = [Double](repeating: 0, count: n * n)
+        var rows: [Int32: [(Int, Double)]] = [:]
+        for interaction in data { rows[interaction.user, default: []].append((Int(interaction.item), Double(interaction.value))) }
+        for row in rows.values { for (a, x) in row { for (b, y) in row { g[a * n + b] += x * y } } }
+        for i in 0..<n { g[i * n + i] += 20 }
+        for k in 0..<n {
+            let inverse = 1 / g[k * n + k]
+            for j in 0..<n { g[k * n + j] *= inverse }
+            g[k * n + k] = inverse
+            for i in 0..<n where i != k {
+                let factor = g[i * n + k]
+                for j in 0..<n { g[i * n + j] -= factor * g[k * n + j] }
+                g[i * n + k] = -factor * inverse
+            }
+        }
+        var worst = 0.0
+        for i in 0..<n {
+            for j in 0..<n {
+                let expected = i == j ? 0 : -g[i * n + j] / g[j * n + j]
+                worst = max(worst, abs(Double(model.weights[i * n + j]) - expected))
+            }
+        }
+        #expect(worst < 1e-4, "largest difference from the closed form: \(worst)")
+    }
+
     @Test("recommends unseen items of the user's own taste group")
     func learnsGroups() {
         let data = ImplicitALSTests.plantedGroups()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cost curves (issue 22), first slice: how training grows with events, users and items.
+# Cost curves (issue 22): how training, serving, Redis and the feature writer grow with events, users and items.
 #
 # For each size, MovieLens-100K-shaped synthetic ratings (`trainer bootstrap --synthetic-movies`,
 # Shared/Datasets/SyntheticMovies.swift) are loaded into a fresh PostgreSQL schema by the trainer's one
@@ -7,11 +7,25 @@
 # /usr/bin/time -v. One line per size and candidate set:
 #
 #   events=… users=… items=… candidates=… bootstrap_s=… train_s=… train_peak_mib=… artifact_mib=… model=<top-N kind that won> rating_model=…
+#     [load_s=… api_p50_ms=… api_p99_ms=… api_failed=… api_rss_mib=…]   (the first candidate set's line)
+#     [backfill_events_per_s=… redis_bytes_per_user=… redis_bytes_per_item=… redis_bytes_per_event=…]   (the size's last line)
 #
 # train_s is the whole command's wall time (read the store, fit and validate every candidate, the rating
 # models too, write the artifact, register, announce); train_peak_mib its peak RSS; artifact_mib the
-# artifact written. Not measured yet (so not printed): serving (artifact load time, API p50/p99 and RSS),
-# Redis bytes per user and item, the processor's events/s.
+# artifact written. Serving (SCALE_SERVING=1): the inference API (release) started on the stack with the
+# model just trained in production: load_s is its artifact read, check and decode (its `serving model` log
+# line), then loadgen's open-loop mix (50 % known users 1…943, 20 % new users, 30 % anonymous; as
+# scripts/bench/inference.sh) at SCALE_API_RATE requests/s for 10 s: api_p50_ms, api_p99_ms from each
+# request's due time, api_failed; api_rss_mib the API's peak RSS after it. loadgen runs on the same 2 cores.
+# Redis (SCALE_REDIS=1, after training and serving): the size's ratings moved into the last 6 days (same
+# order and spacing, in this size's schema only) and applied to Redis under a key prefix of their own by
+# `trainer backfill-features --since 7d` (the processor's feature writer, read from PostgreSQL instead of
+# Kafka): backfill_events_per_s is its rate; redis_bytes_per_user the MEMORY USAGE of the users' keys
+# ({u:…}) over the users, redis_bytes_per_item that of the popularity keys ({pop:…}) over the items,
+# redis_bytes_per_event that of the event-id keys ({ids:…}, kept for deduplication) over the events.
+# The wall time of each training stage (the report's `stage:` lines) goes to standard error
+# and .run/scale/<size>/<candidates>/stages.txt. The processor's own events/s through Kafka is not measured
+# here (the feature writer's rate through the backfill stands for it). Plots: scripts/bench/scale_plot.py.
 #
 # Sizes (SCALE_SIZES, default "1 10"): multiples of MovieLens 100K, or EVENTSxUSERSxITEMS for any other.
 #   1   →    100 000 events,   943 users,  1 682 items (MovieLens 100K's dimensions)
@@ -32,6 +46,10 @@
 #   SEED          the generator's seed                                       [100]
 #   BIN_DIR       where trainer is; built with swift build -c release only
 #                 when this is the default and it is missing                 [.build/release]
+#   SCALE_SERVING 1: after the first candidate set's training, serve its model (below)      [1]
+#   SCALE_API_PORT  the inference API's port while it is measured            [23081]
+#   SCALE_API_RATE  requests/s offered to it, open loop                      [2000]
+#   SCALE_REDIS   1: the Redis figures (below)                               [1]
 #   SCALE_REDIS_PORT, SCALE_PG_PORT, SCALE_KAFKA_PORT  the private stack     [23379, 23432, 23092]
 # Work files: .run/scale/<size>/ (the bootstrap's log and /usr/bin/time -v; per candidate set
 # the train log, its /usr/bin/time -v, artifacts and report).
@@ -41,6 +59,10 @@ cd "$(dirname "$0")/../.."
 SCALE_SIZES="${SCALE_SIZES:-1 10}"
 SCALE_CANDIDATES="${SCALE_CANDIDATES:-auto implicit-als}"
 SEED="${SEED:-100}"
+SCALE_SERVING="${SCALE_SERVING:-1}"
+SCALE_API_PORT="${SCALE_API_PORT:-23081}"
+SCALE_API_RATE="${SCALE_API_RATE:-2000}"
+SCALE_REDIS="${SCALE_REDIS:-1}"
 BIN_DIR="${BIN_DIR:-.build/release}"
 export STACK_RUN_DIR=.run/scale/stack REDIS_PORT="${SCALE_REDIS_PORT:-23379}" PG_PORT="${SCALE_PG_PORT:-23432}" KAFKA_PORT="${SCALE_KAFKA_PORT:-23092}"
 
@@ -70,10 +92,22 @@ if [ ! -x "$BIN_DIR/trainer" ]; then
   swift build -c release --product trainer >&2
 fi
 TRAINER="$BIN_DIR/trainer"
+if [ "$SCALE_SERVING" = 1 ]; then
+  for binary in inference-api loadgen; do
+    if [ ! -x "$BIN_DIR/$binary" ]; then
+      [ "$BIN_DIR" = .build/release ] || die "no $binary in BIN_DIR=$BIN_DIR"
+      log "release build of $binary"
+      swift build -c release --product "$binary" >&2
+    fi
+  done
+fi
 
-# Stop on exit exactly the stack components this run started.
+# Stop on exit exactly the stack components this run started (and the API, if one is being measured).
 started=()
+api_pid=""
 cleanup() {
+  [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
+
   if [ "${#started[@]}" -gt 0 ]; then
     log "stopping ${started[*]}"
     bash scripts/stack.sh stop "${started[@]}" >&2 || true
@@ -92,6 +126,52 @@ wall_seconds() {
     | awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; printf "%.1f", s }'
 }
 peak_mib() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1" | awk '{ printf "%.0f", $1 / 1024 }'; }
+
+# serve DIR sets served to " load_s=… api_p50_ms=… api_p99_ms=… api_failed=… api_rss_mib=…": the production model served
+# by a fresh inference API, measured as the header says (its log and loadgen's summary left in DIR).
+serve() {
+  local dir=$1 load_s="" summary
+  STREAMREC_LOG_LEVEL=info STREAMREC_HTTP_PORT="$SCALE_API_PORT" "$BIN_DIR/inference-api" > "$dir/api.log" 2>&1 &
+  api_pid=$!
+  for _ in $(seq 600); do
+    # The line as text (load_seconds=0.639) or JSON ("load_seconds":"0.639"), whichever the log format is.
+    load_s="$(grep -oE 'load_seconds"?[=:]"?[0-9.]+' "$dir/api.log" | head -n 1 | grep -oE '[0-9.]+$' || true)"
+    [ -n "$load_s" ] && curl -fs "http://127.0.0.1:$SCALE_API_PORT/readyz" > /dev/null 2>&1 && break
+    kill -0 "$api_pid" 2>/dev/null || { cat "$dir/api.log" >&2; die "inference-api exited"; }
+    sleep 0.2
+  done
+  [ -n "$load_s" ] || die "inference-api served no model in 120 s (see $dir/api.log)"
+  "$BIN_DIR/loadgen" --api "127.0.0.1:$SCALE_API_PORT" --rate 0 --probes-per-second 0 --api-rate "$SCALE_API_RATE" --seconds 10 \
+    > "$dir/loadgen.txt" 2> "$dir/loadgen.err" || { cat "$dir/loadgen.err" >&2; die "loadgen failed"; }
+  summary="$(tr ' ' '\n' < "$dir/loadgen.txt" | grep -E '^api_(p50_ms|p99_ms|failed)=' | tr '\n' ' ')"
+  served="$(printf ' load_s=%s %sapi_rss_mib=%s' "$load_s" "$summary" "$(awk '/VmHWM/ { printf "%d", $2 / 1024 }' "/proc/$api_pid/status")")"
+  kill "$api_pid" && wait "$api_pid" 2>/dev/null || true
+  api_pid=""
+}
+
+# redis_bytes PATTERN → the summed MEMORY USAGE of the keys matching PATTERN.
+redis_bytes() {
+  redis-cli -p "$REDIS_PORT" --scan --pattern "$1" | awk '{ print "MEMORY USAGE " $0 " SAMPLES 0" }' \
+    | redis-cli -p "$REDIS_PORT" | awk '{ s += $1 } END { printf "%.0f", s }'
+}
+
+# redis_figures SIZE EVENTS USERS ITEMS DIR sets redis_line to " backfill_events_per_s=… redis_bytes_per_user=…
+# redis_bytes_per_item=… redis_bytes_per_event=…" as the header says.
+redis_figures() {
+  local size=$1 events=$2 users=$3 items=$4 dir=$5 prefix="scale-$1:v2" rate user_bytes pop_bytes id_bytes
+  psql_app -c "SET search_path TO $schema" -c "UPDATE interactions SET occurred_at = now() - interval '6 days'
+      + (occurred_at - b.lo) * (extract(epoch FROM interval '6 days' - interval '2 minutes') / greatest(1, extract(epoch FROM b.hi - b.lo)))
+      FROM (SELECT min(occurred_at) AS lo, max(occurred_at) AS hi FROM interactions) AS b"
+  STREAMREC_FEATURES_KEY_PREFIX="$prefix" /usr/bin/time -v -o "$dir/backfill.time" "$TRAINER" backfill-features --domain movies --since 7d \
+    > "$dir/backfill.log" 2>&1 || { cat "$dir/backfill.log" >&2; die "${size}x: backfill-features failed"; }
+  grep '^backfill-features: read' "$dir/backfill.log" | sed "s/^/scale: ${size}x: /" >&2 || true
+  rate="$(sed -n 's/^backfill-features: read.*; \([0-9]*\) events\/s$/\1/p' "$dir/backfill.log" | tail -n 1)"
+  user_bytes="$(redis_bytes "$prefix:{u:*")"
+  pop_bytes="$(redis_bytes "$prefix:{pop:*")"
+  id_bytes="$(redis_bytes "$prefix:{ids:*")"
+  redis_line="$(awk -v r="$rate" -v u="$user_bytes" -v p="$pop_bytes" -v i="$id_bytes" -v nu="$users" -v ni="$items" -v ne="$events" \
+    'BEGIN { printf " backfill_events_per_s=%s redis_bytes_per_user=%.0f redis_bytes_per_item=%.0f redis_bytes_per_event=%.1f", r, u / nu, p / ni, i / ne }')"
+}
 
 results=()
 for size in $SCALE_SIZES; do
@@ -127,13 +207,28 @@ for size in $SCALE_SIZES; do
     model="$(grep -o 'top_n\.kind=[a-z-]*' "$report" | head -n 1 | cut -d= -f2)"
     rating_model="$(grep -oE 'ratings\.kind=[a-z-]*' "$report" | head -n 1 | cut -d= -f2 || true)"
     artifact_mib="$(stat -c %s "$artifact" | awk '{ printf "%.1f", $1 / 1048576 }')"
+    # The run's wall time by stage (the report's `stage:` lines), kept beside the run and shown.
+    grep '^stage: ' "$report" > "$run/stages.txt" || true
+    sed "s/^/scale: ${size}x: /" "$run/stages.txt" >&2
 
     line="events=$events users=$users items=$items candidates=$candidates bootstrap_s=$bootstrap_s train_s=$(wall_seconds "$run/train.time")"
     line+=" train_peak_mib=$(peak_mib "$run/train.time") artifact_mib=$artifact_mib model=${model:-unknown}"
     [ -n "$rating_model" ] && line+=" rating_model=$rating_model"
+    # The first candidate set's model is production (the first one registered in this schema).
+    if [ "$SCALE_SERVING" = 1 ] && [ "$candidates" = "${SCALE_CANDIDATES%% *}" ]; then
+      log "${size}x: serving it: inference-api, loadgen at $SCALE_API_RATE requests/s"
+      serve "$run"
+      line+="$served"
+    fi
     results+=("$line")
     log "${size}x: $line"
   done
+  if [ "$SCALE_REDIS" = 1 ]; then
+    log "${size}x: Redis: the ratings moved into the last 6 days and backfilled"
+    redis_figures "$size" "$events" "$users" "$items" "$work"
+    results[${#results[@]}-1]+="$redis_line"
+    log "${size}x: ${results[${#results[@]}-1]}"
+  fi
 done
 
 printf '%s\n' "${results[@]}"

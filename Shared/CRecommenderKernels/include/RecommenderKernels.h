@@ -27,4 +27,13 @@ void sr_als_solve_rows(
 /// rows (an item–item model's scores for a history). Column blocks keep a stretch of output in L1
 /// across the rows.
 void sr_weighted_rows_sum(const float *matrix, long columns, const int32_t *rows, const float *weights, long count, float *output);
+/// Blocked Gauss–Jordan inversion of a symmetric positive definite n × n matrix `a` (row-major, in place),
+/// the sweep operator over a block of `bs` ≤ 256 pivots [kb, kb + bs) at a time: sr_sweep_prepare (P = A_KK⁻¹
+/// into pinv, bs × bs; panel = P · A_K* with zero K columns, bs × n), then sr_sweep_update_rows and
+/// sr_sweep_pivot_columns over every row (disjoint row ranges may run on different threads), then
+/// sr_sweep_finish. Sweeping every block in turn leaves A⁻¹.
+void sr_sweep_prepare(float *a, long n, long kb, int bs, float *pinv, float *panel);
+void sr_sweep_update_rows(float *a, long n, long kb, int bs, const float *panel, long rowBegin, long rowEnd);
+void sr_sweep_pivot_columns(float *a, long n, long kb, int bs, const float *pinv, long rowBegin, long rowEnd);
+void sr_sweep_finish(float *a, long n, long kb, int bs, const float *pinv, const float *panel);
 #endif
