@@ -100,11 +100,7 @@ struct PostgresClientTests {
             rows.appendTimestamp(millisecondsSinceEpoch: time)
             rows.endRow()
         }
-        let copy = rows
-        let copied = try await client.withConnection { session in
-            try await session.copyIn(table: table, columns: ["id", "name", "score", "at"], rows: copy)
-        }
-        #expect(copied == times.count)
+        #expect(try await client.copyIn(table: table, columns: ["id", "name", "score", "at"], rows: rows) == times.count)
         let stored = try await client.query("""
             SELECT id, name, score, (extract(epoch FROM at) * 1000000)::bigint FROM \(identifier: table) ORDER BY id
             """)
@@ -118,20 +114,14 @@ struct PostgresClientTests {
         var bad = PostgresCopyRows()
         bad.append("nul\u{0}")
         bad.endRow()
-        let badRows = bad
-        await #expect(throws: PostgresError.self) {
-            try await client.withConnection { session in try await session.copyIn(table: table, columns: ["name"], rows: badRows) }
-        }
+        await #expect(throws: PostgresError.self) { try await client.copyIn(table: table, columns: ["name"], rows: bad) }
         var uneven = PostgresCopyRows()
         uneven.append(Int64(1))
         uneven.endRow()
         uneven.append(Int64(2))
         uneven.append("x")
         uneven.endRow()
-        let unevenRows = uneven
-        await #expect(throws: PostgresError.self) {
-            try await client.withConnection { session in try await session.copyIn(table: table, columns: ["id"], rows: unevenRows) }
-        }
+        await #expect(throws: PostgresError.self) { try await client.copyIn(table: table, columns: ["id"], rows: uneven) }
         #expect(try await client.query("SELECT count(*) FROM \(identifier: table)")[0].decode(0, as: Int.self) == times.count)
         try await client.query("DROP TABLE \(identifier: table)")
     }
