@@ -24,35 +24,28 @@ public struct TrainingStore: Sendable {
     @discardableResult
     public func append(_ interactions: [FeatureEvent]) async throws -> Int {
         guard !interactions.isEmpty else { return 0 }
-        // Written straight into COPY's text format: a boxed value per column cost more than the rows.
-        var rows = PostgresCopyRows(reservingBytes: interactions.count * 160)
-        for item in interactions {
+        let rows: [[(any PostgresEncodable)?]] = interactions.map { item in
             let event = item.event
-            rows.append(event.eventID)
-            rows.append(event.domain.rawValue)
-            rows.append(event.type.rawValue)
-            rows.append(event.userID)
-            rows.append(event.subjectID)
+            var value: Double?
+            var option: String?
             switch event.payload {
-            case .rating(let rating): rows.append(rating)
-            case .view(let seconds?): rows.append(seconds)
-            default: rows.appendNull()
+            case .rating(let rating): value = rating
+            case .view(let seconds): value = seconds
+            case .vote(let optionID): option = optionID
+            default: break
             }
-            if case .vote(let option) = event.payload { rows.append(option) } else { rows.appendNull() }
-            rows.appendTimestamp(millisecondsSinceEpoch: event.occurredAt.millisecondsSinceEpoch)
-            rows.append(item.position.topic)
-            rows.append(Int64(item.position.partition))
-            rows.append(item.position.offset)
-            rows.endRow()
+            return [
+                event.eventID, event.domain.rawValue, event.type.rawValue, event.userID, event.subjectID, value, option,
+                Self.date(event.occurredAt), item.position.topic, Int(item.position.partition), item.position.offset,
+            ]
         }
-        let copyRows = rows
         return try await postgres.withTransaction { session in
             // ON COMMIT DELETE ROWS: the staging table is empty at the start of every transaction.
             try await session.query("""
                 CREATE TEMPORARY TABLE IF NOT EXISTS interactions_staging
                     (LIKE interactions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
                 """)
-            try await session.copyIn(table: "interactions_staging", columns: Self.columns, rows: copyRows)
+            try await session.copyIn(table: "interactions_staging", columns: Self.columns, rows: rows)
             let list = Self.columns.joined(separator: ", ")
             let inserted = try await session.query(PostgresQuery(unsafeSQL: """
                 INSERT INTO interactions (\(list))

@@ -122,14 +122,6 @@ public struct PostgresSession: Sendable {
         }
     }
 
-    /// Rows already in `COPY`'s text format (``PostgresCopyRows``).
-    @discardableResult
-    public func copyIn(table: String, columns: [String], rows: PostgresCopyRows) async throws(PostgresError) -> Int {
-        try await run { (connection) throws(PostgresError) -> Int in
-            try connection.copyIn(table: table, columns: columns, rows: rows)
-        }
-    }
-
     /// Several statements of trusted SQL text (migration files); no parameters.
     public func executeScript(_ sql: String) async throws(PostgresError) {
         try await run { (connection) throws(PostgresError) in try connection.executeScript(sql) }

@@ -84,24 +84,6 @@ public final class PostgresConnection: PooledConnection, @unchecked Sendable {
     public func copyIn(
         table: String, columns: [String], rows: some Sequence<[(any PostgresEncodable)?]>
     ) throws(PostgresError) -> Int {
-        var copy = PostgresCopyRows()
-        for row in rows {
-            for value in row {
-                if let value { copy.append(value.postgresText) } else { copy.appendNull() }
-            }
-            copy.endRow()
-            if copy.valuesPerRow != columns.count { break }
-        }
-        return try copyIn(table: table, columns: columns, rows: copy)
-    }
-
-    /// Bulk-loads rows already in `COPY`'s text format (``PostgresCopyRows``). Rows holding a value that
-    /// cannot be sent, or of another width than `columns`, are refused before the COPY starts.
-    public func copyIn(table: String, columns: [String], rows: PostgresCopyRows) throws(PostgresError) -> Int {
-        if let failure = rows.failure { throw failure }
-        if let width = rows.valuesPerRow, width != columns.count {
-            throw .invalidParameter(index: 0, reason: "COPY row has \(width) values for \(columns.count) columns")
-        }
         let connection = try liveConnection()
         let columnList = columns.map(PostgresQuery.quoteIdentifier).joined(separator: ", ")
         let statement = "COPY \(Self.quoteQualifiedName(table)) (\(columnList)) FROM STDIN"
@@ -112,19 +94,54 @@ public final class PostgresConnection: PooledConnection, @unchecked Sendable {
         }
         PQclear(start)
 
-        let sent = rows.bytes.withUnsafeBufferPointer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { chars in
-                // In chunks of 64 KiB, as libpq sends them.
-                var from = 0
-                while from < chars.count {
-                    let length = min(1 << 16, chars.count - from)
-                    guard PQputCopyData(connection, chars.baseAddress! + from, Int32(length)) == 1 else { return false }
-                    from += length
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 16)
+        var failure: PostgresError?
+        func flush() -> Bool {
+            let ok = buffer.withUnsafeBufferPointer { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { chars in
+                    PQputCopyData(connection, chars.baseAddress, Int32(chars.count)) == 1
                 }
-                return true
+            }
+            buffer.removeAll(keepingCapacity: true)
+            return ok
+        }
+        rowLoop: for row in rows {
+            guard row.count == columns.count else {
+                failure = .invalidParameter(index: 0, reason: "COPY row has \(row.count) values for \(columns.count) columns")
+                break
+            }
+            for (index, value) in row.enumerated() {
+                if index > 0 { buffer.append(UInt8(ascii: "\t")) }
+                guard let value else {
+                    buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "N")])
+                    continue
+                }
+                for byte in value.postgresText.utf8 {
+                    switch byte {
+                    case 0:
+                        failure = .invalidParameter(index: index, reason: "text values cannot contain NUL bytes")
+                        break rowLoop
+                    case UInt8(ascii: "\\"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+                    case UInt8(ascii: "\t"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+                    case UInt8(ascii: "\n"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+                    case UInt8(ascii: "\r"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+                    default: buffer.append(byte)
+                    }
+                }
+            }
+            buffer.append(UInt8(ascii: "\n"))
+            if buffer.count >= 1 << 16, !flush() {
+                broken = true
+                throw .connectionLost(Self.message(PQerrorMessage(connection)))
             }
         }
-        guard sent, PQputCopyEnd(connection, nil) == 1 else {
+        if failure == nil, !buffer.isEmpty, !flush() {
+            broken = true
+            throw .connectionLost(Self.message(PQerrorMessage(connection)))
+        }
+        // Ending with an error message aborts the COPY on the server: nothing of it is kept.
+        guard PQputCopyEnd(connection, failure == nil ? nil : "aborted by client") == 1 else {
             broken = true
             throw .connectionLost(Self.message(PQerrorMessage(connection)))
         }
@@ -137,6 +154,7 @@ public final class PostgresConnection: PooledConnection, @unchecked Sendable {
                 serverError = serverError ?? error
             }
         }
+        if let failure { throw failure }
         if let serverError { throw serverError }
         return copied
     }

@@ -86,46 +86,6 @@ struct PostgresClientTests {
         try await client.query("DROP TABLE \(identifier: table)")
     }
 
-    @Test("rows written straight into COPY's format: text escaped, NULL, integers and exact timestamps")
-    func copyRowsWrittenAsBytes() async throws {
-        defer { Task { await client.shutdown() } }
-        try await client.query("CREATE TABLE \(identifier: table) (id bigint, name text, score float8, at timestamptz)")
-        // Before 1970, on a second's edge, and a millisecond a double cannot hold exactly.
-        let times: [Int64] = [-1, -86_400_001, 0, 1_733_000_000_000, 1_234_567_890_123, 253_402_300_799_999]
-        var rows = PostgresCopyRows()
-        for (index, time) in times.enumerated() {
-            rows.append(Int64(index) - 3)
-            rows.append("a\tb\nc\r\\d é")
-            if index % 2 == 0 { rows.append(Double(index) / 4) } else { rows.appendNull() }
-            rows.appendTimestamp(millisecondsSinceEpoch: time)
-            rows.endRow()
-        }
-        #expect(try await client.copyIn(table: table, columns: ["id", "name", "score", "at"], rows: rows) == times.count)
-        let stored = try await client.query("""
-            SELECT id, name, score, (extract(epoch FROM at) * 1000000)::bigint FROM \(identifier: table) ORDER BY id
-            """)
-        #expect(stored.count == times.count)
-        for (index, row) in stored.enumerated() {
-            #expect(try row.decode(0, as: Int64.self) == Int64(index) - 3)
-            #expect(try row.decode(1, as: String.self) == "a\tb\nc\r\\d é")
-            #expect(try row.decode(2, as: Double?.self) == (index % 2 == 0 ? Double(index) / 4 : nil))
-            #expect(try row.decode(3, as: Int64.self) == times[index] * 1000)
-        }
-        var bad = PostgresCopyRows()
-        bad.append("nul\u{0}")
-        bad.endRow()
-        await #expect(throws: PostgresError.self) { try await client.copyIn(table: table, columns: ["name"], rows: bad) }
-        var uneven = PostgresCopyRows()
-        uneven.append(Int64(1))
-        uneven.endRow()
-        uneven.append(Int64(2))
-        uneven.append("x")
-        uneven.endRow()
-        await #expect(throws: PostgresError.self) { try await client.copyIn(table: table, columns: ["id"], rows: uneven) }
-        #expect(try await client.query("SELECT count(*) FROM \(identifier: table)")[0].decode(0, as: Int.self) == times.count)
-        try await client.query("DROP TABLE \(identifier: table)")
-    }
-
     @Test("a COPY with a bad row stores nothing")
     func copyIsAllOrNothing() async throws {
         defer { Task { await client.shutdown() } }
