@@ -1,5 +1,6 @@
 import ClientRuntime
 import Events
+import Foundation
 import Logging
 import Redis
 import Synchronization
@@ -184,7 +185,7 @@ public final class FeatureWriter: Sendable {
         var statuses = [FeatureApplyOutcome.Status](repeating: .late, count: events.count)
         let oldestOnTime = now - configuration.horizonMilliseconds
         var onTime: [Int] = []
-        var stateKeys: [Int: String] = [:]
+        var stateKeys = [String](repeating: "", count: events.count)
         for (index, item) in events.enumerated() {
             if item.event.type.isCatalog {
                 statuses[index] = .catalog
@@ -216,15 +217,20 @@ public final class FeatureWriter: Sendable {
             }
         }
 
-        // Compute, in record order.
+        // Compute. First the event ids, in record order across all users: an id counts from one record
+        // only, under whichever user. The users' states are split into shards for the next step.
+        let shards = (0..<(onTime.count >= Self.shardingThreshold ? Self.computeShards : 1)).map { _ in UserStateShard() }
+        var states = reads.states
+        reads.states = [:]
+        for (key, state) in states { shards[UserStateShard.index(of: key, count: shards.count)].states[key] = state }
+        // Each state now has one reference, its shard's: changed in place, not copied.
+        states = [:]
         var firstRecord: [String: [String: String]] = [:]
         var newIDs: [String: [(id: String, record: String)]] = [:]
-        var popularity: [EventDomain: PopularityCall] = [:]
-        var touched: Set<String> = []
         for index in onTime {
             let item = events[index]
             let event = item.event
-            let stateKey = stateKeys[index]!
+            let stateKey = stateKeys[index]
             if let error = reads.refusedStates[stateKey] {
                 statuses[index] = .rejected(reason: "\(error)")
                 continue
@@ -249,19 +255,22 @@ public final class FeatureWriter: Sendable {
                 continue
             }
             if stored == nil { newIDs[idKey, default: []].append((event.eventID, record)) }
-            let field = item.position.partitionField
-            let trust = logs.trusted(reads.states[stateKey]?.appliedOffsets[field], field: field, topic: item.position.topic)
-            if trust.idIsStale { staleTopicIDs.withLock { _ = $0.insert(item.position.topic) } }
-            if let done = trust.offset, item.position.offset <= done {
-                statuses[index] = .replayed
-                continue
+            shards[UserStateShard.index(of: stateKey, count: shards.count)].indices.append(index)
+        }
+        // Then each user's events in record order, the shards at once on the cores.
+        let applied = popularityApplied, keysOfStates = stateKeys
+        await withTaskGroup(of: Void.self) { group in
+            for shard in shards.dropFirst() {
+                group.addTask { self.computeUsers(shard, events: events, stateKeys: keysOfStates, logs: logs, popularityApplied: applied) }
             }
-            touched.insert(stateKey)
-            // In place: the state was taken out of the cache, so no other copy shares its seen-set.
-            let effect = reads.states[stateKey, default: UserFeatureState()].apply(item, partitionField: field, topicID: trust.topicIDToStore, configuration: configuration)
-            statuses[index] = .applied(weightUnits: effect.weightUnits)
-            if let done = popularityApplied[event.domain]?[field], item.position.offset <= done { continue }
-            popularity[event.domain, default: PopularityCall(domain: event.domain, timeQuantum: popularityTimeQuantum)].add(item, index: index, effect: effect)
+            computeUsers(shards[0], events: events, stateKeys: keysOfStates, logs: logs, popularityApplied: applied)
+        }
+        var popularity: [EventDomain: PopularityCall] = [:]
+        for shard in shards {
+            for (index, status) in shard.statuses { statuses[index] = status }
+            for (domain, call) in shard.popularity {
+                if popularity[domain] == nil { popularity[domain] = call } else { popularity[domain]!.add(call) }
+            }
         }
         let rejected = statuses.count { if case .rejected = $0 { true } else { false } }
         if rejected > 1, rejected * 2 > events.count, let error = reads.refusedStates.values.first {
@@ -306,14 +315,45 @@ public final class FeatureWriter: Sendable {
             }
         }
         let usersStarted = ContinuousClock.now
-        try await writeUsers(touched, states: &reads.states, now: now)
+        try await writeUsers(shards, now: now)
         let loaded = reads.loaded
-        users.store(reads.states) { touched.contains($0) || loaded.contains($0) }
+        for shard in shards { users.store(shard.states) { shard.touched.contains($0) || loaded.contains($0) } }
         let finished = ContinuousClock.now
         return .done(FeatureApplyOutcome(
             statuses: statuses, readDuration: computeStarted - started, computeDuration: popularityStarted - computeStarted,
             popularityStepDuration: usersStarted - popularityStarted, userStepDuration: finished - usersStarted
         ))
+    }
+
+    /// How many shards a batch's users are computed in: one per core (at most 8).
+    static let computeShards = max(1, min(8, ProcessInfo.processInfo.activeProcessorCount))
+    /// Fewer on-time events than this are computed in one shard: a task costs more than they do.
+    static let shardingThreshold = 64
+
+    /// Applies a shard's events to its users' states, in record order (see ``applyOnce``): a record at or
+    /// below the user's applied offset of its partition is a replay; everything else changes the state.
+    private func computeUsers(
+        _ shard: UserStateShard, events: [FeatureEvent], stateKeys: [String], logs: PartitionLogs, popularityApplied: [EventDomain: [String: Int64]]
+    ) {
+        shard.statuses.reserveCapacity(shard.indices.count)
+        for index in shard.indices {
+            let item = events[index]
+            let event = item.event
+            let stateKey = stateKeys[index]
+            let field = item.position.partitionField
+            let trust = logs.trusted(shard.states[stateKey]?.appliedOffsets[field], field: field, topic: item.position.topic)
+            if trust.idIsStale { staleTopicIDs.withLock { _ = $0.insert(item.position.topic) } }
+            if let done = trust.offset, item.position.offset <= done {
+                shard.statuses.append((index, .replayed))
+                continue
+            }
+            shard.touched.insert(stateKey)
+            // In place: the state was taken out of the cache, so no other copy shares its seen-set.
+            let effect = shard.states[stateKey, default: UserFeatureState()].apply(item, partitionField: field, topicID: trust.topicIDToStore, configuration: configuration)
+            shard.statuses.append((index, .applied(weightUnits: effect.weightUnits)))
+            if let done = popularityApplied[event.domain]?[field], item.position.offset <= done { continue }
+            shard.popularity[event.domain, default: PopularityCall(domain: event.domain, timeQuantum: popularityTimeQuantum)].add(item, index: index, effect: effect)
+        }
     }
 
     private struct AttemptInterrupted: Error {
@@ -347,7 +387,7 @@ public final class FeatureWriter: Sendable {
     // MARK: - Read
 
     private func read(
-        _ events: [FeatureEvent], onTime: [Int], stateKeys: [Int: String], partitions: [EventDomain: [String: (topic: String, lastOffset: Int64)]], now: Int64
+        _ events: [FeatureEvent], onTime: [Int], stateKeys: [String], partitions: [EventDomain: [String: (topic: String, lastOffset: Int64)]], now: Int64
     ) async throws(RedisError) -> Reads {
         var reads = Reads()
         var wanted: [String] = []
@@ -355,7 +395,7 @@ public final class FeatureWriter: Sendable {
         var idsByKey: [String: [String]] = [:]
         var seenIDs: [String: Set<String>] = [:]
         for index in onTime {
-            let key = stateKeys[index]!
+            let key = stateKeys[index]
             if seenKeys.insert(key).inserted { wanted.append(key) }
             let event = events[index].event
             let idKey = reads.eventIDKey(event, keys: keys)
@@ -490,15 +530,36 @@ public final class FeatureWriter: Sendable {
         }
     }
 
-    private func writeUsers(_ touched: Set<String>, states: inout [String: UserFeatureState], now: Int64) async throws(RedisError) {
+    /// Each changed user's fields, encoded by its shard's task (the shards at once on the cores), then
+    /// written in one pipeline.
+    private func writeUsers(_ shards: [UserStateShard], now: Int64) async throws(RedisError) {
+        let commands = await withTaskGroup(of: [RedisCommand].self) { group in
+            for shard in shards.dropFirst() { group.addTask { self.userCommands(shard, now: now) } }
+            var all = userCommands(shards[0], now: now)
+            for await part in group { all.append(contentsOf: part) }
+            return all
+        }
+        for reply in try await redis.pipelineAcrossConnections(commands) {
+            switch reply {
+            case .error(let message): throw .server(message)
+            case .array(let results):
+                for result in results { if case .error(let message) = result { throw .server(message) } }
+            default: continue
+            }
+        }
+    }
+
+    /// The commands that write what changed of a shard's touched users (in no particular order: each
+    /// user's are one unit).
+    private func userCommands(_ shard: UserStateShard, now: Int64) -> [RedisCommand] {
         let idleSeconds = max(1, configuration.userIdleExpiry.components.seconds)
         // Setting the expiry on every write would double the commands; a day's staleness in 90 is nothing.
         let refreshAfter = min(idleSeconds * 100, 86_400_000)
         var commands: [RedisCommand] = []
-        commands.reserveCapacity(touched.count + touched.count / 8)
-        for key in touched.sorted() {
+        commands.reserveCapacity(shard.touched.count + shard.touched.count / 8)
+        func encode(_ key: String, _ state: inout UserFeatureState) {
             var set = RedisCommand("HSET", key)
-            let removed = states[key]!.takeChanges(into: &set)
+            let removed = state.takeChanges(into: &set)
             let setsFields = set.lengths.count > 2
             if removed.isEmpty {
                 if setsFields { commands.append(set) }
@@ -510,22 +571,17 @@ public final class FeatureWriter: Sendable {
                 if setsFields { commands.append(set) }
                 commands.append(RedisCommand("EXEC"))
             }
-            if now - states[key]!.expirySetAt >= refreshAfter {
+            if now - state.expirySetAt >= refreshAfter {
                 // A state holding votes never expires (as the tallies it counts in do not): forgotten, a
                 // later vote of the same user on the same poll would count a second time.
-                commands.append(states[key]!.votes.isEmpty ? RedisCommand("EXPIRE", key, idleSeconds) : RedisCommand("PERSIST", key))
-                states[key]!.expirySetAt = now
+                commands.append(state.votes.isEmpty ? RedisCommand("EXPIRE", key, idleSeconds) : RedisCommand("PERSIST", key))
+                state.expirySetAt = now
             }
-            states[key]!.writtenAt = now
+            state.writtenAt = now
         }
-        for reply in try await redis.pipelineAcrossConnections(commands) {
-            switch reply {
-            case .error(let message): throw .server(message)
-            case .array(let results):
-                for result in results { if case .error(let message) = result { throw .server(message) } }
-            default: continue
-            }
-        }
+        // One access to each state (it is changed in place).
+        for key in shard.touched { encode(key, &shard.states[key]!) }
+        return commands
     }
 }
 
@@ -533,7 +589,7 @@ public final class FeatureWriter: Sendable {
 /// item within the same time quantum (the greatest common divisor of the window buckets, so that every
 /// window puts them in the same bucket) and with the same groups add up, so key names are built per
 /// distinct (item, quantum), not per event.
-private struct PopularityCall {
+struct PopularityCall: Sendable {
     struct Aggregate: Hashable {
         var item: String
         var quantum: Int64
@@ -567,6 +623,22 @@ private struct PopularityCall {
             tallies[tally.poll, default: [:]][tally.to, default: 0] += 1
             tallyEvents[tally.poll, default: []].append(index)
         }
+    }
+
+    /// Adds another part's changes (a shard of the same batch's users): sums do not depend on the order.
+    mutating func add(_ other: PopularityCall) {
+        for (key, value) in other.weights {
+            if weights[key] == nil {
+                weights[key] = value
+            } else {
+                weights[key]!.units += value.units
+                weights[key]!.events.append(contentsOf: value.events)
+            }
+        }
+        for (poll, changes) in other.tallies {
+            for (option, change) in changes { tallies[poll, default: [:]][option, default: 0] += change }
+        }
+        for (poll, indices) in other.tallyEvents { tallyEvents[poll, default: []].append(contentsOf: indices) }
     }
 
     /// The script call's keys and arguments.
@@ -608,7 +680,7 @@ private struct PopularityCall {
 
 /// One popularity script call: bucket keys with their expiries and increments, tally keys with their
 /// changes, and the events behind each key (set aside if Redis refuses the key).
-private struct PopularityWrite: Sendable {
+struct PopularityWrite: Sendable {
     var bucketKeys: [String] = []
     var expiries: [Int64] = []
     var increments: [[String: Int64]] = []
