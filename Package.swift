@@ -120,6 +120,9 @@ let package = Package(
         ),
         // The public event contract v1: types, validation, canonical JSON, topics. Pure; no I/O.
         .target(name: "Events", path: "Shared/Events"),
+        // Online experiments: the experiment, sticky assignment, the significance test and intervals. Pure; shared
+        // by the live path (API, processor) and the trainer.
+        .target(name: "Experiments", dependencies: ["Events"], path: "Shared/Experiments"),
         // Public datasets' layouts (MovieLens) and the calibrated synthetic polls generator. Pure.
         .target(name: "Datasets", dependencies: ["Recommender", "Events"], path: "Shared/Datasets"),
         // Sending events to the ingest gateway over HTTP: dataset replay and load generation.
@@ -208,7 +211,7 @@ let package = Package(
         .target(
             name: "ModelRegistry",
             dependencies: [
-                "Events", "ModelStore", "Postgres", "Kafka", .product(name: "Logging", package: "swift-log"),
+                "Events", "Experiments", "ModelStore", "Postgres", "Kafka", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Shared/ModelRegistry"
@@ -231,7 +234,7 @@ let package = Package(
             name: "TrainerCommands",
             dependencies: [
                 "ServiceSupport", "ServiceConfiguration", "ClientRuntime", "Recommender", "Training", "Datasets", "ModelStore", "Kafka",
-                "Events", "Features", "LoadGeneration", "Postgres", "Redis",
+                "Events", "Features", "LoadGeneration", "Postgres", "Redis", "ModelRegistry", "Experiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -251,7 +254,7 @@ let package = Package(
         .target(
             name: "Inference",
             dependencies: [
-                "Events", "Features", "Serving", "ServiceConfiguration", "ClientConfiguration", "HTTPSupport", "ServiceSupport", "EventStore",
+                "Events", "Experiments", "Features", "Serving", "ServiceConfiguration", "ClientConfiguration", "HTTPSupport", "ServiceSupport", "EventStore",
                 "ModelRegistry", "ModelStore", "Redis", "Postgres", "Kafka",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -348,6 +351,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "EventsTests", dependencies: ["Events"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Events"]),
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender"]),
         .testTarget(name: "FeaturesTests", dependencies: ["Features", "Events", "Redis", "StackTestSupport"]),
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "Recommender", "Events"]),
@@ -397,7 +401,7 @@ let package = Package(
             name: "InferenceTests",
             dependencies: [
                 "Inference", "Serving", "Features", "Training", "Datasets", "Events", "Postgres", "Redis", "Kafka", "ServiceConfiguration", "HTTPSupport",
-                "ServiceSupport", "StackTestSupport", "ServingTestSupport",
+                "ServiceSupport", "StackTestSupport", "ServingTestSupport", "Experiments", "ModelRegistry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -105,6 +105,11 @@ public enum ClientConfigKeys {
     public static let modelUpdatedTopic = ConfigKey(
         "topics.model_updated", default: "streamrec.model-updated", "Topic on which the trainer announces promotions (each API instance reloads)"
     )
+    /// The inference API's impressions (`RecommendationServed`): written by the API, read by the processor.
+    public static let recommendationServedTopic = ConfigKey(
+        "topics.recommendation_served", default: "recommendation.served",
+        "Topic of the inference API's recommendation.served records (one per answer: docs/events.md, Impressions)"
+    )
     public static let eventTopics: [ConfigKey] = [movieTopic, pollTopic, topicPartitions, topicReplication]
 
     public static let redis: [ConfigKey] = [redisHost, redisPort, redisUsername, redisPassword, redisDatabase, redisConnections, redisLaneFill, redisIO, redisCluster, redisConnectTimeout, redisCommandTimeout,

@@ -150,13 +150,20 @@ public struct Event: Sendable, Hashable {
     public var occurredAt: EventTimestamp
     public var payload: EventPayload
     public var context: EventContext?
+    /// The recommendation answer the interaction came from (its `recommendation_id`, a lower-case UUID), and
+    /// the item's position in it (1 = first): optional attribution (docs/events.md, Attribution).
+    public var recommendationID: String?
+    public var position: Int?
     /// Unknown top-level fields, kept only when the validator runs in pass-through mode.
     public var extraFields: [String: JSONValue]
 
     public init(
         eventID: String, type: EventType, userID: String, subjectID: String, occurredAt: EventTimestamp,
-        payload: EventPayload = .none, context: EventContext? = nil, extraFields: [String: JSONValue] = [:]
+        payload: EventPayload = .none, context: EventContext? = nil, extraFields: [String: JSONValue] = [:],
+        recommendationID: String? = nil, position: Int? = nil
     ) {
+        self.recommendationID = recommendationID
+        self.position = position
         self.eventID = eventID
         self.type = type
         self.userID = userID

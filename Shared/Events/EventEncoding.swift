@@ -16,7 +16,7 @@ extension Event {
 
     /// Writes the contract's fields directly in canonical (byte-sorted) key order:
     /// author, category, context, event_id, genres, item_id, occurred_at, option_id, options, poll_id,
-    /// question, title, type, user_id, value, watch_seconds, year. The general path through
+    /// position, question, recommendation_id, title, type, user_id, value, watch_seconds, year. The general path through
     /// ``jsonValue`` produces the same bytes (a test checks this); this one avoids building a tree.
     private func writeKnownFields(into writer: inout JSONWriter) {
         writer.append(UInt8(ascii: "{"))
@@ -72,7 +72,9 @@ extension Event {
             writer.append(UInt8(ascii: "]"))
         }
         if type.domain == .poll { key("poll_id"); writer.string(subjectID) }
+        if let position { key("position"); writer.number(String(position)) }
         if let poll { key("question"); writer.string(poll.question) }
+        if let recommendationID { key("recommendation_id"); writer.string(recommendationID) }
         if let movie { key("title"); writer.string(movie.title) }
         key("type"); writer.string(type.rawValue)
         key("user_id"); writer.string(userID)
@@ -113,6 +115,8 @@ extension Event {
             if let session = context.session { fields.append(("session", .string(session))) }
             members.append(("context", .object(fields)))
         }
+        if let recommendationID { members.append(("recommendation_id", .string(recommendationID))) }
+        if let position { members.append(("position", .number(String(position)))) }
         for (key, value) in extraFields { members.append((key, value)) }
         return .object(members)
     }

@@ -52,6 +52,8 @@ public enum EventLimits {
     public static let sessionMaxBytes = 128
     public static let authorMaxCharacters = 128
     public static let ratingRange = 0.5...5.0
+    /// `position`: where the item was shown in the recommendation answer (1 = first).
+    public static let positionRange = 1...1000
 }
 
 /// How strictly events are checked.
@@ -161,6 +163,7 @@ public struct EventValidator: Sendable {
         let payload = try payload(for: type, fields: &fields)
         var context: EventContext?
         if let value = fields.take("context") { context = try Self.context(value) }
+        let (recommendationID, position) = try Self.attribution(type: type, fields: &fields)
 
         var extra: [String: JSONValue] = [:]
         for (key, value) in fields.remaining {
@@ -175,14 +178,41 @@ public struct EventValidator: Sendable {
         }
         return Event(
             eventID: eventID, type: type, userID: userID, subjectID: subjectID, occurredAt: occurredAt,
-            payload: payload, context: context, extraFields: extra
+            payload: payload, context: context, extraFields: extra, recommendationID: recommendationID, position: position
         )
+    }
+
+    /// The optional attribution of an interaction to a recommendation answer: `recommendation_id` (a UUID,
+    /// written lower-case) and `position` (a whole number in ``EventLimits/positionRange``, only with an id).
+    /// Catalog events are not interactions: they carry neither.
+    private static func attribution(type: EventType, fields: inout Fields) throws(EventValidationError) -> (String?, Int?) {
+        if type.isCatalog {
+            for name in ["recommendation_id", "position"] where fields.contains(name) {
+                throw EventValidationError(.fieldNotAllowed, field: name, "\(type.rawValue) events are not interactions and carry no \(name)")
+            }
+            return (nil, nil)
+        }
+        var recommendationID: String?
+        if let supplied = try fields.optionalString("recommendation_id") {
+            guard let canonical = canonicalUUID(supplied) else {
+                throw EventValidationError(.invalidFormat, field: "recommendation_id", "recommendation_id must be the UUID a recommendation answer carried")
+            }
+            recommendationID = canonical
+        }
+        guard let value = try fields.optionalNumber("position") else { return (recommendationID, nil) }
+        guard recommendationID != nil else {
+            throw EventValidationError(.fieldNotAllowed, field: "position", "position is sent only with recommendation_id")
+        }
+        guard value.rounded() == value, value >= Double(EventLimits.positionRange.lowerBound), value <= Double(EventLimits.positionRange.upperBound) else {
+            throw EventValidationError(.outOfRange, field: "position", "position is a whole number from \(EventLimits.positionRange.lowerBound) to \(EventLimits.positionRange.upperBound) (1 = first)")
+        }
+        return (recommendationID, Int(value))
     }
 
     /// Every field name of contract v1 (any type).
     static let knownFields: Set<String> = [
         "event_id", "type", "user_id", "item_id", "poll_id", "occurred_at", "context", "value", "watch_seconds",
-        "option_id", "title", "year", "genres", "question", "options", "category", "author",
+        "option_id", "title", "year", "genres", "question", "options", "category", "author", "recommendation_id", "position",
     ]
 
     private func payload(for type: EventType, fields: inout Fields) throws(EventValidationError) -> EventPayload {

@@ -67,11 +67,27 @@ public struct InferenceApplication: Sendable {
         engine.popularMaxAge = configuration.popularMaxAge
         engine.popularWindow = configuration.popularWindow
         engine.alwaysImplicitALS = configuration.alwaysImplicitALS
+        // Impressions: a producer of their own (not idempotent, short timeout), behind a bounded queue.
+        let impressions = configuration.impressionsEnabled
+            ? try ImpressionEmitter(
+                configuration: ImpressionEmitter.Configuration(
+                    topic: configuration.impressionsTopic, queueCapacity: configuration.impressionsQueue,
+                    producer: ImpressionEmitter.Configuration.producer(
+                        bootstrapServers: configuration.consumer.bootstrapServers, security: configuration.consumer.security,
+                        additionalProperties: configuration.consumer.additionalProperties
+                    )
+                ),
+                metricsFactory: factory, logger: logger
+            )
+            : nil
         let service = InferenceService(
             engine: engine, features: features, catalog: catalog, models: models, adminToken: configuration.adminToken,
             clock: { Int64(Date().timeIntervalSince1970 * 1000) }, ui: configuration.ui,
-            predictLimiter: RateLimiter(ratePerSecond: configuration.predictRateLimit, burst: configuration.predictRateBurst)
+            predictLimiter: RateLimiter(ratePerSecond: configuration.predictRateLimit, burst: configuration.predictRateBurst),
+            impressions: impressions,
+            experiments: ExperimentAssignments(store: ExperimentStore(postgres: postgres), models: models, interval: configuration.experimentRefresh, logger: logger)
         )
+        await service.experiments?.refreshOnce()
         return InferenceApplication(
             configuration: configuration, service: service, redis: redis, postgres: postgres, refresher: refresher, metrics: metrics, logger: logger,
             tracing: tracing
@@ -117,24 +133,26 @@ public struct InferenceApplication: Sendable {
     public func services() throws -> [any Service] {
         let statistics = KafkaStatisticsMetrics(factory: metrics.factory)
         let consumer = try KafkaConsumer(configuration: configuration.consumer, logger: logger, onStatistics: statistics.record)
-        return [
-            consumer,
-            ModelUpdateListener(consumer: consumer, topic: configuration.modelUpdatedTopic, logger: logger) { [models = service.models] name in
-                // A domain this build does not serve has no model to reload.
-                guard let domain = EventDomain(name: name) else { return }
-                _ = try await models.reload(domain: domain)
-            },
-            refresher,
-            Application(
-                router: router(),
-                server: HTTPServerSettings.server(
-                    idleTimeout: configuration.idleTimeout, requestReadTimeout: configuration.requestReadTimeout,
-                    maximumConnections: configuration.maximumConnections, pinnedToEventLoop: configuration.pinToEventLoop
-                ),
-                configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
-                logger: logger
+        // The emitter starts before the HTTP server and so stops after it: the last answers' records are sent.
+        var services: [any Service] = [consumer]
+        if let impressions = service.impressions { services.append(impressions) }
+        services.append(ModelUpdateListener(consumer: consumer, topic: configuration.modelUpdatedTopic, logger: logger) { [models = service.models] name in
+            // A domain this build does not serve has no model to reload.
+            guard let domain = EventDomain(name: name) else { return }
+            _ = try await models.reload(domain: domain)
+        })
+        services.append(refresher)
+        if let experiments = service.experiments { services.append(experiments) }
+        services.append(Application(
+            router: router(),
+            server: HTTPServerSettings.server(
+                idleTimeout: configuration.idleTimeout, requestReadTimeout: configuration.requestReadTimeout,
+                maximumConnections: configuration.maximumConnections, pinnedToEventLoop: configuration.pinToEventLoop
             ),
-        ]
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "inference-api"),
+            logger: logger
+        ))
+        return services
     }
 
     public func shutdown() async {

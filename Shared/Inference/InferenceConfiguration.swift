@@ -1,4 +1,5 @@
 import ClientConfiguration
+import Events
 import Features
 import Foundation
 import HTTPSupport
@@ -37,6 +38,13 @@ public struct InferenceConfiguration: Sendable {
     /// Where the page posts events, and the producer key it may use (local demos only).
     public var ui = InferenceService.UIConfiguration()
     public var modelUpdatedTopic = "streamrec.model-updated"
+    /// Publish a `recommendation.served` record per answer (`inference.impressions`), on this topic, through
+    /// a queue of this many records (`inference.impressions_queue`).
+    public var impressionsEnabled = true
+    public var impressionsTopic = RecommendationServed.defaultTopic
+    public var impressionsQueue = 10_000
+    /// How often the running experiments are re-read from PostgreSQL (`inference.experiment_refresh`).
+    public var experimentRefresh: Duration = .seconds(5)
     public var features = FeatureConfiguration()
     public var redis: RedisConfiguration
     public var postgres: PostgresConfiguration
@@ -86,6 +94,19 @@ public struct InferenceConfiguration: Sendable {
         )
         public static let predictRateBurst = ConfigKey("inference.predict_rate_burst", default: "200", "POST /v1/predict calls allowed in a burst above inference.predict_rate_limit")
         public static let topic = ClientConfigKeys.modelUpdatedTopic
+        public static let impressions = ConfigKey(
+            "inference.impressions", default: "true",
+            "Publish a recommendation.served record for every recommendation answer (asynchronous, bounded, dropped and counted when the broker is slow or down; answers carry their recommendation_id either way)"
+        )
+        public static let impressionsQueue = ConfigKey(
+            "inference.impressions_queue", default: "10000",
+            "recommendation.served records held in memory while the broker is slow or down; past it new ones are dropped (streamrec_api_impressions_dropped_total)"
+        )
+        public static let impressionsTopic = ClientConfigKeys.recommendationServedTopic
+        public static let experimentRefresh = ConfigKey(
+            "inference.experiment_refresh", default: "5s",
+            "How often the running experiments (trainer experiment start|stop, POST /v1/admin/experiments) are re-read from PostgreSQL; the admin route applies its change at once on the instance it reached"
+        )
         /// The API's own defaults for two shared keys: a recommendation is read, served from Redis and
         /// answered on one thread, with no hand-off to the cooperative pool or a lane thread (9–24 % less CPU
         /// per request at 2 000 requests/s, docs/benchmarks.md). Defaults rather than lines in
@@ -97,7 +118,7 @@ public struct InferenceConfiguration: Sendable {
 
         public static let all: [ConfigKey] = [
             host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.requestTimeoutKey, HTTPServerSettings.maximumConnectionsKey,
-            pinToEventLoop, HTTPServerSettings.accessLogKey, predictRateLimit, predictRateBurst, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, topNModel, webRoot, uiGatewayURL, uiGatewayAPIKey, topic] + FeatureConfiguration.Keys.all
+            pinToEventLoop, HTTPServerSettings.accessLogKey, predictRateLimit, predictRateBurst, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, topNModel, webRoot, uiGatewayURL, uiGatewayAPIKey, topic, impressions, impressionsQueue, impressionsTopic, experimentRefresh] + FeatureConfiguration.Keys.all
             + ClientConfigKeys.redis.map { $0.name == redisIO.name ? redisIO : $0 } + ClientConfigKeys.postgres + [ClientConfigKeys.postgresApplyMigrations, ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug, ClientConfigKeys.kafkaStatisticsInterval]
             + ClientConfigKeys.kafkaSecurity
     }
@@ -135,6 +156,11 @@ public struct InferenceConfiguration: Sendable {
         webRoot = try reader.string(Keys.webRoot)
         ui = InferenceService.UIConfiguration(gatewayURL: try reader.string(Keys.uiGatewayURL), gatewayAPIKey: try reader.optionalString(Keys.uiGatewayAPIKey))
         modelUpdatedTopic = try reader.string(Keys.topic)
+        impressionsEnabled = try reader.bool(Keys.impressions)
+        impressionsQueue = try reader.int(Keys.impressionsQueue, range: 1...10_000_000)
+        impressionsTopic = try reader.string(Keys.impressionsTopic)
+        experimentRefresh = try reader.duration(Keys.experimentRefresh)
+        guard experimentRefresh > .zero else { throw ConfigurationError(key: Keys.experimentRefresh.name, message: "must be more than 0s") }
         features = try FeatureConfiguration(reading: reader)
         popularWindow = try reader.string(Keys.popularWindow)
         guard features.window(named: popularWindow) != nil else {

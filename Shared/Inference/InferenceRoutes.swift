@@ -14,5 +14,6 @@ public enum InferenceRoutes {
         ItemRoutes.add(to: router, service: service)
         WebPageRoutes.add(to: router, service: service)
         ModelRoutes.add(to: router, service: service)
+        ExperimentRoutes.add(to: router, service: service)
     }
 }

@@ -1,3 +1,5 @@
+import Events
+import Experiments
 import Features
 import HTTPSupport
 import Serving
@@ -14,6 +16,13 @@ public struct InferenceService: Sendable {
     public let ui: UIConfiguration
     /// `POST /v1/predict` calls, over all callers (one bucket): bounds the CPU the route can take.
     public let predictLimiter: RateLimiter
+    /// Where each answer's `recommendation.served` record goes (`inference.impressions`); nil: not emitted
+    /// (answers still carry their `recommendation_id`).
+    public let impressions: ImpressionEmitter?
+    /// The running experiments (`trainer experiment`, the admin routes); nil: none served.
+    public let experiments: ExperimentAssignments?
+    /// An experiment's figures for `GET /v1/experiments` (the processor's outcome counters); nil: not shown.
+    public let outcomes: (@Sendable (Experiment) async -> JSONValue)?
 
     /// What the web page needs to post events (`GET /v1/ui/config`).
     public struct UIConfiguration: Sendable {
@@ -30,8 +39,12 @@ public struct InferenceService: Sendable {
     public init(
         engine: RecommendationEngine, features: FeatureReader, catalog: CatalogMetadata, models: ModelRepository, adminToken: String,
         clock: @escaping @Sendable () -> Int64, ui: UIConfiguration = UIConfiguration(),
-        predictLimiter: RateLimiter = RateLimiter(ratePerSecond: 0, burst: 1)
+        predictLimiter: RateLimiter = RateLimiter(ratePerSecond: 0, burst: 1), impressions: ImpressionEmitter? = nil,
+        experiments: ExperimentAssignments? = nil, outcomes: (@Sendable (Experiment) async -> JSONValue)? = nil
     ) {
+        self.impressions = impressions
+        self.experiments = experiments
+        self.outcomes = outcomes
         self.predictLimiter = predictLimiter
         self.engine = engine
         self.features = features

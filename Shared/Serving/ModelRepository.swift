@@ -158,8 +158,10 @@ public final class ServingModel: Sendable {
 /// corrupted or unreadable artifact is refused while the old model keeps serving.
 public final class ModelRepository: Sendable {
     private let models = Mutex<[EventDomain: ServingModel]>([:])
-    private let registry: ModelRegistry
-    private let artifacts: ArtifactStore
+    /// Registered versions loaded besides production: the arms of running experiments (``loadVersion(_:)``).
+    let versions = Mutex<[String: ServingModel]>([:])
+    let registry: ModelRegistry
+    let artifacts: ArtifactStore
     private let logger: Logger
     /// Called after each swap with (domain's name, new version, previous version): metrics, logs.
     private let onSwap: @Sendable (String, String, String?) -> Void

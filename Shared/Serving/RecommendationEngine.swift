@@ -123,8 +123,20 @@ public struct RecommendationEngine: Sendable {
         return ImplicitStrength.of(type: entry.type.rawValue, value: nil)
     }
 
-    public func recommend(_ request: RecommendationRequest, now: Int64) async throws(RedisError) -> RecommendationResult {
-        let model = models.model(for: request.domain)
+    /// Which model answers: the domain's production model (every request outside experiments), a given one
+    /// (an experiment's arm naming a registered version), or none (an arm serving popular lists only).
+    public enum ModelChoice: Sendable {
+        case production
+        case model(ServingModel)
+        case none
+    }
+
+    public func recommend(_ request: RecommendationRequest, now: Int64, using choice: ModelChoice = .production) async throws(RedisError) -> RecommendationResult {
+        let model: ServingModel? = switch choice {
+        case .production: models.model(for: request.domain)
+        case .model(let chosen): chosen
+        case .none: nil
+        }
         // A user the model was trained on needs only what happened since training (unless reasons are
         // asked for: they come from the whole recent history).
         let since = model.flatMap { model in

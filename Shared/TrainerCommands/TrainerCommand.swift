@@ -26,6 +26,7 @@ public struct TrainerCommand: AsyncParsableCommand {
         subcommands: [
             CheckCommand.self, BootstrapCommand.self, TrainCommand.self, PromoteCommand.self, RollbackCommand.self, ListCommand.self,
             ScheduleCommand.self, EvaluateCommand.self, RedriveDeadLettersCommand.self, BackfillFeaturesCommand.self,
+            ExperimentCommand.self,
         ]
     )
 

@@ -49,7 +49,7 @@ struct ModuleBoundaryTests {
         }
     }
 
-    @Test("the pure cores (Events, Recommender, ModelStore, Datasets) import no client, server or service module")
+    @Test("the pure cores (Events, Recommender, ModelStore, Datasets, Experiments) import no client, server or service module")
     func coresAreIOFree() {
         let graph = Self.imports()
         let clients: Set<String> = [
@@ -57,7 +57,7 @@ struct ModuleBoundaryTests {
             "Hummingbird", "HummingbirdCore",
             "NIOCore", "NIOPosix", "FoundationNetworking", "CRdKafka", "CHiredis", "CLibPQ", "Logging", "Metrics",
         ]
-        for core in ["Events", "Recommender", "ModelStore", "Datasets"] {
+        for core in ["Events", "Recommender", "ModelStore", "Datasets", "Experiments"] {
             #expect(graph[core] != nil, "no sources found for \(core)")
             let forbidden = Self.reachable(from: core, in: graph).intersection(clients)
             #expect(forbidden.isEmpty, "\(core) reaches \(forbidden.sorted())")

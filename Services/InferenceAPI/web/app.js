@@ -58,11 +58,14 @@ async function post(event) {
   }
 }
 
-const like = (item) => post({ type: "movie.like", item_id: item });
-const dislike = (item) => post({ type: "movie.dislike", item_id: item });
-const rate = (item, value) => post({ type: "movie.rating", item_id: item, value: Number(value) });
-const vote = (poll, option) => { state.poll = poll; return post({ type: "poll.vote", poll_id: poll, option_id: option }); };
-const share = (poll) => post({ type: "poll.share", poll_id: poll });
+// `from`: { recommendation_id, position } when the item was shown in a recommendation list (the answer's id
+// and the item's place in it, 1 = first), so the event is attributed to that answer (docs/events.md,
+// Attribution); {} for other lists.
+const like = (item, from = {}) => post({ type: "movie.like", item_id: item, ...from });
+const dislike = (item, from = {}) => post({ type: "movie.dislike", item_id: item, ...from });
+const rate = (item, value, from = {}) => post({ type: "movie.rating", item_id: item, value: Number(value), ...from });
+const vote = (poll, option, from = {}) => { state.poll = poll; return post({ type: "poll.vote", poll_id: poll, option_id: option, ...from }); };
+const share = (poll, from = {}) => post({ type: "poll.share", poll_id: poll, ...from });
 
 // MARK: - Rendering
 
@@ -74,26 +77,28 @@ function describe(item) {
   return [element("div", { class: "title" }, item.question || `poll ${item.item_id}`), element("div", { class: "meta" }, item.category || "")];
 }
 
-function actions(item) {
+function actions(item, from) {
   if (state.domain === "movies") {
-    const rating = element("select", { "aria-label": "rate", onchange: (e) => e.target.value && rate(item.item_id, e.target.value) },
+    const rating = element("select", { "aria-label": "rate", onchange: (e) => e.target.value && rate(item.item_id, e.target.value, from) },
       element("option", { value: "" }, "rate…"), ...[5, 4, 3, 2, 1].map((v) => element("option", { value: String(v) }, `${v} ★`)));
     return element("div", { class: "actions" },
-      element("button", { class: "like", "data-action": "like", onclick: () => like(item.item_id) }, "Like"),
-      element("button", { class: "dislike", "data-action": "dislike", onclick: () => dislike(item.item_id) }, "Dislike"),
+      element("button", { class: "like", "data-action": "like", onclick: () => like(item.item_id, from) }, "Like"),
+      element("button", { class: "dislike", "data-action": "dislike", onclick: () => dislike(item.item_id, from) }, "Dislike"),
       rating);
   }
   return element("div", { class: "actions" },
-    ...(item.options || []).map((option) => element("button", { "data-action": "vote", onclick: () => vote(item.item_id, option.id) }, option.text)),
-    element("button", { "data-action": "share", onclick: () => share(item.item_id) }, "Share"),
+    ...(item.options || []).map((option) => element("button", { "data-action": "vote", onclick: () => vote(item.item_id, option.id, from) }, option.text)),
+    element("button", { "data-action": "share", onclick: () => share(item.item_id, from) }, "Share"),
     element("button", { "data-action": "results", onclick: () => { state.poll = item.item_id; refresh(); } }, "Results"));
 }
 
-function renderList(list, items, withActions, previous) {
-  list.replaceChildren(...items.map((item) => {
+// `recommendationID`: the answer's id when the list is a recommendation answer (its events are attributed).
+function renderList(list, items, withActions, previous, recommendationID) {
+  list.replaceChildren(...items.map((item, index) => {
+    const from = recommendationID ? { recommendation_id: recommendationID, position: index + 1 } : {};
     const node = element("li", { "data-item-id": item.item_id }, ...describe(item),
       item.reason ? element("div", { class: "reason" }, item.reason.text) : null,
-      withActions ? actions(item) : null);
+      withActions ? actions(item, from) : null);
     if (previous && previous.size && !previous.has(item.item_id)) node.classList.add("fresh");
     return node;
   }));
@@ -111,7 +116,7 @@ async function refreshRecommendations() {
   $("strategy").textContent = body.strategy + (body.degraded ? " (degraded)" : "");
   $("strategy-hint").textContent = hints[body.strategy] || "";
   const ids = new Set(body.items.map((item) => item.item_id));
-  renderList($("recommendations"), body.items, true, state.lastRecommended);
+  renderList($("recommendations"), body.items, true, state.lastRecommended, body.recommendation_id);
   state.lastRecommended = ids;
   // Stating preferences is offered while there is nothing else to personalise from.
   const offer = body.strategy === "popular" && state.groups[state.domain].length > 0;
