@@ -144,7 +144,9 @@ struct ImpressionEmitterTests {
                     #expect(response.status == .ok)
                     id = Self.recommendationID(response)
                 }
-                #expect(ContinuousClock.now - started < .seconds(1), "an answer waited on the broker")
+                // An answer that waited on the emit would take at least the producer's delivery timeout
+                // (5 s); the bound is below that, and far above an answer's time on a loaded machine.
+                #expect(ContinuousClock.now - started < .seconds(4), "an answer waited on the broker")
                 return id
             }
             _ = try await answer("u0")
