@@ -152,6 +152,45 @@ struct ProcessorFixture {
         return reached
     }
 
+    /// The real `stream-processor` binary over these topics (`environment`: its configuration), killed with
+    /// SIGKILL `kills` times and started again at once each time, then run until the group has committed
+    /// `ends` and stopped with SIGTERM. Each kill comes a random 0.2–1.7 s after the run has committed more
+    /// than before it started (joining the group takes seconds, and a kill before any work proves nothing).
+    func runBinaryKilled(
+        _ kills: Int, environment: [String: String], ends: [KafkaTopicPartition: Int64], random: inout SplitMix, log: String
+    ) async throws -> KilledRun {
+        var run = KilledRun()
+        for attempt in 0...kills {
+            let pid = try TestStack.spawnInBackground([TestStack.executable("stream-processor")], environment: environment, outputPath: log)
+            if attempt < kills {
+                let before = try await committedRecords(Array(ends.keys))
+                let deadline = ContinuousClock.now + .seconds(60)
+                while try await committedRecords(Array(ends.keys)) <= before, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                try await Task.sleep(for: .milliseconds(200 + random.next(1500)))
+                kill(pid, SIGKILL)
+                _ = await TestStack.waitForExit(pid, timeout: .seconds(10))
+                run.committedAtKills.append(try await committedRecords(Array(ends.keys)))
+            } else {
+                run.finished = try await waitForCommitted(ends, timeout: .seconds(120))
+                kill(pid, SIGTERM)
+                run.exitStatus = await TestStack.waitForExit(pid, timeout: .seconds(30))
+            }
+        }
+        return run
+    }
+
+    /// What ``runBinaryKilled(_:environment:ends:random:log:)`` saw.
+    struct KilledRun {
+        /// Records committed by the group right after each kill.
+        var committedAtKills: [Int64] = []
+        /// Whether the last run committed `ends` in time.
+        var finished = false
+        /// The last run's exit status on SIGTERM (nil: it did not exit within 30 s).
+        var exitStatus: Int32?
+    }
+
     /// What ``runThroughOutage(seed:stop:start:)`` wrote: the catalog, the interactions, the end offsets.
     struct OutageRun {
         let catalog: [Event]

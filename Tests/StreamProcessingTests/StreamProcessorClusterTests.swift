@@ -87,33 +87,12 @@ struct StreamProcessorClusterTests {
         defer { try? FileManager.default.removeItem(atPath: log) }
         var random = SplitMix(UInt64(now))
         let total = ends.values.reduce(0, +)
-        var committedAtKills: [Int64] = []
-        var finished = false
-        for attempt in 0..<6 where !finished {
-            let pid = try TestStack.spawnInBackground([TestStack.executable("stream-processor")], environment: environment, outputPath: log)
-            if attempt < 2 {
-                // Once it applies (the join takes a few seconds, the first one longer), a random while more,
-                // then a kill without warning.
-                let before = try await fixture.committedRecords(Array(ends.keys))
-                let deadline = ContinuousClock.now + .seconds(60)
-                while try await fixture.committedRecords(Array(ends.keys)) <= before, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(50))
-                }
-                try await Task.sleep(for: .milliseconds(200 + random.next(1500)))
-                kill(pid, SIGKILL)
-                _ = await TestStack.waitForExit(pid, timeout: .seconds(10))
-                committedAtKills.append(try await fixture.committedRecords(Array(ends.keys)))
-            } else {
-                finished = try await fixture.waitForCommitted(ends, timeout: .seconds(120))
-                kill(pid, SIGTERM)
-                let status = await TestStack.waitForExit(pid, timeout: .seconds(30))
-                #expect(status == 0, "graceful exit; log: \(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(1500))")
-            }
-        }
-        #expect(finished, "log: \(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(1500))")
+        let run = try await fixture.runBinaryKilled(2, environment: environment, ends: ends, random: &random, log: log)
+        #expect(run.exitStatus == 0, "graceful exit; log: \(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(1500))")
+        #expect(run.finished, "log: \(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(1500))")
         // The kills must land mid-run, or this test proves nothing.
-        #expect(committedAtKills.contains { $0 > Int64(catalog.count) && $0 < total }, "committed at the kills: \(committedAtKills) of \(total)")
-        print("processor binary on a cluster: committed at the SIGKILLs \(committedAtKills) of \(total) records")
+        #expect(run.committedAtKills.contains { $0 > Int64(catalog.count) && $0 < total }, "committed at the kills: \(run.committedAtKills) of \(total)")
+        print("processor binary on a cluster: committed at the SIGKILLs \(run.committedAtKills) of \(total) records")
 
         let single = RedisClient(configuration: try TestStack.redisConfiguration())
         let clean = try await fixture.secondPass(catalog: catalog, redis: try TestStack.redisConfiguration())

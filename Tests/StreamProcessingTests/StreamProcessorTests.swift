@@ -327,32 +327,15 @@ struct StreamProcessorTests {
         ends.merge(try await fixture.produce(SyntheticEvents.interactions(count: 100_000, users: 2000, movies: 300, polls: 60, now: now, seed: 9))) { max($0, $1) }
 
         var random = SplitMix(UInt64(now))
-        var kills = 0
         let total = ends.values.reduce(0, +)
-        var committedAtKills: [Int64] = []
         let log = NSTemporaryDirectory() + "\(fixture.schema).log"
         defer { try? FileManager.default.removeItem(atPath: log) }
-        var finished = false
-        for attempt in 0..<8 where !finished {
-            let pid = try TestStack.spawnInBackground([TestStack.executable("stream-processor")], environment: Self.environment(fixture), outputPath: log)
-            if attempt < 3 {
-                // Let it join and apply for a random while, then kill it without warning.
-                try await Task.sleep(for: .milliseconds(3500 + random.next(2500)))
-                kill(pid, SIGKILL)
-                _ = await TestStack.waitForExit(pid, timeout: .seconds(10))
-                kills += 1
-                committedAtKills.append(try await fixture.committedRecords(Array(ends.keys)))
-            } else {
-                finished = try await fixture.waitForCommitted(ends, timeout: .seconds(120))
-                kill(pid, SIGTERM)
-                let status = await TestStack.waitForExit(pid, timeout: .seconds(30))
-                #expect(status == 0, "graceful exit; log: \(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(1500))")
-            }
-        }
-        #expect(kills == 3)
+        let run = try await fixture.runBinaryKilled(3, environment: Self.environment(fixture), ends: ends, random: &random, log: log)
+        #expect(run.exitStatus == 0, "graceful exit; log: \(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(1500))")
+        #expect(run.committedAtKills.count == 3)
         // The kills must land mid-run, or this test proves nothing.
-        #expect(committedAtKills.contains { $0 > 0 && $0 < total }, "committed at the kills: \(committedAtKills) of \(total)")
-        #expect(finished)
+        #expect(run.committedAtKills.contains { $0 > Int64(catalog.count) && $0 < total }, "committed at the kills: \(run.committedAtKills) of \(total)")
+        #expect(run.finished)
 
         let clean = try await fixture.secondPass(catalog: catalog)
         _ = try await clean.runUntilCommitted(ends, timeout: .seconds(180))
