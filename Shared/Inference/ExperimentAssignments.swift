@@ -23,6 +23,12 @@ public final class ExperimentAssignments: Service, Sendable {
     private let interval: Duration
     private let logger: Logger
     private let running = Mutex<[EventDomain: Experiment]>([:])
+    /// Whether any experiment runs: read on every request without the lock (most of the time none does).
+    private let anyRunning = Atomic<Bool>(false)
+    /// Refreshes may overlap (the periodic one and an admin route's): each takes a number when it starts,
+    /// and one that finishes after a later-started one has applied its reading applies nothing.
+    private let refreshesStarted = Atomic<Int>(0)
+    private let appliedRefresh = Mutex<Int>(0)
 
     public init(store: ExperimentStore, models: ModelRepository, interval: Duration, logger: Logger) {
         self.store = store
@@ -37,7 +43,7 @@ public final class ExperimentAssignments: Service, Sendable {
     /// Nil when no experiment runs for the domain, or an arm's model version is not loaded (the user then
     /// gets production and no variant: an answer from another model must not count for an arm).
     public func assignment(user: String, domain: EventDomain, now: Int64) -> Assignment? {
-        guard let experiment = running.withLock({ $0[domain] }), experiment.isRunning(at: EventTimestamp(millisecondsSinceEpoch: now)) else { return nil }
+        guard anyRunning.load(ordering: .relaxed), let experiment = running.withLock({ $0[domain] }), experiment.isRunning(at: EventTimestamp(millisecondsSinceEpoch: now)) else { return nil }
         let variant = experiment.variant(of: user)
         let model: RecommendationEngine.ModelChoice
         switch experiment.arm(variant) {
@@ -53,6 +59,7 @@ public final class ExperimentAssignments: Service, Sendable {
     /// Reads the running experiments and loads the versions they name. PostgreSQL down: the last ones read
     /// keep serving. A version that does not load is logged (its experiment's users get production, unassigned).
     public func refreshOnce() async {
+        let number = refreshesStarted.add(1, ordering: .relaxed).newValue
         do {
             let experiments = try await store.running()
             var versions: Set<String> = []
@@ -67,9 +74,14 @@ public final class ExperimentAssignments: Service, Sendable {
                     }
                 }
             }
-            models.retainVersions(versions)
-            running.withLock { running in
-                running = Dictionary(experiments.map { ($0.domain, $0) }, uniquingKeysWith: { first, _ in first })
+            appliedRefresh.withLock { applied in
+                guard number > applied else { return }  // a later reading is already served
+                applied = number
+                models.retainVersions(versions)
+                running.withLock { running in
+                    running = Dictionary(experiments.map { ($0.domain, $0) }, uniquingKeysWith: { first, _ in first })
+                }
+                anyRunning.store(!experiments.isEmpty, ordering: .relaxed)
             }
         } catch {
             logger.debug("could not read the running experiments", metadata: ["error": "\(error)"])

@@ -26,7 +26,11 @@ enum ExperimentRoutes {
             do {
                 experiment = try await assignments.store.start(id: id, domain: domain, control: control, challenger: challenger, challengerShare: share)
             } catch let error as ExperimentStore.StoreError {
-                throw APIError(error.isConflict ? .conflict : .badRequest, code: error.code, message: error.description, field: error.isConflict ? "id" : nil)
+                let field: String? = switch error {
+                case .unknownModel(let version, _): control == .model(version: version) ? "control" : "challenger"
+                default: error.isConflict ? "id" : nil
+                }
+                throw APIError(error.isConflict ? .conflict : .badRequest, code: error.code, message: error.description, field: field)
             }
             await assignments.refreshOnce()
             return JSONResponse.make(.created, await describe(experiment, service: service))
@@ -108,7 +112,7 @@ extension ExperimentStore.StoreError {
     var isConflict: Bool {
         switch self {
         case .alreadyRunning, .duplicateID, .notRunning: true
-        case .invalid, .unknown: false
+        case .invalid, .unknown, .unknownModel: false
         }
     }
 
@@ -119,6 +123,7 @@ extension ExperimentStore.StoreError {
         case .duplicateID: "duplicate_experiment"
         case .unknown: "unknown_experiment"
         case .notRunning: "experiment_not_running"
+        case .unknownModel: "unknown_model_version"
         }
     }
 }

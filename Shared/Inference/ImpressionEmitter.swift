@@ -24,15 +24,21 @@ public final class ImpressionEmitter: Service, Sendable {
         public var queueCapacity: Int
         /// Records per producer call.
         public var batchSize: Int
-        /// Partitions of the topic when this service creates it (`topics.partitions`).
+        /// Partitions and replication factor of the topic when this service creates it (`topics.partitions`,
+        /// `topics.replication_factor`).
         public var partitions: Int
+        public var replicationFactor: Int
         public var producer: KafkaProducerConfiguration
 
-        public init(topic: String = RecommendationServed.defaultTopic, queueCapacity: Int = 10_000, batchSize: Int = 500, partitions: Int = 6, producer: KafkaProducerConfiguration) {
+        public init(
+            topic: String = RecommendationServed.defaultTopic, queueCapacity: Int = 10_000, batchSize: Int = 500, partitions: Int = 6, replicationFactor: Int = 1,
+            producer: KafkaProducerConfiguration
+        ) {
             self.topic = topic
             self.queueCapacity = queueCapacity
             self.batchSize = batchSize
             self.partitions = partitions
+            self.replicationFactor = replicationFactor
             self.producer = producer
         }
 
@@ -118,18 +124,20 @@ public final class ImpressionEmitter: Service, Sendable {
             await withGracefulShutdownHandler {
                 var lastTopicCheck = ContinuousClock.now
                 var failing = false
-                while let batch = await nextBatch() {
-                    let ok = await send(batch)
-                    if !ok, !failing {
-                        failing = true
-                        logger.warning("recommendation.served records are being dropped: the broker did not acknowledge them", metadata: ["topic": "\(configuration.topic)"])
-                    } else if ok, failing {
-                        failing = false
-                        logger.info("recommendation.served records are acknowledged again", metadata: ["topic": "\(configuration.topic)"])
-                    }
-                    if !ok, ContinuousClock.now - lastTopicCheck > .seconds(3) {
-                        lastTopicCheck = ContinuousClock.now
-                        await ensureTopic()
+                while let queued = await nextQueued() {
+                    for start in stride(from: 0, to: queued.count, by: configuration.batchSize) {
+                        let ok = await send(queued[start..<min(start + configuration.batchSize, queued.count)])
+                        if !ok, !failing {
+                            failing = true
+                            logger.warning("recommendation.served records are being dropped: the broker did not acknowledge them", metadata: ["topic": "\(configuration.topic)"])
+                        } else if ok, failing {
+                            failing = false
+                            logger.info("recommendation.served records are acknowledged again", metadata: ["topic": "\(configuration.topic)"])
+                        }
+                        if !ok, ContinuousClock.now - lastTopicCheck > .seconds(3) {
+                            lastTopicCheck = ContinuousClock.now
+                            await ensureTopic()
+                        }
                     }
                 }
             } onGracefulShutdown: {
@@ -151,20 +159,15 @@ public final class ImpressionEmitter: Service, Sendable {
         waiter?.resume()
     }
 
-    /// Waits for queued records: at most `batchSize` of them, or nil once stopping with nothing left.
-    private func nextBatch() async -> [RecommendationServed]? {
-        let batchSize = configuration.batchSize
+    /// Waits for queued records and takes them all (the queue is swapped for an empty one: the lock that
+    /// requests take is held for no copy), or nil once stopping with nothing left.
+    private func nextQueued() async -> [RecommendationServed]? {
         while true {
             enum Step { case batch([RecommendationServed]), stop, wait }
             let step = state.withLock { state -> Step in
                 if !state.pending.isEmpty {
-                    if state.pending.count <= batchSize {
-                        defer { state.pending = [] }
-                        return .batch(state.pending)
-                    }
-                    let batch = Array(state.pending.prefix(batchSize))
-                    state.pending.removeFirst(batchSize)
-                    return .batch(batch)
+                    defer { state.pending = [] }
+                    return .batch(state.pending)
                 }
                 return state.stopping ? .stop : .wait
             }
@@ -192,7 +195,7 @@ public final class ImpressionEmitter: Service, Sendable {
 
     /// Sends one batch keyed by user (a user's impressions stay in order, in the partition the processor's
     /// member owning that user reads); true when every record was acknowledged.
-    private func send(_ batch: [RecommendationServed]) async -> Bool {
+    private func send(_ batch: ArraySlice<RecommendationServed>) async -> Bool {
         let messages = batch.map {
             KafkaProducerMessage(topic: configuration.topic, key: Array($0.userID.utf8), value: $0.canonicalJSON(), headers: Self.headers)
         }
@@ -218,9 +221,10 @@ public final class ImpressionEmitter: Service, Sendable {
         do {
             let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(for: configuration.producer, requestTimeout: .seconds(3)), logger: logger)
             defer { Task { await admin.shutdown() } }
-            if !(try await admin.listTopics()).contains(configuration.topic) {
-                _ = try await admin.createTopics([KafkaTopicSpecification(name: configuration.topic, partitions: configuration.partitions)])
-            }
+            // createTopics leaves an existing topic as it is.
+            _ = try await admin.createTopics([
+                KafkaTopicSpecification.durable(name: configuration.topic, partitions: configuration.partitions, replicationFactor: configuration.replicationFactor)
+            ])
         } catch {
             logger.debug("could not make sure the recommendation.served topic exists", metadata: ["error": "\(error)"])
         }

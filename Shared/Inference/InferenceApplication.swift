@@ -72,6 +72,7 @@ public struct InferenceApplication: Sendable {
             ? try ImpressionEmitter(
                 configuration: ImpressionEmitter.Configuration(
                     topic: configuration.impressionsTopic, queueCapacity: configuration.impressionsQueue,
+                    partitions: configuration.topicPartitions, replicationFactor: configuration.topicReplicationFactor,
                     producer: ImpressionEmitter.Configuration.producer(
                         bootstrapServers: configuration.consumer.bootstrapServers, security: configuration.consumer.security,
                         additionalProperties: configuration.consumer.additionalProperties

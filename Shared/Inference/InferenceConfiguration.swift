@@ -43,6 +43,10 @@ public struct InferenceConfiguration: Sendable {
     public var impressionsEnabled = true
     public var impressionsTopic = RecommendationServed.defaultTopic
     public var impressionsQueue = 10_000
+    /// Partitions and replication of the impressions topic when this service creates it (`topics.partitions`,
+    /// `topics.replication_factor`: as the event topics, so a user's impressions and events share a partition number).
+    public var topicPartitions = 6
+    public var topicReplicationFactor = 1
     /// How often the running experiments are re-read from PostgreSQL (`inference.experiment_refresh`).
     public var experimentRefresh: Duration = .seconds(5)
     public var features = FeatureConfiguration()
@@ -103,6 +107,8 @@ public struct InferenceConfiguration: Sendable {
             "recommendation.served records held in memory while the broker is slow or down; past it new ones are dropped (streamrec_api_impressions_dropped_total)"
         )
         public static let impressionsTopic = ClientConfigKeys.recommendationServedTopic
+        public static let partitions = ClientConfigKeys.topicPartitions
+        public static let replication = ClientConfigKeys.topicReplication
         public static let experimentRefresh = ConfigKey(
             "inference.experiment_refresh", default: "5s",
             "How often the running experiments (trainer experiment start|stop, POST /v1/admin/experiments) are re-read from PostgreSQL; the admin route applies its change at once on the instance it reached"
@@ -118,7 +124,7 @@ public struct InferenceConfiguration: Sendable {
 
         public static let all: [ConfigKey] = [
             host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.requestTimeoutKey, HTTPServerSettings.maximumConnectionsKey,
-            pinToEventLoop, HTTPServerSettings.accessLogKey, predictRateLimit, predictRateBurst, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, topNModel, webRoot, uiGatewayURL, uiGatewayAPIKey, topic, impressions, impressionsQueue, impressionsTopic, experimentRefresh] + FeatureConfiguration.Keys.all
+            pinToEventLoop, HTTPServerSettings.accessLogKey, predictRateLimit, predictRateBurst, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, topNModel, webRoot, uiGatewayURL, uiGatewayAPIKey, topic, impressions, impressionsQueue, impressionsTopic, partitions, replication, experimentRefresh] + FeatureConfiguration.Keys.all
             + ClientConfigKeys.redis.map { $0.name == redisIO.name ? redisIO : $0 } + ClientConfigKeys.postgres + [ClientConfigKeys.postgresApplyMigrations, ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug, ClientConfigKeys.kafkaStatisticsInterval]
             + ClientConfigKeys.kafkaSecurity
     }
@@ -159,6 +165,8 @@ public struct InferenceConfiguration: Sendable {
         impressionsEnabled = try reader.bool(Keys.impressions)
         impressionsQueue = try reader.int(Keys.impressionsQueue, range: 1...10_000_000)
         impressionsTopic = try reader.string(Keys.impressionsTopic)
+        topicPartitions = try reader.int(Keys.partitions, range: 1...10_000)
+        topicReplicationFactor = try reader.int(Keys.replication, range: 1...100)
         experimentRefresh = try reader.duration(Keys.experimentRefresh)
         guard experimentRefresh > .zero else { throw ConfigurationError(key: Keys.experimentRefresh.name, message: "must be more than 0s") }
         features = try FeatureConfiguration(reading: reader)

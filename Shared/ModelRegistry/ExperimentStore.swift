@@ -12,6 +12,8 @@ public struct ExperimentStore: Sendable {
         case duplicateID(String)
         case unknown(String)
         case notRunning(String)
+        /// A `model:<version>` arm names no registered model of the experiment's domain.
+        case unknownModel(version: String, domain: String)
 
         public var description: String {
             switch self {
@@ -20,6 +22,7 @@ public struct ExperimentStore: Sendable {
             case .duplicateID(let id): "an experiment named \(id) exists (ids are never reused: their figures are kept)"
             case .unknown(let id): "no experiment \(id)"
             case .notRunning(let id): "experiment \(id) is not running"
+            case .unknownModel(let version, let domain): "\(version) is not a registered \(domain) model"
             }
         }
     }
@@ -37,6 +40,15 @@ public struct ExperimentStore: Sendable {
     ) async throws -> Experiment {
         if let problem = Experiment.problem(id: id, control: control, challenger: challenger, challengerShare: challengerShare) {
             throw StoreError.invalid(problem)
+        }
+        // A version arm must name a registered model of the domain: refused now rather than never served
+        // (the API would serve such an experiment's users production, unassigned).
+        let registry = ModelRegistry(postgres: postgres)
+        for arm in [control, challenger] {
+            guard case .model(let version) = arm else { continue }
+            guard let entry = try await registry.entry(version), entry.domain == domain.name else {
+                throw StoreError.unknownModel(version: version, domain: domain.name)
+            }
         }
         let insert: PostgresQuery = """
             INSERT INTO experiments (id, domain, control, challenger, challenger_share, started_at)

@@ -38,14 +38,6 @@ struct ExperimentCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await TrainerSession.run { session in
-                let registry = session.run.registry
-                for arm in [control, challenger] {
-                    // A version arm must name a registered model of the domain: refused now rather than served never.
-                    guard case .model(let version)? = ExperimentArm(arm) else { continue }
-                    guard let entry = try await registry.entry(version), entry.domain == domain else {
-                        throw TrainerSession.fail("\(version) is not a registered \(domain) model", status: 65)
-                    }
-                }
                 do {
                     let experiment = try await ExperimentStore(postgres: session.postgres).start(
                         id: id, domain: EventDomain(name: domain)!, control: ExperimentArm(control)!, challenger: ExperimentArm(challenger)!, challengerShare: share

@@ -48,6 +48,19 @@ struct ExperimentRoutesTests {
             try await client.execute(uri: "/v1/admin/experiments", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)) { response in
                 #expect(response.status == .unauthorized)
             }
+            // A version arm must name a registered model of the experiment's domain.
+            for (arms, field) in [
+                (#""control":"production","challenger":"model:no-such-version""#, "challenger"),
+                (#""control":"model:\#(version)","challenger":"popular""#, "control"),  // a polls model, asked for movies
+            ] {
+                let unregistered = #"{"id":"exp-unregistered","domain":"\#(field == "control" ? "movies" : "polls")",\#(arms),"challenger_share":0.5}"#
+                try await client.execute(uri: "/v1/admin/experiments", method: .post, headers: admin, body: ByteBuffer(string: unregistered)) { response in
+                    #expect(response.status == .badRequest)
+                    guard case .object(let error)? = Self.json(response)["error"] else { Issue.record("no error"); return }
+                    #expect(error.first { $0.key == "code" }?.value == .string("unknown_model_version"))
+                    #expect(error.first { $0.key == "field" }?.value == .string(field))
+                }
+            }
             try await client.execute(uri: "/v1/admin/experiments", method: .post, headers: admin, body: ByteBuffer(string: body)) { response in
                 #expect(response.status == .created)
                 #expect(Self.json(response)["running"] == .bool(true))
