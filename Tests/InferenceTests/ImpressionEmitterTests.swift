@@ -136,6 +136,7 @@ struct ImpressionEmitterTests {
         let topic = TestStack.uniqueName("served")
         let emitter = try Self.emitter(brokers: broker.bootstrapServers, topic: topic, queueCapacity: 20)
         let afterRecovery = Mutex<String?>(nil)
+        let answerTimes = Mutex<[Duration]>([])
         try await withRoutes(emitter) { _, client in
             func answer(_ user: String) async throws -> String? {
                 var id: String?
@@ -144,9 +145,8 @@ struct ImpressionEmitterTests {
                     #expect(response.status == .ok)
                     id = Self.recommendationID(response)
                 }
-                // An answer that waited on the emit would take at least the producer's delivery timeout
-                // (5 s); the bound is below that, and far above an answer's time on a loaded machine.
-                #expect(ContinuousClock.now - started < .seconds(4), "an answer waited on the broker")
+                let took = ContinuousClock.now - started
+                answerTimes.withLock { $0.append(took) }
                 return id
             }
             _ = try await answer("u0")
@@ -158,7 +158,12 @@ struct ImpressionEmitterTests {
             #expect(emitter.statistics.emitted == 1, "the first record is acknowledged while the broker is up")
 
             try broker.stop()
+            answerTimes.withLock { $0 = [] }
             for index in 0..<200 { _ = try await answer("u\(index % 40)") }
+            // An answer that waited on the emit would take at least the producer's delivery timeout (5 s).
+            // The median, not each answer: a loaded machine stalls a single request for seconds at times.
+            let times = answerTimes.withLock { $0 }.sorted()
+            #expect(times.count == 200 && times[100] < .seconds(1), "answers waited on the broker: median \(times[times.count / 2]), slowest \(times.last!)")
             // The queue holds 20; one batch waits on the dead broker: the rest is dropped, and counted.
             #expect(emitter.statistics.droppedQueueFull > 0, "\(emitter.statistics)")
             #expect(emitter.statistics.offered == 201)
