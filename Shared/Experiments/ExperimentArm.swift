@@ -12,8 +12,12 @@ public enum ExperimentArm: Sendable, Hashable, CustomStringConvertible {
         case "production": self = .production
         case "popular": self = .popularOnly
         default:
-            guard text.hasPrefix("model:"), text.count > 6 else { return nil }
-            self = .model(version: String(text.dropFirst(6)))
+            // A version is an identifier like the others: 1–128 characters, no control characters, no braces.
+            let version = text.dropFirst(6).unicodeScalars
+            guard text.hasPrefix("model:"), (1...128).contains(version.count),
+                  !version.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0 == "{" || $0 == "}" })
+            else { return nil }
+            self = .model(version: String(version))
         }
     }
 

@@ -30,7 +30,8 @@ enum ExperimentRoutes {
                 case .unknownModel(let version, _): control == .model(version: version) ? "control" : "challenger"
                 default: error.isConflict ? "id" : nil
                 }
-                throw APIError(error.isConflict ? .conflict : .badRequest, code: error.code, message: error.description, field: field)
+                // The body is well formed but cannot be run (the same arm twice, an unknown model version): 422.
+                throw APIError(error.isConflict ? .conflict : .unprocessableContent, code: error.code, message: error.description, field: field)
             }
             await assignments.refreshOnce()
             return JSONResponse.make(.created, await describe(experiment, service: service))

@@ -55,7 +55,7 @@ struct ExperimentRoutesTests {
             ] {
                 let unregistered = #"{"id":"exp-unregistered","domain":"\#(field == "control" ? "movies" : "polls")",\#(arms),"challenger_share":0.5}"#
                 try await client.execute(uri: "/v1/admin/experiments", method: .post, headers: admin, body: ByteBuffer(string: unregistered)) { response in
-                    #expect(response.status == .badRequest)
+                    #expect(response.status == .unprocessableContent)
                     guard case .object(let error)? = Self.json(response)["error"] else { Issue.record("no error"); return }
                     #expect(error.first { $0.key == "code" }?.value == .string("unknown_model_version"))
                     #expect(error.first { $0.key == "field" }?.value == .string(field))
