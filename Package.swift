@@ -199,6 +199,9 @@ let package = Package(
 
         // The Redis feature layout and logic, written once: the processor applies, the API reads.
         .target(name: "Features", dependencies: ["ClientRuntime", "Events", "Redis", "ServiceConfiguration", .product(name: "Logging", package: "swift-log")], path: "Shared/Features"),
+        // Online experiments' outcomes in Redis: attribution and counters, written by the processor, read by
+        // the API and `trainer promote --online`.
+        .target(name: "Outcomes", dependencies: ["ClientRuntime", "Events", "Experiments", "Features", "Redis"], path: "Shared/Outcomes"),
         // PostgreSQL's side of events: the training store's interactions and the catalog. Written by the
         // processor, read by the trainer and the API.
         .target(
@@ -234,7 +237,7 @@ let package = Package(
             name: "TrainerCommands",
             dependencies: [
                 "ServiceSupport", "ServiceConfiguration", "ClientRuntime", "Recommender", "Training", "Datasets", "ModelStore", "Kafka",
-                "Events", "Features", "LoadGeneration", "Postgres", "Redis", "ModelRegistry", "Experiments",
+                "Events", "Features", "LoadGeneration", "Postgres", "Redis", "ModelRegistry", "Experiments", "Outcomes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -255,7 +258,7 @@ let package = Package(
             name: "Inference",
             dependencies: [
                 "Events", "Experiments", "Features", "Serving", "ServiceConfiguration", "ClientConfiguration", "HTTPSupport", "ServiceSupport", "EventStore",
-                "ModelRegistry", "ModelStore", "Redis", "Postgres", "Kafka",
+                "ModelRegistry", "ModelStore", "Redis", "Postgres", "Kafka", "Outcomes",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -269,7 +272,7 @@ let package = Package(
             name: "StreamProcessing",
             dependencies: [
                 "Events", "Features", "Kafka", "Postgres", "Redis", "ClientRuntime", "ServiceConfiguration", "ClientConfiguration", "HTTPSupport",
-                "ServiceSupport", "EventStore",
+                "ServiceSupport", "EventStore", "Outcomes",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -354,13 +357,14 @@ let package = Package(
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Events"]),
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender"]),
         .testTarget(name: "FeaturesTests", dependencies: ["Features", "Events", "Redis", "StackTestSupport"]),
+        .testTarget(name: "OutcomesTests", dependencies: ["Outcomes", "Experiments", "Features", "Events", "Redis", "StackTestSupport"]),
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "Recommender", "Events"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(
             name: "StreamProcessingTests",
             dependencies: [
                 "StreamProcessing", "Features", "Training", "Ingest", "EventRecords", "LoadGeneration", "SyntheticData", "StackTestSupport", "Postgres", "Events", "Kafka",
-                "Redis", "ServiceSupport", "HTTPSupport",
+                "Redis", "ServiceSupport", "HTTPSupport", "Outcomes", "Experiments",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),

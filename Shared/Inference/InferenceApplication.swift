@@ -6,6 +6,7 @@ import HTTPSupport
 import Hummingbird
 import Kafka
 import Logging
+import Outcomes
 import Metrics
 import ModelStore
 import Postgres
@@ -86,7 +87,11 @@ public struct InferenceApplication: Sendable {
             clock: { Int64(Date().timeIntervalSince1970 * 1000) }, ui: configuration.ui,
             predictLimiter: RateLimiter(ratePerSecond: configuration.predictRateLimit, burst: configuration.predictRateBurst),
             impressions: impressions,
-            experiments: ExperimentAssignments(store: ExperimentStore(postgres: postgres), models: models, interval: configuration.experimentRefresh, logger: logger)
+            experiments: ExperimentAssignments(store: ExperimentStore(postgres: postgres), models: models, interval: configuration.experimentRefresh, logger: logger),
+            outcomes: { [reader = OutcomeReader(keyPrefix: configuration.features.keyPrefix, redis: redis)] experiment in
+                // Null while Redis cannot be read: the experiment itself is still listed.
+                (try? await reader.figures(experiment))?.jsonValue() ?? .null
+            }
         )
         await service.experiments?.refreshOnce()
         return InferenceApplication(

@@ -4,6 +4,7 @@ import HTTPSupport
 import Hummingbird
 import Kafka
 import Logging
+import Outcomes
 import Postgres
 import Redis
 import ServiceLifecycle
@@ -20,6 +21,8 @@ public struct ProcessorApplication: Sendable {
     public let postgres: PostgresClient
     public let features: FeatureWriter
     public let service: StreamProcessorService
+    /// Nil while `outcomes.enabled` is false.
+    public let outcomes: OutcomeService?
     let producer: ProducerSlot
     let consumer: KafkaConsumer
     let admin: KafkaAdmin
@@ -36,7 +39,8 @@ public struct ProcessorApplication: Sendable {
         do {
             try await SchemaMigrations(directory: configuration.migrationsDirectory, apply: configuration.applyMigrations).prepare(postgres, logger: logger)
             _ = try await DependencyProbes.redis(redis)
-            let wanted = configuration.topics.all.map {
+            let counted = configuration.outcomesEnabled ? [configuration.impressionTopic] : []
+            let wanted = (configuration.topics.all + counted).map {
                 KafkaTopicSpecification.durable(name: $0, partitions: configuration.topicPartitions, replicationFactor: configuration.topicReplicationFactor)
             } + [KafkaTopicSpecification.durable(name: configuration.deadLetterTopic, partitions: 1, replicationFactor: configuration.topicReplicationFactor)]
             let existing = Set(try await admin.listTopics())
@@ -82,8 +86,22 @@ public struct ProcessorApplication: Sendable {
             metrics: ProcessorMetrics(factory: metrics.factory, consumerGroup: configuration.consumer.groupID), logger: logger
         )
         revocations.service.withLock { $0 = service }
+        var outcomes: OutcomeService?
+        if configuration.outcomesEnabled {
+            var writer = configuration.outcomes
+            writer.keyPrefix = configuration.features.keyPrefix
+            var outcomeConsumer = configuration.consumer
+            outcomeConsumer.groupID += ".outcomes"
+            outcomeConsumer.clientID += "-outcomes"
+            outcomes = OutcomeService(
+                consumer: try KafkaConsumer(configuration: outcomeConsumer, logger: logger),
+                writer: OutcomeWriter(configuration: writer, redis: redis), eventTopics: configuration.topics,
+                impressionTopic: configuration.impressionTopic, maximumRecordBytes: configuration.maximumRecordBytes, retryBackoff: configuration.retryBackoff,
+                metrics: OutcomeMetrics(factory: metrics.factory), logger: logger
+            )
+        }
         return ProcessorApplication(
-            configuration: configuration, redis: redis, postgres: postgres, features: features, service: service,
+            configuration: configuration, redis: redis, postgres: postgres, features: features, service: service, outcomes: outcomes,
             producer: producer, consumer: consumer, admin: admin, metrics: metrics, logger: logger
         )
     }
@@ -111,6 +129,7 @@ public struct ProcessorApplication: Sendable {
             ))
         }
         services.append(service)
+        if let outcomes { services.append(outcomes) }
         return services
     }
 

@@ -3,6 +3,7 @@ import ClientRuntime
 import Events
 import Features
 import Kafka
+import Outcomes
 import Postgres
 import Redis
 import ServiceConfiguration
@@ -19,6 +20,12 @@ public struct ProcessorConfiguration: Sendable {
     /// Waits between attempts while a dependency is down (the batch is retried, never skipped).
     public var retryBackoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
     public var features = FeatureConfiguration()
+    /// Whether the outcome consumer counts experiment outcomes (``OutcomeService``), and how.
+    public var outcomesEnabled = true
+    /// Its `keyPrefix` is ignored: outcome keys always share `features.keyPrefix`.
+    public var outcomes = OutcomeWriter.Configuration()
+    /// The API's impressions (`topics.recommendation_served`).
+    public var impressionTopic: String = "recommendation.served"
     public var consumer: KafkaConsumerConfiguration
     public var producer: KafkaProducerConfiguration
     public var redis: RedisConfiguration
@@ -54,8 +61,17 @@ extension ProcessorConfiguration {
             "processor.max_record_bytes", default: "262144", "Records larger than this go to the dead-letter topic unparsed (reason record_too_large)"
         )
         public static let retryMaximum = ConfigKey("processor.retry_maximum", default: "2s", "Longest wait between retries of a batch")
+        public static let outcomesEnabled = ConfigKey(
+            "outcomes.enabled", default: "true",
+            "Count experiment outcomes: a second consumer (group <kafka.group_id>.outcomes) reads impressions and events (docs/experiments.md)"
+        )
+        public static let attributionWindow = ConfigKey(
+            "outcomes.attribution_window", default: "30m",
+            "An interaction without a recommendation_id is attributed to the user's latest answer that showed the item this long before"
+        )
 
-        public static let all: [ConfigKey] = [host, port, deadLetterTopic, batchSize, batchLinger, retryInitial, retryMaximum, maxRecordBytes]
+        public static let all: [ConfigKey] = [host, port, deadLetterTopic, batchSize, batchLinger, retryInitial, retryMaximum, maxRecordBytes, outcomesEnabled, attributionWindow]
+            + [ClientConfigKeys.recommendationServedTopic]
             + ClientConfigKeys.eventTopics + FeatureConfiguration.Keys.all + [FeatureConfiguration.Keys.cachedUsers]
             + ClientConfigKeys.kafkaConsumer + [ClientConfigKeys.kafkaDeliveryTimeout] + ClientConfigKeys.redis + ClientConfigKeys.postgres + [ClientConfigKeys.postgresApplyMigrations]
     }
@@ -85,5 +101,8 @@ extension ProcessorConfiguration {
         migrationsDirectory = try reader.string(ClientConfigKeys.postgresMigrationsDirectory)
         applyMigrations = try reader.bool(ClientConfigKeys.postgresApplyMigrations)
         maximumRecordBytes = try reader.int(Keys.maxRecordBytes, range: 1024...(64 << 20))
+        outcomesEnabled = try reader.bool(Keys.outcomesEnabled)
+        outcomes.attributionWindow = try reader.duration(Keys.attributionWindow)
+        impressionTopic = try reader.string(ClientConfigKeys.recommendationServedTopic)
     }
 }

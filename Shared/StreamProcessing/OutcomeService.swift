@@ -1,0 +1,134 @@
+import ClientRuntime
+import Events
+import Features
+import Kafka
+import Logging
+import Metrics
+import Outcomes
+import ServiceLifecycle
+import ServiceSupport
+
+/// The processor's second consumer (its own group, `<group>.outcomes`): reads the API's impressions
+/// (`recommendation.served`) and the event topics, and keeps the experiments' outcome counters through
+/// ``OutcomeWriter``. Apart from the feature path on purpose: a slow or failing outcome step never holds
+/// features back, and the counters' exactly-once rests on their own offsets in Redis.
+///
+/// Records it cannot read are skipped and counted (the feature path dead-letters bad events; a bad
+/// impression is the API's bug, not the user's data). While Redis fails, the batch is retried with
+/// backoff and nothing is committed, as on the feature path.
+public final class OutcomeService: Service, Sendable {
+    private let consumer: KafkaConsumer
+    private let writer: OutcomeWriter
+    private let recordCheck: EventRecordCheck
+    private let impressionTopic: String
+    private let topics: [String]
+    private let retryBackoff: Backoff
+    private let metrics: OutcomeMetrics
+    private let logger: Logger
+
+    public init(
+        consumer: KafkaConsumer, writer: OutcomeWriter, eventTopics: EventTopics, impressionTopic: String, maximumRecordBytes: Int, retryBackoff: Backoff,
+        metrics: OutcomeMetrics, logger: Logger
+    ) {
+        self.consumer = consumer
+        self.writer = writer
+        recordCheck = EventRecordCheck(topics: eventTopics, maximumRecordBytes: maximumRecordBytes)
+        self.impressionTopic = impressionTopic
+        topics = [impressionTopic] + eventTopics.all
+        self.retryBackoff = retryBackoff
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try consumer.subscribe(topics: topics)
+        logger.info("counting experiment outcomes", metadata: ["topics": "\(topics)", "group": "\(consumer.configuration.groupID)"])
+        do {
+            for try await records in consumer.batches.cancelOnGracefulShutdown() {
+                let taken = decode(records)
+                guard let outcome = await applyWithRetry(taken) else { break }
+                do {
+                    try await consumer.commit(records)
+                } catch {
+                    // Replaying the batch later changes nothing: its offsets are applied in Redis.
+                    logger.warning("outcome offset commit failed; will be retried with the next batch", metadata: ["error": "\(error)"])
+                }
+                metrics.record(outcome)
+            }
+        } catch let error as KafkaError where !error.isFatal {
+            logger.warning("outcome consumer stopped", metadata: ["error": "\(error)"])
+        }
+        await consumer.close()
+        logger.info("outcome counting stopped")
+    }
+
+    func decode(_ records: [KafkaConsumerMessage]) -> [OutcomeWriter.Record] {
+        var taken: [OutcomeWriter.Record] = []
+        taken.reserveCapacity(records.count)
+        for record in records {
+            let position = RecordPosition(topic: record.topic, partition: record.partition, offset: record.offset)
+            if record.topic == impressionTopic {
+                do {
+                    taken.append(.impression(try RecommendationServed.decode(record.value), position))
+                } catch {
+                    metrics.skipped("invalid_impression").increment()
+                }
+            } else {
+                switch recordCheck.check(value: record.value, schemaVersion: record.header(EventHeaders.schemaVersion)?.stringValue, topic: record.topic) {
+                case .success(let event): taken.append(.interaction(event, position))
+                case .failure: metrics.skipped("invalid_event").increment()
+                }
+            }
+        }
+        return taken
+    }
+
+    /// Nil if shutdown came first (nothing committed; the next owner replays the batch).
+    private func applyWithRetry(_ records: [OutcomeWriter.Record]) async -> OutcomeWriter.Outcome? {
+        var failures = 0
+        while true {
+            do {
+                let outcome = try await writer.apply(records)
+                if failures > 0 { logger.info("redis is back; outcomes applied", metadata: ["attempts": "\(failures + 1)"]) }
+                return outcome
+            } catch {
+                failures += 1
+                metrics.failures.increment()
+                if failures == 1 { logger.error("outcome batch failed; retrying without committing", metadata: ["error": "\(error)"]) }
+                if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
+                let delay = retryBackoff.delay(afterFailures: failures)
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+                if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
+            }
+        }
+    }
+}
+
+/// The outcome counters as Prometheus sees them: `streamrec_experiment_outcomes_total{experiment, variant,
+/// strategy, metric}` counts what this instance applied (sum over instances; a replay adds nothing).
+public struct OutcomeMetrics: Sendable {
+    let factory: any MetricsFactory
+    let failures: Counter
+    let replayed: Counter
+    private let cache = MetricCache()
+
+    public init(factory: any MetricsFactory) {
+        self.factory = factory
+        failures = Counter(label: "streamrec_processor_outcome_batch_failures_total", factory: factory)
+        replayed = Counter(label: "streamrec_processor_outcome_replayed_total", factory: factory)
+    }
+
+    func skipped(_ reason: String) -> Counter {
+        cache.counter("streamrec_processor_outcome_skipped_total", [("reason", reason)], factory: factory)
+    }
+
+    func record(_ outcome: OutcomeWriter.Outcome) {
+        if outcome.replayed > 0 { replayed.increment(by: Int64(outcome.replayed)) }
+        for counted in outcome.counted {
+            cache.counter(
+                "streamrec_experiment_outcomes_total",
+                [("experiment", counted.experiment), ("variant", counted.variant), ("strategy", counted.strategy), ("metric", counted.metric)], factory: factory
+            ).increment(by: counted.increment)
+        }
+    }
+}
