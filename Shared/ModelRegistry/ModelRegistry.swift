@@ -101,6 +101,12 @@ public struct ModelRegistry: Sendable {
         }
     }
 
+    /// Records the online evidence a promotion was decided on (`trainer promote --online`; canonical JSON).
+    public func recordPromotionEvidence(_ version: String, evidence: JSONValue) async throws {
+        let text = String(decoding: JSONWriter.encode(evidence), as: UTF8.self)
+        try await postgres.query("UPDATE model_registry SET promotion_evidence = \(text)::jsonb WHERE version = \(version)")
+    }
+
     /// Restores the version the current production model replaced; the current one is archived.
     /// Returns the restored entry.
     public func rollback(domain: String) async throws -> RegistryEntry {

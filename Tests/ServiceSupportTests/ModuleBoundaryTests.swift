@@ -93,10 +93,10 @@ struct ModuleBoundaryTests {
         }
     }
 
-    @Test("the domain libraries (Features, Training, ModelRegistry, EventStore) reach no service wiring or HTTP server")
+    @Test("the domain libraries (Features, Outcomes, Training, ModelRegistry, EventStore) reach no service wiring or HTTP server")
     func domainLibrariesHaveNoServiceWiring() {
         let graph = Self.imports()
-        for module in ["Features", "Training", "ModelRegistry", "EventStore"] {
+        for module in ["Features", "Outcomes", "Training", "ModelRegistry", "EventStore"] {
             #expect(graph[module] != nil, "no sources found for \(module)")
             let forbidden = Self.reachable(from: module, in: graph)
                 .intersection(["ServiceSupport", "HTTPSupport", "Hummingbird", "HummingbirdCore", "Prometheus"])

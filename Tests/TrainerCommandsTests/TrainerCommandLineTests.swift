@@ -73,6 +73,13 @@ struct TrainerCommandLineTests {
         // `--version` inside promote is the model version, not the binary's.
         let promote = try parse(["promote", "--version", "polls-3", "--force"], as: PromoteCommand.self)
         #expect(promote.version == "polls-3" && promote.force)
+        let online = try parse(["promote", "--online", "exp-7"], as: PromoteCommand.self)
+        #expect(online.online == "exp-7" && online.version == nil && online.alpha == 0.05)
+        #expect(try parse(["promote", "--online", "exp-7", "--alpha", "0.01"], as: PromoteCommand.self).alpha == 0.01)
+        // One of the two, never both; online evidence is the gate, so no --force with it.
+        #expect(exitCode(["promote", "--online", "exp-7", "--version", "v1"]) == 64)
+        #expect(exitCode(["promote", "--online", "exp-7", "--force"]) == 64)
+        #expect(exitCode(["promote", "--online", "exp-7", "--alpha", "0.7"]) == 64)
         #expect(try parse(["rollback", "--domain", "polls"], as: RollbackCommand.self).domain == "polls")
         #expect(try parse(["list"], as: ListCommand.self).domain == nil)
         #expect(try parse(["list", "--domain", "movies"], as: ListCommand.self).domain == "movies")
