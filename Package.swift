@@ -384,7 +384,7 @@ let package = Package(
             dependencies: [
                 "Serving", "Inference", "Recommender", "Ingest", "StreamProcessing", "Training", "Features", "ModelStore", "Datasets", "LoadGeneration", "StackTestSupport",
                 "SyntheticData", "Events", "Kafka", "Redis", "Postgres", "ServiceConfiguration", "HTTPSupport", "ServiceSupport", "ModelRegistry",
-                "ServingTestSupport",
+                "ServingTestSupport", "Experiments", "Outcomes", "EventRecords",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

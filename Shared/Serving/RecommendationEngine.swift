@@ -233,7 +233,12 @@ public struct RecommendationEngine: Sendable {
                 return result
             }
         }
-        let excluded = seen.isEmpty && request.exclude.isEmpty ? [] : Set(seen).union(request.exclude)
+        var excluded = seen.isEmpty && request.exclude.isEmpty ? [] : Set(seen).union(request.exclude)
+        // The training history too, which Redis may never have held: from the model that could not answer,
+        // or the production model when an experiment's arm serves popular lists only.
+        if request.excludeSeen, let known = model ?? models.model(for: request.domain), let trainedUser = known.userIndex[request.user] {
+            for index in known.bundle.histories.items(of: Int(trainedUser)) { excluded.insert(known.bundle.itemIDs[Int(index)]) }
+        }
         return try await popular(request, excluded: excluded, model: model, now: now, redisError: redisError)
     }
 

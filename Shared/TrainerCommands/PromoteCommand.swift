@@ -98,7 +98,9 @@ struct PromoteCommand: AsyncParsableCommand {
                 let artifact = try session.run.artifacts.read(path: entry.path)
                 try await session.announce(artifact.manifest, path: entry.path)
             }
-            print("\(id): promoted \(version) on online evidence (\(summary)): \(decision)")
+            var replacing = ""
+            if case .promoted(let previous?) = decision { replacing = ", replacing \(previous)" }
+            print("\(id): promoted \(version) on online evidence (\(summary))\(replacing)")
         }
     }
 }
