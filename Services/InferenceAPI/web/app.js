@@ -115,6 +115,8 @@ async function refreshRecommendations() {
   const body = await api(`/v1/users/${encodeURIComponent(state.user)}/recommendations?domain=${state.domain}&k=10&reasons=true`);
   $("strategy").textContent = body.strategy + (body.degraded ? " (degraded)" : "");
   $("strategy-hint").textContent = hints[body.strategy] || "";
+  state.variant = body.variant;
+  $("experiment-variant").textContent = body.variant ? `you: ${body.variant}` : "";
   const ids = new Set(body.items.map((item) => item.item_id));
   renderList($("recommendations"), body.items, true, state.lastRecommended, body.recommendation_id);
   state.lastRecommended = ids;
@@ -179,12 +181,37 @@ async function refreshModel() {
   $("model").replaceChildren(...rows.flatMap(([k, v]) => [element("dt", {}, k), element("dd", {}, String(v))]));
 }
 
+// The running experiment of this domain and its live figures (the processor's outcome counters). Read every
+// fifth refresh: GET /v1/experiments reads PostgreSQL.
+let experimentTicks = 0;
+async function refreshExperiment() {
+  if (experimentTicks++ % 5 !== 0) return;
+  const body = await api("/v1/experiments").catch(() => ({ experiments: [] }));
+  const experiment = (body.experiments || []).find((e) => e.running && e.domain === state.domain);
+  $("experiment-panel").hidden = !experiment;
+  if (!experiment) return;
+  $("experiment-arms").textContent = `${experiment.id}: control ${experiment.control} against challenger ${experiment.challenger} (${Math.round(experiment.challenger_share * 100)} % of users)`;
+  const outcomes = experiment.outcomes;
+  if (!outcomes) { $("experiment-figures").replaceChildren(); $("experiment-verdict").textContent = "figures unavailable (Redis)"; return; }
+  const percent = (x) => (x == null ? "–" : `${(100 * x).toFixed(1)} %`);
+  const header = element("tr", {}, element("th", {}, ""), element("th", {}, "answers"), element("th", {}, "with a positive"), element("th", {}, "95 % interval"));
+  const rows = ["control", "challenger"].map((name) => {
+    const v = outcomes.variants[name];
+    return element("tr", {}, element("th", {}, name), element("td", {}, String(v.impressions)), element("td", {}, percent(v.positive_rate)),
+      element("td", {}, `${percent(v.positive_rate_ci95[0])}–${percent(v.positive_rate_ci95[1])}`));
+  });
+  $("experiment-figures").replaceChildren(header, ...rows);
+  const c = outcomes.comparison;
+  $("experiment-verdict").textContent = c.p_value == null ? "no answers yet"
+    : `p = ${Number(c.p_value).toPrecision(2)}: ${c.challenger_wins ? "the challenger wins" : "no significant win for the challenger yet"} (alpha ${c.alpha})`;
+}
+
 let refreshing = false;
 async function refresh() {
   if (refreshing) return;
   refreshing = true;
   try {
-    await Promise.all([refreshRecommendations(), refreshPopular(), refreshPoll(), refreshModel()]);
+    await Promise.all([refreshRecommendations(), refreshPopular(), refreshPoll(), refreshModel(), refreshExperiment()]);
     if (!$("status").classList.contains("error")) $("status").dataset.updated = new Date().toISOString();
   } catch (error) {
     status(error.message, true);
@@ -197,6 +224,7 @@ async function refresh() {
 
 function applyDomain(domain) {
   state.domain = domain;
+  experimentTicks = 0;
   $("preferences-form").hidden = true;
   state.lastRecommended = new Set();
   for (const button of document.querySelectorAll("#domains button")) button.classList.toggle("active", button.dataset.domain === domain);
