@@ -272,7 +272,7 @@ let package = Package(
             name: "StreamProcessing",
             dependencies: [
                 "Events", "Features", "Kafka", "Postgres", "Redis", "ClientRuntime", "ServiceConfiguration", "ClientConfiguration", "HTTPSupport",
-                "ServiceSupport", "EventStore", "Outcomes",
+                "ServiceSupport", "EventStore", "Outcomes", "Experiments", "ModelRegistry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -364,7 +364,7 @@ let package = Package(
             name: "StreamProcessingTests",
             dependencies: [
                 "StreamProcessing", "Features", "Training", "Ingest", "EventRecords", "LoadGeneration", "SyntheticData", "StackTestSupport", "Postgres", "Events", "Kafka",
-                "Redis", "ServiceSupport", "HTTPSupport", "Outcomes", "Experiments",
+                "Redis", "ServiceSupport", "HTTPSupport", "Outcomes", "Experiments", "ModelRegistry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),

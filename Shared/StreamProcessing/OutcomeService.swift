@@ -20,6 +20,8 @@ public final class OutcomeService: Service, Sendable {
     private let consumer: KafkaConsumer
     private let writer: OutcomeWriter
     private let recordCheck: EventRecordCheck
+    private let eventTopics: EventTopics
+    private let activity: ExperimentActivity?
     private let impressionTopic: String
     private let topics: [String]
     private let retryBackoff: Backoff
@@ -28,8 +30,10 @@ public final class OutcomeService: Service, Sendable {
 
     public init(
         consumer: KafkaConsumer, writer: OutcomeWriter, eventTopics: EventTopics, impressionTopic: String, maximumRecordBytes: Int, retryBackoff: Backoff,
-        metrics: OutcomeMetrics, logger: Logger
+        metrics: OutcomeMetrics, logger: Logger, activity: ExperimentActivity? = nil
     ) {
+        self.eventTopics = eventTopics
+        self.activity = activity
         self.consumer = consumer
         self.writer = writer
         recordCheck = EventRecordCheck(topics: eventTopics, maximumRecordBytes: maximumRecordBytes)
@@ -45,7 +49,7 @@ public final class OutcomeService: Service, Sendable {
         logger.info("counting experiment outcomes", metadata: ["topics": "\(topics)", "group": "\(consumer.configuration.groupID)"])
         do {
             for try await records in consumer.batches.cancelOnGracefulShutdown() {
-                let taken = decode(records)
+                let taken = await decode(records)
                 guard let outcome = await applyWithRetry(taken) else { break }
                 do {
                     try await consumer.commit(records)
@@ -62,24 +66,34 @@ public final class OutcomeService: Service, Sendable {
         logger.info("outcome counting stopped")
     }
 
-    func decode(_ records: [KafkaConsumerMessage]) -> [OutcomeWriter.Record] {
+    /// Impressions first, then the events of domains where something can be attributed (``ExperimentActivity``);
+    /// the others are skipped undecoded.
+    func decode(_ records: [KafkaConsumerMessage]) async -> [OutcomeWriter.Record] {
         var taken: [OutcomeWriter.Record] = []
         taken.reserveCapacity(records.count)
-        for record in records {
-            let position = RecordPosition(topic: record.topic, partition: record.partition, offset: record.offset)
-            if record.topic == impressionTopic {
-                do {
-                    taken.append(.impression(try RecommendationServed.decode(record.value), position))
-                } catch {
-                    metrics.skipped("invalid_impression").increment()
-                }
-            } else {
-                switch recordCheck.check(value: record.value, schemaVersion: record.header(EventHeaders.schemaVersion)?.stringValue, topic: record.topic) {
-                case .success(let event): taken.append(.interaction(event, position))
-                case .failure: metrics.skipped("invalid_event").increment()
-                }
+        for record in records where record.topic == impressionTopic {
+            do {
+                let served = try RecommendationServed.decode(record.value)
+                if served.experimentID != nil { activity?.saw(served.domain) }
+                taken.append(.impression(served, RecordPosition(topic: record.topic, partition: record.partition, offset: record.offset)))
+            } catch {
+                metrics.skipped("invalid_impression").increment()
             }
         }
+        let active = await activity?.activeDomains() ?? Set(EventDomain.allCases)
+        let topics = Set(EventDomain.allCases.filter { active.contains($0) }.map { eventTopics.topic(for: $0) })
+        var inactive = 0
+        for record in records where record.topic != impressionTopic {
+            guard topics.contains(record.topic) else {
+                inactive += 1
+                continue
+            }
+            switch recordCheck.check(value: record.value, schemaVersion: record.header(EventHeaders.schemaVersion)?.stringValue, topic: record.topic) {
+            case .success(let event): taken.append(.interaction(event, RecordPosition(topic: record.topic, partition: record.partition, offset: record.offset)))
+            case .failure: metrics.skipped("invalid_event").increment()
+            }
+        }
+        if inactive > 0 { metrics.skipped("no_experiment").increment(by: Int64(inactive)) }
         return taken
     }
 

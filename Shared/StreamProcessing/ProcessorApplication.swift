@@ -4,6 +4,7 @@ import HTTPSupport
 import Hummingbird
 import Kafka
 import Logging
+import ModelRegistry
 import Outcomes
 import Postgres
 import Redis
@@ -97,7 +98,8 @@ public struct ProcessorApplication: Sendable {
                 consumer: try KafkaConsumer(configuration: outcomeConsumer, logger: logger),
                 writer: OutcomeWriter(configuration: writer, redis: redis), eventTopics: configuration.topics,
                 impressionTopic: configuration.impressionTopic, maximumRecordBytes: configuration.maximumRecordBytes, retryBackoff: configuration.retryBackoff,
-                metrics: OutcomeMetrics(factory: metrics.factory), logger: logger
+                metrics: OutcomeMetrics(factory: metrics.factory), logger: logger,
+                activity: ExperimentActivity(store: ExperimentStore(postgres: postgres), grace: configuration.outcomes.attributionWindow + .seconds(600))
             )
         }
         return ProcessorApplication(

@@ -3,7 +3,9 @@ import Experiments
 import Features
 import Foundation
 import Kafka
+import ModelRegistry
 import Outcomes
+import Postgres
 import Redis
 import StackTestSupport
 import StreamProcessing
@@ -19,10 +21,23 @@ struct OutcomeServiceTests {
         fixture.configuration.outcomesEnabled = true
         fixture.configuration.impressionTopic = fixture.topics.movie + "-served"
         let redis = RedisClient(configuration: fixture.configuration.redis)
-        let experiment = Experiment(
-            id: "exp-kafka", domain: .movie, control: .production, challenger: .popularOnly, challengerShare: 0.5,
-            startedAt: EventTimestamp(millisecondsSinceEpoch: 0)
+        // The application applies the migrations; the experiment is stored as `trainer experiment start` would.
+        var outcomes = fixture
+        outcomes.configuration.consumer.groupID += ".outcomes"
+        let run = try await fixture.start(http: true)
+        // No experiment yet: events are skipped undecoded, and nothing is written.
+        let before = (0..<50).map { index in
+            Event(eventID: UUID().uuidString.lowercased(), type: .movieLike, userID: "early-\(index)", subjectID: "m1", occurredAt: EventTimestamp(millisecondsSinceEpoch: wallNow()))
+        }
+        #expect(try await outcomes.waitForCommitted(try await fixture.produce(before), timeout: .seconds(60)))
+        #expect(try await run.metrics().sum("streamrec_processor_outcome_skipped_total", matching: ["reason": "no_experiment"]) == 50)
+        #expect(try await RedisSnapshot.take(redis, prefix: fixture.configuration.features.keyPrefix + ":{out:").isEmpty)
+
+        let postgres = PostgresClient(configuration: fixture.configuration.postgres)
+        let experiment = try await ExperimentStore(postgres: postgres).start(
+            id: "exp-kafka", domain: .movie, control: .production, challenger: .popularOnly, challengerShare: 0.5
         )
+        await postgres.shutdown()
         let now = wallNow()
         var impressions: [KafkaProducerMessage] = []
         var events: [Event] = []
@@ -48,10 +63,7 @@ struct OutcomeServiceTests {
                 expectedConverted[variant, default: 0] += 1
             }
         }
-        // The application creates the impression topic; produce once it has.
-        var outcomes = fixture
-        outcomes.configuration.consumer.groupID += ".outcomes"
-        let run = try await fixture.start(http: true)
+        // The application created the impression topic: produce now.
         var ends = try await fixture.produce(impressions)
         ends.merge(try await fixture.produce(events)) { max($0, $1) }
         let counted = try await outcomes.waitForCommitted(ends, timeout: .seconds(90))
