@@ -432,6 +432,11 @@ public struct JSONWriter {
         bytes.append(contentsOf: text.utf8)
     }
 
+    /// An integer in decimal (its text is a small string: no allocation).
+    public mutating func integer(_ value: Int) {
+        number(String(value))
+    }
+
     public mutating func value(_ value: JSONValue) {
         switch value {
         case .null: raw("null")

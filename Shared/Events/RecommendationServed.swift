@@ -69,9 +69,52 @@ public struct RecommendationServed: Sendable, Hashable {
     }
 
     /// Canonical JSON: keys sorted by their bytes, no insignificant whitespace; the same record always
-    /// encodes to the same bytes.
+    /// encodes to the same bytes (those of `JSONWriter.encode(jsonValue)`).
+    ///
+    /// Written straight to bytes, keys in their sorted order, without the JSON tree of ``jsonValue``: the
+    /// API encodes one record per answer it serves, and the tree (an object and its sorted copy per item,
+    /// a string per position) cost more than the rest of the emit (docs/benchmarks.md, issue 23).
     public func canonicalJSON() -> [UInt8] {
-        JSONWriter.encode(jsonValue, capacity: 192 + 48 * items.count)
+        var writer = JSONWriter(capacity: 232 + 40 * items.count)
+        writer.append(UInt8(ascii: "{"))
+        writer.key("domain", first: true)
+        writer.string(domain.name)
+        if let experimentID {
+            writer.key("experiment_id")
+            writer.string(experimentID)
+        }
+        writer.key("items")
+        writer.append(UInt8(ascii: "["))
+        for (offset, item) in items.enumerated() {
+            if offset > 0 { writer.append(UInt8(ascii: ",")) }
+            writer.append(UInt8(ascii: "{"))
+            writer.key("item_id", first: true)
+            writer.string(item.itemID)
+            writer.key("position")
+            writer.integer(item.position)
+            writer.append(UInt8(ascii: "}"))
+        }
+        writer.append(UInt8(ascii: "]"))
+        writer.key("model_version")
+        if let modelVersion { writer.string(modelVersion) } else { writer.raw("null") }
+        writer.key("recommendation_id")
+        writer.string(recommendationID)
+        writer.key("schema_version")
+        writer.integer(Self.schemaVersion)
+        writer.key("served_at")
+        writer.append(UInt8(ascii: "\""))
+        writer.append(contentsOf: RFC3339.formatBytes(servedAt))
+        writer.append(UInt8(ascii: "\""))
+        writer.key("strategy")
+        writer.string(strategy)
+        writer.key("user_id")
+        writer.string(userID)
+        if let variant {
+            writer.key("variant")
+            writer.string(variant)
+        }
+        writer.append(UInt8(ascii: "}"))
+        return writer.bytes
     }
 
     /// Reads a record value. Refuses what the API would not have written, naming the field; ignores

@@ -9,6 +9,11 @@ import Synchronization
 /// path: a route only appends to a bounded queue in memory (one lock, no I/O, no encoding), and this
 /// service drains it to Kafka in batches through the project's `KafkaProducer`.
 ///
+/// Cheap per answer, because the API pays it on every request (issue 23, docs/benchmarks.md): each record
+/// is written straight to bytes (no JSON tree), the drain hands everything queued to librdkafka in one
+/// call, and the producer lingers 100 ms, so the drain wakes, and librdkafka and the broker handle a
+/// produce request, about ten times a second under load instead of per answer or per few answers.
+///
 /// It never delays or fails an answer: a full queue drops the new record, a batch the broker did not
 /// acknowledge is dropped too, and both are counted (`streamrec_api_impressions_dropped_total{reason}`).
 /// Impressions are measurements, not the user's data: losing some while the broker is down biases no
@@ -20,10 +25,9 @@ public final class ImpressionEmitter: Service, Sendable {
     public struct Configuration: Sendable, Hashable {
         /// `topics.recommendation_served`.
         public var topic: String
-        /// Records held in memory before new ones are dropped (`inference.impressions_queue`).
+        /// Records held in memory before new ones are dropped (`inference.impressions_queue`). The drain
+        /// hands all of them to the producer in one call, so this also bounds a call.
         public var queueCapacity: Int
-        /// Records per producer call.
-        public var batchSize: Int
         /// Partitions and replication factor of the topic when this service creates it (`topics.partitions`,
         /// `topics.replication_factor`).
         public var partitions: Int
@@ -31,12 +35,11 @@ public final class ImpressionEmitter: Service, Sendable {
         public var producer: KafkaProducerConfiguration
 
         public init(
-            topic: String = RecommendationServed.defaultTopic, queueCapacity: Int = 10_000, batchSize: Int = 500, partitions: Int = 6, replicationFactor: Int = 1,
+            topic: String = RecommendationServed.defaultTopic, queueCapacity: Int = 10_000, partitions: Int = 6, replicationFactor: Int = 1,
             producer: KafkaProducerConfiguration
         ) {
             self.topic = topic
             self.queueCapacity = queueCapacity
-            self.batchSize = batchSize
             self.partitions = partitions
             self.replicationFactor = replicationFactor
             self.producer = producer
@@ -44,13 +47,16 @@ public final class ImpressionEmitter: Service, Sendable {
 
         /// The producer the API uses for impressions: not idempotent, leader acknowledgement, a short delivery
         /// timeout (a batch waiting on a dead broker holds the drain for at most this long; the queue bounds
-        /// the rest).
+        /// the rest). It lingers 100 ms (the event producers: 1–5 ms): an impression is read by the processor
+        /// well after that anyway (a user's next interaction comes seconds later), and at thousands of
+        /// answers a second 100 ms instead of 20 ms makes fewer, larger batches: less CPU per record in
+        /// librdkafka and in the broker (docs/benchmarks.md, issue 23). lz4 as everywhere (the default).
         public static func producer(
             bootstrapServers: [String], security: KafkaSecurity, additionalProperties: [String: String] = [:]
         ) -> KafkaProducerConfiguration {
             KafkaProducerConfiguration(
                 bootstrapServers: bootstrapServers, clientID: "inference-api-impressions", security: security, enableIdempotence: false, acks: "1",
-                linger: .milliseconds(20), queueMaxMessages: 20_000, deliveryTimeout: .seconds(5), additionalProperties: additionalProperties
+                linger: .milliseconds(100), queueMaxMessages: 20_000, deliveryTimeout: .seconds(5), additionalProperties: additionalProperties
             )
         }
     }
@@ -124,20 +130,22 @@ public final class ImpressionEmitter: Service, Sendable {
             await withGracefulShutdownHandler {
                 var lastTopicCheck = ContinuousClock.now
                 var failing = false
+                // One producer call per wake-up with everything queued (at most the queue's capacity): calls in
+                // series of a fixed size would cap the rate at size / linger, and each call costs a delivery
+                // tracker and a resumption. While a call waits for its acknowledgements (about the linger),
+                // new records gather in the queue: that wait is what paces the drain.
                 while let queued = await nextQueued() {
-                    for start in stride(from: 0, to: queued.count, by: configuration.batchSize) {
-                        let ok = await send(queued[start..<min(start + configuration.batchSize, queued.count)])
-                        if !ok, !failing {
-                            failing = true
-                            logger.warning("recommendation.served records are being dropped: the broker did not acknowledge them", metadata: ["topic": "\(configuration.topic)"])
-                        } else if ok, failing {
-                            failing = false
-                            logger.info("recommendation.served records are acknowledged again", metadata: ["topic": "\(configuration.topic)"])
-                        }
-                        if !ok, ContinuousClock.now - lastTopicCheck > .seconds(3) {
-                            lastTopicCheck = ContinuousClock.now
-                            await ensureTopic()
-                        }
+                    let ok = await send(queued)
+                    if !ok, !failing {
+                        failing = true
+                        logger.warning("recommendation.served records are being dropped: the broker did not acknowledge them", metadata: ["topic": "\(configuration.topic)"])
+                    } else if ok, failing {
+                        failing = false
+                        logger.info("recommendation.served records are acknowledged again", metadata: ["topic": "\(configuration.topic)"])
+                    }
+                    if !ok, ContinuousClock.now - lastTopicCheck > .seconds(3) {
+                        lastTopicCheck = ContinuousClock.now
+                        await ensureTopic()
                     }
                 }
             } onGracefulShutdown: {
@@ -195,8 +203,9 @@ public final class ImpressionEmitter: Service, Sendable {
 
     /// Sends one batch keyed by user (a user's impressions stay in order, in the partition the processor's
     /// member owning that user reads); true when every record was acknowledged.
-    private func send(_ batch: ArraySlice<RecommendationServed>) async -> Bool {
+    private func send(_ batch: [RecommendationServed]) async -> Bool {
         let messages = batch.map {
+            // canonicalJSON writes the bytes directly (no JSON tree): the encoding is most of this loop's cost.
             KafkaProducerMessage(topic: configuration.topic, key: Array($0.userID.utf8), value: $0.canonicalJSON(), headers: Self.headers)
         }
         let results = await producer.send(messages)

@@ -78,4 +78,22 @@ struct RecommendationServedTests {
         #expect(try schemaVerdicts(valid) == [true, true])
         #expect(try schemaVerdicts(invalid) == [false, false, false])
     }
+
+    @Test("the direct encoder writes the bytes of the JSON tree's canonical encoding, for every shape of record")
+    func directEncodingMatchesTree() {
+        var plain = Self.record
+        plain.experimentID = nil
+        plain.variant = nil
+        plain.modelVersion = nil
+        var awkward = Self.record
+        awkward.userID = "u \"quoted\" \\ tab\t nl\n \u{01} é 😀"
+        awkward.items = (1...120).map { .init(itemID: "item-\($0)-\"x\"", position: $0 * 1_000_003) }
+        awkward.variant = nil
+        var empty = plain
+        empty.items = []
+        empty.experimentID = "only-experiment"
+        for record in [Self.record, plain, awkward, empty] {
+            #expect(record.canonicalJSON() == JSONWriter.encode(record.jsonValue), "\(record.recommendationID) \(record.userID)")
+        }
+    }
 }
