@@ -68,6 +68,9 @@ struct LoadGenCommand: AsyncParsableCommand {
     @Option(name: .customLong("api-connections"), help: "Connections for the recommendation requests.")
     var apiConnections: Double = 32
 
+    @Option(name: .customLong("api-path"), help: "With --api-rate: GET this one path instead of the recommendation mix (e.g. /healthz, the floor).")
+    var apiPath: String?
+
     func validate() throws {
         let numbers = [
             ("rate", rate), ("seconds", seconds), ("connections", connections), ("batch", batch), ("single", single),
@@ -104,6 +107,7 @@ struct LoadGenCommand: AsyncParsableCommand {
         configuration.probeTimeout = .milliseconds(Int64(probeTimeoutMilliseconds))
         configuration.userPrefix = userPrefix
         configuration.recommendationRate = apiRate
+        configuration.recommendationFixedPath = apiPath
         configuration.recommendationConnections = max(1, Int(apiConnections))
 
         let templates: [Event]

@@ -39,6 +39,9 @@ public struct LoadGenerator: Sendable {
         /// each timed from when it was due.
         public var recommendationRate: Double = 0
         public var recommendationConnections = 32
+        /// One fixed path for every open-loop request instead of the recommendation mix (e.g. `/healthz`: the
+        /// floor of the HTTP stack and of this generator at the same rate, measured in the same run).
+        public var recommendationFixedPath: String?
         /// Freshness probes started per second (0: none).
         public var probesPerSecond: Double = 5
         /// A probe not visible after this long counts as timed out.
@@ -222,6 +225,7 @@ public struct LoadGenerator: Sendable {
             try await followSchedule(
                 connection: connection, of: configuration.recommendationConnections, interval: interval, started: started, report: report
             ) {
+                if let fixed = configuration.recommendationFixedPath { return (try? await send(.GET, fixed, [], nil).status) ?? 0 }
                 let draw = Double.random(in: 0..<1, using: &generator)
                 let user = draw < 0.5 ? String(Int.random(in: 1...943, using: &generator))
                     : draw < 0.7 ? "new-\(Int.random(in: 1...943, using: &generator))"

@@ -52,6 +52,9 @@ paced=$(BENCH_DELAY_MS=16 wrk -t2 -c35 -d"$DURATION" --latency -s scripts/bench/
 # times each request from when it was due (wrk's paced run above is closed loop); its own CPU is printed too.
 bench_open_loop inference-open-loop --api "127.0.0.1:$API_PORT" --rate 0 --probes-per-second 0 --api-rate 2000 --seconds 10
 open_loop=$(bench_open_loop_fields inference-open-loop api_requests_per_second api_p50_ms api_p99_ms api_failed)
+# The floor of that p99 on this machine: the same generator at the same rate on the trivial route, same run.
+bench_open_loop inference-open-loop-floor --api "127.0.0.1:$API_PORT" --rate 0 --probes-per-second 0 --api-rate 2000 --seconds 10 --api-path /healthz
+floor_loop=$(bench_open_loop_fields inference-open-loop-floor api_requests_per_second api_p50_ms api_p99_ms api_failed)
 strategies=$(for user in 1 2 new-1 new-2 visitor-1; do curl -fs "http://127.0.0.1:$API_PORT/v1/users/$user/recommendations?domain=movies&k=20" | sed -n 's/.*"strategy":"\([^"]*\)".*/\1/p'; echo; done | tr '\n' ' ')
 echo "bench: freshness at $RATE events/s for $FRESH_SECONDS s" >&2
 fresh=""
@@ -62,6 +65,7 @@ read -r c_rps c_p50 c_p99 _ <<< "$ceiling"
 read -r f_rps f_p50 f_p99 f_bad <<< "$flat"
 read -r p_rps p_p50 p_p99 p_bad <<< "$paced"
 read -r o_rps o_p50 o_p99 o_bad <<< "$open_loop"
+read -r f_rps f_p50 f_p99 f_bad <<< "$floor_loop"
 field() { tr ' ' '\n' <<< "$fresh" | sed -n "s/^$1=//p"; }
 echo
 echo "strategies of users 1, 2, new-1, new-2, visitor-1: $strategies"
@@ -72,6 +76,7 @@ echo "| GET /healthz (ceiling), c32 | $c_rps | $c_p50 | $c_p99 | – | – | –
 echo "| recommendations k=20, mix, c32 | $f_rps | $f_p50 | $f_p99 | $f_bad | $(awk -v a="$f_rps" -v b="$c_rps" 'BEGIN { printf "%.0f%% of ceiling", 100 * a / b }') | ≥ 10k req/s |"
 echo "| recommendations k=20, mix, paced (c35, 16 ms pause) | $p_rps | $p_p50 | $p_p99 | $p_bad | p99 at this rate | p99 < 5 ms at 2k req/s |"
 echo "| recommendations k=20, mix, open loop at 2 000/s (loadgen, 32 connections) | $o_rps | ${o_p50}ms | ${o_p99}ms | $o_bad | p99 at 2k req/s offered | p99 < 5 ms at 2k req/s |"
+echo "| GET /healthz, open loop at 2 000/s (the floor: same generator, same rate) | $f_rps | ${f_p50}ms | ${f_p99}ms | $f_bad | – | – |"
 awk -v a=$((a1 - a0)) -v r=$((r1 - r0)) -v ns=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v rps="$f_rps" 'BEGIN {
   s = ns / 1e9; api = a / hz / s; redis = r / hz / s
   printf "\nduring the flat run: API %.2f cores (%.0f µs of CPU per request), Redis %.2f cores; wrk and the rest: the remainder of 2\n", api, api * 1e6 / rps, redis
