@@ -65,7 +65,7 @@ read -r c_rps c_p50 c_p99 _ <<< "$ceiling"
 read -r f_rps f_p50 f_p99 f_bad <<< "$flat"
 read -r p_rps p_p50 p_p99 p_bad <<< "$paced"
 read -r o_rps o_p50 o_p99 o_bad <<< "$open_loop"
-read -r f_rps f_p50 f_p99 f_bad <<< "$floor_loop"
+read -r h_rps h_p50 h_p99 h_bad <<< "$floor_loop"
 field() { tr ' ' '\n' <<< "$fresh" | sed -n "s/^$1=//p"; }
 echo
 echo "strategies of users 1, 2, new-1, new-2, visitor-1: $strategies"
@@ -76,7 +76,7 @@ echo "| GET /healthz (ceiling), c32 | $c_rps | $c_p50 | $c_p99 | – | – | –
 echo "| recommendations k=20, mix, c32 | $f_rps | $f_p50 | $f_p99 | $f_bad | $(awk -v a="$f_rps" -v b="$c_rps" 'BEGIN { printf "%.0f%% of ceiling", 100 * a / b }') | ≥ 10k req/s |"
 echo "| recommendations k=20, mix, paced (c35, 16 ms pause) | $p_rps | $p_p50 | $p_p99 | $p_bad | p99 at this rate | p99 < 5 ms at 2k req/s |"
 echo "| recommendations k=20, mix, open loop at 2 000/s (loadgen, 32 connections) | $o_rps | ${o_p50}ms | ${o_p99}ms | $o_bad | p99 at 2k req/s offered | p99 < 5 ms at 2k req/s |"
-echo "| GET /healthz, open loop at 2 000/s (the floor: same generator, same rate) | $f_rps | ${f_p50}ms | ${f_p99}ms | $f_bad | – | – |"
+echo "| GET /healthz, open loop at 2 000/s (the floor: same generator, same rate) | $h_rps | ${h_p50}ms | ${h_p99}ms | $h_bad | – | – |"
 awk -v a=$((a1 - a0)) -v r=$((r1 - r0)) -v ns=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v rps="$f_rps" 'BEGIN {
   s = ns / 1e9; api = a / hz / s; redis = r / hz / s
   printf "\nduring the flat run: API %.2f cores (%.0f µs of CPU per request), Redis %.2f cores; wrk and the rest: the remainder of 2\n", api, api * 1e6 / rps, redis
