@@ -13,9 +13,13 @@ public struct OutcomeFigures: Sendable, Hashable {
 
         mutating func add(_ metric: String, _ value: Int64) { values[metric, default: 0] += value }
 
-        /// Answers with a positive, per answer: the rate the promotion test compares.
+        /// Answers with a positive, per answer.
         public var positiveRate: Double? { rate(self[.converted]) }
         public var positiveRateInterval: WilsonInterval { WilsonInterval(positives: Int(self[.converted]), trials: Int(self[.impressions])) }
+        /// Users with a positive, per user exposed: the rate the promotion test compares (users are what is
+        /// assigned; one user's answers are not independent trials).
+        public var userPositiveRate: Double? { self[.users] > 0 ? Double(self[.usersConverted]) / Double(self[.users]) : nil }
+        public var userPositiveRateInterval: WilsonInterval { WilsonInterval(positives: Int(self[.usersConverted]), trials: Int(self[.users])) }
         public var likeThroughRate: Double? { rate(self[.movieLike]) }
         public var voteThroughRate: Double? { rate(self[.pollVote]) }
         public var meanPositionOfPositives: Double? {
@@ -33,23 +37,22 @@ public struct OutcomeFigures: Sendable, Hashable {
 
     public init() {}
 
-    /// From the counts hash: fields `variant US strategy US metric US hour`, values the counts. Hours at or
-    /// after `sinceHour` only, when given.
-    public init(fields: [(String, Int64)], sinceHour: Int64? = nil) {
+    /// From the counts hash: fields `variant US strategy US metric US hour`, values the counts (hours summed;
+    /// they stay in Redis for a later view of trends). Strategy `*` holds the per-user counts.
+    public init(fields: [(String, Int64)]) {
         for (field, value) in fields {
             let parts = field.split(separator: "\u{1f}", omittingEmptySubsequences: false)
-            guard parts.count == 4, let hour = Int64(parts[3]) else { continue }
-            if let sinceHour, hour < sinceHour { continue }
+            guard parts.count == 4, Int64(parts[3]) != nil else { continue }
             let variant = String(parts[0]), strategy = String(parts[1]), metric = String(parts[2])
             variants[variant, default: Counts()].add(metric, value)
-            strategies[variant, default: [:]][strategy, default: Counts()].add(metric, value)
+            if strategy != "*" { strategies[variant, default: [:]][strategy, default: Counts()].add(metric, value) }
         }
     }
 
     public func counts(_ variant: ExperimentVariant) -> Counts { variants[variant.rawValue] ?? Counts() }
 
-    /// The challenger against the control on the positive rate (``ProportionTest``), and whether it wins at
-    /// `alpha` with enough data for the test.
+    /// The challenger against the control on the users' positive rate (``ProportionTest``: users converted
+    /// out of users exposed), and whether it wins at `alpha` with enough data for the test.
     public struct Comparison: Sendable, Hashable {
         public var test: ProportionTest?
         public var alpha: Double
@@ -59,12 +62,12 @@ public struct OutcomeFigures: Sendable, Hashable {
     public func comparison(alpha: Double = 0.05) -> Comparison {
         let control = counts(.control), challenger = counts(.challenger)
         let test = ProportionTest(
-            controlPositives: Int(control[.converted]), controlTrials: Int(control[.impressions]),
-            challengerPositives: Int(challenger[.converted]), challengerTrials: Int(challenger[.impressions])
+            controlPositives: Int(control[.usersConverted]), controlTrials: Int(control[.users]),
+            challengerPositives: Int(challenger[.usersConverted]), challengerTrials: Int(challenger[.users])
         )
         let wins = test?.challengerWins(
-            alpha: alpha, controlPositives: Int(control[.converted]), controlTrials: Int(control[.impressions]),
-            challengerPositives: Int(challenger[.converted]), challengerTrials: Int(challenger[.impressions])
+            alpha: alpha, controlPositives: Int(control[.usersConverted]), controlTrials: Int(control[.users]),
+            challengerPositives: Int(challenger[.usersConverted]), challengerTrials: Int(challenger[.users])
         ) ?? false
         return Comparison(test: test, alpha: alpha, challengerWins: wins)
     }
@@ -73,9 +76,9 @@ public struct OutcomeFigures: Sendable, Hashable {
     /// `trainer promote --online` records.
     public func jsonValue(alpha: Double = 0.05) -> JSONValue {
         func number(_ value: Double?) -> JSONValue { value.map { .number(String($0)) } ?? .null }
-        func described(_ counts: Counts) -> JSONValue {
+        func described(_ counts: Counts, users: Bool) -> JSONValue {
             let interval = counts.positiveRateInterval
-            return .object([
+            var members: [(key: String, value: JSONValue)] = [
                 ("impressions", .number(String(counts[.impressions]))),
                 ("items_shown", .number(String(counts[.itemsShown]))),
                 ("converted", .number(String(counts[.converted]))),
@@ -86,21 +89,30 @@ public struct OutcomeFigures: Sendable, Hashable {
                 ("like_through_rate", number(counts.likeThroughRate)),
                 ("vote_through_rate", number(counts.voteThroughRate)),
                 ("interactions", .object(OutcomeMetric.allCases.filter { $0.rawValue.contains(".") }.map { ($0.rawValue, .number(String(counts[$0]))) })),
-            ])
+            ]
+            if users {
+                let userInterval = counts.userPositiveRateInterval
+                members += [
+                    ("users", .number(String(counts[.users]))), ("users_converted", .number(String(counts[.usersConverted]))),
+                    ("user_positive_rate", number(counts.userPositiveRate)),
+                    ("user_positive_rate_ci95", .array([.number(String(userInterval.lower)), .number(String(userInterval.upper))])),
+                ]
+            }
+            return .object(members)
         }
         var variantMembers: [(key: String, value: JSONValue)] = []
         for variant in [ExperimentVariant.control, .challenger] {
             var members: [(key: String, value: JSONValue)] = []
-            if case .object(let totals) = described(counts(variant)) { members = totals }
+            if case .object(let totals) = described(counts(variant), users: true) { members = totals }
             let byStrategy = (strategies[variant.rawValue] ?? [:]).sorted { $0.key < $1.key }
-            members.append(("strategies", .object(byStrategy.map { ($0.key, described($0.value)) })))
+            members.append(("strategies", .object(byStrategy.map { ($0.key, described($0.value, users: false)) })))
             variantMembers.append((variant.rawValue, .object(members)))
         }
         let comparison = comparison(alpha: alpha)
         return .object([
             ("variants", .object(variantMembers)),
             ("comparison", .object([
-                ("metric", .string("positive_rate")),
+                ("metric", .string("user_positive_rate")),
                 ("test", .string("one-sided two-proportion z-test, pooled standard error")),
                 ("z", number(comparison.test?.z)),
                 ("p_value", number(comparison.test?.pValue)),

@@ -8,7 +8,8 @@ import Events
 /// - `…:offsets` — the last applied offset per `topic/partition` (a replay changes nothing);
 /// - `…:recent:<user>` — the user's recent experiment answers (items in order), for attribution, and
 ///   which of their items were already credited; expires after the attribution window;
-/// - `…:counts:<experiment>` — the counters, one field per (variant, strategy, metric, hour).
+/// - `…:counts:<experiment>` — the counters, one field per (variant, strategy, metric, hour);
+/// - `…:users:<experiment>` — each exposed user's variant, marked `+` once converted (the per-user counts).
 public struct OutcomeKeys: Sendable, Hashable {
     public let prefix: String
 
@@ -20,11 +21,9 @@ public struct OutcomeKeys: Sendable, Hashable {
 
     public func appliedOffsets(_ domain: EventDomain) -> String { "\(prefix):\(tag(domain)):offsets" }
 
-    /// Prefix of the users' recent-answers hashes; the user id follows.
-    public func recentAnswersPrefix(_ domain: EventDomain) -> String { "\(prefix):\(tag(domain)):recent:" }
+    public func recentAnswers(_ domain: EventDomain, user: String) -> String { "\(prefix):\(tag(domain)):recent:\(user)" }
 
-    /// Prefix of the experiments' counter hashes; the experiment id follows.
-    public func countsPrefix(_ domain: EventDomain) -> String { "\(prefix):\(tag(domain)):counts:" }
+    public func counts(_ domain: EventDomain, experiment: String) -> String { "\(prefix):\(tag(domain)):counts:\(experiment)" }
 
-    public func counts(_ domain: EventDomain, experiment: String) -> String { countsPrefix(domain) + experiment }
+    public func users(_ domain: EventDomain, experiment: String) -> String { "\(prefix):\(tag(domain)):users:\(experiment)" }
 }

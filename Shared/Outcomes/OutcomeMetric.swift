@@ -6,12 +6,16 @@ public enum OutcomeMetric: String, Sendable, Hashable, CaseIterable {
     case impressions
     /// Items those answers showed.
     case itemsShown = "items_shown"
-    /// Answers with at least one attributed positive: the trials' successes the promotion test compares.
+    /// Answers with at least one attributed positive.
     case converted
     /// Attributed positives (distinct per answer, item and event type).
     case positives
     /// Sum of the positives' positions (1 = first), for their mean.
     case positionSum = "position_sum"
+    /// Users exposed to the variant (strategy `*`): the unit assigned, so the trials the promotion test compares.
+    case users
+    /// Users with at least one attributed positive (strategy `*`): that test's successes.
+    case usersConverted = "users_converted"
     // Attributed interactions by type, each counted once per answer and item.
     case movieLike = "movie.like"
     case movieDislike = "movie.dislike"

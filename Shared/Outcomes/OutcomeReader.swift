@@ -12,7 +12,7 @@ public struct OutcomeReader: Sendable {
         self.redis = redis
     }
 
-    public func figures(_ experiment: Experiment, sinceHour: Int64? = nil) async throws(RedisError) -> OutcomeFigures {
+    public func figures(_ experiment: Experiment) async throws(RedisError) -> OutcomeFigures {
         let reply = try await redis.send(RedisCommand("HGETALL", keys.counts(experiment.domain, experiment: experiment.id)))
         guard let values = reply.array else { throw .unexpectedReply("HGETALL answered \(reply)") }
         var fields: [(String, Int64)] = []
@@ -22,6 +22,6 @@ public struct OutcomeReader: Sendable {
             if let field = values[index].string, let count = values[index + 1].string.flatMap({ Int64($0) }) { fields.append((field, count)) }
             index += 2
         }
-        return OutcomeFigures(fields: fields, sinceHour: sinceHour)
+        return OutcomeFigures(fields: fields)
     }
 }

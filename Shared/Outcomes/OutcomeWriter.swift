@@ -9,29 +9,31 @@ import Redis
 /// offset says was applied. The processor's outcome service calls it with each consumed batch.
 public struct OutcomeWriter: Sendable {
     public struct Configuration: Sendable, Hashable {
-        /// `features.key_prefix`: outcome keys share the feature keys' prefix.
-        public var keyPrefix: String
         /// How long after an answer an interaction without a `recommendation_id` is attributed to it
         /// (`outcomes.attribution_window`).
         public var attributionWindow: Duration
-        /// Answers kept per user for attribution; older ones are forgotten first.
+        /// Answers kept per user for attribution; older ones are forgotten first. A constant, not a key.
         public var answersPerUser: Int
         /// An interaction stamped up to this long before the answer still counts (the API's and the
-        /// client's clocks differ).
+        /// client's clocks differ). A constant, not a key.
         public var clockSkew: Duration
-        /// Records per script call: a call blocks Redis while it runs.
+        /// Records per script call: a call blocks Redis while it runs. A constant, not a key.
         public var recordsPerCall: Int
 
-        public init(
-            keyPrefix: String = "sr:v2", attributionWindow: Duration = .seconds(30 * 60), answersPerUser: Int = 32, clockSkew: Duration = .seconds(5),
-            recordsPerCall: Int = 1000
-        ) {
-            self.keyPrefix = keyPrefix
+        /// How long answers are kept past the window, and how long a stopped experiment still has answers to
+        /// credit: a late click on an answer carrying its id.
+        public static let retentionPastWindow = Duration.seconds(600)
+
+        public init(attributionWindow: Duration = .seconds(30 * 60), answersPerUser: Int = 32, clockSkew: Duration = .seconds(5), recordsPerCall: Int = 1000) {
             self.attributionWindow = attributionWindow
             self.answersPerUser = answersPerUser
             self.clockSkew = clockSkew
             self.recordsPerCall = recordsPerCall
         }
+
+        /// Answers are kept this long after the latest; an experiment stopped this long ago has nothing left
+        /// to credit.
+        public var retention: Duration { attributionWindow + Self.retentionPastWindow }
     }
 
     /// One consumed record the writer takes.
@@ -66,10 +68,11 @@ public struct OutcomeWriter: Sendable {
     public let keys: OutcomeKeys
     private let redis: RedisClient
 
-    public init(configuration: Configuration, redis: RedisClient) {
+    /// - Parameter keyPrefix: `features.key_prefix`: outcome keys share the feature keys' prefix.
+    public init(configuration: Configuration, keyPrefix: String, redis: RedisClient) {
         self.configuration = configuration
         self.redis = redis
-        keys = OutcomeKeys(prefix: configuration.keyPrefix)
+        keys = OutcomeKeys(prefix: keyPrefix)
     }
 
     /// Whether the writer takes a record at all: answers served in an experiment, and interactions that can
@@ -84,11 +87,15 @@ public struct OutcomeWriter: Sendable {
     }
 
     /// Applies the records; impressions go before interactions, so that a click read in the same batch as
-    /// its answer is attributed. Throws on a Redis failure: the caller retries the batch (a chunk already
-    /// applied is skipped then by its offsets).
-    public func apply(_ records: [Record]) async throws(RedisError) -> Outcome {
+    /// its answer is attributed. Only answers of `experiments` (per domain: running, or stopped less than
+    /// ``Configuration/retention`` ago) are kept and credited. `topicIDs`: each topic's id, when the broker
+    /// has them (a recreated topic's offsets start afresh). Throws on a Redis failure: the caller retries the
+    /// batch (a chunk already applied is skipped then by its offsets).
+    public func apply(_ records: [Record], experiments: [EventDomain: Set<String>], topicIDs: [String: String] = [:]) async throws(RedisError) -> Outcome {
         var outcome = Outcome()
         for domain in EventDomain.allCases {
+            let known = experiments[domain] ?? []
+            guard !known.isEmpty else { continue }
             var impressions: [Record] = []
             var interactions: [Record] = []
             for record in records where record.domain == domain && Self.takes(record) {
@@ -98,7 +105,8 @@ public struct OutcomeWriter: Sendable {
             var start = 0
             while start < ordered.count {
                 let end = min(ordered.count, start + configuration.recordsPerCall)
-                let reply = try await redis.evaluate(OutcomeScripts.apply, keys: [keys.appliedOffsets(domain)], arguments: arguments(ordered[start..<end], domain))
+                let (keys, arguments) = call(ordered[start..<end], domain, experiments: known.sorted(), topicIDs: topicIDs)
+                let reply = try await redis.evaluate(OutcomeScripts.apply, keys: keys, arguments: arguments)
                 try Self.read(reply, into: &outcome)
                 start = end
             }
@@ -106,29 +114,46 @@ public struct OutcomeWriter: Sendable {
         return outcome
     }
 
-    private func arguments(_ records: ArraySlice<Record>, _ domain: EventDomain) -> [any RedisArgumentConvertible] {
+    /// The script's keys (each once, the offsets first) and arguments, which name keys by index.
+    private func call(
+        _ records: ArraySlice<Record>, _ domain: EventDomain, experiments: [String], topicIDs: [String: String]
+    ) -> (keys: [any RedisArgumentConvertible], arguments: [any RedisArgumentConvertible]) {
+        var keyList = [keys.appliedOffsets(domain)]
+        var index: [String: Int] = [:]
+        func key(_ name: String) -> Int {
+            if let known = index[name] { return known }
+            keyList.append(name)
+            index[name] = keyList.count
+            return keyList.count
+        }
+        func field(_ position: RecordPosition) -> String {
+            topicIDs[position.topic].map { "\(position.partitionField)@\($0)" } ?? position.partitionField
+        }
         var arguments: [any RedisArgumentConvertible] = [
-            keys.recentAnswersPrefix(domain), keys.countsPrefix(domain), configuration.attributionWindow.milliseconds,
-            (configuration.attributionWindow + .seconds(600)).milliseconds, configuration.answersPerUser, configuration.clockSkew.milliseconds,
+            configuration.attributionWindow.milliseconds, configuration.retention.milliseconds, configuration.answersPerUser,
+            configuration.clockSkew.milliseconds, experiments.count,
         ]
-        arguments.reserveCapacity(6 + records.count * 12)
+        arguments.reserveCapacity(5 + 3 * experiments.count + records.count * 12)
+        for experiment in experiments {
+            arguments += [experiment, key(keys.counts(domain, experiment: experiment)), key(keys.users(domain, experiment: experiment))]
+        }
         for record in records {
             switch record {
             case .impression(let served, let position):
                 arguments += [
-                    "i", position.partitionField, position.offset, served.userID, served.recommendationID, served.servedAt.millisecondsSinceEpoch,
-                    served.experimentID ?? "", served.variant ?? "", served.strategy, served.items.count,
+                    "i", field(position), position.offset, key(keys.recentAnswers(domain, user: served.userID)), served.userID, served.recommendationID,
+                    served.servedAt.millisecondsSinceEpoch, served.experimentID ?? "", served.variant ?? "", served.strategy, served.items.count,
                 ]
                 for item in served.items.sorted(by: { $0.position < $1.position }) { arguments.append(item.itemID) }
             case .interaction(let event, let position):
                 arguments += [
-                    "e", position.partitionField, position.offset, event.userID, event.occurredAt.millisecondsSinceEpoch,
-                    OutcomeMetric.interaction(event.type)?.rawValue ?? "", OutcomeMetric.isPositive(event) ? "1" : "0", event.subjectID,
-                    event.recommendationID ?? "",
+                    "e", field(position), position.offset, key(keys.recentAnswers(domain, user: event.userID)), event.userID,
+                    event.occurredAt.millisecondsSinceEpoch, OutcomeMetric.interaction(event.type)?.rawValue ?? "", OutcomeMetric.isPositive(event) ? "1" : "0",
+                    event.subjectID, event.recommendationID ?? "",
                 ]
             }
         }
-        return arguments
+        return (keyList, arguments)
     }
 
     private static func read(_ reply: RedisValue, into outcome: inout Outcome) throws(RedisError) {

@@ -3,47 +3,51 @@ import Experiments
 import ModelRegistry
 import Synchronization
 
-/// Which domains can have interactions to attribute: those with a running experiment, or one stopped less
-/// than `grace` ago (answers it served may still be answered). The outcome consumer skips the other domains'
-/// events before decoding them, so that with no experiment it costs a fetch and nothing more. Read from
-/// PostgreSQL at most every `interval`; while it cannot be read, every domain counts as active (better to
-/// decode for nothing than to miss an outcome).
+/// The experiments whose answers the outcome consumer keeps and credits, per domain: those running, and those
+/// stopped less than `retention` ago (answers they served may still be answered). Read from this deployment's
+/// `experiments` table at most every `interval`, and at once (unless read in the last 100 ms) when an impression names
+/// an experiment not known yet (the API may have learnt of a new one first). Impressions of experiments this
+/// deployment never ran are not counted, and events of a domain with none are skipped undecoded, so that
+/// with no experiment the consumer costs a fetch and nothing more. While PostgreSQL cannot be read, the last
+/// reading stands.
 public final class ExperimentActivity: Sendable {
     private struct Reading {
-        var domains: Set<EventDomain>
+        var experiments: [EventDomain: Set<String>]
         var at: ContinuousClock.Instant
     }
 
     private let store: ExperimentStore
     private let interval: Duration
-    private let grace: Duration
+    private let retention: Duration
     private let reading = Mutex<Reading?>(nil)
 
-    public init(store: ExperimentStore, interval: Duration = .seconds(5), grace: Duration) {
+    public init(store: ExperimentStore, interval: Duration = .seconds(5), retention: Duration) {
         self.store = store
         self.interval = interval
-        self.grace = grace
+        self.retention = retention
     }
 
-    func activeDomains() async -> Set<EventDomain> {
+    /// - Parameter named: experiments the batch's impressions name; one not known yet forces a reading.
+    func experiments(named: Set<String> = []) async -> [EventDomain: Set<String>] {
         let now = ContinuousClock.now
-        if let known = reading.withLock({ $0 }), now - known.at < interval { return known.domains }
-        let domains: Set<EventDomain>
-        do {
-            let cutoff = EventTimestamp(millisecondsSinceEpoch: wallClockMilliseconds() - grace.milliseconds)
-            domains = Set(try await store.all().filter { experiment in experiment.stoppedAt.map { $0 > cutoff } ?? true }.map(\.domain))
-        } catch {
-            domains = Set(EventDomain.allCases)
+        let known = reading.withLock { $0 }
+        if let known {
+            let all = known.experiments.values.reduce(into: Set<String>()) { $0.formUnion($1) }
+            let age = now - known.at
+            // An unknown name is read again unless it was just read (a foreign experiment's answers on a shared
+            // topic would otherwise cost a query per batch).
+            if age < interval && (named.isSubset(of: all) || age < .milliseconds(100)) { return known.experiments }
         }
-        reading.withLock { $0 = Reading(domains: domains, at: now) }
-        return domains
-    }
-
-    /// An experiment's answer was just read in `domain`: the domain is active whatever the last reading said
-    /// (the API may have learnt of a new experiment before this did).
-    func saw(_ domain: EventDomain) {
-        reading.withLock { reading in
-            if reading?.domains.contains(domain) == false { reading?.domains.insert(domain) }
+        do {
+            let cutoff = EventTimestamp(millisecondsSinceEpoch: wallClockMilliseconds() - retention.milliseconds)
+            var experiments: [EventDomain: Set<String>] = [:]
+            for experiment in try await store.all() where experiment.stoppedAt.map({ $0 > cutoff }) ?? true {
+                experiments[experiment.domain, default: []].insert(experiment.id)
+            }
+            reading.withLock { $0 = Reading(experiments: experiments, at: now) }
+            return experiments
+        } catch {
+            return known?.experiments ?? [:]
         }
     }
 }

@@ -21,7 +21,8 @@ public final class OutcomeService: Service, Sendable {
     private let writer: OutcomeWriter
     private let recordCheck: EventRecordCheck
     private let eventTopics: EventTopics
-    private let activity: ExperimentActivity?
+    private let activity: ExperimentActivity
+    private let incarnations: TopicIncarnations?
     private let impressionTopic: String
     private let topics: [String]
     private let retryBackoff: Backoff
@@ -30,10 +31,11 @@ public final class OutcomeService: Service, Sendable {
 
     public init(
         consumer: KafkaConsumer, writer: OutcomeWriter, eventTopics: EventTopics, impressionTopic: String, maximumRecordBytes: Int, retryBackoff: Backoff,
-        metrics: OutcomeMetrics, logger: Logger, activity: ExperimentActivity? = nil
+        metrics: OutcomeMetrics, logger: Logger, activity: ExperimentActivity, incarnations: TopicIncarnations? = nil
     ) {
         self.eventTopics = eventTopics
         self.activity = activity
+        self.incarnations = incarnations
         self.consumer = consumer
         self.writer = writer
         recordCheck = EventRecordCheck(topics: eventTopics, maximumRecordBytes: maximumRecordBytes)
@@ -49,8 +51,9 @@ public final class OutcomeService: Service, Sendable {
         logger.info("counting experiment outcomes", metadata: ["topics": "\(topics)", "group": "\(consumer.configuration.groupID)"])
         do {
             for try await records in consumer.batches.cancelOnGracefulShutdown() {
-                let taken = await decode(records)
-                guard let outcome = await applyWithRetry(taken) else { break }
+                let (taken, experiments) = await decode(records)
+                let topicIDs = await incarnations?.ids(for: Set(records.map(\.topic))) ?? [:]
+                guard let outcome = await applyWithRetry(taken, experiments: experiments, topicIDs: topicIDs) else { break }
                 do {
                     try await consumer.commit(records)
                 } catch {
@@ -66,22 +69,23 @@ public final class OutcomeService: Service, Sendable {
         logger.info("outcome counting stopped")
     }
 
-    /// Impressions first, then the events of domains where something can be attributed (``ExperimentActivity``);
-    /// the others are skipped undecoded.
-    func decode(_ records: [KafkaConsumerMessage]) async -> [OutcomeWriter.Record] {
+    /// Impressions first, then the events of domains with an experiment to credit (``ExperimentActivity``);
+    /// the other domains' events are skipped undecoded.
+    func decode(_ records: [KafkaConsumerMessage]) async -> ([OutcomeWriter.Record], [EventDomain: Set<String>]) {
         var taken: [OutcomeWriter.Record] = []
         taken.reserveCapacity(records.count)
+        var named: Set<String> = []
         for record in records where record.topic == impressionTopic {
             do {
                 let served = try RecommendationServed.decode(record.value)
-                if served.experimentID != nil { activity?.saw(served.domain) }
+                if let experiment = served.experimentID { named.insert(experiment) }
                 taken.append(.impression(served, RecordPosition(topic: record.topic, partition: record.partition, offset: record.offset)))
             } catch {
                 metrics.skipped("invalid_impression").increment()
             }
         }
-        let active = await activity?.activeDomains() ?? Set(EventDomain.allCases)
-        let topics = Set(EventDomain.allCases.filter { active.contains($0) }.map { eventTopics.topic(for: $0) })
+        let experiments = await activity.experiments(named: named)
+        let topics = Set(experiments.filter { !$0.value.isEmpty }.keys.map { eventTopics.topic(for: $0) })
         var inactive = 0
         for record in records where record.topic != impressionTopic {
             guard topics.contains(record.topic) else {
@@ -94,15 +98,15 @@ public final class OutcomeService: Service, Sendable {
             }
         }
         if inactive > 0 { metrics.skipped("no_experiment").increment(by: Int64(inactive)) }
-        return taken
+        return (taken, experiments)
     }
 
     /// Nil if shutdown came first (nothing committed; the next owner replays the batch).
-    private func applyWithRetry(_ records: [OutcomeWriter.Record]) async -> OutcomeWriter.Outcome? {
+    private func applyWithRetry(_ records: [OutcomeWriter.Record], experiments: [EventDomain: Set<String>], topicIDs: [String: String]) async -> OutcomeWriter.Outcome? {
         var failures = 0
         while true {
             do {
-                let outcome = try await writer.apply(records)
+                let outcome = try await writer.apply(records, experiments: experiments, topicIDs: topicIDs)
                 if failures > 0 { logger.info("redis is back; outcomes applied", metadata: ["attempts": "\(failures + 1)"]) }
                 return outcome
             } catch {

@@ -89,17 +89,16 @@ public struct ProcessorApplication: Sendable {
         revocations.service.withLock { $0 = service }
         var outcomes: OutcomeService?
         if configuration.outcomesEnabled {
-            var writer = configuration.outcomes
-            writer.keyPrefix = configuration.features.keyPrefix
             var outcomeConsumer = configuration.consumer
             outcomeConsumer.groupID += ".outcomes"
             outcomeConsumer.clientID += "-outcomes"
             outcomes = OutcomeService(
                 consumer: try KafkaConsumer(configuration: outcomeConsumer, logger: logger),
-                writer: OutcomeWriter(configuration: writer, redis: redis), eventTopics: configuration.topics,
-                impressionTopic: configuration.impressionTopic, maximumRecordBytes: configuration.maximumRecordBytes, retryBackoff: configuration.retryBackoff,
-                metrics: OutcomeMetrics(factory: metrics.factory), logger: logger,
-                activity: ExperimentActivity(store: ExperimentStore(postgres: postgres), grace: configuration.outcomes.attributionWindow + .seconds(600))
+                writer: OutcomeWriter(configuration: configuration.outcomes, keyPrefix: configuration.features.keyPrefix, redis: redis),
+                eventTopics: configuration.topics, impressionTopic: configuration.impressionTopic, maximumRecordBytes: configuration.maximumRecordBytes,
+                retryBackoff: configuration.retryBackoff, metrics: OutcomeMetrics(factory: metrics.factory), logger: logger,
+                activity: ExperimentActivity(store: ExperimentStore(postgres: postgres), retention: configuration.outcomes.retention),
+                incarnations: incarnations
             )
         }
         return ProcessorApplication(

@@ -22,7 +22,7 @@ public struct ProcessorConfiguration: Sendable {
     public var features = FeatureConfiguration()
     /// Whether the outcome consumer counts experiment outcomes (``OutcomeService``), and how.
     public var outcomesEnabled = true
-    /// Its `keyPrefix` is ignored: outcome keys always share `features.keyPrefix`.
+    /// Outcome keys share `features.keyPrefix`.
     public var outcomes = OutcomeWriter.Configuration()
     /// The API's impressions (`topics.recommendation_served`).
     public var impressionTopic: String = "recommendation.served"

@@ -70,7 +70,7 @@ struct PromoteCommand: AsyncParsableCommand {
             }
             let comparison = figures.comparison(alpha: alpha)
             let control = figures.counts(.control), challenger = figures.counts(.challenger)
-            let summary = "control \(control[.converted])/\(control[.impressions]), challenger \(challenger[.converted])/\(challenger[.impressions])"
+            let summary = "users with a positive: control \(control[.usersConverted])/\(control[.users]), challenger \(challenger[.usersConverted])/\(challenger[.users])"
                 + ", p = \(comparison.test.map { String(format: "%.4g", $0.pValue) } ?? "n/a") (alpha \(alpha))"
             func evidence(_ decision: String) -> JSONValue {
                 .object([
@@ -82,7 +82,7 @@ struct PromoteCommand: AsyncParsableCommand {
             }
             guard comparison.challengerWins else {
                 try await store.recordDecision(id, evidence: evidence("kept_control"))
-                print("\(id): not promoted: the challenger's positive rate is not significantly above the control's (\(summary))")
+                print("\(id): not promoted: the challenger's rate of users with a positive is not significantly above the control's (\(summary))")
                 throw ExitCode(1)
             }
             guard case .model(let version) = experiment.challenger else {

@@ -27,7 +27,7 @@ struct OutcomeWriterTests {
         init() throws {
             prefix = "sr:" + TestStack.uniqueName("outcomes")
             redis = RedisClient(configuration: try TestStack.redisConfiguration())
-            writer = OutcomeWriter(configuration: OutcomeWriter.Configuration(keyPrefix: prefix), redis: redis)
+            writer = OutcomeWriter(configuration: OutcomeWriter.Configuration(), keyPrefix: prefix, redis: redis)
             reader = OutcomeReader(keyPrefix: prefix, redis: redis)
         }
 
@@ -56,6 +56,11 @@ struct OutcomeWriterTests {
                 ),
                 RecordPosition(topic: "movie-events", partition: 0, offset: eventOffset)
             )
+        }
+
+        /// Applies with the test's experiment known, as the processor does while it runs.
+        func apply(_ records: [OutcomeWriter.Record]) async throws -> OutcomeWriter.Outcome {
+            try await writer.apply(records, experiments: [.movie: [OutcomeWriterTests.experiment.id]])
         }
 
         func figures() async throws -> OutcomeFigures { try await reader.figures(OutcomeWriterTests.experiment) }
@@ -89,7 +94,7 @@ struct OutcomeWriterTests {
             fixture.interaction(.movieLike, user: "u1", item: "m9", at: t + 9000),
             fixture.interaction(.movieLike, user: "u3", item: "m1", at: t + 9000),
         ]
-        let outcome = try await fixture.writer.apply(records)
+        let outcome = try await fixture.apply(records)
         #expect(outcome.replayed == 0)
         let figures = try await fixture.figures()
         let control = figures.counts(.control), challenger = figures.counts(.challenger)
@@ -106,6 +111,9 @@ struct OutcomeWriterTests {
         #expect(challenger[.positionSum] == 1, "m5 was first in b2, the newest answer showing it")
         #expect(challenger[.converted] == 1)
         #expect(challenger[.movieLike] == 0, "the like of m6 came after the window")
+        #expect(control[.users] == 1 && control[.usersConverted] == 1)
+        #expect(challenger[.users] == 1, "u2 saw two answers: one user exposed")
+        #expect(challenger[.usersConverted] == 1)
         #expect(figures.strategies["challenger"]?["fold-in"]?[.converted] == 1)
         #expect(figures.strategies["challenger"]?["personalised"]?[.converted] == 0)
         #expect(figures.strategies["challenger"]?["personalised"]?[.movieRating] == 1)
@@ -126,14 +134,14 @@ struct OutcomeWriterTests {
             if user % 3 == 0 { records.append(fixture.interaction(.movieLike, user: "u\(user)", item: "m\(user % 7)", at: t + 2000, recommendation: "r\(user)")) }
             if user % 4 == 0 { records.append(fixture.interaction(.movieView, user: "u\(user)", item: "m\(user % 5 + 10)", at: t + 3000)) }
         }
-        _ = try await fixture.writer.apply(Array(records[..<30]))
-        _ = try await fixture.writer.apply(Array(records[30...]))
+        _ = try await fixture.apply(Array(records[..<30]))
+        _ = try await fixture.apply(Array(records[30...]))
         let first = try await fixture.figures()
         #expect(first.counts(.control)[.impressions] + first.counts(.challenger)[.impressions] == 40)
 
         // A replay from the start, at another batch boundary.
-        let again = try await fixture.writer.apply(Array(records[..<45]))
-        _ = try await fixture.writer.apply(Array(records[45...]))
+        let again = try await fixture.apply(Array(records[..<45]))
+        _ = try await fixture.apply(Array(records[45...]))
         #expect(again.counted.isEmpty)
         #expect(again.replayed > 0)
         #expect(try await fixture.figures() == first)
@@ -143,9 +151,28 @@ struct OutcomeWriterTests {
             fixture.served("r0", user: "u0", variant: .control, items: ["m0", "m10"], at: t),
             fixture.interaction(.movieLike, user: "u0", item: "m0", at: t + 2000, recommendation: "r0"),
         ]
-        let duplicated = try await fixture.writer.apply(duplicates)
+        let duplicated = try await fixture.apply(duplicates)
         #expect(duplicated.counted.isEmpty)
         #expect(try await fixture.figures() == first)
+
+        // An interaction read before its answer is not credited, and a replay of both does not credit it later.
+        let early = fixture.interaction(.movieLike, user: "late-user", item: "m1", at: t + 5000)
+        let late = fixture.served("late-answer", user: "late-user", variant: .control, items: ["m1"], at: t)
+        _ = try await fixture.apply([early])
+        _ = try await fixture.apply([late])
+        let afterLate = try await fixture.figures()
+        #expect(afterLate.counts(.control)[.movieLike] == first.counts(.control)[.movieLike])
+        _ = try await fixture.apply([late, early])
+        #expect(try await fixture.figures() == afterLate, "a replay decides as the first pass did")
+
+        // A recreated topic (a new topic id) starts its offsets afresh: its first record counts.
+        let recreated = fixture.served("after-recreation", user: "u99", variant: .challenger, items: ["m1"], at: t)
+        guard case .impression(let served, var position) = recreated else { return }
+        position.offset = 0
+        let counted = try await fixture.writer.apply(
+            [.impression(served, position)], experiments: [.movie: [OutcomeWriterTests.experiment.id]], topicIDs: [position.topic: "new-incarnation"]
+        )
+        #expect(counted.counted.contains { $0.metric == "impressions" })
         try await fixture.cleanUp()
     }
 
@@ -161,8 +188,12 @@ struct OutcomeWriterTests {
             RecordPosition(topic: "recommendation.served", partition: 0, offset: 99)
         )
         #expect(!OutcomeWriter.takes(plain))
-        _ = try await fixture.writer.apply([plain, fixture.interaction(.movieLike, user: "u1", item: "m1", at: t + 10)])
-        #expect(try await RedisSnapshot.take(fixture.redis, prefix: fixture.prefix + ":").isEmpty)
+        // An experiment this deployment does not know (another schema's, say) is not kept either.
+        let foreign = fixture.served("f1", user: "u1", variant: .control, items: ["m1"], at: t)
+        _ = try await fixture.writer.apply([foreign], experiments: [.movie: ["another-experiment"]])
+        _ = try await fixture.apply([plain, fixture.interaction(.movieLike, user: "u1", item: "m1", at: t + 10)])
+        // Only the offsets moved: every fresh record moves them, whatever it changed.
+        #expect(Set(try await RedisSnapshot.take(fixture.redis, prefix: fixture.prefix + ":").keys) == [fixture.writer.keys.appliedOffsets(.movie)])
         try await fixture.cleanUp()
     }
 }

@@ -52,6 +52,7 @@ async function post(event) {
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) { status(`${event.type}: ${answer.error ? answer.error.code + " (" + (answer.error.field || "") + ")" : response.status}`, true); return; }
     status(`${event.type} accepted (${response.status}); watching for the change…`);
+    watchRecommendations();
     setTimeout(refresh, 250);
   } catch (error) {
     status(`gateway unreachable: ${error.message}`, true);
@@ -111,7 +112,17 @@ const hints = {
   popular: "Nothing to personalise from yet: what is popular now. Like something!",
 };
 
+// Every answer is an impression that online experiments count, so the list is asked for when it can have
+// changed — the user, domain or preferences changed, or for 5 s after this page posted an event — not on every
+// refresh of the rest of the page.
+function watchRecommendations() {
+  state.recommendationsDue = true;
+  state.watchUntil = Date.now() + 5000;
+}
+
 async function refreshRecommendations() {
+  if (!state.recommendationsDue && Date.now() > (state.watchUntil || 0)) return;
+  state.recommendationsDue = false;
   const body = await api(`/v1/users/${encodeURIComponent(state.user)}/recommendations?domain=${state.domain}&k=10&reasons=true`);
   $("strategy").textContent = body.strategy + (body.degraded ? " (degraded)" : "");
   $("strategy-hint").textContent = hints[body.strategy] || "";
@@ -119,6 +130,8 @@ async function refreshRecommendations() {
   $("experiment-variant").textContent = body.variant ? `you: ${body.variant}` : "";
   const ids = new Set(body.items.map((item) => item.item_id));
   renderList($("recommendations"), body.items, true, state.lastRecommended, body.recommendation_id);
+  // The change the page was watching for has shown: stop asking.
+  if (state.lastRecommended.size > 0 && [...ids].some((id) => !state.lastRecommended.has(id))) state.watchUntil = 0;
   state.lastRecommended = ids;
   // Stating preferences is offered while there is nothing else to personalise from.
   const offer = body.strategy === "popular" && state.groups[state.domain].length > 0;
@@ -143,6 +156,7 @@ async function savePreferences(event) {
   if (!response.ok) { status(answer.error ? `${answer.error.code} (${answer.error.field || ""})` : `HTTP ${response.status}`, true); return; }
   status(`preferences saved: ${chosen.join(", ")}`);
   $("preferences-form").hidden = true;
+  state.recommendationsDue = true;
   refresh();
 }
 
@@ -194,11 +208,11 @@ async function refreshExperiment() {
   const outcomes = experiment.outcomes;
   if (!outcomes) { $("experiment-figures").replaceChildren(); $("experiment-verdict").textContent = "figures unavailable (Redis)"; return; }
   const percent = (x) => (x == null ? "–" : `${(100 * x).toFixed(1)} %`);
-  const header = element("tr", {}, element("th", {}, ""), element("th", {}, "answers"), element("th", {}, "with a positive"), element("th", {}, "95 % interval"));
+  const header = element("tr", {}, element("th", {}, ""), element("th", {}, "users"), element("th", {}, "with a positive"), element("th", {}, "95 % interval"), element("th", {}, "answers"));
   const rows = ["control", "challenger"].map((name) => {
     const v = outcomes.variants[name];
-    return element("tr", {}, element("th", {}, name), element("td", {}, String(v.impressions)), element("td", {}, percent(v.positive_rate)),
-      element("td", {}, `${percent(v.positive_rate_ci95[0])}–${percent(v.positive_rate_ci95[1])}`));
+    return element("tr", {}, element("th", {}, name), element("td", {}, String(v.users)), element("td", {}, percent(v.user_positive_rate)),
+      element("td", {}, `${percent(v.user_positive_rate_ci95[0])}–${percent(v.user_positive_rate_ci95[1])}`), element("td", {}, String(v.impressions)));
   });
   $("experiment-figures").replaceChildren(header, ...rows);
   const c = outcomes.comparison;
@@ -227,6 +241,7 @@ function applyDomain(domain) {
   experimentTicks = 0;
   $("preferences-form").hidden = true;
   state.lastRecommended = new Set();
+  state.recommendationsDue = true;
   for (const button of document.querySelectorAll("#domains button")) button.classList.toggle("active", button.dataset.domain === domain);
 }
 
@@ -239,6 +254,7 @@ function selectUser(user) {
   state.user = user.trim() || "1";
   $("preferences-form").hidden = true;
   state.lastRecommended = new Set();
+  state.recommendationsDue = true;
   $("user").value = state.user;
   $("user-label").textContent = state.user;
   refresh();
