@@ -94,7 +94,7 @@ echo "run: starting the stream processor (metrics on 127.0.0.1:$PROCESSOR_PORT)"
 # member is gone before the new one joins and events flow again within about 2 s (`make bench-restart`).
 # Static membership (kafka.group_instance_id) is the way on Apache Kafka, whose brokers refuse sessions
 # under 6 s; the local broker holds a static member's join and sync 3 s each (docs/reliability.md).
-start_service stream-processor "http://127.0.0.1:$PROCESSOR_PORT/readyz" STREAMREC_HTTP_PORT="$PROCESSOR_PORT" "${processor_role[@]}" \
+start_service stream-processor "http://127.0.0.1:$PROCESSOR_PORT/readyz" STREAMREC_HTTP_PORT="$PROCESSOR_PORT" STREAMREC_OUTCOMES_ENABLED=true "${processor_role[@]}" \
   STREAMREC_KAFKA_SESSION_TIMEOUT=1s STREAMREC_KAFKA_HEARTBEAT_INTERVAL=250ms
 echo "run: starting the ingest gateway on 127.0.0.1:$GATEWAY_PORT"
 start_service ingest-gateway "http://127.0.0.1:$GATEWAY_PORT/readyz" STREAMREC_HTTP_PORT="$GATEWAY_PORT" \

@@ -21,7 +21,8 @@ public struct ProcessorConfiguration: Sendable {
     public var retryBackoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
     public var features = FeatureConfiguration()
     /// Whether the outcome consumer counts experiment outcomes (``OutcomeService``), and how.
-    public var outcomesEnabled = true
+    /// Off by default: see `Keys.outcomesEnabled`.
+    public var outcomesEnabled = false
     /// Outcome keys share `features.keyPrefix`.
     public var outcomes = OutcomeWriter.Configuration()
     /// The API's impressions (`topics.recommendation_served`).
@@ -62,8 +63,9 @@ extension ProcessorConfiguration {
         )
         public static let retryMaximum = ConfigKey("processor.retry_maximum", default: "2s", "Longest wait between retries of a batch")
         public static let outcomesEnabled = ConfigKey(
-            "outcomes.enabled", default: "true",
-            "Count experiment outcomes: a second consumer (group <kafka.group_id>.outcomes) reads impressions and events (docs/experiments.md)"
+            "outcomes.enabled", default: "false",
+            "Count experiment outcomes: a second consumer (group <kafka.group_id>.outcomes) reads impressions and events (docs/experiments.md). "
+                + "Off by default: on the local Tansu broker the feature group has been left without an assignment beside it under SIGKILL churn"
         )
         public static let attributionWindow = ConfigKey(
             "outcomes.attribution_window", default: "30m",

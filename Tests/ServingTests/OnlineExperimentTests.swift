@@ -81,6 +81,7 @@ struct OnlineExperimentTests {
         processorConfiguration.features.keyPrefix = fixture.schema + ":v1"
         processorConfiguration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
         processorConfiguration.impressionTopic = impressionTopic
+        processorConfiguration.outcomesEnabled = true
         let processor = try await ProcessorApplication.start(configuration: processorConfiguration, metrics: ServiceMetrics(), logger: logger)
         let processorGroup = ServiceGroup(configuration: .init(services: processor.services(includingHTTP: false), logger: logger))
         let processorTask = Task { try await processorGroup.run() }

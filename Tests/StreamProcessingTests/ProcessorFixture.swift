@@ -49,8 +49,6 @@ struct ProcessorFixture {
         configuration.migrationsDirectory = TestStack.repositoryRoot + "/configs/migrations"
         configuration.retryBackoff = .init(initial: .milliseconds(50), maximum: .milliseconds(500))
         configuration.port = TestStack.freePort()
-        // A second consumer over the same topics: on only in the tests about it (OutcomeServiceTests).
-        configuration.outcomesEnabled = false
 
         let kafka = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: consumer.bootstrapServers))
         _ = try await kafka.createTopics((topics.all + [deadLetterTopic]).map { KafkaTopicSpecification(name: $0, partitions: partitions) })
