@@ -103,21 +103,13 @@ public final class OutcomeService: Service, Sendable {
 
     /// Nil if shutdown came first (nothing committed; the next owner replays the batch).
     private func applyWithRetry(_ records: [OutcomeWriter.Record], experiments: [EventDomain: Set<String>], topicIDs: [String: String]) async -> OutcomeWriter.Outcome? {
-        var failures = 0
-        while true {
-            do {
-                let outcome = try await writer.apply(records, experiments: experiments, topicIDs: topicIDs)
-                if failures > 0 { logger.info("redis is back; outcomes applied", metadata: ["attempts": "\(failures + 1)"]) }
-                return outcome
-            } catch {
-                failures += 1
-                metrics.failures.increment()
-                if failures == 1 { logger.error("outcome batch failed; retrying without committing", metadata: ["error": "\(error)"]) }
-                if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
-                let delay = retryBackoff.delay(afterFailures: failures)
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
-                if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
-            }
+        await retryUntilShutdown(backoff: retryBackoff) { failures, error in
+            metrics.failures.increment()
+            if failures == 1 { logger.error("outcome batch failed; retrying without committing", metadata: ["error": "\(error)"]) }
+        } recovered: { attempts in
+            logger.info("redis is back; outcomes applied", metadata: ["attempts": "\(attempts)"])
+        } _: {
+            try await writer.apply(records, experiments: experiments, topicIDs: topicIDs)
         }
     }
 }

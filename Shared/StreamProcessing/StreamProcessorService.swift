@@ -76,40 +76,31 @@ public final class StreamProcessorService: Service, Sendable {
     /// Applies the batch, retrying while dependencies fail. Returns nil if shutdown came first (the
     /// batch is then neither applied completely nor committed, and the next owner replays it).
     private func processWithRetry(_ records: [KafkaConsumerMessage]) async throws -> BatchReport? {
-        var failures = 0
         // Log ends as fetched with these records: lets the feature writer tell a recreated topic from a replay.
         let partitions = Array(Set(records.map(\.topicPartition)))
         let highs = (try? consumer.fetchedHighWatermarks(for: partitions)) ?? [:]
         let logEnds = Dictionary(uniqueKeysWithValues: highs.map { (RecordPosition.partitionField(topic: $0.key.topic, partition: $0.key.partition), $0.value) })
         let topicIDs = await incarnations?.ids(for: Set(partitions.map(\.topic))) ?? [:]
-        while true {
-            let started = ContinuousClock.now
-            do {
-                let report = try await processor.process(records, now: clock(), logEnds: logEnds, topicIDs: topicIDs)
-                // A topic recreated under an id looked up before: ask for the ids again.
-                if !report.staleTopicIDs.isEmpty { incarnations?.forget() }
-                metrics.batchDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
-                if failures > 0 {
-                    logger.info("dependencies are back; batch applied", metadata: ["attempts": "\(failures + 1)"])
-                    paused.store(false, ordering: .relaxed)
-                    metrics.paused.record(0)
-                }
-                return report
-            } catch {
-                failures += 1
-                metrics.applyFailures.increment()
-                if failures == 1 {
-                    logger.error("batch failed; retrying without committing", metadata: ["error": "\(error)", "records": "\(records.count)"])
-                    paused.store(true, ordering: .relaxed)
-                    metrics.paused.record(1)
-                }
-                if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
-                // SIGTERM ends the backoff at once: the batch is left uncommitted for the next owner.
-                let delay = retryBackoff.delay(afterFailures: failures)
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
-                if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
+        let report = await retryUntilShutdown(backoff: retryBackoff) { failures, error in
+            metrics.applyFailures.increment()
+            if failures == 1 {
+                logger.error("batch failed; retrying without committing", metadata: ["error": "\(error)", "records": "\(records.count)"])
+                paused.store(true, ordering: .relaxed)
+                metrics.paused.record(1)
             }
+        } recovered: { attempts in
+            logger.info("dependencies are back; batch applied", metadata: ["attempts": "\(attempts)"])
+            paused.store(false, ordering: .relaxed)
+            metrics.paused.record(0)
+        } _: {
+            let started = ContinuousClock.now
+            let report = try await processor.process(records, now: clock(), logEnds: logEnds, topicIDs: topicIDs)
+            metrics.batchDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+            return report
         }
+        // A topic recreated under an id looked up before: ask for the ids again.
+        if let report, !report.staleTopicIDs.isEmpty { incarnations?.forget() }
+        return report
     }
 
     private func record(_ report: BatchReport, records: [KafkaConsumerMessage]) {

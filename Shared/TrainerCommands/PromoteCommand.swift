@@ -42,10 +42,7 @@ struct PromoteCommand: AsyncParsableCommand {
             let decision = try await session.run.registry.promote(
                 version, metric: configuration.promotionMetric, tolerance: configuration.promotionTolerance, force: force
             )
-            if case .promoted = decision, let entry = try await session.run.registry.entry(version) {
-                let artifact = try session.run.artifacts.read(path: entry.path)
-                try await session.announce(artifact.manifest, path: entry.path)
-            }
+            if case .promoted = decision { try await Self.announce(version, in: session) }
             print("\(version): \(decision)")
             // A promotion the gate refused is not a success for a script (`trainer promote … && deploy`).
             if case .rejected = decision { throw ExitCode(1) }
@@ -94,13 +91,17 @@ struct PromoteCommand: AsyncParsableCommand {
             try await session.run.registry.recordPromotionEvidence(version, evidence: evidence("promoted"))
             try await store.recordDecision(id, evidence: evidence("promoted"))
             if experiment.stoppedAt == nil { _ = try await store.stop(id) }
-            if let entry = try await session.run.registry.entry(version) {
-                let artifact = try session.run.artifacts.read(path: entry.path)
-                try await session.announce(artifact.manifest, path: entry.path)
-            }
+            try await Self.announce(version, in: session)
             var replacing = ""
             if case .promoted(let previous?) = decision { replacing = ", replacing \(previous)" }
             print("\(id): promoted \(version) on online evidence (\(summary))\(replacing)")
         }
+    }
+
+    /// Announces a version just promoted, so that every API instance loads it.
+    private static func announce(_ version: String, in session: TrainerSession) async throws {
+        guard let entry = try await session.run.registry.entry(version) else { return }
+        let artifact = try session.run.artifacts.read(path: entry.path)
+        try await session.announce(artifact.manifest, path: entry.path)
     }
 }
