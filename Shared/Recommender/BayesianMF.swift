@@ -249,27 +249,20 @@ struct GibbsSampler {
         let noise = (0..<biases.count).map { _ in generator.nextGaussian() }
         let alpha = noisePrecision
         let threads = configuration.threads
-        biases.withUnsafeMutableBufferPointer { biasBuffer in
-            residuals.withUnsafeMutableBufferPointer { residualBuffer in
-                // No ratings: no residuals (and no base address), but every owner is still drawn, from its prior.
-                guard let biasBase = biasBuffer.baseAddress else { return }
-                let residualBase = residualBuffer.baseAddress ?? UnsafeMutablePointer(bitPattern: 16)!
-                let b = UncheckedPointer(biasBase)
-                let e = UncheckedPointer(residualBase)
-                ParallelRanges.forEach(noise.count, threads: threads) { owners in
-                    for owner in owners {
-                        let rows = start[owner]..<start[owner + 1]
-                        var sum: Double = 0
-                        for position in rows { sum += Double(e.pointer[Int(index[position])]) }
-                        let old = b.pointer[owner]
-                        let drawn = Float(Self.posteriorDraw(
-                            current: Double(old), sumResidualTimesH: sum, sumHSquared: Double(rows.count), mean: prior.mean, precision: prior.precision,
-                            noisePrecision: alpha, gaussian: noise[owner]
-                        ))
-                        let delta = drawn - old
-                        b.pointer[owner] = drawn
-                        for position in rows { e.pointer[Int(index[position])] -= delta }
-                    }
+        withSharedPointers(&biases) { b, e in
+            ParallelRanges.forEach(noise.count, threads: threads) { owners in
+                for owner in owners {
+                    let rows = start[owner]..<start[owner + 1]
+                    var sum: Double = 0
+                    for position in rows { sum += Double(e.pointer[Int(index[position])]) }
+                    let old = b.pointer[owner]
+                    let drawn = Float(Self.posteriorDraw(
+                        current: Double(old), sumResidualTimesH: sum, sumHSquared: Double(rows.count), mean: prior.mean, precision: prior.precision,
+                        noisePrecision: alpha, gaussian: noise[owner]
+                    ))
+                    let delta = drawn - old
+                    b.pointer[owner] = drawn
+                    for position in rows { e.pointer[Int(index[position])] -= delta }
                 }
             }
         }
@@ -286,45 +279,39 @@ struct GibbsSampler {
         let noise = (0..<(start.count - 1)).map { _ in generator.nextGaussian() }
         let alpha = noisePrecision
         let threads = configuration.threads
-        factors.withUnsafeMutableBufferPointer { factorBuffer in
-            residuals.withUnsafeMutableBufferPointer { residualBuffer in
-                guard let factorBase = factorBuffer.baseAddress else { return }
-                let residualBase = residualBuffer.baseAddress ?? UnsafeMutablePointer(bitPattern: 16)!
-                let theta = UncheckedPointer(factorBase)
-                let e = UncheckedPointer(residualBase)
-                other.withUnsafeBufferPointer { otherBuffer in
-                    otherOf.withUnsafeBufferPointer { otherOfBuffer in
-                        index.withUnsafeBufferPointer { indexBuffer in
-                            let h = SendablePointer(otherBuffer.baseAddress)
-                            let of = SendablePointer(otherOfBuffer.baseAddress)
-                            let rowsOf = SendablePointer(indexBuffer.baseAddress)
-                            ParallelRanges.forEach(noise.count, threads: threads) { owners in
-                                // Empty arrays have no base address; then no owner has rows and these are never read.
-                                let h = h.pointer ?? UnsafePointer(bitPattern: 16)!
-                                let of = of.pointer ?? UnsafePointer(bitPattern: 16)!
-                                let rowsOf = rowsOf.pointer ?? UnsafePointer(bitPattern: 16)!
-                                for owner in owners {
-                                    let rows = start[owner]..<start[owner + 1]
-                                    var sumResidualTimesH: Double = 0
-                                    var sumHSquared: Double = 0
-                                    for position in rows {
-                                        let row = Int(rowsOf[position])
-                                        let value = Double(h[Int(of[row]) * k + f])
-                                        sumResidualTimesH += Double(e.pointer[row]) * value
-                                        sumHSquared += value * value
-                                    }
-                                    let old = theta.pointer[owner * k + f]
-                                    let drawn = Float(Self.posteriorDraw(
-                                        current: Double(old), sumResidualTimesH: sumResidualTimesH, sumHSquared: sumHSquared, mean: prior.mean,
-                                        precision: prior.precision, noisePrecision: alpha, gaussian: noise[owner]
-                                    ))
-                                    let delta = drawn - old
-                                    theta.pointer[owner * k + f] = drawn
-                                    guard delta != 0 else { continue }
-                                    for position in rows {
-                                        let row = Int(rowsOf[position])
-                                        e.pointer[row] -= delta * h[Int(of[row]) * k + f]
-                                    }
+        withSharedPointers(&factors) { theta, e in
+            other.withUnsafeBufferPointer { otherBuffer in
+                otherOf.withUnsafeBufferPointer { otherOfBuffer in
+                    index.withUnsafeBufferPointer { indexBuffer in
+                        let h = SendablePointer(otherBuffer.baseAddress)
+                        let of = SendablePointer(otherOfBuffer.baseAddress)
+                        let rowsOf = SendablePointer(indexBuffer.baseAddress)
+                        ParallelRanges.forEach(noise.count, threads: threads) { owners in
+                            // Empty arrays have no base address; then no owner has rows and these are never read.
+                            let h = h.pointer ?? UnsafePointer(bitPattern: 16)!
+                            let of = of.pointer ?? UnsafePointer(bitPattern: 16)!
+                            let rowsOf = rowsOf.pointer ?? UnsafePointer(bitPattern: 16)!
+                            for owner in owners {
+                                let rows = start[owner]..<start[owner + 1]
+                                var sumResidualTimesH: Double = 0
+                                var sumHSquared: Double = 0
+                                for position in rows {
+                                    let row = Int(rowsOf[position])
+                                    let value = Double(h[Int(of[row]) * k + f])
+                                    sumResidualTimesH += Double(e.pointer[row]) * value
+                                    sumHSquared += value * value
+                                }
+                                let old = theta.pointer[owner * k + f]
+                                let drawn = Float(Self.posteriorDraw(
+                                    current: Double(old), sumResidualTimesH: sumResidualTimesH, sumHSquared: sumHSquared, mean: prior.mean,
+                                    precision: prior.precision, noisePrecision: alpha, gaussian: noise[owner]
+                                ))
+                                let delta = drawn - old
+                                theta.pointer[owner * k + f] = drawn
+                                guard delta != 0 else { continue }
+                                for position in rows {
+                                    let row = Int(rowsOf[position])
+                                    e.pointer[row] -= delta * h[Int(of[row]) * k + f]
                                 }
                             }
                         }
@@ -333,6 +320,19 @@ struct GibbsSampler {
             }
         }
         return (factors, prior)
+    }
+
+    /// The parameters being drawn and the residuals as pointers the parallel owners share: each owner writes
+    /// only its own parameters and the residuals of its own rows. With no ratings there are no residuals (no
+    /// base address; never read then), but every owner is still drawn, from its prior. Nothing to draw: `body`
+    /// is not called.
+    private mutating func withSharedPointers(_ parameters: inout [Float], _ body: (UncheckedPointer, UncheckedPointer) -> Void) {
+        parameters.withUnsafeMutableBufferPointer { parameterBuffer in
+        residuals.withUnsafeMutableBufferPointer { residualBuffer in
+            guard let parameterBase = parameterBuffer.baseAddress else { return }
+            body(UncheckedPointer(parameterBase), UncheckedPointer(residualBuffer.baseAddress ?? UnsafeMutablePointer(bitPattern: 16)!))
+        }
+        }
     }
 }
 
