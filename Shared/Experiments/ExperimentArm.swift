@@ -13,11 +13,14 @@ public enum ExperimentArm: Sendable, Hashable, CustomStringConvertible {
         case "popular": self = .popularOnly
         default:
             // A version is an identifier like the others: 1–128 characters, no control characters, no braces.
-            let version = text.dropFirst(6).unicodeScalars
-            guard text.hasPrefix("model:"), (1...128).contains(version.count),
+            // By scalars, not characters: a version starting with a combining mark (an emoji modifier) joins the
+            // ':' into one character, and `hasPrefix("model:")` would refuse what the OpenAPI pattern allows.
+            let scalars = text.unicodeScalars
+            let version = scalars.dropFirst(6)
+            guard scalars.starts(with: "model:".unicodeScalars), (1...128).contains(version.count),
                   !version.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0 == "{" || $0 == "}" })
             else { return nil }
-            self = .model(version: String(version))
+            self = .model(version: String(String.UnicodeScalarView(version)))
         }
     }
 

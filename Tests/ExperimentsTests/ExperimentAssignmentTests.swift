@@ -43,6 +43,8 @@ struct ExperimentAssignmentTests {
     func arms() {
         for text in ["production", "popular", "model:20261121-abc"] { #expect(ExperimentArm(text)?.description == text) }
         #expect(ExperimentArm("model:") == nil && ExperimentArm("best") == nil)
+        // A version starting with an emoji modifier (the fuzz run's case): the ':' and it are one Character.
+        #expect(ExperimentArm("model:\u{1F3FB}\u{136}\u{100}\u{F8}") == .model(version: "\u{1F3FB}\u{136}\u{100}\u{F8}"))
         #expect(Experiment.problem(id: "ok-1", control: .production, challenger: .popularOnly, challengerShare: 0.5) == nil)
         #expect(Experiment.problem(id: "bad id", control: .production, challenger: .popularOnly, challengerShare: 0.5) != nil)
         #expect(Experiment.problem(id: "x", control: .production, challenger: .popularOnly, challengerShare: 1) != nil)
