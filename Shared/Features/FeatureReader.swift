@@ -175,10 +175,11 @@ public struct FeatureReader: Sendable {
             if field[0] == seenTag, includeSeen {
                 seen.append(String(decoding: field[2...], as: UTF8.self))
             } else if field[0] == historyTag, historyLimit > 0 {
-                guard let member = flat[index + 1].bytes, let entry = Self.historyEntry(member) else { throw .unexpectedReply("history entry \(flat[index + 1])") }
-                let time = entry.occurredAt.millisecondsSinceEpoch
-                if let since, time <= since { continue }
-                history.append((time, entry, member))
+                guard let member = flat[index + 1].bytes else { throw .unexpectedReply("history entry \(flat[index + 1])") }
+                // A trained user's entries from before training are most of the ring: skipped on their time alone.
+                if let since, let time = Self.historyTime(member), time <= since { continue }
+                guard let entry = Self.historyEntry(member) else { throw .unexpectedReply("history entry \(flat[index + 1])") }
+                history.append((entry.occurredAt.millisecondsSinceEpoch, entry, member))
             }
         }
         history.sort { $0.time != $1.time ? $0.time > $1.time : $1.member.lexicographicallyPrecedes($0.member) }
@@ -194,9 +195,9 @@ public struct FeatureReader: Sendable {
             let second = bytes[(first + 1)...].firstIndex(of: bar),
             let last = bytes.lastIndex(of: bar), last > second,
             let beforeLast = bytes[..<last].lastIndex(of: bar), beforeLast > second,
-            let time = Int64(String(decoding: bytes[..<first], as: UTF8.self)),
+            let time = decimal(bytes[..<first]),
             let type = EventType(rawValue: String(decoding: bytes[(first + 1)..<second], as: UTF8.self)),
-            let units = Double(String(decoding: bytes[(beforeLast + 1)..<last], as: UTF8.self))
+            let units = decimal(bytes[(beforeLast + 1)..<last]).map(Double.init) ?? Double(String(decoding: bytes[(beforeLast + 1)..<last], as: UTF8.self))
         else { return nil }
         return HistoryEntry(
             item: String(decoding: bytes[(second + 1)..<beforeLast], as: UTF8.self), type: type, weight: EventWeights.weight(units),
@@ -205,6 +206,28 @@ public struct FeatureReader: Sendable {
     }
 
     static func historyEntry(_ text: String) -> HistoryEntry? { historyEntry(Array(text.utf8)) }
+
+    /// The event time of a history member (its first field), or nil if it is not a number.
+    static func historyTime(_ bytes: [UInt8]) -> Int64? {
+        bytes.firstIndex(of: UInt8(ascii: "|")).flatMap { decimal(bytes[..<$0]) }
+    }
+
+    /// An ASCII decimal integer with an optional leading '-' (times and weight units are stored so), read
+    /// without making a String of it; nil for anything else, including more digits than an Int64 surely holds.
+    static func decimal(_ bytes: ArraySlice<UInt8>) -> Int64? {
+        var index = bytes.startIndex
+        let negative = index < bytes.endIndex && bytes[index] == UInt8(ascii: "-")
+        if negative { index += 1 }
+        guard index < bytes.endIndex, bytes.endIndex - index <= 18 else { return nil }
+        var value: Int64 = 0
+        while index < bytes.endIndex {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            value = value * 10 + Int64(digit)
+            index += 1
+        }
+        return negative ? -value : value
+    }
 
     /// Every item the user interacted with in the domain (up to the seen limit).
     public func seen(user: String, domain: EventDomain) async throws(RedisError) -> Set<String> {

@@ -1,4 +1,5 @@
 import Events
+import Redis
 @testable import Features
 import Testing
 
@@ -16,5 +17,31 @@ struct HistoryEntryTests {
         for malformed in ["", "1|movie.like|m|10000", "x|movie.like|m|1|e", "1|no.such|m|1|e", "1|movie.like|m|abc|e", "||||"] {
             #expect(FeatureReader.historyEntry(malformed) == nil, "\(malformed)")
         }
+    }
+
+    @Test("Times and units are read as decimal integers without a String; units written as a decimal fraction still parse")
+    func decimals() {
+        #expect(FeatureReader.decimal(Array("1700000000123".utf8)[...]) == 1_700_000_000_123)
+        #expect(FeatureReader.decimal(Array("-2500".utf8)[...]) == -2500)
+        #expect(FeatureReader.decimal(Array("0".utf8)[...]) == 0)
+        for malformed in ["", "-", "1.5", "12a", " 1", "1234567890123456789"] {
+            #expect(FeatureReader.decimal(Array(malformed.utf8)[...]) == nil, "\(malformed)")
+        }
+        #expect(FeatureReader.historyEntry("5|movie.rating|m|2500.5|e")?.weight == EventWeights.weight(2500.5))
+        #expect(FeatureReader.historyTime(Array("42|movie.like|m|1|e".utf8)) == 42)
+        #expect(FeatureReader.historyTime(Array("x|movie.like|m|1|e".utf8)) == nil)
+    }
+
+    @Test("With a since, entries at or before it are left out and the rest come newest first")
+    func since() throws {
+        let member = { (time: Int, item: String) in RedisValue.bulkString(Array("\(time)|movie.like|\(item)|10000|e\(item)".utf8)) }
+        let reply = RedisValue.array([
+            .bulkString(Array("h:0".utf8)), member(100, "a"), .bulkString(Array("h:1".utf8)), member(300, "c"),
+            .bulkString(Array("s:a".utf8)), .bulkString(Array("100".utf8)), .bulkString(Array("h:2".utf8)), member(200, "b"),
+        ])
+        let read = try FeatureReader.seenAndHistory(reply, seen: true, historyLimit: 10, since: 150)
+        #expect(read.history.map(\.item) == ["c", "b"])
+        #expect(read.seen == ["a"])
+        #expect(try FeatureReader.seenAndHistory(reply, seen: false, historyLimit: 10, since: nil).history.map(\.item) == ["c", "b", "a"])
     }
 }
