@@ -16,6 +16,12 @@ enum FeatureScripts {
     /// written — a script is not rolled back — and answered `WRONGTYPE keys <index>,<index>… (…)`, every
     /// such key at once, so the caller can set aside the events that touch them. A member whose score or count returns to exactly 0 is
     /// removed, so a like and a later dislike leave the same state whether applied in one batch or two.
+    ///
+    /// A bucket key's increments (consecutive triples with the same key index) cost one `ZMSCORE` and one
+    /// `ZADD` (and a `ZREM` for members back at 0) per 1 000 members, not one `ZINCRBY` each: the sums are
+    /// the same doubles `ZINCRBY` would compute (Redis prints scores with 17 significant digits, and they are
+    /// written back with as many), and a batch names each (key, item) once, so commands per bucket key
+    /// rather than per (key, item).
     static let applyToPopularity = RedisScript(#"""
         local partitions = tonumber(ARGV[1])
         local a = 2
@@ -45,10 +51,33 @@ enum FeatureScripts {
         a = a + buckets
         local increments = tonumber(ARGV[a])
         a = a + 1
-        for i = 1, increments do
-          local key = KEYS[tonumber(ARGV[a])]
-          if tonumber(redis.call('ZINCRBY', key, ARGV[a+2], ARGV[a+1])) == 0 then redis.call('ZREM', key, ARGV[a+1]) end
-          a = a + 3
+        local done = 0
+        while done < increments do
+          local keyIndex = ARGV[a]
+          local members, units = {}, {}
+          while done < increments and ARGV[a] == keyIndex do
+            members[#members+1] = ARGV[a+1]
+            units[#units+1] = tonumber(ARGV[a+2])
+            a = a + 3
+            done = done + 1
+          end
+          local key = KEYS[tonumber(keyIndex)]
+          for first = 1, #members, 1000 do
+            local last = math.min(first + 999, #members)
+            local scores = redis.call('ZMSCORE', key, unpack(members, first, last))
+            local add, remove = {}, {}
+            for j = first, last do
+              local score = (tonumber(scores[j - first + 1]) or 0) + units[j]
+              if score == 0 then
+                remove[#remove+1] = members[j]
+              else
+                add[#add+1] = string.format('%.17g', score)
+                add[#add+1] = members[j]
+              end
+            end
+            if #add > 0 then redis.call('ZADD', key, unpack(add)) end
+            if #remove > 0 then redis.call('ZREM', key, unpack(remove)) end
+          end
         end
         for i = a, #ARGV, 3 do
           local key = KEYS[tonumber(ARGV[i])]

@@ -22,6 +22,10 @@ import Synchronization
 ///    (a crash part-way: each user's own offset says what it has).
 ///
 /// Each user's hash has one writer: Kafka's key is the user, so the member owning the partition.
+///
+/// The batch's users, event ids and partitions are named once (``BatchNames``) and referred to by slot from
+/// then on; cached user states are changed in place (``UserStateBox``). So a writer applies one batch at a
+/// time, as the processor and the backfill call it.
 public final class FeatureWriter: Sendable {
     public let configuration: FeatureConfiguration
     public let keys: FeatureKeys
@@ -158,112 +162,104 @@ public final class FeatureWriter: Sendable {
         case refuse([Int], RedisError)
     }
 
-    /// What the read step found.
-    private struct Reads {
-        var states: [String: UserFeatureState] = [:]
-        var loaded: Set<String> = []
-        /// User state keys Redis refuses to read as ours, with the reason.
-        var refusedStates: [String: RedisError] = [:]
-        /// Event-id key → event id → the record it was applied from (`<record>!<reason>` if it was set aside).
-        var appliedFrom: [String: [String: String]] = [:]
+    /// What the read step found, by user slot and event-id entry of the batch's ``BatchNames``.
+    private struct Reads: Sendable {
+        /// Per user slot: its state (from the cache or read); nil if Redis refused to read it as ours.
+        var boxes: [UserStateBox?] = []
+        /// Per user slot: the state was read from Redis in this attempt (cached once written).
+        var loaded: [Bool] = []
+        /// User slots whose state Redis refuses to read as ours, with the reason.
+        var refusedStates: [Int: RedisError] = [:]
+        /// Per event-id entry: the record it was applied from (`<record>!<reason>` if it was set aside), if any.
+        var appliedFrom: [String?] = []
         /// Stored popularity offsets by domain and partition field.
         var offsets: [EventDomain: [String: AppliedOffset]] = [:]
-        /// Event-id keys by domain and hour, named once per batch.
-        var eventIDKeys: [EventDomain: [Int64: String]] = [:]
+    }
 
-        mutating func eventIDKey(_ event: Event, keys: FeatureKeys) -> String {
-            let hour = FeatureWriter.eventIDHour(event)
-            if let key = eventIDKeys[event.domain]?[hour] { return key }
-            let key = keys.eventIDs(event.domain, hour: hour)
-            eventIDKeys[event.domain, default: [:]][hour] = key
-            return key
-        }
+    /// A partition's facts for the batch, looked up once: its topic id and log end, and the offset at or below
+    /// which its records were counted in popularity.
+    private struct PartitionFacts: Sendable {
+        var topicID: String?
+        var logEnd: Int64?
+        var popularityApplied: Int64?
     }
 
     private func applyOnce(_ events: [FeatureEvent], now: Int64, logs: PartitionLogs, refused: [Int: String]) async throws(RedisError) -> Attempt {
         let started = ContinuousClock.now
         var statuses = [FeatureApplyOutcome.Status](repeating: .late, count: events.count)
-        let oldestOnTime = now - configuration.horizonMilliseconds
-        var onTime: [Int] = []
-        var stateKeys = [String](repeating: "", count: events.count)
-        for (index, item) in events.enumerated() {
-            if item.event.type.isCatalog {
-                statuses[index] = .catalog
-            } else if item.event.occurredAt.millisecondsSinceEpoch >= oldestOnTime {
-                onTime.append(index)
-                stateKeys[index] = keys.userState(item.event.userID, item.event.domain)
-            }
-        }
-        let partitions = partitionsByDomain(events)
-        var reads = try await read(events, onTime: onTime, stateKeys: stateKeys, partitions: partitions, now: now)
+        for (index, item) in events.enumerated() where item.event.type.isCatalog { statuses[index] = .catalog }
+        let names = BatchNames(events, oldestOnTime: now - configuration.horizonMilliseconds, keys: keys)
+        let reads = try await read(names, now: now)
         let computeStarted = ContinuousClock.now
 
         // Popularity offsets: records at or below the trusted one were counted already.
-        var popularityApplied: [EventDomain: [String: Int64]] = [:]
+        var facts: [PartitionFacts] = []
         var offsetsToStore: [EventDomain: [String: AppliedOffset]] = [:]
-        for (domain, fields) in partitions {
-            for (field, info) in fields {
-                let stored = reads.offsets[domain]?[field]
-                let trust = logs.trusted(stored, field: field, topic: info.topic)
-                if stored != nil, trust.offset == nil {
-                    logger.warning(
-                        "partition belongs to a recreated topic: counting from its offsets",
-                        metadata: ["domain": "\(domain)", "partition": "\(field)", "applied": "\(stored!.stored)", "log_end": "\(logs.logEnds[field].map(String.init) ?? "-")"]
-                    )
-                }
-                if trust.idIsStale { staleTopicIDs.withLock { _ = $0.insert(info.topic) } }
-                popularityApplied[domain, default: [:]][field] = trust.offset
-                offsetsToStore[domain, default: [:]][field] = AppliedOffset(offset: max(trust.offset ?? -1, info.lastOffset), topicID: trust.topicIDToStore)
+        for partition in names.partitions {
+            let (domain, field) = (partition.domain, partition.field)
+            let stored = reads.offsets[domain]?[field]
+            let trust = logs.trusted(stored, field: field, topic: partition.topic)
+            if stored != nil, trust.offset == nil {
+                logger.warning(
+                    "partition belongs to a recreated topic: counting from its offsets",
+                    metadata: ["domain": "\(domain)", "partition": "\(field)", "applied": "\(stored!.stored)", "log_end": "\(logs.logEnds[field].map(String.init) ?? "-")"]
+                )
             }
+            if trust.idIsStale { staleTopicIDs.withLock { _ = $0.insert(partition.topic) } }
+            facts.append(PartitionFacts(topicID: logs.topicIDs[partition.topic], logEnd: logs.logEnds[field], popularityApplied: trust.offset))
+            offsetsToStore[domain, default: [:]][field] = AppliedOffset(offset: max(trust.offset ?? -1, partition.lastOffset), topicID: trust.topicIDToStore)
         }
 
         // Compute. First the event ids, in record order across all users: an id counts from one record
-        // only, under whichever user. The users' states are split into shards for the next step.
-        let shards = (0..<(onTime.count >= Self.shardingThreshold ? Self.computeShards : 1)).map { _ in UserStateShard() }
-        var states = reads.states
-        reads.states = [:]
-        for (key, state) in states { shards[UserStateShard.index(of: key, count: shards.count)].states[key] = state }
-        // Each state now has one reference, its shard's: changed in place, not copied.
-        states = [:]
-        var firstRecord: [String: [String: String]] = [:]
-        var newIDs: [String: [(id: String, record: String)]] = [:]
-        for index in onTime {
+        // only, under whichever user. The users are split into shards for the next step.
+        let shardCount = names.onTime.count >= Self.shardingThreshold ? Self.computeShards : 1
+        let shards = (0..<shardCount).map { _ in UserStateShard() }
+        for slot in names.stateKeys.indices { shards[UserStateShard.index(of: slot, count: shardCount)].slots.append(slot) }
+        // Per event-id entry: the event that first claimed it in this batch (-1: none yet).
+        var claimedBy = [Int](repeating: -1, count: names.eventIDs.count)
+        var newIDs = [[(id: String, record: String)]](repeating: [], count: names.eventIDGroups.count)
+        for index in names.onTime {
             let item = events[index]
-            let event = item.event
-            let stateKey = stateKeys[index]
-            if let error = reads.refusedStates[stateKey] {
-                statuses[index] = .rejected(reason: "\(error)")
+            let slot = names.stateSlot[index]
+            if reads.boxes[slot] == nil {
+                statuses[index] = .rejected(reason: "\(reads.refusedStates[slot]!)")
                 continue
             }
-            let record = item.position.reference
-            let idKey = reads.eventIDKey(event, keys: keys)
-            let stored = reads.appliedFrom[idKey]?[event.eventID]
-            if let first = firstRecord[idKey]?[event.eventID] ?? stored.map(Self.recordOfStoredID), first != record {
+            let entry = names.eventIDEntry[index]
+            let stored = reads.appliedFrom[entry]
+            let claimer = claimedBy[entry]
+            if claimer >= 0 {
+                if events[claimer].position != item.position {
+                    statuses[index] = .duplicate
+                    continue
+                }
+            } else if let stored, Self.recordOfStoredID(stored) != item.position.reference {
                 statuses[index] = .duplicate
                 continue
             }
-            firstRecord[idKey, default: [:]][event.eventID] = record
+            claimedBy[entry] = index
             if let stored, let bang = stored.firstIndex(of: "!") {
                 // Set aside from this record before (in an earlier attempt or pass): still set aside, so a
                 // retry dead-letters it again and a replay never applies it.
                 statuses[index] = .rejected(reason: String(stored[stored.index(after: bang)...]))
                 continue
             }
-            if let reason = refused[index] {
-                newIDs[idKey, default: []].append((event.eventID, record + "!" + reason))
+            let group = names.groupOfEventID[entry]
+            if !refused.isEmpty, let reason = refused[index] {
+                newIDs[group].append((item.event.eventID, item.position.reference + "!" + reason))
                 statuses[index] = .rejected(reason: reason)
                 continue
             }
-            if stored == nil { newIDs[idKey, default: []].append((event.eventID, record)) }
-            shards[UserStateShard.index(of: stateKey, count: shards.count)].indices.append(index)
+            if stored == nil { newIDs[group].append((item.event.eventID, item.position.reference)) }
+            shards[UserStateShard.index(of: slot, count: shardCount)].indices.append(index)
         }
         // Then each user's events in record order, the shards at once on the cores.
-        let applied = popularityApplied, keysOfStates = stateKeys
+        let partitionFacts = facts, boxes = reads.boxes
         await withTaskGroup(of: Void.self) { group in
             for shard in shards.dropFirst() {
-                group.addTask { self.computeUsers(shard, events: events, stateKeys: keysOfStates, logs: logs, popularityApplied: applied) }
+                group.addTask { self.computeUsers(shard, events: events, names: names, boxes: boxes, facts: partitionFacts) }
             }
-            computeUsers(shards[0], events: events, stateKeys: keysOfStates, logs: logs, popularityApplied: applied)
+            computeUsers(shards[0], events: events, names: names, boxes: boxes, facts: partitionFacts)
         }
         var popularity: [EventDomain: PopularityCall] = [:]
         for shard in shards {
@@ -280,7 +276,7 @@ public final class FeatureWriter: Sendable {
         // Write: event ids (a replay must find them, and a set-aside event its reason) and popularity,
         // then the users.
         let popularityStarted = ContinuousClock.now
-        let idCommands = eventIDCommands(newIDs)
+        let idCommands = eventIDCommands(names, newIDs)
         do {
             try await withThrowingTaskGroup(of: Attempt?.self) { group in
                 // The ids and popularity are independent keys: written at once; both land before the users.
@@ -303,6 +299,8 @@ public final class FeatureWriter: Sendable {
                 }
             }
         } catch let interrupted as AttemptInterrupted {
+            // The cached states were changed in place and not written: read again next time.
+            users.remove(names.stateKeys)
             return interrupted.attempt
         } catch let error as RedisError {
             throw error
@@ -315,9 +313,9 @@ public final class FeatureWriter: Sendable {
             }
         }
         let usersStarted = ContinuousClock.now
-        try await writeUsers(shards, now: now)
-        let loaded = reads.loaded
-        for shard in shards { users.store(shard.states) { shard.touched.contains($0) || loaded.contains($0) } }
+        try await writeUsers(shards, names: names, boxes: reads.boxes, now: now)
+        // States read in this attempt join the cache; cached ones were changed in place.
+        users.insert(names.stateKeys.indices.lazy.filter { reads.loaded[$0] }.map { (key: names.stateKeys[$0], box: reads.boxes[$0]!) })
         let finished = ContinuousClock.now
         return .done(FeatureApplyOutcome(
             statuses: statuses, readDuration: computeStarted - started, computeDuration: popularityStarted - computeStarted,
@@ -332,27 +330,27 @@ public final class FeatureWriter: Sendable {
 
     /// Applies a shard's events to its users' states, in record order (see ``applyOnce``): a record at or
     /// below the user's applied offset of its partition is a replay; everything else changes the state.
-    private func computeUsers(
-        _ shard: UserStateShard, events: [FeatureEvent], stateKeys: [String], logs: PartitionLogs, popularityApplied: [EventDomain: [String: Int64]]
-    ) {
+    private func computeUsers(_ shard: UserStateShard, events: [FeatureEvent], names: BatchNames, boxes: [UserStateBox?], facts: [PartitionFacts]) {
         shard.statuses.reserveCapacity(shard.indices.count)
         for index in shard.indices {
             let item = events[index]
-            let event = item.event
-            let stateKey = stateKeys[index]
-            let field = item.position.partitionField
-            let trust = logs.trusted(shard.states[stateKey]?.appliedOffsets[field], field: field, topic: item.position.topic)
-            if trust.idIsStale { staleTopicIDs.withLock { _ = $0.insert(item.position.topic) } }
+            // Not nil: events of refused states were set aside before the shards were filled.
+            let box = boxes[names.stateSlot[index]]!
+            let partitionSlot = names.partitionSlot[index]
+            let partition = names.partitions[partitionSlot]
+            let fact = facts[partitionSlot]
+            let trust = PartitionLogs.trusted(box.state.appliedOffsets[partition.field], topicID: fact.topicID, logEnd: fact.logEnd)
+            if trust.idIsStale { staleTopicIDs.withLock { _ = $0.insert(partition.topic) } }
             if let done = trust.offset, item.position.offset <= done {
                 shard.statuses.append((index, .replayed))
                 continue
             }
-            shard.touched.insert(stateKey)
-            // In place: the state was taken out of the cache, so no other copy shares its seen-set.
-            let effect = shard.states[stateKey, default: UserFeatureState()].apply(item, partitionField: field, topicID: trust.topicIDToStore, configuration: configuration)
+            box.touched = true
+            // In place: the box is the only holder of the state's collections.
+            let effect = box.state.apply(item, partitionField: partition.field, topicID: trust.topicIDToStore, configuration: configuration)
             shard.statuses.append((index, .applied(weightUnits: effect.weightUnits)))
-            if let done = popularityApplied[event.domain]?[field], item.position.offset <= done { continue }
-            shard.popularity[event.domain, default: PopularityCall(domain: event.domain, timeQuantum: popularityTimeQuantum)].add(item, index: index, effect: effect)
+            if let done = fact.popularityApplied, item.position.offset <= done { continue }
+            shard.popularity[partition.domain, default: PopularityCall(domain: partition.domain, timeQuantum: popularityTimeQuantum)].add(item, index: index, effect: effect)
         }
     }
 
@@ -372,80 +370,57 @@ public final class FeatureWriter: Sendable {
         return time >= 0 ? time / eventIDBucketMilliseconds : (time - eventIDBucketMilliseconds + 1) / eventIDBucketMilliseconds
     }
 
-    /// Per domain, per partition of the batch's interactions (late ones included: their partitions
-    /// advance too): the topic and the last offset.
-    private func partitionsByDomain(_ events: [FeatureEvent]) -> [EventDomain: [String: (topic: String, lastOffset: Int64)]] {
-        var result: [EventDomain: [String: (topic: String, lastOffset: Int64)]] = [:]
-        for item in events where !item.event.type.isCatalog {
-            let position = item.position
-            let known = result[item.event.domain]?[position.partitionField]?.lastOffset ?? -1
-            result[item.event.domain, default: [:]][position.partitionField] = (position.topic, max(known, position.offset))
-        }
-        return result
-    }
-
     // MARK: - Read
 
-    private func read(
-        _ events: [FeatureEvent], onTime: [Int], stateKeys: [String], partitions: [EventDomain: [String: (topic: String, lastOffset: Int64)]], now: Int64
-    ) async throws(RedisError) -> Reads {
+    private func read(_ names: BatchNames, now: Int64) async throws(RedisError) -> Reads {
         var reads = Reads()
-        var wanted: [String] = []
-        var seenKeys: Set<String> = []
-        var idsByKey: [String: [String]] = [:]
-        var seenIDs: [String: Set<String>] = [:]
-        for index in onTime {
-            let key = stateKeys[index]
-            if seenKeys.insert(key).inserted { wanted.append(key) }
-            let event = events[index].event
-            let idKey = reads.eventIDKey(event, keys: keys)
-            if seenIDs[idKey, default: []].insert(event.eventID).inserted {
-                idsByKey[idKey, default: []].append(event.eventID)
-            }
-        }
-        // Taken out of the cache (put back once written): shared with it, each user's seen-set would be
-        // copied on its first change. An entry not written for half the idle expiry may have expired in
+        // Cached states are used in place. An entry not written for half the idle expiry may have expired in
         // Redis meanwhile: it is read again.
         let idleMilliseconds = configuration.userIdleExpiry.milliseconds
-        reads.states = users.take(wanted) { now - $0.writtenAt < idleMilliseconds / 2 }
-        let missing = wanted.filter { reads.states[$0] == nil }
+        reads.boxes = users.boxes(names.stateKeys) { now - $0.writtenAt < idleMilliseconds / 2 }
+        reads.loaded = [Bool](repeating: false, count: names.stateKeys.count)
+        let missing = reads.boxes.indices.filter { reads.boxes[$0] == nil }
         var missingOffsets: [(EventDomain, [String])] = []
         appliedOffsets.withLock { cache in
-            for (domain, fields) in partitions {
-                var absent: [String] = []
-                for field in fields.keys.sorted() {
-                    if let offset = cache[domain.rawValue + "|" + field] { reads.offsets[domain, default: [:]][field] = offset } else { absent.append(field) }
+            var absent: [EventDomain: [String]] = [:]
+            for partition in names.partitions {
+                if let offset = cache[partition.domain.rawValue + "|" + partition.field] {
+                    reads.offsets[partition.domain, default: [:]][partition.field] = offset
+                } else {
+                    absent[partition.domain, default: []].append(partition.field)
                 }
-                if !absent.isEmpty { missingOffsets.append((domain, absent)) }
             }
+            for (domain, fields) in absent.sorted(by: { $0.key.rawValue < $1.key.rawValue }) { missingOffsets.append((domain, fields.sorted())) }
         }
-        let idKeys = idsByKey.keys.sorted()
-        var commands = missing.map { RedisCommand("HGETALL", $0) }
-        for key in idKeys { commands.append(RedisCommand("HMGET", arguments: [key] + idsByKey[key]!)) }
+        var commands = missing.map { RedisCommand("HGETALL", names.stateKeys[$0]) }
+        for group in names.eventIDGroups {
+            var command = RedisCommand("HMGET", group.key)
+            for entry in group.entries { command.append(names.eventIDs[entry]) }
+            commands.append(command)
+        }
         for (domain, fields) in missingOffsets { commands.append(RedisCommand("HMGET", arguments: [keys.appliedOffsets(domain)] + fields)) }
         let replies = try await redis.pipelineAcrossConnections(commands)
         var reply = 0
-        for key in missing {
+        for slot in missing {
             defer { reply += 1 }
             if case .error(let message) = replies[reply] {
                 let error = RedisError.server(message)
                 guard error.refusesInput else { throw error }
-                reads.refusedStates[key] = error
+                reads.refusedStates[slot] = error
             } else if var state = UserFeatureState(fields: replies[reply]) {
                 state.writtenAt = now
-                reads.states[key] = state
-                reads.loaded.insert(key)
+                reads.boxes[slot] = UserStateBox(state)
+                reads.loaded[slot] = true
             } else {
-                reads.refusedStates[key] = .server("BADSTATE the user state at \(key) cannot be read as layout v2")
+                reads.refusedStates[slot] = .server("BADSTATE the user state at \(names.stateKeys[slot]) cannot be read as layout v2")
             }
         }
-        for key in idKeys {
+        reads.appliedFrom = [String?](repeating: nil, count: names.eventIDs.count)
+        for group in names.eventIDGroups {
             defer { reply += 1 }
             if case .error(let message) = replies[reply] { throw .server(message) }
-            guard let values = replies[reply].array, values.count == idsByKey[key]!.count else { throw .unexpectedReply("HMGET returned \(replies[reply])") }
-            for (id, value) in zip(idsByKey[key]!, values) {
-                if let record = value.string { reads.appliedFrom[key, default: [:]][id] = record }
-            }
+            guard let values = replies[reply].array, values.count == group.entries.count else { throw .unexpectedReply("HMGET returned \(replies[reply])") }
+            for (entry, value) in zip(group.entries, values) { reads.appliedFrom[entry] = value.string }
         }
         for (domain, fields) in missingOffsets {
             defer { reply += 1 }
@@ -462,19 +437,18 @@ public final class FeatureWriter: Sendable {
 
     // MARK: - Write
 
-    private func eventIDCommands(_ newIDs: [String: [(id: String, record: String)]]) -> [RedisCommand] {
+    private func eventIDCommands(_ names: BatchNames, _ newIDs: [[(id: String, record: String)]]) -> [RedisCommand] {
         var commands: [RedisCommand] = []
-        for key in newIDs.keys.sorted() {
-            var arguments: [any RedisArgumentConvertible] = [key]
-            for (id, record) in newIDs[key]! {
-                arguments.append(id)
-                arguments.append(record)
+        for (group, ids) in zip(names.eventIDGroups, newIDs) where !ids.isEmpty {
+            var command = RedisCommand("HSET", group.key)
+            for (id, record) in ids {
+                command.append(id)
+                command.append(record)
             }
-            commands.append(RedisCommand("HSET", arguments: arguments))
+            commands.append(command)
             // The hour after the key's, plus the horizon: no event of that hour can still count.
-            let hour = Int64(key[key.index(after: key.lastIndex(of: ":")!)...])!
-            let expiry = ((hour + 1) * Self.eventIDBucketMilliseconds + configuration.horizonMilliseconds) / 1000 + Self.eventIDExpirySlackSeconds
-            commands.append(RedisCommand("EXPIREAT", key, expiry))
+            let expiry = ((group.hour + 1) * Self.eventIDBucketMilliseconds + configuration.horizonMilliseconds) / 1000 + Self.eventIDExpirySlackSeconds
+            commands.append(RedisCommand("EXPIREAT", group.key, expiry))
         }
         return commands
     }
@@ -532,10 +506,10 @@ public final class FeatureWriter: Sendable {
 
     /// Each changed user's fields, encoded by its shard's task (the shards at once on the cores), then
     /// written in one pipeline.
-    private func writeUsers(_ shards: [UserStateShard], now: Int64) async throws(RedisError) {
+    private func writeUsers(_ shards: [UserStateShard], names: BatchNames, boxes: [UserStateBox?], now: Int64) async throws(RedisError) {
         let commands = await withTaskGroup(of: [RedisCommand].self) { group in
-            for shard in shards.dropFirst() { group.addTask { self.userCommands(shard, now: now) } }
-            var all = userCommands(shards[0], now: now)
+            for shard in shards.dropFirst() { group.addTask { self.userCommands(shard, names: names, boxes: boxes, now: now) } }
+            var all = userCommands(shards[0], names: names, boxes: boxes, now: now)
             for await part in group { all.append(contentsOf: part) }
             return all
         }
@@ -551,15 +525,18 @@ public final class FeatureWriter: Sendable {
 
     /// The commands that write what changed of a shard's touched users (in no particular order: each
     /// user's are one unit).
-    private func userCommands(_ shard: UserStateShard, now: Int64) -> [RedisCommand] {
+    private func userCommands(_ shard: UserStateShard, names: BatchNames, boxes: [UserStateBox?], now: Int64) -> [RedisCommand] {
         let idleSeconds = max(1, configuration.userIdleExpiry.components.seconds)
         // Setting the expiry on every write would double the commands; a day's staleness in 90 is nothing.
         let refreshAfter = min(idleSeconds * 100, 86_400_000)
         var commands: [RedisCommand] = []
-        commands.reserveCapacity(shard.touched.count + shard.touched.count / 8)
-        func encode(_ key: String, _ state: inout UserFeatureState) {
+        commands.reserveCapacity(shard.slots.count + shard.slots.count / 8)
+        for slot in shard.slots {
+            guard let box = boxes[slot], box.touched else { continue }
+            box.touched = false
+            let key = names.stateKeys[slot]
             var set = RedisCommand("HSET", key)
-            let removed = state.takeChanges(into: &set)
+            let removed = box.state.takeChanges(into: &set)
             let setsFields = set.lengths.count > 2
             if removed.isEmpty {
                 if setsFields { commands.append(set) }
@@ -571,16 +548,14 @@ public final class FeatureWriter: Sendable {
                 if setsFields { commands.append(set) }
                 commands.append(RedisCommand("EXEC"))
             }
-            if now - state.expirySetAt >= refreshAfter {
+            if now - box.state.expirySetAt >= refreshAfter {
                 // A state holding votes never expires (as the tallies it counts in do not): forgotten, a
                 // later vote of the same user on the same poll would count a second time.
-                commands.append(state.votes.isEmpty ? RedisCommand("EXPIRE", key, idleSeconds) : RedisCommand("PERSIST", key))
-                state.expirySetAt = now
+                commands.append(box.state.votes.isEmpty ? RedisCommand("EXPIRE", key, idleSeconds) : RedisCommand("PERSIST", key))
+                box.state.expirySetAt = now
             }
-            state.writtenAt = now
+            box.state.writtenAt = now
         }
-        // One access to each state (it is changed in place).
-        for key in shard.touched { encode(key, &shard.states[key]!) }
         return commands
     }
 }

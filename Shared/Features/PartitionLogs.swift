@@ -22,12 +22,16 @@ struct PartitionLogs: Sendable {
     /// at or past the log end too (offsets of a log never go back), whatever its id. Offsets stored without
     /// an id (before ids were kept, a broker without them) fall back to the log-end rule.
     func trusted(_ stored: AppliedOffset?, field: String, topic: String) -> Trust {
-        let topicID = topicIDs[topic]
+        Self.trusted(stored, topicID: topicIDs[topic], logEnd: logEnds[field])
+    }
+
+    /// ``trusted(_:field:topic:)`` with the partition's topic id and log end looked up once (per batch).
+    static func trusted(_ stored: AppliedOffset?, topicID: String?, logEnd: Int64?) -> Trust {
         guard let stored else { return Trust(offset: nil, topicIDToStore: topicID) }
         if let storedID = stored.topicID, let topicID, storedID != topicID {
             return Trust(offset: nil, topicIDToStore: topicID)
         }
-        if let end = logEnds[field], stored.offset >= end {
+        if let end = logEnd, stored.offset >= end {
             return Trust(offset: nil, idIsStale: topicID != nil, topicIDToStore: nil)
         }
         // Without an id at hand (the trainer's backfill reads positions from the training store, which keeps

@@ -1,17 +1,33 @@
 import Synchronization
 
+/// One user's state in one domain as the feature writer holds it: in a box, so that the cache, a batch and
+/// the shard computing it all reach the same state and change it in place (a state in a dictionary would be
+/// copied out and stored back, each copy retaining every collection it holds).
+///
+/// `@unchecked Sendable`: a box is changed by one task at a time. The feature writer applies one batch at a
+/// time, a batch's users are split between shards so that each box is in one shard, and the writer reads a
+/// shard's boxes again only after that shard's task was awaited.
+final class UserStateBox: @unchecked Sendable {
+    var state: UserFeatureState
+    /// An event of the current batch was applied to the state: it is written at the end of the batch.
+    var touched = false
+    /// The cache's clock when the box was last used (least recently used ones are dropped first).
+    var lastUsed: UInt64 = 0
+
+    init(_ state: UserFeatureState) {
+        self.state = state
+    }
+}
+
 /// The user states a feature writer applied last, by Redis key, so that a user met again in a later batch
 /// costs no read. Only a cache: it is valid while this member is the only writer of those users (it owns
-/// their partitions), and is emptied after a rebalance and whenever a write may not have landed.
-/// Bounded: past `capacity` entries, the least recently stored tenth is dropped.
+/// their partitions), and is emptied after a rebalance and whenever a write may not have landed. A batch
+/// changes the cached states in place (``UserStateBox``): if its writes do not all land, the writer drops
+/// them (``remove(_:)`` or ``removeAll()``).
+/// Bounded: past `capacity` entries, the least recently used tenth is dropped.
 final class UserStateCache: Sendable {
-    private struct Entry {
-        var state: UserFeatureState
-        var lastUsed: UInt64
-    }
-
     private struct Storage {
-        var entries: [String: Entry] = [:]
+        var entries: [String: UserStateBox] = [:]
         var tick: UInt64 = 0
     }
 
@@ -22,32 +38,45 @@ final class UserStateCache: Sendable {
         self.capacity = max(0, capacity)
     }
 
-    /// Removes and returns the cached states among `keys`: the caller owns them until it stores them
-    /// back (a state shared with the cache would copy its collections on the first change).
-    /// Only states `usable` accepts are returned; the others are dropped (read again).
-    func take(_ keys: some Sequence<String>, where usable: (UserFeatureState) -> Bool = { _ in true }) -> [String: UserFeatureState] {
+    /// The cached box of each of `keys` (nil where none), marked as used. A box `usable` refuses is
+    /// dropped (read again).
+    func boxes(_ keys: [String], where usable: (UserFeatureState) -> Bool = { _ in true }) -> [UserStateBox?] {
         storage.withLock { storage in
-            var found: [String: UserFeatureState] = [:]
-            for key in keys {
-                if let entry = storage.entries.removeValue(forKey: key), usable(entry.state) { found[key] = entry.state }
+            storage.tick += 1
+            let tick = storage.tick
+            return keys.map { key in
+                guard let box = storage.entries[key] else { return nil }
+                guard usable(box.state) else {
+                    storage.entries[key] = nil
+                    return nil
+                }
+                box.lastUsed = tick
+                return box
             }
-            return found
         }
     }
 
-    /// Stores states as written to Redis: those of `states` whose key `keep` accepts (no intermediate
-    /// dictionary: copying one retains every state's collections).
-    func store(_ states: [String: UserFeatureState], keeping keep: (String) -> Bool = { _ in true }) {
+    /// Adds boxes read from Redis and written back.
+    func insert(_ boxes: some Sequence<(key: String, box: UserStateBox)>) {
         guard capacity > 0 else { return }
         storage.withLock { storage in
             storage.tick += 1
-            for (key, state) in states where keep(key) { storage.entries[key] = Entry(state: state, lastUsed: storage.tick) }
+            for (key, box) in boxes {
+                box.lastUsed = storage.tick
+                storage.entries[key] = box
+            }
             if storage.entries.count > capacity {
                 // Sorting the ticks is O(n log n), paid once per tenth of the capacity inserted.
                 let keep = capacity - capacity / 10
                 let kept = storage.entries.sorted { $0.value.lastUsed > $1.value.lastUsed }.prefix(keep)
                 storage.entries = Dictionary(uniqueKeysWithValues: kept.map { ($0.key, $0.value) })
             }
+        }
+    }
+
+    func remove(_ keys: some Sequence<String>) {
+        storage.withLock { storage in
+            for key in keys { storage.entries[key] = nil }
         }
     }
 
