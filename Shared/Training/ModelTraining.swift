@@ -47,6 +47,24 @@ public struct TrainingParameters: Sendable, Hashable {
     public var holdout = Holdout.latest
     /// The top-N kinds that may win the choice (all by default; an operator may pin one).
     public var topNCandidates = Set(TopNKind.allCases)
+    /// How the rating model is chosen past a size where choosing it on every rating would dominate the run.
+    public var largeRatings = LargeRatings()
+
+    /// Past `aboveRatings` ratings (MovieLens 100K has 100 000, the cost curves' 10× 1 000 000, 100× 10 000 000):
+    /// - the rating model's choice (biased MF against Bayesian MF, the recent bias, the popularity calibration)
+    ///   and its offline RMSE figures come from a seeded sample of users holding about `sampleRatings`
+    ///   ratings (all of each sampled user's ratings, so each user's split is as without the sample);
+    /// - Bayesian MF's validation fit stops once its validation RMSE has settled (`settling`), and the
+    ///   production fit on every rating draws as many sweeps;
+    /// - where Bayesian MF wins, biased MF is not refitted on every rating (the API serves the Bayesian
+    ///   fold-in; biased MF was kept only for artifacts read by an API older than it).
+    /// At or below it, every rating and every configured sweep, as before (docs/scaling.md, "Training at 100×").
+    public struct LargeRatings: Sendable, Hashable {
+        public var aboveRatings = 2_000_000
+        public var sampleRatings = 1_000_000
+        public var settling = BayesianMF.Settling()
+        public init() {}
+    }
 
     public enum Holdout: String, Sendable, Hashable {
         case latest, random
@@ -142,12 +160,13 @@ public enum ModelTraining {
             : Splits.random(interactions, testFraction: parameters.testFraction, seed: parameters.seed)
         var relevant: [Int32: Set<Int32>] = [:]
         for interaction in test where interaction.value >= 1 { relevant[interaction.user, default: []].insert(interaction.item) }
-        var seen: [Int32: Set<Int32>] = [:]
-        for interaction in train { seen[interaction.user, default: []].insert(interaction.item) }
+        var seenInTrain: [Int32: Set<Int32>] = [:]
+        for interaction in train { seenInTrain[interaction.user, default: []].insert(interaction.item) }
+        let seen = seenInTrain
+        let testUsers = relevant.keys.sorted()
         times.add("test split", seconds: StageTimes.seconds(ContinuousClock.now - splitStarted))
-        func ranking(_ recommend: (Int32) -> [Int32]) -> Metrics.Ranking {
-            var lists: [Int32: [Int32]] = [:]
-            for user in relevant.keys { lists[user] = recommend(user) }
+        func ranking(_ recommend: @Sendable (Int32) -> [Int32]) -> Metrics.Ranking {
+            let lists = Metrics.lists(users: testUsers, recommend)
             return Metrics.ranking(recommendations: lists, relevant: relevant, k: parameters.k, catalogSize: items.count)
         }
         let trainInput = input(train)
@@ -214,7 +233,16 @@ public enum ModelTraining {
             var configuration = BiasedMF.Configuration()
             configuration.factors = parameters.ratingFactors
             configuration.seed = parameters.seed
-            let (ratingTrain, ratingTest) = Splits.temporal(ratings, testFraction: parameters.testFraction)
+            let large = ratings.count > parameters.largeRatings.aboveRatings
+            var choiceRatings = ratings
+            if large {
+                choiceRatings = times.measure("ratings: choice sample") {
+                    Self.userSample(ratings, userCount: users.count, ratings: parameters.largeRatings.sampleRatings, seed: parameters.seed)
+                }
+                metrics["ratings.choice_sample.ratings"] = Double(choiceRatings.count)
+                metrics["ratings.choice_sample.users"] = Double(Set(choiceRatings.map(\.user)).count)
+            }
+            let (ratingTrain, ratingTest) = Splits.temporal(choiceRatings, testFraction: parameters.testFraction)
             // Validation held out as the question is asked: each user's latest ratings of the training part
             // (`training.holdout` latest), else a seeded random share.
             let (fitPart, validation) = parameters.holdout == .latest
@@ -229,13 +257,19 @@ public enum ModelTraining {
             bayesian.iterations = parameters.bayesianSweeps
             bayesian.burnIn = parameters.bayesianSweeps * 15 / 100
             bayesian.seed = parameters.seed
+            if large { bayesian.settling = parameters.largeRatings.settling }
             var bayesianWins = false
             var recentBias: BayesianFoldIn.RecentBias?
             var calibration: PopularityCalibration?
             if parameters.bayesianSweeps > 0 {
                 let candidate = times.measure("ratings: bayesian mf fit (validation)") {
-                    BayesianMF.fit(train: fitPart, userCount: users.count, itemCount: items.count, configuration: bayesian)
+                    BayesianMF.fit(train: fitPart, userCount: users.count, itemCount: items.count, configuration: bayesian, validation: validation)
                 }
+                // How the validation RMSE moved with the sweeps (what the settling rule reads), and the sweeps drawn.
+                chosen["ratings.bayesian_validation_rmse_by_sweeps"] = candidate.validationTrace
+                    .map { "\($0.sweeps):\(($0.rmse * 100_000).rounded() / 100_000)" }.joined(separator: " ")
+                chosen["ratings.bayesian_sweeps"] = String(candidate.sweeps)
+                if large { bayesian.iterations = candidate.sweeps }
                 times.measure("ratings: bayesian mf evaluate") {
                     metrics["bayesian_mf.rmse"] = candidate.rmse(on: ratingTest)
                     metrics["validation.bayesian_mf.rmse"] = candidate.rmse(on: validation)
@@ -283,10 +317,14 @@ public enum ModelTraining {
             // Production: all ratings; biased MF as many epochs as validation chose (it stays in the bundle
             // either way, for artifacts read by an API that predates the Bayesian fold-in).
             configuration.maximumEpochs = max(1, history.bestEpoch + 1)
-            ratingModel = times.measure("final: biased mf fit") {
-                BiasedMF.fit(train: ratings, userCount: users.count, itemCount: items.count, configuration: configuration).model
+            if !(large && bayesianWins) {
+                ratingModel = times.measure("final: biased mf fit") {
+                    BiasedMF.fit(train: ratings, userCount: users.count, itemCount: items.count, configuration: configuration).model
+                }
             }
             if bayesianWins {
+                // Past the large size, as many sweeps as the validation fit drew before it settled.
+                bayesian.settling = nil
                 let production = times.measure("final: bayesian mf fit") {
                     BayesianMF.fit(train: ratings, userCount: users.count, itemCount: items.count, configuration: bayesian)
                 }
@@ -320,6 +358,24 @@ public enum ModelTraining {
             )
         }
         return TrainedModels(bundle: bundle, metrics: metrics, chosen: chosen, learningCurve: curve, stageTimes: times)
+    }
+
+    /// Every interaction of a seeded sample of users, drawn in a seeded order until they hold at least `ratings`
+    /// interactions.
+    static func userSample(_ interactions: [Interaction], userCount: Int, ratings target: Int, seed: UInt64) -> [Interaction] {
+        var perUser = [Int](repeating: 0, count: userCount)
+        for interaction in interactions { perUser[Int(interaction.user)] += 1 }
+        var order = Array(0..<userCount)
+        var generator = SeededRandom(seed: seed)
+        for index in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(index, Int(generator.next() % UInt64(index + 1))) }
+        var kept = [Bool](repeating: false, count: userCount)
+        var total = 0
+        for user in order where perUser[user] > 0 {
+            guard total < target else { break }
+            kept[user] = true
+            total += perUser[user]
+        }
+        return interactions.filter { kept[Int($0.user)] }
     }
 
     /// One interaction per (user, item): the strongest signal, at its latest time.
