@@ -47,22 +47,29 @@ public struct TrainingParameters: Sendable, Hashable {
     public var holdout = Holdout.latest
     /// The top-N kinds that may win the choice (all by default; an operator may pin one).
     public var topNCandidates = Set(TopNKind.allCases)
-    /// How the rating model is chosen past a size where choosing it on every rating would dominate the run.
-    public var largeRatings = LargeRatings()
+    /// What changes past a size where the full procedure would pass the cost curves' 5-minute target.
+    public var large = LargeData()
 
     /// Past `aboveRatings` ratings (MovieLens 100K has 100 000, the cost curves' 10× 1 000 000, 100× 10 000 000):
     /// - the rating model's choice (biased MF against Bayesian MF, the recent bias, the popularity calibration)
     ///   and its offline RMSE figures come from a seeded sample of users holding about `sampleRatings`
-    ///   ratings (all of each sampled user's ratings, so each user's split is as without the sample);
+    ///   ratings (all of each sampled user's ratings, so each user's split is as without the sample), and
+    ///   the recent-bias grid from `recentBiasUsers` of its validation users (2 000 below the size);
     /// - Bayesian MF's validation fit stops once its validation RMSE has settled (`settling`), and the
-    ///   production fit on every rating draws as many sweeps;
+    ///   production fit on every rating draws as many sweeps, over the ratings grouped by user (as the
+    ///   validation fit reads them; in time order the residuals are read at random, ~2 s a sweep at 10M);
     /// - where Bayesian MF wins, biased MF is not refitted on every rating (the API serves the Bayesian
     ///   fold-in; biased MF was kept only for artifacts read by an API older than it).
-    /// At or below it, every rating and every configured sweep, as before (docs/scaling.md, "Training at 100×").
-    public struct LargeRatings: Sendable, Hashable {
+    /// Past `aboveInteractions` interactions, the ALS learning curve's points before the last are measured on
+    /// a seeded sample of `curveUsers` test users (the last point, the served figure, on all of them).
+    /// At or below these sizes, everything as before (docs/scaling.md, "Training at 100×").
+    public struct LargeData: Sendable, Hashable {
         public var aboveRatings = 2_000_000
         public var sampleRatings = 1_000_000
         public var settling = BayesianMF.Settling()
+        public var recentBiasUsers = 1_000
+        public var aboveInteractions = 2_000_000
+        public var curveUsers = 10_000
         public init() {}
     }
 
@@ -165,9 +172,16 @@ public enum ModelTraining {
         let seen = seenInTrain
         let testUsers = relevant.keys.sorted()
         times.add("test split", seconds: StageTimes.seconds(ContinuousClock.now - splitStarted))
-        func ranking(_ recommend: @Sendable (Int32) -> [Int32]) -> Metrics.Ranking {
-            let lists = Metrics.lists(users: testUsers, recommend)
-            return Metrics.ranking(recommendations: lists, relevant: relevant, k: parameters.k, catalogSize: items.count)
+        func ranking(users: [Int32]? = nil, _ recommend: @Sendable (Int32) -> [Int32]) -> Metrics.Ranking {
+            let users = users ?? testUsers
+            let lists = Metrics.lists(users: users, recommend)
+            let asked = users.count == testUsers.count ? relevant : relevant.filter { lists[$0.key] != nil }
+            return Metrics.ranking(recommendations: lists, relevant: asked, k: parameters.k, catalogSize: items.count)
+        }
+        // Past the large size the learning curve's earlier points are measured on a seeded sample of test users.
+        var curveUsers = testUsers
+        if interactions.count > parameters.large.aboveInteractions && testUsers.count > parameters.large.curveUsers {
+            curveUsers = Self.sample(testUsers, count: parameters.large.curveUsers, seed: parameters.seed)
         }
         let trainInput = input(train)
         var choiceTimes = StageTimes()
@@ -186,7 +200,7 @@ public enum ModelTraining {
         let points = curveIterations.filter { $0 < parameters.alsIterations }
         var curveNDCG: [Int: Double] = [:]
         func scoreCurve(_ iterations: Int, _ model: ImplicitALS) {
-            curveNDCG[iterations] = ranking { model.recommend(user: Int($0), k: parameters.k, excluding: seen[$0] ?? []) }.ndcg
+            curveNDCG[iterations] = ranking(users: curveUsers) { model.recommend(user: Int($0), k: parameters.k, excluding: seen[$0] ?? []) }.ndcg
         }
         let alsRanking: Metrics.Ranking
         if case .implicitALS = evaluated {
@@ -211,6 +225,7 @@ public enum ModelTraining {
             "popularity.ndcg@\(parameters.k)": popularityRanking.ndcg, "popularity.recall@\(parameters.k)": popularityRanking.recall,
             "users": Double(users.count), "items": Double(items.count), "test_users": Double(topRanking.users),
         ]
+        if curveUsers.count < testUsers.count { metrics["learning_curve.sample_users"] = Double(curveUsers.count) }
         for (kind, score) in choice.validationNDCG { metrics["validation.\(kind.rawValue).ndcg@10"] = score }
         var chosen = ["top_n.kind": choice.kind.rawValue]
         if choice.kind == .sequenceAwareEASE {
@@ -233,11 +248,11 @@ public enum ModelTraining {
             var configuration = BiasedMF.Configuration()
             configuration.factors = parameters.ratingFactors
             configuration.seed = parameters.seed
-            let large = ratings.count > parameters.largeRatings.aboveRatings
+            let large = ratings.count > parameters.large.aboveRatings
             var choiceRatings = ratings
             if large {
                 choiceRatings = times.measure("ratings: choice sample") {
-                    Self.userSample(ratings, userCount: users.count, ratings: parameters.largeRatings.sampleRatings, seed: parameters.seed)
+                    Self.userSample(ratings, userCount: users.count, ratings: parameters.large.sampleRatings, seed: parameters.seed)
                 }
                 metrics["ratings.choice_sample.ratings"] = Double(choiceRatings.count)
                 metrics["ratings.choice_sample.users"] = Double(Set(choiceRatings.map(\.user)).count)
@@ -257,7 +272,7 @@ public enum ModelTraining {
             bayesian.iterations = parameters.bayesianSweeps
             bayesian.burnIn = parameters.bayesianSweeps * 15 / 100
             bayesian.seed = parameters.seed
-            if large { bayesian.settling = parameters.largeRatings.settling }
+            if large { bayesian.settling = parameters.large.settling }
             var bayesianWins = false
             var recentBias: BayesianFoldIn.RecentBias?
             var calibration: PopularityCalibration?
@@ -279,7 +294,9 @@ public enum ModelTraining {
                     // What the API serves is the fold-in of a user's ratings: whether their latest ratings
                     // carry a bias of their own is chosen on the same validation split.
                     var served = BayesianFoldIn(candidate, keeping: parameters.bayesianSamplesServed)
-                    let choice = times.measure("ratings: recent-bias choice") { ModelSelection.recentBias(served, fit: fitPart, validation: validation) }
+                    let choice = times.measure("ratings: recent-bias choice") {
+                        ModelSelection.recentBias(served, fit: fitPart, validation: validation, maximumUsers: large ? parameters.large.recentBiasUsers : 2000)
+                    }
                     recentBias = choice.recentBias
                     metrics["validation.bayesian_mf.fold_in.rmse"] = choice.withoutRMSE
                     metrics["validation.bayesian_mf.recent_bias.rmse"] = choice.validationRMSE
@@ -326,7 +343,8 @@ public enum ModelTraining {
                 // Past the large size, as many sweeps as the validation fit drew before it settled.
                 bayesian.settling = nil
                 let production = times.measure("final: bayesian mf fit") {
-                    BayesianMF.fit(train: ratings, userCount: users.count, itemCount: items.count, configuration: bayesian)
+                    let ordered = large ? ratings.sorted { ($0.user, $0.timestamp, $0.item, $0.value) < ($1.user, $1.timestamp, $1.item, $1.value) } : ratings
+                    return BayesianMF.fit(train: ordered, userCount: users.count, itemCount: items.count, configuration: bayesian)
                 }
                 bayesianRatings = BayesianFoldIn(production, keeping: parameters.bayesianSamplesServed)
                 bayesianRatings?.recentBias = recentBias
@@ -358,6 +376,14 @@ public enum ModelTraining {
             )
         }
         return TrainedModels(bundle: bundle, metrics: metrics, chosen: chosen, learningCurve: curve, stageTimes: times)
+    }
+
+    /// `count` of `users`, a seeded sample, in their order.
+    static func sample(_ users: [Int32], count: Int, seed: UInt64) -> [Int32] {
+        var order = Array(users.indices)
+        var generator = SeededRandom(seed: seed)
+        for index in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(index, Int(generator.next() % UInt64(index + 1))) }
+        return order.prefix(count).sorted().map { users[$0] }
     }
 
     /// Every interaction of a seeded sample of users, drawn in a seeded order until they hold at least `ratings`
