@@ -331,8 +331,8 @@ public enum ModelTraining {
             }
             chosen["ratings.kind"] = bayesianWins ? "bayesian-mf" : "biased-mf"
             metrics["rmse"] = bayesianWins ? metrics["bayesian_mf.rmse"] : metrics["biased_mf.rmse"]
-            // Production: all ratings; biased MF as many epochs as validation chose (it stays in the bundle
-            // either way, for artifacts read by an API that predates the Bayesian fold-in).
+            // Production: all ratings; biased MF as many epochs as validation chose (up to the large size it stays
+            // in the bundle either way, for artifacts read by an API that predates the Bayesian fold-in).
             configuration.maximumEpochs = max(1, history.bestEpoch + 1)
             if !(large && bayesianWins) {
                 ratingModel = times.measure("final: biased mf fit") {
