@@ -26,7 +26,32 @@ public struct BayesianMF: RatingPredictor, Sendable {
         /// Threads drawing a group's parameters (users' or items'): given the others, each one's draw touches its
         /// own ratings only, and the noise is drawn in order beforehand, so the chain is the same for any count.
         public var threads: Int = 2
+        /// Stop before `iterations` once the validation RMSE has settled (``fit(train:userCount:itemCount:configuration:validation:)``
+        /// given a validation set); nil: every sweep.
+        public var settling: Settling?
         public init() {}
+    }
+
+    /// When the sweeps stop: every `every` sweeps after burn-in, the RMSE on the validation set of the
+    /// samples' average so far (what ``predict(user:item:)`` would give) is compared with the last check's;
+    /// once it improved by less than `tolerance`, and at least `minimumSweeps` were drawn, the chain stops.
+    /// Later sweeps add samples to an average that no longer moves: their cost buys nothing the RMSE shows.
+    public struct Settling: Sendable, Hashable {
+        public var every: Int
+        public var tolerance: Double
+        public var minimumSweeps: Int
+
+        public init(every: Int = 10, tolerance: Double = 0.0005, minimumSweeps: Int = 50) {
+            self.every = every
+            self.tolerance = tolerance
+            self.minimumSweeps = minimumSweeps
+        }
+    }
+
+    /// The validation RMSE of the samples' average after a number of sweeps.
+    public struct SweepRMSE: Sendable, Hashable {
+        public var sweeps: Int
+        public var rmse: Double
     }
 
     /// The parameters of one Gibbs sample.
@@ -51,20 +76,107 @@ public struct BayesianMF: RatingPredictor, Sendable {
     /// the prior, noise, so predictions leave them out (as the SGD models leave them at zero).
     let knownUsers: [Bool]
     let knownItems: [Bool]
+    /// With a validation set given to ``fit(train:userCount:itemCount:configuration:validation:)``: the RMSE
+    /// of the samples' average on it every `settling.every` (10) sweeps after burn-in, and at the last sweep.
+    public var validationTrace: [SweepRMSE] = []
+    /// The sweeps drawn: `iterations`, or fewer where the validation RMSE settled.
+    public var sweeps = 0
 
-    public static func fit(train: [Interaction], userCount: Int, itemCount: Int, configuration: Configuration = .init()) -> BayesianMF {
+    /// `validation` (optional) is only measured: the RMSE of the running average of the samples on it is
+    /// traced, and with `configuration.settling` the chain stops once it settles. The draws are the same
+    /// with or without it, so a chain stopped at sweep s is the first s sweeps of the full one.
+    public static func fit(
+        train: [Interaction], userCount: Int, itemCount: Int, configuration: Configuration = .init(), validation: [Interaction] = []
+    ) -> BayesianMF {
         var sampler = GibbsSampler(train: train, userCount: userCount, itemCount: itemCount, configuration: configuration)
         var samples: [Sample] = []
         samples.reserveCapacity(max(0, configuration.iterations - configuration.burnIn))
+        let knownUsers = sampler.userRows.map { $0 > 0 }
+        let knownItems = sampler.itemRows.map { $0 > 0 }
+        var average = RunningValidation(validation, knownUsers: knownUsers, knownItems: knownItems, configuration: configuration)
+        var trace: [SweepRMSE] = []
+        var sweepsDrawn = 0
+        let every = max(1, configuration.settling?.every ?? 10)
         for iteration in 0..<configuration.iterations {
             sampler.sweep()
-            if iteration >= configuration.burnIn { samples.append(sampler.current) }
+            sweepsDrawn = iteration + 1
+            guard iteration >= configuration.burnIn else { continue }
+            samples.append(sampler.current)
+            guard !validation.isEmpty else { continue }
+            average.add(sampler.current)
+            let sweeps = iteration + 1
+            guard (sweeps - configuration.burnIn) % every == 0 || sweeps == configuration.iterations else { continue }
+            let rmse = average.rmse()
+            let previous = trace.last?.rmse
+            trace.append(SweepRMSE(sweeps: sweeps, rmse: rmse))
+            if let settling = configuration.settling, let previous, sweeps >= settling.minimumSweeps, previous - rmse < settling.tolerance { break }
         }
         if samples.isEmpty { samples.append(sampler.current) }
-        return BayesianMF(
-            configuration: configuration, userCount: userCount, itemCount: itemCount, samples: samples,
-            knownUsers: sampler.userRows.map { $0 > 0 }, knownItems: sampler.itemRows.map { $0 > 0 }
+        var model = BayesianMF(
+            configuration: configuration, userCount: userCount, itemCount: itemCount, samples: samples, knownUsers: knownUsers, knownItems: knownItems
         )
+        model.validationTrace = trace
+        model.sweeps = sweepsDrawn
+        return model
+    }
+
+    /// The sum over samples of each validation rating's clipped prediction, as ``predict(user:item:)`` averages it.
+    struct RunningValidation {
+        let users: [Int32]
+        let items: [Int32]
+        let actual: [Float]
+        let knownUsers: [Bool]
+        let knownItems: [Bool]
+        let configuration: Configuration
+        var sums: [Double]
+        var count = 0
+
+        init(_ validation: [Interaction], knownUsers: [Bool], knownItems: [Bool], configuration: Configuration) {
+            users = validation.map(\.user)
+            items = validation.map(\.item)
+            actual = validation.map(\.value)
+            self.knownUsers = knownUsers
+            self.knownItems = knownItems
+            self.configuration = configuration
+            sums = .init(repeating: 0, count: validation.count)
+        }
+
+        mutating func add(_ sample: Sample) {
+            let k = configuration.factors
+            let range = configuration.ratingRange
+            let (users, items, knownUsers, knownItems) = (users, items, knownUsers, knownItems)
+            let threads = configuration.threads
+            count += 1
+            sums.withUnsafeMutableBufferPointer { buffer in
+                guard let base = buffer.baseAddress else { return }
+                let shared = UncheckedMutablePointer(base)
+                ParallelRanges.forEach(users.count, threads: threads) { rows in
+                    for row in rows {
+                        let user = Int(users[row])
+                        let item = Int(items[row])
+                        let userKnown = user >= 0 && user < knownUsers.count && knownUsers[user]
+                        let itemKnown = item >= 0 && item < knownItems.count && knownItems[item]
+                        var value = sample.globalBias
+                        if userKnown { value += sample.userBias[user] }
+                        if itemKnown { value += sample.itemBias[item] }
+                        if userKnown && itemKnown {
+                            for f in 0..<k { value += sample.userFactors[user * k + f] * sample.itemFactors[item * k + f] }
+                        }
+                        shared.pointer[row] += Double(min(range.upperBound, max(range.lowerBound, value)))
+                    }
+                }
+            }
+        }
+
+        func rmse() -> Double {
+            guard count > 0, !actual.isEmpty else { return 0 }
+            var squared: Double = 0
+            for row in actual.indices {
+                let error = Float(sums[row] / Double(count)) - actual[row]
+                squared += Double(error) * Double(error)
+            }
+            return (squared / Double(actual.count)).squareRoot()
+        }
     }
 
     public func predict(user: Int, item: Int) -> Float {

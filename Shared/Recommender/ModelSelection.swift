@@ -40,6 +40,15 @@ public struct ValidationSplit: Sendable {
     public func ndcg(_ recommend: (Int32, Set<Int32>) -> [Int32]) -> Double {
         ModelSelection.rankingScore(heldOut: validation, seen: seen, k: 10, catalogSize: matrix.itemCount, recommend: recommend).ndcg
     }
+
+    /// ``ndcg(_:)`` with the users' lists computed on `threads` threads: the same lists, the same figure.
+    public func ndcg(threads: Int, _ recommend: @Sendable (Int32, Set<Int32>) -> [Int32]) -> Double {
+        var relevant: [Int32: Set<Int32>] = [:]
+        for interaction in validation { relevant[interaction.user, default: []].insert(interaction.item) }
+        let seenByUser = seen
+        let lists = Metrics.lists(users: relevant.keys.sorted(), threads: threads) { user in recommend(user, seenByUser[user] ?? []) }
+        return Metrics.ranking(recommendations: lists, relevant: relevant, k: 10, catalogSize: matrix.itemCount).ndcg
+    }
 }
 
 /// Hyper-parameter choice on a validation split cut from the training data, never from test.

@@ -80,7 +80,7 @@ public enum TopNSelection {
         let als = times.measure("als fit") {
             ImplicitALS.fit(InteractionMatrix(input.alsInput(split.fit), userCount: input.userCount, itemCount: input.itemCount), configuration: input.implicitALS)
         }
-        let alsScore = times.measure("als evaluate") { split.ndcg { user, excluded in als.recommend(user: Int(user), k: 10, excluding: excluded) } }
+        let alsScore = times.measure("als evaluate") { split.ndcg(threads: input.implicitALS.threads) { user, excluded in als.recommend(user: Int(user), k: 10, excluding: excluded) } }
         var choice = TopNChoice(
             kind: .implicitALS, sequenceAwareEASE: .init(), implicitALS: input.implicitALS,
             validationNDCG: [.implicitALS: alsScore], skipped: [:]

@@ -47,6 +47,31 @@ public struct TrainingParameters: Sendable, Hashable {
     public var holdout = Holdout.latest
     /// The top-N kinds that may win the choice (all by default; an operator may pin one).
     public var topNCandidates = Set(TopNKind.allCases)
+    /// What changes past a size where the full procedure would pass the cost curves' 5-minute target.
+    public var large = LargeData()
+
+    /// Past `aboveRatings` ratings (MovieLens 100K has 100 000, the cost curves' 10× 1 000 000, 100× 10 000 000):
+    /// - the rating model's choice (biased MF against Bayesian MF, the recent bias, the popularity calibration)
+    ///   and its offline RMSE figures come from a seeded sample of users holding about `sampleRatings`
+    ///   ratings (all of each sampled user's ratings, so each user's split is as without the sample), and
+    ///   the recent-bias grid from `recentBiasUsers` of its validation users (2 000 below the size);
+    /// - Bayesian MF's validation fit stops once its validation RMSE has settled (`settling`), and the
+    ///   production fit on every rating draws as many sweeps, over the ratings grouped by user (as the
+    ///   validation fit reads them; in time order the residuals are read at random, ~2 s a sweep at 10M);
+    /// - where Bayesian MF wins, biased MF is not refitted on every rating (the API serves the Bayesian
+    ///   fold-in; biased MF was kept only for artifacts read by an API older than it).
+    /// Past `aboveInteractions` interactions, the ALS learning curve's points before the last are measured on
+    /// a seeded sample of `curveUsers` test users (the last point, the served figure, on all of them).
+    /// At or below these sizes, everything as before (docs/scaling.md, "Training at 100×").
+    public struct LargeData: Sendable, Hashable {
+        public var aboveRatings = 2_000_000
+        public var sampleRatings = 1_000_000
+        public var settling = BayesianMF.Settling()
+        public var recentBiasUsers = 1_000
+        public var aboveInteractions = 2_000_000
+        public var curveUsers = 10_000
+        public init() {}
+    }
 
     public enum Holdout: String, Sendable, Hashable {
         case latest, random
@@ -142,13 +167,21 @@ public enum ModelTraining {
             : Splits.random(interactions, testFraction: parameters.testFraction, seed: parameters.seed)
         var relevant: [Int32: Set<Int32>] = [:]
         for interaction in test where interaction.value >= 1 { relevant[interaction.user, default: []].insert(interaction.item) }
-        var seen: [Int32: Set<Int32>] = [:]
-        for interaction in train { seen[interaction.user, default: []].insert(interaction.item) }
+        var seenInTrain: [Int32: Set<Int32>] = [:]
+        for interaction in train { seenInTrain[interaction.user, default: []].insert(interaction.item) }
+        let seen = seenInTrain
+        let testUsers = relevant.keys.sorted()
         times.add("test split", seconds: StageTimes.seconds(ContinuousClock.now - splitStarted))
-        func ranking(_ recommend: (Int32) -> [Int32]) -> Metrics.Ranking {
-            var lists: [Int32: [Int32]] = [:]
-            for user in relevant.keys { lists[user] = recommend(user) }
-            return Metrics.ranking(recommendations: lists, relevant: relevant, k: parameters.k, catalogSize: items.count)
+        func ranking(users: [Int32]? = nil, _ recommend: @Sendable (Int32) -> [Int32]) -> Metrics.Ranking {
+            let users = users ?? testUsers
+            let lists = Metrics.lists(users: users, recommend)
+            let asked = users.count == testUsers.count ? relevant : relevant.filter { lists[$0.key] != nil }
+            return Metrics.ranking(recommendations: lists, relevant: asked, k: parameters.k, catalogSize: items.count)
+        }
+        // Past the large size the learning curve's earlier points are measured on a seeded sample of test users.
+        var curveUsers = testUsers
+        if interactions.count > parameters.large.aboveInteractions && testUsers.count > parameters.large.curveUsers {
+            curveUsers = Self.sample(testUsers, count: parameters.large.curveUsers, seed: parameters.seed)
         }
         let trainInput = input(train)
         var choiceTimes = StageTimes()
@@ -167,7 +200,7 @@ public enum ModelTraining {
         let points = curveIterations.filter { $0 < parameters.alsIterations }
         var curveNDCG: [Int: Double] = [:]
         func scoreCurve(_ iterations: Int, _ model: ImplicitALS) {
-            curveNDCG[iterations] = ranking { model.recommend(user: Int($0), k: parameters.k, excluding: seen[$0] ?? []) }.ndcg
+            curveNDCG[iterations] = ranking(users: curveUsers) { model.recommend(user: Int($0), k: parameters.k, excluding: seen[$0] ?? []) }.ndcg
         }
         let alsRanking: Metrics.Ranking
         if case .implicitALS = evaluated {
@@ -192,6 +225,7 @@ public enum ModelTraining {
             "popularity.ndcg@\(parameters.k)": popularityRanking.ndcg, "popularity.recall@\(parameters.k)": popularityRanking.recall,
             "users": Double(users.count), "items": Double(items.count), "test_users": Double(topRanking.users),
         ]
+        if curveUsers.count < testUsers.count { metrics["learning_curve.sample_users"] = Double(curveUsers.count) }
         for (kind, score) in choice.validationNDCG { metrics["validation.\(kind.rawValue).ndcg@10"] = score }
         var chosen = ["top_n.kind": choice.kind.rawValue]
         if choice.kind == .sequenceAwareEASE {
@@ -214,7 +248,16 @@ public enum ModelTraining {
             var configuration = BiasedMF.Configuration()
             configuration.factors = parameters.ratingFactors
             configuration.seed = parameters.seed
-            let (ratingTrain, ratingTest) = Splits.temporal(ratings, testFraction: parameters.testFraction)
+            let large = ratings.count > parameters.large.aboveRatings
+            var choiceRatings = ratings
+            if large {
+                choiceRatings = times.measure("ratings: choice sample") {
+                    Self.userSample(ratings, userCount: users.count, ratings: parameters.large.sampleRatings, seed: parameters.seed)
+                }
+                metrics["ratings.choice_sample.ratings"] = Double(choiceRatings.count)
+                metrics["ratings.choice_sample.users"] = Double(Set(choiceRatings.map(\.user)).count)
+            }
+            let (ratingTrain, ratingTest) = Splits.temporal(choiceRatings, testFraction: parameters.testFraction)
             // Validation held out as the question is asked: each user's latest ratings of the training part
             // (`training.holdout` latest), else a seeded random share.
             let (fitPart, validation) = parameters.holdout == .latest
@@ -229,13 +272,19 @@ public enum ModelTraining {
             bayesian.iterations = parameters.bayesianSweeps
             bayesian.burnIn = parameters.bayesianSweeps * 15 / 100
             bayesian.seed = parameters.seed
+            if large { bayesian.settling = parameters.large.settling }
             var bayesianWins = false
             var recentBias: BayesianFoldIn.RecentBias?
             var calibration: PopularityCalibration?
             if parameters.bayesianSweeps > 0 {
                 let candidate = times.measure("ratings: bayesian mf fit (validation)") {
-                    BayesianMF.fit(train: fitPart, userCount: users.count, itemCount: items.count, configuration: bayesian)
+                    BayesianMF.fit(train: fitPart, userCount: users.count, itemCount: items.count, configuration: bayesian, validation: validation)
                 }
+                // How the validation RMSE moved with the sweeps (what the settling rule reads), and the sweeps drawn.
+                chosen["ratings.bayesian_validation_rmse_by_sweeps"] = candidate.validationTrace
+                    .map { "\($0.sweeps):\(($0.rmse * 100_000).rounded() / 100_000)" }.joined(separator: " ")
+                chosen["ratings.bayesian_sweeps"] = String(candidate.sweeps)
+                if large { bayesian.iterations = candidate.sweeps }
                 times.measure("ratings: bayesian mf evaluate") {
                     metrics["bayesian_mf.rmse"] = candidate.rmse(on: ratingTest)
                     metrics["validation.bayesian_mf.rmse"] = candidate.rmse(on: validation)
@@ -245,7 +294,9 @@ public enum ModelTraining {
                     // What the API serves is the fold-in of a user's ratings: whether their latest ratings
                     // carry a bias of their own is chosen on the same validation split.
                     var served = BayesianFoldIn(candidate, keeping: parameters.bayesianSamplesServed)
-                    let choice = times.measure("ratings: recent-bias choice") { ModelSelection.recentBias(served, fit: fitPart, validation: validation) }
+                    let choice = times.measure("ratings: recent-bias choice") {
+                        ModelSelection.recentBias(served, fit: fitPart, validation: validation, maximumUsers: large ? parameters.large.recentBiasUsers : 2000)
+                    }
                     recentBias = choice.recentBias
                     metrics["validation.bayesian_mf.fold_in.rmse"] = choice.withoutRMSE
                     metrics["validation.bayesian_mf.recent_bias.rmse"] = choice.validationRMSE
@@ -280,15 +331,20 @@ public enum ModelTraining {
             }
             chosen["ratings.kind"] = bayesianWins ? "bayesian-mf" : "biased-mf"
             metrics["rmse"] = bayesianWins ? metrics["bayesian_mf.rmse"] : metrics["biased_mf.rmse"]
-            // Production: all ratings; biased MF as many epochs as validation chose (it stays in the bundle
-            // either way, for artifacts read by an API that predates the Bayesian fold-in).
+            // Production: all ratings; biased MF as many epochs as validation chose (up to the large size it stays
+            // in the bundle either way, for artifacts read by an API that predates the Bayesian fold-in).
             configuration.maximumEpochs = max(1, history.bestEpoch + 1)
-            ratingModel = times.measure("final: biased mf fit") {
-                BiasedMF.fit(train: ratings, userCount: users.count, itemCount: items.count, configuration: configuration).model
+            if !(large && bayesianWins) {
+                ratingModel = times.measure("final: biased mf fit") {
+                    BiasedMF.fit(train: ratings, userCount: users.count, itemCount: items.count, configuration: configuration).model
+                }
             }
             if bayesianWins {
+                // Past the large size, as many sweeps as the validation fit drew before it settled.
+                bayesian.settling = nil
                 let production = times.measure("final: bayesian mf fit") {
-                    BayesianMF.fit(train: ratings, userCount: users.count, itemCount: items.count, configuration: bayesian)
+                    let ordered = large ? ratings.sorted { ($0.user, $0.timestamp, $0.item, $0.value) < ($1.user, $1.timestamp, $1.item, $1.value) } : ratings
+                    return BayesianMF.fit(train: ordered, userCount: users.count, itemCount: items.count, configuration: bayesian)
                 }
                 bayesianRatings = BayesianFoldIn(production, keeping: parameters.bayesianSamplesServed)
                 bayesianRatings?.recentBias = recentBias
@@ -320,6 +376,32 @@ public enum ModelTraining {
             )
         }
         return TrainedModels(bundle: bundle, metrics: metrics, chosen: chosen, learningCurve: curve, stageTimes: times)
+    }
+
+    /// `count` of `users`, a seeded sample, in their order.
+    static func sample(_ users: [Int32], count: Int, seed: UInt64) -> [Int32] {
+        var order = Array(users.indices)
+        var generator = SeededRandom(seed: seed)
+        for index in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(index, Int(generator.next() % UInt64(index + 1))) }
+        return order.prefix(count).sorted().map { users[$0] }
+    }
+
+    /// Every interaction of a seeded sample of users, drawn in a seeded order until they hold at least `ratings`
+    /// interactions.
+    static func userSample(_ interactions: [Interaction], userCount: Int, ratings target: Int, seed: UInt64) -> [Interaction] {
+        var perUser = [Int](repeating: 0, count: userCount)
+        for interaction in interactions { perUser[Int(interaction.user)] += 1 }
+        var order = Array(0..<userCount)
+        var generator = SeededRandom(seed: seed)
+        for index in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(index, Int(generator.next() % UInt64(index + 1))) }
+        var kept = [Bool](repeating: false, count: userCount)
+        var total = 0
+        for user in order where perUser[user] > 0 {
+            guard total < target else { break }
+            kept[user] = true
+            total += perUser[user]
+        }
+        return interactions.filter { kept[Int($0.user)] }
     }
 
     /// One interaction per (user, item): the strongest signal, at its latest time.

@@ -23,6 +23,8 @@
 # Kafka): backfill_events_per_s is its rate; redis_bytes_per_user the MEMORY USAGE of the users' keys
 # ({u:…}) over the users, redis_bytes_per_item that of the popularity keys ({pop:…}) over the items,
 # redis_bytes_per_event that of the event-id keys ({ids:…}, kept for deduplication) over the events.
+# Past SCALE_REDIS_MAX_EVENTS events, only a hashed sample of users' ratings is moved and backfilled
+# (redis_sample_users=… redis_sample_events=… on the line), per user and per event over that sample.
 # The wall time of each training stage (the report's `stage:` lines) goes to standard error
 # and .run/scale/<size>/<candidates>/stages.txt. The processor's own events/s through Kafka is not measured
 # here (the feature writer's rate through the backfill stands for it). Plots: scripts/bench/scale_plot.py.
@@ -50,6 +52,8 @@
 #   SCALE_API_PORT  the inference API's port while it is measured            [23081]
 #   SCALE_API_RATE  requests/s offered to it, open loop                      [2000]
 #   SCALE_REDIS   1: the Redis figures (below)                               [1]
+#   SCALE_REDIS_MAX_EVENTS  past this many events, the Redis figures come from a sample of users
+#                 holding about this many events (the backfill runs at ~15k events/s)  [1000000]
 #   SCALE_REDIS_PORT, SCALE_PG_PORT, SCALE_KAFKA_PORT  the private stack     [23379, 23432, 23092]
 # Work files: .run/scale/<size>/ (the bootstrap's log and /usr/bin/time -v; per candidate set
 # the train log, its /usr/bin/time -v, artifacts and report).
@@ -63,6 +67,7 @@ SCALE_SERVING="${SCALE_SERVING:-1}"
 SCALE_API_PORT="${SCALE_API_PORT:-23081}"
 SCALE_API_RATE="${SCALE_API_RATE:-2000}"
 SCALE_REDIS="${SCALE_REDIS:-1}"
+SCALE_REDIS_MAX_EVENTS="${SCALE_REDIS_MAX_EVENTS:-1000000}"
 BIN_DIR="${BIN_DIR:-.build/release}"
 export STACK_RUN_DIR=.run/scale/stack REDIS_PORT="${SCALE_REDIS_PORT:-23379}" PG_PORT="${SCALE_PG_PORT:-23432}" KAFKA_PORT="${SCALE_KAFKA_PORT:-23092}"
 
@@ -158,10 +163,19 @@ redis_bytes() {
 # redis_figures SIZE EVENTS USERS ITEMS DIR sets redis_line to " backfill_events_per_s=… redis_bytes_per_user=…
 # redis_bytes_per_item=… redis_bytes_per_event=…" as the header says.
 redis_figures() {
-  local size=$1 events=$2 users=$3 items=$4 dir=$5 prefix="scale-$1:v2" rate user_bytes pop_bytes id_bytes
+  local size=$1 events=$2 users=$3 items=$4 dir=$5 prefix="scale-$1:v2" rate user_bytes pop_bytes id_bytes modulus=1 counts
+  # Past SCALE_REDIS_MAX_EVENTS, only a sample of users is moved and applied: those whose id hashes to 0
+  # modulo ceil(events / SCALE_REDIS_MAX_EVENTS) (all their ratings); the others keep the generator's 1998
+  # times, outside the backfill's 7 days. Bytes per user and per event id are then over the sample's users
+  # and events; bytes per item over the items (each item's popularity keys hold the sample's counts).
+  if [ "$events" -gt "$SCALE_REDIS_MAX_EVENTS" ]; then modulus=$(( (events + SCALE_REDIS_MAX_EVENTS - 1) / SCALE_REDIS_MAX_EVENTS )); fi
   psql_app -c "SET search_path TO $schema" -c "UPDATE interactions SET occurred_at = now() - interval '6 days'
       + (occurred_at - b.lo) * (extract(epoch FROM interval '6 days' - interval '2 minutes') / greatest(1, extract(epoch FROM b.hi - b.lo)))
-      FROM (SELECT min(occurred_at) AS lo, max(occurred_at) AS hi FROM interactions) AS b"
+      FROM (SELECT min(occurred_at) AS lo, max(occurred_at) AS hi FROM interactions) AS b
+      WHERE abs(hashtext(user_id)::bigint) % $modulus = 0"
+  counts="$(psql_app -At -F ' ' -c "SET search_path TO $schema" -c "SELECT count(*), count(DISTINCT user_id) FROM interactions WHERE occurred_at > now() - interval '7 days'")"
+  read -r events users <<< "$counts"
+  [ "$modulus" = 1 ] || log "${size}x: Redis figures on a sample of users (user id hash modulo $modulus = 0): $users users, $events events"
   STREAMREC_FEATURES_KEY_PREFIX="$prefix" /usr/bin/time -v -o "$dir/backfill.time" "$TRAINER" backfill-features --domain movies --since 7d \
     > "$dir/backfill.log" 2>&1 || { cat "$dir/backfill.log" >&2; die "${size}x: backfill-features failed"; }
   grep '^backfill-features: read' "$dir/backfill.log" | sed "s/^/scale: ${size}x: /" >&2 || true
@@ -171,6 +185,7 @@ redis_figures() {
   id_bytes="$(redis_bytes "$prefix:{ids:*")"
   redis_line="$(awk -v r="$rate" -v u="$user_bytes" -v p="$pop_bytes" -v i="$id_bytes" -v nu="$users" -v ni="$items" -v ne="$events" \
     'BEGIN { printf " backfill_events_per_s=%s redis_bytes_per_user=%.0f redis_bytes_per_item=%.0f redis_bytes_per_event=%.1f", r, u / nu, p / ni, i / ne }')"
+  [ "$modulus" = 1 ] || redis_line+=" redis_sample_users=$users redis_sample_events=$events"
 }
 
 results=()
