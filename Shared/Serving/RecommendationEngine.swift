@@ -389,14 +389,17 @@ public struct RecommendationEngine: Sendable {
                 return RecommendationResult(strategy: .popular, items: Array(items), modelVersion: nil, degraded: degraded)
             }
         }
-        let bundle = model!.bundle
-        let selected = TopK.select(bundle.popularity, k: request.k) { index in
-            excluded.contains(bundle.itemIDs[index])
-                || (request.group.map { !(groups(request.domain, bundle.itemIDs[index])?.contains($0) ?? false) } ?? false)
+        let served = model!
+        let bundle = served.bundle
+        // The model's training popularity, best first: the first k items that pass the filters.
+        var items: [ScoredItem] = []
+        for index in served.popularityOrder {
+            if items.count == request.k { break }
+            let id = bundle.itemIDs[Int(index)]
+            if excluded.contains(id) { continue }
+            if let group = request.group, !(groups(request.domain, id)?.contains(group) ?? false) { continue }
+            items.append(ScoredItem(item: id, score: Double(bundle.popularity[Int(index)])))
         }
-        return RecommendationResult(
-            strategy: .popular, items: selected.map { ScoredItem(item: bundle.itemIDs[$0.index], score: Double($0.score)) },
-            modelVersion: model!.manifest.version, degraded: degraded
-        )
+        return RecommendationResult(strategy: .popular, items: items, modelVersion: served.manifest.version, degraded: degraded)
     }
 }

@@ -109,6 +109,9 @@ struct RecommendationEngineTests {
         #expect(known.strategy == .personalised && known.degraded && known.items.count == 5)
         let nobody = try await engine.recommend(RecommendationRequest(user: "nobody", domain: .poll, k: 5), now: now)
         #expect(nobody.strategy == .popular && nobody.degraded && nobody.items.count == 5)
+        // The model's popularity order (made once at load) gives what a full selection over every item gives.
+        let model = try #require(fixture.repository.model(for: .poll))
+        #expect(nobody.items.map(\.item) == TopK.select(model.bundle.popularity, k: 5).map { model.bundle.itemIDs[$0.index] })
         await #expect(throws: RedisError.self) { try await engine.recommend(RecommendationRequest(user: "u0", domain: .movie, k: 5), now: now) }
         await unreachable.shutdown()
         try await fixture.finish()
