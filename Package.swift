@@ -396,7 +396,7 @@ let package = Package(
         .testTarget(
             name: "TrainingTests",
             dependencies: [
-                "Training", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport", "ClientRuntime", "Features", "Events", "Postgres", "Redis",
+                "Training", "Recommender", "ModelStore", "Datasets", "Kafka", "LoadGeneration", "StackTestSupport", "ClientRuntime", "Features", "Events", "Postgres", "Redis",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

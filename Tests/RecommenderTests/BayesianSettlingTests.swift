@@ -3,13 +3,19 @@ import Testing
 
 @Suite("Bayesian MF: validation trace and settling; per-user lists over threads")
 struct BayesianSettlingTests {
-    @Test("the trace measures only: the same chain with or without it, its last point the model's own validation RMSE")
-    func traceMeasuresOnly() {
+    /// Low-rank ratings split 80/20, and a short chain on them (4 factors, 150 sweeps, 20 of burn-in).
+    static func smallChain() -> (train: [Interaction], validation: [Interaction], configuration: BayesianMF.Configuration) {
         let (train, validation) = Splits.random(BiasedMFTests.lowRankData(), testFraction: 0.2, seed: 5)
         var configuration = BayesianMF.Configuration()
         configuration.factors = 4
         configuration.iterations = 150
         configuration.burnIn = 20
+        return (train, validation, configuration)
+    }
+
+    @Test("the trace measures only: the same chain with or without it, its last point the model's own validation RMSE")
+    func traceMeasuresOnly() {
+        let (train, validation, configuration) = Self.smallChain()
         let traced = BayesianMF.fit(train: train, userCount: 60, itemCount: 40, configuration: configuration, validation: validation)
         let plain = BayesianMF.fit(train: train, userCount: 60, itemCount: 40, configuration: configuration)
         #expect(traced.validationTrace.map(\.sweeps) == Array(stride(from: 30, through: 150, by: 10)))
@@ -23,11 +29,8 @@ struct BayesianSettlingTests {
 
     @Test("settling stops the chain once the validation RMSE improves by less than the tolerance; the stopped chain is the full one's first sweeps")
     func settlingStopsEarly() {
-        let (train, validation) = Splits.random(BiasedMFTests.lowRankData(), testFraction: 0.2, seed: 5)
-        var configuration = BayesianMF.Configuration()
-        configuration.factors = 4
-        configuration.iterations = 150
-        configuration.burnIn = 20
+        let (train, validation, chain) = Self.smallChain()
+        var configuration = chain
         configuration.settling = .init(every: 10, tolerance: 0.01, minimumSweeps: 40)
         let settled = BayesianMF.fit(train: train, userCount: 60, itemCount: 40, configuration: configuration, validation: validation)
         #expect(settled.sweeps >= 40 && settled.sweeps < 150)
