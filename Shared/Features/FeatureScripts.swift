@@ -19,8 +19,9 @@ enum FeatureScripts {
     ///
     /// A bucket key's increments (consecutive triples with the same key index) cost one `ZMSCORE` and one
     /// `ZADD` (and a `ZREM` for members back at 0) per 1 000 members, not one `ZINCRBY` each: the sums are
-    /// the same doubles `ZINCRBY` would compute (Redis prints scores with 17 significant digits, and they are
-    /// written back with as many), and a batch names each (key, item) once, so commands per bucket key
+    /// the same doubles `ZINCRBY` would compute (Redis prints scores so they read back to the same double:
+    /// `%.17g` in 7.0, the shortest such string in 7.2; they are written back with 17 digits), and a batch
+    /// names each (key, item) once, so commands per bucket key
     /// rather than per (key, item).
     static let applyToPopularity = RedisScript(#"""
         local partitions = tonumber(ARGV[1])

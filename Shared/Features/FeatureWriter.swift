@@ -25,7 +25,7 @@ import Synchronization
 ///
 /// The batch's users, event ids and partitions are named once (``BatchNames``) and referred to by slot from
 /// then on; cached user states are changed in place (``UserStateBox``). So a writer applies one batch at a
-/// time, as the processor and the backfill call it.
+/// time, as the processor and the backfill call it; a second call while one runs stops the process.
 public final class FeatureWriter: Sendable {
     public let configuration: FeatureConfiguration
     public let keys: FeatureKeys
@@ -35,6 +35,10 @@ public final class FeatureWriter: Sendable {
     /// member. Only a cache: the compare-and-set in the script is what guarantees correctness.
     private let appliedOffsets = Mutex<[String: AppliedOffset]>([:])
     private let users: UserStateCache
+    /// Set while a batch is applied: cached states are changed in place, so a second batch at the same time
+    /// would change the same ``UserStateBox`` from two tasks. Callers apply one batch at a time; this makes a
+    /// caller that does not stop at once instead of racing.
+    private let applying = Atomic<Bool>(false)
     /// The greatest common divisor of the windows' bucket lengths: events in the same quantum share every
     /// window's bucket, so their popularity is summed before keys are named.
     private let popularityTimeQuantum: Int64
@@ -92,6 +96,8 @@ public final class FeatureWriter: Sendable {
     public func apply(
         _ events: [FeatureEvent], now: Int64, logEnds: [String: Int64] = [:], topicIDs: [String: String] = [:]
     ) async throws(RedisError) -> FeatureApplyOutcome {
+        precondition(applying.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged, "FeatureWriter.apply: one batch at a time")
+        defer { applying.store(false, ordering: .releasing) }
         let logs = PartitionLogs(logEnds: logEnds, topicIDs: topicIDs)
         var refused: [Int: String] = [:]
         var staleAttempts = 0

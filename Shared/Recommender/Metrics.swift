@@ -26,9 +26,6 @@ public enum Metrics {
         public var users: Int
     }
 
-    /// Top-k metrics over users with at least one relevant item: precision, recall, nDCG (binary
-    /// relevance, log2 discount, ideal DCG over min(k, |relevant|) items), hit rate, catalog coverage.
-    /// `recommendations[u]` lists item indices best first (at most k are used).
     /// Each of `users`' lists from `recommend`, over the users on `threads` threads: a user's list depends on
     /// that user alone, so the lists are the ones one thread computes (scoring a catalog of 60 000 items for
     /// 70 000 test users is most of an offline evaluation at the cost curves' 100×).
@@ -44,6 +41,9 @@ public enum Metrics {
         return Dictionary(uniqueKeysWithValues: zip(users, lists))
     }
 
+    /// Top-k metrics over users with at least one relevant item: precision, recall, nDCG (binary
+    /// relevance, log2 discount, ideal DCG over min(k, |relevant|) items), hit rate, catalog coverage.
+    /// `recommendations[u]` lists item indices best first (at most k are used).
     public static func ranking(
         recommendations: [Int32: [Int32]], relevant: [Int32: Set<Int32>], k: Int, catalogSize: Int
     ) -> Ranking {

@@ -266,6 +266,9 @@ extension ModelSelection {
 }
 
 extension ModelSelection {
+    /// ``recentBias(_:fit:validation:shares:precisions:decays:maximumUsers:seed:)``'s sample size by default.
+    public static let recentBiasMaximumUsers = 2000
+
     /// The ``BayesianFoldIn/RecentBias`` with the lowest fold-in RMSE on `validation` (each validation user's
     /// `fit` ratings folded in, latest last), or nil when none beats the plain fold-in. `model` must be fitted
     /// on `fit` only. Held out as the question is asked: with each user's latest ratings as validation it
@@ -277,15 +280,13 @@ extension ModelSelection {
     public static func recentBias(
         _ model: BayesianFoldIn, fit: [Interaction], validation: [Interaction],
         shares: [Float] = [0.1, 0.2, 0.3], precisions: [Float] = [5, 10, 20], decays: [Float] = [0, 1, 0.5],
-        maximumUsers: Int = 2000, seed: UInt64 = 17
+        maximumUsers: Int = recentBiasMaximumUsers, seed: UInt64 = 17
     ) -> (recentBias: BayesianFoldIn.RecentBias?, validationRMSE: Double, withoutRMSE: Double) {
         let validationUsers = Array(Set(validation.map(\.user))).sorted()
         if validationUsers.count > maximumUsers {
             var generator = SeededRandom(seed: seed)
             var order = validationUsers
-            for index in stride(from: order.count - 1, to: 0, by: -1) {
-                order.swapAt(index, Int(generator.next() % UInt64(index + 1)))
-            }
+            generator.shuffle(&order)
             let sample = Set(order.prefix(maximumUsers))
             return recentBias(
                 model, fit: fit.filter { sample.contains($0.user) }, validation: validation.filter { sample.contains($0.user) },

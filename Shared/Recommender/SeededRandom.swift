@@ -16,6 +16,12 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         state = (next(), next(), next(), next())
     }
 
+    /// `values` in a seeded order (Fisher–Yates from the back): the same seed, the same order, on every
+    /// platform (the standard library's `shuffle(using:)` does not promise its algorithm).
+    public mutating func shuffle<Value>(_ values: inout [Value]) {
+        for index in stride(from: values.count - 1, to: 0, by: -1) { values.swapAt(index, Int(next() % UInt64(index + 1))) }
+    }
+
     public mutating func next() -> UInt64 {
         let result = rotateLeft(state.1 &* 5, 7) &* 9
         let t = state.1 << 17

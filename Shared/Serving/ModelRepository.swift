@@ -45,7 +45,8 @@ public final class ServingModel: Sendable {
             trainingEASEScores = nil
         }
         let popularity = bundle.popularity
-        popularityOrder = popularity.indices.map(Int32.init).sorted { popularity[Int($0)] != popularity[Int($1)] ? popularity[Int($0)] > popularity[Int($1)] : $0 < $1 }
+        // (NaN scores are left out, as ``TopK`` skips them.)
+        popularityOrder = popularity.indices.filter { !popularity[$0].isNaN }.map(Int32.init).sorted { popularity[Int($0)] != popularity[Int($1)] ? popularity[Int($0)] > popularity[Int($1)] : $0 < $1 }
         let k = bundle.implicitALS.configuration.factors
         let factors = bundle.implicitALS.itemFactors
         itemNorms = (0..<bundle.itemIDs.count).map { item in

@@ -174,7 +174,7 @@ public enum ModelTraining {
         times.add("test split", seconds: StageTimes.seconds(ContinuousClock.now - splitStarted))
         func ranking(users: [Int32]? = nil, _ recommend: @Sendable (Int32) -> [Int32]) -> Metrics.Ranking {
             let users = users ?? testUsers
-            let lists = Metrics.lists(users: users, recommend)
+            let lists = Metrics.lists(users: users, threads: parameters.implicitALS.threads, recommend)
             let asked = users.count == testUsers.count ? relevant : relevant.filter { lists[$0.key] != nil }
             return Metrics.ranking(recommendations: lists, relevant: asked, k: parameters.k, catalogSize: items.count)
         }
@@ -295,7 +295,7 @@ public enum ModelTraining {
                     // carry a bias of their own is chosen on the same validation split.
                     var served = BayesianFoldIn(candidate, keeping: parameters.bayesianSamplesServed)
                     let choice = times.measure("ratings: recent-bias choice") {
-                        ModelSelection.recentBias(served, fit: fitPart, validation: validation, maximumUsers: large ? parameters.large.recentBiasUsers : 2000)
+                        ModelSelection.recentBias(served, fit: fitPart, validation: validation, maximumUsers: large ? parameters.large.recentBiasUsers : ModelSelection.recentBiasMaximumUsers)
                     }
                     recentBias = choice.recentBias
                     metrics["validation.bayesian_mf.fold_in.rmse"] = choice.withoutRMSE
@@ -382,7 +382,7 @@ public enum ModelTraining {
     static func sample(_ users: [Int32], count: Int, seed: UInt64) -> [Int32] {
         var order = Array(users.indices)
         var generator = SeededRandom(seed: seed)
-        for index in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(index, Int(generator.next() % UInt64(index + 1))) }
+        generator.shuffle(&order)
         return order.prefix(count).sorted().map { users[$0] }
     }
 
@@ -393,7 +393,7 @@ public enum ModelTraining {
         for interaction in interactions { perUser[Int(interaction.user)] += 1 }
         var order = Array(0..<userCount)
         var generator = SeededRandom(seed: seed)
-        for index in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(index, Int(generator.next() % UInt64(index + 1))) }
+        generator.shuffle(&order)
         var kept = [Bool](repeating: false, count: userCount)
         var total = 0
         for user in order where perUser[user] > 0 {
