@@ -43,7 +43,8 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
   psql -q -h 127.0.0.1 -p "$STREAMREC_POSTGRES_PORT" -U "$STREAMREC_POSTGRES_USER" "$STREAMREC_POSTGRES_DATABASE" \
     -c "DROP SCHEMA IF EXISTS $run_id CASCADE" >/dev/null 2>&1 || true
-  redis-cli -p "$STREAMREC_REDIS_PORT" --scan --pattern "$run_id:*" | xargs -r -n 500 redis-cli -p "$STREAMREC_REDIS_PORT" DEL >/dev/null || true
+  # One key per line, taken literally: fuzzed ids put quotes and spaces into key names.
+  redis-cli -p "$STREAMREC_REDIS_PORT" --scan --pattern "$run_id:*" | xargs -r -d '\n' -n 500 redis-cli -p "$STREAMREC_REDIS_PORT" DEL >/dev/null || true
   rm -rf "$logs" "var/$run_id"
 }
 trap cleanup EXIT
