@@ -195,9 +195,9 @@ public struct FeatureReader: Sendable {
             let second = bytes[(first + 1)...].firstIndex(of: bar),
             let last = bytes.lastIndex(of: bar), last > second,
             let beforeLast = bytes[..<last].lastIndex(of: bar), beforeLast > second,
-            let time = decimal(bytes[..<first]),
+            let time = ASCIIDecimal.int64(bytes[..<first]),
             let type = EventType(rawValue: String(decoding: bytes[(first + 1)..<second], as: UTF8.self)),
-            let units = decimal(bytes[(beforeLast + 1)..<last]).map(Double.init) ?? Double(String(decoding: bytes[(beforeLast + 1)..<last], as: UTF8.self))
+            let units = ASCIIDecimal.int64(bytes[(beforeLast + 1)..<last]).map(Double.init) ?? Double(String(decoding: bytes[(beforeLast + 1)..<last], as: UTF8.self))
         else { return nil }
         return HistoryEntry(
             item: String(decoding: bytes[(second + 1)..<beforeLast], as: UTF8.self), type: type, weight: EventWeights.weight(units),
@@ -209,24 +209,7 @@ public struct FeatureReader: Sendable {
 
     /// The event time of a history member (its first field), or nil if it is not a number.
     static func historyTime(_ bytes: [UInt8]) -> Int64? {
-        bytes.firstIndex(of: UInt8(ascii: "|")).flatMap { decimal(bytes[..<$0]) }
-    }
-
-    /// An ASCII decimal integer with an optional leading '-' (times and weight units are stored so), read
-    /// without making a String of it; nil for anything else, including more digits than an Int64 surely holds.
-    static func decimal(_ bytes: ArraySlice<UInt8>) -> Int64? {
-        var index = bytes.startIndex
-        let negative = index < bytes.endIndex && bytes[index] == UInt8(ascii: "-")
-        if negative { index += 1 }
-        guard index < bytes.endIndex, bytes.endIndex - index <= 18 else { return nil }
-        var value: Int64 = 0
-        while index < bytes.endIndex {
-            let digit = bytes[index] &- UInt8(ascii: "0")
-            guard digit < 10 else { return nil }
-            value = value * 10 + Int64(digit)
-            index += 1
-        }
-        return negative ? -value : value
+        bytes.firstIndex(of: UInt8(ascii: "|")).flatMap { ASCIIDecimal.int64(bytes[..<$0]) }
     }
 
     /// Every item the user interacted with in the domain (up to the seen limit).

@@ -74,22 +74,7 @@ struct RESPDecoder: ByteToMessageDecoder {
     }
 
     private static func integer(_ digits: ByteBufferView) throws(RedisError) -> Int64 {
-        var value: Int64 = 0
-        var negative = false
-        var sawDigit = false
-        for (offset, byte) in digits.enumerated() {
-            if offset == 0, byte == UInt8(ascii: "-") {
-                negative = true
-                continue
-            }
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { throw .unexpectedReply("not an integer in a RESP header") }
-            let (shifted, overflowA) = value.multipliedReportingOverflow(by: 10)
-            let (sum, overflowB) = shifted.addingReportingOverflow(Int64(byte - UInt8(ascii: "0")))
-            guard !overflowA, !overflowB else { throw .unexpectedReply("integer overflow in a RESP header") }
-            value = sum
-            sawDigit = true
-        }
-        guard sawDigit else { throw .unexpectedReply("empty integer in a RESP header") }
-        return negative ? -value : value
+        guard let value = ASCIIDecimal.int64(digits) else { throw .unexpectedReply("not an integer in a RESP header") }
+        return value
     }
 }

@@ -21,11 +21,12 @@ struct HistoryEntryTests {
 
     @Test("Times and units are read as decimal integers without a String; units written as a decimal fraction still parse")
     func decimals() {
-        #expect(FeatureReader.decimal(Array("1700000000123".utf8)[...]) == 1_700_000_000_123)
-        #expect(FeatureReader.decimal(Array("-2500".utf8)[...]) == -2500)
-        #expect(FeatureReader.decimal(Array("0".utf8)[...]) == 0)
-        for malformed in ["", "-", "1.5", "12a", " 1", "1234567890123456789"] {
-            #expect(FeatureReader.decimal(Array(malformed.utf8)[...]) == nil, "\(malformed)")
+        #expect(ASCIIDecimal.int64(Array("1700000000123".utf8)[...]) == 1_700_000_000_123)
+        #expect(ASCIIDecimal.int64(Array("-2500".utf8)[...]) == -2500)
+        #expect(ASCIIDecimal.int64(Array("0".utf8)[...]) == 0)
+        #expect(ASCIIDecimal.int64(Array("9223372036854775807".utf8)[...]) == Int64.max)
+        for malformed in ["", "-", "1.5", "12a", " 1", "9223372036854775808", "99999999999999999999"] {
+            #expect(ASCIIDecimal.int64(Array(malformed.utf8)[...]) == nil, "\(malformed)")
         }
         #expect(FeatureReader.historyEntry("5|movie.rating|m|2500.5|e")?.weight == EventWeights.weight(2500.5))
         #expect(FeatureReader.historyTime(Array("42|movie.like|m|1|e".utf8)) == 42)
