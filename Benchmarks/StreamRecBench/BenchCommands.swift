@@ -172,6 +172,9 @@ struct ProcessorFillCommand: AsyncParsableCommand {
     @Option(name: .customLong("events")) var events: Int = 1_000_000
     @Option(name: .customLong("partitions")) var partitions: Int = 6
     @Option(name: .customLong("span-minutes")) var spanMinutes: Int = 10
+    /// The user and movie universes: scripts/bench/scale.sh fills them at each size's dimensions.
+    @Option(name: .customLong("users")) var users: Int = 50_000
+    @Option(name: .customLong("movies")) var movies: Int = 1682
     @Option(name: .customLong("brokers")) var brokers: String = "127.0.0.1:9092"
     @Option(name: .customLong("movie-topic")) var movieTopic: String = "bench.movie-events"
     @Option(name: .customLong("poll-topic")) var pollTopic: String = "bench.poll-events"

@@ -21,9 +21,9 @@ func processorFill(_ arguments: ProcessorFillCommand) async throws {
     await admin.shutdown()
 
     let now = Int64(Date().timeIntervalSince1970 * 1000)
-    // MovieLens-sized catalog; 50k users; events spread over the last `span-minutes` (default 10: a
+    // A MovieLens-sized catalog and 50k users by default; events spread over the last `span-minutes` (default 10: a
     // live stream, where events arrive within moments of happening).
-    let catalog = SyntheticEvents.catalog(movies: 1682, polls: 707, now: now)
+    let catalog = SyntheticEvents.catalog(movies: arguments.movies, polls: 707, now: now)
     let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: brokers, clientID: "streamrec-bench-fill", linger: .milliseconds(20)))
     var ends: [KafkaTopicPartition: Int64] = [:]
     func send(_ events: [Event]) async throws {
@@ -40,7 +40,7 @@ func processorFill(_ arguments: ProcessorFillCommand) async throws {
     let chunk = 50_000
     for start in stride(from: 0, to: count, by: chunk) {
         try await send(SyntheticEvents.interactions(
-            count: min(chunk, count - start), users: 50_000, movies: 1682, polls: 707, now: now, span: Int64(arguments.spanMinutes) * 60_000,
+            count: min(chunk, count - start), users: arguments.users, movies: arguments.movies, polls: 707, now: now, span: Int64(arguments.spanMinutes) * 60_000,
             mix: .realistic, seed: UInt64(start + 1)
         ))
     }

@@ -26,8 +26,15 @@
 # Past SCALE_REDIS_MAX_EVENTS events, only a hashed sample of users' ratings is moved and backfilled
 # (redis_sample_users=… redis_sample_events=… on the line), per user and per event over that sample.
 # The wall time of each training stage (the report's `stage:` lines) goes to standard error
-# and .run/scale/<size>/<candidates>/stages.txt. The processor's own events/s through Kafka is not measured
-# here (the feature writer's rate through the backfill stands for it). Plots: scripts/bench/scale_plot.py.
+# and .run/scale/<size>/<candidates>/stages.txt.
+# Processor (SCALE_PROCESSOR=1, last): the release stream-processor through Kafka, as scripts/bench/processor.sh
+# runs it, on topics filled by `streamrec-bench processor-fill` with the catalog of this size's items and
+# SCALE_PROCESSOR_EVENTS events of the realistic mix (movie and poll events, 6 partitions) spread over this
+# size's users and items; a Redis key prefix and PostgreSQL schema of its own. processor_events_per_s is
+# `processor-wait`'s rate (from the first committed batch until everything is committed, in Redis and
+# PostgreSQL), appended to the size's last line as processor_events_per_s=… processor_events=…. The same
+# event count at every size, so that what changes is the state it lands in (users, items, keys).
+# Plots: scripts/bench/scale_plot.py.
 #
 # Sizes (SCALE_SIZES, default "1 10"): multiples of MovieLens 100K, or EVENTSxUSERSxITEMS for any other.
 #   1   →    100 000 events,   943 users,  1 682 items (MovieLens 100K's dimensions)
@@ -54,7 +61,12 @@
 #   SCALE_REDIS   1: the Redis figures (below)                               [1]
 #   SCALE_REDIS_MAX_EVENTS  past this many events, the Redis figures come from a sample of users
 #                 holding about this many events (the backfill runs at ~15k events/s)  [1000000]
+#   SCALE_TRAINING 0: no bootstrap, training, serving or Redis figures; the line holds the size's
+#                 dimensions and whatever else is asked (the processor's figures alone)    [1]
+#   SCALE_PROCESSOR  1: the processor's events/s (above)                      [1]
+#   SCALE_PROCESSOR_EVENTS  events per size for it                           [1000000]
 #   SCALE_REDIS_PORT, SCALE_PG_PORT, SCALE_KAFKA_PORT  the private stack     [23379, 23432, 23092]
+#   SCALE_PROCESSOR_PORT  the processor's HTTP port while it is measured     [23091]
 # Work files: .run/scale/<size>/ (the bootstrap's log and /usr/bin/time -v; per candidate set
 # the train log, its /usr/bin/time -v, artifacts and report).
 set -euo pipefail
@@ -68,6 +80,10 @@ SCALE_API_PORT="${SCALE_API_PORT:-23081}"
 SCALE_API_RATE="${SCALE_API_RATE:-2000}"
 SCALE_REDIS="${SCALE_REDIS:-1}"
 SCALE_REDIS_MAX_EVENTS="${SCALE_REDIS_MAX_EVENTS:-1000000}"
+SCALE_TRAINING="${SCALE_TRAINING:-1}"
+SCALE_PROCESSOR="${SCALE_PROCESSOR:-1}"
+SCALE_PROCESSOR_EVENTS="${SCALE_PROCESSOR_EVENTS:-1000000}"
+SCALE_PROCESSOR_PORT="${SCALE_PROCESSOR_PORT:-23091}"
 BIN_DIR="${BIN_DIR:-.build/release}"
 export STACK_RUN_DIR=.run/scale/stack REDIS_PORT="${SCALE_REDIS_PORT:-23379}" PG_PORT="${SCALE_PG_PORT:-23432}" KAFKA_PORT="${SCALE_KAFKA_PORT:-23092}"
 
@@ -89,9 +105,11 @@ for candidates in $SCALE_CANDIDATES; do
   case "$candidates" in auto|implicit-als|sequence-aware-ease) ;; *) die "unknown candidates '$candidates' (auto, implicit-als, sequence-aware-ease)" ;; esac
 done
 [[ "$SEED" =~ ^[0-9]+$ ]] || die "SEED must be a number (got '$SEED')"
+if [ "$SCALE_TRAINING" = 0 ]; then SCALE_SERVING=0 SCALE_REDIS=0 SCALE_CANDIDATES=""; fi
+[[ "$SCALE_PROCESSOR_EVENTS" =~ ^[1-9][0-9]*$ ]] || die "SCALE_PROCESSOR_EVENTS must be a positive number (got '$SCALE_PROCESSOR_EVENTS')"
 [ -x /usr/bin/time ] || die "/usr/bin/time is missing (apt-get install time)"
 
-if [ ! -x "$BIN_DIR/trainer" ]; then
+if [ "$SCALE_TRAINING" = 1 ] && [ ! -x "$BIN_DIR/trainer" ]; then
   [ "$BIN_DIR" = .build/release ] || die "no trainer in BIN_DIR=$BIN_DIR"
   log "release build of trainer"
   swift build -c release --product trainer >&2
@@ -107,11 +125,23 @@ if [ "$SCALE_SERVING" = 1 ]; then
   done
 fi
 
-# Stop on exit exactly the stack components this run started (and the API, if one is being measured).
+if [ "$SCALE_PROCESSOR" = 1 ]; then
+  for binary in stream-processor streamrec-bench; do
+    if [ ! -x "$BIN_DIR/$binary" ]; then
+      [ "$BIN_DIR" = .build/release ] || die "no $binary in BIN_DIR=$BIN_DIR"
+      log "release build of $binary"
+      swift build -c release --product "$binary" >&2
+    fi
+  done
+fi
+
+# Stop on exit exactly the stack components this run started (and the API or processor being measured).
 started=()
 api_pid=""
+processor_pid=""
 cleanup() {
   [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
+  [ -n "$processor_pid" ] && kill "$processor_pid" 2>/dev/null && wait "$processor_pid" 2>/dev/null
 
   if [ "${#started[@]}" -gt 0 ]; then
     log "stopping ${started[*]}"
@@ -188,6 +218,37 @@ redis_figures() {
   [ "$modulus" = 1 ] || redis_line+=" redis_sample_users=$users redis_sample_events=$events"
 }
 
+# processor_figures SIZE USERS ITEMS DIR sets processor_line to " processor_events_per_s=… processor_events=…",
+# measured as the header says (the fill's, the processor's and the wait's output left in DIR).
+processor_figures() {
+  local size=$1 users=$2 items=$3 dir=$4 run_id="scale_${1}_processor" result rate
+  local movie_topic="scale-$1-processor.movie" poll_topic="scale-$1-processor.poll"
+  psql_app -c "SET client_min_messages = warning" -c "DROP SCHEMA IF EXISTS $run_id CASCADE" -c "CREATE SCHEMA $run_id"
+  "$BIN_DIR/streamrec-bench" processor-fill --brokers "127.0.0.1:$KAFKA_PORT" --movie-topic "$movie_topic" --poll-topic "$poll_topic" \
+    --events "$SCALE_PROCESSOR_EVENTS" --users "$users" --movies "$items" --partitions 6 --ends-file "$dir/processor.ends" \
+    > "$dir/processor-fill.txt" 2>&1 || { cat "$dir/processor-fill.txt" >&2; die "${size}x: processor-fill failed"; }
+  STREAMREC_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" STREAMREC_KAFKA_GROUP_ID="$run_id" STREAMREC_TOPICS_MOVIE="$movie_topic" \
+    STREAMREC_TOPICS_POLL="$poll_topic" STREAMREC_TOPICS_DEAD_LETTER="scale-$size-processor.dlq" \
+    STREAMREC_FEATURES_KEY_PREFIX="scale-$size-processor:v2" STREAMREC_POSTGRES_SCHEMA="$run_id" \
+    STREAMREC_HTTP_PORT="$SCALE_PROCESSOR_PORT" "$BIN_DIR/stream-processor" > "$dir/processor.log" 2>&1 &
+  processor_pid=$!
+  result="$("$BIN_DIR/streamrec-bench" processor-wait --brokers "127.0.0.1:$KAFKA_PORT" --group "$run_id" --ends-file "$dir/processor.ends" 2>> "$dir/processor.log")" \
+    || { cat "$dir/processor.log" >&2; die "${size}x: the processor did not commit every record: $result"; }
+  # Where a batch's time went (the processor's stage histograms), kept beside the run and shown.
+  curl -fs "http://127.0.0.1:$SCALE_PROCESSOR_PORT/metrics" | awk -F'[{}" ]+' '
+    /^streamrec_processor_stage_duration_seconds_sum/ { sum[$3] = $NF }
+    /^streamrec_processor_stage_duration_seconds_count/ { count[$3] = $NF }
+    /^streamrec_processor_batch_duration_seconds_sum/ { bsum = $NF } /^streamrec_processor_batch_duration_seconds_count/ { bcount = $NF }
+    END { if (bcount > 0) { printf "mean per batch of %d batches: whole %.1f ms", bcount, 1000 * bsum / bcount
+          for (s in sum) printf ", %s %.1f ms", s, 1000 * sum[s] / count[s]; print "" } }' > "$dir/processor-stages.txt" || true
+  sed "s/^/scale: ${size}x: processor: /" "$dir/processor-stages.txt" >&2
+  kill "$processor_pid" && wait "$processor_pid" 2>/dev/null || true
+  processor_pid=""
+  rate="$(sed -n 's/.*rate=\([0-9]*\).*/\1/p' <<< "$result")"
+  [ -n "$rate" ] || die "${size}x: no rate in processor-wait's output: $result"
+  processor_line=" processor_events_per_s=$rate processor_events=$SCALE_PROCESSOR_EVENTS"
+}
+
 results=()
 for size in $SCALE_SIZES; do
   read -r events users items <<< "$(dimensions "$size")"
@@ -199,12 +260,15 @@ for size in $SCALE_SIZES; do
   psql_app -c "SET client_min_messages = warning" -c "DROP SCHEMA IF EXISTS $schema CASCADE" -c "CREATE SCHEMA $schema"
   export STREAMREC_POSTGRES_SCHEMA="$schema" STREAMREC_TOPICS_MODEL_UPDATED="scale-$size.model-updated" STREAMREC_LOG_LEVEL=warning
 
-  log "${size}x: bootstrap of $events events, $users users, $items items (seed $SEED)"
-  /usr/bin/time -v -o "$work/bootstrap.time" "$TRAINER" bootstrap --synthetic-movies --events "$events" --users "$users" --items "$items" --seed "$SEED" \
-    > "$work/bootstrap.log" 2>&1 || { cat "$work/bootstrap.log" >&2; die "${size}x: trainer bootstrap failed"; }
-  grep '^shape:' "$work/bootstrap.log" | sed "s/^/scale: ${size}x: /" >&2 || true
-
-  bootstrap_s="$(wall_seconds "$work/bootstrap.time")"
+  if [ "$SCALE_TRAINING" = 1 ]; then
+    log "${size}x: bootstrap of $events events, $users users, $items items (seed $SEED)"
+    /usr/bin/time -v -o "$work/bootstrap.time" "$TRAINER" bootstrap --synthetic-movies --events "$events" --users "$users" --items "$items" --seed "$SEED" \
+      > "$work/bootstrap.log" 2>&1 || { cat "$work/bootstrap.log" >&2; die "${size}x: trainer bootstrap failed"; }
+    grep '^shape:' "$work/bootstrap.log" | sed "s/^/scale: ${size}x: /" >&2 || true
+    bootstrap_s="$(wall_seconds "$work/bootstrap.time")"
+  else
+    results+=("events=$events users=$users items=$items")
+  fi
 
   for candidates in $SCALE_CANDIDATES; do
     run="$work/$candidates"
@@ -242,6 +306,12 @@ for size in $SCALE_SIZES; do
     log "${size}x: Redis: the ratings moved into the last 6 days and backfilled"
     redis_figures "$size" "$events" "$users" "$items" "$work"
     results[${#results[@]}-1]+="$redis_line"
+    log "${size}x: ${results[${#results[@]}-1]}"
+  fi
+  if [ "$SCALE_PROCESSOR" = 1 ]; then
+    log "${size}x: the processor on $SCALE_PROCESSOR_EVENTS events over $users users and $items items"
+    processor_figures "$size" "$users" "$items" "$work"
+    results[${#results[@]}-1]+="$processor_line"
     log "${size}x: ${results[${#results[@]}-1]}"
   fi
 done

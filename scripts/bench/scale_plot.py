@@ -27,6 +27,7 @@ CURVES = [
     ("redis_bytes_per_item", "Redis bytes per item", "B"),
     ("redis_bytes_per_event", "Redis bytes per event id kept", "B"),
     ("backfill_events_per_s", "feature writer events/s (backfill)", "events/s"),
+    ("processor_events_per_s", "processor events/s (Kafka to Redis and PostgreSQL)", "events/s"),
 ]
 
 
