@@ -363,7 +363,7 @@ let package = Package(
         .testTarget(
             name: "StreamProcessingTests",
             dependencies: [
-                "StreamProcessing", "Features", "Training", "Ingest", "EventRecords", "LoadGeneration", "SyntheticData", "StackTestSupport", "Postgres", "Events", "Kafka",
+                "StreamProcessing", "EventStore", "Features", "Training", "Ingest", "EventRecords", "LoadGeneration", "SyntheticData", "StackTestSupport", "Postgres", "Events", "Kafka",
                 "Redis", "ServiceSupport", "HTTPSupport", "Outcomes", "Experiments", "ModelRegistry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -56,30 +56,70 @@ public struct TrainingStore: Sendable {
         }
     }
 
-    /// Upserts a catalog event. The newest `occurred_at` wins, so replays and reordering cannot
-    /// bring back an older title.
+    /// Upserts a catalog event; see ``upsertCatalog(_:)-([Event])``.
     public func upsertCatalog(_ event: Event) async throws {
-        let updatedAt = Self.date(event.occurredAt)
-        switch event.payload {
-        case .movieAdded(let movie):
+        try await upsertCatalog([event])
+    }
+
+    /// Upserts catalog events: one statement per table for the whole list (a catalog of 60 000 movies
+    /// arrives as 60 000 events; one round trip each was most of a batch's time). The newest `occurred_at`
+    /// wins, so replays and reordering cannot bring back an older title; between events of one id with
+    /// the same time the later in the list wins, as one upsert after another would have it. Events that
+    /// are not catalog events are ignored.
+    public func upsertCatalog(_ events: [Event]) async throws {
+        // One row per id (a statement cannot update a row twice): the one the upserts in order would leave.
+        var movies: [String: (Event, MovieDetails)] = [:], polls: [String: (Event, PollDetails)] = [:]
+        var movieOrder: [String] = [], pollOrder: [String] = []
+        for event in events {
+            switch event.payload {
+            case .movieAdded(let movie):
+                if let kept = movies[event.subjectID] {
+                    guard kept.0.occurredAt <= event.occurredAt else { continue }
+                } else {
+                    movieOrder.append(event.subjectID)
+                }
+                movies[event.subjectID] = (event, movie)
+            case .pollCreated(let poll):
+                if let kept = polls[event.subjectID] {
+                    guard kept.0.occurredAt <= event.occurredAt else { continue }
+                } else {
+                    pollOrder.append(event.subjectID)
+                }
+                polls[event.subjectID] = (event, poll)
+            default:
+                continue
+            }
+        }
+        if !movieOrder.isEmpty {
+            let rows = movieOrder.map { movies[$0]! }
+            let ids = movieOrder, titles = rows.map(\.1.title)
+            let years = PostgresTextArray(rows.map { $0.1.year.map(String.init) })
+            let genres = rows.map(\.1.genres.postgresText), times = rows.map { Self.date($0.0.occurredAt).postgresText }
             try await postgres.query("""
                 INSERT INTO movies (item_id, title, year, genres, updated_at)
-                VALUES (\(event.subjectID), \(movie.title), \(movie.year), \(movie.genres), \(updatedAt))
+                SELECT item_id, title, year::integer, genres::text[], updated_at::timestamptz
+                FROM unnest(\(ids)::text[], \(titles)::text[], \(years)::text[], \(genres)::text[], \(times)::text[])
+                    AS batch (item_id, title, year, genres, updated_at)
                 ON CONFLICT (item_id) DO UPDATE
                 SET title = EXCLUDED.title, year = EXCLUDED.year, genres = EXCLUDED.genres, updated_at = EXCLUDED.updated_at
                 WHERE movies.updated_at <= EXCLUDED.updated_at
                 """)
-        case .pollCreated(let poll):
+        }
+        if !pollOrder.isEmpty {
+            let rows = pollOrder.map { polls[$0]! }
+            let ids = pollOrder, questions = rows.map(\.1.question), categories = rows.map(\.1.category)
+            let authors = PostgresTextArray(rows.map(\.1.author)), options = rows.map { PollOptionsJSON.encode($0.1.options) }
+            let times = rows.map { Self.date($0.0.occurredAt).postgresText }
             try await postgres.query("""
                 INSERT INTO polls (poll_id, question, category, author, options, created_at, updated_at)
-                VALUES (\(event.subjectID), \(poll.question), \(poll.category), \(poll.author), \(PollOptionsJSON.encode(poll.options)), \(updatedAt), \(updatedAt))
+                SELECT poll_id, question, category, author, options::jsonb, updated_at::timestamptz, updated_at::timestamptz
+                FROM unnest(\(ids)::text[], \(questions)::text[], \(categories)::text[], \(authors)::text[], \(options)::text[], \(times)::text[])
+                    AS batch (poll_id, question, category, author, options, updated_at)
                 ON CONFLICT (poll_id) DO UPDATE
                 SET question = EXCLUDED.question, category = EXCLUDED.category, author = EXCLUDED.author,
                     options = EXCLUDED.options, updated_at = EXCLUDED.updated_at
                 WHERE polls.updated_at <= EXCLUDED.updated_at
                 """)
-        default:
-            return
         }
     }
 

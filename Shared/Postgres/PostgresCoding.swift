@@ -204,10 +204,31 @@ extension Date: PostgresCodable {
 extension Array: PostgresEncodable where Element == String {
     public static var postgresType: PostgresDataType { .textArray }
 
-    public var postgresText: String {
+    public var postgresText: String { PostgresTextArray.literal(lazy.map { Optional($0) }) }
+}
+
+/// `text[]` whose elements may be NULL (`{"a",NULL}`): a nullable column of a batch of rows, sent as one
+/// parameter and read back with `unnest`. A wrapper, since `Array` can conform only once.
+public struct PostgresTextArray: PostgresEncodable {
+    public var elements: [String?]
+
+    public init(_ elements: [String?]) {
+        self.elements = elements
+    }
+
+    public static var postgresType: PostgresDataType { .textArray }
+
+    public var postgresText: String { Self.literal(elements) }
+
+    /// The array literal: present elements quoted and escaped, absent ones the bare `NULL`.
+    static func literal(_ elements: some Sequence<String?>) -> String {
         var text = "{"
-        for (index, element) in enumerated() {
+        for (index, element) in elements.enumerated() {
             if index > 0 { text += "," }
+            guard let element else {
+                text += "NULL"
+                continue
+            }
             text += "\""
             for character in element.unicodeScalars {
                 if character == "\"" || character == "\\" { text += "\\" }

@@ -197,12 +197,10 @@ public final class EventBatchProcessor: Sendable {
         let decodeDuration = ContinuousClock.now - started
         // Catalog first and in record order, so interactions in the same batch see their genres.
         let catalogStarted = ContinuousClock.now
-        var catalogUpdates = 0
-        for (event, _) in decoded where event.type.isCatalog {
-            try await store.upsertCatalog(event)
-            catalog.learn(event)
-            catalogUpdates += 1
-        }
+        let catalogEvents = decoded.compactMap { event, _ in event.type.isCatalog ? event : nil }
+        if !catalogEvents.isEmpty { try await store.upsertCatalog(catalogEvents) }
+        for event in catalogEvents { catalog.learn(event) }
+        let catalogUpdates = catalogEvents.count
         var ids: [EventDomain: Set<String>] = [:]
         for (event, _) in decoded where !event.type.isCatalog { ids[event.domain, default: []].insert(event.subjectID) }
         var groups: [EventDomain: [String: [String]]] = [:]

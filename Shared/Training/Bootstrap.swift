@@ -181,7 +181,7 @@ public struct Bootstrap: Sendable {
     /// Writes the events straight into the catalog tables and the training store. Returns how many
     /// interactions were new.
     public func load(_ events: Events, progress: (Int, Int) -> Void = { _, _ in }) async throws -> Int {
-        for event in events.catalog { try await store.upsertCatalog(event) }
+        try await store.upsertCatalog(events.catalog)
         let stored = events.interactions.enumerated().map { index, event in
             FeatureEvent(event: event, position: RecordPosition(topic: "bootstrap:\(events.dataset)", partition: 0, offset: Int64(index)), groups: [])
         }
