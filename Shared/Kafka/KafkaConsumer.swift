@@ -71,6 +71,22 @@ public final class KafkaConsumer: Sendable {
     /// when the consumer is closed or the iterating task is cancelled; it throws on fatal errors.
     public var batches: KafkaMessageBatches { KafkaMessageBatches(consumer: self) }
 
+    /// The next batch, as ``batches`` gives it, unless `giveUp` is stopped before the batch's first record
+    /// arrived: then an empty batch, within 10 ms of the stop. For reading the next batch while the last one
+    /// is still being applied (the poll thread is then free for that batch's commit soon after it is done).
+    /// Nil when the consumer is closed or the calling task cancelled with nothing read.
+    public func nextBatch(unless giveUp: KafkaPollStop?) async throws(KafkaError) -> [KafkaConsumerMessage]? {
+        try await nextBatch(cancelled: CancellationFlag(), stopEarly: giveUp)
+    }
+
+    /// Sets what a rebalance waits for on the poll thread before it commits stored offsets and changes the
+    /// assignment: an application that reads its next batch while one is still applied (``nextBatch(unless:)``)
+    /// returns from `barrier` once no batch is being applied, so a revoke commits every applied record and
+    /// never hands a partition over while its records are still being written.
+    public func setRebalanceBarrier(_ barrier: @escaping @Sendable () -> Void) {
+        context.rebalanceBarrier.withLock { $0 = barrier }
+    }
+
     /// Partitions currently owned by this member.
     public var assignment: [KafkaTopicPartition] { context.state.withLock { $0.assigned.sorted() } }
 
@@ -194,7 +210,7 @@ public final class KafkaConsumer: Sendable {
 
     /// Blocks on the poll thread until at least one record arrived (or close/cancel), then gathers
     /// more for up to `batchLinger`.
-    func nextBatch(cancelled: CancellationFlag) async throws(KafkaError) -> [KafkaConsumerMessage]? {
+    func nextBatch(cancelled: CancellationFlag, stopEarly: KafkaPollStop? = nil) async throws(KafkaError) -> [KafkaConsumerMessage]? {
         if context.isClosed.load(ordering: .acquiring) { return nil }
         let handle = handle
         let context = context
@@ -202,7 +218,7 @@ public final class KafkaConsumer: Sendable {
         do {
             return try await withTaskCancellationHandler {
                 try await runOnPollThread { () throws(KafkaError) -> [KafkaConsumerMessage]? in
-                    try context.pollBatch(handle: handle.pointer, configuration: configuration, cancelled: cancelled)
+                    try context.pollBatch(handle: handle.pointer, configuration: configuration, cancelled: cancelled, stopEarly: stopEarly)
                 }
             } onCancel: {
                 cancelled.set()
@@ -260,6 +276,8 @@ final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
     /// none is inside when `rd_kafka_destroy` runs.
     private let handleUse = Mutex(())
     let onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)?
+    /// See ``KafkaConsumer/setRebalanceBarrier(_:)``.
+    let rebalanceBarrier = Mutex<(@Sendable () -> Void)?>(nil)
 
     init(logger: Logger, onRebalance: (@Sendable (KafkaRebalanceEvent) -> Void)?) {
         self.onRebalance = onRebalance
@@ -322,6 +340,9 @@ final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
         let changed = partitions.map { partitionElements($0) }?.map {
             KafkaTopicPartition(topic: String(cString: $0.topic), partition: $0.partition)
         } ?? []
+        // Blocks this thread (the poll thread, not the pool) until no batch is being applied: its offsets
+        // are stored by then, so the commit below includes them.
+        rebalanceBarrier.withLock { $0 }?()
         switch error {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             if cooperative {
@@ -374,10 +395,13 @@ final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
     }
 
     func pollBatch(
-        handle: OpaquePointer, configuration: KafkaConsumerConfiguration, cancelled: CancellationFlag
+        handle: OpaquePointer, configuration: KafkaConsumerConfiguration, cancelled: CancellationFlag, stopEarly: KafkaPollStop? = nil
     ) throws(KafkaError) -> [KafkaConsumerMessage]? {
         var batch: [KafkaConsumerMessage] = []
-        let pollTimeout = Int32(max(1, configuration.pollInterval.milliseconds))
+        var pollTimeout = Int32(max(1, configuration.pollInterval.milliseconds))
+        // A read that may be given up (the batch before it is being applied) looks at its stop often: once that
+        // batch is done it waits for its commit.
+        if stopEarly != nil { pollTimeout = min(pollTimeout, 10) }
         var lingerDeadline: ContinuousClock.Instant?
         var bytes = 0
         while batch.count < configuration.maxBatchSize, bytes < configuration.maxBatchBytes {
@@ -385,6 +409,7 @@ final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
                 return batch.isEmpty ? nil : batch
             }
             if let fatal = fatalError.withLock({ $0 }) { throw fatal }
+            if batch.isEmpty, stopEarly?.isStopped == true { return [] }
             let timeout: Int32
             if let lingerDeadline {
                 let left = ContinuousClock.now.duration(to: lingerDeadline)
@@ -456,6 +481,17 @@ func makePartitionList(_ partitions: [KafkaTopicPartition]) -> PartitionList {
 
 func partitionElements(_ list: PartitionList) -> UnsafeMutableBufferPointer<rd_kafka_topic_partition_t> {
     UnsafeMutableBufferPointer(start: list.pointee.elems, count: Int(list.pointee.cnt))
+}
+
+/// Stops a ``KafkaConsumer/nextBatch(unless:)`` that has no record yet.
+public final class KafkaPollStop: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    public init() {}
+
+    public func stop() { flag.store(true, ordering: .releasing) }
+
+    var isStopped: Bool { flag.load(ordering: .acquiring) }
 }
 
 /// Set by task cancellation, read by the poll loop on its thread.

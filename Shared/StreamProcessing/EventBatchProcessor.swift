@@ -98,6 +98,16 @@ public struct BatchReport: Sendable {
     public var staleTopicIDs: Set<String> = []
 }
 
+/// A batch's records decoded (``EventBatchProcessor/decode(_:)``): the events in record order and the records
+/// that become dead letters. Decoding is pure, so a retried batch is applied from the same decoded batch.
+public struct DecodedBatch: Sendable {
+    public var records: [KafkaConsumerMessage]
+    var events: [(Event, RecordPosition)]
+    var letters: [DeadLetter]
+    /// The decode's wall time.
+    var duration: Duration
+}
+
 /// Runs `body` and returns its result with its wall time.
 func timed<Result: Sendable>(_ body: () async throws -> Result) async rethrows -> (Result, Duration) {
     let started = ContinuousClock.now
@@ -137,6 +147,32 @@ public final class EventBatchProcessor: Sendable {
         self.logger = logger
     }
 
+    /// Decodes a batch's records: pure CPU (no dependency is touched), so it can run while the previous
+    /// batch is still being applied. A large batch is decoded in halves on both cores.
+    public func decode(_ records: [KafkaConsumerMessage]) async -> DecodedBatch {
+        let started = ContinuousClock.now
+        var letters: [DeadLetter] = []
+        var decoded: [(Event, RecordPosition)] = []
+        decoded.reserveCapacity(records.count)
+        for part in await decodeInParts(records) {
+            for result in part {
+                switch result {
+                case .success(let decodedEvent): decoded.append(decodedEvent)
+                case .failure(let letter): letters.append(letter)
+                }
+            }
+        }
+        return DecodedBatch(records: records, events: decoded, letters: letters, duration: ContinuousClock.now - started)
+    }
+
+    /// Decodes, then applies the decoded batch (below).
+    public func process(
+        _ records: [KafkaConsumerMessage], now: Int64, logEnds: [String: Int64] = [:], topicIDs: [String: String] = [:]
+    ) async throws -> BatchReport {
+        try await process(await decode(records), now: now, logEnds: logEnds, topicIDs: topicIDs)
+    }
+
+    /// Applies a decoded batch: catalog, then Redis, the training store and dead letters.
     /// - Parameters:
     ///   - now: wall-clock milliseconds, for lateness.
     ///   - logEnds: the partitions' log end offsets, and
@@ -147,9 +183,10 @@ public final class EventBatchProcessor: Sendable {
     /// span per batch rather than one per record, since a batch is hundreds of records applied together.
     /// The batch's log lines carry the span's ids.
     public func process(
-        _ records: [KafkaConsumerMessage], now: Int64, logEnds: [String: Int64] = [:], topicIDs: [String: String] = [:]
+        _ batch: DecodedBatch, now: Int64, logEnds: [String: Int64] = [:], topicIDs: [String: String] = [:]
     ) async throws -> BatchReport {
-        guard let tracer else { return try await apply(records, now: now, logEnds: logEnds, topicIDs: topicIDs) }
+        guard let tracer else { return try await apply(batch, now: now, logEnds: logEnds, topicIDs: topicIDs) }
+        let records = batch.records
         let span = tracer.startSpan("apply batch", context: .topLevel, ofKind: .consumer)
         var linked = 0
         for record in records where linked < Self.maximumSpanLinks && record.header(EventHeaders.traceparent) != nil {
@@ -163,7 +200,7 @@ public final class EventBatchProcessor: Sendable {
         span.attributes["streamrec.batch.traced_records"] = linked
         do {
             let report = try await ServiceContext.$current.withValue(span.context) {
-                try await apply(records, now: now, logEnds: logEnds, topicIDs: topicIDs)
+                try await apply(batch, now: now, logEnds: logEnds, topicIDs: topicIDs)
             }
             span.attributes["streamrec.batch.dead_letters"] = report.deadLetters.count
             span.end()
@@ -177,24 +214,10 @@ public final class EventBatchProcessor: Sendable {
     }
 
     private func apply(
-        _ records: [KafkaConsumerMessage], now: Int64, logEnds: [String: Int64], topicIDs: [String: String]
+        _ batch: DecodedBatch, now: Int64, logEnds: [String: Int64], topicIDs: [String: String]
     ) async throws -> BatchReport {
-        let started = ContinuousClock.now
-        var letters: [DeadLetter] = []
-        var decoded: [(Event, RecordPosition)] = []
-        decoded.reserveCapacity(records.count)
-        // Parsing and validating is pure CPU: a large batch is decoded in halves on both cores, then
-        // joined in record order.
-        for part in await decodeInParts(records) {
-            for result in part {
-                switch result {
-                case .success(let decodedEvent): decoded.append(decodedEvent)
-                case .failure(let letter): letters.append(letter)
-                }
-            }
-        }
-
-        let decodeDuration = ContinuousClock.now - started
+        let records = batch.records, decoded = batch.events, letters = batch.letters
+        let decodeDuration = batch.duration
         // Catalog first and in record order, so interactions in the same batch see their genres.
         let catalogStarted = ContinuousClock.now
         let catalogEvents = decoded.compactMap { event, _ in event.type.isCatalog ? event : nil }

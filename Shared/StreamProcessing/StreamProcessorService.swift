@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ClientRuntime
 import Events
+import Foundation
 import Features
 import Kafka
 import Logging
@@ -15,6 +16,12 @@ import Synchronization
 /// acknowledged by Redis, PostgreSQL and (for dead letters) Kafka; while a dependency is down the
 /// same batch is retried with backoff and nothing is committed. On graceful shutdown the batch in
 /// hand is finished and committed, then the consumer leaves the group.
+///
+/// The next batch is read and decoded while one is applied (its poll and decode are the part of a batch
+/// that touches no dependency). It is applied only once the one before is applied and its offsets stored,
+/// so batches are applied, stored and committed one at a time and in order; a rebalance during that read
+/// waits until the batch being applied is done (``KafkaConsumer/setRebalanceBarrier(_:)``), so a revoke
+/// commits it and no partition changes hands while its records are written.
 public final class StreamProcessorService: Service, Sendable {
     private let consumer: KafkaConsumer
     private let processor: EventBatchProcessor
@@ -27,6 +34,7 @@ public final class StreamProcessorService: Service, Sendable {
     /// Next offset to read per partition, as committed by this member.
     private let committed = Mutex<[KafkaTopicPartition: Int64]>([:])
     private let paused = Atomic<Bool>(false)
+    private let applying = BatchInFlight()
 
     public init(
         consumer: KafkaConsumer, processor: EventBatchProcessor, incarnations: TopicIncarnations? = nil, topics: [String], retryBackoff: Backoff,
@@ -40,6 +48,8 @@ public final class StreamProcessorService: Service, Sendable {
         self.metrics = metrics
         self.logger = logger
         self.clock = clock
+        let applying = applying
+        consumer.setRebalanceBarrier { applying.waitUntilIdle() }
     }
 
     /// Next offset to read per partition, as committed by this member so far.
@@ -48,15 +58,34 @@ public final class StreamProcessorService: Service, Sendable {
     /// True while a batch is being retried because a dependency failed.
     public var isPaused: Bool { paused.load(ordering: .relaxed) }
 
+    /// A batch read and decoded, with the log ends fetched with it.
+    private struct ReadBatch: Sendable {
+        var decoded: DecodedBatch
+        var logEnds: [String: Int64]
+    }
+
     public func run() async throws {
         try consumer.subscribe(topics: topics)
         logger.info("consuming", metadata: ["topics": "\(topics)", "group": "\(consumer.configuration.groupID)"])
         do {
-            for try await records in consumer.batches.cancelOnGracefulShutdown() {
-                guard let report = try await processWithRetry(records) else { break }
+            var next = try await read(giveUp: nil)
+            while let batch = next, !Task.isShuttingDownGracefully, !Task.isCancelled {
+                let done = KafkaPollStop()
+                applying.begin()
+                async let applied = applyAndStore(batch, done: done)
+                // Meanwhile the next batch is read and decoded; the read gives up once this batch is done
+                // and nothing has arrived, so its commit does not wait for new records.
+                let following: ReadBatch?
+                do {
+                    following = try await read(giveUp: done)
+                } catch {
+                    _ = await applied
+                    throw error
+                }
+                guard let report = await applied else { break }
                 do {
                     let commitStarted = ContinuousClock.now
-                    try await consumer.commit(records)
+                    try await consumer.commit()
                     metrics.stage("commit").recordNanoseconds((ContinuousClock.now - commitStarted).nanoseconds)
                 } catch {
                     // Stored offsets are committed with the next commit or on revoke; a replay of this
@@ -64,7 +93,12 @@ public final class StreamProcessorService: Service, Sendable {
                     logger.warning("offset commit failed; will be retried with the next batch", metadata: ["error": "\(error)"])
                     metrics.commitFailures.increment()
                 }
-                record(report, records: records)
+                record(report, records: batch.decoded.records)
+                if let following, following.decoded.records.isEmpty {
+                    next = try await read(giveUp: nil)
+                } else {
+                    next = following
+                }
             }
         } catch let error as KafkaError where !error.isFatal {
             logger.warning("consumer stopped", metadata: ["error": "\(error)"])
@@ -73,14 +107,38 @@ public final class StreamProcessorService: Service, Sendable {
         logger.info("stream processor stopped")
     }
 
-    /// Applies the batch, retrying while dependencies fail. Returns nil if shutdown came first (the
-    /// batch is then neither applied completely nor committed, and the next owner replays it).
-    private func processWithRetry(_ records: [KafkaConsumerMessage]) async throws -> BatchReport? {
-        // Log ends as fetched with these records: lets the feature writer tell a recreated topic from a replay.
+    /// The next batch, decoded, with its partitions' log ends as fetched with it (they let the feature
+    /// writer tell a recreated topic from a replay). Given `giveUp`: an empty batch if it is stopped before
+    /// a record arrived. Nil at shutdown or when the consumer closed.
+    private func read(giveUp: KafkaPollStop?) async throws -> ReadBatch? {
+        let consumer = consumer
+        let records = try await cancelWhenGracefulShutdown { try await consumer.nextBatch(unless: giveUp) }
+        guard let records else { return nil }
+        guard !records.isEmpty else { return ReadBatch(decoded: await processor.decode([]), logEnds: [:]) }
         let partitions = Array(Set(records.map(\.topicPartition)))
         let highs = (try? consumer.fetchedHighWatermarks(for: partitions)) ?? [:]
         let logEnds = Dictionary(uniqueKeysWithValues: highs.map { (RecordPosition.partitionField(topic: $0.key.topic, partition: $0.key.partition), $0.value) })
-        let topicIDs = await incarnations?.ids(for: Set(partitions.map(\.topic))) ?? [:]
+        return ReadBatch(decoded: await processor.decode(records), logEnds: logEnds)
+    }
+
+    /// Applies the batch (``processWithRetry(_:)``); once it is applied, stores its offsets for the commit.
+    /// Either way, then ends the rebalance barrier's wait and the next batch's read if nothing arrived.
+    private func applyAndStore(_ batch: ReadBatch, done: KafkaPollStop) async -> BatchReport? {
+        defer {
+            applying.end()
+            done.stop()
+        }
+        guard let report = await processWithRetry(batch) else { return nil }
+        consumer.storeOffsets(batch.decoded.records)
+        return report
+    }
+
+    /// Applies the batch, retrying while dependencies fail. Returns nil if shutdown came first (the
+    /// batch is then neither applied completely nor committed, and the next owner replays it).
+    private func processWithRetry(_ batch: ReadBatch) async -> BatchReport? {
+        let records = batch.decoded.records
+        // Looked up when the batch starts: a stale id found by the batch before was forgotten by then.
+        let topicIDs = await incarnations?.ids(for: Set(records.map(\.topic))) ?? [:]
         let report = await retryUntilShutdown(backoff: retryBackoff) { failures, error in
             metrics.applyFailures.increment()
             if failures == 1 {
@@ -94,7 +152,7 @@ public final class StreamProcessorService: Service, Sendable {
             metrics.paused.record(0)
         } _: {
             let started = ContinuousClock.now
-            let report = try await processor.process(records, now: clock(), logEnds: logEnds, topicIDs: topicIDs)
+            let report = try await processor.process(batch.decoded, now: clock(), logEnds: batch.logEnds, topicIDs: topicIDs)
             metrics.batchDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
             return report
         }
@@ -120,6 +178,9 @@ public final class StreamProcessorService: Service, Sendable {
         for letter in report.deadLetters { metrics.deadLettered(letter.reason).increment() }
         var next: [KafkaTopicPartition: Int64] = [:]
         for record in records { next[record.topicPartition] = max(next[record.topicPartition] ?? 0, record.offset + 1) }
+        // A partition revoked while the next batch was read was committed and forgotten then: not exported again.
+        let owned = Set(consumer.assignment)
+        next = next.filter { owned.contains($0.key) }
         committed.withLock { committed in
             for (partition, offset) in next { committed[partition] = offset }
         }
@@ -148,6 +209,34 @@ extension StreamProcessorService {
             for partition in partitions { committed[partition] = nil }
         }
         for partition in partitions { metrics.forget(partition) }
+    }
+}
+
+/// Whether a batch is being applied, for the consumer's rebalance barrier, which runs on the poll thread
+/// and may block there (never on the cooperative pool: ``begin()`` and ``end()`` only take the lock).
+final class BatchInFlight: @unchecked Sendable {
+    // `busy` is only read or written with `condition` locked.
+    private let condition = NSCondition()
+    private var busy = false
+
+    func begin() {
+        condition.lock()
+        busy = true
+        condition.unlock()
+    }
+
+    func end() {
+        condition.lock()
+        busy = false
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Blocks until no batch is being applied. On the consumer's poll thread only.
+    func waitUntilIdle() {
+        condition.lock()
+        while busy { condition.wait() }
+        condition.unlock()
     }
 }
 

@@ -26,10 +26,16 @@ BROKER="127.0.0.1:$KAFKA_PORT"
 RUN_ID="bench_$(date +%s)"
 ENDS="$(mktemp)"
 
-echo "bench: release build of stream-processor and streamrec-bench" >&2
-swift build -c release --product stream-processor >&2
-swift build -c release --product streamrec-bench >&2
+# PROCESSOR_BINARY: another stream-processor binary to time (an A/B: a base build copied aside), default this
+# tree's release build. BENCH_SKIP_BUILD=1: use the release binaries as they are.
+PROCESSOR_BINARY="${PROCESSOR_BINARY:-.build/release/stream-processor}"
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  echo "bench: release build of stream-processor and streamrec-bench" >&2
+  swift build -c release --product stream-processor >&2
+  swift build -c release --product streamrec-bench >&2
+fi
 BENCH=.build/release/streamrec-bench
+echo "bench: processor binary $PROCESSOR_BINARY" >&2
 
 processor_pid=""
 cleanup() {
@@ -54,7 +60,7 @@ calls0=$(redis_calls)
 STREAMREC_KAFKA_BROKERS="$BROKER" STREAMREC_KAFKA_GROUP_ID="$RUN_ID" STREAMREC_TOPICS_MOVIE="$RUN_ID.movie" \
   STREAMREC_TOPICS_POLL="$RUN_ID.poll" STREAMREC_TOPICS_DEAD_LETTER="$RUN_ID.dlq" STREAMREC_FEATURES_KEY_PREFIX="$RUN_ID:v1" \
   STREAMREC_POSTGRES_SCHEMA="$RUN_ID" STREAMREC_HTTP_PORT="$PROCESSOR_PORT" STREAMREC_LOG_LEVEL=warning \
-  .build/release/stream-processor >&2 &
+  "$PROCESSOR_BINARY" >&2 &
 processor_pid=$!
 sleep 0.5
 # BENCH_PERF=1: a CPU profile of the processor for 10 s from its start (perf report -i .run/bench/processor.perf).
