@@ -21,6 +21,8 @@
 #   LOADGEN          the loadgen binary                                                  [.build/release/loadgen]
 #   AB_COMPARE_USERS known users compared before the runs                               [200]
 #   A_ENV / B_ENV    extra environment for one side (NAME=value words)
+#   AB_PERF          1: then one more run per side under `perf record -g` (not in the figures); the profiles'
+#                    top symbols in .run/scale/<size>/ab/perf-<side>.txt
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 A="${1:?usage: scale-serving-ab.sh BINARY_A BINARY_B [ROUNDS]}"
@@ -112,6 +114,18 @@ for round in $(seq "$ROUNDS"); do
     sleep 2
   done
 done
+if [ "${AB_PERF:-0}" = 1 ]; then
+  for side in a b; do
+    pid=$pid_a; port=$PORT_A
+    [ "$side" = b ] && { pid=$pid_b; port=$PORT_B; }
+    perf record -F 999 -g -o "$dir/perf-$side.data" -p "$pid" -- sleep 10 > /dev/null 2>&1 &
+    perf_pid=$!
+    log "profiled: $(run "$side" "$port" "$pid")"
+    wait "$perf_pid" || true
+    perf report -i "$dir/perf-$side.data" --no-children --percent-limit 0.8 --stdio 2> /dev/null | grep -E '^ +[0-9.]+%' > "$dir/perf-$side.txt" || true
+    log "perf $side: $(head -n 8 "$dir/perf-$side.txt" | awk '{ printf "%s %s; ", $1, $NF }')"
+  done
+fi
 printf '%s\n' "${results[@]}"
 printf '%s\n' "${results[@]}" | awk '
   { side = $1; for (i = 2; i <= NF; i++) { split($i, kv, "="); v[side, kv[1], ++n[side, kv[1]]] = kv[2] } }
