@@ -1,4 +1,5 @@
 #include "RecommenderKernels.h"
+#include <math.h>
 #include <string.h>
 
 // Both variants on x86-64 Linux (ifunc dispatch at load time); elsewhere the compiler's own target.
@@ -253,4 +254,110 @@ void sr_sweep_finish(float *a, long n, long kb, int bs, const float *pinv, const
         memcpy(row, panel + (long)r * n, sizeof(float) * (size_t)n);
         memcpy(row + kb, pinv + (long)r * bs, sizeof(float) * (size_t)bs);
     }
+}
+
+SR_MULTIVERSION
+void sr_rows_dot(const float *matrix, int columns, const int32_t *rows, long count, const float *vector, float *output) {
+    for (long i = 0; i < count; i++) output[i] = sr_dot(matrix + (long)rows[i] * columns, vector, columns);
+}
+
+// The first pass of quantised catalog scoring (see the header). The integer sums are exact in both variants;
+// the float steps after them are written one operation per statement with contraction off, so the two
+// variants round identically and give the same bounds bit for bit (the tests compare them).
+#pragma STDC FP_CONTRACT OFF
+
+static float sr_quantized_upper_bounds_portable_body(
+    const int8_t *blocks, const float *scales, const float *radius, const float *spread, long blockCount, int pairCount,
+    const int16_t *vector, float vectorScale, float l1, float vectorError, float *upper) {
+    float lowest = INFINITY;
+    for (long b = 0; b < blockCount; b++) {
+        const int8_t *block = blocks + b * 16L * pairCount;
+        int32_t sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int p = 0; p < pairCount; p++) {
+            const int8_t *pair = block + 16L * p;
+            const int32_t x0 = vector[2 * p], x1 = vector[2 * p + 1];
+            for (int j = 0; j < 8; j++) sums[j] += (int32_t)pair[2 * j] * x0 + (int32_t)pair[2 * j + 1] * x1;
+        }
+        for (int j = 0; j < 8; j++) {
+            const long i = b * 8 + j;
+            const float unit = scales[i] * vectorScale;
+            const float approximate = (float)sums[j] * unit;
+            const float fromItem = l1 * radius[i];
+            const float fromVector = vectorError * spread[i];
+            const float error = fromItem + fromVector;
+            upper[i] = approximate + error;
+            lowest = upper[i] < lowest ? upper[i] : lowest;
+        }
+    }
+    return lowest;
+}
+
+float sr_quantized_upper_bounds_portable(
+    const int8_t *blocks, const float *scales, const float *radius, const float *spread, long blockCount, int pairCount,
+    const int16_t *vector, float vectorScale, float l1, float vectorError, float *upper) {
+    return sr_quantized_upper_bounds_portable_body(blocks, scales, radius, spread, blockCount, pairCount, vector, vectorScale, l1, vectorError, upper);
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+// AVX2: per pair of factors, 16 int8 (8 items × 2 factors) widened to int16 and multiplied by the pair of the
+// vector's int16 values (vpmaddwd), summed in int32: 16 multiply-adds per three instructions, no horizontal
+// sums (the 8 lanes are 8 items).
+__attribute__((target("avx2")))
+static float sr_quantized_upper_bounds_avx2(
+    const int8_t *blocks, const float *scales, const float *radius, const float *spread, long blockCount, int pairCount,
+    const int16_t *vector, float vectorScale, float l1, float vectorError, float *upper) {
+    __m256i pairs[128];
+    for (int p = 0; p < pairCount; p++) {
+        int32_t both;
+        memcpy(&both, vector + 2 * p, sizeof both);
+        pairs[p] = _mm256_set1_epi32(both);
+    }
+    const __m256 vScale = _mm256_set1_ps(vectorScale), vL1 = _mm256_set1_ps(l1), vError = _mm256_set1_ps(vectorError);
+    __m256 lowest = _mm256_set1_ps(INFINITY);
+    for (long b = 0; b < blockCount; b++) {
+        const int8_t *block = blocks + b * 16L * pairCount;
+        __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+        int p = 0;
+        for (; p + 2 <= pairCount; p += 2) {
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(block + 16L * p))), pairs[p]));
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(block + 16L * p + 16))), pairs[p + 1]));
+        }
+        for (; p < pairCount; p++) {
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(block + 16L * p))), pairs[p]));
+        }
+        const long i = b * 8;
+        const __m256 unit = _mm256_mul_ps(_mm256_loadu_ps(scales + i), vScale);
+        const __m256 approximate = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), unit);
+        const __m256 error = _mm256_add_ps(_mm256_mul_ps(vL1, _mm256_loadu_ps(radius + i)), _mm256_mul_ps(vError, _mm256_loadu_ps(spread + i)));
+        const __m256 bound = _mm256_add_ps(approximate, error);
+        _mm256_storeu_ps(upper + i, bound);
+        lowest = _mm256_min_ps(lowest, bound);
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, lowest);
+    float result = INFINITY;
+    for (int j = 0; j < 8; j++) result = lanes[j] < result ? lanes[j] : result;
+    return result;
+}
+#endif
+
+int sr_quantized_scoring_accelerated(void) {
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("avx2") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+float sr_quantized_upper_bounds(
+    const int8_t *blocks, const float *scales, const float *radius, const float *spread, long blockCount, int pairCount,
+    const int16_t *vector, float vectorScale, float l1, float vectorError, float *upper) {
+#if defined(__x86_64__)
+    if (pairCount <= 128 && __builtin_cpu_supports("avx2")) {
+        return sr_quantized_upper_bounds_avx2(blocks, scales, radius, spread, blockCount, pairCount, vector, vectorScale, l1, vectorError, upper);
+    }
+#endif
+    return sr_quantized_upper_bounds_portable_body(blocks, scales, radius, spread, blockCount, pairCount, vector, vectorScale, l1, vectorError, upper);
 }

@@ -37,7 +37,9 @@ public struct InferenceApplication: Sendable {
         let postgres = PostgresClient(configuration: configuration.postgres, logger: logger)
         let registry = ModelRegistry(postgres: postgres)
         let factory = metrics.factory
-        let models = ModelRepository(registry: registry, artifacts: ArtifactStore(root: "."), logger: logger) { domain, version, previous in
+        let models = ModelRepository(
+            registry: registry, artifacts: ArtifactStore(root: "."), logger: logger, quantizedScoringMinItems: configuration.quantizedScoringMinItems
+        ) { domain, version, previous in
             // streamrec_api_model_info{domain, version} = 1 for the served version (0 for the one replaced):
             // the dashboard's "model version" and an alert on a domain without a model.
             if let previous { Gauge(label: "streamrec_api_model_info", dimensions: [("domain", domain), ("version", previous)], factory: factory).record(0) }

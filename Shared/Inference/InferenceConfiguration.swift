@@ -6,6 +6,7 @@ import HTTPSupport
 import Kafka
 import Postgres
 import Redis
+import Serving
 import ServiceConfiguration
 
 /// Everything the inference API is configured with (`inference-api --help-config`).
@@ -20,6 +21,9 @@ public struct InferenceConfiguration: Sendable {
     public var popularWindow = "24h"
     /// Serve top-N with implicit ALS even where the trainer chose another model (`inference.top_n_model`).
     public var alwaysImplicitALS = false
+    /// Catalogs of at least this many items are scored through 8-bit item factors, then exactly for the best
+    /// (`inference.quantized_scoring_min_items`).
+    public var quantizedScoringMinItems = ServingModel.defaultQuantizedScoringMinItems
     /// Connections idle this long are closed (`http.idle_timeout`).
     public var idleTimeout: Duration = .seconds(30)
     /// A request must arrive whole within this long (`http.request_read_timeout`).
@@ -86,6 +90,10 @@ public struct InferenceConfiguration: Sendable {
             "inference.top_n_model", default: "trained",
             "trained: recommendations from the top-N model the trainer chose (sequence-aware EASE or implicit ALS); implicit-als: always ALS (less CPU per request with a large history)"
         )
+        public static let quantizedScoringMinItems = ConfigKey(
+            "inference.quantized_scoring_min_items", default: "\(ServingModel.defaultQuantizedScoringMinItems)",
+            "Catalogs of at least this many items answer implicit ALS's top-N from 8-bit item factors (an upper bound of every item's score, a quarter of the bytes) and exact float scores of only the items whose bound can rank: the same items, scores and order as scoring every item, at a fraction of the CPU (needs AVX2; elsewhere every item is scored). 0: every catalog"
+        )
         public static let webRoot = ConfigKey("inference.web_root", default: "Services/InferenceAPI/web", "Directory of the web page served at / (empty: no page)")
         public static let uiGatewayURL = ConfigKey("inference.ui_gateway_url", default: "http://127.0.0.1:8080", "The ingest gateway the web page posts events to (the gateway must list this API's origin in gateway.cors_origins)")
         public static let uiGatewayAPIKey = ConfigKey(
@@ -124,7 +132,7 @@ public struct InferenceConfiguration: Sendable {
 
         public static let all: [ConfigKey] = [
             host, port, HTTPServerSettings.idleTimeoutKey, HTTPServerSettings.requestTimeoutKey, HTTPServerSettings.maximumConnectionsKey,
-            pinToEventLoop, HTTPServerSettings.accessLogKey, predictRateLimit, predictRateBurst, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, topNModel, webRoot, uiGatewayURL, uiGatewayAPIKey, topic, impressions, impressionsQueue, impressionsTopic, partitions, replication, experimentRefresh] + FeatureConfiguration.Keys.all
+            pinToEventLoop, HTTPServerSettings.accessLogKey, predictRateLimit, predictRateBurst, adminToken, metadataRefresh, catalogMinInterval, popularMaxAge, popularWindow, topNModel, quantizedScoringMinItems, webRoot, uiGatewayURL, uiGatewayAPIKey, topic, impressions, impressionsQueue, impressionsTopic, partitions, replication, experimentRefresh] + FeatureConfiguration.Keys.all
             + ClientConfigKeys.redis.map { $0.name == redisIO.name ? redisIO : $0 } + ClientConfigKeys.postgres + [ClientConfigKeys.postgresApplyMigrations, ClientConfigKeys.kafkaBrokers, ClientConfigKeys.kafkaDebug, ClientConfigKeys.kafkaStatisticsInterval]
             + ClientConfigKeys.kafkaSecurity
     }
@@ -179,6 +187,7 @@ public struct InferenceConfiguration: Sendable {
         case "implicit-als": alwaysImplicitALS = true
         case let other: throw ConfigurationError(key: Keys.topNModel.name, message: "trained or implicit-als, got \(other)")
         }
+        quantizedScoringMinItems = try reader.int(Keys.quantizedScoringMinItems, range: 0...Int.max)
         migrationsDirectory = try reader.string(ClientConfigKeys.postgresMigrationsDirectory)
         applyMigrations = try reader.bool(ClientConfigKeys.postgresApplyMigrations)
     }

@@ -20,13 +20,14 @@ extension ModelRepository {
         if model(version: version) != nil { return }
         guard let entry = try await registry.entry(version) else { throw RegistryError.unknownVersion(version) }
         let artifacts = artifacts
+        let quantizedScoringMinItems = quantizedScoringMinItems
         let loaded: Result<ServingModel, any Error> = await onDedicatedThread {
             Result {
                 let artifact = try artifacts.read(path: entry.path)
                 guard artifact.payloadSHA256 == entry.sha256 else {
                     throw ModelArtifactError.checksumMismatch(part: "payload (registry sha256 \(entry.sha256.prefix(12))…)")
                 }
-                return ServingModel(manifest: artifact.manifest, bundle: try ModelBundle.decode(artifact.payload))
+                return ServingModel(manifest: artifact.manifest, bundle: try ModelBundle.decode(artifact.payload), quantizedScoringMinItems: quantizedScoringMinItems)
             }
         }
         let model = try loaded.get()

@@ -25,10 +25,21 @@ public final class ServingModel: Sendable {
     let popularityOrder: [Int32]
     /// 512 MiB: MovieLens 100K takes 6 MiB, 1M 85 MiB.
     public static let precomputedScoresLimit = 512 << 20
+    /// ALS's item factors in 8 bits, for catalogs of at least `quantizedScoringMinItems` items on a CPU that
+    /// runs their kernel: a request's top-N from ALS scores every item's upper bound from these (a quarter of
+    /// the bytes, integer arithmetic) and only the highest exactly, with the same answer
+    /// (``ImplicitALS/topItems(vector:k:quantized:excluded:)``). Nil otherwise: every item scored in floats.
+    public let quantizedItemFactors: QuantizedItemFactors?
+    /// `inference.quantized_scoring_min_items`'s default: at 60 000 items the quantized pass cut the API's CPU
+    /// per request (docs/benchmarks.md); under ~10 000 items the float pass reads under 2.5 MB, cache-resident,
+    /// and what is left to save is about what the candidates' exact scoring costs.
+    public static let defaultQuantizedScoringMinItems = 10_000
 
-    public init(manifest: ModelManifest, bundle: ModelBundle) {
+    public init(manifest: ModelManifest, bundle: ModelBundle, quantizedScoringMinItems: Int = ServingModel.defaultQuantizedScoringMinItems) {
         self.manifest = manifest
         self.bundle = bundle
+        quantizedItemFactors = bundle.itemIDs.count >= quantizedScoringMinItems && QuantizedItemFactors.isAccelerated
+            ? QuantizedItemFactors(bundle.implicitALS) : nil
         userIndex = Dictionary(uniqueKeysWithValues: bundle.userIDs.enumerated().map { ($1, Int32($0)) })
         itemIndex = Dictionary(uniqueKeysWithValues: bundle.itemIDs.enumerated().map { ($1, Int32($0)) })
         let users = bundle.histories.userCount, items = bundle.itemIDs.count
@@ -172,11 +183,17 @@ public final class ModelRepository: Sendable {
     private let logger: Logger
     /// Called after each swap with (domain's name, new version, previous version): metrics, logs.
     private let onSwap: @Sendable (String, String, String?) -> Void
+    /// Catalogs of at least this many items are scored through quantized factors (``ServingModel/quantizedItemFactors``).
+    let quantizedScoringMinItems: Int
 
-    public init(registry: ModelRegistry, artifacts: ArtifactStore, logger: Logger, onSwap: @escaping @Sendable (String, String, String?) -> Void = { _, _, _ in }) {
+    public init(
+        registry: ModelRegistry, artifacts: ArtifactStore, logger: Logger, quantizedScoringMinItems: Int = ServingModel.defaultQuantizedScoringMinItems,
+        onSwap: @escaping @Sendable (String, String, String?) -> Void = { _, _, _ in }
+    ) {
         self.registry = registry
         self.artifacts = artifacts
         self.logger = logger
+        self.quantizedScoringMinItems = quantizedScoringMinItems
         self.onSwap = onSwap
     }
 
@@ -193,6 +210,7 @@ public final class ModelRepository: Sendable {
         if model(for: domain)?.manifest.version == entry.version { return entry.version }
         let path = entry.path
         let artifacts = artifacts
+        let quantizedScoringMinItems = quantizedScoringMinItems
         let loadStarted = ContinuousClock.now
         // Reading, hashing and decoding a large artifact takes a while: off the cooperative pool.
         let loaded: Result<ServingModel, any Error> = await onDedicatedThread {
@@ -201,7 +219,7 @@ public final class ModelRepository: Sendable {
                 guard artifact.payloadSHA256 == entry.sha256 else {
                     throw ModelArtifactError.checksumMismatch(part: "payload (registry sha256 \(entry.sha256.prefix(12))…)")
                 }
-                return ServingModel(manifest: artifact.manifest, bundle: try ModelBundle.decode(artifact.payload))
+                return ServingModel(manifest: artifact.manifest, bundle: try ModelBundle.decode(artifact.payload), quantizedScoringMinItems: quantizedScoringMinItems)
             }
         }
         let model = try loaded.get()
@@ -213,6 +231,7 @@ public final class ModelRepository: Sendable {
         logger.info("serving model", metadata: [
             "domain": "\(domain.name)", "version": "\(entry.version)", "previous": "\(previous ?? "none")",
             "load_seconds": "\(((ContinuousClock.now - loadStarted).inSeconds * 1000).rounded() / 1000)",
+            "quantized_scoring": "\(model.quantizedItemFactors != nil)",
         ])
         onSwap(domain.name, entry.version, previous)
         return entry.version

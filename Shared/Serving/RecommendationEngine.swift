@@ -192,6 +192,21 @@ public struct RecommendationEngine: Sendable {
                         strategy = .foldIn
                     }
                 }
+                // A large catalog: the top k from quantized factors and exact scores of the few items that can
+                // rank (the same answer as scoring every item, below), unless stated preferences are blended
+                // into every item's score.
+                if let vector, let quantized = model.quantizedItemFactors, trainedUser != nil || preferences.isEmpty {
+                    let excluded = exclusion(model: model, request: request, seen: seen, trainedUser: trainedUser)
+                    if let selected = vector.withUnsafeBufferPointer({ als.topItems(vector: $0, k: request.k, quantized: quantized, excluded: excluded) }) {
+                        let ids = model.bundle.itemIDs
+                        var result = RecommendationResult(
+                            strategy: strategy, items: selected.map { ScoredItem(item: ids[$0.index], score: Double($0.score)) },
+                            modelVersion: model.manifest.version, degraded: degraded
+                        )
+                        if request.reasons { result.because = reasons(for: result.items, history: positives(history, model: model), model: model) }
+                        return result
+                    }
+                }
                 scores = vector.map { vector in
                     var computed = [Float](repeating: 0, count: model.bundle.itemIDs.count)
                     vector.withUnsafeBufferPointer { v in computed.withUnsafeMutableBufferPointer { als.scoreAll(userVector: v, into: $0) } }
@@ -295,6 +310,15 @@ public struct RecommendationEngine: Sendable {
 
     private func top(model: ServingModel, scores: [Float], request: RecommendationRequest, seen: [String], trainedUser: Int32?) -> [ScoredItem] {
         let ids = model.bundle.itemIDs
+        let excluded = exclusion(model: model, request: request, seen: seen, trainedUser: trainedUser)
+        let selected = TopK.select(scores, k: request.k) { index in scores[index] == -.infinity || excluded(index) }
+        return selected.map { ScoredItem(item: ids[$0.index], score: Double($0.score)) }
+    }
+
+    /// Which item indices a request's answer leaves out: its seen-set and `exclude`, the user's training
+    /// history when seen items are excluded, and items outside the requested group.
+    private func exclusion(model: ServingModel, request: RecommendationRequest, seen: [String], trainedUser: Int32?) -> (Int) -> Bool {
+        let ids = model.bundle.itemIDs
         // Excluded items as one bit per catalog item (a known user's seen-set holds hundreds of items:
         // a Set of strings, then a Set of indices, hashed each of them twice per request).
         var excluded = ItemBitSet(itemCount: ids.count)
@@ -307,12 +331,12 @@ public struct RecommendationEngine: Sendable {
         // Everything the user interacted with in training, which Redis may never have held (bootstrapped
         // history, or events older than the processor's history).
         if request.excludeSeen, let trainedUser { model.bundle.histories.items(of: Int(trainedUser)).forEach(exclude) }
-        let selected = TopK.select(scores, k: request.k) { index in
-            if excluded.contains(index) || scores[index] == -.infinity { return true }
+        let groups = groups
+        return { [excluded] index in
+            if excluded.contains(index) { return true }
             if let group = request.group { return !(groups(request.domain, ids[index])?.contains(group) ?? false) }
             return false
         }
-        return selected.map { ScoredItem(item: ids[$0.index], score: Double($0.score)) }
     }
 
     /// For each recommended item, the most similar item of the user's positive history (by the

@@ -13,6 +13,25 @@ void sr_gram_rows(const float *y, long rowCount, int k, int aBegin, int aEnd, fl
 /// output[row] = Σ_c matrix[row * columns + c] · vector[c] for every row.
 void sr_matrix_vector(const float *matrix, long rowCount, int columns, const float *vector, float *output);
 
+/// output[i] = Σ_c matrix[rows[i] * columns + c] · vector[c] for i < count: the same float sums as
+/// sr_matrix_vector's, bit for bit, for chosen rows only (the exact scores of quantised scoring's candidates).
+void sr_rows_dot(const float *matrix, int columns, const int32_t *rows, long count, const float *vector, float *output);
+
+/// Quantised catalog scoring's first pass (Shared/Recommender/QuantizedItemFactors.swift has the layout and
+/// the proof): for items in blocks of 8, blocks[b][p][16] holding 8 items' int8 values of factors 2p, 2p + 1,
+/// upper[i] = (float)(Σ_f q_if · vector_f) · (scales[i] · vectorScale) + (l1 · radius[i] + vectorError · spread[i])
+/// for i < 8 · blockCount, the integer sum exact. Returns the lowest upper[i]. sr_quantized_upper_bounds runs
+/// the AVX2 kernel where the CPU has it (sr_quantized_scoring_accelerated), else the portable one; both give the
+/// same bounds bit for bit.
+float sr_quantized_upper_bounds(
+    const int8_t *blocks, const float *scales, const float *radius, const float *spread, long blockCount, int pairCount,
+    const int16_t *vector, float vectorScale, float l1, float vectorError, float *upper);
+float sr_quantized_upper_bounds_portable(
+    const int8_t *blocks, const float *scales, const float *radius, const float *spread, long blockCount, int pairCount,
+    const int16_t *vector, float vectorScale, float l1, float vectorError, float *upper);
+/// 1 where sr_quantized_upper_bounds runs its AVX2 kernel (x86-64 with AVX2), else 0.
+int sr_quantized_scoring_accelerated(void);
+
 /// Implicit-ALS rows [rowBegin, rowEnd) of x solved against the fixed factors y by conjugate gradient:
 /// A x = b with A = gram + Σ_obs (c − w0) y yᵀ, b = Σ_obs c y, c = 1 + alpha · value, started from x.
 /// Row r's observations are columns/values[offsets[r] ..< offsets[r + 1]]. Stops a row early once its
