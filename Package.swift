@@ -405,7 +405,7 @@ let package = Package(
             name: "InferenceTests",
             dependencies: [
                 "Inference", "Serving", "Features", "Training", "Datasets", "Events", "Postgres", "Redis", "Kafka", "ServiceConfiguration", "HTTPSupport",
-                "ServiceSupport", "StackTestSupport", "ServingTestSupport", "Experiments", "ModelRegistry",
+                "ServiceSupport", "StackTestSupport", "ServingTestSupport", "Experiments", "ModelRegistry", "EventStore", "ModelStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -162,6 +162,22 @@ public struct TrainingStore: Sendable {
     /// The schema that holds the catalog tables, as PostgreSQL names it (unquoted, exact case): what the
     /// catalog tables' trigger (migration 0003) puts before the table in its `NOTIFY` payload. Nil when the
     /// tables do not exist yet.
+    /// A fingerprint of the catalog tables, computed by PostgreSQL without sending a row: per table the row
+    /// count, the newest `updated_at` and the sum of a 64-bit hash of every column. Equal fingerprints mean
+    /// an unchanged catalog but for a hash collision, so a reader uses it to skip a re-read it does only as
+    /// a safety net (announced changes are read whatever it says).
+    public func catalogFingerprint() async throws -> String {
+        let row = try await postgres.query("""
+            SELECT (SELECT concat_ws(' ', count(*), max(updated_at), sum(hashtextextended(
+                        concat_ws(chr(31), item_id, title, coalesce(year::text, chr(29)), array_to_string(genres, chr(30)), updated_at), 0)))
+                    FROM movies),
+                   (SELECT concat_ws(' ', count(*), max(updated_at), sum(hashtextextended(
+                        concat_ws(chr(31), poll_id, question, category, coalesce(author, chr(29)), options::text, coalesce(created_at::text, chr(29)), updated_at), 0)))
+                    FROM polls)
+            """).first
+        return "movies \(try row?.decode(0, as: String.self) ?? ""); polls \(try row?.decode(1, as: String.self) ?? "")"
+    }
+
     public func catalogSchema() async throws -> String? {
         let row = try await postgres.query("SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass('polls')").first
         return try row?.decode(0, as: String.self)

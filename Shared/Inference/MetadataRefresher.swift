@@ -39,6 +39,15 @@ final class MetadataRefresher: Service, Sendable {
     /// The schema that holds this instance's catalog tables, as PostgreSQL names it (what the trigger puts
     /// in its payload); nil until known, and then every notification counts.
     private let catalogSchema = Mutex<String?>(nil)
+    /// Set by a catalog notification and by the listener's (re)connection: the next refresh reads the
+    /// catalog whatever its fingerprint says. Otherwise (the periodic tick) the catalog is read and rebuilt
+    /// only when PostgreSQL's fingerprint of it changed: rebuilding 60 000 movies' titles and JSON every
+    /// 10 s took ~60 ms of CPU from requests each time, and pushed the API's p99 past 5 ms.
+    private let catalogReadDue = Atomic<Bool>(true)
+    /// The fingerprint taken before the last catalog read (a change during the read shows at the next tick).
+    private let catalogFingerprint = Mutex<String?>(nil)
+    /// Catalog reads (rows fetched and the copy rebuilt), for tests.
+    let catalogReads = Atomic<Int>(0)
 
     init(
         catalog: CatalogMetadata, models: ModelRepository, postgres: PostgresClient, migrations: SchemaMigrations, interval: Duration,
@@ -67,11 +76,13 @@ final class MetadataRefresher: Service, Sendable {
             case .listening:
                 // Whatever changed while nobody listened was not announced: re-read once.
                 notifiedRefreshes.add(1, ordering: .relaxed)
+                catalogReadDue.store(true, ordering: .releasing)
                 requestRefresh(full: true)
             case .notification(let notification):
                 // Several schemas may share the database (tests, staging beside production): only ours count.
                 if concernsOurCatalog(notification.payload) {
                     notifiedRefreshes.add(1, ordering: .relaxed)
+                    catalogReadDue.store(true, ordering: .releasing)
                     requestRefresh(full: false)
                 }
             }
@@ -122,7 +133,19 @@ final class MetadataRefresher: Service, Sendable {
             if let schema = try? await TrainingStore(postgres: postgres).catalogSchema() { catalogSchema.withLock { $0 = schema } }
         }
         do {
-            try await catalog.refresh(from: postgres)
+            let fingerprint = try await TrainingStore(postgres: postgres).catalogFingerprint()
+            let due = catalogReadDue.exchange(false, ordering: .acquiringAndReleasing)
+            if due || fingerprint != catalogFingerprint.withLock({ $0 }) {
+                do {
+                    try await catalog.refresh(from: postgres)
+                    catalogFingerprint.withLock { $0 = fingerprint }
+                    catalogReads.add(1, ordering: .relaxed)
+                } catch {
+                    // Not read: the next refresh must read it, whatever the fingerprint says.
+                    if due { catalogReadDue.store(true, ordering: .releasing) }
+                    throw error
+                }
+            }
         } catch {
             logger.warning("catalog refresh failed; serving the last copy", metadata: ["error": "\(error)"])
         }
