@@ -68,33 +68,16 @@ public struct TrainingStore: Sendable {
     /// are not catalog events are ignored.
     public func upsertCatalog(_ events: [Event]) async throws {
         // One row per id (a statement cannot update a row twice): the one the upserts in order would leave.
-        var movies: [String: (Event, MovieDetails)] = [:], polls: [String: (Event, PollDetails)] = [:]
-        var movieOrder: [String] = [], pollOrder: [String] = []
-        for event in events {
-            switch event.payload {
-            case .movieAdded(let movie):
-                if let kept = movies[event.subjectID] {
-                    guard kept.0.occurredAt <= event.occurredAt else { continue }
-                } else {
-                    movieOrder.append(event.subjectID)
-                }
-                movies[event.subjectID] = (event, movie)
-            case .pollCreated(let poll):
-                if let kept = polls[event.subjectID] {
-                    guard kept.0.occurredAt <= event.occurredAt else { continue }
-                } else {
-                    pollOrder.append(event.subjectID)
-                }
-                polls[event.subjectID] = (event, poll)
-            default:
-                continue
-            }
+        let movies = Self.newestPerID(events) { event -> MovieDetails? in
+            if case .movieAdded(let movie) = event.payload { movie } else { nil }
         }
-        if !movieOrder.isEmpty {
-            let rows = movieOrder.map { movies[$0]! }
-            let ids = movieOrder, titles = rows.map(\.1.title)
-            let years = PostgresTextArray(rows.map { $0.1.year.map(String.init) })
-            let genres = rows.map(\.1.genres.postgresText), times = rows.map { Self.date($0.0.occurredAt).postgresText }
+        let polls = Self.newestPerID(events) { event -> PollDetails? in
+            if case .pollCreated(let poll) = event.payload { poll } else { nil }
+        }
+        if !movies.isEmpty {
+            let ids = movies.map(\.0.subjectID), titles = movies.map(\.1.title)
+            let years = PostgresTextArray(movies.map { $0.1.year.map(String.init) })
+            let genres = movies.map(\.1.genres.postgresText), times = movies.map { Self.date($0.0.occurredAt).postgresText }
             try await postgres.query("""
                 INSERT INTO movies (item_id, title, year, genres, updated_at)
                 SELECT item_id, title, year::integer, genres::text[], updated_at::timestamptz
@@ -105,11 +88,10 @@ public struct TrainingStore: Sendable {
                 WHERE movies.updated_at <= EXCLUDED.updated_at
                 """)
         }
-        if !pollOrder.isEmpty {
-            let rows = pollOrder.map { polls[$0]! }
-            let ids = pollOrder, questions = rows.map(\.1.question), categories = rows.map(\.1.category)
-            let authors = PostgresTextArray(rows.map(\.1.author)), options = rows.map { PollOptionsJSON.encode($0.1.options) }
-            let times = rows.map { Self.date($0.0.occurredAt).postgresText }
+        if !polls.isEmpty {
+            let ids = polls.map(\.0.subjectID), questions = polls.map(\.1.question), categories = polls.map(\.1.category)
+            let authors = PostgresTextArray(polls.map(\.1.author)), options = polls.map { PollOptionsJSON.encode($0.1.options) }
+            let times = polls.map { Self.date($0.0.occurredAt).postgresText }
             try await postgres.query("""
                 INSERT INTO polls (poll_id, question, category, author, options, created_at, updated_at)
                 SELECT poll_id, question, category, author, options::jsonb, updated_at::timestamptz, updated_at::timestamptz
@@ -121,6 +103,23 @@ public struct TrainingStore: Sendable {
                 WHERE polls.updated_at <= EXCLUDED.updated_at
                 """)
         }
+    }
+
+    /// Per subject id, the event that upserts in list order would leave (the newest; of equal times the
+    /// later), with its `details`, in the order ids first appear; events without details are left out.
+    static func newestPerID<Details>(_ events: [Event], details: (Event) -> Details?) -> [(Event, Details)] {
+        var kept: [(Event, Details)] = []
+        var indexOfID: [String: Int] = [:]
+        for event in events {
+            guard let value = details(event) else { continue }
+            if let index = indexOfID[event.subjectID] {
+                if kept[index].0.occurredAt <= event.occurredAt { kept[index] = (event, value) }
+            } else {
+                indexOfID[event.subjectID] = kept.count
+                kept.append((event, value))
+            }
+        }
+        return kept
     }
 
     /// Genres of these movies, or the category of these polls, for the ids the catalog knows.
@@ -159,9 +158,6 @@ public struct TrainingStore: Sendable {
         return Catalog(movies: movies, polls: polls)
     }
 
-    /// The schema that holds the catalog tables, as PostgreSQL names it (unquoted, exact case): what the
-    /// catalog tables' trigger (migration 0003) puts before the table in its `NOTIFY` payload. Nil when the
-    /// tables do not exist yet.
     /// A fingerprint of the catalog tables, computed by PostgreSQL without sending a row: per table the row
     /// count, the newest `updated_at` and the sum of a 64-bit hash of every column. Equal fingerprints mean
     /// an unchanged catalog but for a hash collision, so a reader uses it to skip a re-read it does only as
@@ -178,6 +174,9 @@ public struct TrainingStore: Sendable {
         return "movies \(try row?.decode(0, as: String.self) ?? ""); polls \(try row?.decode(1, as: String.self) ?? "")"
     }
 
+    /// The schema that holds the catalog tables, as PostgreSQL names it (unquoted, exact case): what the
+    /// catalog tables' trigger (migration 0003) puts before the table in its `NOTIFY` payload. Nil when the
+    /// tables do not exist yet.
     public func catalogSchema() async throws -> String? {
         let row = try await postgres.query("SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass('polls')").first
         return try row?.decode(0, as: String.self)

@@ -73,7 +73,7 @@ public struct InferenceConfiguration: Sendable {
         public static let adminToken = ConfigKey("inference.admin_token", default: nil, "Bearer token of POST /v1/admin/reload (or inference.admin_token_file); unset disables the route", secret: true)
         public static let metadataRefresh = ConfigKey(
             "inference.metadata_refresh", default: "10s",
-            "How often titles, genres, poll questions and the registry's production versions are re-read from PostgreSQL regardless of notifications (a safety net: catalog changes are also announced by LISTEN/NOTIFY and re-read at once)"
+            "How often the registry's production versions are re-checked, and the catalog (titles, genres, poll questions) re-read if PostgreSQL's fingerprint of it changed, regardless of notifications (a safety net: catalog changes are also announced by LISTEN/NOTIFY and re-read at once)"
         )
         public static let catalogMinInterval = ConfigKey(
             "inference.catalog_min_interval", default: "250ms",

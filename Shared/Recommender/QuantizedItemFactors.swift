@@ -55,8 +55,9 @@ public struct QuantizedItemFactors: Sendable {
         model.itemFactors.withUnsafeBufferPointer { y in
             for item in 0..<model.itemCount {
                 let row = UnsafeBufferPointer(rebasing: y[(item * k)..<((item + 1) * k)])
+                // `max` passes NaN over, so a NaN factor is caught by its own check.
                 let largest = row.reduce(Float(0)) { max($0, abs($1)) }
-                guard largest.isFinite else {
+                guard largest.isFinite, row.allSatisfy(\.isFinite) else {
                     // Never pruned: an infinite radius puts the item among the candidates, scored exactly.
                     radius[item] = .infinity
                     continue

@@ -38,7 +38,6 @@ struct KafkaReadAheadTests {
         let group = TestStack.uniqueName("group")
         let producer = try KafkaProducer(configuration: try testProducerConfiguration())
         _ = await producer.send((0..<200).map { KafkaProducerMessage(topic: topic, key: "k\($0)", value: "\($0)") })
-        await producer.shutdown()
 
         let applying = LockedBox(false)
         let barrierReached = LockedBox(false)
@@ -71,6 +70,10 @@ struct KafkaReadAheadTests {
         applying.mutex.withLock { $0 = false }
         stop.stop()
         _ = try await readAhead.value
+        // Records after a's batch, so that b has something to read on whichever partition it owns: what it
+        // reads must be these, none of a's applied batch.
+        _ = await producer.send((200..<300).map { KafkaProducerMessage(topic: topic, key: "k\($0)", value: "\($0)") })
+        await producer.shutdown()
 
         // What a applied is committed, so b (whatever it owns now) starts after it.
         let partitions = (0..<2).map { KafkaTopicPartition(topic: topic, partition: Int32($0)) }
@@ -81,6 +84,7 @@ struct KafkaReadAheadTests {
         for (partition, offset) in applied { #expect((committed[partition] ?? 0) >= offset, "committed offset of \(partition)") }
         let readByB = try await bRead.value
         let appliedValues = Set(batch.map { String(decoding: $0.value, as: UTF8.self) })
+        #expect(!readByB.isEmpty, "b read the records produced after a's batch")
         #expect(readByB.allSatisfy { !appliedValues.contains(String(decoding: $0.value, as: UTF8.self)) }, "b re-read none of a's applied batch")
         await a.close()
         await b.close()

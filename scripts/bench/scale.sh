@@ -221,15 +221,17 @@ redis_figures() {
 # processor_figures SIZE USERS ITEMS DIR sets processor_line to " processor_events_per_s=… processor_events=…",
 # measured as the header says (the fill's, the processor's and the wait's output left in DIR).
 processor_figures() {
-  local size=$1 users=$2 items=$3 dir=$4 run_id="scale_${1}_processor" result rate
-  local movie_topic="scale-$1-processor.movie" poll_topic="scale-$1-processor.poll"
-  psql_app -c "SET client_min_messages = warning" -c "DROP SCHEMA IF EXISTS $run_id CASCADE" -c "CREATE SCHEMA $run_id"
+  # Names of this run's own (a stamp), so that a rerun on the same stack starts from empty topics, group and keys.
+  local size=$1 users=$2 items=$3 dir=$4 stamp result rate
+  stamp="$(date +%s)"
+  local run_id="scale_${1}_processor_$stamp" movie_topic="scale-$1-processor-$stamp.movie" poll_topic="scale-$1-processor-$stamp.poll"
+  psql_app -c "CREATE SCHEMA $run_id"
   "$BIN_DIR/streamrec-bench" processor-fill --brokers "127.0.0.1:$KAFKA_PORT" --movie-topic "$movie_topic" --poll-topic "$poll_topic" \
     --events "$SCALE_PROCESSOR_EVENTS" --users "$users" --movies "$items" --partitions 6 --ends-file "$dir/processor.ends" \
     > "$dir/processor-fill.txt" 2>&1 || { cat "$dir/processor-fill.txt" >&2; die "${size}x: processor-fill failed"; }
   STREAMREC_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" STREAMREC_KAFKA_GROUP_ID="$run_id" STREAMREC_TOPICS_MOVIE="$movie_topic" \
-    STREAMREC_TOPICS_POLL="$poll_topic" STREAMREC_TOPICS_DEAD_LETTER="scale-$size-processor.dlq" \
-    STREAMREC_FEATURES_KEY_PREFIX="scale-$size-processor:v2" STREAMREC_POSTGRES_SCHEMA="$run_id" \
+    STREAMREC_TOPICS_POLL="$poll_topic" STREAMREC_TOPICS_DEAD_LETTER="scale-$size-processor-$stamp.dlq" \
+    STREAMREC_FEATURES_KEY_PREFIX="scale-$size-processor-$stamp:v2" STREAMREC_POSTGRES_SCHEMA="$run_id" \
     STREAMREC_HTTP_PORT="$SCALE_PROCESSOR_PORT" "$BIN_DIR/stream-processor" > "$dir/processor.log" 2>&1 &
   processor_pid=$!
   result="$("$BIN_DIR/streamrec-bench" processor-wait --brokers "127.0.0.1:$KAFKA_PORT" --group "$run_id" --ends-file "$dir/processor.ends" 2>> "$dir/processor.log")" \
@@ -244,6 +246,7 @@ processor_figures() {
   sed "s/^/scale: ${size}x: processor: /" "$dir/processor-stages.txt" >&2
   kill "$processor_pid" && wait "$processor_pid" 2>/dev/null || true
   processor_pid=""
+  psql_app -c "SET client_min_messages = warning" -c "DROP SCHEMA $run_id CASCADE"
   rate="$(sed -n 's/.*rate=\([0-9]*\).*/\1/p' <<< "$result")"
   [ -n "$rate" ] || die "${size}x: no rate in processor-wait's output: $result"
   processor_line=" processor_events_per_s=$rate processor_events=$SCALE_PROCESSOR_EVENTS"
