@@ -64,7 +64,8 @@ TRAINER="$BIN_DIR/trainer" API="$BIN_DIR/inference-api"
 
 # Stop on exit exactly what this run started: the API (by pid) and the stack components that were not
 # already running (as scripts/test.sh does), also on failure or Ctrl-C.
-started=()
+# shellcheck source=scripts/bench/private-stack.sh
+source scripts/bench/private-stack.sh
 api_pid=""
 stop_api() {
   if [ -n "$api_pid" ]; then
@@ -74,10 +75,7 @@ stop_api() {
 }
 cleanup() {
   stop_api
-  if [ "${#started[@]}" -gt 0 ]; then
-    log "stopping ${started[*]}"
-    bash scripts/stack.sh stop "${started[@]}" >&2 || true
-  fi
+  private_stack_down
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -86,8 +84,6 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_open "$API_PORT" && die "port $API_PORT is in use (set QUALITY_API_PORT)"
 
 bash scripts/fetch-data.sh >&2
-# shellcheck source=scripts/bench/private-stack.sh
-source scripts/bench/private-stack.sh
 private_stack_up
 
 # field KEY: the value of KEY in $served, quality.py serve's line

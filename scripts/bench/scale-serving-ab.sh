@@ -40,19 +40,15 @@ die() { printf 'scale-ab: ERROR: %s\n' "$*" >&2; exit 1; }
 for binary in "$A" "$B" "$LOADGEN"; do [ -x "$binary" ] || die "no executable $binary"; done
 [ -d ".run/scale/$SCALE_SIZE" ] || die "no .run/scale/$SCALE_SIZE: run scripts/bench/scale.sh with SCALE_SIZES=$SCALE_SIZE first"
 
-started=()
+# shellcheck source=scripts/bench/private-stack.sh
+source scripts/bench/private-stack.sh
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
-  if [ "${#started[@]}" -gt 0 ]; then
-    log "stopping ${started[*]}"
-    bash scripts/stack.sh stop "${started[@]}" >&2 || true
-  fi
+  private_stack_down
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-# shellcheck source=scripts/bench/private-stack.sh
-source scripts/bench/private-stack.sh
 private_stack_up
 psql_app -At -c "SELECT 1 FROM information_schema.schemata WHERE schema_name = 'scale_$SCALE_SIZE'" | grep -q 1 \
   || die "no schema scale_$SCALE_SIZE in the stack's PostgreSQL"

@@ -136,23 +136,18 @@ if [ "$SCALE_PROCESSOR" = 1 ]; then
 fi
 
 # Stop on exit exactly the stack components this run started (and the API or processor being measured).
-started=()
+# shellcheck source=scripts/bench/private-stack.sh
+source scripts/bench/private-stack.sh
 api_pid=""
 processor_pid=""
 cleanup() {
   [ -n "$api_pid" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
   [ -n "$processor_pid" ] && kill "$processor_pid" 2>/dev/null && wait "$processor_pid" 2>/dev/null
-
-  if [ "${#started[@]}" -gt 0 ]; then
-    log "stopping ${started[*]}"
-    bash scripts/stack.sh stop "${started[@]}" >&2 || true
-  fi
+  private_stack_down
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# shellcheck source=scripts/bench/private-stack.sh
-source scripts/bench/private-stack.sh
 private_stack_up
 
 # From a /usr/bin/time -v log: wall seconds, peak RSS in MiB.
