@@ -40,13 +40,10 @@ public struct FeatureKeys: Sendable, Hashable {
 
     /// Hash: `<topic>/<partition>` → the last offset whose popularity (and tally) effect was applied.
     public func appliedOffsets(_ domain: EventDomain) -> String { "\(prefix):{pop:\(domain.rawValue)}:offsets" }
-    /// Sorted set of item → weight units of events in one bucket of one window; `group` is a genre or
-    /// category, or nil for all items.
-    public func popularityBucket(_ domain: EventDomain, group: String?, window: String, bucket: Int64) -> String {
-        if let group {
-            return "\(prefix):{pop:\(domain.rawValue)}:group:\(group):\(window):\(bucket)"
-        }
-        return "\(prefix):{pop:\(domain.rawValue)}:all:\(window):\(bucket)"
+    /// Sorted set of item → weight units of events in one bucket of one window, over all items (a genre's or
+    /// category's popularity is read from these, filtered by the catalog).
+    public func popularityBucket(_ domain: EventDomain, window: String, bucket: Int64) -> String {
+        "\(prefix):{pop:\(domain.rawValue)}:all:\(window):\(bucket)"
     }
 
     // MARK: Polls

@@ -60,16 +60,16 @@ public struct FeatureReader: Sendable {
     /// API writes).
     public var preferenceWriter: PreferenceWriter { PreferenceWriter(configuration: configuration, redis: redis) }
 
-    /// Item → summed weight over a window at `now` (ms), for all items or one genre/category.
-    public func popularityScores(
-        _ domain: EventDomain, window windowName: String, group: String? = nil, now: Int64
-    ) async throws(RedisError) -> [String: Double] {
+    /// Item → summed weight over a window at `now` (ms), over all items. A genre's or category's popularity
+    /// is this filtered by the catalog (``popular(_:window:limit:now:where:)``): the processor keeps no
+    /// per-group buckets.
+    public func popularityScores(_ domain: EventDomain, window windowName: String, now: Int64) async throws(RedisError) -> [String: Double] {
         guard let window = configuration.window(named: windowName) else { throw .unexpectedReply("no window named \(windowName)") }
-        return try Self.popularityScores(try await redis.send(popularityCommand(domain, window: window, group: group, now: now)))
+        return try Self.popularityScores(try await redis.send(popularityCommand(domain, window: window, now: now)))
     }
 
-    private func popularityCommand(_ domain: EventDomain, window: PopularityWindow, group: String?, now: Int64) -> RedisCommand {
-        let bucketKeys = window.buckets(at: now).map { keys.popularityBucket(domain, group: group, window: window.name, bucket: $0) }
+    private func popularityCommand(_ domain: EventDomain, window: PopularityWindow, now: Int64) -> RedisCommand {
+        let bucketKeys = window.buckets(at: now).map { keys.popularityBucket(domain, window: window.name, bucket: $0) }
         // One slot ({pop:<domain>}), so ZUNION is valid on a cluster too.
         return RedisCommand("ZUNION", arguments: [bucketKeys.count] + bucketKeys + ["WITHSCORES"])
     }
@@ -88,28 +88,34 @@ public struct FeatureReader: Sendable {
         return scores
     }
 
-    /// The `limit` highest-scoring items over a window, highest first (ties by item id).
+    /// The `limit` highest-scoring items over a window, highest first (ties by item id); with `include`,
+    /// only the items it accepts (a genre's or category's, by the catalog).
     public func popular(
-        _ domain: EventDomain, window: String, group: String? = nil, limit: Int, now: Int64
+        _ domain: EventDomain, window: String, limit: Int, now: Int64, where include: ((String) -> Bool)? = nil
     ) async throws(RedisError) -> [ScoredItem] {
-        Self.top(try await popularityScores(domain, window: window, group: group, now: now), limit: limit)
+        var scores = try await popularityScores(domain, window: window, now: now)
+        if let include { scores = scores.filter { include($0.key) } }
+        return Self.top(scores, limit: limit)
     }
 
     /// Items rising now: rate over the short window divided by (rate over the long window + a prior
-    /// rate of `trendingPrior` weight per long window). Only items with positive short-window weight.
-    public func trending(_ domain: EventDomain, group: String? = nil, limit: Int, now: Int64) async throws(RedisError) -> [ScoredItem] {
+    /// rate of `trendingPrior` weight per long window). Only items with positive short-window weight; with
+    /// `include`, only the items it accepts.
+    public func trending(
+        _ domain: EventDomain, limit: Int, now: Int64, where include: ((String) -> Bool)? = nil
+    ) async throws(RedisError) -> [ScoredItem] {
         guard let short = configuration.window(named: configuration.trendingShortWindow),
             let long = configuration.window(named: configuration.trendingLongWindow)
         else { throw .unexpectedReply("trending windows are not configured windows") }
         // Both windows as of one instant (one transaction, one round trip): read one after the other, an
         // event applied in between would count in the short window only.
         let replies = try await redis.transaction([
-            popularityCommand(domain, window: short, group: group, now: now), popularityCommand(domain, window: long, group: group, now: now),
+            popularityCommand(domain, window: short, now: now), popularityCommand(domain, window: long, now: now),
         ])
         let shortScores = try Self.popularityScores(replies[0])
         let longScores = try Self.popularityScores(replies[1])
         var trending: [String: Double] = [:]
-        for (item, weight) in shortScores where weight > 0 {
+        for (item, weight) in shortScores where weight > 0 && include?(item) ?? true {
             trending[item] = Self.trendingScore(
                 shortWeight: weight, shortMilliseconds: short.lengthMilliseconds,
                 longWeight: max(0, longScores[item] ?? 0), longMilliseconds: long.lengthMilliseconds, prior: configuration.trendingPrior

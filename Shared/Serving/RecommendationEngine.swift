@@ -106,7 +106,8 @@ public struct RecommendationEngine: Sendable {
     /// (`inference.top_n_model = implicit-als`).
     public var alwaysImplicitALS = false
     private let popularCache = PopularCache()
-    /// How many items a popular list keeps (in the cache too): enough for k = 100 after filters.
+    /// How many items a group's popular list keeps (in the cache too): enough for k = 100 after filters.
+    /// The list over all items keeps every item with a score, as each group's list is taken from it.
     static let popularListLength = 300
 
     public init(models: ModelRepository, features: FeatureReader, groups: @escaping @Sendable (EventDomain, String) -> [String]?) {
@@ -358,18 +359,35 @@ public struct RecommendationEngine: Sendable {
     public func popular(
         _ domain: EventDomain, window: String, group: String?, now: Int64
     ) async throws(RedisError) -> (items: [ScoredItem], degraded: Bool) {
-        try await cachedList(PopularCache.key(domain, window, group)) { () async throws(RedisError) in
-            try await features.popular(domain, window: window, group: group, limit: Self.popularListLength, now: now).filter { $0.score > 0 }
+        try await groupList(domain, list: window, group: group) { () async throws(RedisError) in
+            try await features.popular(domain, window: window, limit: .max, now: now).filter { $0.score > 0 }
         }
     }
 
-    /// What is rising now (``FeatureReader/trending(_:group:limit:now:)``: the short window's rate against
+    /// What is rising now (``FeatureReader/trending(_:limit:now:where:)``: the short window's rate against
     /// the long window's), per group if asked; while Redis is down, the last list read (`degraded`), or
     /// the error when there is none.
     public func trending(_ domain: EventDomain, group: String?, now: Int64) async throws(RedisError) -> (items: [ScoredItem], degraded: Bool) {
-        try await cachedList(PopularCache.key(domain, nil, group)) { () async throws(RedisError) in
-            try await features.trending(domain, group: group, limit: Self.popularListLength, now: now)
+        try await groupList(domain, list: nil, group: group) { () async throws(RedisError) in
+            try await features.trending(domain, limit: .max, now: now)
         }
+    }
+
+    /// A list over all items (`readAll`: every item with a score, best first; read at most every
+    /// `popularMaxAge`), or its items of one group, by the catalog: Redis keeps popularity per item only,
+    /// so every group's list comes from the one read of all items. A group's list derived from a
+    /// degraded list is degraded too.
+    private func groupList(
+        _ domain: EventDomain, list: String?, group: String?, readAll: () async throws(RedisError) -> [ScoredItem]
+    ) async throws(RedisError) -> (items: [ScoredItem], degraded: Bool) {
+        guard let group else { return try await cachedList(PopularCache.key(domain, list, nil), read: readAll) }
+        let key = PopularCache.key(domain, list, group)
+        if popularMaxAge > .zero, let recent = popularCache.fresh(for: key, maxAge: popularMaxAge) { return (recent, false) }
+        let all = try await cachedList(PopularCache.key(domain, list, nil), read: readAll)
+        let groups = groups
+        let items = Array(all.items.lazy.filter { groups(domain, $0.item)?.contains(group) ?? false }.prefix(Self.popularListLength))
+        if !all.degraded { popularCache.store(items, for: key) }
+        return (items, all.degraded)
     }
 
     /// A list read from Redis at most every `popularMaxAge`; the last one read while Redis is down.

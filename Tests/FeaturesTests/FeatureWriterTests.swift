@@ -88,8 +88,8 @@ struct WindowArithmeticTests {
         #expect(slots.count == 1)
         #expect(Set([keys.eventIDs(.movie, hour: 1), keys.eventIDs(.movie, hour: 2)].map { RedisHashSlot.slot(of: $0) }).count == 1)
         let popularity = Set([
-            keys.appliedOffsets(.movie), keys.popularityBucket(.movie, group: nil, window: "1h", bucket: 7),
-            keys.popularityBucket(.movie, group: "Drama", window: "7d", bucket: 1),
+            keys.appliedOffsets(.movie), keys.popularityBucket(.movie, window: "1h", bucket: 7),
+            keys.popularityBucket(.movie, window: "7d", bucket: 1),
         ].map { RedisHashSlot.slot(of: $0) })
         #expect(popularity.count == 1)
         // Tallies change in the poll domain's popularity script, with its applied offsets.
@@ -116,7 +116,9 @@ struct FeatureWriterTests {
         #expect(try await reader.popularityScores(.movie, window: "1h", now: fiftyFiveLater) == ["on-edge": 1])
         #expect(try await reader.popularityScores(.movie, window: "24h", now: fiftyFiveLater) == ["on-edge": 1, "before-edge": 2])
         #expect(try await reader.popularityScores(.movie, window: "1h", now: edge + 60 * 60_000).isEmpty)
-        #expect(try await reader.popularityScores(.movie, window: "1h", group: "Drama", now: edge) == ["on-edge": 1, "before-edge": 1])
+        // A genre's popularity is the all-items window filtered by the catalog (here: only "on-edge" is Drama).
+        #expect(try await reader.popular(.movie, window: "1h", limit: 10, now: edge, where: { $0 == "on-edge" }) == [ScoredItem(item: "on-edge", score: 1)])
+        #expect(try await reader.popular(.movie, window: "24h", limit: 10, now: fiftyFiveLater, where: { $0 == "before-edge" }) == [ScoredItem(item: "before-edge", score: 2)])
         let popular = try await reader.popular(.movie, window: "24h", limit: 1, now: edge)
         #expect(popular == [ScoredItem(item: "before-edge", score: 2)])
         try await fixture.finish()
@@ -143,7 +145,7 @@ struct FeatureWriterTests {
         #expect(trending.map(\.item) == ["rising", "steady-favourite"])  // "faded": nothing in the last hour
         #expect(abs(trending[0].score - 2.0 * 24 / 3) < 1e-9)
         #expect(abs(trending[1].score - 1.0 * 24 / 12) < 1e-9)
-        #expect(try await fixture.reader.trending(.movie, group: "Drama", limit: 10, now: now).map(\.item) == ["steady-favourite"])
+        #expect(try await fixture.reader.trending(.movie, limit: 10, now: now, where: { $0 == "steady-favourite" }).map(\.item) == ["steady-favourite"])
         #expect(try await fixture.reader.trending(.movie, limit: 1, now: now).map(\.item) == ["rising"])
         try await fixture.finish()
     }
@@ -247,7 +249,7 @@ struct FeatureWriterTests {
         // Nothing is written before the refusal is known: the others are applied once, none replayed.
         #expect(outcome.applied == 9)
         #expect(try await fixture.reader.pollTally("p") == PollTally(options: ["a": 4, "b": 4], totalVoters: 8))
-        #expect(try await fixture.reader.popular(.movie, window: "1h", group: nil, limit: 10, now: now).map(\.item) == ["m1"])
+        #expect(try await fixture.reader.popular(.movie, window: "1h", limit: 10, now: now).map(\.item) == ["m1"])
         // The batch again (a retry after another sink failed, or a replay): the refused event is refused
         // again (its event id keeps the reason), so it is dead-lettered again and never applied; nothing
         // else counts twice.

@@ -117,7 +117,7 @@ struct RecommendationEngineTests {
         try await fixture.finish()
     }
 
-    @Test("popular and trending lists: reused while younger than popularMaxAge; while Redis is down the last one read is served, marked degraded; a list never read is an error", arguments: [RedisConfiguration.IOModel.threads, .eventLoops])
+    @Test("popular and trending lists: reused while younger than popularMaxAge; a category's list filtered from the all-items list; while Redis is down the last one read is served, marked degraded (a category's too); a list never read is an error", arguments: [RedisConfiguration.IOModel.threads, .eventLoops])
     func lastPopularListWhileRedisIsDown(io: RedisConfiguration.IOModel) async throws {
         let fixture = try await Fixture()  // no model loaded: popular comes from Redis or its cache only
         let server = try PrivateRedis()
@@ -128,7 +128,10 @@ struct RecommendationEngineTests {
         var features = FeatureConfiguration()
         features.keyPrefix = fixture.schema + ":v1"
         let writer = FeatureWriter(configuration: features, redis: redis)
-        var engine = RecommendationEngine(models: fixture.repository, features: FeatureReader(configuration: features, redis: redis)) { _, _ in nil }
+        // Redis keeps popularity per item only: a category's list is the all-items list filtered by the catalog.
+        var engine = RecommendationEngine(models: fixture.repository, features: FeatureReader(configuration: features, redis: redis)) { _, poll in
+            poll == "p5" ? ["sport"] : ["news"]
+        }
         engine.popularMaxAge = .zero
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         for (offset, (user, poll)) in [("a", "p2"), ("b", "p2"), ("c", "p5")].enumerated() {
@@ -140,6 +143,9 @@ struct RecommendationEngineTests {
         }
         let live = try await engine.popular(.poll, window: "24h", group: nil, now: now)
         #expect(live.items.map(\.item) == ["p2", "p5"] && !live.degraded)
+        let sport = try await engine.popular(.poll, window: "24h", group: "sport", now: now)
+        #expect(sport.items.map(\.item) == ["p5"] && !sport.degraded)
+        #expect(try await engine.popular(.poll, window: "24h", group: "weather", now: now).items.isEmpty)
         let liveAnswer = try await engine.recommend(RecommendationRequest(user: "nobody", domain: .poll, k: 5), now: now)
         #expect(liveAnswer.strategy == .popular && !liveAnswer.degraded && liveAnswer.items.map(\.item) == ["p2", "p5"])
         // Within popularMaxAge the list read is reused: a new vote shows once it has expired.
@@ -158,7 +164,9 @@ struct RecommendationEngineTests {
         try server.stop()
         let cachedTrending = try await engine.trending(.poll, group: nil, now: now)
         #expect(cachedTrending.items == trending.items && cachedTrending.degraded)
-        await #expect(throws: RedisError.self) { try await engine.trending(.poll, group: "never-read", now: now) }
+        // A category's list comes from the last all-items list read, degraded like it.
+        let cachedNews = try await engine.trending(.poll, group: "news", now: now)
+        #expect(cachedNews.items.map(\.item) == ["p2", "p7"] && cachedNews.degraded)
         let cached = try await engine.popular(.poll, window: "24h", group: nil, now: now)
         #expect(cached.items.map(\.item) == ["p2", "p5", "p7"] && cached.degraded)
         let cachedAnswer = try await engine.recommend(RecommendationRequest(user: "nobody", domain: .poll, k: 5, exclude: ["p5"]), now: now)

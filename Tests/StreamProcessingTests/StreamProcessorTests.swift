@@ -31,7 +31,9 @@ struct StreamProcessorTests {
         let first = try await fixture.redisSnapshot(redis)
         let firstRows = try await fixture.storedInteractions()
         #expect(firstRows == Set(interactions.map(\.eventID)).count)
-        #expect(first.keys.contains { $0.hasPrefix(":{pop:movie}:group:Drama:") })
+        #expect(first.keys.contains { $0.hasPrefix(":{pop:movie}:all:") })
+        // The catalog's genres were known when the interactions were applied: users' genre affinities.
+        #expect(first.contains { $0.key.hasPrefix(":{u:") && $0.value.contains("a:Drama=") })
         #expect(first.keys.contains { $0.hasPrefix(":{pop:poll}:tally:p1") })
 
         var replay = fixture
