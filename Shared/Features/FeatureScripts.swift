@@ -7,8 +7,12 @@ enum FeatureScripts {
     ///
     /// KEYS[1]: the domain's applied-offsets hash; then B bucket keys (sorted sets); then tally keys (hashes).
     /// ARGV[1]: partition count P; then P × (partition field, expected last offset or '', new last
-    /// offset); then B; then one expiry (unix s) per bucket key; then Z, and Z triples (bucket key index
-    /// into KEYS, item, weight units); then triples (tally key index into KEYS, option, change).
+    /// offset); then B; then one expiry (unix s) per bucket key; then G groups of increments, each: K, K
+    /// bucket key indices into KEYS, N, and N pairs (item, weight units) added to every one of those K keys;
+    /// then triples (tally key index into KEYS, option, change).
+    ///
+    /// A group is one time quantum: its events fall in the same bucket of every window, so each item is
+    /// sent once with the keys it adds to (one per window), not once per key.
     ///
     /// If any partition's applied offset is not the expected one (another member applied meanwhile),
     /// nothing is written and the reply is the error `STALE`: the caller re-reads and recomputes. A key
@@ -17,12 +21,10 @@ enum FeatureScripts {
     /// such key at once, so the caller can set aside the events that touch them. A member whose score or count returns to exactly 0 is
     /// removed, so a like and a later dislike leave the same state whether applied in one batch or two.
     ///
-    /// A bucket key's increments (consecutive triples with the same key index) cost one `ZMSCORE` and one
-    /// `ZADD` (and a `ZREM` for members back at 0) per 1 000 members, not one `ZINCRBY` each: the sums are
-    /// the same doubles `ZINCRBY` would compute (Redis prints scores so they read back to the same double:
-    /// `%.17g` in 7.0, the shortest such string in 7.2; they are written back with 17 digits), and a batch
-    /// names each (key, item) once, so commands per bucket key
-    /// rather than per (key, item).
+    /// A bucket key's increments cost one `ZMSCORE` and one `ZADD` (and a `ZREM` for members back at 0)
+    /// per 1 000 members, not one `ZINCRBY` each: the sums are the same doubles `ZINCRBY` would compute
+    /// (Redis prints scores so they read back to the same double: `%.17g` in 7.0, the shortest such string
+    /// in 7.2; they are written back with 17 digits), and a group names each item once.
     static let applyToPopularity = RedisScript(#"""
         local partitions = tonumber(ARGV[1])
         local a = 2
@@ -50,34 +52,37 @@ enum FeatureScripts {
         a = a + 1
         local expiries = a
         a = a + buckets
-        local increments = tonumber(ARGV[a])
+        local groups = tonumber(ARGV[a])
         a = a + 1
-        local done = 0
-        while done < increments do
-          local keyIndex = ARGV[a]
+        for g = 1, groups do
+          local groupKeys = {}
+          for k = 1, tonumber(ARGV[a]) do groupKeys[k] = KEYS[tonumber(ARGV[a+k])] end
+          a = a + #groupKeys + 1
+          local count = tonumber(ARGV[a])
+          a = a + 1
           local members, units = {}, {}
-          while done < increments and ARGV[a] == keyIndex do
-            members[#members+1] = ARGV[a+1]
-            units[#units+1] = tonumber(ARGV[a+2])
-            a = a + 3
-            done = done + 1
+          for j = 1, count do
+            members[j] = ARGV[a]
+            units[j] = tonumber(ARGV[a+1])
+            a = a + 2
           end
-          local key = KEYS[tonumber(keyIndex)]
-          for first = 1, #members, 1000 do
-            local last = math.min(first + 999, #members)
-            local scores = redis.call('ZMSCORE', key, unpack(members, first, last))
-            local add, remove = {}, {}
-            for j = first, last do
-              local score = (tonumber(scores[j - first + 1]) or 0) + units[j]
-              if score == 0 then
-                remove[#remove+1] = members[j]
-              else
-                add[#add+1] = string.format('%.17g', score)
-                add[#add+1] = members[j]
+          for _, key in ipairs(groupKeys) do
+            for first = 1, #members, 1000 do
+              local last = math.min(first + 999, #members)
+              local scores = redis.call('ZMSCORE', key, unpack(members, first, last))
+              local add, remove = {}, {}
+              for j = first, last do
+                local score = (tonumber(scores[j - first + 1]) or 0) + units[j]
+                if score == 0 then
+                  remove[#remove+1] = members[j]
+                else
+                  add[#add+1] = string.format('%.17g', score)
+                  add[#add+1] = members[j]
+                end
               end
+              if #add > 0 then redis.call('ZADD', key, unpack(add)) end
+              if #remove > 0 then redis.call('ZREM', key, unpack(remove)) end
             end
-            if #add > 0 then redis.call('ZADD', key, unpack(add)) end
-            if #remove > 0 then redis.call('ZREM', key, unpack(remove)) end
           end
         end
         for i = a, #ARGV, 3 do

@@ -475,16 +475,17 @@ public final class FeatureWriter: Sendable {
         }
         arguments.append(call.bucketKeys.count)
         for expiry in call.expiries { arguments.append(expiry) }
-        var increments: [any RedisArgumentConvertible] = []
-        for (keyIndex, entries) in call.increments.enumerated() {
-            for (item, units) in entries.sorted(by: { $0.key < $1.key }) where units != 0 {
-                increments.append(keyIndex + 2)
-                increments.append(item)
-                increments.append(units)
+        arguments.append(call.increments.count)
+        for group in call.increments {
+            arguments.append(group.keyIndices.count)
+            for keyIndex in group.keyIndices { arguments.append(keyIndex + 2) }
+            arguments.append(group.members.count)
+            arguments.reserveCapacity(arguments.count + 2 * group.members.count)
+            for (item, units) in group.members {
+                arguments.append(item)
+                arguments.append(units)
             }
         }
-        arguments.append(increments.count / 3)
-        arguments.append(contentsOf: increments)
         for (keyIndex, counts) in call.tallies.enumerated() {
             for (option, change) in counts.sorted(by: { $0.key < $1.key }) where change != 0 {
                 arguments.append(keyIndex + 2 + call.bucketKeys.count)
@@ -623,12 +624,20 @@ struct PopularityCall: Sendable {
         for (poll, indices) in other.tallyEvents { tallyEvents[poll, default: []].append(contentsOf: indices) }
     }
 
-    /// The script call's keys and arguments.
+    /// The script call's keys and arguments: one group of increments per time quantum, naming each item
+    /// once with the quantum's bucket key in every window.
     func expanded(keys: FeatureKeys, configuration: FeatureConfiguration) -> PopularityWrite {
         var write = PopularityWrite()
         var indexOfBucket: [String: Int] = [:]
+        var byQuantum: [Int64: (members: [String: Int64], events: [Int])] = [:]
         for (aggregate, value) in weights where value.units != 0 {
-            let time = aggregate.quantum * timeQuantum
+            byQuantum[aggregate.quantum, default: ([:], [])].members[aggregate.item, default: 0] += value.units
+            byQuantum[aggregate.quantum]!.events.append(contentsOf: value.events)
+        }
+        for quantum in byQuantum.keys.sorted() {
+            let (members, events) = byQuantum[quantum]!
+            let time = quantum * timeQuantum
+            var group = PopularityWrite.Increments(keyIndices: [], members: members.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
             for window in configuration.windows {
                 let bucket = window.bucket(containing: time)
                 // The bucket is read until its end plus the window length; lateness covers slow readers.
@@ -642,12 +651,12 @@ struct PopularityCall: Sendable {
                     indexOfBucket[key] = index
                     write.bucketKeys.append(key)
                     write.expiries.append(expiry)
-                    write.increments.append([:])
                     write.bucketContributors.append([])
                 }
-                write.increments[index][aggregate.item, default: 0] += value.units
-                write.bucketContributors[index].append(contentsOf: value.events)
+                group.keyIndices.append(index)
+                write.bucketContributors[index].append(contentsOf: events)
             }
+            if !group.members.isEmpty { write.increments.append(group) }
         }
         for poll in tallies.keys.sorted() {
             write.tallyKeys.append(keys.pollTally(poll))
@@ -661,9 +670,15 @@ struct PopularityCall: Sendable {
 /// One popularity script call: bucket keys with their expiries and increments, tally keys with their
 /// changes, and the events behind each key (set aside if Redis refuses the key).
 struct PopularityWrite: Sendable {
+    /// Weight units added to each of `keyIndices` (into `bucketKeys`): one time quantum's items.
+    struct Increments: Sendable {
+        var keyIndices: [Int]
+        var members: [(item: String, units: Int64)]
+    }
+
     var bucketKeys: [String] = []
     var expiries: [Int64] = []
-    var increments: [[String: Int64]] = []
+    var increments: [Increments] = []
     var bucketContributors: [[Int]] = []
     var tallyKeys: [String] = []
     var tallies: [[String: Int64]] = []
