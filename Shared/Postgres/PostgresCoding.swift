@@ -200,7 +200,7 @@ extension Date: PostgresCodable {
 }
 
 /// `text[]`, as the array literal `{"a","b \"c\""}`: every element quoted, `"` and `\` escaped, so no
-/// element can be read as NULL or split on a comma. Works in parameters and in COPY rows.
+/// element can be read as NULL or split on a comma.
 extension Array: PostgresEncodable where Element == String {
     public static var postgresType: PostgresDataType { .textArray }
 
