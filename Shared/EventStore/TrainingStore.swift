@@ -19,13 +19,19 @@ public struct TrainingStore: Sendable {
         "source_topic", "source_partition", "source_offset",
     ]
 
-    /// Appends interactions: `COPY` into a per-session temporary staging table, then one insert that
-    /// skips event ids already stored. Returns how many rows were new.
+    /// Appends interactions: a binary `COPY` into a per-session temporary staging table, then one insert
+    /// that skips event ids already stored (and all but the first of an id repeated in the list). Returns
+    /// how many rows were new. Throws, storing nothing, if an event id is not a UUID.
     @discardableResult
     public func append(_ interactions: [FeatureEvent]) async throws -> Int {
         guard !interactions.isEmpty else { return 0 }
-        let rows: [[(any PostgresEncodable)?]] = interactions.map { item in
+        var rows: [[(any PostgresBinaryEncodable)?]] = []
+        rows.reserveCapacity(interactions.count)
+        for item in interactions {
             let event = item.event
+            guard let eventID = UUID(uuidString: event.eventID) else {
+                throw PostgresError.invalidParameter(index: 0, reason: "event_id is not a UUID: \(event.eventID.prefix(64))")
+            }
             var value: Double?
             var option: String?
             switch event.payload {
@@ -34,10 +40,10 @@ public struct TrainingStore: Sendable {
             case .vote(let optionID): option = optionID
             default: break
             }
-            return [
-                event.eventID, event.domain.rawValue, event.type.rawValue, event.userID, event.subjectID, value, option,
-                Self.date(event.occurredAt), item.position.topic, Int(item.position.partition), item.position.offset,
-            ]
+            rows.append([
+                eventID, event.domain.rawValue, event.type.rawValue, event.userID, event.subjectID, value, option,
+                Self.date(event.occurredAt), item.position.topic, item.position.partition, item.position.offset,
+            ])
         }
         return try await postgres.withTransaction { session in
             // ON COMMIT DELETE ROWS: the staging table is empty at the start of every transaction.

@@ -39,10 +39,11 @@ public final class PostgresClient: Sendable {
         try await lease { session throws(PostgresError) in try await session.query(query) }
     }
 
-    /// Bulk-loads rows with `COPY ... FROM STDIN`; returns the number of rows copied. All or nothing.
+    /// Bulk-loads rows with `COPY ... FROM STDIN` in binary format (each value's Swift type must be its
+    /// column's, ``PostgresBinaryEncodable``); returns the number of rows copied. All or nothing.
     @discardableResult
     public func copyIn(
-        table: String, columns: [String], rows: [[(any PostgresEncodable)?]]
+        table: String, columns: [String], rows: [[(any PostgresBinaryEncodable)?]]
     ) async throws(PostgresError) -> Int {
         try await lease { session throws(PostgresError) in try await session.copyIn(table: table, columns: columns, rows: rows) }
     }
@@ -115,7 +116,7 @@ public struct PostgresSession: Sendable {
 
     @discardableResult
     public func copyIn(
-        table: String, columns: [String], rows: [[(any PostgresEncodable)?]]
+        table: String, columns: [String], rows: [[(any PostgresBinaryEncodable)?]]
     ) async throws(PostgresError) -> Int {
         try await run { (connection) throws(PostgresError) -> Int in
             try connection.copyIn(table: table, columns: columns, rows: rows)

@@ -200,7 +200,7 @@ extension Date: PostgresCodable {
 }
 
 /// `text[]`, as the array literal `{"a","b \"c\""}`: every element quoted, `"` and `\` escaped, so no
-/// element can be read as NULL or split on a comma. Works in parameters and in COPY rows.
+/// element can be read as NULL or split on a comma.
 extension Array: PostgresEncodable where Element == String {
     public static var postgresType: PostgresDataType { .textArray }
 
@@ -269,5 +269,69 @@ extension Array: PostgresDecodable where Element == String {
             if index < end, scalars[index] == "," { index += 1 }
         }
         self = elements
+    }
+}
+
+/// A Swift value that `COPY … (FORMAT binary)` can send (``PostgresConnection/copyIn(table:columns:rows:)``):
+/// the bytes of PostgreSQL's binary representation of one column type, which the server reads without
+/// parsing text. The value's type must be the column's type (binary input is not converted): `Int` and
+/// `Int64` a `bigint`, `Int32` an `integer`, `Double` a `double precision`, `Bool` a `boolean`, `String` a
+/// `text`, `UUID` a `uuid`, `Date` a `timestamptz`, ``PostgresBytes`` a `bytea`; a mismatch fails the COPY
+/// on the server.
+public protocol PostgresBinaryEncodable: Sendable {
+    /// Appends the value's bytes (without the length word that precedes them in a COPY row).
+    func appendPostgresBinary(to buffer: inout [UInt8]) throws(PostgresError)
+}
+
+extension FixedWidthInteger {
+    fileprivate func appendBigEndian(to buffer: inout [UInt8]) {
+        withUnsafeBytes(of: bigEndian) { buffer.append(contentsOf: $0) }
+    }
+}
+
+extension Int: PostgresBinaryEncodable {
+    public func appendPostgresBinary(to buffer: inout [UInt8]) { Int64(self).appendBigEndian(to: &buffer) }
+}
+
+extension Int64: PostgresBinaryEncodable {
+    public func appendPostgresBinary(to buffer: inout [UInt8]) { appendBigEndian(to: &buffer) }
+}
+
+extension Int32: PostgresBinaryEncodable {
+    public func appendPostgresBinary(to buffer: inout [UInt8]) { appendBigEndian(to: &buffer) }
+}
+
+extension Double: PostgresBinaryEncodable {
+    public func appendPostgresBinary(to buffer: inout [UInt8]) { bitPattern.appendBigEndian(to: &buffer) }
+}
+
+extension Bool: PostgresBinaryEncodable {
+    public func appendPostgresBinary(to buffer: inout [UInt8]) { buffer.append(self ? 1 : 0) }
+}
+
+extension String: PostgresBinaryEncodable {
+    /// The UTF-8 bytes (the database's encoding is UTF-8); text cannot hold a NUL byte.
+    public func appendPostgresBinary(to buffer: inout [UInt8]) throws(PostgresError) {
+        let start = buffer.count
+        buffer.append(contentsOf: utf8)
+        if buffer[start...].contains(0) { throw .invalidParameter(index: 0, reason: "text values cannot contain NUL bytes") }
+    }
+}
+
+extension UUID: PostgresBinaryEncodable {
+    public func appendPostgresBinary(to buffer: inout [UInt8]) {
+        withUnsafeBytes(of: uuid) { buffer.append(contentsOf: $0) }
+    }
+}
+
+extension PostgresBytes: PostgresBinaryEncodable {
+    public func appendPostgresBinary(to buffer: inout [UInt8]) { buffer.append(contentsOf: bytes) }
+}
+
+extension Date: PostgresBinaryEncodable {
+    /// Microseconds since 2000-01-01 00:00 UTC (PostgreSQL's epoch), rounded to the nearest: a time made
+    /// from whole milliseconds is stored exactly.
+    public func appendPostgresBinary(to buffer: inout [UInt8]) {
+        Int64(((timeIntervalSince1970 - 946_684_800) * 1_000_000).rounded()).appendBigEndian(to: &buffer)
     }
 }

@@ -79,14 +79,16 @@ public final class PostgresConnection: PooledConnection, @unchecked Sendable {
         _ = try consume(PQexec(connection, sql))
     }
 
-    /// Bulk-loads rows with `COPY table (columns) FROM STDIN` in text format. Values are escaped here
-    /// (tab, newline, backslash; `nil` becomes `\N`), so any text is stored verbatim.
+    /// Bulk-loads rows with `COPY table (columns) FROM STDIN (FORMAT binary)`: each value is sent as its
+    /// type's binary representation (``PostgresBinaryEncodable``), so the server parses no text (about a
+    /// tenth less of its CPU for the training store's rows than the text format, docs/benchmarks.md) and
+    /// any text is stored verbatim. `nil` is NULL.
     public func copyIn(
-        table: String, columns: [String], rows: some Sequence<[(any PostgresEncodable)?]>
+        table: String, columns: [String], rows: some Sequence<[(any PostgresBinaryEncodable)?]>
     ) throws(PostgresError) -> Int {
         let connection = try liveConnection()
         let columnList = columns.map(PostgresQuery.quoteIdentifier).joined(separator: ", ")
-        let statement = "COPY \(Self.quoteQualifiedName(table)) (\(columnList)) FROM STDIN"
+        let statement = "COPY \(Self.quoteQualifiedName(table)) (\(columnList)) FROM STDIN (FORMAT binary)"
         let start = PQexec(connection, statement)
         guard PQresultStatus(start) == PGRES_COPY_IN else {
             _ = try consume(start)
@@ -94,7 +96,8 @@ public final class PostgresConnection: PooledConnection, @unchecked Sendable {
         }
         PQclear(start)
 
-        var buffer: [UInt8] = []
+        // Header: signature, flags (none), header extension length (none).
+        var buffer: [UInt8] = Array("PGCOPY\n".utf8) + [0xff, 0x0d, 0x0a, 0x00] + [0, 0, 0, 0] + [0, 0, 0, 0]
         buffer.reserveCapacity(1 << 16)
         var failure: PostgresError?
         func flush() -> Bool {
@@ -106,39 +109,50 @@ public final class PostgresConnection: PooledConnection, @unchecked Sendable {
             buffer.removeAll(keepingCapacity: true)
             return ok
         }
+        func appendWord<Word: FixedWidthInteger>(_ word: Word) {
+            withUnsafeBytes(of: word.bigEndian) { buffer.append(contentsOf: $0) }
+        }
+        let fieldCount = Int16(clamping: columns.count)
         rowLoop: for row in rows {
             guard row.count == columns.count else {
                 failure = .invalidParameter(index: 0, reason: "COPY row has \(row.count) values for \(columns.count) columns")
                 break
             }
+            appendWord(fieldCount)
             for (index, value) in row.enumerated() {
-                if index > 0 { buffer.append(UInt8(ascii: "\t")) }
                 guard let value else {
-                    buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "N")])
+                    appendWord(Int32(-1))
                     continue
                 }
-                for byte in value.postgresText.utf8 {
-                    switch byte {
-                    case 0:
-                        failure = .invalidParameter(index: index, reason: "text values cannot contain NUL bytes")
-                        break rowLoop
-                    case UInt8(ascii: "\\"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-                    case UInt8(ascii: "\t"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-                    case UInt8(ascii: "\n"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-                    case UInt8(ascii: "\r"): buffer.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-                    default: buffer.append(byte)
+                // The length word first, filled in once the value's bytes are there.
+                let lengthAt = buffer.count
+                appendWord(Int32(0))
+                do {
+                    try value.appendPostgresBinary(to: &buffer)
+                } catch {
+                    if case .invalidParameter(_, let reason) = error {
+                        failure = .invalidParameter(index: index, reason: reason)
+                    } else {
+                        failure = error
                     }
+                    break rowLoop
+                }
+                let length = Int32(buffer.count - lengthAt - 4).bigEndian
+                withUnsafeBytes(of: length) { bytes in
+                    for offset in 0..<4 { buffer[lengthAt + offset] = bytes[offset] }
                 }
             }
-            buffer.append(UInt8(ascii: "\n"))
             if buffer.count >= 1 << 16, !flush() {
                 broken = true
                 throw .connectionLost(Self.message(PQerrorMessage(connection)))
             }
         }
-        if failure == nil, !buffer.isEmpty, !flush() {
-            broken = true
-            throw .connectionLost(Self.message(PQerrorMessage(connection)))
+        if failure == nil {
+            appendWord(Int16(-1))  // the trailer
+            if !flush() {
+                broken = true
+                throw .connectionLost(Self.message(PQerrorMessage(connection)))
+            }
         }
         // Ending with an error message aborts the COPY on the server: nothing of it is kept.
         guard PQputCopyEnd(connection, failure == nil ? nil : "aborted by client") == 1 else {

@@ -141,8 +141,8 @@ public struct FeatureBackfill: Sendable {
         try await postgres.withTransaction { session in
             // One snapshot for the whole pass; a cursor lives until the transaction ends.
             try await session.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            // occurred_at went in as microseconds of a millisecond time (a double's rounding may leave it a
-            // microsecond short): rounded back to the millisecond the event carried.
+            // occurred_at went in as microseconds of a millisecond time (exact since the binary COPY; rows the
+            // text COPY stored may be a microsecond short): rounded back to the millisecond the event carried.
             try await session.query("""
                 DECLARE feature_backfill NO SCROLL CURSOR FOR
                 SELECT event_id::text, event_type, user_id, item_id, value, option_id,

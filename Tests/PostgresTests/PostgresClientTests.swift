@@ -69,7 +69,7 @@ struct PostgresClientTests {
     func copy100kRows() async throws {
         defer { Task { await client.shutdown() } }
         try await client.query("CREATE TABLE \(identifier: table) (id bigint, name text, score float8, note text)")
-        let rows: [[(any PostgresEncodable)?]] = (0..<100_000).map { index in
+        let rows: [[(any PostgresBinaryEncodable)?]] = (0..<100_000).map { index in
             [index, "item\t\(index)\n\\", Double(index) / 4, index % 10 == 0 ? nil : "n"]
         }
         let copied = try await client.copyIn(table: table, columns: ["id", "name", "score", "note"], rows: rows)
@@ -86,11 +86,53 @@ struct PostgresClientTests {
         try await client.query("DROP TABLE \(identifier: table)")
     }
 
+    @Test("binary COPY: every encodable type and NULL arrive as the values sent; a value of another type than its column fails the COPY, storing nothing")
+    func binaryCopyRoundTrips() async throws {
+        defer { Task { await client.shutdown() } }
+        try await client.query("""
+            CREATE TABLE \(identifier: table) (i8 bigint, i4 integer, f8 float8, b boolean, t text, u uuid, ts timestamptz, bytes bytea)
+            """)
+        let uuid = UUID()
+        let time = Date(timeIntervalSince1970: 1_765_000_123.456)  // whole milliseconds: stored exactly
+        let text = "tab\tnewline\n back\\slash ünïcødé 🎬 \"q\""
+        let rows: [[(any PostgresBinaryEncodable)?]] = [
+            [Int64.min, Int32.max, -2.5, true, text, uuid, time, PostgresBytes([0, 1, 0xfe, 0xff])],
+            [nil, nil, nil, nil, nil, nil, nil, nil],
+            [Int.max, Int32.min, Double.infinity, false, "", uuid, Date(timeIntervalSince1970: -1.5), PostgresBytes([])],
+        ]
+        #expect(try await client.copyIn(table: table, columns: ["i8", "i4", "f8", "b", "t", "u", "ts", "bytes"], rows: rows) == 3)
+        let stored = try await client.query("""
+            SELECT i8, i4, f8, b, t, u, (extract(epoch FROM ts) * 1000000)::bigint, bytes, i8 IS NULL AND t IS NULL AND ts IS NULL
+            FROM \(identifier: table) ORDER BY i8 NULLS LAST
+            """)
+        #expect(try stored[0].decode(0, as: Int64.self) == Int64.min && stored[0].decode(1, as: Int32.self) == Int32.max)
+        #expect(try stored[0].decode(2, as: Double.self) == -2.5 && stored[0].decode(3, as: Bool.self) == true)
+        #expect(try stored[0].decode(4, as: String.self) == text && stored[0].decode(5, as: UUID.self) == uuid)
+        #expect(try stored[0].decode(6, as: Int64.self) == 1_765_000_123_456_000)
+        #expect(try stored[0].decode(7, as: PostgresBytes.self) == PostgresBytes([0, 1, 0xfe, 0xff]))
+        #expect(try stored[1].decode(0, as: Int.self) == Int.max && stored[1].decode(1, as: Int32.self) == Int32.min)
+        #expect(try stored[1].decode(2, as: Double.self) == .infinity && stored[1].decode(3, as: Bool.self) == false)
+        #expect(try stored[1].decode(4, as: String.self) == "" && stored[1].decode(6, as: Int64.self) == -1_500_000)
+        #expect(try stored[2].decode(8, as: Bool.self) == true)
+        // An Int (bigint) into the integer column, a string into the uuid column: refused, nothing kept.
+        await #expect(throws: PostgresError.self) {
+            try await client.copyIn(table: table, columns: ["i4"], rows: [[Int32(1)], [7]])
+        }
+        await #expect(throws: PostgresError.self) {
+            try await client.copyIn(table: table, columns: ["u"], rows: [[uuid.uuidString]])
+        }
+        await #expect(throws: PostgresError.self) {
+            try await client.copyIn(table: table, columns: ["t"], rows: [["a"], ["nul\u{0}byte"]])
+        }
+        #expect(try await client.query("SELECT count(*) FROM \(identifier: table)")[0].decode(0, as: Int.self) == 3)
+        try await client.query("DROP TABLE \(identifier: table)")
+    }
+
     @Test("a COPY with a bad row stores nothing")
     func copyIsAllOrNothing() async throws {
         defer { Task { await client.shutdown() } }
         try await client.query("CREATE TABLE \(identifier: table) (id bigint NOT NULL)")
-        let rows: [[(any PostgresEncodable)?]] = [[1], [2], [nil], [4]]
+        let rows: [[(any PostgresBinaryEncodable)?]] = [[1], [2], [nil], [4]]
         await #expect(throws: PostgresError.self) {
             try await client.copyIn(table: table, columns: ["id"], rows: rows)
         }
