@@ -301,6 +301,14 @@ extension TestStack {
         return configuration
     }
 
+    /// A new schema with the project's migrations applied (configs/migrations), and a client on it; drop
+    /// it with ``dropSchema(_:)``.
+    public static func migratedSchema(_ name: String) async throws -> PostgresClient {
+        let postgres = PostgresClient(configuration: try await createSchema(name))
+        _ = try await PostgresMigrator(directory: repositoryRoot + "/configs/migrations").migrate(postgres)
+        return postgres
+    }
+
     /// Drops a schema made by ``createSchema(_:)`` with everything in it.
     public static func dropSchema(_ name: String) async throws {
         try await asAdministrator("DROP SCHEMA \(identifier: name) CASCADE")

@@ -28,9 +28,7 @@ struct CatalogUpsertTests {
     @Test("per id the newest wins, a tie goes to the later event, nulls and hostile text survive, an older replay changes nothing")
     func batchUpsertKeepsTheNewest() async throws {
         let schema = TestStack.uniqueName("catalog_upsert")
-        let configuration = try await TestStack.createSchema(schema)
-        let postgres = PostgresClient(configuration: configuration)
-        _ = try await PostgresMigrator(directory: TestStack.repositoryRoot + "/configs/migrations").migrate(postgres)
+        let postgres = try await TestStack.migratedSchema(schema)
         let store = TrainingStore(postgres: postgres)
         let hostile = #"A "quoted", {braced} \ title; DROP TABLE movies; --"#
 

@@ -491,9 +491,7 @@ struct CatalogCacheTests {
     @Test("ids the catalog does not know are remembered as missing within a bound: producers choose them")
     func missingIdsAreBounded() async throws {
         let schema = TestStack.uniqueName("catalog")
-        let configuration = try await TestStack.createSchema(schema)
-        let postgres = PostgresClient(configuration: configuration)
-        _ = try await PostgresMigrator(directory: TestStack.repositoryRoot + "/configs/migrations").migrate(postgres)
+        let postgres = try await TestStack.migratedSchema(schema)
         let cache = CatalogCache(missingCapacity: 100)
         let store = TrainingStore(postgres: postgres)
         for round in 0..<5 {

@@ -19,9 +19,7 @@ struct TrainingStoreAppendTests {
     @Test("every column stored as sent (NULL value and option included); an id repeated in the batch or stored before is skipped and not counted; a replay adds nothing")
     func appendSkipsStoredIDsAndCountsNewRows() async throws {
         let schema = TestStack.uniqueName("training_store")
-        let configuration = try await TestStack.createSchema(schema)
-        let postgres = PostgresClient(configuration: configuration)
-        _ = try await PostgresMigrator(directory: TestStack.repositoryRoot + "/configs/migrations").migrate(postgres)
+        let postgres = try await TestStack.migratedSchema(schema)
         let store = TrainingStore(postgres: postgres)
         let ids = (0..<6).map { _ in EventID.random() }
         let time: Int64 = 1_765_000_123_457
