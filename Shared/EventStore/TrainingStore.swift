@@ -20,7 +20,8 @@ public struct TrainingStore: Sendable {
     ]
 
     /// Appends interactions: a binary `COPY` into a per-session temporary staging table, then one insert
-    /// that skips event ids already stored (and all but the first of an id repeated in the list). Returns
+    /// that skips event ids already stored (and all but one of an id repeated in the list: the first, as the
+    /// staging table is scanned in the order it was filled, which SQL does not promise). Returns
     /// how many rows were new. Throws, storing nothing, if an event id is not a UUID.
     @discardableResult
     public func append(_ interactions: [FeatureEvent]) async throws -> Int {

@@ -60,9 +60,9 @@ public struct FeatureReader: Sendable {
     /// API writes).
     public var preferenceWriter: PreferenceWriter { PreferenceWriter(configuration: configuration, redis: redis) }
 
-    /// Item → summed weight over a window at `now` (ms), over all items. A genre's or category's popularity
-    /// is this filtered by the catalog (``popular(_:window:limit:now:where:)``): the processor keeps no
-    /// per-group buckets.
+    /// Item → summed weight over a window at `now` (ms), over all items. The processor keeps no per-group
+    /// buckets: a genre's or category's list is the all-items list filtered by the catalog, by the API
+    /// (`RecommendationEngine`), which has the catalog.
     public func popularityScores(_ domain: EventDomain, window windowName: String, now: Int64) async throws(RedisError) -> [String: Double] {
         guard let window = configuration.window(named: windowName) else { throw .unexpectedReply("no window named \(windowName)") }
         return try Self.popularityScores(try await redis.send(popularityCommand(domain, window: window, now: now)))
@@ -88,22 +88,14 @@ public struct FeatureReader: Sendable {
         return scores
     }
 
-    /// The `limit` highest-scoring items over a window, highest first (ties by item id); with `include`,
-    /// only the items it accepts (a genre's or category's, by the catalog).
-    public func popular(
-        _ domain: EventDomain, window: String, limit: Int, now: Int64, where include: ((String) -> Bool)? = nil
-    ) async throws(RedisError) -> [ScoredItem] {
-        var scores = try await popularityScores(domain, window: window, now: now)
-        if let include { scores = scores.filter { include($0.key) } }
-        return Self.top(scores, limit: limit)
+    /// The `limit` highest-scoring items over a window, highest first (ties by item id).
+    public func popular(_ domain: EventDomain, window: String, limit: Int, now: Int64) async throws(RedisError) -> [ScoredItem] {
+        Self.top(try await popularityScores(domain, window: window, now: now), limit: limit)
     }
 
     /// Items rising now: rate over the short window divided by (rate over the long window + a prior
-    /// rate of `trendingPrior` weight per long window). Only items with positive short-window weight; with
-    /// `include`, only the items it accepts.
-    public func trending(
-        _ domain: EventDomain, limit: Int, now: Int64, where include: ((String) -> Bool)? = nil
-    ) async throws(RedisError) -> [ScoredItem] {
+    /// rate of `trendingPrior` weight per long window). Only items with positive short-window weight.
+    public func trending(_ domain: EventDomain, limit: Int, now: Int64) async throws(RedisError) -> [ScoredItem] {
         guard let short = configuration.window(named: configuration.trendingShortWindow),
             let long = configuration.window(named: configuration.trendingLongWindow)
         else { throw .unexpectedReply("trending windows are not configured windows") }
@@ -115,7 +107,7 @@ public struct FeatureReader: Sendable {
         let shortScores = try Self.popularityScores(replies[0])
         let longScores = try Self.popularityScores(replies[1])
         var trending: [String: Double] = [:]
-        for (item, weight) in shortScores where weight > 0 && include?(item) ?? true {
+        for (item, weight) in shortScores where weight > 0 {
             trending[item] = Self.trendingScore(
                 shortWeight: weight, shortMilliseconds: short.lengthMilliseconds,
                 longWeight: max(0, longScores[item] ?? 0), longMilliseconds: long.lengthMilliseconds, prior: configuration.trendingPrior

@@ -55,9 +55,14 @@ enum FeatureScripts {
         local groups = tonumber(ARGV[a])
         a = a + 1
         for g = 1, groups do
+          local keyCount = tonumber(ARGV[a])
           local groupKeys = {}
-          for k = 1, tonumber(ARGV[a]) do groupKeys[k] = KEYS[tonumber(ARGV[a+k])] end
-          a = a + #groupKeys + 1
+          for k = 1, keyCount do
+            groupKeys[k] = KEYS[tonumber(ARGV[a+k])]
+            -- A bad index would shift every argument after it: refuse the call rather than misread it.
+            if groupKeys[k] == nil then return redis.error_reply('ERR no bucket key at index ' .. ARGV[a+k]) end
+          end
+          a = a + keyCount + 1
           local count = tonumber(ARGV[a])
           a = a + 1
           local members, units = {}, {}

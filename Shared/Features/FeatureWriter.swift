@@ -15,7 +15,7 @@ import Synchronization
 ///    ids were applied from (`HMGET` per hour), the applied offsets not in the cache.
 /// 2. **Compute** in memory, in record order: an event id applied from another record is a producer's
 ///    duplicate; a record at or below the user's applied offset of its partition is a replay; everything
-///    else changes the user's state. Popularity and tallies are summed per (key, member).
+///    else changes the user's state. Popularity is summed per (item, time quantum), tallies per (poll, option).
 /// 3. **Write**, in this order: the new event ids; popularity and tallies in one script per domain,
 ///    compare-and-set on the applied offsets (a crash after it: the replay skips popularity by offset and
 ///    applies the users); each changed user's fields in one `HSET` carrying the user's applied offset
@@ -569,8 +569,8 @@ public final class FeatureWriter: Sendable {
 
 /// A domain's popularity and tally changes of one batch, summed as events are applied: events of the same
 /// item within the same time quantum (the greatest common divisor of the window buckets, so that every
-/// window puts them in the same bucket) add up, so key names are built per distinct (item, quantum), not
-/// per event. Only all-items buckets are written: a genre's or category's popularity is the all-items
+/// window puts them in the same bucket) add up, so key names are built per quantum and window, not per
+/// event. Only all-items buckets are written: a genre's or category's popularity is the all-items
 /// window filtered by the catalog when it is read (one member per item and window instead of one per item,
 /// window and group, the larger part of the popularity write with a 60 000-item catalog).
 struct PopularityCall: Sendable {

@@ -310,7 +310,8 @@ extension Bool: PostgresBinaryEncodable {
 }
 
 extension String: PostgresBinaryEncodable {
-    /// The UTF-8 bytes (the database's encoding is UTF-8); text cannot hold a NUL byte.
+    /// The UTF-8 bytes (binary text is read in the client encoding, which the connection sets to UTF8);
+    /// text cannot hold a NUL byte.
     public func appendPostgresBinary(to buffer: inout [UInt8]) throws(PostgresError) {
         let start = buffer.count
         buffer.append(contentsOf: utf8)

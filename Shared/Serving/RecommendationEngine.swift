@@ -60,33 +60,54 @@ public struct RecommendationResult: Sendable, Hashable {
     public var degraded = false
 }
 
-/// The last popular list read per (domain, window, group): reused while younger than the engine's
-/// `popularMaxAge` (a window sum over every bucket is the most expensive read of the API, and a list a
-/// second old is as good), and what the API answers while Redis is down. Bounded, since the group comes
-/// from the query string.
-final class PopularCache: Sendable {
-    static let capacity = 512
-    private let lists = Mutex<[String: (items: [ScoredItem], readAt: ContinuousClock.Instant)]>([:])
+/// A popular or trending list over all items (every item with a score, best first) and, made from it in
+/// one pass when it is read, each group's first `RecommendationEngine.popularListLength` items: Redis keeps
+/// popularity per item only, so a genre's or category's list is the all-items list filtered by the catalog.
+struct PopularList: Sendable {
+    var items: [ScoredItem]
+    var byGroup: [String: [ScoredItem]]
 
-    /// A list's cache key: the domain, which list (a window's popularity, or trending) and the group.
-    static func key(_ domain: EventDomain, _ window: String?, _ group: String?) -> String {
-        "\(domain.rawValue)|\(window.map { "window:" + $0 } ?? "trending")|\(group ?? "")"
-    }
-
-    func store(_ items: [ScoredItem], for key: String) {
-        let now = ContinuousClock.now
-        lists.withLock { lists in
-            if lists[key] == nil, lists.count >= Self.capacity { lists.removeValue(forKey: lists.keys.first!) }
-            lists[key] = (items, now)
+    init(items: [ScoredItem], groupsOf groups: (String) -> [String]?, perGroup: Int) {
+        self.items = items
+        var byGroup: [String: [ScoredItem]] = [:]
+        for item in items {
+            for group in groups(item.item) ?? [] where byGroup[group, default: []].count < perGroup {
+                byGroup[group, default: []].append(item)
+            }
         }
+        self.byGroup = byGroup
     }
 
-    func list(for key: String) -> [ScoredItem]? { lists.withLock { $0[key]?.items } }
+    /// The group's items, or all items for nil (a group no item has: none).
+    func items(in group: String?) -> [ScoredItem] {
+        guard let group else { return items }
+        return byGroup[group] ?? []
+    }
+}
+
+/// The last popular list read per (domain, window) and the last trending list per domain, with their
+/// groups' lists: reused while younger than the engine's `popularMaxAge` (a window sum over every bucket is
+/// the most expensive read of the API, and a list a second old is as good), and what the API answers while
+/// Redis is down. Bounded by the configured windows (checked before a read), not by the query string.
+final class PopularCache: Sendable {
+    private let lists = Mutex<[String: (list: PopularList, readAt: ContinuousClock.Instant)]>([:])
+
+    /// A list's cache key: the domain and which list (a window's popularity, or trending).
+    static func key(_ domain: EventDomain, _ window: String?) -> String {
+        "\(domain.rawValue)|\(window.map { "window:" + $0 } ?? "trending")"
+    }
+
+    func store(_ list: PopularList, for key: String) {
+        let now = ContinuousClock.now
+        lists.withLock { $0[key] = (list, now) }
+    }
+
+    func list(for key: String) -> PopularList? { lists.withLock { $0[key]?.list } }
 
     /// The list if it was read less than `maxAge` ago.
-    func fresh(for key: String, maxAge: Duration) -> [ScoredItem]? {
+    func fresh(for key: String, maxAge: Duration) -> PopularList? {
         let now = ContinuousClock.now
-        return lists.withLock { lists in lists[key].flatMap { now - $0.readAt < maxAge ? $0.items : nil } }
+        return lists.withLock { lists in lists[key].flatMap { now - $0.readAt < maxAge ? $0.list : nil } }
     }
 }
 
@@ -107,7 +128,7 @@ public struct RecommendationEngine: Sendable {
     public var alwaysImplicitALS = false
     private let popularCache = PopularCache()
     /// How many items a group's popular list keeps (in the cache too): enough for k = 100 after filters.
-    /// The list over all items keeps every item with a score, as each group's list is taken from it.
+    /// The list over all items keeps every item with a score, as each group's list is made from it.
     static let popularListLength = 300
 
     public init(models: ModelRepository, features: FeatureReader, groups: @escaping @Sendable (EventDomain, String) -> [String]?) {
@@ -359,46 +380,33 @@ public struct RecommendationEngine: Sendable {
     public func popular(
         _ domain: EventDomain, window: String, group: String?, now: Int64
     ) async throws(RedisError) -> (items: [ScoredItem], degraded: Bool) {
-        try await groupList(domain, list: window, group: group) { () async throws(RedisError) in
+        let (list, degraded) = try await cachedList(domain, PopularCache.key(domain, window)) { () async throws(RedisError) in
             try await features.popular(domain, window: window, limit: .max, now: now).filter { $0.score > 0 }
         }
+        return (list.items(in: group), degraded)
     }
 
-    /// What is rising now (``FeatureReader/trending(_:limit:now:where:)``: the short window's rate against
-    /// the long window's), per group if asked; while Redis is down, the last list read (`degraded`), or
-    /// the error when there is none.
+    /// What is rising now (``FeatureReader/trending(_:limit:now:)``: the short window's rate against the
+    /// long window's), per group if asked; while Redis is down, the last list read (`degraded`), or the
+    /// error when there is none.
     public func trending(_ domain: EventDomain, group: String?, now: Int64) async throws(RedisError) -> (items: [ScoredItem], degraded: Bool) {
-        try await groupList(domain, list: nil, group: group) { () async throws(RedisError) in
+        let (list, degraded) = try await cachedList(domain, PopularCache.key(domain, nil)) { () async throws(RedisError) in
             try await features.trending(domain, limit: .max, now: now)
         }
+        return (list.items(in: group), degraded)
     }
 
-    /// A list over all items (`readAll`: every item with a score, best first; read at most every
-    /// `popularMaxAge`), or its items of one group, by the catalog: Redis keeps popularity per item only,
-    /// so every group's list comes from the one read of all items. A group's list derived from a
-    /// degraded list is degraded too.
-    private func groupList(
-        _ domain: EventDomain, list: String?, group: String?, readAll: () async throws(RedisError) -> [ScoredItem]
-    ) async throws(RedisError) -> (items: [ScoredItem], degraded: Bool) {
-        guard let group else { return try await cachedList(PopularCache.key(domain, list, nil), read: readAll) }
-        let key = PopularCache.key(domain, list, group)
-        if popularMaxAge > .zero, let recent = popularCache.fresh(for: key, maxAge: popularMaxAge) { return (recent, false) }
-        let all = try await cachedList(PopularCache.key(domain, list, nil), read: readAll)
-        let groups = groups
-        let items = Array(all.items.lazy.filter { groups(domain, $0.item)?.contains(group) ?? false }.prefix(Self.popularListLength))
-        if !all.degraded { popularCache.store(items, for: key) }
-        return (items, all.degraded)
-    }
-
-    /// A list read from Redis at most every `popularMaxAge`; the last one read while Redis is down.
+    /// A list over all items read from Redis at most every `popularMaxAge` (`read`: every item with a
+    /// score, best first), its groups' lists made at once; the last one read while Redis is down.
     private func cachedList(
-        _ key: String, read: () async throws(RedisError) -> [ScoredItem]
-    ) async throws(RedisError) -> (items: [ScoredItem], degraded: Bool) {
+        _ domain: EventDomain, _ key: String, read: () async throws(RedisError) -> [ScoredItem]
+    ) async throws(RedisError) -> (list: PopularList, degraded: Bool) {
         if popularMaxAge > .zero, let recent = popularCache.fresh(for: key, maxAge: popularMaxAge) { return (recent, false) }
         do {
-            let items = try await read()
-            popularCache.store(items, for: key)
-            return (items, false)
+            let groups = groups
+            let list = PopularList(items: try await read(), groupsOf: { groups(domain, $0) }, perGroup: Self.popularListLength)
+            popularCache.store(list, for: key)
+            return (list, false)
         } catch {
             guard let cached = popularCache.list(for: key) else { throw error }
             return (cached, true)
@@ -412,17 +420,18 @@ public struct RecommendationEngine: Sendable {
     ) async throws(RedisError) -> RecommendationResult {
         var degraded = redisError != nil
         let window = request.window ?? popularWindow
-        let key = PopularCache.key(request.domain, window, request.group)
         var list: [ScoredItem]?
         if redisError == nil {
             do {
-                list = try await popular(request.domain, window: window, group: request.group, now: now).items
+                let read = try await popular(request.domain, window: window, group: request.group, now: now)
+                list = read.items
+                degraded = read.degraded
             } catch {
                 guard model != nil else { throw error }
                 degraded = true
             }
         } else {
-            list = popularCache.list(for: key)
+            list = popularCache.list(for: PopularCache.key(request.domain, window))?.items(in: request.group)
             if list == nil, model == nil, let redisError { throw redisError }
         }
         if let list {

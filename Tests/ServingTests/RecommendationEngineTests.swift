@@ -167,6 +167,9 @@ struct RecommendationEngineTests {
         // A category's list comes from the last all-items list read, degraded like it.
         let cachedNews = try await engine.trending(.poll, group: "news", now: now)
         #expect(cachedNews.items.map(\.item) == ["p2", "p7"] && cachedNews.degraded)
+        // A cold-start request for a category too, though that category's list was never asked for.
+        let cachedSport = try await engine.recommend(RecommendationRequest(user: "nobody", domain: .poll, k: 5, group: "sport"), now: now)
+        #expect(cachedSport.strategy == .popular && cachedSport.degraded && cachedSport.items.map(\.item) == ["p5"])
         let cached = try await engine.popular(.poll, window: "24h", group: nil, now: now)
         #expect(cached.items.map(\.item) == ["p2", "p5", "p7"] && cached.degraded)
         let cachedAnswer = try await engine.recommend(RecommendationRequest(user: "nobody", domain: .poll, k: 5, exclude: ["p5"]), now: now)

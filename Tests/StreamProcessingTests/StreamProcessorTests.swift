@@ -32,6 +32,7 @@ struct StreamProcessorTests {
         let firstRows = try await fixture.storedInteractions()
         #expect(firstRows == Set(interactions.map(\.eventID)).count)
         #expect(first.keys.contains { $0.hasPrefix(":{pop:movie}:all:") })
+        #expect(!first.keys.contains { $0.contains(":group:") })  // popularity per item only
         // The catalog's genres were known when the interactions were applied: users' genre affinities.
         #expect(first.contains { $0.key.hasPrefix(":{u:") && $0.value.contains("a:Drama=") })
         #expect(first.keys.contains { $0.hasPrefix(":{pop:poll}:tally:p1") })

@@ -28,7 +28,8 @@ struct TrainingStoreAppendTests {
             Self.item(ids[0], .movieRating, user: hostile, subject: "m1", at: time, payload: .rating(4.5), offset: 10),
             Self.item(ids[1], .movieView, user: "u2", subject: "m2", at: time + 1, payload: .view(watchSeconds: nil), offset: 11),
             Self.item(ids[2], .pollVote, user: "u3", subject: "p1", at: time + 2, payload: .vote(optionID: "yes, \"b\""), partition: 0, offset: Int64(Int32.max) + 5),
-            // The same id again in the batch (a producer retry): the first is kept.
+            // The same id again in the batch (a producer retry): one is kept (the first: the staging table's
+            // scan order, which holds for a temporary table though SQL does not promise it).
             Self.item(ids[0], .movieRating, user: hostile, subject: "m1", at: time, payload: .rating(1), offset: 12),
         ]
         #expect(try await store.append(first) == 3)
