@@ -123,6 +123,43 @@ struct FeatureWriterTests {
         try await fixture.finish()
     }
 
+    /// The script reads and writes a bucket key's members 1 000 at a time: over several chunks, in one
+    /// quantum and in two (a bucket key shared by both), members are summed and removed at 0 exactly as one
+    /// `ZINCRBY` each would.
+    @Test func moreThanAThousandMembersPerBucketAreSummedExactly() async throws {
+        let fixture = try FeatureFixture()
+        let now = wallNow()
+        let quantum = now / 300_000 * 300_000  // a 5-minute edge: two quanta in the same 1h-and-longer buckets
+        var expected: [String: Double] = [:]
+        var offset: Int64 = 0
+        func like(_ item: Int, _ type: EventType, at time: Int64) -> FeatureEvent {
+            defer { offset += 1 }
+            // One user per event, so no user's history decides anything here.
+            return at(makeEvent(type, user: "u\(offset)", subject: "m\(item)", at: time), offset: offset)
+        }
+        var first: [FeatureEvent] = []
+        for item in 0..<2_500 {
+            first.append(like(item, .movieLike, at: quantum + 1_000))
+            expected["m\(item)", default: 0] += 1
+        }
+        for item in 0..<1_200 {  // the previous quantum: the same 24h and 7d buckets, another 1h bucket or the same
+            first.append(like(item, .movieLike, at: quantum - 1_000))
+            expected["m\(item)", default: 0] += 1
+        }
+        #expect(try await fixture.writer.apply(first, now: now).applied == first.count)
+        var second: [FeatureEvent] = []
+        for item in stride(from: 0, to: 2_500, by: 2) {
+            // Dislikes: back to 0 (removed) where only one like was, 1 where two were.
+            second.append(like(item, .movieDislike, at: quantum + 2_000))
+            expected["m\(item)", default: 0] -= 1
+        }
+        #expect(try await fixture.writer.apply(second, now: now).applied == second.count)
+        let scores = try await fixture.reader.popularityScores(.movie, window: "7d", now: now)
+        #expect(scores == expected.filter { $0.value != 0 })
+        #expect(scores.count == 1_850 && scores["m0"] == 1 && scores["m1"] == 2 && scores["m2000"] == nil && scores["m2001"] == 1)
+        try await fixture.finish()
+    }
+
     /// (short weight / 1h) / ((long weight + 1) / 24h), only items with weight in the last hour.
     @Test func trendingComparesTheShortWindowsRateWithTheLongOnes() async throws {
         let fixture = try FeatureFixture()
