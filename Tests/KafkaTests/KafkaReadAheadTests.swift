@@ -60,8 +60,9 @@ struct KafkaReadAheadTests {
         // A second member joins: a's read ahead runs the revoke, which must wait for the batch.
         let b = try KafkaConsumer(configuration: try testConsumerConfiguration(group: group))
         try b.subscribe(topics: [topic])
-        let bRead = Task { try await consume(b, timeout: .seconds(15)) { _ in false } }
-        let joinDeadline = ContinuousClock.now + .seconds(20)
+        // Generous bounds: a rebalance on the local broker has taken over 10 s while the rest of the suite ran.
+        let bRead = Task { try await consume(b, timeout: .seconds(40)) { _ in false } }
+        let joinDeadline = ContinuousClock.now + .seconds(40)
         while !barrierReached.mutex.withLock({ $0 }), ContinuousClock.now < joinDeadline { try await Task.sleep(for: .milliseconds(50)) }
         #expect(barrierReached.mutex.withLock { $0 }, "the rebalance reached the barrier")
         try await Task.sleep(for: .milliseconds(300))

@@ -173,6 +173,11 @@ struct ProcessorFixture {
                 _ = await TestStack.waitForExit(pid, timeout: .seconds(10))
                 run.committedAtKills.append(try await committedRecords(Array(ends.keys)))
             } else {
+                // Once it serves HTTP its service group handles SIGTERM. Sent earlier (the killed run may
+                // have committed everything already), SIGTERM would find no handler and end it as a signal does.
+                if let port = environment["STREAMREC_HTTP_PORT"].flatMap(Int.init) {
+                    run.served = await TestStack.waitForListening(port: port, timeout: .seconds(60))
+                }
                 run.finished = try await waitForCommitted(ends, timeout: .seconds(120))
                 kill(pid, SIGTERM)
                 run.exitStatus = await TestStack.waitForExit(pid, timeout: .seconds(30))
@@ -187,6 +192,8 @@ struct ProcessorFixture {
         var committedAtKills: [Int64] = []
         /// Whether the last run committed `ends` in time.
         var finished = false
+        /// Whether the last run served HTTP before it was stopped (nil: no port in its environment).
+        var served: Bool?
         /// The last run's exit status on SIGTERM (nil: it did not exit within 30 s).
         var exitStatus: Int32?
     }

@@ -88,6 +88,7 @@ struct StreamProcessorClusterTests {
         var random = SplitMix(UInt64(now))
         let total = ends.values.reduce(0, +)
         let run = try await fixture.runBinaryKilled(2, environment: environment, ends: ends, random: &random, log: log)
+        #expect(run.served == true, "the last run served HTTP before SIGTERM")
         #expect(run.exitStatus == 0, "graceful exit; log: \(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(1500))")
         #expect(run.finished, "log: \(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(1500))")
         // The kills must land mid-run, or this test proves nothing.

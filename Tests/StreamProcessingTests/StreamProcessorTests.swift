@@ -334,6 +334,7 @@ struct StreamProcessorTests {
         let log = NSTemporaryDirectory() + "\(fixture.schema).log"
         defer { try? FileManager.default.removeItem(atPath: log) }
         let run = try await fixture.runBinaryKilled(3, environment: Self.environment(fixture), ends: ends, random: &random, log: log)
+        #expect(run.served == true, "the last run served HTTP before SIGTERM")
         #expect(run.exitStatus == 0, "graceful exit; log: \(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").suffix(1500))")
         #expect(run.committedAtKills.count == 3)
         // The kills must land mid-run, or this test proves nothing.
