@@ -23,11 +23,8 @@ import Synchronization
 ///
 /// Each user's hash has one writer: Kafka's key is the user, so the member owning the partition.
 ///
-/// The users' write can be sent apart (``prepare(_:now:logEnds:topicIDs:)`` then ``write(_:)``), so that the
-/// processor prepares batch n+1 while batch n's users are written.
-///
 /// The batch's users, event ids and partitions are named once (``BatchNames``) and referred to by slot from
-/// then on; cached user states are changed in place (``UserStateBox``). So a writer prepares one batch at a
+/// then on; cached user states are changed in place (``UserStateBox``). So a writer applies one batch at a
 /// time, as the processor and the backfill call it; a second call while one runs stops the process.
 public final class FeatureWriter: Sendable {
     public let configuration: FeatureConfiguration
@@ -38,8 +35,6 @@ public final class FeatureWriter: Sendable {
     /// member. Only a cache: the compare-and-set in the script is what guarantees correctness.
     private let appliedOffsets = Mutex<[String: AppliedOffset]>([:])
     private let users: UserStateCache
-    /// The users' writes prepared and not yet landed (see ``prepare(_:now:logEnds:topicIDs:)``).
-    private let pending = PendingUserWrites()
     /// Set while a batch is applied: cached states are changed in place, so a second batch at the same time
     /// would change the same ``UserStateBox`` from two tasks. Callers apply one batch at a time; this makes a
     /// caller that does not stop at once instead of racing.
@@ -101,24 +96,8 @@ public final class FeatureWriter: Sendable {
     public func apply(
         _ events: [FeatureEvent], now: Int64, logEnds: [String: Int64] = [:], topicIDs: [String: String] = [:]
     ) async throws(RedisError) -> FeatureApplyOutcome {
-        try await write(try await prepare(events, now: now, logEnds: logEnds, topicIDs: topicIDs))
-    }
-
-    /// The first part of ``apply(_:now:logEnds:topicIDs:)``: reads, computes, and writes the event ids,
-    /// popularity and tallies; the users' writes are encoded and returned, to be sent by ``write(_:)``.
-    ///
-    /// The next batch may be prepared while one is written (never two preparations at once; writes in the
-    /// order prepared). Its cached states already hold the batch before; a state it must read from Redis is
-    /// read once the write holding it has landed. If that write failed, this preparation fails too (the
-    /// batch before is to be applied again first: its users are not all in Redis).
-    /// - Parameter previous: the batch before's preparation, when its write may not have landed yet: this
-    ///   one holds only if that one does (a failure of its write between the two calls is seen).
-    public func prepare(
-        _ events: [FeatureEvent], now: Int64, logEnds: [String: Int64] = [:], topicIDs: [String: String] = [:], after previous: PreparedFeatures? = nil
-    ) async throws(RedisError) -> PreparedFeatures {
-        precondition(applying.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged, "FeatureWriter.prepare: one batch at a time")
+        precondition(applying.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged, "FeatureWriter.apply: one batch at a time")
         defer { applying.store(false, ordering: .releasing) }
-        let generation = previous?.generation ?? pending.generation
         let logs = PartitionLogs(logEnds: logEnds, topicIDs: topicIDs)
         var refused: [Int: String] = [:]
         var staleAttempts = 0
@@ -126,15 +105,15 @@ public final class FeatureWriter: Sendable {
         while staleAttempts < 5 {
             let result: Attempt
             do {
-                result = try await applyOnce(events, now: now, logs: logs, refused: refused, generation: generation)
+                result = try await applyOnce(events, now: now, logs: logs, refused: refused)
             } catch {
                 // A write may have landed or not: what this member remembers is no longer sure.
                 users.removeAll()
                 throw error
             }
             switch result {
-            case .done(let prepared):
-                return prepared
+            case .done(let outcome):
+                return outcome
             case .stale:
                 staleAttempts += 1
                 logger.info("applied offsets moved under us (another member); re-reading", metadata: ["attempt": "\(staleAttempts)"])
@@ -182,7 +161,7 @@ public final class FeatureWriter: Sendable {
     }
 
     private enum Attempt: Sendable {
-        case done(PreparedFeatures)
+        case done(FeatureApplyOutcome)
         /// Another member moved the applied offsets: re-read everything and compute again.
         case stale
         /// These events touch a key Redis refuses: compute again without them.
@@ -211,14 +190,12 @@ public final class FeatureWriter: Sendable {
         var popularityApplied: Int64?
     }
 
-    private func applyOnce(
-        _ events: [FeatureEvent], now: Int64, logs: PartitionLogs, refused: [Int: String], generation: UInt64
-    ) async throws(RedisError) -> Attempt {
+    private func applyOnce(_ events: [FeatureEvent], now: Int64, logs: PartitionLogs, refused: [Int: String]) async throws(RedisError) -> Attempt {
         let started = ContinuousClock.now
         var statuses = [FeatureApplyOutcome.Status](repeating: .late, count: events.count)
         for (index, item) in events.enumerated() where item.event.type.isCatalog { statuses[index] = .catalog }
         let names = BatchNames(events, oldestOnTime: now - configuration.horizonMilliseconds, keys: keys)
-        let reads = try await read(names, now: now, generation: generation)
+        let reads = try await read(names, now: now)
         let computeStarted = ContinuousClock.now
 
         // Popularity offsets: records at or below the trusted one were counted already.
@@ -341,61 +318,15 @@ public final class FeatureWriter: Sendable {
                 for (field, offset) in fields { cache[domain.rawValue + "|" + field] = offset }
             }
         }
-        let encodeStarted = ContinuousClock.now
-        let commands = await userCommands(shards, names: names, boxes: reads.boxes, now: now)
-        let written = shards.flatMap(\.written).map { names.stateKeys[$0] }
-        // Registered before the states join the cache: from here on, a reader that misses the cache waits
-        // for the write. A write that failed meanwhile voids this preparation (its states came from the cache
-        // that failure emptied, or from Redis before the failed write's users were written again).
-        guard pending.register(written, generation: generation) else {
-            users.removeAll()
-            throw .connectionLost("the batch before's users were not all written; this batch is prepared again after it")
-        }
+        let usersStarted = ContinuousClock.now
+        try await writeUsers(shards, names: names, boxes: reads.boxes, now: now)
         // States read in this attempt join the cache; cached ones were changed in place.
         users.insert(names.stateKeys.indices.lazy.filter { reads.loaded[$0] }.map { (key: names.stateKeys[$0], box: reads.boxes[$0]!) })
-        return .done(PreparedFeatures(
-            outcome: FeatureApplyOutcome(
-                statuses: statuses, readDuration: computeStarted - started, computeDuration: popularityStarted - computeStarted + (ContinuousClock.now - encodeStarted),
-                popularityStepDuration: encodeStarted - popularityStarted
-            ),
-            commands: commands, stateKeys: written, generation: generation
+        let finished = ContinuousClock.now
+        return .done(FeatureApplyOutcome(
+            statuses: statuses, readDuration: computeStarted - started, computeDuration: popularityStarted - computeStarted,
+            popularityStepDuration: usersStarted - popularityStarted, userStepDuration: finished - usersStarted
         ))
-    }
-
-    /// Sends a preparation's users' writes (``prepare(_:now:logEnds:topicIDs:)``), in the order prepared.
-    /// If they do not all land, every preparation made since is void (``PendingUserWrites/invalidate()``):
-    /// apply this batch again, then those after it.
-    public func write(_ prepared: PreparedFeatures) async throws(RedisError) -> FeatureApplyOutcome {
-        let started = ContinuousClock.now
-        do throws(RedisError) {
-            guard pending.generation == prepared.generation else {
-                throw RedisError.connectionLost("the batch before's users were not all written; this batch is prepared again after it")
-            }
-            for reply in try await redis.pipelineAcrossConnections(prepared.commands) {
-                switch reply {
-                case .error(let message): throw RedisError.server(message)
-                case .array(let results):
-                    for result in results { if case .error(let message) = result { throw RedisError.server(message) } }
-                default: continue
-                }
-            }
-        } catch {
-            // Some users may have landed and some not: what this member remembers is no longer sure.
-            users.removeAll()
-            pending.invalidate()
-            throw error
-        }
-        pending.release(prepared.stateKeys, generation: prepared.generation)
-        var outcome = prepared.outcome
-        outcome.userStepDuration = ContinuousClock.now - started
-        return outcome
-    }
-
-    /// Discards a preparation that will not be written (the caller stops): the states it changed in the cache
-    /// are dropped with every other, and readers waiting on its users go on.
-    public func discard(_ prepared: PreparedFeatures) {
-        users.removeAll()
-        pending.invalidate()
     }
 
     /// How many shards a batch's users are computed in: one per core (at most 8).
@@ -447,7 +378,7 @@ public final class FeatureWriter: Sendable {
 
     // MARK: - Read
 
-    private func read(_ names: BatchNames, now: Int64, generation: UInt64) async throws(RedisError) -> Reads {
+    private func read(_ names: BatchNames, now: Int64) async throws(RedisError) -> Reads {
         var reads = Reads()
         // Cached states are used in place. An entry not written for half the idle expiry may have expired in
         // Redis meanwhile: it is read again.
@@ -455,12 +386,6 @@ public final class FeatureWriter: Sendable {
         reads.boxes = users.boxes(names.stateKeys) { now - $0.writtenAt < idleMilliseconds / 2 }
         reads.loaded = [Bool](repeating: false, count: names.stateKeys.count)
         let missing = reads.boxes.indices.filter { reads.boxes[$0] == nil }
-        // A state still being written by the batch before is read once it has landed; if that write failed,
-        // Redis holds part of it and this batch must wait for the batch before to be applied again.
-        await pending.waitUntilWritten(missing.map { names.stateKeys[$0] })
-        guard pending.generation == generation else {
-            throw .connectionLost("the batch before's users were not all written; this batch is prepared again after it")
-        }
         var missingOffsets: [(EventDomain, [String])] = []
         appliedOffsets.withLock { cache in
             var absent: [EventDomain: [String]] = [:]
@@ -586,14 +511,22 @@ public final class FeatureWriter: Sendable {
         }
     }
 
-    /// Each changed user's fields, encoded by its shard's task (the shards at once on the cores), to be
+    /// Each changed user's fields, encoded by its shard's task (the shards at once on the cores), then
     /// written in one pipeline.
-    private func userCommands(_ shards: [UserStateShard], names: BatchNames, boxes: [UserStateBox?], now: Int64) async -> [RedisCommand] {
-        await withTaskGroup(of: [RedisCommand].self) { group in
+    private func writeUsers(_ shards: [UserStateShard], names: BatchNames, boxes: [UserStateBox?], now: Int64) async throws(RedisError) {
+        let commands = await withTaskGroup(of: [RedisCommand].self) { group in
             for shard in shards.dropFirst() { group.addTask { self.userCommands(shard, names: names, boxes: boxes, now: now) } }
             var all = userCommands(shards[0], names: names, boxes: boxes, now: now)
             for await part in group { all.append(contentsOf: part) }
             return all
+        }
+        for reply in try await redis.pipelineAcrossConnections(commands) {
+            switch reply {
+            case .error(let message): throw .server(message)
+            case .array(let results):
+                for result in results { if case .error(let message) = result { throw .server(message) } }
+            default: continue
+            }
         }
     }
 
@@ -608,7 +541,6 @@ public final class FeatureWriter: Sendable {
         for slot in shard.slots {
             guard let box = boxes[slot], box.touched else { continue }
             box.touched = false
-            shard.written.append(slot)
             let key = names.stateKeys[slot]
             var set = RedisCommand("HSET", key)
             let removed = box.state.takeChanges(into: &set)

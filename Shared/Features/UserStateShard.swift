@@ -17,8 +17,6 @@ final class UserStateShard: @unchecked Sendable {
     var statuses: [(index: Int, status: FeatureApplyOutcome.Status)] = []
     /// Popularity and tally changes per domain.
     var popularity: [EventDomain: PopularityCall] = [:]
-    /// The user slots whose changes were encoded for the write.
-    var written: [Int] = []
 
     /// Which of `count` shards holds user slot `slot`.
     static func index(of slot: Int, count: Int) -> Int { slot % count }

@@ -92,8 +92,7 @@ public struct BatchReport: Sendable {
     public var storedInteractions: Int
     public var catalogUpdates: Int
     /// Wall time of each stage (decode, catalog, redis — with its steps redis_read, redis_compute,
-    /// redis_popularity, redis_users — postgres, dead_letters); redis_users, postgres and dead_letters overlap
-    /// (the batch's second stage, ``EventBatchProcessor/finish(_:)``).
+    /// redis_popularity, redis_users — postgres, dead_letters); redis, postgres and dead_letters overlap.
     public var stageDurations: [(String, Duration)] = []
     /// Topics whose ids must be looked up again (``FeatureWriter/takeStaleTopicIDs()``).
     public var staleTopicIDs: Set<String> = []
@@ -107,24 +106,6 @@ public struct DecodedBatch: Sendable {
     var letters: [DeadLetter]
     /// The decode's wall time.
     var duration: Duration
-}
-
-/// A batch after its first stage (``EventBatchProcessor/prepare(_:now:logEnds:topicIDs:)``): the catalog
-/// applied, the features prepared; the users' writes, the training store and the dead letters still to do.
-public struct PreparedBatch: Sendable {
-    var decoded: DecodedBatch
-    var events: [FeatureEvent]
-    var features: PreparedFeatures
-    var catalogUpdates: Int
-    var decodeDuration: Duration
-    var catalogDuration: Duration
-    /// The features' preparation (read, compute, event ids and popularity), without the users' writes.
-    var featuresDuration: Duration
-    /// The batch's span while tracing is on, ended by ``EventBatchProcessor/finish(_:)``.
-    var span: (any Span)?
-
-    /// The first stage's wall time (catalog and features).
-    var duration: Duration { catalogDuration + featuresDuration }
 }
 
 /// Runs `body` and returns its result with its wall time.
@@ -191,32 +172,20 @@ public final class EventBatchProcessor: Sendable {
         try await process(await decode(records), now: now, logEnds: logEnds, topicIDs: topicIDs)
     }
 
-    /// Applies a decoded batch: ``prepare(_:now:logEnds:topicIDs:)`` then ``finish(_:)``.
-    public func process(
-        _ batch: DecodedBatch, now: Int64, logEnds: [String: Int64] = [:], topicIDs: [String: String] = [:]
-    ) async throws -> BatchReport {
-        try await finish(try await prepare(batch, now: now, logEnds: logEnds, topicIDs: topicIDs))
-    }
-
-    /// The first stage of a batch: the catalog, then the features up to the users' writes (read, compute,
-    /// event ids, popularity and tallies; ``FeatureWriter/prepare(_:now:logEnds:topicIDs:)``). The next
-    /// batch may be prepared while this one is finished; finish batches in the order prepared, and prepare
-    /// none while one fails to finish (apply that one again first: ``FeatureWriter/write(_:)``).
+    /// Applies a decoded batch: catalog, then Redis, the training store and dead letters.
     /// - Parameters:
     ///   - now: wall-clock milliseconds, for lateness.
     ///   - logEnds: the partitions' log end offsets, and
     ///   - topicIDs: the topics' ids (see ``FeatureWriter/apply(_:now:logEnds:topicIDs:)``).
-    ///   - previous: the batch before, while it is being finished: this preparation fails if that one's
-    ///     users' writes fail (``FeatureWriter/prepare(_:now:logEnds:topicIDs:after:)``).
     ///
-    /// While tracing is on, the batch is one span, `apply batch` (kind consumer), from the start of this
-    /// stage to the end of ``finish(_:)``, linked to the trace of each record that carries a `traceparent`
-    /// (the gateway's request; at most ``maximumSpanLinks``): one span per batch rather than one per record,
-    /// since a batch is hundreds of records applied together. The batch's log lines carry the span's ids.
-    public func prepare(
-        _ batch: DecodedBatch, now: Int64, logEnds: [String: Int64] = [:], topicIDs: [String: String] = [:], after previous: PreparedBatch? = nil
-    ) async throws -> PreparedBatch {
-        guard let tracer else { return try await prepareUntraced(batch, now: now, logEnds: logEnds, topicIDs: topicIDs, previous: previous, span: nil) }
+    /// While tracing is on, the batch is one span, `apply batch` (kind consumer), linked to the trace of
+    /// each record that carries a `traceparent` (the gateway's request; at most ``maximumSpanLinks``): one
+    /// span per batch rather than one per record, since a batch is hundreds of records applied together.
+    /// The batch's log lines carry the span's ids.
+    public func process(
+        _ batch: DecodedBatch, now: Int64, logEnds: [String: Int64] = [:], topicIDs: [String: String] = [:]
+    ) async throws -> BatchReport {
+        guard let tracer else { return try await apply(batch, now: now, logEnds: logEnds, topicIDs: topicIDs) }
         let records = batch.records
         let span = tracer.startSpan("apply batch", context: .topLevel, ofKind: .consumer)
         var linked = 0
@@ -230,55 +199,31 @@ public final class EventBatchProcessor: Sendable {
         span.attributes["messaging.batch.message_count"] = records.count
         span.attributes["streamrec.batch.traced_records"] = linked
         do {
-            return try await ServiceContext.$current.withValue(span.context) {
-                try await prepareUntraced(batch, now: now, logEnds: logEnds, topicIDs: topicIDs, previous: previous, span: span)
+            let report = try await ServiceContext.$current.withValue(span.context) {
+                try await apply(batch, now: now, logEnds: logEnds, topicIDs: topicIDs)
             }
-        } catch {
-            Self.end(span, error: error)
-            throw error
-        }
-    }
-
-    /// The second stage: the users' writes, the training store and the dead letters, at once (independent and
-    /// idempotent); then the events Redis refused, as dead letters. If it throws, the features' preparations
-    /// made since ``prepare(_:now:logEnds:topicIDs:)`` of this batch are void: apply this batch again.
-    public func finish(_ prepared: PreparedBatch) async throws -> BatchReport {
-        do {
-            let report = try await ServiceContext.$current.withValue(prepared.span?.context ?? ServiceContext.current) {
-                try await finishUntraced(prepared)
-            }
-            if let span = prepared.span {
-                span.attributes["streamrec.batch.dead_letters"] = report.deadLetters.count
-                span.end()
-            }
+            span.attributes["streamrec.batch.dead_letters"] = report.deadLetters.count
+            span.end()
             return report
         } catch {
-            if let span = prepared.span { Self.end(span, error: error) }
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error))
+            span.end()
             throw error
         }
     }
 
-    /// Drops a prepared batch that will not be finished (the caller stops or applies an earlier batch again).
-    public func discard(_ prepared: PreparedBatch) {
-        features.discard(prepared.features)
-        prepared.span?.end()
-    }
-
-    private static func end(_ span: any Span, error: any Error) {
-        span.recordError(error)
-        span.setStatus(SpanStatus(code: .error))
-        span.end()
-    }
-
-    private func prepareUntraced(
-        _ batch: DecodedBatch, now: Int64, logEnds: [String: Int64], topicIDs: [String: String], previous: PreparedBatch?, span: (any Span)?
-    ) async throws -> PreparedBatch {
-        let decoded = batch.events
+    private func apply(
+        _ batch: DecodedBatch, now: Int64, logEnds: [String: Int64], topicIDs: [String: String]
+    ) async throws -> BatchReport {
+        let records = batch.records, decoded = batch.events, letters = batch.letters
+        let decodeDuration = batch.duration
         // Catalog first and in record order, so interactions in the same batch see their genres.
         let catalogStarted = ContinuousClock.now
         let catalogEvents = decoded.compactMap { event, _ in event.type.isCatalog ? event : nil }
         if !catalogEvents.isEmpty { try await store.upsertCatalog(catalogEvents) }
         for event in catalogEvents { catalog.learn(event) }
+        let catalogUpdates = catalogEvents.count
         var ids: [EventDomain: Set<String>] = [:]
         for (event, _) in decoded where !event.type.isCatalog { ids[event.domain, default: []].insert(event.subjectID) }
         var groups: [EventDomain: [String: [String]]] = [:]
@@ -290,35 +235,32 @@ public final class EventBatchProcessor: Sendable {
             let known = event.domain == .movie ? movieGroups : pollGroups
             return FeatureEvent(event: event, position: position, groups: event.type.isCatalog ? [] : known[event.subjectID] ?? [])
         }
-        let catalogDuration = ContinuousClock.now - catalogStarted
-        let (features, featuresDuration) = try await timed { try await self.features.prepare(events, now: now, logEnds: logEnds, topicIDs: topicIDs, after: previous?.features) }
-        return PreparedBatch(
-            decoded: batch, events: events, features: features, catalogUpdates: catalogEvents.count,
-            decodeDuration: batch.duration, catalogDuration: catalogDuration, featuresDuration: featuresDuration, span: span
-        )
-    }
 
-    private func finishUntraced(_ prepared: PreparedBatch) async throws -> BatchReport {
-        let records = prepared.decoded.records, events = prepared.events, letters = prepared.decoded.letters
-        let features = features, store = store, deadLetters = deadLetters
-        async let written = timed { try await features.write(prepared.features) }
+        let catalogDuration = ContinuousClock.now - catalogStarted
+
+        // The three sinks are independent and idempotent: run them together.
+        let features = features
+        let store = store
+        let deadLetters = deadLetters
+        let finalLetters = letters
+        async let applied = timed { try await features.apply(events, now: now, logEnds: logEnds, topicIDs: topicIDs) }
         async let stored = timed { try await store.append(events.filter { !$0.event.type.isCatalog }) }
-        async let lettersSent = timed { try await deadLetters.publish(letters) }
-        let ((outcome, usersDuration), (rows, postgresDuration), (_, lettersDuration)) = try await (written, stored, lettersSent)
+        async let lettersSent = timed { try await deadLetters.publish(finalLetters) }
+        let ((outcome, redisDuration), (rows, postgresDuration), (_, lettersDuration)) = try await (applied, stored, lettersSent)
         // Events Redis refuses for good (a script error on their input) are set aside as dead letters,
         // so one bad event cannot stop its partition; the batch is committed only once they are sent.
         // They stay in the training store: they are valid events, only their features could not be kept.
         let refused = refusedLetters(outcome, events: events, records: records)
         if !refused.isEmpty { try await deadLetters.publish(refused) }
         return BatchReport(
-            records: records.count, features: outcome, events: events, deadLetters: letters + refused, storedInteractions: rows,
-            catalogUpdates: prepared.catalogUpdates,
+            records: records.count, features: outcome, events: events, deadLetters: finalLetters + refused, storedInteractions: rows, catalogUpdates: catalogUpdates,
             stageDurations: [
-                ("decode", prepared.decodeDuration), ("catalog", prepared.catalogDuration), ("redis", prepared.featuresDuration + usersDuration),
-                ("redis_read", outcome.readDuration), ("redis_compute", outcome.computeDuration), ("redis_popularity", outcome.popularityStepDuration),
-                ("redis_users", outcome.userStepDuration), ("postgres", postgresDuration), ("dead_letters", lettersDuration),
+                ("decode", decodeDuration), ("catalog", catalogDuration), ("redis", redisDuration), ("redis_read", outcome.readDuration),
+                ("redis_compute", outcome.computeDuration), ("redis_popularity", outcome.popularityStepDuration), ("redis_users", outcome.userStepDuration),
+                ("postgres", postgresDuration),
+                ("dead_letters", lettersDuration),
             ],
-            staleTopicIDs: self.features.takeStaleTopicIDs()
+            staleTopicIDs: features.takeStaleTopicIDs()
         )
     }
 

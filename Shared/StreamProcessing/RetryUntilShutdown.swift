@@ -6,18 +6,12 @@ import ServiceLifecycle
 /// uncommitted for the next owner; SIGTERM ends a wait at once). Both of the processor's consumers (features,
 /// outcomes) apply their batches through it.
 /// - Parameters:
-///   - afterFailures: failures that already happened (the first attempt then waits its backoff).
 ///   - failed: after each failure, with the number of failures so far and the error.
 ///   - recovered: after a success that followed failures, with the number of attempts.
 func retryUntilShutdown<Result: Sendable>(
-    backoff: Backoff, afterFailures: Int = 0, failed: (Int, any Error) -> Void, recovered: (Int) -> Void, _ attempt: () async throws -> Result
+    backoff: Backoff, failed: (Int, any Error) -> Void, recovered: (Int) -> Void, _ attempt: () async throws -> Result
 ) async -> Result? {
-    var failures = afterFailures
-    if afterFailures > 0 {
-        let delay = backoff.delay(afterFailures: afterFailures)
-        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
-        if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
-    }
+    var failures = 0
     while true {
         do {
             let result = try await attempt()

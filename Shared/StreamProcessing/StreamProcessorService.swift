@@ -17,14 +17,11 @@ import Synchronization
 /// same batch is retried with backoff and nothing is committed. On graceful shutdown the batch in
 /// hand is finished and committed, then the consumer leaves the group.
 ///
-/// Batches overlap in a pipeline of two stages (``EventBatchProcessor/prepare(_:now:logEnds:topicIDs:after:)``
-/// and ``EventBatchProcessor/finish(_:)``): while batch n is finished (its users written to Redis, its rows to
-/// PostgreSQL, its dead letters sent), batch n+1 is read, decoded and prepared (catalog, feature reads and
-/// computation, event ids and popularity). Batches are prepared one at a time and finished one at a time, in
-/// order, and committed in order once finished. If batch n fails to finish, batch n+1's preparation is void:
-/// batch n is applied again, whole, with backoff, then n+1. A rebalance during a read waits until every batch
-/// begun is finished (``KafkaConsumer/setRebalanceBarrier(_:)``), so a revoke commits them and no partition
-/// changes hands while its records are written.
+/// The next batch is read and decoded while one is applied (its poll and decode are the part of a batch
+/// that touches no dependency). It is applied only once the one before is applied and its offsets stored,
+/// so batches are applied, stored and committed one at a time and in order; a rebalance during that read
+/// waits until the batch being applied is done (``KafkaConsumer/setRebalanceBarrier(_:)``), so a revoke
+/// commits it and no partition changes hands while its records are written.
 public final class StreamProcessorService: Service, Sendable {
     private let consumer: KafkaConsumer
     private let processor: EventBatchProcessor
@@ -38,7 +35,6 @@ public final class StreamProcessorService: Service, Sendable {
     private let committed = Mutex<[KafkaTopicPartition: Int64]>([:])
     private let paused = Atomic<Bool>(false)
     private let applying = BatchInFlight()
-    private let preparing = PreparationTurn()
 
     public init(
         consumer: KafkaConsumer, processor: EventBatchProcessor, incarnations: TopicIncarnations? = nil, topics: [String], retryBackoff: Backoff,
@@ -71,48 +67,22 @@ public final class StreamProcessorService: Service, Sendable {
     public func run() async throws {
         try consumer.subscribe(topics: topics)
         logger.info("consuming", metadata: ["topics": "\(topics)", "group": "\(consumer.configuration.groupID)"])
-        // `next`'s first stage, when it was done while the batch before was finished.
-        var prepared: PreparedBatch?
         do {
             var next = try await read(giveUp: nil)
-            while let batch = next, !Task.isCancelled, prepared != nil || !Task.isShuttingDownGracefully {
-                let current: PreparedBatch
-                if let prepared {
-                    current = prepared
-                } else {
-                    applying.begin()
-                    guard let made = await preparing.run({ await prepareWithRetry(batch) }) else {
-                        applying.end()
-                        break
-                    }
-                    current = made
-                }
-                prepared = nil
+            while let batch = next, !Task.isShuttingDownGracefully, !Task.isCancelled {
                 let done = KafkaPollStop()
-                async let finished = finishAndStore(batch, current, done: done)
-                // Meanwhile the next batch is read, decoded and prepared; the read gives up once this batch is
-                // finished and nothing has arrived, so its commit does not wait for new records.
+                applying.begin()
+                async let applied = applyAndStore(batch, done: done)
+                // Meanwhile the next batch is read and decoded; the read gives up once this batch is done
+                // and nothing has arrived, so its commit does not wait for new records.
                 let following: ReadBatch?
                 do {
                     following = try await read(giveUp: done)
                 } catch {
-                    _ = await finished
+                    _ = await applied
                     throw error
                 }
-                var followingPrepared: PreparedBatch?
-                if let following, !following.decoded.records.isEmpty, !Task.isShuttingDownGracefully {
-                    applying.begin()
-                    followingPrepared = await preparing.run { await prepareOnce(following, after: current) }
-                    if followingPrepared == nil { applying.end() }
-                }
-                let (report, appliedAgain) = await finished
-                if let made = followingPrepared, report == nil || appliedAgain {
-                    // Prepared on states the failed finish left unsure (void), or not to be finished (shutdown).
-                    processor.discard(made)
-                    applying.end()
-                    followingPrepared = nil
-                }
-                guard let report else { break }
+                guard let report = await applied else { break }
                 do {
                     let commitStarted = ContinuousClock.now
                     try await consumer.commit()
@@ -124,7 +94,6 @@ public final class StreamProcessorService: Service, Sendable {
                     metrics.commitFailures.increment()
                 }
                 record(report, records: batch.decoded.records)
-                prepared = followingPrepared
                 if let following, following.decoded.records.isEmpty {
                     next = try await read(giveUp: nil)
                 } else {
@@ -133,10 +102,6 @@ public final class StreamProcessorService: Service, Sendable {
             }
         } catch let error as KafkaError where !error.isFatal {
             logger.warning("consumer stopped", metadata: ["error": "\(error)"])
-        }
-        if let prepared {
-            processor.discard(prepared)
-            applying.end()
         }
         await consumer.close()
         logger.info("stream processor stopped")
@@ -156,94 +121,48 @@ public final class StreamProcessorService: Service, Sendable {
         return ReadBatch(decoded: await processor.decode(records), logEnds: logEnds)
     }
 
-    /// Finishes the batch; if that fails, applies it again, whole, until it succeeds (taking turns with the
-    /// next batch's preparation). Once it is applied, stores its offsets for the commit. Either way, then ends
-    /// the rebalance barrier's wait and the next batch's read if nothing arrived. Returns the report (nil if
-    /// shutdown came first) and whether the batch was applied again.
-    private func finishAndStore(_ batch: ReadBatch, _ prepared: PreparedBatch, done: KafkaPollStop) async -> (BatchReport?, Bool) {
+    /// Applies the batch (``processWithRetry(_:)``); once it is applied, stores its offsets for the commit.
+    /// Either way, then ends the rebalance barrier's wait and the next batch's read if nothing arrived.
+    private func applyAndStore(_ batch: ReadBatch, done: KafkaPollStop) async -> BatchReport? {
         defer {
             applying.end()
             done.stop()
         }
-        let started = ContinuousClock.now
-        do {
-            let report = try await processor.finish(prepared)
-            metrics.batchDuration.recordNanoseconds((prepared.duration + (ContinuousClock.now - started)).nanoseconds)
-            consumer.storeOffsets(batch.decoded.records)
-            return (report, false)
-        } catch {
-            failed(1, error, records: batch.decoded.records.count)
-        }
-        // The users may be partly written: this batch is applied again from what Redis holds.
-        let report = await preparing.run { await processWithRetry(batch, failures: 1) }
-        if report != nil { consumer.storeOffsets(batch.decoded.records) }
-        return (report, true)
+        guard let report = await processWithRetry(batch) else { return nil }
+        consumer.storeOffsets(batch.decoded.records)
+        return report
     }
 
-    /// The topic ids of a batch's topics, looked up when the batch starts: a stale id found by the batch
-    /// before was forgotten by then.
-    private func topicIDs(_ batch: ReadBatch) async -> [String: String] {
-        await incarnations?.ids(for: Set(batch.decoded.records.map(\.topic))) ?? [:]
-    }
-
-    /// The first stage of the next batch while the one before is finished: one attempt (nil if it failed; it
-    /// is prepared again, with retries, once the batch before is done).
-    private func prepareOnce(_ batch: ReadBatch, after previous: PreparedBatch) async -> PreparedBatch? {
-        do {
-            return try await processor.prepare(batch.decoded, now: clock(), logEnds: batch.logEnds, topicIDs: await topicIDs(batch), after: previous)
-        } catch {
-            logger.debug("the next batch's preparation failed; it is prepared again after this batch", metadata: ["error": "\(error)"])
-            return nil
-        }
-    }
-
-    /// The first stage, retried while dependencies fail. Nil if shutdown came first.
-    private func prepareWithRetry(_ batch: ReadBatch) async -> PreparedBatch? {
-        await retrying(batch, failures: 0) {
-            try await processor.prepare(batch.decoded, now: clock(), logEnds: batch.logEnds, topicIDs: await topicIDs(batch))
-        }
-    }
-
-    /// Applies the batch (both stages), retrying while dependencies fail. Returns nil if shutdown came first
-    /// (the batch is then neither applied completely nor committed, and the next owner replays it).
-    private func processWithRetry(_ batch: ReadBatch, failures: Int) async -> BatchReport? {
-        await retrying(batch, failures: failures) {
-            let prepared = try await processor.prepare(batch.decoded, now: clock(), logEnds: batch.logEnds, topicIDs: await topicIDs(batch))
-            let started = ContinuousClock.now
-            let report = try await processor.finish(prepared)
-            metrics.batchDuration.recordNanoseconds((prepared.duration + (ContinuousClock.now - started)).nanoseconds)
-            return report
-        }
-    }
-
-    /// Runs `attempt` until it succeeds, with backoff, or until shutdown (nil); `failures` already happened.
-    private func retrying<Result: Sendable>(_ batch: ReadBatch, failures: Int, _ attempt: () async throws -> Result) async -> Result? {
-        let records = batch.decoded.records.count
-        let result = await retryUntilShutdown(backoff: retryBackoff, afterFailures: failures) { count, error in
-            failed(count, error, records: records)
+    /// Applies the batch, retrying while dependencies fail. Returns nil if shutdown came first (the
+    /// batch is then neither applied completely nor committed, and the next owner replays it).
+    private func processWithRetry(_ batch: ReadBatch) async -> BatchReport? {
+        let records = batch.decoded.records
+        // Looked up when the batch starts: a stale id found by the batch before was forgotten by then.
+        let topicIDs = await incarnations?.ids(for: Set(records.map(\.topic))) ?? [:]
+        let report = await retryUntilShutdown(backoff: retryBackoff) { failures, error in
+            metrics.applyFailures.increment()
+            if failures == 1 {
+                logger.error("batch failed; retrying without committing", metadata: ["error": "\(error)", "records": "\(records.count)"])
+                paused.store(true, ordering: .relaxed)
+                metrics.paused.record(1)
+            }
         } recovered: { attempts in
             logger.info("dependencies are back; batch applied", metadata: ["attempts": "\(attempts)"])
             paused.store(false, ordering: .relaxed)
             metrics.paused.record(0)
         } _: {
-            try await attempt()
+            let started = ContinuousClock.now
+            let report = try await processor.process(batch.decoded, now: clock(), logEnds: batch.logEnds, topicIDs: topicIDs)
+            metrics.batchDuration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+            return report
         }
-        return result
-    }
-
-    private func failed(_ failures: Int, _ error: any Error, records: Int) {
-        metrics.applyFailures.increment()
-        if failures == 1 {
-            logger.error("batch failed; retrying without committing", metadata: ["error": "\(error)", "records": "\(records)"])
-            paused.store(true, ordering: .relaxed)
-            metrics.paused.record(1)
-        }
+        // A topic recreated under an id looked up before: ask for the ids again.
+        if let report, !report.staleTopicIDs.isEmpty { incarnations?.forget() }
+        return report
     }
 
     private func record(_ report: BatchReport, records: [KafkaConsumerMessage]) {
         let now = clock()
-        // A topic recreated under an id looked up before: ask for the ids again.
-        if !report.staleTopicIDs.isEmpty { incarnations?.forget() }
         for (stage, duration) in report.stageDurations { metrics.stage(stage).recordNanoseconds(duration.nanoseconds) }
         // Counted per (type, outcome) first: a counter looked up per event cost more than applying it.
         var counts: [ProcessorMetrics.EventOutcome: Int64] = [:]
@@ -293,32 +212,30 @@ extension StreamProcessorService {
     }
 }
 
-/// How many batches are begun and not finished (prepared, being finished or retried), for the consumer's
-/// rebalance barrier, which runs on the poll thread and may block there (never on the cooperative pool:
-/// ``begin()`` and ``end()`` only take the lock).
+/// Whether a batch is being applied, for the consumer's rebalance barrier, which runs on the poll thread
+/// and may block there (never on the cooperative pool: ``begin()`` and ``end()`` only take the lock).
 final class BatchInFlight: @unchecked Sendable {
-    // `count` is only read or written with `condition` locked.
+    // `busy` is only read or written with `condition` locked.
     private let condition = NSCondition()
-    private var count = 0
+    private var busy = false
 
     func begin() {
         condition.lock()
-        count += 1
+        busy = true
         condition.unlock()
     }
 
     func end() {
         condition.lock()
-        count -= 1
-        precondition(count >= 0, "BatchInFlight.end without begin")
-        if count == 0 { condition.broadcast() }
+        busy = false
+        condition.broadcast()
         condition.unlock()
     }
 
-    /// Blocks until no batch is in flight. On the consumer's poll thread only.
+    /// Blocks until no batch is being applied. On the consumer's poll thread only.
     func waitUntilIdle() {
         condition.lock()
-        while count > 0 { condition.wait() }
+        while busy { condition.wait() }
         condition.unlock()
     }
 }

@@ -3,7 +3,6 @@ import Events
 import Foundation
 import Redis
 import StackTestSupport
-import Synchronization
 import Testing
 
 /// Helpers shared by the feature tests: events at chosen times, and a writer/reader pair under a
@@ -543,71 +542,6 @@ struct FeatureWriterTests {
         try await crashed.finish()
     }
 
-    /// The processor prepares batch n+1 while batch n's users are written. Without a user-state cache every
-    /// state is read from Redis, so batch n+1's read must wait for batch n's users to land: it does, and the
-    /// state is the same as one batch after the other.
-    @Test func aBatchPreparedWhileTheOneBeforeIsWrittenReadsItsUsersOnceWritten() async throws {
-        let now = wallNow()
-        let events = Self.mixedEvents(count: 2000, now: now, seed: 11)
-        let batches = stride(from: 0, to: events.count, by: 250).map { Array(events[$0..<min(events.count, $0 + 250)]) }
-        let clean = try FeatureFixture()
-        for batch in batches { _ = try await clean.writer.apply(batch, now: now) }
-        for cachedUsers in [0, 200_000] {
-            let piped = try FeatureFixture { $0.cachedUsers = cachedUsers }
-            var prepared = try await piped.writer.prepare(batches[0], now: now)
-            for next in batches.dropFirst() {
-                let before = prepared
-                let writer = piped.writer
-                let done = DoneFlag()
-                let following = Task {
-                    defer { done.set() }
-                    return try await writer.prepare(next, now: now, after: before)
-                }
-                if cachedUsers == 0 {
-                    // 250 events over 200 users share users with the 250 before: not read until those are written.
-                    try await Task.sleep(for: .milliseconds(200))
-                    #expect(!done.isSet)
-                }
-                _ = try await piped.writer.write(before)
-                prepared = try await following.value
-            }
-            _ = try await piped.writer.write(prepared)
-            #expect(try await piped.snapshot() == (try await clean.snapshot()), "cachedUsers \(cachedUsers)")
-            try await piped.finish()
-        }
-        try await clean.finish()
-    }
-
-    /// A users' write that fails leaves Redis with some of the batch's users: the next batch's preparation,
-    /// made on top of it, is void (its write refuses, and a preparation begun after the failure refuses to
-    /// read). Applying the failed batch again, then the next, gives the state of a clean pass.
-    @Test func aFailedUsersWriteVoidsTheNextBatchsPreparation() async throws {
-        let now = wallNow()
-        let events = Self.mixedEvents(count: 600, now: now, seed: 13)
-        let (first, second) = (Array(events[0..<300]), Array(events[300...]))
-        let clean = try FeatureFixture()
-        _ = try await clean.writer.apply(first, now: now)
-        _ = try await clean.writer.apply(second, now: now)
-
-        let failing = try FeatureFixture()
-        let prepared = try await failing.writer.prepare(first, now: now)
-        let next = try await failing.writer.prepare(second, now: now, after: prepared)
-        // A key of the first batch's users turns into a string before its write: the write fails part-way.
-        let user = first.first { !$0.event.type.isCatalog }!.event
-        let broken = failing.writer.keys.userState(user.userID, user.domain)
-        _ = try await failing.redis.send("SET", broken, "not a hash")
-        await #expect(throws: RedisError.self) { _ = try await failing.writer.write(prepared) }
-        await #expect(throws: RedisError.self) { _ = try await failing.writer.write(next) }
-        await #expect(throws: RedisError.self) { _ = try await failing.writer.prepare(second, now: now, after: prepared) }
-        // The key is mended; that user had no state before this batch.
-        _ = try await failing.redis.send("DEL", broken)
-        _ = try await failing.writer.apply(first, now: now)
-        _ = try await failing.writer.apply(second, now: now)
-        #expect(try await failing.snapshot() == (try await clean.snapshot()))
-        try await clean.finish()
-        try await failing.finish()
-    }
-
     /// On a Redis Cluster every command and script call must keep to one hash slot. A one-node cluster
     /// refuses anything else (CROSSSLOT) exactly as a real one does. The writer needs no cluster mode: each
     /// user's state is one key, popularity and tallies one script per domain slot, event ids one key per
@@ -670,11 +604,4 @@ struct FeatureWriterTests {
             )
         }
     }
-}
-
-/// Set once by a task, read by the test.
-final class DoneFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func set() { value.store(true, ordering: .releasing) }
-    var isSet: Bool { value.load(ordering: .acquiring) }
 }
