@@ -328,7 +328,9 @@ struct TrainerCommandLineTests {
         let second = try await trainer("train", "--domain", "polls")
         #expect(second.status == 0 && second.output.contains("(replacing "), "\(second.output)")  // same data, same metric: within tolerance
         let registry = ModelRegistry(postgres: fixture.postgres)
-        let versions = try await registry.list(domain: "polls").sorted { $0.version < $1.version }.map(\.version)
+        // In the order trained: two runs can finish within the same second, and a version's name orders only
+        // to the second (its suffix is random).
+        let versions = try await registry.list(domain: "polls").sorted { ($0.createdAt, $0.version) < ($1.createdAt, $1.version) }.map(\.version)
         try #require(versions.count == 2)
         let (older, newer) = (versions[0], versions[1])
         #expect(try await registry.production(domain: "polls")?.version == newer)
