@@ -548,7 +548,7 @@ struct FeatureWriterTests {
     /// hour and domain. The whole stream applies, a replay counts nothing, and the state is the same as on
     /// a standalone server.
     @Test func onAClusterEveryScriptCallKeepsToOneSlot() async throws {
-        let server = try PrivateRedis(cluster: true)
+        let server = try await offThePool { try PrivateRedis(cluster: true) }
         defer { try? server.remove() }
         let now = wallNow()
         let events = Self.mixedEvents(count: 2000, now: now, seed: 11)

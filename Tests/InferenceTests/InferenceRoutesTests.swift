@@ -177,14 +177,14 @@ struct InferenceRoutesTests {
                 }
             }
             try await check("PostgreSQL up")
-            try server.stop()
+            try await offThePool { try server.stop() }
             try await check("PostgreSQL down")
             try await client.execute(uri: "/readyz", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(Self.json(response)["status"] == .string("degraded"))
             }
             let notifiedBeforeRestart = application.refresher.notifiedRefreshes.load(ordering: .relaxed)
-            try server.start()
+            try await offThePool { try server.start() }
             try await check("PostgreSQL back")
             var ready = false
             for _ in 0..<50 where !ready {
@@ -267,7 +267,7 @@ struct InferenceRoutesTests {
             let liveNobody = try await recommendations("nobody", "Redis up")  // reads the 24h popular list
             #expect(liveNobody.strategy == .string("popular") && liveNobody.degraded == .bool(false) && liveNobody.items == 1)
 
-            try server.stop()
+            try await offThePool { try server.stop() }
             let known = try await recommendations("u1", "Redis down")
             #expect(known.strategy == .string("personalised") && known.degraded == .bool(true) && known.items == 3, "the model alone")
             let nobody = try await recommendations("nobody", "Redis down")
@@ -282,7 +282,7 @@ struct InferenceRoutesTests {
             try await unavailable("/v1/users/u1/profile?domain=polls")
             try await Self.expectDegraded(client, failing: "redis", healthy: "postgres")
 
-            try server.start()  // not persistent: back empty, as after a crash without persistence
+            try await offThePool { try server.start() }  // not persistent: back empty, as after a crash without persistence
             var fresh = false
             for _ in 0..<50 where !fresh {
                 let answer = try await recommendations("nobody", "Redis back")

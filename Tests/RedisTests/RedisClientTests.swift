@@ -261,7 +261,7 @@ struct RedisRestartTests {
         defer { Task { await client.shutdown() } }
 
         try await client.send("SET", "before", "1")
-        try server.restart()  // data is not persisted (--save ''), so "before" is gone afterwards
+        try await offThePool { try server.restart() }  // data is not persisted (--save ''), so "before" is gone afterwards
 
         // The stale pooled connection is detected on checkout; at most a few retriable failures while
         // the server comes back, then success without creating a new client.

@@ -120,7 +120,8 @@ struct RecommendationEngineTests {
     @Test("popular and trending lists: reused while younger than popularMaxAge; a category's list filtered from the all-items list; while Redis is down the last one read is served, marked degraded (a category's too); a list never read is an error", arguments: [RedisConfiguration.IOModel.threads, .eventLoops])
     func lastPopularListWhileRedisIsDown(io: RedisConfiguration.IOModel) async throws {
         let fixture = try await Fixture()  // no model loaded: popular comes from Redis or its cache only
-        let server = try PrivateRedis()
+        // Started, stopped and removed off the cooperative pool: its two threads are every other test's too.
+        let server = try await offThePool { try PrivateRedis() }
         var redisConfiguration = server.configuration
         redisConfiguration.connectTimeout = .milliseconds(200)
         redisConfiguration.io = io
@@ -161,7 +162,7 @@ struct RecommendationEngineTests {
         let trending = try await engine.trending(.poll, group: nil, now: now)
         #expect(trending.items.map(\.item) == ["p2", "p5", "p7"] && !trending.degraded)
 
-        try server.stop()
+        try await offThePool { try server.stop() }
         let cachedTrending = try await engine.trending(.poll, group: nil, now: now)
         #expect(cachedTrending.items == trending.items && cachedTrending.degraded)
         // A category's list comes from the last all-items list read, degraded like it.
@@ -177,7 +178,7 @@ struct RecommendationEngineTests {
         await #expect(throws: RedisError.self) { try await engine.popular(.poll, window: "7d", group: nil, now: now) }
 
         await redis.shutdown()
-        try server.remove()
+        try await offThePool { try server.remove() }
         try await fixture.finish()
     }
 

@@ -208,7 +208,7 @@ struct ProcessorFixture {
     /// A dependency outage mid-run: the processor applies and commits a catalog and 2 000 interactions;
     /// `stop` takes a dependency down, 3 000 more are written, the processor must pause and commit nothing
     /// for 2 s; `start` brings it back and everything must be committed. The processor is stopped after.
-    func runThroughOutage(seed: UInt64, stop: () throws -> Void, start: () throws -> Void) async throws -> OutageRun {
+    func runThroughOutage(seed: UInt64, stop: @escaping @Sendable () throws -> Void, start: @escaping @Sendable () throws -> Void) async throws -> OutageRun {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let catalog = SyntheticEvents.catalog(movies: 50, polls: 20, now: now)
         let before = SyntheticEvents.interactions(count: 2000, now: now, seed: seed)
@@ -266,7 +266,8 @@ struct ProcessorFixture {
         #expect(metrics.sum("streamrec_processor_paused") == 0)
         #expect(try await running.get("/readyz").status == 200)
 
-        try stop()
+        // Off the cooperative pool: stopping and starting a server blocks for a second or more.
+        try await offThePool(stop)
         ends.merge(try await produce(during)) { max($0, $1) }
         let deadline = ContinuousClock.now + .seconds(30)
         while !running.application.service.isPaused, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
@@ -280,7 +281,7 @@ struct ProcessorFixture {
         try await Task.sleep(for: .seconds(2))
         #expect(running.application.service.committedOffsets == committedWhileDown, "nothing may be committed while the dependency is down")
 
-        try start()
+        try await offThePool(start)
         let allCommitted = try await waitForCommitted(ends, timeout: .seconds(90))
         #expect(allCommitted)
         #expect(!running.application.service.isPaused)

@@ -212,7 +212,7 @@ struct TrainingTests {
         logger.logLevel = .critical
         let attempts = Attempts()
         let run = TrainingRun(configuration: configuration, postgres: postgres, logger: logger) { _, _ in }
-        try server.stop()
+        try await offThePool { try server.stop() }
         // A one-hour interval: only the retry backoff (0.5 s, doubling, at most 1 s) can bring a second attempt.
         let schedule = TrainingSchedule(
             run: run, domains: ["polls"], interval: .seconds(3600), retry: Backoff(initial: .milliseconds(500), maximum: .seconds(1)),
@@ -226,7 +226,7 @@ struct TrainingTests {
         let files = (FileManager.default.subpaths(atPath: configuration.artifactsDirectory) ?? []).filter { $0.hasPrefix("polls/") }
         #expect(files.isEmpty, "no artifact from a failed run: \(files)")
 
-        try server.start()
+        try await offThePool { try server.start() }
         let successDeadline = ContinuousClock.now + .seconds(60)
         while attempts.successes == 0, ContinuousClock.now < successDeadline { try await Task.sleep(for: .milliseconds(100)) }
         task.cancel()
