@@ -336,7 +336,9 @@ final class ConsumerContext: KafkaHandleContext, @unchecked Sendable {
 
     /// The rebalance callback, on the poll thread inside `rd_kafka_consumer_poll`.
     func rebalance(handle: OpaquePointer, error: rd_kafka_resp_err_t, partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
-        let cooperative = String(cString: rd_kafka_rebalance_protocol(handle)) == "COOPERATIVE"
+        // NULL when the group's state cannot be asked (seen while a consumer was closing, which revokes its
+        // partitions through this callback): an eager revoke, which unassigns everything, is then right.
+        let cooperative = rd_kafka_rebalance_protocol(handle).map { String(cString: $0) } == "COOPERATIVE"
         let changed = partitions.map { partitionElements($0) }?.map {
             KafkaTopicPartition(topic: String(cString: $0.topic), partition: $0.partition)
         } ?? []
