@@ -274,6 +274,9 @@ struct ProcessorStagesBenchmark: AsyncParsableCommand {
     @Option(name: .customLong("events")) var events: Int = 1_000_000
     @Option(name: .customLong("batch"), help: "Records per batch (the processor's kafka.max_batch_size).") var batch: Int = 20_000
     @Option(name: .customLong("partitions")) var partitions: Int = 6
+    @Option(name: .customLong("users"), help: "Distinct users of the events (scale.sh's 100× size: 69878).") var users: Int = 50_000
+    @Option(name: .customLong("movies"), help: "Movies in the catalog (scale.sh's 100× size: 60000).") var movies: Int = 1682
+    @Flag(name: .customLong("features-only"), help: "Time the feature writer alone (no PostgreSQL).") var featuresOnly = false
     @Option(name: .customLong("redis-host")) var redisHost: String = "127.0.0.1"
     @Option(name: .customLong("redis-port")) var redisPort: Int = 6379
     @Option(name: .customLong("postgres-host")) var postgresHost: String = "127.0.0.1"

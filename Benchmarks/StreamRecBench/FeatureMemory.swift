@@ -77,9 +77,9 @@ func featureMemory(_ arguments: FeatureMemoryBenchmark) async throws {
 
 /// The genres of the benchmarks' MovieLens-sized synthetic catalog (1682 movies), and the category of its
 /// 707 polls, by item id: what the processor would look up in the catalog.
-func syntheticCatalogGroups(now: Int64) -> [String: [String]] {
+func syntheticCatalogGroups(now: Int64, movies: Int = 1682) -> [String: [String]] {
     var groups: [String: [String]] = [:]
-    for event in SyntheticEvents.catalog(movies: 1682, polls: 707, now: now) {
+    for event in SyntheticEvents.catalog(movies: movies, polls: 707, now: now) {
         switch event.payload {
         case .movieAdded(let movie): groups[event.subjectID] = movie.genres
         case .pollCreated(let poll): groups[event.subjectID] = [poll.category]

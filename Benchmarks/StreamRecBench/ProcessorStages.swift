@@ -16,9 +16,9 @@ import SyntheticData
 func processorStages(_ arguments: ProcessorStagesBenchmark) async throws {
     let logger = Logger(label: "streamrec.bench")
     let now = Int64(Date().timeIntervalSince1970 * 1000)
-    let groups = syntheticCatalogGroups(now: now)
+    let groups = syntheticCatalogGroups(now: now, movies: arguments.movies)
     let events = SyntheticEvents.interactions(
-        count: arguments.events, users: 50_000, movies: 1682, polls: 707, now: now, span: 600_000, mix: .realistic, seed: 7
+        count: arguments.events, users: arguments.users, movies: arguments.movies, polls: 707, now: now, span: 600_000, mix: .realistic, seed: 7
     )
     // Offsets per (topic, partition) in arrival order, as a broker would give them.
     var nextOffset: [String: Int64] = [:]
@@ -63,15 +63,21 @@ func processorStages(_ arguments: ProcessorStagesBenchmark) async throws {
     for value in encoded where (try? Event.decode(value)) != nil { decodedCount += 1 }
     let decodeRate = Double(decodedCount) / (ContinuousClock.now - decodeStarted).inSeconds
 
-    let storeRate = try await timedRun { batch in _ = try await store.append(batch) }
-    try await admin.query("TRUNCATE \(identifier: run).interactions")
+    // --features-only: the feature writer alone (an A/B of its CPU at a size's users and items).
+    var storeRate = 0.0, togetherRate = 0.0
+    if !arguments.featuresOnly {
+        storeRate = try await timedRun { batch in _ = try await store.append(batch) }
+        try await admin.query("TRUNCATE \(identifier: run).interactions")
+    }
     let featuresWriter = writer("features")
     let featuresRate = try await timedRun { batch in _ = try await featuresWriter.apply(batch, now: now) }
-    let togetherWriter = writer("together")
-    let togetherRate = try await timedRun { batch in
-        async let applied = togetherWriter.apply(batch, now: now)
-        async let stored = store.append(batch)
-        _ = try await (applied, stored)
+    if !arguments.featuresOnly {
+        let togetherWriter = writer("together")
+        togetherRate = try await timedRun { batch in
+            async let applied = togetherWriter.apply(batch, now: now)
+            async let stored = store.append(batch)
+            _ = try await (applied, stored)
+        }
     }
 
     try await admin.query("DROP SCHEMA \(identifier: run) CASCADE")
@@ -85,7 +91,7 @@ func processorStages(_ arguments: ProcessorStagesBenchmark) async throws {
         } while cursor != "0"
     }
     print(String(
-        format: "result name=processor-stages events=%d batch=%d decode_per_s=%.0f store_alone_per_s=%.0f features_alone_per_s=%.0f together_per_s=%.0f",
-        items.count, arguments.batch, decodeRate, storeRate, featuresRate, togetherRate
+        format: "result name=processor-stages events=%d users=%d movies=%d batch=%d decode_per_s=%.0f store_alone_per_s=%.0f features_alone_per_s=%.0f together_per_s=%.0f",
+        items.count, arguments.users, arguments.movies, arguments.batch, decodeRate, storeRate, featuresRate, togetherRate
     ))
 }
