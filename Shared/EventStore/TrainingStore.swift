@@ -22,15 +22,15 @@ public struct TrainingStore: Sendable {
     /// Appends interactions: a binary `COPY` into a per-session temporary staging table, then one insert
     /// that skips event ids already stored (and all but one of an id repeated in the list: the first, as the
     /// staging table is scanned in the order it was filled, which SQL does not promise). Returns
-    /// how many rows were new. Throws, storing nothing, if an event id is not a UUID.
+    /// how many rows were new. Catalog events in the list are skipped (they are not interactions), so a
+    /// batch is passed as it is, not copied without them. Throws, storing nothing, if an event id is not a UUID.
     @discardableResult
     public func append(_ interactions: [FeatureEvent]) async throws -> Int {
-        guard !interactions.isEmpty else { return 0 }
         var rows: [[(any PostgresBinaryEncodable)?]] = []
         rows.reserveCapacity(interactions.count)
-        for item in interactions {
+        for item in interactions where !item.event.type.isCatalog {
             let event = item.event
-            guard let eventID = UUID(uuidString: event.eventID) else {
+            guard let eventID = Self.uuid(event.eventID) else {
                 throw PostgresError.invalidParameter(index: 0, reason: "event_id is not a UUID: \(event.eventID.prefix(64))")
             }
             var value: Double?
@@ -46,6 +46,7 @@ public struct TrainingStore: Sendable {
                 Self.date(event.occurredAt), item.position.topic, item.position.partition, item.position.offset,
             ])
         }
+        guard !rows.isEmpty else { return 0 }
         return try await postgres.withTransaction { session in
             // ON COMMIT DELETE ROWS: the staging table is empty at the start of every transaction.
             try await session.query("""
@@ -60,6 +61,14 @@ public struct TrainingStore: Sendable {
                 ON CONFLICT (event_id) DO NOTHING
                 """))
             return inserted.affectedRows
+        }
+    }
+
+    static func uuid(_ text: String) -> UUID? {
+        guard let (high, low) = EventID.bits(of: text) else { return nil }
+        let h = high.bigEndian, l = low.bigEndian
+        return withUnsafeBytes(of: (h, l)) { raw in
+            UUID(uuid: (raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7], raw[8], raw[9], raw[10], raw[11], raw[12], raw[13], raw[14], raw[15]))
         }
     }
 

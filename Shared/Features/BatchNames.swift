@@ -53,50 +53,53 @@ struct BatchNames: Sendable {
         var slotOfUser: [UserInDomain: Int] = [:]
         var entryOfID: [[String: Int]] = []
         var lastPartition = -1
-        for (index, item) in events.enumerated() where !item.event.type.isCatalog {
-            let event = item.event
-            let position = item.position
+        // The events' fields are read in place: copying an event out retains and releases each of its strings.
+        for index in events.indices where !events[index].event.type.isCatalog {
+            let position = events[index].position
+            let domain = events[index].event.domain
+            let time = events[index].event.occurredAt.millisecondsSinceEpoch
             // A batch has a few partitions, and runs of records of the same one.
-            if lastPartition < 0 || !Self.matches(partitions[lastPartition], event.domain, position) {
-                if let known = partitions.firstIndex(where: { Self.matches($0, event.domain, position) }) {
+            if lastPartition < 0 || !Self.matches(partitions[lastPartition], domain, position) {
+                if let known = partitions.firstIndex(where: { Self.matches($0, domain, position) }) {
                     lastPartition = known
                 } else {
                     lastPartition = partitions.count
                     partitions.append(Partition(
-                        domain: event.domain, topic: position.topic, partition: position.partition, field: position.partitionField, lastOffset: position.offset
+                        domain: domain, topic: position.topic, partition: position.partition, field: position.partitionField, lastOffset: position.offset
                     ))
                 }
             }
             partitionSlot[index] = lastPartition
             partitions[lastPartition].lastOffset = max(partitions[lastPartition].lastOffset, position.offset)
-            guard event.occurredAt.millisecondsSinceEpoch >= oldestOnTime else { continue }
+            guard time >= oldestOnTime else { continue }
             onTime.append(index)
 
-            let user = UserInDomain(user: event.userID, domain: event.domain)
+            let user = UserInDomain(user: events[index].event.userID, domain: domain)
             if let slot = slotOfUser[user] {
                 stateSlot[index] = slot
             } else {
                 slotOfUser[user] = stateKeys.count
                 stateSlot[index] = stateKeys.count
-                stateKeys.append(keys.userState(event.userID, event.domain))
+                stateKeys.append(keys.userState(events[index].event.userID, domain))
             }
 
-            let hour = FeatureWriter.eventIDHour(event)
+            let hour = FeatureWriter.eventIDHour(milliseconds: time)
             let group: Int
-            if let known = eventIDGroups.firstIndex(where: { $0.hour == hour && $0.domain == event.domain }) {
+            if let known = eventIDGroups.firstIndex(where: { $0.hour == hour && $0.domain == domain }) {
                 group = known
             } else {
                 group = eventIDGroups.count
-                eventIDGroups.append(EventIDGroup(domain: event.domain, hour: hour, key: keys.eventIDs(event.domain, hour: hour)))
+                eventIDGroups.append(EventIDGroup(domain: domain, hour: hour, key: keys.eventIDs(domain, hour: hour)))
                 entryOfID.append([:])
             }
-            if let entry = entryOfID[group][event.eventID] {
+            let eventID = events[index].event.eventID
+            if let entry = entryOfID[group][eventID] {
                 eventIDEntry[index] = entry
             } else {
                 let entry = eventIDs.count
-                entryOfID[group][event.eventID] = entry
+                entryOfID[group][eventID] = entry
                 eventIDEntry[index] = entry
-                eventIDs.append(event.eventID)
+                eventIDs.append(eventID)
                 groupOfEventID.append(group)
                 eventIDGroups[group].entries.append(entry)
             }

@@ -193,7 +193,7 @@ public final class FeatureWriter: Sendable {
     private func applyOnce(_ events: [FeatureEvent], now: Int64, logs: PartitionLogs, refused: [Int: String]) async throws(RedisError) -> Attempt {
         let started = ContinuousClock.now
         var statuses = [FeatureApplyOutcome.Status](repeating: .late, count: events.count)
-        for (index, item) in events.enumerated() where item.event.type.isCatalog { statuses[index] = .catalog }
+        for index in events.indices where events[index].event.type.isCatalog { statuses[index] = .catalog }
         let names = BatchNames(events, oldestOnTime: now - configuration.horizonMilliseconds, keys: keys)
         let reads = try await read(names, now: now)
         let computeStarted = ContinuousClock.now
@@ -223,9 +223,11 @@ public final class FeatureWriter: Sendable {
         for slot in names.stateKeys.indices { shards[UserStateShard.index(of: slot, count: shardCount)].slots.append(slot) }
         // Per event-id entry: the event that first claimed it in this batch (-1: none yet).
         var claimedBy = [Int](repeating: -1, count: names.eventIDs.count)
-        var newIDs = [[(id: String, record: String)]](repeating: [], count: names.eventIDGroups.count)
+        var newIDs = [[NewEventID]](repeating: [], count: names.eventIDGroups.count)
+        // Fields of `events[index]` are read where needed rather than the event copied out whole: a copy
+        // retains and releases each of its strings and arrays, for every event of the batch.
         for index in names.onTime {
-            let item = events[index]
+            let position = events[index].position
             let slot = names.stateSlot[index]
             if reads.boxes[slot] == nil {
                 statuses[index] = .rejected(reason: "\(reads.refusedStates[slot]!)")
@@ -235,11 +237,11 @@ public final class FeatureWriter: Sendable {
             let stored = reads.appliedFrom[entry]
             let claimer = claimedBy[entry]
             if claimer >= 0 {
-                if events[claimer].position != item.position {
+                if events[claimer].position != position {
                     statuses[index] = .duplicate
                     continue
                 }
-            } else if let stored, Self.recordOfStoredID(stored) != item.position.reference {
+            } else if let stored, Self.recordOfStoredID(stored) != position.reference {
                 statuses[index] = .duplicate
                 continue
             }
@@ -252,11 +254,11 @@ public final class FeatureWriter: Sendable {
             }
             let group = names.groupOfEventID[entry]
             if !refused.isEmpty, let reason = refused[index] {
-                newIDs[group].append((item.event.eventID, item.position.reference + "!" + reason))
+                newIDs[group].append(NewEventID(event: index, setAsideReason: reason))
                 statuses[index] = .rejected(reason: reason)
                 continue
             }
-            if stored == nil { newIDs[group].append((item.event.eventID, item.position.reference)) }
+            if stored == nil { newIDs[group].append(NewEventID(event: index, setAsideReason: nil)) }
             shards[UserStateShard.index(of: slot, count: shardCount)].indices.append(index)
         }
         // Then each user's events in record order, the shards at once on the cores.
@@ -282,7 +284,7 @@ public final class FeatureWriter: Sendable {
         // Write: event ids (a replay must find them, and a set-aside event its reason) and popularity,
         // then the users.
         let popularityStarted = ContinuousClock.now
-        let idCommands = eventIDCommands(names, newIDs)
+        let idCommands = eventIDCommands(names, newIDs, events: events)
         do {
             try await withThrowingTaskGroup(of: Attempt?.self) { group in
                 // The ids and popularity are independent keys: written at once; both land before the users.
@@ -339,7 +341,6 @@ public final class FeatureWriter: Sendable {
     private func computeUsers(_ shard: UserStateShard, events: [FeatureEvent], names: BatchNames, boxes: [UserStateBox?], facts: [PartitionFacts]) {
         shard.statuses.reserveCapacity(shard.indices.count)
         for index in shard.indices {
-            let item = events[index]
             // Not nil: events of refused states were set aside before the shards were filled.
             let box = boxes[names.stateSlot[index]]!
             let partitionSlot = names.partitionSlot[index]
@@ -347,16 +348,17 @@ public final class FeatureWriter: Sendable {
             let fact = facts[partitionSlot]
             let trust = PartitionLogs.trusted(box.state.appliedOffsets[partition.field], topicID: fact.topicID, logEnd: fact.logEnd)
             if trust.idIsStale { staleTopicIDs.withLock { _ = $0.insert(partition.topic) } }
-            if let done = trust.offset, item.position.offset <= done {
+            let offset = events[index].position.offset
+            if let done = trust.offset, offset <= done {
                 shard.statuses.append((index, .replayed))
                 continue
             }
             box.touched = true
             // In place: the box is the only holder of the state's collections.
-            let effect = box.state.apply(item, partitionField: partition.field, topicID: trust.topicIDToStore, configuration: configuration)
+            let effect = box.state.apply(events[index], partitionField: partition.field, topicID: trust.topicIDToStore, configuration: configuration)
             shard.statuses.append((index, .applied(weightUnits: effect.weightUnits)))
-            if let done = fact.popularityApplied, item.position.offset <= done { continue }
-            shard.popularity[partition.domain, default: PopularityCall(domain: partition.domain, timeQuantum: popularityTimeQuantum)].add(item, index: index, effect: effect)
+            if let done = fact.popularityApplied, offset <= done { continue }
+            shard.popularity[partition.domain, default: PopularityCall(domain: partition.domain, timeQuantum: popularityTimeQuantum)].add(events[index], index: index, effect: effect)
         }
     }
 
@@ -371,9 +373,10 @@ public final class FeatureWriter: Sendable {
         stored.firstIndex(of: "!").map { String(stored[..<$0]) } ?? stored
     }
 
-    static func eventIDHour(_ event: Event) -> Int64 {
-        let time = event.occurredAt.millisecondsSinceEpoch
-        return time >= 0 ? time / eventIDBucketMilliseconds : (time - eventIDBucketMilliseconds + 1) / eventIDBucketMilliseconds
+    static func eventIDHour(_ event: Event) -> Int64 { eventIDHour(milliseconds: event.occurredAt.millisecondsSinceEpoch) }
+
+    static func eventIDHour(milliseconds time: Int64) -> Int64 {
+        time >= 0 ? time / eventIDBucketMilliseconds : (time - eventIDBucketMilliseconds + 1) / eventIDBucketMilliseconds
     }
 
     // MARK: - Read
@@ -443,13 +446,33 @@ public final class FeatureWriter: Sendable {
 
     // MARK: - Write
 
-    private func eventIDCommands(_ names: BatchNames, _ newIDs: [[(id: String, record: String)]]) -> [RedisCommand] {
+    /// An event id to store: the event's, with the record it is applied from (``RecordPosition/reference``)
+    /// and, if it is set aside, why (`<record>!<reason>`).
+    private struct NewEventID {
+        var event: Int
+        var setAsideReason: String?
+    }
+
+    private func eventIDCommands(_ names: BatchNames, _ newIDs: [[NewEventID]], events: [FeatureEvent]) -> [RedisCommand] {
         var commands: [RedisCommand] = []
         for (group, ids) in zip(names.eventIDGroups, newIDs) where !ids.isEmpty {
             var command = RedisCommand("HSET", group.key)
-            for (id, record) in ids {
-                command.append(id)
-                command.append(record)
+            command.reserveCapacity(bytes: ids.count * 64, arguments: 2 * ids.count)
+            for id in ids {
+                command.append(events[id.event].event.eventID)
+                // `topic/partition/offset`, written in place rather than interpolated per event.
+                let position = events[id.event].position
+                command.appendArgument { buffer in
+                    buffer.append(contentsOf: position.topic.utf8)
+                    buffer.append(UInt8(ascii: "/"))
+                    Int64(position.partition).appendRedisArgument(to: &buffer)
+                    buffer.append(UInt8(ascii: "/"))
+                    position.offset.appendRedisArgument(to: &buffer)
+                    if let reason = id.setAsideReason {
+                        buffer.append(UInt8(ascii: "!"))
+                        buffer.append(contentsOf: reason.utf8)
+                    }
+                }
             }
             commands.append(command)
             // The hour after the key's, plus the horizon: no event of that hour can still count.
@@ -543,6 +566,8 @@ public final class FeatureWriter: Sendable {
             box.touched = false
             let key = names.stateKeys[slot]
             var set = RedisCommand("HSET", key)
+            // Room for a typical user's fields at once, rather than growing the buffers a few times per user.
+            set.reserveCapacity(bytes: 256, arguments: 20)
             let removed = box.state.takeChanges(into: &set)
             let setsFields = set.lengths.count > 2
             if removed.isEmpty {
@@ -581,7 +606,11 @@ struct PopularityCall: Sendable {
 
     let domain: EventDomain
     let timeQuantum: Int64
-    var weights: [Aggregate: (units: Int64, events: [Int])] = [:]
+    var weights: [Aggregate: Int64] = [:]
+    /// The events behind each quantum's weights: a quantum's events all add to the same bucket keys (one
+    /// per window), so they are the events to set aside if Redis refuses one of those keys. Kept per
+    /// quantum, not per item: a batch has a few quanta, and a list per item cost an allocation per event.
+    var weightEvents: [Int64: [Int]] = [:]
     /// Poll → option → change of its count, and the events behind each poll's changes.
     var tallies: [String: [String: Int64]] = [:]
     var tallyEvents: [String: [Int]] = [:]
@@ -596,10 +625,8 @@ struct PopularityCall: Sendable {
         if effect.weightUnits != 0 {
             let time = event.occurredAt.millisecondsSinceEpoch
             let quantum = time >= 0 ? time / timeQuantum : (time - timeQuantum + 1) / timeQuantum
-            let key = Aggregate(item: event.subjectID, quantum: quantum)
-            if weights[key] == nil { weights[key] = (0, []) }
-            weights[key]!.units += effect.weightUnits
-            weights[key]!.events.append(index)
+            weights[Aggregate(item: event.subjectID, quantum: quantum), default: 0] += effect.weightUnits
+            weightEvents[quantum, default: []].append(index)
         }
         if let tally = effect.tally {
             if let from = tally.from { tallies[tally.poll, default: [:]][from, default: 0] -= 1 }
@@ -610,14 +637,8 @@ struct PopularityCall: Sendable {
 
     /// Adds another part's changes (a shard of the same batch's users): sums do not depend on the order.
     mutating func add(_ other: PopularityCall) {
-        for (key, value) in other.weights {
-            if weights[key] == nil {
-                weights[key] = value
-            } else {
-                weights[key]!.units += value.units
-                weights[key]!.events.append(contentsOf: value.events)
-            }
-        }
+        for (key, units) in other.weights { weights[key, default: 0] += units }
+        for (quantum, indices) in other.weightEvents { weightEvents[quantum, default: []].append(contentsOf: indices) }
         for (poll, changes) in other.tallies {
             for (option, change) in changes { tallies[poll, default: [:]][option, default: 0] += change }
         }
@@ -629,15 +650,14 @@ struct PopularityCall: Sendable {
     func expanded(keys: FeatureKeys, configuration: FeatureConfiguration) -> PopularityWrite {
         var write = PopularityWrite()
         var indexOfBucket: [String: Int] = [:]
-        var byQuantum: [Int64: (members: [String: Int64], events: [Int])] = [:]
-        for (aggregate, value) in weights where value.units != 0 {
-            byQuantum[aggregate.quantum, default: ([:], [])].members[aggregate.item, default: 0] += value.units
-            byQuantum[aggregate.quantum]!.events.append(contentsOf: value.events)
+        var byQuantum: [Int64: [(item: String, units: Int64)]] = [:]
+        for (aggregate, units) in weights where units != 0 {
+            byQuantum[aggregate.quantum, default: []].append((aggregate.item, units))
         }
         for quantum in byQuantum.keys.sorted() {
-            let (members, events) = byQuantum[quantum]!
+            let events = weightEvents[quantum] ?? []
             let time = quantum * timeQuantum
-            var group = PopularityWrite.Increments(keyIndices: [], members: members.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            var group = PopularityWrite.Increments(keyIndices: [], members: byQuantum[quantum]!.sorted { $0.item < $1.item })
             for window in configuration.windows {
                 let bucket = window.bucket(containing: time)
                 // The bucket is read until its end plus the window length; lateness covers slow readers.

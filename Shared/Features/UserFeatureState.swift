@@ -32,16 +32,28 @@ struct UserFeatureState: Sendable {
     /// Wall-clock ms when this state was last read from or written to Redis.
     var writtenAt: Int64 = 0
 
-    /// What changed since the last write (``takeChanges()``): the fields' values are built once per batch
-    /// from the state, not once per event.
-    private var changedHistory: [Int64: String] = [:]
-    private var changedSeen: Set<String> = []
-    private var changedAffinities: Set<String> = []
-    private var changedOffsets: Set<String> = []
+    /// What changed since the last write (``takeChanges(into:)``): the fields' values are built once per
+    /// batch from the state, not once per event. Lists rather than sets: a user's batch changes a few
+    /// fields, and looking along a short list costs less than hashing (the seen items are distinct by
+    /// construction but for an item seen twice in one batch, which is then written twice, the newest last).
+    private var changedHistory: [HistoryEntry] = []
+    private var changedSeen: [(item: String, time: Int64)] = []
+    private var changedAffinities: [String] = []
+    private var changedOffsets: [String] = []
     private var changedVotes: Set<String> = []
     private var countsChanged = false
     /// Fields to delete: items cut from the seen-set, affinities back at 0.
     private var removed: Set<String> = []
+
+    /// One history entry to write: `h:<slot>` → `time|type|item|weight units|event_id`, formatted when written.
+    private struct HistoryEntry {
+        var slot: Int64
+        var time: Int64
+        var type: EventType
+        var item: String
+        var units: Int64
+        var eventID: String
+    }
 
     struct StoredVote: Sendable, Hashable {
         var time: Int64
@@ -122,19 +134,23 @@ struct UserFeatureState: Sendable {
             units = weights.units(for: event.type) ?? 0
         }
 
-        changedHistory[historyCount % Int64(max(1, configuration.historyLength))] =
-            "\(time)|\(event.type.rawValue)|\(event.subjectID)|\(units)|\(event.eventID)"
+        let historyLength = max(1, configuration.historyLength)
+        changedHistory.append(HistoryEntry(
+            slot: historyCount % Int64(historyLength), time: time, type: event.type, item: event.subjectID, units: units, eventID: event.eventID
+        ))
+        // Entries past the ring's length in one batch overwrite the oldest of it: only the newest are written.
+        if changedHistory.count > 2 * historyLength { changedHistory.removeFirst(changedHistory.count - historyLength) }
         historyCount += 1
         countsChanged = true
 
         if let previous = seen[event.subjectID] {
             if time > previous {
                 seen[event.subjectID] = time
-                changedSeen.insert(event.subjectID)
+                changedSeen.append((event.subjectID, time))
             }
         } else {
             seen[event.subjectID] = time
-            changedSeen.insert(event.subjectID)
+            changedSeen.append((event.subjectID, time))
             if !removed.isEmpty { removed.remove("s:" + event.subjectID) }
             if seen.count > configuration.seenLimit + configuration.seenTrimSlack { trimSeen(to: configuration.seenLimit) }
         }
@@ -143,13 +159,13 @@ struct UserFeatureState: Sendable {
             for group in item.groups {
                 let total = (affinities[group] ?? 0) + units
                 affinities[group] = total == 0 ? nil : total
-                changedAffinities.insert(group)
+                if !changedAffinities.contains(group) { changedAffinities.append(group) }
             }
         }
 
         if time > (lastActive ?? .min) { lastActive = time }
         appliedOffsets[partitionField] = AppliedOffset(offset: item.position.offset, topicID: topicID)
-        changedOffsets.insert(partitionField)
+        if !changedOffsets.contains(partitionField) { changedOffsets.append(partitionField) }
 
         var effect = Effect(weightUnits: units)
         if case .vote(let option) = event.payload {
@@ -168,13 +184,14 @@ struct UserFeatureState: Sendable {
         let oldest = seen.sorted { $0.value != $1.value ? $0.value < $1.value : $0.key < $1.key }.prefix(seen.count - limit)
         for (item, _) in oldest {
             seen[item] = nil
-            changedSeen.remove(item)
             removed.insert("s:" + item)
         }
+        changedSeen.removeAll { seen[$0.item] == nil }
     }
 
     /// Appends the fields changed since the last call to `command` (an `HSET` of this state's key) and
-    /// returns the fields to delete, sorted; afterwards nothing counts as changed.
+    /// returns the fields to delete, sorted; afterwards nothing counts as changed. Field names and values are
+    /// written straight into the command (``RedisCommand/appendArgument(_:)``): no string is made for them.
     mutating func takeChanges(into command: inout RedisCommand) -> [String] {
         var removed = removed
         if countsChanged {
@@ -182,38 +199,59 @@ struct UserFeatureState: Sendable {
             command.append(historyCount)
             if ratingCount > 0 {
                 command.append("r")
-                command.append("\(ratingHalfStars)|\(ratingCount)")
+                command.appendArgument { [ratingHalfStars, ratingCount] buffer in
+                    ratingHalfStars.appendRedisArgument(to: &buffer)
+                    buffer.append(UInt8(ascii: "|"))
+                    ratingCount.appendRedisArgument(to: &buffer)
+                }
             }
             if let lastActive {
                 command.append("t")
                 command.append(lastActive)
             }
         }
-        for (slot, entry) in changedHistory {
-            command.append("h:\(slot)")
-            command.append(entry)
+        for entry in changedHistory {
+            command.appendArgument { buffer in Self.appendField("h", entry.slot, to: &buffer) }
+            command.appendArgument { buffer in
+                entry.time.appendRedisArgument(to: &buffer)
+                buffer.append(UInt8(ascii: "|"))
+                buffer.append(contentsOf: entry.type.rawValue.utf8)
+                buffer.append(UInt8(ascii: "|"))
+                buffer.append(contentsOf: entry.item.utf8)
+                buffer.append(UInt8(ascii: "|"))
+                entry.units.appendRedisArgument(to: &buffer)
+                buffer.append(UInt8(ascii: "|"))
+                buffer.append(contentsOf: entry.eventID.utf8)
+            }
         }
-        for item in changedSeen {
-            command.append("s:" + item)
-            command.append(seen[item]!)
+        for (item, time) in changedSeen {
+            command.appendArgument { buffer in Self.appendField("s", item, to: &buffer) }
+            command.append(time)
         }
         for group in changedAffinities {
             if let units = affinities[group] {
-                command.append("a:" + group)
+                command.appendArgument { buffer in Self.appendField("a", group, to: &buffer) }
                 command.append(units)
             } else {
                 removed.insert("a:" + group)
             }
         }
         for field in changedOffsets {
-            command.append("o:" + field)
-            command.append(appliedOffsets[field]!.stored)
+            command.appendArgument { buffer in Self.appendField("o", field, to: &buffer) }
+            let offset = appliedOffsets[field]!
+            command.appendArgument { buffer in
+                offset.offset.appendRedisArgument(to: &buffer)
+                if let topicID = offset.topicID {
+                    buffer.append(UInt8(ascii: "@"))
+                    buffer.append(contentsOf: topicID.utf8)
+                }
+            }
         }
         for poll in changedVotes {
             command.append("v:" + poll)
             command.append(votes[poll]!.stored)
         }
-        changedHistory = [:]
+        changedHistory = []
         changedSeen = []
         changedAffinities = []
         changedOffsets = []
@@ -221,5 +259,20 @@ struct UserFeatureState: Sendable {
         countsChanged = false
         self.removed = []
         return removed.sorted()
+    }
+
+    /// `<kind>:<name>`, the name of a field of the hash.
+    @inline(__always)
+    private static func appendField(_ kind: Unicode.Scalar, _ name: String, to buffer: inout [UInt8]) {
+        buffer.append(UInt8(ascii: kind))
+        buffer.append(UInt8(ascii: ":"))
+        buffer.append(contentsOf: name.utf8)
+    }
+
+    @inline(__always)
+    private static func appendField(_ kind: Unicode.Scalar, _ number: Int64, to buffer: inout [UInt8]) {
+        buffer.append(UInt8(ascii: kind))
+        buffer.append(UInt8(ascii: ":"))
+        number.appendRedisArgument(to: &buffer)
     }
 }

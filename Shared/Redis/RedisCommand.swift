@@ -22,11 +22,31 @@ extension ArraySlice: RedisArgumentConvertible where Element == UInt8 {
 }
 
 extension Int: RedisArgumentConvertible {
-    public func appendRedisArgument(to buffer: inout [UInt8]) { buffer.append(contentsOf: String(self).utf8) }
+    public func appendRedisArgument(to buffer: inout [UInt8]) { Int64(self).appendRedisArgument(to: &buffer) }
 }
 
 extension Int64: RedisArgumentConvertible {
-    public func appendRedisArgument(to buffer: inout [UInt8]) { buffer.append(contentsOf: String(self).utf8) }
+    /// The decimal digits written straight into the buffer (no string made for them: the feature writer
+    /// writes several numbers per user and event).
+    public func appendRedisArgument(to buffer: inout [UInt8]) {
+        if self < 0 { buffer.append(UInt8(ascii: "-")) }
+        // The magnitude as unsigned, so that Int64.min has one too.
+        var remaining = magnitude
+        if remaining < 10 {
+            buffer.append(UInt8(ascii: "0") + UInt8(remaining))
+            return
+        }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: UInt64.max has 20 digits
+        withUnsafeMutableBytes(of: &digits) { raw in
+            var count = 0
+            while remaining > 0 {
+                raw[count] = UInt8(ascii: "0") + UInt8(remaining % 10)
+                remaining /= 10
+                count += 1
+            }
+            for index in stride(from: count - 1, through: 0, by: -1) { buffer.append(raw[index]) }
+        }
+    }
 }
 
 extension Double: RedisArgumentConvertible {
@@ -63,6 +83,21 @@ public struct RedisCommand: Sendable, Hashable {
     public mutating func append(_ argument: some RedisArgumentConvertible) {
         let before = storage.count
         argument.appendRedisArgument(to: &storage)
+        lengths.append(storage.count - before)
+    }
+
+    /// Makes room for `bytes` more argument bytes and `arguments` more arguments.
+    public mutating func reserveCapacity(bytes: Int, arguments: Int) {
+        storage.reserveCapacity(storage.count + bytes)
+        lengths.reserveCapacity(lengths.count + arguments)
+    }
+
+    /// Adds one argument that `write` appends to the command's buffer: an argument made of parts (a field's
+    /// prefix and an id, a value of several numbers) is written in place, with no string built for it first.
+    /// Still one length-prefixed argument, whatever bytes it holds.
+    public mutating func appendArgument(_ write: (inout [UInt8]) -> Void) {
+        let before = storage.count
+        write(&storage)
         lengths.append(storage.count - before)
     }
 

@@ -244,7 +244,7 @@ public final class EventBatchProcessor: Sendable {
         let deadLetters = deadLetters
         let finalLetters = letters
         async let applied = timed { try await features.apply(events, now: now, logEnds: logEnds, topicIDs: topicIDs) }
-        async let stored = timed { try await store.append(events.filter { !$0.event.type.isCatalog }) }
+        async let stored = timed { try await store.append(events) }
         async let lettersSent = timed { try await deadLetters.publish(finalLetters) }
         let ((outcome, redisDuration), (rows, postgresDuration), (_, lettersDuration)) = try await (applied, stored, lettersSent)
         // Events Redis refuses for good (a script error on their input) are set aside as dead letters,
