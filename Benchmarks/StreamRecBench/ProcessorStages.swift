@@ -70,7 +70,14 @@ func processorStages(_ arguments: ProcessorStagesBenchmark) async throws {
         try await admin.query("TRUNCATE \(identifier: run).interactions")
     }
     let featuresWriter = writer("features")
-    let featuresRate = try await timedRun { batch in _ = try await featuresWriter.apply(batch, now: now) }
+    // The feature writer's steps summed over the batches (where a batch's time goes; see FeatureWriter).
+    var steps: [Duration] = [.zero, .zero, .zero, .zero]
+    let featuresRate = try await timedRun { batch in
+        let outcome = try await featuresWriter.apply(batch, now: now)
+        for (index, duration) in [outcome.readDuration, outcome.computeDuration, outcome.popularityStepDuration, outcome.userStepDuration].enumerated() {
+            steps[index] += duration
+        }
+    }
     if !arguments.featuresOnly {
         let togetherWriter = writer("together")
         togetherRate = try await timedRun { batch in
@@ -90,6 +97,10 @@ func processorStages(_ arguments: ProcessorStagesBenchmark) async throws {
             if !keys.isEmpty { _ = try await redis.send(RedisCommand("UNLINK", arguments: keys)) }
         } while cursor != "0"
     }
+    let milliseconds = steps.map { $0.inSeconds * 1000 }
+    print(String(
+        format: "features steps, ms in all: read %.0f compute %.0f popularity %.0f users %.0f", milliseconds[0], milliseconds[1], milliseconds[2], milliseconds[3]
+    ))
     print(String(
         format: "result name=processor-stages events=%d users=%d movies=%d batch=%d decode_per_s=%.0f store_alone_per_s=%.0f features_alone_per_s=%.0f together_per_s=%.0f",
         items.count, arguments.users, arguments.movies, arguments.batch, decodeRate, storeRate, featuresRate, togetherRate
