@@ -205,32 +205,36 @@ public enum EventID {
         }
     }
 
-    /// The 128 bits of a UUID in its canonical text form (8-4-4-4-12 hex digits, either case), most
-    /// significant half first; nil for anything else. Foundation's `UUID(uuidString:)` parses with
-    /// `sscanf`, which was a visible part of the processor's profile: one parse per event stored.
-    public static func bits(of text: String) -> (high: UInt64, low: UInt64)? {
-        var text = text
-        return text.withUTF8 { bytes -> (high: UInt64, low: UInt64)? in
-            guard bytes.count == 36 else { return nil }
-            var high: UInt64 = 0, low: UInt64 = 0
-            var nibble = 0
-            for (position, byte) in bytes.enumerated() {
-                if position == 8 || position == 13 || position == 18 || position == 23 {
-                    guard byte == UInt8(ascii: "-") else { return nil }
-                    continue
-                }
-                let value: UInt8
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): value = byte - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): value = byte - UInt8(ascii: "a") + 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): value = byte - UInt8(ascii: "A") + 10
-                default: return nil
-                }
-                if nibble < 16 { high = high << 4 | UInt64(value) } else { low = low << 4 | UInt64(value) }
-                nibble += 1
+    /// The 128 bits of a UUID in its canonical text form (8-4-4-4-12 hex digits, lower-case, or either case
+    /// when `acceptingUpperCase`), most significant half first; nil for anything else. Foundation's
+    /// `UUID(uuidString:)` parses with `sscanf`, which was a visible part of the processor's profile: one
+    /// parse per event stored.
+    public static func bits(of text: String, acceptingUpperCase: Bool = true) -> (high: UInt64, low: UInt64)? {
+        if let parsed = text.utf8.withContiguousStorageIfAvailable({ bits(ofUTF8: $0, acceptingUpperCase: acceptingUpperCase) }) { return parsed }
+        // A string not stored as contiguous UTF-8 (bridged): its bytes copied once.
+        return Array(text.utf8).withUnsafeBufferPointer { bits(ofUTF8: $0, acceptingUpperCase: acceptingUpperCase) }
+    }
+
+    private static func bits(ofUTF8 bytes: UnsafeBufferPointer<UInt8>, acceptingUpperCase: Bool) -> (high: UInt64, low: UInt64)? {
+        guard bytes.count == 36 else { return nil }
+        var high: UInt64 = 0, low: UInt64 = 0
+        var nibble = 0
+        for (position, byte) in bytes.enumerated() {
+            if position == 8 || position == 13 || position == 18 || position == 23 {
+                guard byte == UInt8(ascii: "-") else { return nil }
+                continue
             }
-            return (high, low)
+            let value: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F") where acceptingUpperCase: value = byte - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            if nibble < 16 { high = high << 4 | UInt64(value) } else { low = low << 4 | UInt64(value) }
+            nibble += 1
         }
+        return (high, low)
     }
 }
 

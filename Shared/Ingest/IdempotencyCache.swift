@@ -1,3 +1,4 @@
+import Events
 import Kafka
 import Synchronization
 
@@ -28,33 +29,12 @@ public final class IdempotencyCache: Sendable {
         var text: String?
 
         init(_ eventID: String) {
-            if let parsed = eventID.utf8.withContiguousStorageIfAvailable(Self.parseUUID), let words = parsed {
-                (high, low, text) = (words.0, words.1, nil)
+            // Lower-case only, as the validator lets ids through: an upper-case spelling stays text.
+            if let words = EventID.bits(of: eventID, acceptingUpperCase: false) {
+                (high, low, text) = (words.high, words.low, nil)
             } else {
                 (high, low, text) = (0, 0, eventID)
             }
-        }
-
-        /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lower-case hex (what the validator lets through).
-        private static func parseUUID(_ bytes: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64)? {
-            guard bytes.count == 36 else { return nil }
-            var words: (UInt64, UInt64) = (0, 0)
-            var nibbles = 0
-            for (position, byte) in bytes.enumerated() {
-                if position == 8 || position == 13 || position == 18 || position == 23 {
-                    guard byte == UInt8(ascii: "-") else { return nil }
-                    continue
-                }
-                let value: UInt8
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): value = byte - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): value = byte - UInt8(ascii: "a") + 10
-                default: return nil
-                }
-                if nibbles < 16 { words.0 = words.0 << 4 | UInt64(value) } else { words.1 = words.1 << 4 | UInt64(value) }
-                nibbles += 1
-            }
-            return words
         }
     }
 

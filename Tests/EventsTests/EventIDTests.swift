@@ -21,6 +21,10 @@ import Testing
         }
         let known = EventID.bits(of: "01234567-89ab-cdef-0123-456789ABCDEF")
         #expect(known?.high == 0x0123_4567_89AB_CDEF && known?.low == 0x0123_4567_89AB_CDEF)
+        // Lower-case only when asked (the idempotency cache's keys): an upper-case spelling is not read.
+        #expect(EventID.bits(of: "01234567-89ab-cdef-0123-456789ABCDEF", acceptingUpperCase: false) == nil)
+        let lower = EventID.bits(of: "01234567-89ab-cdef-0123-456789abcdef", acceptingUpperCase: false)
+        #expect(lower?.high == known?.high && lower?.low == known?.low)
     }
 
     @Test func refusesWhatIsNotACanonicalUUID() {
