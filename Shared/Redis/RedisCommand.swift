@@ -27,7 +27,7 @@ extension Int: RedisArgumentConvertible {
 
 extension Int64: RedisArgumentConvertible {
     /// The decimal digits written straight into the buffer (no string made for them: the feature writer
-    /// writes several numbers per user and event).
+    /// writes several numbers per user and event, and RESP's counts and lengths are written with it too).
     public func appendRedisArgument(to buffer: inout [UInt8]) {
         if self < 0 { buffer.append(UInt8(ascii: "-")) }
         // The magnitude as unsigned, so that Int64.min has one too.
@@ -116,12 +116,12 @@ public struct RedisCommand: Sendable, Hashable {
     /// length-prefixed, so its bytes are never interpreted.
     public func encodeRESP(into buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: "*"))
-        appendDecimal(lengths.count, to: &buffer)
+        Int64(lengths.count).appendRedisArgument(to: &buffer)
         buffer.append(contentsOf: [13, 10])
         var offset = 0
         for length in lengths {
             buffer.append(UInt8(ascii: "$"))
-            appendDecimal(length, to: &buffer)
+            Int64(length).appendRedisArgument(to: &buffer)
             buffer.append(contentsOf: [13, 10])
             buffer.append(contentsOf: storage[offset..<(offset + length)])
             buffer.append(contentsOf: [13, 10])
@@ -138,25 +138,5 @@ public struct RedisCommand: Sendable, Hashable {
             offset += length
         }
         return result
-    }
-}
-
-@inline(__always)
-private func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
-    if value < 10 {
-        buffer.append(UInt8(ascii: "0") + UInt8(value))
-        return
-    }
-    var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-    var count = 0
-    var remaining = value
-    withUnsafeMutableBytes(of: &digits) { raw in
-        while remaining > 0 {
-            raw[count] = UInt8(ascii: "0") + UInt8(remaining % 10)
-            remaining /= 10
-            count += 1
-        }
-        for index in stride(from: count - 1, through: 0, by: -1) { buffer.append(raw[index]) }
     }
 }
