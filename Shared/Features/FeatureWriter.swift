@@ -460,14 +460,9 @@ public final class FeatureWriter: Sendable {
             command.reserveCapacity(bytes: ids.count * 64, arguments: 2 * ids.count)
             for id in ids {
                 command.append(events[id.event].event.eventID)
-                // `topic/partition/offset`, written in place rather than interpolated per event.
                 let position = events[id.event].position
                 command.appendArgument { buffer in
-                    buffer.append(contentsOf: position.topic.utf8)
-                    buffer.append(UInt8(ascii: "/"))
-                    Int64(position.partition).appendRedisArgument(to: &buffer)
-                    buffer.append(UInt8(ascii: "/"))
-                    position.offset.appendRedisArgument(to: &buffer)
+                    position.appendReference(to: &buffer)
                     if let reason = id.setAsideReason {
                         buffer.append(UInt8(ascii: "!"))
                         buffer.append(contentsOf: reason.utf8)

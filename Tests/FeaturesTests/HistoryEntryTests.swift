@@ -46,3 +46,16 @@ struct HistoryEntryTests {
         #expect(try FeatureReader.seenAndHistory(reply, seen: false, historyLimit: 10, since: nil).history.map(\.item) == ["c", "b", "a"])
     }
 }
+
+@Suite("A record's reference as stored with its event id")
+struct RecordReferenceTests {
+    @Test("topic/partition/offset, the same whether made as a string or written into an argument in place")
+    func reference() {
+        let position = RecordPosition(topic: "movie-events", partition: 11, offset: 9_007_199_254_740_993)
+        #expect(position.reference == "movie-events/11/9007199254740993")
+        var buffer = Array("prefix:".utf8)
+        position.appendReference(to: &buffer)
+        #expect(String(decoding: buffer, as: UTF8.self) == "prefix:movie-events/11/9007199254740993")
+        #expect(RecordPosition(topic: "t", partition: 0, offset: 0).reference == "t/0/0")
+    }
+}
