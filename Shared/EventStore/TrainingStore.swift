@@ -19,18 +19,29 @@ public struct TrainingStore: Sendable {
         "source_topic", "source_partition", "source_offset",
     ]
 
+    /// Batches of at least this many rows are written by ``parallelWriters`` transactions at once, each on
+    /// its own pooled connection: one backend inserting into the primary key and the time index was the
+    /// processor's floor at MovieLens 100K's size (docs/benchmarks.md). Below it one transaction is cheaper.
+    static let parallelThreshold = 2_000
+    static let parallelWriters = 2
+
     /// Appends interactions: a binary `COPY` into a per-session temporary staging table, then one insert
     /// that skips event ids already stored (and all but one of an id repeated in the list: the first, as the
     /// staging table is scanned in the order it was filled, which SQL does not promise). Returns
     /// how many rows were new. Catalog events in the list are skipped (they are not interactions), so a
     /// batch is passed as it is, not copied without them. Throws, storing nothing, if an event id is not a UUID.
+    ///
+    /// A large batch is split by event id over ``parallelWriters`` transactions run at once: every copy of an
+    /// id lands in the same one, in list order, so the first is still the one kept. If one fails after another
+    /// committed, part of the batch is stored; the caller retries the whole batch, which stores only the rest.
     @discardableResult
     public func append(_ interactions: [FeatureEvent]) async throws -> Int {
-        var rows: [[(any PostgresBinaryEncodable)?]] = []
-        rows.reserveCapacity(interactions.count)
+        let writers = interactions.count >= Self.parallelThreshold ? Self.parallelWriters : 1
+        var parts = [[[(any PostgresBinaryEncodable)?]]](repeating: [], count: writers)
+        for part in parts.indices { parts[part].reserveCapacity(interactions.count / writers + 16) }
         for item in interactions where !item.event.type.isCatalog {
             let event = item.event
-            guard let eventID = Self.uuid(event.eventID) else {
+            guard let (high, low) = EventID.bits(of: event.eventID) else {
                 throw PostgresError.invalidParameter(index: 0, reason: "event_id is not a UUID: \(event.eventID.prefix(64))")
             }
             var value: Double?
@@ -41,13 +52,23 @@ public struct TrainingStore: Sendable {
             case .vote(let optionID): option = optionID
             default: break
             }
-            rows.append([
-                eventID, event.domain.rawValue, event.type.rawValue, event.userID, event.subjectID, value, option,
+            parts[Int((high ^ low) % UInt64(writers))].append([
+                Self.uuid(high: high, low: low), event.domain.rawValue, event.type.rawValue, event.userID, event.subjectID, value, option,
                 Self.date(event.occurredAt), item.position.topic, item.position.partition, item.position.offset,
             ])
         }
-        guard !rows.isEmpty else { return 0 }
-        return try await postgres.withTransaction { session in
+        let postgres = postgres
+        return try await withThrowingTaskGroup(of: Int.self) { group in
+            for rows in parts.dropFirst() where !rows.isEmpty { group.addTask { try await Self.append(rows: rows, postgres: postgres) } }
+            var inserted = parts[0].isEmpty ? 0 : try await Self.append(rows: parts[0], postgres: postgres)
+            for try await count in group { inserted += count }
+            return inserted
+        }
+    }
+
+    /// One transaction of ``append(_:)``: the rows staged, then inserted where their id is new.
+    private static func append(rows: [[(any PostgresBinaryEncodable)?]], postgres: PostgresClient) async throws -> Int {
+        try await postgres.withTransaction { session in
             // ON COMMIT DELETE ROWS: the staging table is empty at the start of every transaction.
             try await session.query("""
                 CREATE TEMPORARY TABLE IF NOT EXISTS interactions_staging
@@ -64,8 +85,8 @@ public struct TrainingStore: Sendable {
         }
     }
 
-    static func uuid(_ text: String) -> UUID? {
-        guard let (high, low) = EventID.bits(of: text) else { return nil }
+    /// The UUID of an event id's bits (``EventID/bits(of:acceptingUpperCase:)``).
+    static func uuid(high: UInt64, low: UInt64) -> UUID {
         let h = high.bigEndian, l = low.bigEndian
         return withUnsafeBytes(of: (h, l)) { raw in
             UUID(uuid: (raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7], raw[8], raw[9], raw[10], raw[11], raw[12], raw[13], raw[14], raw[15]))

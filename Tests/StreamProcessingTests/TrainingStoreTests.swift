@@ -1,4 +1,4 @@
-import EventStore
+@testable import EventStore
 import Events
 import Features
 import Foundation
@@ -71,6 +71,32 @@ struct TrainingStoreAppendTests {
             try await store.append([Self.item(ids[5], .movieLike, user: "u6", subject: "m4", at: time, offset: 16), Self.item("not-a-uuid", .movieLike, user: "u6", subject: "m4", at: time, offset: 17)])
         }
         #expect(try await postgres.query("SELECT count(*) FROM interactions")[0].decode(0, as: Int.self) == 5)
+        await postgres.shutdown()
+        try await TestStack.dropSchema(schema)
+    }
+
+    @Test("a batch large enough to be written by several transactions at once: every id stored once, a repeated id from its first copy; a replay adds nothing")
+    func largeBatchSplitOverTransactions() async throws {
+        let schema = TestStack.uniqueName("training_store")
+        let postgres = try await TestStack.migratedSchema(schema)
+        let store = TrainingStore(postgres: postgres)
+        let count = TrainingStore.parallelThreshold + 500
+        let ids = (0..<count).map { _ in EventID.random() }
+        let time: Int64 = 1_765_000_000_000
+        var batch = ids.enumerated().map { index, id in
+            Self.item(id, .movieRating, user: "u\(index % 97)", subject: "m\(index % 31)", at: time + Int64(index), payload: .rating(4), offset: Int64(index))
+        }
+        // Every 25th id again later in the batch (a producer's retry), with another rating.
+        for index in stride(from: 0, to: count, by: 25) {
+            batch.append(Self.item(ids[index], .movieRating, user: "u\(index % 97)", subject: "m\(index % 31)", at: time + Int64(index), payload: .rating(1), offset: Int64(count + index)))
+        }
+        #expect(try await store.append(batch) == count)
+        let summary = try await postgres.query("SELECT count(*), count(DISTINCT event_id), max(source_offset), min(value) FROM interactions")[0]
+        #expect(try summary.decode(0, as: Int.self) == count && summary.decode(1, as: Int.self) == count)
+        // The first copies were kept: none of the retries' offsets or ratings.
+        #expect(try summary.decode(2, as: Int64.self) == Int64(count - 1) && summary.decode(3, as: Double.self) == 4)
+        #expect(try await store.append(batch) == 0)
+        #expect(try await postgres.query("SELECT count(*) FROM interactions")[0].decode(0, as: Int.self) == count)
         await postgres.shutdown()
         try await TestStack.dropSchema(schema)
     }
