@@ -20,8 +20,10 @@ public struct TrainingStore: Sendable {
     ]
 
     /// Batches of at least this many rows are written by ``parallelWriters`` transactions at once, each on
-    /// its own pooled connection: one backend inserting into the primary key and the time index was the
-    /// processor's floor at MovieLens 100K's size (docs/benchmarks.md). Below it one transaction is cheaper.
+    /// its own pooled connection (never more than the pool holds): one backend spends ~5–6 µs a row inserting
+    /// into the primary key and the time index, and two halves at once took 0.7–0.8 of the time of one
+    /// (docs/benchmarks.md, "the training store on two connections"). Below it a second connection and round
+    /// trip are not worth it (an assumption, not measured).
     static let parallelThreshold = 2_000
     static let parallelWriters = 2
 
@@ -33,12 +35,14 @@ public struct TrainingStore: Sendable {
     ///
     /// A large batch is split by event id over ``parallelWriters`` transactions run at once: every copy of an
     /// id lands in the same one, in list order, so the first is still the one kept. If one fails after another
-    /// committed, part of the batch is stored; the caller retries the whole batch, which stores only the rest.
+    /// committed, part of the batch is stored; the caller retries the whole batch, which stores only the rest
+    /// (and counts only those as new).
     @discardableResult
     public func append(_ interactions: [FeatureEvent]) async throws -> Int {
-        let writers = interactions.count >= Self.parallelThreshold ? Self.parallelWriters : 1
+        let rowCount = interactions.count { !$0.event.type.isCatalog }
+        let writers = rowCount >= Self.parallelThreshold ? min(Self.parallelWriters, postgres.configuration.pool.maximumConnections) : 1
         var parts = [[[(any PostgresBinaryEncodable)?]]](repeating: [], count: writers)
-        for part in parts.indices { parts[part].reserveCapacity(interactions.count / writers + 16) }
+        for part in parts.indices { parts[part].reserveCapacity(rowCount / writers + 16) }
         for item in interactions where !item.event.type.isCatalog {
             let event = item.event
             guard let (high, low) = EventID.bits(of: event.eventID) else {

@@ -57,5 +57,9 @@ struct RecordReferenceTests {
         position.appendReference(to: &buffer)
         #expect(String(decoding: buffer, as: UTF8.self) == "prefix:movie-events/11/9007199254740993")
         #expect(RecordPosition(topic: "t", partition: 0, offset: 0).reference == "t/0/0")
+        // The extremes, against the interpolated form the reference had before it was written in place.
+        for (partition, offset) in [(Int32.max, Int64.max), (Int32.min, Int64.min), (-1, -1), (7, 10)] {
+            #expect(RecordPosition(topic: "a.b", partition: partition, offset: offset).reference == "a.b/\(partition)/\(offset)")
+        }
     }
 }

@@ -39,7 +39,9 @@ struct KafkaReadAheadTests {
         let topic = try await makeTopic(partitions: 2)
         let group = TestStack.uniqueName("group")
         let producer = try KafkaProducer(configuration: try testProducerConfiguration())
-        _ = await producer.send((0..<200).map { KafkaProducerMessage(topic: topic, key: "k\($0)", value: "\($0)") })
+        // All 200 must be in the topic: the read below waits for them without a bound of its own.
+        let sent = await producer.send((0..<200).map { KafkaProducerMessage(topic: topic, key: "k\($0)", value: "\($0)") })
+        try #require(sent.allSatisfy { if case .success = $0 { true } else { false } })
 
         let applying = LockedBox(false)
         let barrierReached = LockedBox(false)

@@ -90,9 +90,20 @@ struct TrainingStoreAppendTests {
         for index in stride(from: 0, to: count, by: 25) {
             batch.append(Self.item(ids[index], .movieRating, user: "u\(index % 97)", subject: "m\(index % 31)", at: time + Int64(index), payload: .rating(1), offset: Int64(count + index)))
         }
+        // Catalog events do not count toward the split's threshold: with them, a batch of fewer rows is one transaction.
+        let catalog = (0..<TrainingStore.parallelThreshold).map { index in
+            Self.item(EventID.random(), .movieAdded, user: "", subject: "c\(index)", at: time, payload: .movieAdded(MovieDetails(title: "C \(index)", year: 2000, genres: ["Drama"])), offset: Int64(10 * count + index))
+        }
+        let few = (0..<10).map { Self.item(EventID.random(), .movieLike, user: "u1", subject: "m1", at: time, offset: Int64(20 * count + $0)) }
+        #expect(try await store.append(catalog + few) == 10)
+        #expect(try await postgres.query("SELECT count(DISTINCT xmin::text) FROM interactions")[0].decode(0, as: Int.self) == 1)
+        try await postgres.query("TRUNCATE interactions")
+
         #expect(try await store.append(batch) == count)
         let summary = try await postgres.query("SELECT count(*), count(DISTINCT event_id), max(source_offset), min(value) FROM interactions")[0]
         #expect(try summary.decode(0, as: Int.self) == count && summary.decode(1, as: Int.self) == count)
+        // Written by two transactions (each row carries the id of the one that inserted it).
+        #expect(try await postgres.query("SELECT count(DISTINCT xmin::text) FROM interactions")[0].decode(0, as: Int.self) == TrainingStore.parallelWriters)
         // The first copies were kept: none of the retries' offsets or ratings.
         #expect(try summary.decode(2, as: Int64.self) == Int64(count - 1) && summary.decode(3, as: Double.self) == 4)
         #expect(try await store.append(batch) == 0)
