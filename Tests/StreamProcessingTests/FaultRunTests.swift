@@ -118,6 +118,8 @@ struct FaultRunTests {
             #expect(await TestStack.waitForExit(survivor, timeout: .seconds(30)) == 0, "the last processor exits 0 on SIGTERM")
         }
         #expect(caughtUp, "the processor did not commit the topics' end offsets")
+        // The instances' logs go with the run directory: what they said is shown while it is still there.
+        if !caughtUp { Self.printLogTails(logDirectory) }
         print("fault run: \(figures); ingest \(ingestSeconds) s")
         #expect(figures.kills == 5 && figures.rebalances == 1 && figures.redisRestarts == 1)
         #expect(figures.accepted == total && figures.rejected == 0)
@@ -195,6 +197,16 @@ struct FaultRunTests {
             }
         }
         return figures
+    }
+
+    /// The last lines of each log in `directory` (the gateway's and each processor instance's), for a failed run.
+    static func printLogTails(_ directory: String, lines: Int = 40) {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+        for name in names {
+            let text = (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)) ?? ""
+            let tail = text.split(separator: "\n", omittingEmptySubsequences: true).suffix(lines)
+            print("fault run: \(name), last \(tail.count) lines:\n" + tail.joined(separator: "\n"))
+        }
     }
 
     /// Every event_id on the fixture's topics (catalog events excluded) and each partition's end offset,
