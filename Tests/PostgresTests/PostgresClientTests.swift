@@ -165,7 +165,8 @@ struct PostgresClientTests {
         defer { Task { await client.shutdown() } }
         let started = ContinuousClock.now
         let error = await #expect(throws: PostgresError.self) { try await client.query("SELECT pg_sleep(60)") }
-        #expect(ContinuousClock.now - started < .seconds(20), "cancelled by the 300 ms timeout, not after 60 s")
+        // Far from 60 s: the whole test process has been seen stalled for 20 s as the suites start together.
+        #expect(ContinuousClock.now - started < .seconds(45), "cancelled by the 300 ms timeout, not after 60 s")
         #expect(error?.sqlState == "57014")
         #expect(error?.isRetriable == true)
         #expect(try await client.query("SELECT 1")[0].decode(0, as: Int.self) == 1)
