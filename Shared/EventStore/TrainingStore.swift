@@ -21,7 +21,7 @@ public struct TrainingStore: Sendable {
 
     /// Batches of at least this many rows are written by ``parallelWriters`` transactions at once, each on
     /// its own pooled connection (never more than the pool holds): one backend spends ~5–6 µs a row inserting
-    /// into the primary key and the time index, and two halves at once took 0.7–0.8 of the time of one
+    /// into the primary key and the time index, and two halves at once took 0.7–0.9 of the time of one (two runs)
     /// (docs/benchmarks.md, "the training store on two connections"). Below it a second connection and round
     /// trip are not worth it (an assumption, not measured).
     static let parallelThreshold = 2_000
